@@ -1,0 +1,152 @@
+//! Packing validated records into requests: at most 500 each, all full but the last.
+
+use crate::diagnostic::Diagnostic;
+use crate::record::{CallRecord, NumberFormat};
+use crate::rules::Code;
+use crate::wire::CreateCallRecordsRequest;
+
+/// The API's limit on records per request.
+pub const MAX_BATCH_RECORDS: usize = 500;
+
+/// The records of one create request: between 1 and [`MAX_BATCH_RECORDS`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    records: Vec<CallRecord>,
+}
+
+/// A batch of the wrong size.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    #[error("a request must carry at least one call record")]
+    Empty,
+    #[error("a request carries at most {MAX_BATCH_RECORDS} call records, this one has {0}; split it")]
+    TooLarge(usize),
+}
+
+impl BatchError {
+    pub fn code(&self) -> Code {
+        match self {
+            BatchError::Empty => Code::BatchEmpty,
+            BatchError::TooLarge(_) => Code::BatchTooLarge,
+        }
+    }
+
+    pub fn to_diagnostic(&self) -> Diagnostic {
+        Diagnostic::new(None, self.code(), self.to_string())
+    }
+}
+
+/// Checks the batch-size rule for a request of `len` records.
+pub fn check_batch_size(len: usize) -> Result<(), BatchError> {
+    match len {
+        0 => Err(BatchError::Empty),
+        1..=MAX_BATCH_RECORDS => Ok(()),
+        n => Err(BatchError::TooLarge(n)),
+    }
+}
+
+impl Batch {
+    pub fn new(records: Vec<CallRecord>) -> Result<Batch, BatchError> {
+        check_batch_size(records.len())?;
+        Ok(Batch { records })
+    }
+
+    pub fn records(&self) -> &[CallRecord] {
+        &self.records
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    pub fn into_records(self) -> Vec<CallRecord> {
+        self.records
+    }
+
+    /// The request body for `POST /v2/clients/{id}/dynamic_call_records`.
+    pub fn to_request(&self, format: NumberFormat) -> CreateCallRecordsRequest {
+        CreateCallRecordsRequest {
+            call_records: self.records.iter().map(|r| r.to_wire(format)).collect(),
+        }
+    }
+}
+
+/// Packs a stream of items into batches of `capacity`: every batch is full except possibly the
+/// last. Push-based, so the caller decides when to read input and when to send.
+#[derive(Debug)]
+pub struct BatchPlanner<T> {
+    capacity: usize,
+    pending: Vec<T>,
+}
+
+impl<T> BatchPlanner<T> {
+    /// A planner for full API batches of 500.
+    pub fn new() -> Self {
+        Self::with_capacity(MAX_BATCH_RECORDS)
+    }
+
+    /// Smaller batches, for tests and demos. The capacity is clamped to 1..=500.
+    pub fn with_capacity(capacity: usize) -> Self {
+        let capacity = capacity.clamp(1, MAX_BATCH_RECORDS);
+        BatchPlanner { capacity, pending: Vec::with_capacity(capacity) }
+    }
+
+    /// Adds an item; returns a full batch when this item completes one.
+    pub fn push(&mut self, item: T) -> Option<Vec<T>> {
+        self.pending.push(item);
+        (self.pending.len() == self.capacity)
+            .then(|| std::mem::replace(&mut self.pending, Vec::with_capacity(self.capacity)))
+    }
+
+    /// The last, partial batch, if any items are left.
+    pub fn finish(self) -> Option<Vec<T>> {
+        (!self.pending.is_empty()).then_some(self.pending)
+    }
+
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+}
+
+impl<T> Default for BatchPlanner<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Splits any stream into batches of at most 500, all full but the last.
+pub fn plan_batches<T>(items: impl IntoIterator<Item = T>) -> impl Iterator<Item = Vec<T>> {
+    let mut items = items.into_iter();
+    std::iter::from_fn(move || {
+        let batch: Vec<T> = items.by_ref().take(MAX_BATCH_RECORDS).collect();
+        (!batch.is_empty()).then_some(batch)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_at_the_boundaries() {
+        assert_eq!(check_batch_size(0), Err(BatchError::Empty));
+        assert_eq!(check_batch_size(1), Ok(()));
+        assert_eq!(check_batch_size(500), Ok(()));
+        assert_eq!(check_batch_size(501), Err(BatchError::TooLarge(501)));
+    }
+
+    #[test]
+    fn all_batches_full_but_the_last() {
+        let sizes: Vec<usize> = plan_batches(0..1201).map(|b| b.len()).collect();
+        assert_eq!(sizes, [500, 500, 201]);
+        let mut planner = BatchPlanner::with_capacity(2);
+        assert_eq!(planner.push(1), None);
+        assert_eq!(planner.push(2), Some(vec![1, 2]));
+        assert_eq!(planner.push(3), None);
+        assert_eq!(planner.finish(), Some(vec![3]));
+    }
+}

@@ -1,0 +1,160 @@
+//! Unvalidated records, as read from a user's file, before any rule has run.
+//!
+//! Every field is kept as whatever scalar the input held, so a wrong type (a boolean where a
+//! number belongs) becomes a diagnostic on that field instead of an unreadable record.
+
+use crate::diagnostic::Field;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::fmt;
+
+/// One field's value as found in the input.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar {
+    Text(String),
+    Int(i64),
+    /// An integer too large for `i64`.
+    BigInt(u64),
+    Float(f64),
+    Bool(bool),
+    /// An array or an object where a scalar was expected.
+    Compound(&'static str),
+}
+
+impl Scalar {
+    /// A short description for messages: "text", "a boolean", ...
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Scalar::Text(_) => "text",
+            Scalar::Int(_) | Scalar::BigInt(_) => "an integer",
+            Scalar::Float(_) => "a decimal number",
+            Scalar::Bool(_) => "a boolean",
+            Scalar::Compound(kind) => kind,
+        }
+    }
+}
+
+impl<'de> de::Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ScalarVisitor;
+        impl<'de> Visitor<'de> for ScalarVisitor {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string, a number or a boolean")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar::Text(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Scalar, E> {
+                Ok(Scalar::Text(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar::Int(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Scalar, E> {
+                Ok(i64::try_from(v).map_or(Scalar::BigInt(v), Scalar::Int))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar::Float(v))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar::Bool(v))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Compound("an array"))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Compound("an object"))
+            }
+        }
+        d.deserialize_any(ScalarVisitor)
+    }
+}
+
+/// One call record as read from the input, before validation. Unknown fields are ignored
+/// (exports carry extra columns); `null` and empty text count as absent.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(default)]
+pub struct RawRecord {
+    pub caller_number: Option<Scalar>,
+    pub receiver_number: Option<Scalar>,
+    pub dynamic_label_name: Option<Scalar>,
+    pub dynamic_call_reason: Option<Scalar>,
+    pub label_id: Option<Scalar>,
+    pub starts_at: Option<Scalar>,
+    pub ends_at: Option<Scalar>,
+}
+
+impl RawRecord {
+    /// Builds a record from `(wire field name, text)` pairs, as from a CSV row.
+    /// Names that are not wire fields are ignored.
+    pub fn from_text_fields<'a>(fields: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut record = RawRecord::default();
+        for (name, text) in fields {
+            if let Some(field) = Field::from_wire_name(name) {
+                record.set_text(field, text);
+            }
+        }
+        record
+    }
+
+    /// Sets a field from text. Text that is empty after trimming leaves the field absent.
+    pub fn set_text(&mut self, field: Field, text: &str) {
+        let value = (!text.trim().is_empty()).then(|| Scalar::Text(text.to_owned()));
+        *self.slot(field) = value;
+    }
+
+    pub fn set(&mut self, field: Field, value: Option<Scalar>) {
+        *self.slot(field) = value;
+    }
+
+    pub fn get(&self, field: Field) -> Option<&Scalar> {
+        match field {
+            Field::CallerNumber => self.caller_number.as_ref(),
+            Field::ReceiverNumber => self.receiver_number.as_ref(),
+            Field::DynamicLabelName => self.dynamic_label_name.as_ref(),
+            Field::DynamicCallReason => self.dynamic_call_reason.as_ref(),
+            Field::LabelId => self.label_id.as_ref(),
+            Field::StartsAt => self.starts_at.as_ref(),
+            Field::EndsAt => self.ends_at.as_ref(),
+        }
+    }
+
+    fn slot(&mut self, field: Field) -> &mut Option<Scalar> {
+        match field {
+            Field::CallerNumber => &mut self.caller_number,
+            Field::ReceiverNumber => &mut self.receiver_number,
+            Field::DynamicLabelName => &mut self.dynamic_label_name,
+            Field::DynamicCallReason => &mut self.dynamic_call_reason,
+            Field::LabelId => &mut self.label_id,
+            Field::StartsAt => &mut self.starts_at,
+            Field::EndsAt => &mut self.ends_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_keeps_wrong_types_for_the_rules_to_report() {
+        let raw: RawRecord = serde_json::from_str(
+            r#"{"caller_number": true, "receiver_number": 919876543210, "starts_at": [1],
+                "ends_at": "2025-07-24T13:00:58Z", "label_id": null, "customer": "x"}"#,
+        )
+        .unwrap();
+        assert_eq!(raw.caller_number, Some(Scalar::Bool(true)));
+        assert_eq!(raw.receiver_number, Some(Scalar::Int(919_876_543_210)));
+        assert_eq!(raw.starts_at, Some(Scalar::Compound("an array")));
+        assert_eq!(raw.label_id, None);
+    }
+
+    #[test]
+    fn blank_text_is_absent() {
+        let raw = RawRecord::from_text_fields([("caller_number", "  "), ("ends_at", "1")]);
+        assert_eq!(raw.caller_number, None);
+        assert_eq!(raw.ends_at, Some(Scalar::Text("1".into())));
+    }
+}

@@ -1,0 +1,324 @@
+//! Written phone numbers to E.164, following the project's phone decisions
+//! (`../shared/spec/api.md`, "Phone numbers").
+//!
+//! The parsing library stays behind this module: nothing else in the workspace names it, so it
+//! can be swapped. Input is reduced to an optional `+` and ASCII digits before the library sees
+//! it, which both pins down our own decisions (letters, extensions, `00`) and keeps arbitrary
+//! text away from the library.
+
+use crate::rules::Code;
+use rlibphonenumber::{ParseError, PhoneNumberFormat, ValidationError, PHONE_NUMBER_UTIL};
+use std::fmt;
+
+/// A phone number in E.164 form: `+`, a country code and the national number, at most 15 digits.
+/// Only [`E164::normalize`] builds one, so holding one means the number is valid for its country.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
+pub struct E164(String);
+
+/// A default region (ISO 3166 alpha-2, such as `IN`) for numbers written in national form.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Region(rlibphonenumber::Region);
+
+/// Why a written number is not a phone number we will send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PhoneError {
+    Empty,
+    HasLetters,
+    HasExtension,
+    InvalidCharacter(char),
+    InvalidCountryCode,
+    TooShort { national: bool },
+    TooLong { national: bool },
+    Invalid { national: bool },
+}
+
+/// Most digits a written number may hold: 15 for E.164, plus room for a trunk prefix.
+const MAX_DIGITS: usize = 17;
+
+impl E164 {
+    /// Normalises a written number. `region` is how numbers without `+` or `00` are read; without
+    /// it such a number is read as country code plus number (`919876543210` is `+919876543210`).
+    pub fn normalize(input: &str, region: Option<Region>) -> Result<E164, PhoneError> {
+        let cleaned = clean(input)?;
+        let national = !cleaned.international && region.is_some();
+        let digits = cleaned.digits.as_str();
+        if digits.len() < 2 {
+            return Err(PhoneError::TooShort { national });
+        }
+        if digits.len() > MAX_DIGITS {
+            return Err(PhoneError::TooLong { national });
+        }
+        let parsed = if national {
+            PHONE_NUMBER_UTIL.parse(digits, region.map(|r| r.0))
+        } else {
+            PHONE_NUMBER_UTIL.parse(format!("+{digits}"), None)
+        };
+        let number = parsed.map_err(|e| match e {
+            ParseError::InvalidCountryCode => PhoneError::InvalidCountryCode,
+            ParseError::TooShortAfterIdd | ParseError::TooShortNsn => PhoneError::TooShort { national },
+            ParseError::TooLongNsn => PhoneError::TooLong { national },
+            ParseError::NotANumber(_) => PhoneError::Invalid { national },
+        })?;
+        if !PHONE_NUMBER_UTIL.is_valid_number(&number) {
+            return Err(match PHONE_NUMBER_UTIL.is_possible_number_with_reason(&number) {
+                Err(ValidationError::InvalidCountryCode) => PhoneError::InvalidCountryCode,
+                Err(ValidationError::TooShort) => PhoneError::TooShort { national },
+                Err(ValidationError::TooLong) => PhoneError::TooLong { national },
+                _ => PhoneError::Invalid { national },
+            });
+        }
+        let e164 = PHONE_NUMBER_UTIL.format(&number, PhoneNumberFormat::E164);
+        if !is_e164_shape(&e164) {
+            return Err(PhoneError::Invalid { national });
+        }
+        Ok(E164(e164.into_owned()))
+    }
+
+    /// `+919876543210`
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `919876543210`: the older documentation's wire form, without `+`.
+    pub fn digits(&self) -> &str {
+        &self.0[1..]
+    }
+}
+
+/// `^\+[1-9][0-9]{6,14}$`, the shape every output of [`E164::normalize`] has.
+pub fn is_e164_shape(s: &str) -> bool {
+    let b = s.as_bytes();
+    (8..=16).contains(&b.len())
+        && b[0] == b'+'
+        && (b'1'..=b'9').contains(&b[1])
+        && b[2..].iter().all(u8::is_ascii_digit)
+}
+
+impl fmt::Display for E164 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for E164 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "E164({})", self.0)
+    }
+}
+
+impl Region {
+    /// Parses an ISO 3166 alpha-2 code that the phone metadata knows (`IN`, `gb`).
+    pub fn parse(code: &str) -> Result<Region, String> {
+        let code = code.trim();
+        rlibphonenumber::Region::from_code(code)
+            .ok()
+            .filter(|r| PHONE_NUMBER_UTIL.get_country_code_for_region(*r).is_some())
+            .map(Region)
+            .ok_or_else(|| {
+                format!("`{code}` is not a region with phone numbers; give an ISO 3166 code such as IN, GB or US")
+            })
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.as_region_str().as_str())
+    }
+}
+
+impl fmt::Debug for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Region({self})")
+    }
+}
+
+impl PhoneError {
+    pub fn code(&self) -> Code {
+        match self {
+            PhoneError::Empty => Code::MissingField,
+            PhoneError::HasLetters => Code::PhoneHasLetters,
+            PhoneError::HasExtension => Code::PhoneHasExtension,
+            PhoneError::InvalidCharacter(_) => Code::PhoneInvalidCharacters,
+            PhoneError::InvalidCountryCode => Code::PhoneInvalidCountryCode,
+            PhoneError::TooShort { .. } => Code::PhoneTooShort,
+            PhoneError::TooLong { .. } => Code::PhoneTooLong,
+            PhoneError::Invalid { .. } => Code::PhoneInvalid,
+        }
+    }
+}
+
+/// For a number read in national form, the likeliest fix is a missing `+`.
+const INTERNATIONAL_HINT: &str =
+    "; if it is an international number, write it with + and its country code";
+
+impl fmt::Display for PhoneError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hint = |national: &bool| if *national { INTERNATIONAL_HINT } else { "" };
+        match self {
+            PhoneError::Empty => f.write_str("the number is empty"),
+            PhoneError::HasLetters => f.write_str(
+                "the number contains letters; letters are never read as digits, so fix the typo",
+            ),
+            PhoneError::HasExtension => f.write_str(
+                "the number has an extension, which cannot receive the call; give the direct number",
+            ),
+            PhoneError::InvalidCharacter(c) => write!(
+                f,
+                "the number contains `{}`; use only digits, spaces, + - . / and brackets",
+                c.escape_debug()
+            ),
+            PhoneError::InvalidCountryCode => f.write_str(
+                "the number starts with a country code that does not exist; check the digits after +",
+            ),
+            PhoneError::TooShort { national } => {
+                write!(f, "the number is too short for its country{}", hint(national))
+            }
+            PhoneError::TooLong { national } => {
+                write!(f, "the number is too long for its country{}", hint(national))
+            }
+            PhoneError::Invalid { national } => {
+                write!(f, "not a valid number for its country{}", hint(national))
+            }
+        }
+    }
+}
+
+impl std::error::Error for PhoneError {}
+
+struct Cleaned {
+    digits: String,
+    international: bool,
+}
+
+/// Reduces written text to its digits and whether it was written internationally (`+` or `00`),
+/// rejecting letters, extensions and stray characters.
+fn clean(input: &str) -> Result<Cleaned, PhoneError> {
+    let text = input.trim();
+    if text.is_empty() {
+        return Err(PhoneError::Empty);
+    }
+    let mut digits = String::with_capacity(16);
+    let mut plus = false;
+    for (at, c) in text.char_indices() {
+        if let Some(d) = decimal_digit(c) {
+            if digits.len() > MAX_DIGITS {
+                return Err(PhoneError::TooLong { national: false });
+            }
+            digits.push(d);
+            continue;
+        }
+        match c {
+            '+' | '\u{FF0B}' if digits.is_empty() && !plus => plus = true,
+            '-' | '.' | '(' | ')' | '[' | ']' | '/' | '~' | '\u{2010}'..='\u{2015}' | '\u{2212}'
+            | '\u{30FB}' | '\u{FF0D}' | '\u{FF0E}' | '\u{FF08}' | '\u{FF09}' => {}
+            c if c.is_whitespace() => {}
+            '#' | ';' | ',' if !digits.is_empty() => return Err(PhoneError::HasExtension),
+            c if c.is_alphabetic() => {
+                return Err(if !digits.is_empty() && is_extension(&text[at..]) {
+                    PhoneError::HasExtension
+                } else {
+                    PhoneError::HasLetters
+                });
+            }
+            c => return Err(PhoneError::InvalidCharacter(c)),
+        }
+    }
+    let international = plus || digits.starts_with("00");
+    if !plus && international {
+        digits.drain(..2);
+    }
+    Ok(Cleaned { digits, international })
+}
+
+/// `ext. 12`, `x12`, `extension 12`: a marker, then digits to the end.
+fn is_extension(rest: &str) -> bool {
+    let lower = rest.to_lowercase();
+    let after = ["extension", "extn", "ext", "x", "доб"]
+        .iter()
+        .find_map(|marker| lower.strip_prefix(marker));
+    after.is_some_and(|after| {
+        let after = after.trim_start_matches(|c: char| c == '.' || c == ':' || c == '=' || c.is_whitespace());
+        !after.is_empty() && after.chars().all(|c| decimal_digit(c).is_some() || c.is_whitespace())
+    })
+}
+
+/// Decimal digits of any common script, read as their ASCII value, as libphonenumber does.
+/// Each entry is the code point of a script's zero; its nine successors are 1 to 9.
+fn decimal_digit(c: char) -> Option<char> {
+    const ZEROS: &[u32] = &[
+        0x30, 0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6, 0xC66, 0xCE6, 0xD66,
+        0xDE6, 0xE50, 0xED0, 0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80,
+        0x1A90, 0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50,
+        0xABF0, 0xFF10,
+    ];
+    let cp = c as u32;
+    if c.is_ascii() {
+        return c.is_ascii_digit().then_some(c);
+    }
+    ZEROS
+        .iter()
+        .find(|&&zero| (zero..zero + 10).contains(&cp))
+        .map(|zero| char::from(b'0' + (cp - zero) as u8))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(s: &str, region: Option<&str>) -> Result<String, PhoneError> {
+        let region = region.map(|r| Region::parse(r).unwrap());
+        E164::normalize(s, region).map(|n| n.as_str().to_owned())
+    }
+
+    #[test]
+    fn messy_written_forms() {
+        let ok = "+919876543210";
+        for s in ["+91 98765 43210", "+91-98765-43210", "(+91) 98765.43210", "0091 98765 43210",
+                  "919876543210", " 91 9876543210 ", "＋９１９８７６５４３２１０", "+९१९८७६५४३२१०"] {
+            assert_eq!(norm(s, None).as_deref(), Ok(ok), "{s}");
+        }
+        for s in ["098765 43210", "9876543210", "+919876543210", "919876543210", "0091 9876543210"] {
+            assert_eq!(norm(s, Some("IN")).as_deref(), Ok(ok), "{s} in IN");
+        }
+    }
+
+    #[test]
+    fn indian_mobile_starting_with_91_keeps_its_digits() {
+        assert_eq!(norm("9106542107", Some("IN")).as_deref(), Ok("+919106542107"));
+    }
+
+    #[test]
+    fn foreign_digits_with_a_region_are_not_second_guessed() {
+        let err = norm("447911123456", Some("IN")).unwrap_err();
+        assert!(matches!(err, PhoneError::TooLong { national: true } | PhoneError::Invalid { national: true }), "{err:?}");
+        assert!(err.to_string().contains("write it with +"));
+        assert_eq!(norm("+447911123456", Some("IN")).as_deref(), Ok("+447911123456"));
+    }
+
+    #[test]
+    fn letters_and_extensions_are_rejected() {
+        assert_eq!(norm("+91 98765 4321O", None), Err(PhoneError::HasLetters));
+        assert_eq!(norm("1-800-FLOWERS", None), Err(PhoneError::HasLetters));
+        assert_eq!(norm("+1 212 555 0100 ext. 12", None), Err(PhoneError::HasExtension));
+        assert_eq!(norm("+1 212 555 0100 x12", None), Err(PhoneError::HasExtension));
+        assert_eq!(norm("+1 212 555 0100#12", None), Err(PhoneError::HasExtension));
+        assert_eq!(norm("+91*9876543210", None), Err(PhoneError::InvalidCharacter('*')));
+    }
+
+    #[test]
+    fn validity_is_full_not_just_length() {
+        assert_eq!(norm("+91 01234 56789", None).unwrap_err().code(), Code::PhoneInvalid);
+        assert_eq!(norm("+999 1234567", None).unwrap_err().code(), Code::PhoneInvalidCountryCode);
+        assert_eq!(norm("+9", None).unwrap_err().code(), Code::PhoneTooShort);
+        assert_eq!(norm("+91 98765 43210 12345 678", None).unwrap_err().code(), Code::PhoneTooLong);
+    }
+
+    #[test]
+    fn regions() {
+        assert!(Region::parse("in").is_ok());
+        assert!(Region::parse("ZZ").is_err());
+        assert!(Region::parse("IND").is_err());
+        assert_eq!(Region::parse("gb").unwrap().to_string(), "GB");
+    }
+}

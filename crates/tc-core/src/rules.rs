@@ -1,0 +1,159 @@
+//! The rules of the API as one table: every [`Code`] a diagnostic can carry, the field it is
+//! reported on, and where the rule comes from.
+//!
+//! Codes are stable: they are printed by `tcbatch validate --output json` and written to reports,
+//! so scripts match on them. Add new codes; never rename or reuse one.
+
+use crate::diagnostic::Field;
+use std::fmt;
+
+/// Field length bounds, in Unicode scalar values, after trimming surrounding whitespace.
+pub const LABEL_NAME_CHARS: (u64, u64) = (3, 40);
+/// Call reason length bounds, in Unicode scalar values, after trimming.
+pub const CALL_REASON_CHARS: (u64, u64) = (10, 100);
+/// Characters the call-reason guidelines forbid anywhere in the text.
+pub const CALL_REASON_FORBIDDEN: &[char] =
+    &['!', '@', '#', '$', '%', '^', '&', '*', '(', ')', '_', '+', '/'];
+/// Characters allowed inside a call reason but not as its first or last character.
+pub const CALL_REASON_NOT_AT_EDGES: &[char] = &['.', ',', '-'];
+
+macro_rules! codes {
+    ($( $variant:ident = $name:literal, $field:expr, $source:literal, $summary:literal; )*) => {
+        /// A stable, machine-readable reason for a diagnostic. See [`RULES`] for the table.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        pub enum Code { $( $variant, )* }
+
+        impl Code {
+            /// Every code, in the order of the table.
+            pub const ALL: &'static [Code] = &[ $( Code::$variant, )* ];
+
+            /// The snake_case name printed in reports and JSON output.
+            pub const fn as_str(self) -> &'static str {
+                match self { $( Code::$variant => $name, )* }
+            }
+
+            /// The table row of this code.
+            pub fn info(self) -> &'static RuleInfo {
+                &RULES[self as usize]
+            }
+
+            /// Looks a code up by its snake_case name.
+            pub fn from_name(name: &str) -> Option<Code> {
+                match name { $( $name => Some(Code::$variant), )* _ => None }
+            }
+        }
+
+        /// One row per code: the rules of the API as this project enforces them.
+        pub const RULES: &[RuleInfo] = &[ $( RuleInfo {
+            code: Code::$variant,
+            field: $field,
+            source: $source,
+            summary: $summary,
+        }, )* ];
+    };
+}
+
+/// A row of the rules table.
+#[derive(Debug, Clone, Copy)]
+pub struct RuleInfo {
+    pub code: Code,
+    /// The wire field the diagnostic names; `None` for whole-record or whole-batch problems.
+    /// Phone and timestamp codes apply to more than one field: this is the first of them.
+    pub field: Option<Field>,
+    /// `doc` when the API documentation states the rule, `decision` when the project decided
+    /// what the documentation leaves open (see `../shared/spec/api.md`), `input` for the
+    /// toolkit's own input checks.
+    pub source: &'static str,
+    pub summary: &'static str,
+}
+
+use Field::*;
+
+codes! {
+    RecordUnreadable = "record_unreadable", None, "input",
+        "The row could not be read at all (broken CSV quoting, malformed JSON).";
+    WrongType = "wrong_type", None, "input",
+        "A field holds a value of the wrong type (for example `true` for a phone number).";
+    MissingField = "missing_field", Some(CallerNumber), "doc",
+        "A required field (`caller_number`, `receiver_number`, `starts_at`, `ends_at`) is absent or empty.";
+    PhoneHasLetters = "phone_has_letters", Some(CallerNumber), "decision",
+        "Letters are never mapped to digits: a typo `O` for `0` must not become another person's number.";
+    PhoneHasExtension = "phone_has_extension", Some(CallerNumber), "decision",
+        "Numbers with an extension (`ext. 12`, `x12`, `#12`) cannot receive a personalised call.";
+    PhoneInvalidCharacters = "phone_invalid_characters", Some(CallerNumber), "decision",
+        "Only digits, spaces, `+`, `-`, `.`, `/`, brackets and a leading `00` make up a written number.";
+    PhoneInvalidCountryCode = "phone_invalid_country_code", Some(CallerNumber), "decision",
+        "The number starts with a country calling code that does not exist.";
+    PhoneTooShort = "phone_too_short", Some(CallerNumber), "decision",
+        "The number has too few digits for its country.";
+    PhoneTooLong = "phone_too_long", Some(CallerNumber), "decision",
+        "The number has too many digits for its country (E.164 allows at most 15).";
+    PhoneInvalid = "phone_invalid", Some(CallerNumber), "decision",
+        "The number is not a valid number for its country (full validity, not just plausible length).";
+    LabelNameRequired = "label_name_required", Some(DynamicLabelName), "decision",
+        "`dynamic_label_name` is required unless `label_id` is present.";
+    LabelNameTooShort = "label_name_too_short", Some(DynamicLabelName), "doc",
+        "`dynamic_label_name` has fewer than 3 characters.";
+    LabelNameTooLong = "label_name_too_long", Some(DynamicLabelName), "doc",
+        "`dynamic_label_name` has more than 40 characters.";
+    LabelIdNotUuid = "label_id_not_uuid", Some(LabelId), "decision",
+        "`label_id`, when present, must be a UUID.";
+    CallReasonTooShort = "call_reason_too_short", Some(DynamicCallReason), "doc",
+        "`dynamic_call_reason`, when present, has fewer than 10 characters.";
+    CallReasonTooLong = "call_reason_too_long", Some(DynamicCallReason), "doc",
+        "`dynamic_call_reason` has more than 100 characters.";
+    CallReasonForbiddenCharacter = "call_reason_forbidden_character", Some(DynamicCallReason), "doc",
+        "`dynamic_call_reason` contains one of `! @ # $ % ^ & * ( ) _ + /`.";
+    CallReasonEdgePunctuation = "call_reason_edge_punctuation", Some(DynamicCallReason), "doc",
+        "`dynamic_call_reason` starts or ends with `.`, `,` or `-`.";
+    TimestampInvalid = "timestamp_invalid", Some(StartsAt), "doc",
+        "A timestamp is neither whole epoch milliseconds nor an RFC 3339 date-time, or is out of range.";
+    TimestampInSeconds = "timestamp_in_seconds", Some(StartsAt), "decision",
+        "A timestamp below 100,000,000,000 is almost certainly epoch seconds given by mistake.";
+    WindowExpired = "window_expired", Some(EndsAt), "doc",
+        "`ends_at` is before the current time (equal to now is accepted).";
+    WindowInverted = "window_inverted", Some(EndsAt), "decision",
+        "`ends_at` is not after `starts_at`.";
+    WindowTooLong = "window_too_long", Some(EndsAt), "doc",
+        "`ends_at` is more than 24 hours (86,400,000 ms) after `starts_at`.";
+    BatchEmpty = "batch_empty", None, "doc",
+        "A request must carry at least one call record.";
+    BatchTooLarge = "batch_too_large", None, "doc",
+        "A request carries at most 500 call records.";
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_rows_line_up_with_codes() {
+        for (i, code) in Code::ALL.iter().enumerate() {
+            assert_eq!(RULES[i].code, *code);
+            assert_eq!(Code::from_name(code.as_str()), Some(*code));
+        }
+    }
+
+    #[test]
+    fn code_names_are_snake_case_and_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for code in Code::ALL {
+            let name = code.as_str();
+            assert!(name.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{name}");
+            assert!(seen.insert(name), "duplicate code {name}");
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Epoch-millisecond timestamps: the API's only notion of time.
+//!
+//! Inputs may hold integer milliseconds or RFC 3339 text; both become [`Millis`].
+
+use crate::input::Scalar;
+use crate::rules::Code;
+use std::fmt;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// Milliseconds since the Unix epoch, UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Millis(pub i64);
+
+/// The longest display window the API accepts: 24 hours.
+pub const MAX_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// Below this an integer timestamp is taken for epoch seconds given by mistake
+/// (100,000,000,000 ms is March 1973; as seconds it is the year 5138).
+pub const SECONDS_MISTAKE_BELOW: i64 = 100_000_000_000;
+
+/// 9999-12-31T23:59:59.999Z: nothing later is a date a person meant.
+pub const LATEST: i64 = 253_402_300_799_999;
+
+impl Millis {
+    pub const fn as_i64(self) -> i64 {
+        self.0
+    }
+
+    /// `self + ms`, saturating instead of overflowing.
+    pub const fn plus(self, ms: i64) -> Millis {
+        Millis(self.0.saturating_add(ms))
+    }
+
+    /// Parses an RFC 3339 date-time or a whole number of milliseconds.
+    pub fn parse(text: &str) -> Result<Millis, String> {
+        parse_text(text).map_err(|(_, message)| message)
+    }
+
+    /// The RFC 3339 form, for messages and reports.
+    pub fn to_rfc3339(self) -> String {
+        OffsetDateTime::from_unix_timestamp_nanos(self.0 as i128 * 1_000_000)
+            .ok()
+            .and_then(|t| t.format(&Rfc3339).ok())
+            .unwrap_or_else(|| format!("{} ms", self.0))
+    }
+}
+
+impl fmt::Display for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Reads a timestamp field. Errors carry the code and a message for the user.
+pub(crate) fn from_scalar(value: &Scalar) -> Result<Millis, (Code, String)> {
+    match value {
+        Scalar::Int(ms) => from_integer(*ms),
+        Scalar::Float(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e15 => {
+            from_integer(*f as i64)
+        }
+        Scalar::Float(f) => Err((
+            Code::TimestampInvalid,
+            format!("{f} is not a whole number of epoch milliseconds; drop the fraction"),
+        )),
+        Scalar::BigInt(_) => Err(out_of_range()),
+        Scalar::Text(text) => parse_text(text),
+        other => Err((
+            Code::WrongType,
+            format!(
+                "expected epoch milliseconds or an RFC 3339 date-time, found {}",
+                other.kind()
+            ),
+        )),
+    }
+}
+
+fn parse_text(text: &str) -> Result<Millis, (Code, String)> {
+    let text = text.trim();
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return match text.parse::<i64>() {
+            Ok(ms) => from_integer(ms),
+            Err(_) => Err(out_of_range()),
+        };
+    }
+    match OffsetDateTime::parse(text, &Rfc3339) {
+        Ok(t) => {
+            let ms = t.unix_timestamp_nanos().div_euclid(1_000_000);
+            from_integer(i64::try_from(ms).map_err(|_| out_of_range())?)
+        }
+        Err(_) => Err((
+            Code::TimestampInvalid,
+            format!(
+                "`{}` is neither epoch milliseconds nor an RFC 3339 date-time; write it as \
+                 1753246858000 or 2025-07-23T05:00:58Z",
+                shorten(text)
+            ),
+        )),
+    }
+}
+
+fn from_integer(ms: i64) -> Result<Millis, (Code, String)> {
+    if ms < 0 {
+        return Err((
+            Code::TimestampInvalid,
+            format!("{ms} is before 1970; give epoch milliseconds of the intended time"),
+        ));
+    }
+    if ms < SECONDS_MISTAKE_BELOW {
+        return Err((
+            Code::TimestampInSeconds,
+            format!(
+                "{ms} looks like epoch seconds; the API wants milliseconds, so multiply by 1000 \
+                 ({ms}000)"
+            ),
+        ));
+    }
+    if ms > LATEST {
+        return Err(out_of_range());
+    }
+    Ok(Millis(ms))
+}
+
+fn out_of_range() -> (Code, String) {
+    (
+        Code::TimestampInvalid,
+        "the timestamp is beyond the year 9999; give epoch milliseconds".to_owned(),
+    )
+}
+
+/// Cuts long user text for messages so one bad cell cannot flood a report.
+pub(crate) fn shorten(text: &str) -> String {
+    const MAX: usize = 40;
+    match text.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_and_millis_agree() {
+        let a = from_scalar(&Scalar::Text("2025-07-23T05:00:58Z".into())).unwrap();
+        let b = from_scalar(&Scalar::Int(1_753_246_858_000)).unwrap();
+        let c = from_scalar(&Scalar::Text("2025-07-23T10:30:58+05:30".into())).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a, c);
+        assert_eq!(a.to_rfc3339(), "2025-07-23T05:00:58Z");
+    }
+
+    #[test]
+    fn seconds_are_caught() {
+        let (code, message) = from_scalar(&Scalar::Text("1753246858".into())).unwrap_err();
+        assert_eq!(code, Code::TimestampInSeconds);
+        assert!(message.contains("1753246858000"), "{message}");
+        assert_eq!(from_scalar(&Scalar::Int(99_999_999_999)).unwrap_err().0, Code::TimestampInSeconds);
+        assert!(from_scalar(&Scalar::Int(100_000_000_000)).is_ok());
+    }
+
+    #[test]
+    fn garbage_is_invalid_not_a_panic() {
+        for text in ["", "-", "tomorrow", "99999999999999999999999", "1.5", "-1"] {
+            assert!(from_scalar(&Scalar::Text(text.into())).is_err(), "{text}");
+        }
+        assert_eq!(from_scalar(&Scalar::Float(1.5)).unwrap_err().0, Code::TimestampInvalid);
+        assert_eq!(from_scalar(&Scalar::Bool(true)).unwrap_err().0, Code::WrongType);
+        assert_eq!(from_scalar(&Scalar::Float(1_753_246_858_000.0)).unwrap(), Millis(1_753_246_858_000));
+    }
+}

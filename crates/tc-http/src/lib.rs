@@ -1,0 +1,1 @@
+//! The transport over reqwest (issue 3: not built yet).
