@@ -41,6 +41,7 @@ pub mod phone;
 pub mod record;
 pub mod rules;
 pub mod timestamp;
+pub mod transport;
 pub mod validate;
 pub mod wire;
 

@@ -1,0 +1,283 @@
+//! Exact sliding-window limits: never more than `limit` events in any `window_ms`.
+//!
+//! A token bucket with burst 60 admits a full burst plus a minute's refill, about 119 requests in
+//! the first minute, and the API answers the surplus with 429. This keeps the times of the last
+//! `limit` events instead, so the next event is allowed exactly when the oldest of them leaves the
+//! window, and a saturated sender gets exactly `limit` per window, no more and no less.
+
+use crate::timestamp::Millis;
+use std::collections::VecDeque;
+
+/// A limit of `limit` events per `window_ms` milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowLimit {
+    pub limit: u32,
+    pub window_ms: i64,
+}
+
+impl WindowLimit {
+    /// The API's rate limit: 60 requests per minute per token.
+    pub const REQUESTS_PER_TOKEN: WindowLimit = WindowLimit {
+        limit: 60,
+        window_ms: 60_000,
+    };
+    /// The API's token-creation limit: 10 tokens per 30 minutes per account.
+    pub const TOKEN_CREATIONS: WindowLimit = WindowLimit {
+        limit: 10,
+        window_ms: 30 * 60_000,
+    };
+
+    /// A limit with at least one event and a window of at least one millisecond, so a bad
+    /// setting degrades to "very slow" rather than to a panic or to no limit at all.
+    pub fn new(limit: u32, window_ms: i64) -> WindowLimit {
+        WindowLimit {
+            limit: limit.max(1),
+            window_ms: window_ms.max(1),
+        }
+    }
+}
+
+/// The times of the most recent events, enough to enforce a [`WindowLimit`] exactly.
+///
+/// Windows are half-open: events at `t` and `t + window_ms` are in different windows, so with
+/// limit 60 the 61st event may happen exactly `window_ms` after the first.
+#[derive(Debug, Clone)]
+pub struct SlidingWindow {
+    limit: WindowLimit,
+    /// The last `limit` event times, oldest first.
+    recent: VecDeque<Millis>,
+}
+
+impl SlidingWindow {
+    pub fn new(limit: WindowLimit) -> SlidingWindow {
+        let limit = WindowLimit::new(limit.limit, limit.window_ms);
+        SlidingWindow {
+            limit,
+            recent: VecDeque::with_capacity(limit.limit as usize),
+        }
+    }
+
+    pub fn limit(&self) -> WindowLimit {
+        self.limit
+    }
+
+    /// `now` if an event is allowed now, else the instant the oldest of the last `limit` events
+    /// leaves the window.
+    pub fn earliest(&self, now: Millis) -> Millis {
+        if self.recent.len() < self.limit.limit as usize {
+            return now;
+        }
+        match self.recent.front() {
+            Some(oldest) => now.max(oldest.plus(self.limit.window_ms)),
+            None => now,
+        }
+    }
+
+    /// Records an event. Events should be recorded at or after [`SlidingWindow::earliest`];
+    /// one recorded out of order is still placed in time order so later answers stay exact.
+    pub fn record(&mut self, at: Millis) {
+        let position = self.recent.partition_point(|t| *t <= at);
+        self.recent.insert(position, at);
+        while self.recent.len() > self.limit.limit as usize {
+            self.recent.pop_front();
+        }
+    }
+
+    /// How many recorded events lie in the window that ends at `now` (`(now - window, now]`).
+    pub fn in_window(&self, now: Millis) -> usize {
+        let start = now.plus(-self.limit.window_ms);
+        self.recent
+            .iter()
+            .filter(|t| **t > start && **t <= now)
+            .count()
+    }
+}
+
+/// The request limiter of one token: an exact [`SlidingWindow`] of sends, plus any block the
+/// server asked for with a 429 `Retry-After`.
+#[derive(Debug, Clone)]
+pub struct RateLimiter {
+    sends: SlidingWindow,
+    blocked_until: Option<Millis>,
+}
+
+impl RateLimiter {
+    pub fn new(limit: WindowLimit) -> RateLimiter {
+        RateLimiter {
+            sends: SlidingWindow::new(limit),
+            blocked_until: None,
+        }
+    }
+
+    /// The API's 60 requests per minute.
+    pub fn per_token() -> RateLimiter {
+        RateLimiter::new(WindowLimit::REQUESTS_PER_TOKEN)
+    }
+
+    pub fn limit(&self) -> WindowLimit {
+        self.sends.limit()
+    }
+
+    /// `now` if a send is allowed now, else the first instant one is.
+    pub fn earliest_send(&self, now: Millis) -> Millis {
+        let by_window = self.sends.earliest(now);
+        match self.blocked_until {
+            Some(until) => by_window.max(until),
+            None => by_window,
+        }
+    }
+
+    /// Records a send (or a reservation of one) at `at`.
+    pub fn record_send(&mut self, at: Millis) {
+        self.sends.record(at);
+    }
+
+    /// The server answered 429 with `Retry-After`: send nothing on this token before `until`.
+    /// A later, shorter block never shortens an earlier, longer one.
+    pub fn block_until(&mut self, until: Millis) {
+        self.blocked_until = Some(self.blocked_until.map_or(until, |b| b.max(until)));
+    }
+
+    pub fn blocked_until(&self) -> Option<Millis> {
+        self.blocked_until
+    }
+
+    /// Sends recorded in the window ending at `now`.
+    pub fn sends_in_window(&self, now: Millis) -> usize {
+        self.sends.in_window(now)
+    }
+}
+
+/// The account-wide limit on token creations (10 per 30 minutes), counted on every creation
+/// request sent, successful or not, because the server may have counted a request whose answer
+/// was lost.
+#[derive(Debug, Clone)]
+pub struct CreationBudget {
+    creations: SlidingWindow,
+    blocked_until: Option<Millis>,
+}
+
+impl CreationBudget {
+    pub fn new(limit: WindowLimit) -> CreationBudget {
+        CreationBudget {
+            creations: SlidingWindow::new(limit),
+            blocked_until: None,
+        }
+    }
+
+    pub fn limit(&self) -> WindowLimit {
+        self.creations.limit()
+    }
+
+    /// `now` if a creation is allowed now, else the first instant one is.
+    pub fn earliest_creation(&self, now: Millis) -> Millis {
+        let by_window = self.creations.earliest(now);
+        self.blocked_until.map_or(by_window, |b| by_window.max(b))
+    }
+
+    pub fn record_creation(&mut self, at: Millis) {
+        self.creations.record(at);
+    }
+
+    /// The token endpoint answered 429 (someone else may share the account): create nothing
+    /// before `until`.
+    pub fn block_until(&mut self, until: Millis) {
+        self.blocked_until = Some(self.blocked_until.map_or(until, |b| b.max(until)));
+    }
+
+    pub fn creations_in_window(&self, now: Millis) -> usize {
+        self.creations.in_window(now)
+    }
+}
+
+impl Default for CreationBudget {
+    fn default() -> Self {
+        CreationBudget::new(WindowLimit::TOKEN_CREATIONS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sixty_first_send_waits_for_the_oldest_to_leave() {
+        let mut limiter = RateLimiter::per_token();
+        for i in 0..60 {
+            let now = Millis(i * 10);
+            assert_eq!(limiter.earliest_send(now), now);
+            limiter.record_send(now);
+        }
+        assert_eq!(limiter.earliest_send(Millis(600)), Millis(60_000));
+        limiter.record_send(Millis(60_000));
+        assert_eq!(limiter.earliest_send(Millis(60_000)), Millis(60_010));
+        assert_eq!(limiter.sends_in_window(Millis(60_000)), 60);
+    }
+
+    #[test]
+    fn not_a_token_bucket_no_double_burst() {
+        // A burst-60 bucket would admit 60 at t=0 and ~59 more before t=60s. The window admits
+        // exactly 60 in [0, 60s).
+        let mut limiter = RateLimiter::per_token();
+        let mut now = Millis(0);
+        let mut sent = 0;
+        while now < Millis(60_000) {
+            now = limiter.earliest_send(now);
+            if now >= Millis(60_000) {
+                break;
+            }
+            limiter.record_send(now);
+            sent += 1;
+        }
+        assert_eq!(sent, 60);
+    }
+
+    #[test]
+    fn retry_after_blocks_and_is_never_shortened() {
+        let mut limiter = RateLimiter::per_token();
+        limiter.block_until(Millis(5_000));
+        limiter.block_until(Millis(2_000));
+        assert_eq!(limiter.earliest_send(Millis(0)), Millis(5_000));
+        assert_eq!(limiter.earliest_send(Millis(7_000)), Millis(7_000));
+    }
+
+    #[test]
+    fn out_of_order_records_are_kept_in_time_order() {
+        let mut window = SlidingWindow::new(WindowLimit::new(2, 100));
+        window.record(Millis(50));
+        window.record(Millis(10));
+        assert_eq!(window.earliest(Millis(60)), Millis(110));
+        window.record(Millis(5));
+        assert_eq!(
+            window.earliest(Millis(60)),
+            Millis(110),
+            "the older event is dropped"
+        );
+    }
+
+    #[test]
+    fn degenerate_limits_still_limit() {
+        let mut window = SlidingWindow::new(WindowLimit::new(0, 0));
+        assert_eq!(
+            window.limit(),
+            WindowLimit {
+                limit: 1,
+                window_ms: 1
+            }
+        );
+        window.record(Millis(3));
+        assert_eq!(window.earliest(Millis(3)), Millis(4));
+    }
+
+    #[test]
+    fn creation_budget_is_ten_per_half_hour() {
+        let mut budget = CreationBudget::default();
+        for i in 0..10 {
+            assert_eq!(budget.earliest_creation(Millis(i)), Millis(i));
+            budget.record_creation(Millis(i));
+        }
+        assert_eq!(budget.earliest_creation(Millis(10)), Millis(1_800_000));
+        budget.block_until(Millis(2_000_000));
+        assert_eq!(budget.earliest_creation(Millis(10)), Millis(2_000_000));
+    }
+}

@@ -1,0 +1,331 @@
+//! Which token to send on, and when a token must be created: the state machine of a pool of
+//! 1 to 10 access tokens, each with its own rate limiter, under the account's creation budget.
+//!
+//! Sans-IO: the caller asks [`TokenPool::pick`], does what the [`Decision`] says (create a token
+//! over HTTP, wait, or send), and reports back. Whoever calls [`TokenPool::begin_creation`] owns
+//! that slot's creation until it reports success or failure; everyone else is told to wait or to
+//! use another token, so a thousand concurrent callers cause one creation, not a thousand.
+
+use super::rate_limit::{CreationBudget, RateLimiter, WindowLimit};
+use crate::timestamp::Millis;
+
+/// The most tokens an account can keep alive: 10 creations per 30 minutes.
+pub const MAX_TOKENS: usize = 10;
+/// A token is valid for 60 minutes from its creation.
+pub const TOKEN_TTL_MS: i64 = 60 * 60_000;
+/// Refresh this long before expiry by default, so no request races the expiry.
+pub const DEFAULT_REFRESH_MARGIN_MS: i64 = 5 * 60_000;
+
+/// Limits and timings of a [`TokenPool`]; the defaults are the API's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// Tokens to use at once, 1 to [`MAX_TOKENS`].
+    pub tokens: usize,
+    pub token_ttl_ms: i64,
+    pub refresh_margin_ms: i64,
+    /// Requests per window on each token.
+    pub rate: WindowLimit,
+    /// Creations per window on the account.
+    pub creations: WindowLimit,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            tokens: 1,
+            token_ttl_ms: TOKEN_TTL_MS,
+            refresh_margin_ms: DEFAULT_REFRESH_MARGIN_MS,
+            rate: WindowLimit::REQUESTS_PER_TOKEN,
+            creations: WindowLimit::TOKEN_CREATIONS,
+        }
+    }
+}
+
+/// A token the pool holds. `generation` tells tokens apart without looking at the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidToken<T> {
+    pub token: T,
+    pub generation: u64,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+}
+
+/// Where one slot of the pool is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotState<T> {
+    /// No usable token: never created, failed, expired or rejected with 401.
+    Empty,
+    /// Someone is creating a token; `previous` is the token being refreshed, usable meanwhile
+    /// until it expires.
+    Creating {
+        since: Millis,
+        previous: Option<ValidToken<T>>,
+    },
+    Valid(ValidToken<T>),
+}
+
+/// One token's place in the pool: its state and its rate limiter. The limiter stays with the
+/// slot across refreshes, which can only make it stricter than the server's per-token count.
+#[derive(Debug, Clone)]
+pub struct TokenSlot<T> {
+    pub state: SlotState<T>,
+    pub limiter: RateLimiter,
+}
+
+/// What the caller should do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision<T> {
+    /// Send on `slot` with `token` at `at` (now, or later when its limiter is full). Call
+    /// [`TokenPool::reserve_send`] before waiting so no other caller takes the same moment.
+    Send {
+        slot: usize,
+        at: Millis,
+        token: ValidToken<T>,
+    },
+    /// Create a token for `slot`, not before `at` (the creation budget may push it later).
+    /// Call [`TokenPool::begin_creation`] at `at`, then report the result.
+    Create { slot: usize, at: Millis },
+    /// Every usable slot is being created by someone else: wait for that creation to finish.
+    WaitForCreation { slot: usize },
+}
+
+/// Why [`TokenPool::begin_creation`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreationRefused {
+    /// Another caller is already creating this slot's token.
+    AlreadyCreating,
+    /// The creation budget allows the next creation only at this time.
+    BudgetUntil(Millis),
+    NoSuchSlot,
+}
+
+/// N token slots plus the account's creation budget.
+#[derive(Debug, Clone)]
+pub struct TokenPool<T> {
+    config: PoolConfig,
+    slots: Vec<TokenSlot<T>>,
+    budget: CreationBudget,
+    next_generation: u64,
+}
+
+impl<T: Clone> TokenPool<T> {
+    /// A pool of `config.tokens` empty slots, clamped to 1..=[`MAX_TOKENS`].
+    pub fn new(config: PoolConfig) -> TokenPool<T> {
+        let config = PoolConfig {
+            tokens: config.tokens.clamp(1, MAX_TOKENS),
+            ..config
+        };
+        let slots = (0..config.tokens)
+            .map(|_| TokenSlot {
+                state: SlotState::Empty,
+                limiter: RateLimiter::new(config.rate),
+            })
+            .collect();
+        TokenPool {
+            config,
+            slots,
+            budget: CreationBudget::new(config.creations),
+            next_generation: 1,
+        }
+    }
+
+    pub fn config(&self) -> &PoolConfig {
+        &self.config
+    }
+
+    pub fn slots(&self) -> &[TokenSlot<T>] {
+        &self.slots
+    }
+
+    pub fn budget(&self) -> &CreationBudget {
+        &self.budget
+    }
+
+    /// The token a request could use on `slot` at `now`, even if it is due for refresh.
+    fn usable(&self, slot: usize, now: Millis) -> Option<&ValidToken<T>> {
+        let token = match &self.slots.get(slot)?.state {
+            SlotState::Valid(token) => token,
+            SlotState::Creating {
+                previous: Some(token),
+                ..
+            } => token,
+            _ => return None,
+        };
+        (now < token.expires_at).then_some(token)
+    }
+
+    /// Whether `slot` should get a new token: empty, or valid but within the refresh margin.
+    fn needs_creation(&self, slot: usize, now: Millis) -> bool {
+        match &self.slots[slot].state {
+            SlotState::Empty => true,
+            SlotState::Valid(token) => now >= token.expires_at.plus(-self.config.refresh_margin_ms),
+            SlotState::Creating { .. } => false,
+        }
+    }
+
+    /// Decides what the next request does.
+    ///
+    /// Order of preference: refresh a token that is due (never let a token expire under load);
+    /// create a missing token only if no existing token can send right now (tokens are made on
+    /// demand, so a small job spends one creation, not ten); send on the token whose limiter frees
+    /// earliest; wait for a creation in flight; and last, create as soon as the budget allows.
+    pub fn pick(&self, now: Millis) -> Decision<T> {
+        let budget_at = self.budget.earliest_creation(now);
+        let best_send = (0..self.slots.len())
+            .filter_map(|slot| {
+                let token = self.usable(slot, now)?;
+                let at = self.slots[slot].limiter.earliest_send(now);
+                // A send the limiter pushes past expiry would only earn a 401.
+                (at < token.expires_at).then_some((at, slot, token))
+            })
+            .min_by_key(|(at, slot, _)| (*at, *slot));
+        let can_send_now = best_send.as_ref().is_some_and(|(at, _, _)| *at <= now);
+
+        if budget_at <= now {
+            let due_refresh = (0..self.slots.len()).find(|&slot| {
+                matches!(self.slots[slot].state, SlotState::Valid(_))
+                    && self.needs_creation(slot, now)
+            });
+            if let Some(slot) = due_refresh {
+                return Decision::Create { slot, at: now };
+            }
+            if !can_send_now {
+                if let Some(slot) = (0..self.slots.len()).find(|&s| self.needs_creation(s, now)) {
+                    return Decision::Create { slot, at: now };
+                }
+            }
+        }
+        if let Some((at, slot, token)) = best_send {
+            return Decision::Send {
+                slot,
+                at,
+                token: token.clone(),
+            };
+        }
+        if let Some(slot) = self
+            .slots
+            .iter()
+            .position(|s| matches!(s.state, SlotState::Creating { .. }))
+        {
+            return Decision::WaitForCreation { slot };
+        }
+        let slot = (0..self.slots.len())
+            .find(|&s| self.needs_creation(s, now))
+            .unwrap_or(0);
+        Decision::Create {
+            slot,
+            at: budget_at,
+        }
+    }
+
+    /// Takes the send moment `at` on `slot`'s limiter for a request about to wait and send.
+    pub fn reserve_send(&mut self, slot: usize, at: Millis) {
+        if let Some(s) = self.slots.get_mut(slot) {
+            s.limiter.record_send(at);
+        }
+    }
+
+    /// Claims the creation of `slot`'s token and charges it to the creation budget. Refused if
+    /// someone else is creating it (single flight) or the budget does not allow it yet.
+    pub fn begin_creation(&mut self, slot: usize, now: Millis) -> Result<(), CreationRefused> {
+        let budget_at = self.budget.earliest_creation(now);
+        let s = self
+            .slots
+            .get_mut(slot)
+            .ok_or(CreationRefused::NoSuchSlot)?;
+        if matches!(s.state, SlotState::Creating { .. }) {
+            return Err(CreationRefused::AlreadyCreating);
+        }
+        if budget_at > now {
+            return Err(CreationRefused::BudgetUntil(budget_at));
+        }
+        self.budget.record_creation(now);
+        let previous = match std::mem::replace(&mut s.state, SlotState::Empty) {
+            SlotState::Valid(token) if now < token.expires_at => Some(token),
+            _ => None,
+        };
+        s.state = SlotState::Creating {
+            since: now,
+            previous,
+        };
+        Ok(())
+    }
+
+    /// The creation begun at `started_at` succeeded. The token's life is counted from the start
+    /// of the request, which is no later than the server's `created_at`, so it never outlives the
+    /// server's idea of it whatever the clocks say. Returns the new token's generation.
+    pub fn creation_succeeded(
+        &mut self,
+        slot: usize,
+        token: T,
+        started_at: Millis,
+    ) -> Option<ValidToken<T>> {
+        let s = self.slots.get_mut(slot)?;
+        if !matches!(s.state, SlotState::Creating { .. }) {
+            return None;
+        }
+        let valid = ValidToken {
+            token,
+            generation: self.next_generation,
+            created_at: started_at,
+            expires_at: started_at.plus(self.config.token_ttl_ms),
+        };
+        self.next_generation += 1;
+        s.state = SlotState::Valid(valid.clone());
+        Some(valid)
+    }
+
+    /// The creation failed (or its caller went away): the slot falls back to the token it was
+    /// refreshing, if that is still alive, so the next caller may try again.
+    pub fn creation_failed(&mut self, slot: usize) {
+        if let Some(s) = self.slots.get_mut(slot) {
+            if let SlotState::Creating { previous, .. } = &mut s.state {
+                s.state = match previous.take() {
+                    Some(token) => SlotState::Valid(token),
+                    None => SlotState::Empty,
+                };
+            }
+        }
+    }
+
+    /// A request with token `generation` on `slot` got 401. The token is dropped only if it is
+    /// still the slot's current one: a caller holding an old token must not throw away the
+    /// fresh token another caller just made. Returns whether the token was dropped.
+    pub fn unauthorized(&mut self, slot: usize, generation: u64) -> bool {
+        let Some(s) = self.slots.get_mut(slot) else {
+            return false;
+        };
+        match &mut s.state {
+            SlotState::Valid(token) if token.generation == generation => {
+                s.state = SlotState::Empty;
+                true
+            }
+            SlotState::Creating { previous, .. }
+                if previous
+                    .as_ref()
+                    .is_some_and(|t| t.generation == generation) =>
+            {
+                *previous = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A 429 on `slot`: nothing more on that token before `until`.
+    pub fn rate_limited(&mut self, slot: usize, until: Millis) {
+        if let Some(s) = self.slots.get_mut(slot) {
+            s.limiter.block_until(until);
+        }
+    }
+
+    /// A 429 on the token endpoint: no creation before `until`.
+    pub fn creation_rate_limited(&mut self, until: Millis) {
+        self.budget.block_until(until);
+    }
+
+    /// When the next creation is allowed.
+    pub fn earliest_creation(&self, now: Millis) -> Millis {
+        self.budget.earliest_creation(now)
+    }
+}
