@@ -1,0 +1,47 @@
+//! `tcbatch normalize`: one written phone number per line on standard input, one line out per
+//! line in, in order: the E.164 form, or `error: <code>`.
+
+use crate::read::lines::Lines;
+use crate::validate::parse_region;
+use std::io::{self, BufReader, BufWriter, Write};
+use std::process::ExitCode;
+use tc_core::{Region, E164};
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 when every line is a valid number, 1 when any line is \
+                        an error, 2 on an I/O error."
+)]
+pub struct NormalizeArgs {
+    /// Reads numbers written without + or 00 as national numbers of this region (ISO 3166, e.g. IN).
+    #[arg(long, value_name = "CC", value_parser = parse_region)]
+    pub region: Option<Region>,
+}
+
+pub fn run(args: NormalizeArgs) -> io::Result<ExitCode> {
+    let mut lines = Lines::new(BufReader::with_capacity(1 << 16, io::stdin().lock()));
+    let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    let mut buf = Vec::with_capacity(64);
+    let mut any_error = false;
+    while let Some(line) = lines.read_line(&mut buf)? {
+        let mut text = buf.as_slice();
+        if line.number == 1 {
+            text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
+        }
+        let text = String::from_utf8_lossy(text);
+        match E164::normalize(&text, args.region) {
+            Ok(number) => writeln!(out, "{number}")?,
+            Err(err) => {
+                any_error = true;
+                writeln!(out, "error: {}", err.code())?;
+            }
+        }
+        buf.clear();
+    }
+    out.flush()?;
+    Ok(if any_error {
+        ExitCode::from(crate::validate::EXIT_INVALID)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

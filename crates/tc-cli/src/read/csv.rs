@@ -1,0 +1,384 @@
+//! CSV: a header row of wire field names, then one record per row.
+//!
+//! Rows are framed line by line and parsed with `csv-core`, so a row that goes wrong can be
+//! re-read: a stray `"` at the start of a field opens a quoted field that would otherwise swallow
+//! every following row up to the next `"`. When a row spans several lines and does not come out
+//! with the header's number of fields, or its quote never closes, the row's first line is
+//! reported unreadable and the lines after it are read again as rows of their own.
+
+use super::lines::{Line, Lines};
+use super::{unreadable, InputRecord, ReadError, MAX_RECORD_BYTES};
+use csv_core::{ReadRecordResult, Reader};
+use std::io::{self, BufRead};
+use tc_core::{Diagnostic, Field, RawRecord};
+
+/// A quoted field may hold line breaks, but never this many: past it the quote is a stray one.
+const MAX_ROW_LINES: usize = 100;
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Columns a header must have; a label name may be left to `label_id` (see [`check_header`]).
+const REQUIRED: [Field; 4] = [
+    Field::CallerNumber,
+    Field::ReceiverNumber,
+    Field::StartsAt,
+    Field::EndsAt,
+];
+
+const UNCLOSED_QUOTE: &str =
+    "a quoted field that starts on this line is never closed (a stray `\"` at \
+     the start of a field); the lines after it were read as rows of their own. Close the quote, or \
+     double it (\"\") if it is part of the text";
+
+pub struct CsvRecords<R> {
+    name: String,
+    lines: Lines<R>,
+    parser: Reader,
+    /// The wire field each column holds, by position; `None` for columns that are ignored.
+    columns: Vec<Option<Field>>,
+    /// The current row's bytes as read, and where each of its lines starts in them.
+    raw: Vec<u8>,
+    line_starts: Vec<usize>,
+    /// The current row's unquoted field contents, end to end, and where each field ends.
+    fields: Vec<u8>,
+    ends: Vec<usize>,
+    field_count: usize,
+    next_record: usize,
+    warnings: Vec<String>,
+    error: Option<ReadError>,
+    done: bool,
+}
+
+enum Row {
+    /// Parsed into `fields`/`ends`.
+    Parsed {
+        line: usize,
+    },
+    Broken {
+        line: usize,
+        message: String,
+    },
+}
+
+impl<R: BufRead> CsvRecords<R> {
+    /// Reads the header row. A missing or unreadable header, or a required column missing from
+    /// it, is an error: no row could be checked without it.
+    pub fn new(reader: R, name: String) -> Result<Self, ReadError> {
+        let mut this = CsvRecords {
+            name,
+            lines: Lines::new(reader),
+            parser: Reader::new(),
+            columns: Vec::new(),
+            raw: Vec::with_capacity(512),
+            line_starts: Vec::with_capacity(4),
+            fields: vec![0; 1024],
+            ends: vec![0; 16],
+            field_count: 0,
+            next_record: 1,
+            warnings: Vec::new(),
+            error: None,
+            done: false,
+        };
+        let header = this
+            .read_row(None)
+            .map_err(|err| ReadError::io(&this.name, &err))?;
+        let name = &this.name;
+        match header {
+            None => Err(ReadError::new(format!(
+                "{name} is empty: a CSV file starts with a header row naming its columns, such as {}",
+                wire_names().join(",")
+            ))),
+            Some(Row::Broken { message, .. }) => {
+                Err(ReadError::new(format!("cannot read the header row of {name}: {message}")))
+            }
+            Some(Row::Parsed { .. }) => {
+                let names: Vec<String> = (0..this.field_count)
+                    .map(|i| String::from_utf8_lossy(this.field(i)).trim().to_ascii_lowercase())
+                    .collect();
+                let (columns, warning) = check_header(&this.name, &names)?;
+                this.columns = columns;
+                this.warnings.extend(warning);
+                Ok(this)
+            }
+        }
+    }
+
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    pub fn finish(&mut self) -> Result<(), ReadError> {
+        self.error.take().map_or(Ok(()), Err)
+    }
+
+    fn field(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.fields[start..self.ends[i]]
+    }
+
+    /// Reads the next non-blank row into `fields`/`ends`. With `expected` (the header's width),
+    /// a row spanning lines that comes out with another width is taken for a stray quote.
+    fn read_row(&mut self, expected: Option<usize>) -> io::Result<Option<Row>> {
+        self.raw.clear();
+        self.line_starts.clear();
+        let first = loop {
+            let Some(line) = self.lines.read_line(&mut self.raw)? else {
+                return Ok(None);
+            };
+            if line.overlong {
+                return Ok(Some(Row::Broken {
+                    line: line.number,
+                    message: overlong_message(),
+                }));
+            }
+            let content = self.raw.strip_prefix(BOM).unwrap_or(&self.raw);
+            if content.iter().all(u8::is_ascii_whitespace) {
+                self.raw.clear();
+                continue;
+            }
+            break line;
+        };
+        self.line_starts.push(0);
+        self.parser.reset();
+        let mut last: Line = first;
+        let (mut at, mut nout, mut nend) = (0, 0, 0);
+        let mut end_of_input = false;
+        loop {
+            let input = if end_of_input {
+                &[][..]
+            } else {
+                &self.raw[at..]
+            };
+            let (result, nin, o, e) =
+                self.parser
+                    .read_record(input, &mut self.fields[nout..], &mut self.ends[nend..]);
+            at += nin;
+            nout += o;
+            nend += e;
+            match result {
+                ReadRecordResult::OutputFull => self.fields.resize(self.fields.len() * 2, 0),
+                ReadRecordResult::OutputEndsFull => self.ends.resize(self.ends.len() * 2, 0),
+                ReadRecordResult::Record | ReadRecordResult::End => break,
+                ReadRecordResult::InputEmpty if end_of_input => break,
+                // The file's last line has no line break: the row ends with the input.
+                ReadRecordResult::InputEmpty if !last.terminated => end_of_input = true,
+                // A line ended inside a quoted field: the row goes on with the next line.
+                ReadRecordResult::InputEmpty => {
+                    if self.line_starts.len() >= MAX_ROW_LINES || self.raw.len() >= MAX_RECORD_BYTES
+                    {
+                        return Ok(Some(self.unclosed_quote(first.number)));
+                    }
+                    let start = self.raw.len();
+                    match self.lines.read_line(&mut self.raw)? {
+                        Some(line) if !line.overlong => {
+                            self.line_starts.push(start);
+                            last = line;
+                        }
+                        _ => {
+                            self.line_starts.push(start);
+                            return Ok(Some(self.unclosed_quote(first.number)));
+                        }
+                    }
+                }
+            }
+        }
+        self.field_count = nend;
+        if self.line_starts.len() > 1 && expected.is_some_and(|width| width != nend) {
+            return Ok(Some(self.unclosed_quote(first.number)));
+        }
+        // A lone `\r` ends a row too; whatever follows it on the line is the next row.
+        let rest = &self.raw[at..];
+        if rest.iter().any(|&b| b != b'\r' && b != b'\n') {
+            self.lines.unread(rest, last.number);
+        }
+        Ok(Some(Row::Parsed { line: first.number }))
+    }
+
+    /// Gives back every line of the current row after its first, to be read again as rows.
+    fn unclosed_quote(&mut self, first: usize) -> Row {
+        if let Some(&second) = self.line_starts.get(1) {
+            if second < self.raw.len() {
+                self.lines.unread(&self.raw[second..], first + 1);
+            }
+        }
+        Row::Broken {
+            line: first,
+            message: UNCLOSED_QUOTE.to_owned(),
+        }
+    }
+
+    /// The current row as a record, or why it cannot be one.
+    fn to_record(&self) -> Result<RawRecord, Diagnostic> {
+        if self.field_count != self.columns.len() {
+            return Err(unreadable(format!(
+                "the row has {} fields but the header has {}; a value that holds a comma must be \
+                 in double quotes",
+                self.field_count,
+                self.columns.len()
+            )));
+        }
+        let mut raw = RawRecord::default();
+        for (i, column) in self.columns.iter().enumerate() {
+            let Some(field) = *column else { continue };
+            let bytes = self.field(i);
+            match std::str::from_utf8(bytes) {
+                Ok(text) => raw.set_text(field, text),
+                Err(err) => return Err(unreadable(format!(
+                    "the {field} column is not valid UTF-8 (byte 0x{:02X} at position {}); save \
+                         the file as UTF-8",
+                    bytes[err.valid_up_to()],
+                    err.valid_up_to() + 1
+                ))),
+            }
+        }
+        Ok(raw)
+    }
+}
+
+impl<R: BufRead> Iterator for CsvRecords<R> {
+    type Item = InputRecord;
+
+    fn next(&mut self) -> Option<InputRecord> {
+        if self.done {
+            return None;
+        }
+        let row = match self.read_row(Some(self.columns.len())) {
+            Ok(Some(row)) => row,
+            Ok(None) => {
+                self.done = true;
+                return None;
+            }
+            Err(err) => {
+                self.error = Some(ReadError::io(&self.name, &err));
+                self.done = true;
+                return None;
+            }
+        };
+        let record = self.next_record;
+        self.next_record += 1;
+        Some(match row {
+            Row::Parsed { line } => InputRecord {
+                record,
+                line,
+                raw: self.to_record(),
+            },
+            Row::Broken { line, message } => InputRecord {
+                record,
+                line,
+                raw: Err(unreadable(message)),
+            },
+        })
+    }
+}
+
+fn overlong_message() -> String {
+    format!(
+        "the line is longer than {} MiB, far more than any call record; check that the file is a \
+         CSV file with one record per line",
+        MAX_RECORD_BYTES >> 20
+    )
+}
+
+fn wire_names() -> Vec<&'static str> {
+    Field::ALL.iter().map(|f| f.wire_name()).collect()
+}
+
+/// Maps header names to fields. Unknown columns are ignored with a warning that points out likely
+/// misspellings; a required column missing is an error naming it.
+fn check_header(
+    name: &str,
+    names: &[String],
+) -> Result<(Vec<Option<Field>>, Option<String>), ReadError> {
+    let mut columns = Vec::with_capacity(names.len());
+    let mut unknown = Vec::new();
+    for (i, column) in names.iter().enumerate() {
+        let field = Field::from_wire_name(column);
+        if let Some(field) = field {
+            if let Some(before) = columns.iter().position(|c| *c == Some(field)) {
+                return Err(ReadError::new(format!(
+                    "the header of {name} names `{field}` twice (columns {} and {}); keep one",
+                    before + 1,
+                    i + 1
+                )));
+            }
+        } else if !column.is_empty() {
+            unknown.push(column.as_str());
+        }
+        columns.push(field);
+    }
+    let has = |field: Field| columns.contains(&Some(field));
+    let mut missing: Vec<Field> = REQUIRED.into_iter().filter(|&f| !has(f)).collect();
+    if !has(Field::DynamicLabelName) && !has(Field::LabelId) {
+        missing.push(Field::DynamicLabelName);
+    }
+    let typo_of = |field: Field| {
+        unknown
+            .iter()
+            .copied()
+            .find(|u| edit_distance(u, field.wire_name()) <= 2)
+    };
+    if !missing.is_empty() {
+        let list: Vec<String> = missing
+            .iter()
+            .map(|&f| match typo_of(f) {
+                Some(typo) => format!("`{f}` (is `{typo}` a misspelling of it?)"),
+                None => format!("`{f}`"),
+            })
+            .collect();
+        let mut message = format!(
+            "the header of {name} has no {} column{}; it has: {}. The columns are {}, \
+             and dynamic_label_name may be left out when label_id is given",
+            list.join(", "),
+            if missing.len() > 1 { "s" } else { "" },
+            names.join(","),
+            wire_names().join(","),
+        );
+        if let [only] = names {
+            if let Some(sep) = [';', '\t', '|'].into_iter().find(|&c| only.contains(c)) {
+                message = format!(
+                    "the header of {name} looks separated by `{}`, not by commas; save the file as \
+                     comma-separated CSV",
+                    sep.escape_debug()
+                );
+            }
+        }
+        return Err(ReadError::new(message));
+    }
+    let warning = (!unknown.is_empty()).then(|| {
+        let list: Vec<String> = unknown
+            .iter()
+            .map(|u| {
+                match Field::ALL
+                    .into_iter()
+                    .find(|f| !has(*f) && edit_distance(u, f.wire_name()) <= 2)
+                {
+                    Some(f) => format!("`{u}` (did you mean `{f}`?)"),
+                    None => format!("`{u}`"),
+                }
+            })
+            .collect();
+        format!(
+            "{name}: ignoring column(s) that are not call record fields: {}",
+            list.join(", ")
+        )
+    });
+    Ok((columns, warning))
+}
+
+/// Levenshtein distance, for spotting misspelt column names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}

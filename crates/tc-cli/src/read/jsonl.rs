@@ -1,0 +1,76 @@
+//! JSON Lines: one JSON object per line. Blank lines are skipped and are not records.
+
+use super::lines::Lines;
+use super::{parse_json_record, unreadable, InputRecord, ReadError, MAX_RECORD_BYTES};
+use std::io::BufRead;
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+pub struct JsonlRecords<R> {
+    name: String,
+    lines: Lines<R>,
+    buf: Vec<u8>,
+    next_record: usize,
+    error: Option<ReadError>,
+    done: bool,
+}
+
+impl<R: BufRead> JsonlRecords<R> {
+    pub fn new(reader: R, name: String) -> Self {
+        JsonlRecords {
+            name,
+            lines: Lines::new(reader),
+            buf: Vec::with_capacity(512),
+            next_record: 1,
+            error: None,
+            done: false,
+        }
+    }
+
+    pub fn finish(&mut self) -> Result<(), ReadError> {
+        self.error.take().map_or(Ok(()), Err)
+    }
+}
+
+impl<R: BufRead> Iterator for JsonlRecords<R> {
+    type Item = InputRecord;
+
+    fn next(&mut self) -> Option<InputRecord> {
+        while !self.done {
+            self.buf.clear();
+            let line = match self.lines.read_line(&mut self.buf) {
+                Ok(Some(line)) => line,
+                Ok(None) => break,
+                Err(err) => {
+                    self.error = Some(ReadError::io(&self.name, &err));
+                    break;
+                }
+            };
+            let text = match self.buf.strip_prefix(BOM) {
+                Some(rest) if line.number == 1 => rest,
+                _ => &self.buf[..],
+            };
+            if text.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let record = self.next_record;
+            self.next_record += 1;
+            let raw = if line.overlong {
+                Err(unreadable(format!(
+                    "the line is longer than {} MiB, far more than any call record; check that the \
+                     file has one JSON object per line",
+                    MAX_RECORD_BYTES >> 20
+                )))
+            } else {
+                parse_json_record(text, line.number, 1, false)
+            };
+            return Some(InputRecord {
+                record,
+                line: line.number,
+                raw,
+            });
+        }
+        self.done = true;
+        None
+    }
+}

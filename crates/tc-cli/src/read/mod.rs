@@ -1,0 +1,276 @@
+//! Input readers: CSV, JSON Lines and JSON files of call records, streamed one record at a time.
+//!
+//! Every reader yields [`InputRecord`]s in file order, each with its 1-based record position and
+//! the line it starts on. A row that cannot be read at all becomes a `record_unreadable`
+//! diagnostic and reading goes on with the next row: a broken row never costs its neighbours.
+//! Memory stays flat whatever the file size: one record (capped at [`MAX_RECORD_BYTES`]) is held
+//! at a time.
+//!
+//! Problems with the file as a whole (it does not exist, a CSV header lacks a required column, a
+//! JSON file holds no array of records) are [`ReadError`]s, reported before any record.
+
+pub mod csv;
+pub mod json;
+pub mod jsonl;
+pub(crate) mod lines;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
+use std::path::Path;
+use tc_core::{Code, Diagnostic, Field, RawRecord, Scalar};
+
+/// The most bytes one record (a CSV row with its quoted line breaks, a JSON Lines line, a JSON
+/// array element) may take. Far above any real record; it bounds memory on a corrupt file.
+pub const MAX_RECORD_BYTES: usize = 1 << 20;
+
+const READ_BUFFER_BYTES: usize = 1 << 16;
+
+/// The formats `tcbatch` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Comma-separated, with a header row of wire field names.
+    Csv,
+    /// JSON Lines: one JSON object per line.
+    Jsonl,
+    /// A JSON array of records, or the API body `{"call_records": [...]}`.
+    Json,
+}
+
+impl Format {
+    /// The format to read: the one given, else the one the file's extension names. Standard
+    /// input (no file, or `-`) has no extension, so it needs the format given.
+    pub fn resolve(given: Option<Format>, file: Option<&Path>) -> Result<Format, ReadError> {
+        if let Some(format) = given {
+            return Ok(format);
+        }
+        let Some(path) = file.filter(|p| !is_stdin(Some(p))) else {
+            return Err(ReadError::new(
+                "reading standard input needs --format csv, jsonl or json",
+            ));
+        };
+        let extension = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match extension.as_deref() {
+            Some("csv") => Ok(Format::Csv),
+            Some("jsonl" | "ndjson") => Ok(Format::Jsonl),
+            Some("json") => Ok(Format::Json),
+            _ => Err(ReadError::new(format!(
+                "cannot tell the format of `{}` from its extension; give --format csv, jsonl or json",
+                path.display()
+            ))),
+        }
+    }
+}
+
+/// One record as read, before validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputRecord {
+    /// 1-based position of the record in the input (a CSV header and blank lines do not count).
+    pub record: usize,
+    /// 1-based line on which the record starts.
+    pub line: usize,
+    /// The record, or a `record_unreadable` diagnostic saying why it could not be read.
+    pub raw: Result<RawRecord, Diagnostic>,
+}
+
+/// A problem with the input as a whole: the command cannot go on (exit status 2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadError {
+    message: String,
+}
+
+impl ReadError {
+    pub fn new(message: impl Into<String>) -> Self {
+        ReadError {
+            message: message.into(),
+        }
+    }
+
+    fn io(name: &str, err: &io::Error) -> Self {
+        ReadError::new(format!("cannot read {name}: {err}"))
+    }
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+type Source = Box<dyn BufRead>;
+
+/// Opens `file` (standard input when `None` or `-`) and reads it as `format` (else as its
+/// extension says).
+pub fn open(file: Option<&Path>, format: Option<Format>) -> Result<Records, ReadError> {
+    let format = Format::resolve(format, file)?;
+    let (name, source): (String, Source) = match file.filter(|p| !is_stdin(Some(p))) {
+        None => (
+            "standard input".to_owned(),
+            Box::new(BufReader::with_capacity(READ_BUFFER_BYTES, io::stdin())),
+        ),
+        Some(path) => {
+            let shown = format!("`{}`", path.display());
+            (
+                shown.clone(),
+                Box::new(BufReader::with_capacity(
+                    READ_BUFFER_BYTES,
+                    open_file(path, &shown)?,
+                )),
+            )
+        }
+    };
+    Ok(match format {
+        Format::Csv => Records::Csv(csv::CsvRecords::new(source, name)?),
+        Format::Jsonl => Records::Jsonl(jsonl::JsonlRecords::new(source, name)),
+        Format::Json => Records::Json(json::JsonRecords::new(source, name)?),
+    })
+}
+
+fn is_stdin(file: Option<&Path>) -> bool {
+    file.is_none_or(|p| p == Path::new("-"))
+}
+
+fn open_file(path: &Path, shown: &str) -> Result<File, ReadError> {
+    let advice = match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => Some("it is a directory; give the file inside it"),
+        Ok(_) => None,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            Some("no such file; check the path (a relative path starts from the current directory)")
+        }
+        Err(err) if err.kind() == io::ErrorKind::PermissionDenied => {
+            Some("permission denied; check the file's permissions")
+        }
+        Err(_) => None,
+    };
+    if let Some(advice) = advice {
+        return Err(ReadError::new(format!("cannot open {shown}: {advice}")));
+    }
+    File::open(path).map_err(|err| ReadError::new(format!("cannot open {shown}: {err}")))
+}
+
+/// The records of one input, in order. After the loop, call [`Records::finish`]: reading stops
+/// early on an I/O error, which `finish` returns.
+pub enum Records {
+    Csv(csv::CsvRecords<Source>),
+    Jsonl(jsonl::JsonlRecords<Source>),
+    Json(json::JsonRecords<Source>),
+}
+
+impl Records {
+    /// Things worth telling the user that do not stop reading (unknown CSV columns).
+    pub fn warnings(&self) -> &[String] {
+        match self {
+            Records::Csv(r) => r.warnings(),
+            Records::Jsonl(_) | Records::Json(_) => &[],
+        }
+    }
+
+    /// Whether the input is the API's request body `{"call_records": [...]}`.
+    pub fn is_api_body(&self) -> bool {
+        matches!(self, Records::Json(r) if r.is_api_body())
+    }
+
+    /// The I/O error that ended reading early, if any.
+    pub fn finish(&mut self) -> Result<(), ReadError> {
+        match self {
+            Records::Csv(r) => r.finish(),
+            Records::Jsonl(r) => r.finish(),
+            Records::Json(r) => r.finish(),
+        }
+    }
+}
+
+impl Iterator for Records {
+    type Item = InputRecord;
+
+    fn next(&mut self) -> Option<InputRecord> {
+        match self {
+            Records::Csv(r) => r.next(),
+            Records::Jsonl(r) => r.next(),
+            Records::Json(r) => r.next(),
+        }
+    }
+}
+
+fn unreadable(message: impl Into<String>) -> Diagnostic {
+    Diagnostic::new(None, Code::RecordUnreadable, message)
+}
+
+/// Parses one JSON object into a record. `line` and `column` place the first byte of `bytes` in
+/// the file, so an error points at the exact spot. `multi_line` says whether to name the line in
+/// the message (a JSON Lines record is on the line the report already names).
+fn parse_json_record(
+    bytes: &[u8],
+    line: usize,
+    column: usize,
+    multi_line: bool,
+) -> Result<RawRecord, Diagnostic> {
+    let place = |err_line: usize, err_column: usize| {
+        let column = if err_line <= 1 {
+            column + err_column.saturating_sub(1)
+        } else {
+            err_column
+        };
+        if multi_line {
+            format!(
+                "line {}, column {column}",
+                line + err_line.saturating_sub(1)
+            )
+        } else {
+            format!("column {column}")
+        }
+    };
+    let first = bytes.iter().position(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|at| bytes[at] != b'{') {
+        // Not an object: say what it is, or why it is not JSON at all.
+        return Err(match serde_json::from_slice::<serde_json::Value>(bytes) {
+            Ok(value) => unreadable(format!(
+                "expected a JSON object {{\"caller_number\": ...}}, found {}",
+                json_kind(&value)
+            )),
+            Err(err) => json_error(&err, place(err.line(), err.column())),
+        });
+    }
+    let mut raw: RawRecord = serde_json::from_slice(bytes)
+        .map_err(|err| json_error(&err, place(err.line(), err.column())))?;
+    blank_is_absent(&mut raw);
+    Ok(raw)
+}
+
+fn json_error(err: &serde_json::Error, place: String) -> Diagnostic {
+    // serde_json ends its message with "at line 1 column N", relative to the record, not the file.
+    let text = err.to_string();
+    let suffix = format!(" at line {} column {}", err.line(), err.column());
+    let reason = text.strip_suffix(&suffix).unwrap_or(&text);
+    unreadable(format!(
+        "invalid JSON: {reason} at {place}; fix the JSON syntax of this record"
+    ))
+}
+
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// A JSON record may hold `""` where a CSV cell is empty: both mean the field is absent, so
+/// both inputs get the same diagnostics (`missing_field`, not `timestamp_invalid`).
+fn blank_is_absent(raw: &mut RawRecord) {
+    for field in Field::ALL {
+        if matches!(raw.get(field), Some(Scalar::Text(text)) if text.trim().is_empty()) {
+            raw.set(field, None);
+        }
+    }
+}

@@ -1,0 +1,376 @@
+//! Reader tests on in-memory inputs, read through a tiny buffer so that every record straddles
+//! buffer boundaries.
+
+use super::csv::CsvRecords;
+use super::json::JsonRecords;
+use super::jsonl::JsonlRecords;
+use super::*;
+use std::io::{BufReader, Cursor};
+
+const HEADER: &str = "caller_number,receiver_number,dynamic_label_name,dynamic_call_reason,label_id,starts_at,ends_at";
+const ROW: &str = "+919876543210,+919876543211,Centro Bank,Calling you for KYC Verification,,1753248600000,1753257600000";
+
+fn tiny(bytes: &[u8]) -> BufReader<Cursor<Vec<u8>>> {
+    BufReader::with_capacity(3, Cursor::new(bytes.to_vec()))
+}
+
+fn csv(text: &[u8]) -> Vec<InputRecord> {
+    CsvRecords::new(tiny(text), "test".into())
+        .expect("header")
+        .collect()
+}
+
+fn jsonl(text: &[u8]) -> Vec<InputRecord> {
+    JsonlRecords::new(tiny(text), "test".into()).collect()
+}
+
+fn json(text: &str) -> Vec<InputRecord> {
+    JsonRecords::new(tiny(text.as_bytes()), "test".into())
+        .expect("records array")
+        .collect()
+}
+
+/// `(record, line, Ok(caller_number) | Err(message))` for compact assertions.
+fn summary(records: &[InputRecord]) -> Vec<(usize, usize, Result<String, String>)> {
+    records
+        .iter()
+        .map(|r| {
+            let outcome = match &r.raw {
+                Ok(raw) => Ok(match raw.get(Field::CallerNumber) {
+                    Some(Scalar::Text(t)) => t.clone(),
+                    other => format!("{other:?}"),
+                }),
+                Err(d) => {
+                    assert_eq!(d.code, Code::RecordUnreadable);
+                    assert_eq!(d.field, None);
+                    Err(d.message.clone())
+                }
+            };
+            (r.record, r.line, outcome)
+        })
+        .collect()
+}
+
+fn ok_lines(records: &[InputRecord]) -> Vec<usize> {
+    records
+        .iter()
+        .filter(|r| r.raw.is_ok())
+        .map(|r| r.line)
+        .collect()
+}
+
+fn bad_lines(records: &[InputRecord]) -> Vec<usize> {
+    records
+        .iter()
+        .filter(|r| r.raw.is_err())
+        .map(|r| r.line)
+        .collect()
+}
+
+#[test]
+fn format_comes_from_the_flag_else_the_extension() {
+    assert_eq!(
+        Format::resolve(Some(Format::Json), Some(Path::new("a.csv"))),
+        Ok(Format::Json)
+    );
+    assert_eq!(
+        Format::resolve(None, Some(Path::new("a.CSV"))),
+        Ok(Format::Csv)
+    );
+    assert_eq!(
+        Format::resolve(None, Some(Path::new("a.ndjson"))),
+        Ok(Format::Jsonl)
+    );
+    assert_eq!(
+        Format::resolve(None, Some(Path::new("a.json"))),
+        Ok(Format::Json)
+    );
+    assert!(Format::resolve(None, Some(Path::new("a.txt")))
+        .unwrap_err()
+        .to_string()
+        .contains("--format"));
+    assert!(Format::resolve(None, Some(Path::new("-")))
+        .unwrap_err()
+        .to_string()
+        .contains("standard input"));
+    assert!(Format::resolve(None, None).is_err());
+}
+
+#[test]
+fn csv_reads_rows_with_bom_crlf_blank_lines_and_no_final_newline() {
+    let text = format!("\u{FEFF}{HEADER}\r\n{ROW}\r\n\r\n{ROW}");
+    let records = csv(text.as_bytes());
+    assert_eq!(
+        summary(&records),
+        [
+            (1, 2, Ok("+919876543210".into())),
+            (2, 4, Ok("+919876543210".into())),
+        ]
+    );
+    let raw = records[0].raw.as_ref().unwrap();
+    assert_eq!(raw.get(Field::LabelId), None, "a blank cell is absent");
+    assert_eq!(
+        raw.get(Field::EndsAt),
+        Some(&Scalar::Text("1753257600000".into()))
+    );
+}
+
+#[test]
+fn csv_columns_in_any_order_extra_ones_ignored_with_a_typo_hint() {
+    let text = "ends_at,Caller_Number,receiver_number,customer,starts_at,dynamic_label_name,dynamic_call_reasn\n\
+                1753257600000,+919876543210,+919876543211,Asha,1753248600000,Centro Bank,Calling you\n";
+    let reader = CsvRecords::new(tiny(text.as_bytes()), "`x.csv`".into()).unwrap();
+    let warning = reader.warnings().join("\n");
+    assert!(warning.contains("`customer`"), "{warning}");
+    assert!(
+        warning.contains("`dynamic_call_reasn` (did you mean `dynamic_call_reason`?)"),
+        "{warning}"
+    );
+    let records: Vec<_> = reader.collect();
+    let raw = records[0].raw.as_ref().unwrap();
+    assert_eq!(
+        raw.get(Field::CallerNumber),
+        Some(&Scalar::Text("+919876543210".into()))
+    );
+    assert_eq!(raw.get(Field::DynamicCallReason), None);
+}
+
+#[test]
+fn csv_header_problems_are_errors_naming_the_column() {
+    let err = |text: &str| {
+        CsvRecords::new(tiny(text.as_bytes()), "`x.csv`".into())
+            .err()
+            .unwrap()
+            .to_string()
+    };
+    let missing = err("caller_number,reciever_number,dynamic_label_name,starts_at,ends_at\n");
+    assert!(
+        missing.contains("no `receiver_number` (is `reciever_number` a misspelling of it?) column"),
+        "{missing}"
+    );
+    let no_label = err("caller_number,receiver_number,starts_at,ends_at\n");
+    assert!(no_label.contains("`dynamic_label_name`"), "{no_label}");
+    assert!(err("").contains("is empty"));
+    assert!(err("caller_number;receiver_number;starts_at\n").contains("separated by `;`"));
+    assert!(err("caller_number,caller_number\n").contains("twice"));
+    // label_id may stand in for the label name column.
+    assert!(CsvRecords::new(
+        tiny(b"caller_number,receiver_number,label_id,starts_at,ends_at\n"),
+        "x".into()
+    )
+    .is_ok());
+}
+
+#[test]
+fn csv_broken_rows_cost_only_themselves() {
+    let text = format!(
+        "{HEADER}\n\
+         {ROW}\n\
+         +919876543210,\"+919876543211,Centro Bank,Calling you for KYC Verification,,1753248600000,1753257600000\n\
+         {ROW}\n\
+         {ROW},extra\n\
+         +91\u{1}9876543210,+919876543211,Centro\u{1}Bank,Calling you for KYC Verification,,1,2\n\
+         +919876543210,+919876543211\n\
+         {ROW}\n"
+    );
+    // Bytes that are not UTF-8, as a Latin-1 export would hold.
+    let bytes: Vec<u8> = text
+        .bytes()
+        .map(|b| if b == 1 { 0xFF } else { b })
+        .collect();
+    let records = csv(&bytes);
+    assert_eq!(ok_lines(&records), [2, 4, 8], "{:#?}", summary(&records));
+    assert_eq!(bad_lines(&records), [3, 5, 6, 7]);
+    let messages: Vec<String> = summary(&records)
+        .into_iter()
+        .filter_map(|(_, _, r)| r.err())
+        .collect();
+    assert!(messages[0].contains("never closed"), "{}", messages[0]);
+    assert!(
+        messages[1].contains("has 8 fields but the header has 7"),
+        "{}",
+        messages[1]
+    );
+    assert!(
+        messages[2].contains("caller_number column is not valid UTF-8 (byte 0xFF at position 4)"),
+        "{}",
+        messages[2]
+    );
+    assert!(messages[3].contains("has 2 fields"), "{}", messages[3]);
+    let positions: Vec<usize> = records.iter().map(|r| r.record).collect();
+    assert_eq!(positions, [1, 2, 3, 4, 5, 6, 7]);
+}
+
+#[test]
+fn csv_stray_quote_with_no_closing_quote_before_the_end_of_the_file() {
+    let text = format!("{HEADER}\n{ROW}\n\"+919876543210,+919876543211\n{ROW}\n{ROW}\n");
+    let records = csv(text.as_bytes());
+    assert_eq!(ok_lines(&records), [2, 4, 5], "{:#?}", summary(&records));
+    assert_eq!(bad_lines(&records), [3]);
+}
+
+#[test]
+fn csv_quoted_fields_may_hold_commas_quotes_and_line_breaks() {
+    let text = format!(
+        "{HEADER}\n+919876543210,+919876543211,\"Centro, \"\"the\"\" Bank\",\"Calling you\nabout KYC\",,1753248600000,1753257600000\n{ROW}\n"
+    );
+    let records = csv(text.as_bytes());
+    assert_eq!(ok_lines(&records), [2, 4]);
+    let raw = records[0].raw.as_ref().unwrap();
+    assert_eq!(
+        raw.get(Field::DynamicLabelName),
+        Some(&Scalar::Text("Centro, \"the\" Bank".into()))
+    );
+    assert_eq!(
+        raw.get(Field::DynamicCallReason),
+        Some(&Scalar::Text("Calling you\nabout KYC".into()))
+    );
+}
+
+#[test]
+fn csv_overlong_line_is_one_unreadable_record() {
+    let long = "9".repeat(MAX_RECORD_BYTES + 10);
+    let text = format!("{HEADER}\n{long}\n{ROW}\n");
+    let records = csv(text.as_bytes());
+    assert_eq!(bad_lines(&records), [2]);
+    assert_eq!(ok_lines(&records), [3]);
+}
+
+#[test]
+fn jsonl_skips_blank_lines_and_reports_bad_lines_with_their_column() {
+    let text = b"\xEF\xBB\xBF{\"caller_number\": \"+919876543210\"}\n\n  \r\n{\"caller_number\": \"a\",}\r\n[1, 2]\nnot json\n{\"caller_number\": \"+1\"}";
+    let s = summary(&jsonl(text));
+    assert_eq!(s[0], (1, 1, Ok("+919876543210".into())));
+    assert_eq!((s[1].0, s[1].1), (2, 4));
+    let message = s[1].2.clone().unwrap_err();
+    assert!(message.contains("trailing comma at column 23"), "{message}");
+    assert!(!message.contains("line 1"), "{message}");
+    assert!(s[2].2.clone().unwrap_err().contains("found an array"));
+    assert!(
+        s[3].2
+            .clone()
+            .unwrap_err()
+            .contains("expected ident at column 2"),
+        "{:?}",
+        s[3]
+    );
+    assert_eq!(s[4], (5, 7, Ok("+1".into())));
+}
+
+#[test]
+fn json_empty_text_is_absent_like_an_empty_csv_cell() {
+    let records = jsonl(br#"{"caller_number": "", "starts_at": "  ", "ends_at": null}"#);
+    let raw = records[0].raw.as_ref().unwrap();
+    assert_eq!(
+        (
+            raw.get(Field::CallerNumber),
+            raw.get(Field::StartsAt),
+            raw.get(Field::EndsAt)
+        ),
+        (None, None, None)
+    );
+}
+
+#[test]
+fn json_array_with_tricky_strings_crlf_and_whitespace() {
+    let text = "\r\n [ \r\n{\"caller_number\": \"+91 {98765} [43210]\", \"dynamic_label_name\": \"a \\\"quoted\\\" }{ name\\\\\"},\r\n\t\
+                {\"caller_number\": \"+2\",\r\n \"x\": {\"nested\": [1, {\"y\": \"]\"}]}}\r\n ] \r\n";
+    let records = json(text);
+    assert_eq!(
+        summary(&records),
+        [
+            (1, 3, Ok("+91 {98765} [43210]".into())),
+            (2, 4, Ok("+2".into()))
+        ]
+    );
+    let raw = records[0].raw.as_ref().unwrap();
+    assert_eq!(
+        raw.get(Field::DynamicLabelName),
+        Some(&Scalar::Text("a \"quoted\" }{ name\\".into()))
+    );
+}
+
+#[test]
+fn json_empty_array_and_empty_body_hold_no_records() {
+    assert!(json("[]").is_empty());
+    assert!(json(" [ \n ] ").is_empty());
+    assert!(json(r#"{"call_records": []}"#).is_empty());
+}
+
+#[test]
+fn json_body_may_hold_other_keys_before_call_records() {
+    let text = r#"{"meta": {"call_records": "not this", "list": [1, "]"]}, "n": 2,
+                   "call_records": [{"caller_number": "+1"}, {"caller_number": "+2"}], "after": true}"#;
+    let mut reader = JsonRecords::new(tiny(text.as_bytes()), "x".into()).unwrap();
+    assert!(reader.is_api_body());
+    let records: Vec<_> = reader.by_ref().collect();
+    assert_eq!(
+        summary(&records),
+        [(1, 2, Ok("+1".into())), (2, 2, Ok("+2".into()))]
+    );
+    assert_eq!(reader.finish(), Ok(()));
+}
+
+#[test]
+fn json_broken_element_costs_only_itself() {
+    let text = "[\n{\"caller_number\": \"+1\"},\n{\"caller_number\": \"+2\", \"starts_at\": 12 34},\n\"just text\",\n{\"caller_number\": \"+3\"} {\"caller_number\": \"+4\"},\n{\"caller_number\": \"+5\"}\n]";
+    let s = summary(&json(text));
+    assert_eq!(s.len(), 6, "{s:#?}");
+    assert_eq!(s[0], (1, 2, Ok("+1".into())));
+    let message = s[1].2.clone().unwrap_err();
+    assert!(message.contains("at line 3, column "), "{message}");
+    assert!(s[2].2.clone().unwrap_err().contains("found a string"));
+    assert_eq!(s[3], (4, 5, Ok("+3".into())));
+    assert!(s[4].2.clone().unwrap_err().contains("`,` is missing"));
+    assert_eq!(s[5], (6, 6, Ok("+5".into())));
+}
+
+#[test]
+fn json_unclosed_string_resumes_at_the_next_record_line() {
+    let text = "[\n{\"caller_number\": \"+1\"},\n{\"caller_number\": \"+2, \"receiver_number\": \"+3\"},\n{\"caller_number\": \"+4\"}\n]\n";
+    let s = summary(&json(text));
+    assert_eq!(s.len(), 3, "{s:#?}");
+    assert!(
+        s[1].2
+            .clone()
+            .unwrap_err()
+            .contains("not closed before the end of line 3"),
+        "{s:?}"
+    );
+    assert_eq!(s[2], (3, 4, Ok("+4".into())));
+}
+
+#[test]
+fn json_cut_short_inside_a_record_or_between_records() {
+    let inside = summary(&json(
+        "[{\"caller_number\": \"+1\"},\n{\"caller_number\": \"+2",
+    ));
+    assert_eq!(inside.len(), 2);
+    assert_eq!((inside[1].0, inside[1].1), (2, 2));
+    assert!(inside[1]
+        .2
+        .clone()
+        .unwrap_err()
+        .contains("ends inside this record"));
+    let between = summary(&json("[{\"caller_number\": \"+1\"},\n"));
+    assert_eq!(between.len(), 2);
+    assert_eq!(between[0].2, Ok("+1".into()));
+    assert!(between[1].2.clone().unwrap_err().contains("before the `]`"));
+    assert_eq!(summary(&json("[")).len(), 1);
+}
+
+#[test]
+fn json_without_a_records_array_is_an_error() {
+    let err = |text: &str| {
+        JsonRecords::new(tiny(text.as_bytes()), "`x.json`".into())
+            .err()
+            .unwrap()
+            .to_string()
+    };
+    assert!(err("").contains("empty"));
+    assert!(err("42").contains("expected a JSON array"));
+    assert!(err(r#"{"batch": []}"#).contains("no `call_records` key"));
+    assert!(err(r#"{"call_records": {"a": 1}}"#).contains("not an array"));
+    let one_record = err("{\"caller_number\": \"+1\"}\n{\"caller_number\": \"+2\"}\n");
+    assert!(one_record.contains("--format jsonl"), "{one_record}");
+}
