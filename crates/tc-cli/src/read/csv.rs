@@ -223,12 +223,14 @@ impl<R: BufRead> CsvRecords<R> {
             let bytes = self.field(i);
             match std::str::from_utf8(bytes) {
                 Ok(text) => raw.set_text(field, text),
-                Err(err) => return Err(unreadable(format!(
+                Err(err) => {
+                    return Err(unreadable(format!(
                     "the {field} column is not valid UTF-8 (byte 0x{:02X} at position {}); save \
                          the file as UTF-8",
                     bytes[err.valid_up_to()],
                     err.valid_up_to() + 1
-                ))),
+                )))
+                }
             }
         }
         Ok(raw)

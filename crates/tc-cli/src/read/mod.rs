@@ -127,7 +127,7 @@ pub fn open(file: Option<&Path>, format: Option<Format>) -> Result<Records, Read
         }
     };
     Ok(match format {
-        Format::Csv => Records::Csv(csv::CsvRecords::new(source, name)?),
+        Format::Csv => Records::Csv(Box::new(csv::CsvRecords::new(source, name)?)),
         Format::Jsonl => Records::Jsonl(jsonl::JsonlRecords::new(source, name)),
         Format::Json => Records::Json(json::JsonRecords::new(source, name)?),
     })
@@ -158,7 +158,8 @@ fn open_file(path: &Path, shown: &str) -> Result<File, ReadError> {
 /// The records of one input, in order. After the loop, call [`Records::finish`]: reading stops
 /// early on an I/O error, which `finish` returns.
 pub enum Records {
-    Csv(csv::CsvRecords<Source>),
+    /// Boxed: the CSV parser's state tables make it much larger than the others.
+    Csv(Box<csv::CsvRecords<Source>>),
     Jsonl(jsonl::JsonlRecords<Source>),
     Json(json::JsonRecords<Source>),
 }

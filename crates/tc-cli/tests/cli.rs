@@ -1,0 +1,482 @@
+//! The real `tcbatch` binary, run as a user runs it: output, exit status and messages.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// The fixed time the example files are valid at (see examples/README.md).
+const NOW: &str = "2025-07-23T05:00:00Z";
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// Everything a user sees, for snapshots.
+    fn transcript(&self) -> String {
+        format!(
+            "exit status: {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+fn tcbatch(args: &[&str], stdin: &[u8]) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tcbatch"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run tcbatch");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin)
+        .expect("write stdin");
+    let output = child.wait_with_output().expect("wait for tcbatch");
+    Run {
+        code: output.status.code().expect("exit status"),
+        stdout: String::from_utf8(output.stdout).expect("UTF-8 stdout"),
+        stderr: String::from_utf8(output.stderr).expect("UTF-8 stderr"),
+    }
+}
+
+fn example(name: &str) -> String {
+    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", "..", "examples", name]
+        .iter()
+        .collect();
+    path.to_str().unwrap().to_owned()
+}
+
+fn read_example(name: &str) -> String {
+    std::fs::read_to_string(example(name)).unwrap()
+}
+
+const HEADER: &str = "caller_number,receiver_number,dynamic_label_name,dynamic_call_reason,label_id,starts_at,ends_at";
+const ROW: &str = "+91 98765 43210,098765 43211,Centro Bank,Calling you for KYC Verification,,1753248600000,1753257600000";
+
+#[test]
+fn every_code_human_output() {
+    let run = tcbatch(
+        &["validate", &example("every-code.jsonl"), "--now", NOW],
+        b"",
+    );
+    assert_eq!(run.code, 1);
+    // Paths differ between machines; the file's content does not.
+    insta::assert_snapshot!("every_code_human", run.transcript());
+}
+
+#[test]
+fn every_code_json_output() {
+    let run = tcbatch(
+        &[
+            "validate",
+            &example("every-code.jsonl"),
+            "--now",
+            NOW,
+            "--output",
+            "json",
+        ],
+        b"",
+    );
+    assert_eq!(run.code, 1);
+    insta::assert_snapshot!("every_code_json", run.transcript());
+}
+
+#[test]
+fn every_record_code_appears_in_the_fixture_output() {
+    let run = tcbatch(
+        &[
+            "validate",
+            &example("every-code.jsonl"),
+            "--now",
+            NOW,
+            "--output",
+            "json",
+        ],
+        b"",
+    );
+    let seen: BTreeSet<String> = run
+        .stdout
+        .lines()
+        .map(|line| {
+            let value: serde_json::Value =
+                serde_json::from_str(line).expect("one JSON object per line");
+            value["code"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let batch_only = [tc_core::Code::BatchEmpty, tc_core::Code::BatchTooLarge];
+    let expected: BTreeSet<String> = tc_core::Code::ALL
+        .iter()
+        .filter(|code| !batch_only.contains(code))
+        .map(|code| code.as_str().to_owned())
+        .collect();
+    assert_eq!(seen, expected);
+    // And the human output names each of them too.
+    let human = tcbatch(
+        &["validate", &example("every-code.jsonl"), "--now", NOW],
+        b"",
+    );
+    for code in &expected {
+        assert!(
+            human.stdout.contains(&format!("[{code}]")),
+            "{code} missing from human output"
+        );
+    }
+}
+
+#[test]
+fn json_lines_have_the_documented_keys_in_order() {
+    let run = tcbatch(
+        &[
+            "validate",
+            &example("every-code.jsonl"),
+            "--now",
+            NOW,
+            "--output",
+            "json",
+        ],
+        b"",
+    );
+    for line in run.stdout.lines() {
+        assert!(line.starts_with("{\"record\": "), "{line}");
+        let keys: Vec<&str> = ["\"line\": ", "\"field\": ", "\"code\": ", "\"message\": "]
+            .into_iter()
+            .filter(|key| line.contains(key))
+            .collect();
+        assert_eq!(keys.len(), 4, "{line}");
+        let positions: Vec<usize> = keys.iter().map(|key| line.find(key).unwrap()).collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{line}");
+    }
+    assert!(
+        run.stderr.starts_with("24 records: 1 valid, 23 invalid\n"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn calls_example_shows_valid_rows_and_typical_mistakes() {
+    let run = tcbatch(
+        &[
+            "validate",
+            &example("calls.csv"),
+            "--region",
+            "IN",
+            "--now",
+            NOW,
+        ],
+        b"",
+    );
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout.contains("12 records: 7 valid, 5 invalid"),
+        "{}",
+        run.stdout
+    );
+    insta::assert_snapshot!("calls_example", run.transcript());
+}
+
+/// Every record of the fixture, as `(record, field, code, message)` with `line, ` dropped from
+/// JSON syntax messages (a JSON array element can span lines, a JSON Lines record cannot).
+fn diagnostics(stdout: &str, line_offset: i64) -> Vec<(i64, String, String, String)> {
+    stdout
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let message = v["message"].as_str().unwrap();
+            let message = match message.find("at line ") {
+                Some(at) => {
+                    let rest = &message[at + "at line ".len()..];
+                    let after = rest.find(", column").map_or(rest, |i| &rest[i + 2..]);
+                    format!("{}at {after}", &message[..at])
+                }
+                None => message.to_owned(),
+            };
+            assert_eq!(
+                v["line"].as_i64().unwrap() - line_offset,
+                v["record"].as_i64().unwrap(),
+                "{line}"
+            );
+            (
+                v["record"].as_i64().unwrap(),
+                v["field"].to_string(),
+                v["code"].to_string(),
+                message,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn json_array_and_api_body_give_the_same_diagnostics_as_json_lines() {
+    let lines = read_example("every-code.jsonl");
+    let records: Vec<&str> = lines.lines().collect();
+    let array = format!("[\n{}\n]\n", records.join(",\n"));
+    let body = format!(
+        "{{\"note\": \"x\",\n\"call_records\": [\n{}\n]}}\n",
+        records.join(",\n")
+    );
+    let args = |format| {
+        [
+            "validate", "-", "--format", format, "--now", NOW, "--output", "json",
+        ]
+    };
+    let from_jsonl = tcbatch(&args("jsonl"), lines.as_bytes());
+    let from_array = tcbatch(&args("json"), array.as_bytes());
+    let from_body = tcbatch(&args("json"), body.as_bytes());
+    let expected = diagnostics(&from_jsonl.stdout, 0);
+    assert_eq!(expected.len(), 23);
+    assert_eq!(diagnostics(&from_array.stdout, 1), expected);
+    assert_eq!(diagnostics(&from_body.stdout, 2), expected);
+    for run in [&from_jsonl, &from_array, &from_body] {
+        assert_eq!(run.code, 1);
+        assert!(
+            run.stderr.starts_with("24 records: 1 valid, 23 invalid\n"),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn csv_broken_rows_are_reported_on_their_lines_and_valid_rows_still_count() {
+    let mut input = format!(
+        "{HEADER}\n\
+         {ROW}\n\
+         +91 98765 43210,\"098765 43211,Centro Bank,Calling you for KYC Verification,,1753248600000,1753257600000\n\
+         {ROW}\n\
+         {ROW},surplus\n\
+         {ROW}\n\
+         +91 98765 43210,098765 43211,Centro Bank,Calling you for KYC Verification,,soon,true\n\
+         {ROW}\n"
+    )
+    .into_bytes();
+    // A row with bytes that are not UTF-8 (a Latin-1 é), on line 9.
+    input.extend_from_slice(b"+91 98765 43210,098765 43211,Caf\xE9 Bank,Calling you for KYC Verification,,1753248600000,1753257600000\n");
+    input.extend_from_slice(format!("{ROW}\n").as_bytes());
+    let run = tcbatch(
+        &[
+            "validate", "-", "--format", "csv", "--region", "IN", "--now", NOW,
+        ],
+        &input,
+    );
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    let reported: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("line "))
+        .collect();
+    let places: Vec<String> = reported
+        .iter()
+        .map(|l| l.split(", ").take(2).collect::<Vec<_>>().join(", "))
+        .collect();
+    assert_eq!(
+        places,
+        [
+            "line 3, record 2",
+            "line 5, record 4",
+            "line 7, record 6",
+            "line 7, record 6",
+            "line 9, record 8",
+        ],
+        "{}",
+        run.stdout
+    );
+    assert!(reported[0].contains("never closed") && reported[0].ends_with("[record_unreadable]"));
+    assert!(reported[1].contains("8 fields") && reported[1].ends_with("[record_unreadable]"));
+    assert!(
+        reported[2].starts_with("line 7, record 6, starts_at:")
+            && reported[2].ends_with("[timestamp_invalid]")
+    );
+    assert!(
+        reported[3].starts_with("line 7, record 6, ends_at:")
+            && reported[3].ends_with("[timestamp_invalid]")
+    );
+    assert!(
+        reported[4].contains("not valid UTF-8") && reported[4].ends_with("[record_unreadable]")
+    );
+    assert!(
+        run.stdout.contains("9 records: 5 valid, 4 invalid"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn unknown_csv_columns_get_one_warning() {
+    let input = format!("{HEADER},reciever_no,customer_id\n{ROW},x,y\n");
+    let run = tcbatch(
+        &[
+            "validate", "-", "--format", "csv", "--region", "IN", "--now", NOW,
+        ],
+        input.as_bytes(),
+    );
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("warning")
+            && run.stderr.contains("`reciever_no`")
+            && run.stderr.contains("`customer_id`")
+    );
+}
+
+#[test]
+fn missing_csv_column_is_a_usage_error_naming_it() {
+    let input = "caller_number,reciever_number,dynamic_label_name,starts_at,ends_at\n";
+    let run = tcbatch(&["validate", "-", "--format", "csv"], input.as_bytes());
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("`receiver_number`") && run.stderr.contains("`reciever_number`"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stderr.lines().count(),
+        1,
+        "one line, no backtrace: {}",
+        run.stderr
+    );
+}
+
+#[test]
+fn exit_status_is_0_when_all_valid_1_when_any_invalid_2_on_errors() {
+    let valid = format!("{HEADER}\n{ROW}\n{ROW}\n");
+    let run = tcbatch(
+        &[
+            "validate", "-", "--format", "csv", "--region", "IN", "--now", NOW,
+        ],
+        valid.as_bytes(),
+    );
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_eq!(run.stdout, "2 records: 2 valid, 0 invalid\n");
+    // Without a region, `098765 43211` is no number: the same file is invalid.
+    let run = tcbatch(
+        &["validate", "-", "--format", "csv", "--now", NOW],
+        valid.as_bytes(),
+    );
+    assert_eq!(run.code, 1);
+    let bad_region = tcbatch(&["validate", "-", "--format", "csv", "--region", "XX"], b"");
+    assert_eq!(bad_region.code, 2);
+    assert!(
+        bad_region.stderr.contains("`XX` is not a region"),
+        "{}",
+        bad_region.stderr
+    );
+    let bad_now = tcbatch(
+        &["validate", "-", "--format", "csv", "--now", "yesterday"],
+        b"",
+    );
+    assert_eq!(bad_now.code, 2);
+    let no_format = tcbatch(&["validate"], b"");
+    assert_eq!(no_format.code, 2);
+    assert!(
+        no_format.stderr.contains("standard input needs --format"),
+        "{}",
+        no_format.stderr
+    );
+    let unknown_ext = tcbatch(&["validate", "calls.txt"], b"");
+    assert_eq!(unknown_ext.code, 2);
+    assert!(
+        unknown_ext.stderr.contains("--format csv, jsonl or json"),
+        "{}",
+        unknown_ext.stderr
+    );
+}
+
+#[test]
+fn missing_file_names_the_path_and_what_to_do() {
+    let run = tcbatch(&["validate", "no/such/calls.csv"], b"");
+    assert_eq!(run.code, 2);
+    assert_eq!(
+        run.stderr,
+        "tcbatch: error: cannot open `no/such/calls.csv`: no such file; check the path (a relative \
+         path starts from the current directory)\n"
+    );
+    assert_eq!(run.stdout, "");
+}
+
+#[test]
+fn human_output_lists_at_most_1000_problems() {
+    let mut input = format!("{HEADER}\n");
+    for _ in 0..1005 {
+        input.push_str("+91 98765 43210,098765 43211,CB,Calling you for KYC Verification,,1753248600000,1753257600000\n");
+    }
+    let run = tcbatch(
+        &[
+            "validate", "-", "--format", "csv", "--region", "IN", "--now", NOW,
+        ],
+        input.as_bytes(),
+    );
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stdout
+            .lines()
+            .filter(|l| l.starts_with("line "))
+            .count(),
+        1000
+    );
+    assert!(run
+        .stdout
+        .contains("... and 5 more problems not shown (use --output json for all)\n"));
+    assert!(run.stdout.contains("1005 records: 0 valid, 1005 invalid\n"));
+    assert!(
+        run.stdout.contains("     1005  label_name_too_short\n"),
+        "{}",
+        run.stdout
+    );
+    let json = tcbatch(
+        &[
+            "validate", "-", "--format", "csv", "--region", "IN", "--now", NOW, "--output", "json",
+        ],
+        input.as_bytes(),
+    );
+    assert_eq!(json.stdout.lines().count(), 1005);
+}
+
+#[test]
+fn api_body_over_500_records_gets_a_note_about_splitting() {
+    let record = r#"{"caller_number": "+919876543210", "receiver_number": "+919876543211", "dynamic_label_name": "Centro Bank", "starts_at": 1753248600000, "ends_at": 1753257600000}"#;
+    let body = format!("{{\"call_records\": [{}]}}", vec![record; 501].join(","));
+    let run = tcbatch(
+        &["validate", "-", "--format", "json", "--now", NOW],
+        body.as_bytes(),
+    );
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(run.stdout.contains("501 records: 501 valid, 0 invalid\n"));
+    assert!(
+        run.stdout.contains("note: the input is an API request body, and a request carries at most 500 call records, this one has 501; split it: `tcbatch submit`"),
+        "{}",
+        run.stdout
+    );
+    // A plain array is not a request body: no note.
+    let array = format!("[{}]", vec![record; 501].join(","));
+    let run = tcbatch(
+        &["validate", "-", "--format", "json", "--now", NOW],
+        array.as_bytes(),
+    );
+    assert!(!run.stdout.contains("note:"), "{}", run.stdout);
+}
+
+#[test]
+fn normalize_answers_line_for_line_in_order() {
+    let input = "+91 98765 43210\n098765 43211\n\n+91 98765 4321O\r\n(+44) 7911 123456\n+1 212 555 0147 ext. 12\n+999 1234567\n9876543210";
+    let run = tcbatch(&["normalize", "--region", "IN"], input.as_bytes());
+    assert_eq!(
+        run.stdout,
+        "+919876543210\n+919876543211\nerror: missing_field\nerror: phone_has_letters\n+447911123456\n\
+         error: phone_has_extension\nerror: phone_invalid_country_code\n+919876543210\n"
+    );
+    assert_eq!(run.code, 1);
+    let all_good = tcbatch(&["normalize"], b"+91 98765 43210\n919876543211\n");
+    assert_eq!(
+        (all_good.code, all_good.stdout.as_str()),
+        (0, "+919876543210\n+919876543211\n")
+    );
+    assert_eq!(tcbatch(&["normalize", "--region", "India"], b"").code, 2);
+}
