@@ -1,0 +1,267 @@
+//! `cargo xtask bench`: tc-core throughput in-process, then `tcbatch validate` end to end on a
+//! generated messy CSV, with wall time and the child's peak resident memory.
+
+use crate::{cargo, numeric_option, reject_unknown, target_dir};
+use anyhow::{bail, ensure, Context, Result};
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use xtask::messy::{self, NOW_RFC3339};
+
+/// Targets published in docs/performance.md.
+const CORE_TARGET_PER_SECOND: f64 = 250_000.0;
+const E2E_TARGET_SECONDS: f64 = 5.0;
+const E2E_TARGET_RSS_MIB: f64 = 64.0;
+/// Ends a run that hangs; far above any plausible time for a million rows.
+const E2E_TIME_LIMIT: Duration = Duration::from_secs(300);
+const CSV_SEED: u64 = 1_000_003;
+
+pub fn bench(options: &[String]) -> Result<()> {
+    reject_unknown(options, &["--core-only"], &["--records", "--rows"])?;
+    let records = numeric_option(options, "--records", 200_000)?;
+    let rows = numeric_option(options, "--rows", 1_000_000)?;
+    ensure!(
+        records > 0 && rows > 0,
+        "--records and --rows must be at least 1"
+    );
+
+    let mut table = vec![core_throughput(records)?];
+    if !options.iter().any(|o| o == "--core-only") {
+        table.push(end_to_end(rows as usize)?);
+    }
+    println!("\n| measurement | input | result | target | met |\n|---|---|---|---|---|");
+    for row in &table {
+        println!("{row}");
+    }
+    Ok(())
+}
+
+struct TableRow {
+    measurement: &'static str,
+    input: String,
+    result: String,
+    target: &'static str,
+    met: bool,
+}
+
+impl std::fmt::Display for TableRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let met = if self.met { "yes" } else { "no" };
+        write!(
+            f,
+            "| {} | {} | {} | {} | {met} |",
+            self.measurement, self.input, self.result, self.target
+        )
+    }
+}
+
+/// Runs the release-built `core_throughput` bench and reads its result line.
+fn core_throughput(records: u64) -> Result<TableRow> {
+    println!("==> tc-core throughput: cargo bench -p xtask --bench core_throughput -- --records {records}");
+    let mut child = cargo()
+        .args([
+            "bench",
+            "-p",
+            "xtask",
+            "--bench",
+            "core_throughput",
+            "--locked",
+            "--",
+        ])
+        .args(["--records", &records.to_string()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting cargo bench")?;
+    let stdout = child
+        .stdout
+        .take()
+        .context("cargo bench's output was not captured")?;
+    let mut result = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.context("reading cargo bench's output")?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("core_throughput: ") {
+            result = Some(rest.to_owned());
+        }
+    }
+    let status = child.wait().context("waiting for cargo bench")?;
+    ensure!(
+        status.success(),
+        "the tc-core bench failed ({status}); see its output above"
+    );
+    let result = result.context("the tc-core bench printed no `core_throughput:` line")?;
+    let value = |key: &str| -> Result<f64> {
+        result
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+            .with_context(|| format!("no {key}= in `{result}`"))?
+            .parse()
+            .with_context(|| format!("{key} in `{result}` is not a number"))
+    };
+    let per_second = value("records_per_second")?;
+    Ok(TableRow {
+        measurement: "tc-core validate + normalise, 1 thread",
+        input: format!(
+            "{} generated messy records ({} invalid)",
+            value("records")?,
+            value("invalid")?
+        ),
+        result: format!("{per_second:.0} records/s ({:.3} s)", value("seconds")?),
+        target: ">= 250,000 records/s",
+        met: per_second >= CORE_TARGET_PER_SECOND,
+    })
+}
+
+/// Generates the CSV, builds `tcbatch` and times `tcbatch validate` on it.
+fn end_to_end(rows: usize) -> Result<TableRow> {
+    let dir = target_dir().join("bench");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let csv = dir.join(format!("messy-{rows}.csv"));
+    let started = Instant::now();
+    let mut out =
+        BufWriter::new(File::create(&csv).with_context(|| format!("creating {}", csv.display()))?);
+    messy::write_csv(&mut out, CSV_SEED, rows)
+        .and_then(|()| out.flush())
+        .context("writing the CSV")?;
+    let size_mib = std::fs::metadata(&csv)?.len() as f64 / (1024.0 * 1024.0);
+    println!(
+        "==> generated {} ({rows} rows, {size_mib:.1} MiB) in {:.1} s",
+        csv.display(),
+        started.elapsed().as_secs_f64()
+    );
+
+    println!("==> cargo build --release -p tc-cli --locked");
+    let status = cargo()
+        .args(["build", "--release", "-p", "tc-cli", "--locked"])
+        .status()?;
+    ensure!(
+        status.success(),
+        "building tcbatch failed ({status}); see the errors above"
+    );
+    let tcbatch = target_dir().join("release").join("tcbatch");
+
+    let args = [
+        "validate",
+        path_str(&csv)?,
+        "--format",
+        "csv",
+        "--now",
+        NOW_RFC3339,
+        "--output",
+        "json",
+    ];
+    println!("==> tcbatch {} > /dev/null", args.join(" "));
+    let stderr_path = dir.join("tcbatch-validate.stderr");
+    let child = Command::new(&tcbatch)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(File::create(&stderr_path)?)
+        .spawn()
+        .with_context(|| format!("starting {}", tcbatch.display()))?;
+    let run = wait_measured(child, E2E_TIME_LIMIT)?;
+    let stderr_tail = tail(&stderr_path, 10);
+    // 0: every row valid; 1: some rows invalid (expected: about 5% are). Anything else is a crash
+    // or a usage error, and its numbers would mean nothing.
+    if !matches!(run.exit_code, Some(0 | 1)) {
+        bail!(
+            "tcbatch validate ended with {} after {:.2} s; its last words ({}):\n{stderr_tail}",
+            run.describe_exit(),
+            run.wall.as_secs_f64(),
+            stderr_path.display()
+        );
+    }
+    let seconds = run.wall.as_secs_f64();
+    let rss_mib = run.peak_rss_kib as f64 / 1024.0;
+    println!(
+        "tcbatch validate: {}, {seconds:.2} s, peak RSS {rss_mib:.1} MiB",
+        run.describe_exit()
+    );
+    Ok(TableRow {
+        measurement: "`tcbatch validate --output json`, end to end",
+        input: format!("{rows}-row messy CSV ({size_mib:.0} MiB, ~5% invalid)"),
+        result: format!("{seconds:.2} s wall, {rss_mib:.1} MiB peak RSS"),
+        target: "< 5 s and < 64 MiB peak RSS",
+        met: seconds < E2E_TARGET_SECONDS && rss_mib < E2E_TARGET_RSS_MIB,
+    })
+}
+
+struct Measured {
+    wall: Duration,
+    peak_rss_kib: i64,
+    exit_code: Option<i32>,
+    signal: Option<i32>,
+}
+
+impl Measured {
+    fn describe_exit(&self) -> String {
+        match (self.exit_code, self.signal) {
+            (Some(code), _) => format!("exit code {code}"),
+            (None, Some(signal)) => format!("signal {signal}"),
+            (None, None) => "an unknown status".to_owned(),
+        }
+    }
+}
+
+/// Waits for `child` with `wait4`, which hands back the child's own resource usage: its peak
+/// resident set size is exact, where sampling /proc could miss a short peak at the end.
+fn wait_measured(child: Child, limit: Duration) -> Result<Measured> {
+    let started = Instant::now();
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain old data, for which all-zero bytes are a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let mut killed = false;
+    loop {
+        // WNOHANG: poll, so a hung child can be stopped at `limit`. The 1 ms poll is noise
+        // next to a run measured in seconds.
+        let options = if killed { 0 } else { libc::WNOHANG };
+        // SAFETY: pid is our own unwaited child; status and usage point to live locals.
+        let reaped = unsafe { libc::wait4(pid, &mut status, options, &mut usage) };
+        if reaped == pid {
+            break;
+        }
+        if reaped == -1 {
+            let err = std::io::Error::last_os_error();
+            if err.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err).context("waiting for tcbatch");
+        }
+        if started.elapsed() > limit && !killed {
+            // SAFETY: signalling our own child, which has not been reaped yet.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            killed = true;
+            continue;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let wall = started.elapsed();
+    // The std handle never saw the exit; dropping it neither waits nor kills.
+    drop(child);
+    if killed {
+        bail!("tcbatch validate ran over {limit:?} and was stopped");
+    }
+    let exited = libc::WIFEXITED(status);
+    Ok(Measured {
+        wall,
+        // Linux reports ru_maxrss in KiB.
+        peak_rss_kib: usage.ru_maxrss,
+        exit_code: exited.then(|| libc::WEXITSTATUS(status)),
+        signal: libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status)),
+    })
+}
+
+fn path_str(path: &Path) -> Result<&str> {
+    path.to_str()
+        .with_context(|| format!("{} is not UTF-8", path.display()))
+}
+
+/// The last `lines` lines of a small text file, for error messages.
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}

@@ -1,0 +1,144 @@
+//! `cargo xtask ci` and `cargo xtask fuzz`: cargo steps run in order, stopping at the first
+//! failure, with the test counts of every step summed into one closing line.
+
+use crate::{cargo, numeric_option, reject_unknown, workspace_root, AlreadyReported};
+use anyhow::{bail, Context, Result};
+use std::io::{self, BufRead, BufReader, Write};
+use std::process::{ExitStatus, Stdio};
+use xtask::test_counts::TestCounts;
+
+const CI_STEPS: [&[&str]; 4] = [
+    &["fmt", "--all", "--", "--check"],
+    &[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ],
+    &["test", "--workspace", "--all-targets", "--locked"],
+    &["test", "--workspace", "--doc", "--locked"],
+];
+
+pub fn ci(options: &[String]) -> Result<()> {
+    reject_unknown(options, &[], &[])?;
+    let steps: Vec<Vec<String>> = CI_STEPS
+        .iter()
+        .map(|step| step.iter().map(|s| s.to_string()).collect())
+        .collect();
+    run_steps("xtask ci", &steps, &[])
+}
+
+/// The property tests, long and optimised: the same properties as in `ci`, many more cases.
+pub fn fuzz(options: &[String]) -> Result<()> {
+    reject_unknown(options, &[], &["--cases"])?;
+    let cases = numeric_option(options, "--cases", 100_000)?;
+    if cases == 0 {
+        bail!("--cases 0 would test nothing; give at least 1");
+    }
+    let mut step: Vec<String> = ["test", "-p", "xtask", "--release", "--locked"]
+        .map(String::from)
+        .into();
+    for name in property_test_names()? {
+        step.push("--test".into());
+        step.push(name);
+    }
+    println!("xtask fuzz: {cases} cases per property");
+    run_steps(
+        "xtask fuzz",
+        &[step],
+        &[("PROPTEST_CASES", cases.to_string())],
+    )
+}
+
+/// `props_*` test targets, found from their files so a new one is never forgotten.
+fn property_test_names() -> Result<Vec<String>> {
+    let dir = workspace_root().join("xtask").join("tests");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_suffix(".rs").filter(|s| s.starts_with("props_")) {
+            names.push(stem.to_owned());
+        }
+    }
+    if names.is_empty() {
+        bail!(
+            "no props_*.rs in {}: the property tests are missing",
+            dir.display()
+        );
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Runs each `cargo` step in order and stops at the first failure. Always ends with the line
+/// `<name>: N passed, M failed`, the sum of every `test result:` line seen.
+fn run_steps(name: &str, steps: &[Vec<String>], env: &[(&str, String)]) -> Result<()> {
+    let mut totals = TestCounts::default();
+    let mut failure = None;
+    for (index, step) in steps.iter().enumerate() {
+        let shown = format!("cargo {}", step.join(" "));
+        println!("\n==> [{}/{}] {shown}", index + 1, steps.len());
+        match run_teed(step, env, &mut totals) {
+            Ok(status) if status.success() => {}
+            Ok(status) => {
+                failure = Some(format!(
+                    "{name}: step {}/{} `{shown}` failed ({status}); fix what it reports above, then run it again",
+                    index + 1,
+                    steps.len()
+                ));
+                break;
+            }
+            Err(err) => {
+                failure = Some(format!("{name}: could not run `{shown}`: {err:#}"));
+                break;
+            }
+        }
+    }
+    if failure.is_none() && totals.failed > 0 {
+        failure = Some(format!(
+            "{name}: cargo succeeded but reported {} failed tests",
+            totals.failed
+        ));
+    }
+    if let Some(message) = &failure {
+        eprintln!("\n{message}");
+    }
+    // Flush stderr's message before the closing line so the line really comes last.
+    io::stderr().flush().ok();
+    println!("{name}: {} passed, {} failed", totals.passed, totals.failed);
+    match failure {
+        Some(_) => Err(AlreadyReported.into()),
+        None => Ok(()),
+    }
+}
+
+/// Runs `cargo <args>`, copying its standard output through line by line while counting tests.
+fn run_teed(
+    args: &[String],
+    env: &[(&str, String)],
+    totals: &mut TestCounts,
+) -> Result<ExitStatus> {
+    let mut command = cargo();
+    command.args(args).stdout(Stdio::piped());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().context("starting cargo")?;
+    let stdout = child
+        .stdout
+        .take()
+        .context("cargo's standard output was not captured")?;
+    let mut out = io::stdout();
+    for line in BufReader::new(stdout).split(b'\n') {
+        let line = line.context("reading cargo's output")?;
+        let text = String::from_utf8_lossy(&line);
+        writeln!(out, "{text}")?;
+        if let Some(counts) = TestCounts::from_summary_line(&text) {
+            *totals += counts;
+        }
+    }
+    child.wait().context("waiting for cargo")
+}

@@ -1,0 +1,496 @@
+//! Tidy checks of the codebase itself: tc-core stays pure, the rules documentation matches the
+//! code, and no file carries machine paths, leftover debugging or an undocumented crate root.
+
+use serde_json::Value;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use tc_core::{Code, Field, Millis, RawRecord, Region, Validator, E164};
+use xtask::rules_doc::{rule_rows, tables, unquote};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits in the workspace")
+        .to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.current_dir(root());
+    command
+}
+
+/// Every `.rs` file under `dir`, recursively, skipping build output.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() && path.file_name().is_some_and(|n| n != "target") {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// `path:line: text` for each line of the files containing one of `needles`.
+fn occurrences(files: &[PathBuf], needles: &[String]) -> Vec<String> {
+    let mut found = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        for (number, line) in text.lines().enumerate() {
+            for needle in needles.iter().filter(|n| line.contains(n.as_str())) {
+                let shown = file.strip_prefix(root()).unwrap_or(file).display();
+                found.push(format!(
+                    "{shown}:{}: `{needle}` in `{}`",
+                    number + 1,
+                    line.trim()
+                ));
+            }
+        }
+    }
+    found
+}
+
+/// Crates that do I/O or own a runtime: tc-core may depend on none of them, even indirectly.
+const IO_CRATES: &[&str] = &[
+    "tokio",
+    "reqwest",
+    "hyper",
+    "mio",
+    "axum",
+    "socket2",
+    "async-std",
+    "async-io",
+    "smol",
+    "tower",
+    "fs-err",
+    "fs_extra",
+    "tempfile",
+    "walkdir",
+    "memmap2",
+    "notify",
+    "glob",
+];
+
+#[test]
+fn tc_core_has_no_io_dependency() {
+    let output = cargo()
+        .args(["metadata", "--format-version", "1"])
+        .output()
+        .expect("running cargo metadata");
+    assert!(
+        output.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: Value =
+        serde_json::from_slice(&output.stdout).expect("cargo metadata prints JSON");
+    let names: HashMap<&str, &str> = metadata["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .filter_map(|p| Some((p["id"].as_str()?, p["name"].as_str()?)))
+        .collect();
+    let nodes: HashMap<&str, &Value> = metadata["resolve"]["nodes"]
+        .as_array()
+        .expect("resolve.nodes")
+        .iter()
+        .filter_map(|n| Some((n["id"].as_str()?, n)))
+        .collect();
+    let core = names
+        .iter()
+        .find(|(_, name)| **name == "tc-core")
+        .map(|(id, _)| *id)
+        .expect("tc-core in metadata");
+
+    // Breadth-first over normal (not dev, not build) edges, remembering how each crate was reached.
+    let mut reached_from: HashMap<&str, &str> = HashMap::new();
+    let mut queue = VecDeque::from([core]);
+    while let Some(id) = queue.pop_front() {
+        for dep in nodes[id]["deps"].as_array().into_iter().flatten() {
+            let normal = dep["dep_kinds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|k| k["kind"].is_null());
+            let Some(dep_id) = dep["pkg"].as_str() else {
+                continue;
+            };
+            if normal && dep_id != core && !reached_from.contains_key(dep_id) {
+                reached_from.insert(dep_id, id);
+                queue.push_back(dep_id);
+            }
+        }
+    }
+    let mut offenders = Vec::new();
+    for (&id, _) in reached_from
+        .iter()
+        .filter(|(id, _)| IO_CRATES.contains(&names[**id]))
+    {
+        let mut path = vec![names[id]];
+        let mut at = id;
+        while let Some(&parent) = reached_from.get(at) {
+            path.push(names[parent]);
+            at = parent;
+        }
+        path.push("tc-core");
+        path.reverse();
+        path.dedup();
+        offenders.push(path.join(" -> "));
+    }
+    offenders.sort();
+    assert!(
+        offenders.is_empty(),
+        "tc-core must stay free of I/O, but depends on: {offenders:#?}\nmove that code to tc-http, tc-sim or tc-cli"
+    );
+}
+
+/// The lines of `file` that are not test code, numbered from 1, and the files it declares as
+/// `#[cfg(test)] mod name;`. By the crate's convention a `#[cfg(test)] mod tests { ... }` block
+/// closes its file, so everything from it on is skipped. Tests may print and time themselves;
+/// the library may not.
+fn library_lines(file: &Path) -> (Vec<(usize, String)>, Vec<PathBuf>) {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut kept = Vec::new();
+    let mut test_files = Vec::new();
+    let mut index = 0;
+    while index < lines.len() {
+        let next = lines.get(index + 1).map(|l| l.trim()).unwrap_or("");
+        if lines[index].trim() == "#[cfg(test)]" && next.starts_with("mod ") {
+            if let Some(name) = next.strip_prefix("mod ").and_then(|n| n.strip_suffix(';')) {
+                let dir = file.parent().expect("a file has a directory");
+                let own_dir = match file.file_stem().and_then(|s| s.to_str()) {
+                    Some("mod" | "lib" | "main") => dir.to_path_buf(),
+                    Some(stem) => dir.join(stem),
+                    None => dir.to_path_buf(),
+                };
+                test_files.push(own_dir.join(format!("{name}.rs")));
+                test_files.push(own_dir.join(name).join("mod.rs"));
+                index += 2;
+                continue;
+            }
+            break;
+        }
+        kept.push((index + 1, lines[index].to_owned()));
+        index += 1;
+    }
+    (kept, test_files)
+}
+
+#[test]
+fn tc_core_never_reads_a_clock_or_does_io() {
+    let banned = [
+        "SystemTime",
+        "Instant::now",
+        "now_utc",
+        "now_local",
+        "std::fs",
+        "std::net",
+        "std::thread",
+        "std::process",
+        "std::io::stdin",
+        "std::env",
+        "println!",
+        "print!(",
+        "eprint",
+        "tokio",
+    ];
+    let files = rust_files(&root().join("crates/tc-core/src"));
+    let mut scanned = Vec::new();
+    let mut test_files = Vec::new();
+    for file in &files {
+        let (lines, tests) = library_lines(file);
+        scanned.push((file, lines));
+        test_files.extend(tests);
+    }
+    let mut found = Vec::new();
+    for (file, lines) in scanned.into_iter().filter(|(f, _)| !test_files.contains(f)) {
+        for (number, line) in lines {
+            for needle in banned.iter().filter(|n| line.contains(*n)) {
+                let shown = file.strip_prefix(root()).unwrap_or(file).display();
+                found.push(format!("{shown}:{number}: `{needle}` in `{}`", line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "tc-core is pure: the time is a parameter and I/O belongs to the other crates. Found:\n{}",
+        found.join("\n")
+    );
+}
+
+/// How docs/rules.md's source column names each `RuleInfo::source`.
+fn documented_source(source: &str) -> &'static str {
+    match source {
+        "doc" => "API documentation",
+        "decision" => "project decision",
+        _ => "toolkit input check",
+    }
+}
+
+#[test]
+fn rules_doc_has_one_row_per_code_and_agrees_with_the_table() {
+    let path = root().join("docs/rules.md");
+    let text = std::fs::read_to_string(&path).expect("docs/rules.md exists");
+    let rows = rule_rows(&text).unwrap_or_else(|e| panic!("{e}"));
+    let mut problems = Vec::new();
+    let mut seen = BTreeSet::new();
+    for row in &rows {
+        if !seen.insert(row.code.as_str()) {
+            problems.push(format!(
+                "line {}: `{}` has a second row",
+                row.line, row.code
+            ));
+        }
+        let Some(code) = Code::from_name(&row.code) else {
+            problems.push(format!(
+                "line {}: `{}` is not a code of tc_core::Code",
+                row.line, row.code
+            ));
+            continue;
+        };
+        let info = code.info();
+        if let Some(field) = info.field {
+            if !row.fields.iter().any(|f| f == field.wire_name()) {
+                problems.push(format!(
+                    "line {}: `{code}` is reported on `{field}`, which its row does not list",
+                    row.line
+                ));
+            }
+        }
+        for name in &row.fields {
+            if Field::from_wire_name(name).is_none() {
+                problems.push(format!("line {}: `{name}` is not a wire field", row.line));
+            }
+        }
+        let source = documented_source(info.source);
+        if !row.source.starts_with(source) {
+            problems.push(format!(
+                "line {}: the source of `{code}` is `{source}`, not `{}`",
+                row.line, row.source
+            ));
+        }
+    }
+    for code in Code::ALL {
+        if !seen.contains(code.as_str()) {
+            problems.push(format!("`{code}` has no row in the rules table"));
+        }
+    }
+    let documented: Vec<&str> = rows.iter().map(|r| r.code.as_str()).collect();
+    let in_code_order: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+    if problems.is_empty() && documented != in_code_order {
+        problems.push("rows are not in the order of tc_core::Code::ALL".to_owned());
+    }
+    assert!(
+        problems.is_empty(),
+        "docs/rules.md is out of step with tc_core::RULES:\n{}",
+        problems.join("\n")
+    );
+}
+
+/// Tracked files and new files not yet committed (but not ignored ones).
+fn repository_files() -> Vec<PathBuf> {
+    let output = Command::new("git")
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ])
+        .current_dir(root())
+        .output()
+        .expect("git is needed to list the repository's files");
+    assert!(
+        output.status.success(),
+        "git ls-files failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+        .stdout
+        .split(|b| *b == 0)
+        .filter(|p| !p.is_empty())
+        .map(|p| root().join(String::from_utf8_lossy(p).as_ref()))
+        .filter(|p| p.is_file())
+        .collect()
+}
+
+#[test]
+fn no_file_names_a_machine_path() {
+    // Built from pieces so this file does not match itself.
+    let needles = [["/", "work", "/"].concat(), ["/", "root", "/"].concat()];
+    let mut found = Vec::new();
+    for file in repository_files() {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        for needle in &needles {
+            if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                found.push(format!(
+                    "{}: contains `{needle}`",
+                    file.strip_prefix(root()).unwrap_or(&file).display()
+                ));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "paths of a particular machine do not belong in the repository:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn every_crate_root_starts_with_a_doc_comment() {
+    let mut crate_dirs: Vec<PathBuf> = std::fs::read_dir(root().join("crates"))
+        .expect("crates/ exists")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("Cargo.toml").is_file())
+        .collect();
+    crate_dirs.push(root().join("xtask"));
+    let mut problems = Vec::new();
+    for dir in crate_dirs {
+        let src = dir.join("src");
+        let mut roots: Vec<PathBuf> = ["lib.rs", "main.rs"]
+            .iter()
+            .map(|f| src.join(f))
+            .filter(|p| p.is_file())
+            .collect();
+        roots.extend(rust_files(&src.join("bin")));
+        if roots.is_empty() {
+            problems.push(format!("{}: no src/lib.rs or src/main.rs", dir.display()));
+        }
+        for file in roots {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            if !text.trim_start().starts_with("//!") {
+                let shown = file
+                    .strip_prefix(root())
+                    .unwrap_or(&file)
+                    .display()
+                    .to_string();
+                problems.push(format!(
+                    "{shown}: start with `//!` lines saying what the crate is for"
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn no_placeholder_or_debugging_macros() {
+    // Built from pieces so this file does not match itself.
+    let needles = [
+        ["todo", "!("].concat(),
+        ["unimplemented", "!("].concat(),
+        ["dbg", "!("].concat(),
+    ];
+    let mut files = rust_files(&root().join("crates"));
+    files.extend(rust_files(&root().join("xtask")));
+    let found = occurrences(&files, &needles);
+    assert!(
+        found.is_empty(),
+        "finish or remove these before merging:\n{}",
+        found.join("\n")
+    );
+}
+
+/// The rows of the docs/rules.md tables whose header is exactly `header`.
+fn example_rows(header: &[&str]) -> Vec<(usize, Vec<String>)> {
+    let text = std::fs::read_to_string(root().join("docs/rules.md")).expect("docs/rules.md exists");
+    let rows: Vec<_> = tables(&text)
+        .into_iter()
+        .filter(|t| t.header == header)
+        .flat_map(|t| t.rows)
+        .collect();
+    assert!(
+        !rows.is_empty(),
+        "docs/rules.md has no examples table with the header {header:?}"
+    );
+    rows
+}
+
+#[test]
+fn phone_examples_in_the_rules_doc_hold() {
+    let mut wrong = Vec::new();
+    for (line, cells) in example_rows(&["written", "default region", "result"]) {
+        let (written, region, expected) =
+            (unquote(&cells[0]), unquote(&cells[1]), unquote(&cells[2]));
+        let region = (region != "—").then(|| Region::parse(region).expect("a known region"));
+        let got = match E164::normalize(written, region) {
+            Ok(number) => number.as_str().to_owned(),
+            Err(err) => err.code().as_str().to_owned(),
+        };
+        if got != expected {
+            wrong.push(format!(
+                "line {line}: `{written}` gives `{got}`, the doc says `{expected}`"
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "docs/rules.md phone examples are wrong:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn timestamp_examples_in_the_rules_doc_hold() {
+    let validator = Validator::new(Millis(1_753_246_800_000));
+    let mut wrong = Vec::new();
+    for (line, cells) in example_rows(&["written", "result"]) {
+        let (written, expected) = (unquote(&cells[0]), unquote(&cells[1]));
+        let got = match Millis::parse(written) {
+            Ok(ms) => ms.to_string(),
+            Err(_) => {
+                let raw = RawRecord::from_text_fields([("starts_at", written)]);
+                let diagnostics = validator
+                    .validate(&raw)
+                    .expect_err("no numbers, so never valid");
+                let codes: Vec<&str> = diagnostics
+                    .iter()
+                    .filter(|d| d.field == Some(Field::StartsAt))
+                    .map(|d| d.code.as_str())
+                    .collect();
+                codes.join(", ")
+            }
+        };
+        if got != expected {
+            wrong.push(format!(
+                "line {line}: `{written}` gives `{got}`, the doc says `{expected}`"
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "docs/rules.md timestamp examples are wrong:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn test_code_is_told_apart_from_library_code() {
+    let dir = std::env::temp_dir().join(format!("xtask-tidy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("mod.rs");
+    std::fs::write(
+        &file,
+        "fn a() {}\n#[cfg(test)]\nmod tests;\nfn b() {}\n#[cfg(test)]\nmod more {\nfn c() {}\n}\n",
+    )
+    .unwrap();
+    let (lines, test_files) = library_lines(&file);
+    std::fs::remove_dir_all(&dir).ok();
+    let kept: Vec<&str> = lines.iter().map(|(_, l)| l.as_str()).collect();
+    assert_eq!(kept, ["fn a() {}", "fn b() {}"]);
+    assert!(test_files.contains(&dir.join("tests.rs")));
+}
