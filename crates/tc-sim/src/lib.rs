@@ -38,3 +38,9 @@ pub use mock::{run_mock, MockArgs};
 pub use outcome::{expected_outcome, expected_status};
 pub use server::Simulator;
 pub use state::{Counters, StoredRecord};
+
+/// `docs/simulator.md`, included only when doc tests are collected, so the guide's library
+/// example is compiled and run with the crate's tests and cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/simulator.md")]
+pub struct UserGuide;

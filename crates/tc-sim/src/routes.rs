@@ -6,7 +6,7 @@ use crate::fault::Dropped;
 use crate::labels;
 use crate::state::{RetryAfter, Shared};
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
@@ -236,10 +236,11 @@ async fn batch_status(
     State(shared): State<SharedState>,
     Path(account): Path<String>,
     headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Json<BatchStatusResponse>, ApiError> {
     authorize(&shared, &headers)?;
     check_account(&shared, &account)?;
+    let query = read_query(query)?;
     let batch_id = query
         .get("batchId")
         .map(|s| s.trim())
@@ -267,13 +268,22 @@ async fn list_labels(
     State(shared): State<SharedState>,
     Path(account): Path<String>,
     headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Json<Vec<tc_core::wire::Label>>, ApiError> {
     authorize(&shared, &headers)?;
     check_account(&shared, &account)?;
+    let query = read_query(query)?;
     let page = positive_param(&query, "page", 1)?;
     let limit = positive_param(&query, "limit", 1000)?;
     Ok(Json(labels::page(page, limit)))
+}
+
+fn read_query(
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<HashMap<String, String>, ApiError> {
+    query
+        .map(|Query(query)| query)
+        .map_err(|e| ApiError::invalid_input(format!("the query string could not be read: {e}")))
 }
 
 fn positive_param(

@@ -290,6 +290,13 @@ async fn wrong_account_unknown_batch_and_unknown_path() {
         .get(&token, &format!("/clients/{}/labels?page=0", h.account()))
         .await;
     assert_eq!(error_body(labels_bad_page).await.0, 400);
+    let wrong_method = h
+        .http
+        .delete(h.url(&h.records_path()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_body(wrong_method).await.1, "method-not-allowed");
     let unauthenticated = h
         .http
         .get(h.url(&format!("/clients/{}/labels", h.account())))
