@@ -83,6 +83,14 @@ impl SlidingWindow {
         }
     }
 
+    /// Takes back one event recorded at `at` that did not happen after all (a request that never
+    /// left the machine). Does nothing if no such event is still held.
+    pub fn forget(&mut self, at: Millis) {
+        if let Some(position) = self.recent.iter().rposition(|t| *t == at) {
+            self.recent.remove(position);
+        }
+    }
+
     /// How many recorded events lie in the window that ends at `now` (`(now - window, now]`).
     pub fn in_window(&self, now: Millis) -> usize {
         let start = now.plus(-self.limit.window_ms);
@@ -179,8 +187,14 @@ impl CreationBudget {
         self.creations.record(at);
     }
 
-    /// The token endpoint answered 429 (someone else may share the account): create nothing
-    /// before `until`.
+    /// A creation request recorded at `at` never reached the server (connection refused): it
+    /// does not count against the budget.
+    pub fn refund(&mut self, at: Millis) {
+        self.creations.forget(at);
+    }
+
+    /// Create nothing before `until`: the token endpoint answered 429 (someone else may share
+    /// the account) or is failing and needs a rest.
     pub fn block_until(&mut self, until: Millis) {
         self.blocked_until = Some(self.blocked_until.map_or(until, |b| b.max(until)));
     }

@@ -227,9 +227,32 @@ impl RetryPolicy {
         now: Millis,
         random: u64,
     ) -> RetryDecision {
+        self.decide_for(attempt, failure, now, random, self.config.at_most_once)
+    }
+
+    /// [`RetryPolicy::decide`] for a request that is safe to repeat (a read, a token request):
+    /// an unknown outcome is retried even in at-most-once mode.
+    pub fn decide_idempotent(
+        &mut self,
+        attempt: u32,
+        failure: &Failure,
+        now: Millis,
+        random: u64,
+    ) -> RetryDecision {
+        self.decide_for(attempt, failure, now, random, false)
+    }
+
+    fn decide_for(
+        &mut self,
+        attempt: u32,
+        failure: &Failure,
+        now: Millis,
+        random: u64,
+        at_most_once: bool,
+    ) -> RetryDecision {
         match failure {
             Failure::Final { .. } => return RetryDecision::GiveUp(GiveUpReason::Final),
-            Failure::OutcomeUnknown(_) if self.config.at_most_once => {
+            Failure::OutcomeUnknown(_) if at_most_once => {
                 return RetryDecision::GiveUp(GiveUpReason::OutcomeUnknownAtMostOnce)
             }
             _ => {}
@@ -380,6 +403,10 @@ mod tests {
             once.decide(1, &unknown, Millis(0), 3),
             RetryDecision::GiveUp(GiveUpReason::OutcomeUnknownAtMostOnce)
         );
+        assert!(matches!(
+            once.decide_idempotent(1, &unknown, Millis(0), 3),
+            RetryDecision::RetryAt(_)
+        ));
         assert!(matches!(
             once.decide(1, &server_error(), Millis(0), 3),
             RetryDecision::RetryAt(_)

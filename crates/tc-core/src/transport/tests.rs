@@ -219,7 +219,7 @@ fn refresh_before_expiry_keeps_the_old_token_usable_meanwhile() {
         panic!("old token still valid")
     };
     assert_eq!(token.token, "old");
-    pool.creation_failed(0);
+    pool.creation_failed(0, true);
     // The failed refresh leaves the old token in place; the next caller tries again.
     assert_eq!(pool.pick(due), Decision::Create { slot: 0, at: due });
 }
@@ -265,12 +265,39 @@ fn exhausted_budget_says_when_and_refuses_early_creation() {
         pool.begin_creation(0, Millis(5)),
         Err(CreationRefused::BudgetUntil(Millis(1_000)))
     );
-    pool.creation_rate_limited(Millis(4_000));
+    pool.hold_creations_until(Millis(4_000));
     assert_eq!(
         pool.pick(Millis(5)),
         Decision::Create {
             slot: 0,
             at: Millis(4_000)
+        }
+    );
+}
+
+#[test]
+fn a_creation_that_never_left_is_refunded() {
+    let config = PoolConfig {
+        creations: WindowLimit::new(1, 1_000),
+        ..PoolConfig::default()
+    };
+    let mut pool: TokenPool<&str> = TokenPool::new(config);
+    pool.begin_creation(0, Millis(0)).unwrap();
+    pool.creation_failed(0, false);
+    assert_eq!(
+        pool.pick(Millis(1)),
+        Decision::Create {
+            slot: 0,
+            at: Millis(1)
+        }
+    );
+    pool.begin_creation(0, Millis(1)).unwrap();
+    pool.creation_failed(0, true);
+    assert_eq!(
+        pool.pick(Millis(2)),
+        Decision::Create {
+            slot: 0,
+            at: Millis(1_001)
         }
     );
 }
@@ -386,7 +413,7 @@ fn simulate_pool(
                 if ok {
                     pool.creation_succeeded(slot, rng.next(), now).unwrap();
                 } else {
-                    pool.creation_failed(slot);
+                    pool.creation_failed(slot, true);
                 }
                 for caller in waiting.drain(..) {
                     queue.push(Reverse((now, Event::Wake { caller })));

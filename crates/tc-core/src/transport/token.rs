@@ -276,10 +276,14 @@ impl<T: Clone> TokenPool<T> {
     }
 
     /// The creation failed (or its caller went away): the slot falls back to the token it was
-    /// refreshing, if that is still alive, so the next caller may try again.
-    pub fn creation_failed(&mut self, slot: usize) {
+    /// refreshing, if that is still alive, so the next caller may try again. `reached_server`
+    /// false (connection refused) gives the creation back to the budget; when in doubt say true.
+    pub fn creation_failed(&mut self, slot: usize, reached_server: bool) {
         if let Some(s) = self.slots.get_mut(slot) {
-            if let SlotState::Creating { previous, .. } = &mut s.state {
+            if let SlotState::Creating { previous, since } = &mut s.state {
+                if !reached_server {
+                    self.budget.refund(*since);
+                }
                 s.state = match previous.take() {
                     Some(token) => SlotState::Valid(token),
                     None => SlotState::Empty,
@@ -319,8 +323,9 @@ impl<T: Clone> TokenPool<T> {
         }
     }
 
-    /// A 429 on the token endpoint: no creation before `until`.
-    pub fn creation_rate_limited(&mut self, until: Millis) {
+    /// No creation before `until`: after a 429 from the token endpoint (its `Retry-After`), or
+    /// after a failed creation, so a crowd of waiting callers does not take turns failing.
+    pub fn hold_creations_until(&mut self, until: Millis) {
         self.budget.block_until(until);
     }
 
