@@ -7,7 +7,7 @@
 //! reported unreadable and the lines after it are read again as rows of their own.
 
 use super::lines::{Line, Lines};
-use super::{unreadable, InputRecord, ReadError, MAX_RECORD_BYTES};
+use super::{stopped, unreadable, InputRecord, ReadError, MAX_RECORD_BYTES};
 use csv_core::{ReadRecordResult, Reader};
 use std::io::{self, BufRead};
 use tc_core::{Diagnostic, Field, RawRecord};
@@ -253,7 +253,7 @@ impl<R: BufRead> Iterator for CsvRecords<R> {
             Err(err) => {
                 self.error = Some(ReadError::io(&self.name, &err));
                 self.done = true;
-                return None;
+                return Some(stopped(self.next_record, self.lines.next_number(), &err));
             }
         };
         let record = self.next_record;

@@ -5,7 +5,7 @@
 //! element costs only itself. A line break inside a string cannot be valid JSON; the scanner
 //! takes it for an unclosed string and picks up again at the next line that starts a record.
 
-use super::{parse_json_record, unreadable, InputRecord, ReadError, MAX_RECORD_BYTES};
+use super::{parse_json_record, stopped, unreadable, InputRecord, ReadError, MAX_RECORD_BYTES};
 use std::io::{self, BufRead};
 use tc_core::Field;
 
@@ -181,9 +181,9 @@ impl<R: BufRead> JsonRecords<R> {
         }
         let (line, column) = (self.cur.line, self.cur.column);
         let record = self.next_record;
-        self.next_record += 1;
         self.cur.start_keeping();
         let scanned = self.cur.scan_value()?;
+        self.next_record += 1;
         let (kept, overlong) = self.cur.stop_keeping();
         self.state = State::AfterElement;
         let raw = match scanned {
@@ -282,7 +282,7 @@ impl<R: BufRead> Iterator for JsonRecords<R> {
             Err(err) => {
                 self.error = Some(ReadError::io(&self.name, &err));
                 self.state = State::Done;
-                None
+                Some(stopped(self.next_record, self.cur.line, &err))
             }
         }
     }

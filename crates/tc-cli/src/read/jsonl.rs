@@ -1,7 +1,7 @@
 //! JSON Lines: one JSON object per line. Blank lines are skipped and are not records.
 
 use super::lines::Lines;
-use super::{parse_json_record, unreadable, InputRecord, ReadError, MAX_RECORD_BYTES};
+use super::{parse_json_record, stopped, unreadable, InputRecord, ReadError, MAX_RECORD_BYTES};
 use std::io::BufRead;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -43,7 +43,8 @@ impl<R: BufRead> Iterator for JsonlRecords<R> {
                 Ok(None) => break,
                 Err(err) => {
                     self.error = Some(ReadError::io(&self.name, &err));
-                    break;
+                    self.done = true;
+                    return Some(stopped(self.next_record, self.lines.next_number(), &err));
                 }
             };
             let text = match self.buf.strip_prefix(BOM) {

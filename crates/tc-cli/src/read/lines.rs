@@ -90,6 +90,11 @@ impl<R: BufRead> Lines<R> {
         }))
     }
 
+    /// The number of the line the next read starts on.
+    pub fn next_number(&self) -> usize {
+        self.next_number
+    }
+
     /// Makes `bytes`, which start on line `number`, the next ones read, ahead of anything not yet
     /// read again.
     pub fn unread(&mut self, bytes: &[u8], number: usize) {

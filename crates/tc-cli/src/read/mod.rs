@@ -42,11 +42,14 @@ pub enum Format {
 impl Format {
     /// The format to read: the one given, else the one the file's extension names. Standard
     /// input (no file, or `-`) has no extension, so it needs the format given.
-    pub fn resolve(given: Option<Format>, file: Option<&Path>) -> Result<Format, ReadError> {
+    pub fn resolve<P>(given: Option<Format>, file: Option<&P>) -> Result<Format, ReadError>
+    where
+        P: AsRef<Path> + ?Sized,
+    {
         if let Some(format) = given {
             return Ok(format);
         }
-        let Some(path) = file.filter(|p| !is_stdin(Some(p))) else {
+        let Some(path) = file.map(AsRef::as_ref).filter(|p| !is_stdin(Some(p))) else {
             return Err(ReadError::new(
                 "reading standard input needs --format csv, jsonl or json",
             ));
@@ -108,8 +111,12 @@ type Source = Box<dyn BufRead>;
 
 /// Opens `file` (standard input when `None` or `-`) and reads it as `format` (else as its
 /// extension says).
-pub fn open(file: Option<&Path>, format: Option<Format>) -> Result<Records, ReadError> {
-    let format = Format::resolve(format, file)?;
+pub fn open<P>(file: Option<&P>, format: impl Into<Option<Format>>) -> Result<Records, ReadError>
+where
+    P: AsRef<Path> + ?Sized,
+{
+    let file = file.map(AsRef::as_ref);
+    let format = Format::resolve(format.into(), file)?;
     let (name, source): (String, Source) = match file.filter(|p| !is_stdin(Some(p))) {
         None => (
             "standard input".to_owned(),
@@ -131,6 +138,26 @@ pub fn open(file: Option<&Path>, format: Option<Format>) -> Result<Records, Read
         Format::Jsonl => Records::Jsonl(jsonl::JsonlRecords::new(source, name)),
         Format::Json => Records::Json(json::JsonRecords::new(source, name)?),
     })
+}
+
+/// A rough count of the records in `file`, for progress display: its size over the mean length
+/// of its first lines. `None` for standard input or an unreadable file.
+// For `submit`'s progress bar; drop this allow once `submit` is declared in main.rs.
+#[allow(dead_code)]
+pub fn estimate_rows(file: &Path) -> Option<u64> {
+    use std::io::Read;
+    if is_stdin(Some(file)) {
+        return None;
+    }
+    let size = std::fs::metadata(file).ok()?.len();
+    let mut sample = Vec::with_capacity(READ_BUFFER_BYTES);
+    File::open(file)
+        .ok()?
+        .take(READ_BUFFER_BYTES as u64)
+        .read_to_end(&mut sample)
+        .ok()?;
+    let lines = memchr::memchr_iter(b'\n', &sample).count().max(1) as u64;
+    Some(size.saturating_mul(lines) / (sample.len() as u64).max(1))
 }
 
 fn is_stdin(file: Option<&Path>) -> bool {
@@ -155,8 +182,8 @@ fn open_file(path: &Path, shown: &str) -> Result<File, ReadError> {
     File::open(path).map_err(|err| ReadError::new(format!("cannot open {shown}: {err}")))
 }
 
-/// The records of one input, in order. After the loop, call [`Records::finish`]: reading stops
-/// early on an I/O error, which `finish` returns.
+/// The records of one input, in order. After the loop, call [`Records::finish`]: an I/O error
+/// stops reading, and `finish` returns it (the last record yielded then says where it stopped).
 pub enum Records {
     /// Boxed: the CSV parser's state tables make it much larger than the others.
     Csv(Box<csv::CsvRecords<Source>>),
@@ -197,6 +224,19 @@ impl Iterator for Records {
             Records::Jsonl(r) => r.next(),
             Records::Json(r) => r.next(),
         }
+    }
+}
+
+/// The record at which an I/O error stopped reading. Yielded as a last, unreadable record (as
+/// well as returned by [`Records::finish`]), so that no consumer can take a cut-short read for
+/// the whole input.
+fn stopped(record: usize, line: usize, err: &io::Error) -> InputRecord {
+    InputRecord {
+        record,
+        line,
+        raw: Err(unreadable(format!(
+            "reading stopped here: {err}; the rest of the input was not read"
+        ))),
     }
 }
 

@@ -93,7 +93,7 @@ fn format_comes_from_the_flag_else_the_extension() {
         .unwrap_err()
         .to_string()
         .contains("standard input"));
-    assert!(Format::resolve(None, None).is_err());
+    assert!(Format::resolve(None, None::<&Path>).is_err());
 }
 
 #[test]
@@ -373,4 +373,72 @@ fn json_without_a_records_array_is_an_error() {
     assert!(err(r#"{"call_records": {"a": 1}}"#).contains("not an array"));
     let one_record = err("{\"caller_number\": \"+1\"}\n{\"caller_number\": \"+2\"}\n");
     assert!(one_record.contains("--format jsonl"), "{one_record}");
+}
+
+/// Gives `data`, then fails: a disk or pipe error in the middle of a file.
+struct FailingReader {
+    data: Cursor<Vec<u8>>,
+}
+
+impl std::io::Read for FailingReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.data.read(buf)? {
+            0 => Err(io::Error::other("device error")),
+            n => Ok(n),
+        }
+    }
+}
+
+fn failing(text: &str) -> BufReader<FailingReader> {
+    BufReader::with_capacity(
+        3,
+        FailingReader {
+            data: Cursor::new(text.as_bytes().to_vec()),
+        },
+    )
+}
+
+#[test]
+fn an_io_error_stops_reading_visibly() {
+    let check = |records: Vec<InputRecord>, finish: Result<(), ReadError>, line: usize| {
+        assert_eq!(records.len(), 2, "{records:#?}");
+        assert!(records[0].raw.is_ok());
+        assert_eq!((records[1].record, records[1].line), (2, line));
+        let message = &records[1].raw.as_ref().unwrap_err().message;
+        assert!(
+            message.contains("reading stopped here: device error"),
+            "{message}"
+        );
+        assert_eq!(
+            finish.unwrap_err().to_string(),
+            "cannot read x: device error"
+        );
+    };
+    let mut csv = CsvRecords::new(failing(&format!("{HEADER}\n{ROW}\n{ROW}")), "x".into()).unwrap();
+    let records: Vec<_> = csv.by_ref().collect();
+    check(records, csv.finish(), 3);
+    let mut jsonl = JsonlRecords::new(
+        failing("{\"caller_number\": \"+1\"}\n{\"caller"),
+        "x".into(),
+    );
+    let records: Vec<_> = jsonl.by_ref().collect();
+    check(records, jsonl.finish(), 2);
+    let mut json = JsonRecords::new(
+        failing("[{\"caller_number\": \"+1\"},\n{\"caller"),
+        "x".into(),
+    )
+    .unwrap();
+    let records: Vec<_> = json.by_ref().collect();
+    check(records, json.finish(), 2);
+}
+
+#[test]
+fn row_estimate_scales_the_sample_to_the_file_size() {
+    let path = std::env::temp_dir().join(format!("tcbatch-estimate-{}.csv", std::process::id()));
+    let text = format!("{HEADER}\n{}", format!("{ROW}\n").repeat(5000));
+    std::fs::write(&path, &text).unwrap();
+    let estimate = estimate_rows(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert!((4900..=5100).contains(&estimate), "{estimate}");
+    assert_eq!(estimate_rows(Path::new("-")), None);
 }
