@@ -77,13 +77,26 @@ impl<'de> de::Deserialize<'de> for Scalar {
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
 #[serde(default)]
 pub struct RawRecord {
+    #[serde(deserialize_with = "blank_is_absent")]
     pub caller_number: Option<Scalar>,
+    #[serde(deserialize_with = "blank_is_absent")]
     pub receiver_number: Option<Scalar>,
+    #[serde(deserialize_with = "blank_is_absent")]
     pub dynamic_label_name: Option<Scalar>,
+    #[serde(deserialize_with = "blank_is_absent")]
     pub dynamic_call_reason: Option<Scalar>,
+    #[serde(deserialize_with = "blank_is_absent")]
     pub label_id: Option<Scalar>,
+    #[serde(deserialize_with = "blank_is_absent")]
     pub starts_at: Option<Scalar>,
+    #[serde(deserialize_with = "blank_is_absent")]
     pub ends_at: Option<Scalar>,
+}
+
+/// `""` in JSON means the same as an empty CSV cell: the field is absent.
+fn blank_is_absent<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Scalar>, D::Error> {
+    let value: Option<Scalar> = de::Deserialize::deserialize(d)?;
+    Ok(value.filter(|v| !matches!(v, Scalar::Text(t) if t.trim().is_empty())))
 }
 
 impl RawRecord {
@@ -149,6 +162,8 @@ mod tests {
         assert_eq!(raw.receiver_number, Some(Scalar::Int(919_876_543_210)));
         assert_eq!(raw.starts_at, Some(Scalar::Compound("an array")));
         assert_eq!(raw.label_id, None);
+        let blank: RawRecord = serde_json::from_str(r#"{"caller_number": " ", "ends_at": ""}"#).unwrap();
+        assert_eq!(blank, RawRecord::default());
     }
 
     #[test]

@@ -259,7 +259,7 @@ fn timestamp(raw: &RawRecord, field: Field, problems: &mut Vec<Diagnostic>) -> O
     match timestamp::from_scalar(value) {
         Ok(ms) => Some(ms),
         Err((code, message)) => {
-            problems.push(Diagnostic::new(field, code, format!("{field}: {message}")));
+            problems.push(Diagnostic::new(field, code, message));
             None
         }
     }
