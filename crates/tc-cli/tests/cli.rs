@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 /// The fixed time the example files are valid at (see examples/README.md).
-const NOW: &str = "2025-07-23T05:00:00Z";
+const NOW: &str = "2030-07-23T05:00:00Z";
 
 struct Run {
     code: i32,
@@ -58,7 +58,7 @@ fn read_example(name: &str) -> String {
 }
 
 const HEADER: &str = "caller_number,receiver_number,dynamic_label_name,dynamic_call_reason,label_id,starts_at,ends_at";
-const ROW: &str = "+91 98765 43210,098765 43211,Centro Bank,Calling you for KYC Verification,,1753248600000,1753257600000";
+const ROW: &str = "+91 98765 43210,098765 43211,Centro Bank,Calling you for KYC Verification,,1911015000000,1911024000000";
 
 #[test]
 fn every_code_human_output() {
@@ -249,7 +249,7 @@ fn csv_broken_rows_are_reported_on_their_lines_and_valid_rows_still_count() {
     let mut input = format!(
         "{HEADER}\n\
          {ROW}\n\
-         +91 98765 43210,\"098765 43211,Centro Bank,Calling you for KYC Verification,,1753248600000,1753257600000\n\
+         +91 98765 43210,\"098765 43211,Centro Bank,Calling you for KYC Verification,,1911015000000,1911024000000\n\
          {ROW}\n\
          {ROW},surplus\n\
          {ROW}\n\
@@ -258,7 +258,7 @@ fn csv_broken_rows_are_reported_on_their_lines_and_valid_rows_still_count() {
     )
     .into_bytes();
     // A row with bytes that are not UTF-8 (a Latin-1 é), on line 9.
-    input.extend_from_slice(b"+91 98765 43210,098765 43211,Caf\xE9 Bank,Calling you for KYC Verification,,1753248600000,1753257600000\n");
+    input.extend_from_slice(b"+91 98765 43210,098765 43211,Caf\xE9 Bank,Calling you for KYC Verification,,1911015000000,1911024000000\n");
     input.extend_from_slice(format!("{ROW}\n").as_bytes());
     let run = tcbatch(
         &[
@@ -405,7 +405,7 @@ fn missing_file_names_the_path_and_what_to_do() {
 fn human_output_lists_at_most_1000_problems() {
     let mut input = format!("{HEADER}\n");
     for _ in 0..1005 {
-        input.push_str("+91 98765 43210,098765 43211,CB,Calling you for KYC Verification,,1753248600000,1753257600000\n");
+        input.push_str("+91 98765 43210,098765 43211,CB,Calling you for KYC Verification,,1911015000000,1911024000000\n");
     }
     let run = tcbatch(
         &[
@@ -441,7 +441,7 @@ fn human_output_lists_at_most_1000_problems() {
 
 #[test]
 fn api_body_over_500_records_gets_a_note_about_splitting() {
-    let record = r#"{"caller_number": "+919876543210", "receiver_number": "+919876543211", "dynamic_label_name": "Centro Bank", "starts_at": 1753248600000, "ends_at": 1753257600000}"#;
+    let record = r#"{"caller_number": "+919876543210", "receiver_number": "+919876543211", "dynamic_label_name": "Centro Bank", "starts_at": 1911015000000, "ends_at": 1911024000000}"#;
     let body = format!("{{\"call_records\": [{}]}}", vec![record; 501].join(","));
     let run = tcbatch(
         &["validate", "-", "--format", "json", "--now", NOW],
