@@ -1,1 +1,23 @@
-//! The transport over reqwest (issue 3: not built yet).
+//! The transport for Truecaller's Call Personalisation Batch v2 API: access tokens, exact rate
+//! limits, safe retries and the four endpoints (token, create call records, batch status,
+//! labels) over reqwest with rustls.
+//!
+//! The decisions (which token, when to send, when to create a token, whether and when to
+//! retry) are the pure state machines of [`tc_core::transport`]; this crate adds the clock, the
+//! sockets, the waiting and the locking around them.
+#![doc = include_str!("../../../docs/http.md")]
+
+mod client;
+mod clock;
+mod config;
+mod error;
+mod http;
+mod secret;
+mod stats;
+mod tokens;
+
+pub use client::{Client, Created};
+pub use config::{ClientConfig, StatusApi, DEFAULT_BASE_URL};
+pub use error::{AttemptFailure, Error};
+pub use stats::Stats;
+pub use tc_core::transport::RetryConfig;

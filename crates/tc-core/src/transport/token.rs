@@ -163,6 +163,11 @@ impl<T: Clone> TokenPool<T> {
         }
     }
 
+    /// Whether some slot holds a token a request could still use at `now`.
+    pub fn has_usable_token(&self, now: Millis) -> bool {
+        (0..self.slots.len()).any(|slot| self.usable(slot, now).is_some())
+    }
+
     /// Decides what the next request does.
     ///
     /// Order of preference: refresh a token that is due (never let a token expire under load);

@@ -1,0 +1,36 @@
+//! The client's clock: milliseconds since the client was made, from `tokio::time`, so the
+//! pure policies of `tc_core::transport` get a monotonic [`Millis`] and tests may pause time.
+//!
+//! Token lifetimes are counted on this clock from the moment the creation request was sent,
+//! never from the server's `created_at`: a skewed wall clock on either side cannot make the
+//! client use a token the server considers expired.
+
+use std::time::Duration;
+use tc_core::Millis;
+use tokio::time::Instant;
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock {
+    start: Instant,
+}
+
+impl Clock {
+    pub fn start() -> Clock {
+        Clock {
+            start: Instant::now(),
+        }
+    }
+
+    pub fn now(&self) -> Millis {
+        self.millis_at(Instant::now())
+    }
+
+    pub fn millis_at(&self, instant: Instant) -> Millis {
+        let elapsed = instant.saturating_duration_since(self.start);
+        Millis(i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+    }
+
+    pub fn instant_at(&self, at: Millis) -> Instant {
+        self.start + Duration::from_millis(u64::try_from(at.0).unwrap_or(0))
+    }
+}

@@ -1,0 +1,161 @@
+//! Reading HTTP outcomes: transport errors classified for retries, error bodies, `Retry-After`,
+//! and the base URL check that keeps credentials off plain HTTP to other machines.
+
+use crate::client::Sent;
+use crate::error::{AttemptFailure, Error};
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::Url;
+use std::time::SystemTime;
+use tc_core::transport::{Failure, NotSentKind, UnknownKind};
+use tc_core::wire::ApiErrorBody;
+
+/// What a reqwest error means for a retry.
+pub(crate) fn classify(error: &reqwest::Error) -> Sent {
+    let detail = describe(error);
+    if error.is_connect() {
+        Sent::Failed(
+            Failure::NotSent(NotSentKind::Connect),
+            AttemptFailure::Connect(detail),
+        )
+    } else if error.is_timeout() {
+        Sent::Failed(
+            Failure::OutcomeUnknown(UnknownKind::Timeout),
+            AttemptFailure::Timeout,
+        )
+    } else {
+        Sent::Failed(
+            Failure::OutcomeUnknown(UnknownKind::ConnectionLost),
+            AttemptFailure::ConnectionLost(detail),
+        )
+    }
+}
+
+/// The error and the chain of its causes: "connection refused" is in the causes, not in
+/// reqwest's own message.
+fn describe(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// `{slug, message}` of an error answer, or the status's reason when the body is not that.
+pub(crate) fn error_body(body: &[u8]) -> (String, String) {
+    match serde_json::from_slice::<ApiErrorBody>(body) {
+        Ok(error) if !error.slug.is_empty() || !error.message.is_empty() => {
+            (error.slug, error.message)
+        }
+        _ => (
+            String::new(),
+            String::from_utf8_lossy(&body[..body.len().min(200)])
+                .trim()
+                .to_owned(),
+        ),
+    }
+}
+
+pub(crate) fn invalid_response(
+    endpoint: &'static str,
+    status: u16,
+    error: &serde_json::Error,
+) -> Error {
+    Error::InvalidResponse {
+        endpoint,
+        status,
+        detail: format!("not the documented JSON: {error}"),
+    }
+}
+
+/// `Retry-After` as milliseconds from now: delta-seconds, or an HTTP date.
+pub(crate) fn retry_after_ms(headers: &HeaderMap) -> Option<i64> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<f64>() {
+        return (seconds.is_finite() && seconds >= 0.0)
+            .then(|| (seconds * 1000.0).min(i64::MAX as f64) as i64);
+    }
+    let format = time::format_description::well_known::Rfc2822;
+    let date = time::OffsetDateTime::parse(&value.replace("GMT", "+0000"), &format).ok()?;
+    let now = time::OffsetDateTime::from(SystemTime::now());
+    Some(((date - now).whole_milliseconds().max(0)).min(i64::MAX as i128) as i64)
+}
+
+/// Refuses a base URL that would send credentials in clear to another machine.
+pub(crate) fn parse_base_url(text: &str) -> Result<Url, Error> {
+    let url = Url::parse(text.trim()).map_err(|e| {
+        Error::config(format!("base URL `{text}` is not a URL ({e}); use e.g. https://enterprise-portal-noneu.truecaller.com"))
+    })?;
+    if url.query().is_some() || url.fragment().is_some() || url.cannot_be_a_base() {
+        return Err(Error::config(format!(
+            "base URL `{text}` must be scheme://host[:port][/path] only"
+        )));
+    }
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
+        "http" => Err(Error::config(format!(
+            "base URL `{text}` is plain http to another machine: the API key and tokens would cross \
+             the network unencrypted; use https:// (plain http is allowed only for 127.0.0.1, ::1 \
+             and localhost, e.g. the simulator)"
+        ))),
+        other => Err(Error::config(format!("base URL `{text}` has scheme `{other}`; use https://"))),
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    let host = url.host_str().unwrap_or("");
+    let ip = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || ip
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn retry_after(value: &str) -> Option<i64> {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_str(value).unwrap());
+        retry_after_ms(&headers)
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        assert_eq!(retry_after("1"), Some(1_000));
+        assert_eq!(retry_after(" 2.5 "), Some(2_500));
+        assert_eq!(retry_after("-3"), None);
+        assert_eq!(retry_after("soon"), None);
+        assert_eq!(retry_after_ms(&HeaderMap::new()), None);
+        // A date in the past means "now"; one in the future, the time until it.
+        assert_eq!(retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(0));
+        let later = time::OffsetDateTime::now_utc() + time::Duration::seconds(30);
+        let text = later
+            .format(&time::format_description::well_known::Rfc2822)
+            .unwrap();
+        let ms = retry_after(&text).unwrap();
+        assert!((27_000..=30_000).contains(&ms), "{ms}");
+    }
+
+    #[test]
+    fn error_bodies_with_or_without_the_documented_shape() {
+        let (slug, message) =
+            error_body(br#"{"slug":"invalid-input","message":"api_key is required"}"#);
+        assert_eq!(
+            (slug.as_str(), message.as_str()),
+            ("invalid-input", "api_key is required")
+        );
+        let (slug, message) = error_body(b"<html>Bad Gateway</html>");
+        assert_eq!(
+            (slug.as_str(), message.as_str()),
+            ("", "<html>Bad Gateway</html>")
+        );
+        let long = vec![b'x'; 10_000];
+        assert_eq!(error_body(&long).1.len(), 200, "a huge body is cut");
+    }
+}

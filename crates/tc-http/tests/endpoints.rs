@@ -1,0 +1,209 @@
+//! Status, labels, refusals and configuration over real HTTP.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+use tc_core::wire::Delivery;
+use tc_core::Millis;
+use tc_http::{AttemptFailure, Client, ClientConfig, Error, RetryConfig, StatusApi};
+use tc_sim::Simulator;
+
+#[tokio::test]
+async fn labels_are_read_across_pages() {
+    let sim = Simulator::start(sim_config()).await.unwrap();
+    for page_size in [2, 5, 1000] {
+        let client = client(client_config(&sim).with_labels_page_size(page_size));
+        let labels = client.labels().await.unwrap();
+        assert_eq!(labels, tc_sim::demo_labels(), "page size {page_size}");
+    }
+    // 2 per page: pages of 2, 2, 1; 5 per page: 5 then an empty page; 1000: one page.
+    let tokens = sim.counters().tokens_created;
+    assert_eq!(tokens, 3, "one token per client");
+    assert_eq!(status_count(&sim, 200), 3 + 2 + 1 + tokens);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn batch_status_decodes_every_record_under_v2_and_v3() {
+    let sim = Simulator::start(sim_config()).await.unwrap();
+    let batch = &batches(40, 1, 40)[0];
+    for api in [StatusApi::V2, StatusApi::V3] {
+        let client = client(client_config(&sim).with_status_api(api));
+        let created = client.create_call_records(batch).await.unwrap();
+        let status = client.batch_status(&created.batch_id).await.unwrap();
+        assert_eq!(status.batch_id, created.batch_id);
+        assert_eq!(status.client_account_id, sim.config().client_account_id);
+        assert_eq!(status.data.len(), 40);
+        let mut failures = 0;
+        for (record, sent) in status.data.iter().zip(batch.records()) {
+            assert_eq!(record.receiver_number, sent.receiver_number().as_str());
+            let expected = tc_sim::expected_status(&record.receiver_number);
+            assert_eq!(record.status_info.status, expected);
+            match record.status_info.delivery() {
+                Delivery::Success => assert_eq!(expected, "success"),
+                Delivery::Failed { message, .. } => {
+                    failures += 1;
+                    assert!(message.is_some_and(|m| !m.is_empty()));
+                }
+            }
+        }
+        assert!(
+            failures > 0 && failures < 40,
+            "a mix of outcomes: {failures} failures"
+        );
+    }
+    let client = client(client_config(&sim));
+    let missing = client.batch_status("no-such-batch").await.unwrap_err();
+    assert!(
+        matches!(missing, Error::Final { status: 404, .. }),
+        "{missing}"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_refused_batch_is_final_with_the_api_slug_and_message() {
+    let sim = Simulator::start(sim_config()).await.unwrap();
+    let client = client(client_config(&sim));
+    // Valid when checked a year ago, expired now: the server refuses it.
+    let stale = &batches_at(Millis(epoch_now().0 - 365 * 86_400_000), 41, 1, 2)[0];
+    let error = client.create_call_records(stale).await.unwrap_err();
+    assert_eq!(error.status(), Some(400));
+    assert_eq!(error.slug(), Some("invalid-input"));
+    assert!(!error.outcome_unknown() && !error.is_retryable_later());
+    assert!(error.to_string().contains("do not retry"), "{error}");
+    assert_eq!(
+        sim.counters().create_requests,
+        1,
+        "a final answer is not retried"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn wrong_credentials_fail_once_with_advice() {
+    let sim = Simulator::start(sim_config()).await.unwrap();
+    let config = client_config(&sim);
+    let config = ClientConfig::new(
+        sim.base_url(),
+        &config.client_account_id,
+        &config.key_id,
+        "wrong-key",
+    );
+    let error = Client::new(config).unwrap().labels().await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::Unauthorized {
+                endpoint: "token",
+                status: 401,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(error.to_string().contains("business console"), "{error}");
+    assert_eq!(sim.counters().tokens_created, 0);
+    assert_eq!(
+        status_count(&sim, 401),
+        1,
+        "no retry storm on bad credentials"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_server_that_is_not_there_is_retried_then_reported_as_not_sent() {
+    // Bind and drop to get a port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let retry = RetryConfig {
+        max_attempts: 3,
+        base_delay_ms: 5,
+        max_delay_ms: 20,
+        ..RetryConfig::default()
+    };
+    let config = ClientConfig::new(format!("http://127.0.0.1:{port}"), "acct", "key", "secret")
+        .with_retry(retry)
+        .with_connect_timeout(Duration::from_secs(2));
+    let client = Client::new(config).unwrap();
+    let error = client
+        .create_call_records(&batches(42, 1, 1)[0])
+        .await
+        .unwrap_err();
+    match &error {
+        Error::GaveUp {
+            attempts: 3,
+            last: AttemptFailure::Connect(_),
+            possibly_stored: false,
+            ..
+        } => {}
+        other => panic!("unexpected: {other}"),
+    }
+    assert!(!error.outcome_unknown());
+    assert!(error.to_string().contains("Nothing was stored"), "{error}");
+    let stats = client.stats();
+    assert_eq!(
+        (
+            stats.token_requests,
+            stats.tokens_created,
+            stats.transport_failures
+        ),
+        (3, 0, 3)
+    );
+}
+
+#[test]
+fn plain_http_is_only_for_this_machine() {
+    let make = |url: &str| Client::new(ClientConfig::new(url, "acct", "key", "secret"));
+    for ok in [
+        "https://api.example.com",
+        "http://127.0.0.1:8080",
+        "http://127.8.9.10",
+        "http://[::1]:80/",
+        "http://LOCALHOST:1",
+        "",
+    ] {
+        assert!(make(ok).is_ok(), "{ok}");
+    }
+    for bad in [
+        "http://api.example.com",
+        "http://10.0.0.1",
+        "http://[::2]",
+        "ftp://127.0.0.1",
+        "not a url",
+        "https://h/?q=1",
+    ] {
+        let error = make(bad).unwrap_err();
+        assert!(matches!(error, Error::Config { .. }), "{bad}: {error}");
+    }
+    let error = make("http://api.example.com").unwrap_err().to_string();
+    assert!(
+        error.contains("unencrypted") && error.contains("https://"),
+        "{error}"
+    );
+}
+
+#[test]
+fn impossible_settings_are_refused_up_front() {
+    let base = || ClientConfig::new("", "acct", "key", "secret");
+    assert_eq!(base().base_url, tc_http::DEFAULT_BASE_URL);
+    for config in [
+        base().with_tokens(0),
+        base().with_tokens(11),
+        ClientConfig::new("", "", "key", "secret"),
+        ClientConfig::new("", "acct", "key", ""),
+        base().with_refresh_margin(Duration::from_secs(3600)),
+        base().with_labels_page_size(0),
+    ] {
+        let error = Client::new(config).unwrap_err();
+        assert!(matches!(error, Error::Config { .. }), "{error}");
+    }
+    let error = Client::new(base().with_tokens(11)).unwrap_err().to_string();
+    assert!(error.contains("1 to 10"), "{error}");
+    assert!(Client::new(base().with_tokens(10)).is_ok());
+}

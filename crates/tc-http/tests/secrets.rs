@@ -1,0 +1,144 @@
+//! Secrets stay secret: a whole faulty run captured at TRACE level, every dependency included,
+//! and the Debug and Display of the client, its configuration and its errors, contain neither
+//! the API key nor any token.
+//!
+//! One test in this binary: it installs the process-wide subscriber.
+
+mod common;
+
+use common::*;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tc_http::{Client, ClientConfig, RetryConfig};
+use tc_sim::Simulator;
+
+/// Every line any subscriber writes, kept for inspection.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Capture {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// The longest run of hex digits: the simulator's tokens are 64 of them, UUIDs at most 12.
+fn longest_hex_run(text: &str) -> usize {
+    text.split(|c: char| !c.is_ascii_hexdigit())
+        .map(str::len)
+        .max()
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_secret_in_logs_debug_or_errors() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .try_init()
+        .expect("the only subscriber of this test binary");
+    assert_eq!(longest_hex_run("id 5b0e7a52-3c1d x ab12"), 8);
+
+    // Every path that touches a token: creation, refresh after 401 (tokens die after 1 s),
+    // 429s, 500s, lost answers, at-most-once, and bad credentials.
+    let config = tc_sim::SimConfig {
+        token_ttl: Duration::from_secs(1),
+        fail_rate: 0.15,
+        drop_rate: 0.15,
+        storm_every: 7,
+        ..sim_config()
+    };
+    let sim = Simulator::start(config).await.unwrap();
+    let api_key = sim.config().api_key.clone();
+    let retry = RetryConfig {
+        max_attempts: 10,
+        base_delay_ms: 10,
+        max_delay_ms: 100,
+        budget_ratio: 5.0,
+        ..RetryConfig::default()
+    };
+    let config = client_config(&sim)
+        .with_retry(retry)
+        .with_token_ttl(Duration::from_secs(3600))
+        .with_refresh_margin(Duration::from_secs(60))
+        .with_tokens(2);
+    let client = Client::new(config.clone()).unwrap();
+    let mut texts = vec![
+        format!("{config:?}"),
+        format!("{client:?}"),
+        format!("{:?}", client.stats()),
+    ];
+    for round in 0..3 {
+        for result in send_all(&client, batches(50 + round, 15, 2)).await {
+            if let Err(error) = result {
+                texts.push(format!("{error} {error:?}"));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(1_050)).await;
+    }
+    let once = Client::new(config.clone().with_at_most_once(true)).unwrap();
+    for result in send_all(&once, batches(60, 10, 1)).await {
+        if let Err(error) = result {
+            texts.push(format!("{error} {error:?}"));
+        }
+    }
+    let wrong = ClientConfig::new(
+        sim.base_url(),
+        &config.client_account_id,
+        &config.key_id,
+        format!("{api_key}-wrong"),
+    );
+    let error = Client::new(wrong).unwrap().labels().await.unwrap_err();
+    texts.push(format!("{error} {error:?}"));
+
+    let counters = sim.counters();
+    assert!(
+        counters.tokens_created >= 3,
+        "refreshes happened: {counters:?}"
+    );
+    assert!(
+        status_count(&sim, 401) > 0 && status_count(&sim, 429) > 0 && status_count(&sim, 500) > 0,
+        "{counters:?}"
+    );
+    assert!(counters.responses_dropped > 0, "{counters:?}");
+    sim.shutdown().await;
+
+    let logs = capture.text();
+    for needle in [
+        "creating a token",
+        "401: token refused",
+        "retrying",
+        "answered",
+        "status=429",
+    ] {
+        assert!(
+            logs.contains(needle),
+            "the capture must hold the whole run; missing `{needle}`"
+        );
+    }
+    texts.push(logs);
+    for text in &texts {
+        assert!(!text.contains(&api_key), "the API key leaked");
+        assert!(longest_hex_run(text) < 32, "a token-like string leaked");
+        assert!(!text.contains("Bearer "), "an Authorization header leaked");
+    }
+    println!(
+        "secrets: {} bytes of TRACE output and {} Debug/Display texts checked",
+        texts.last().map_or(0, String::len),
+        texts.len() - 1
+    );
+}
