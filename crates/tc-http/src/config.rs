@@ -48,7 +48,13 @@ pub struct ClientConfig {
     /// The longest a request waits for the creation budget before failing with
     /// [`crate::Error::TokenBudgetExhausted`].
     pub max_token_wait: Duration,
+    /// Backoff, attempts and retry budget. Its `at_most_once` is ignored: the field below
+    /// decides.
     pub retry: RetryConfig,
+    /// Never re-send a create request whose outcome is unknown (it may have been stored); fail
+    /// with [`crate::Error::OutcomeUnknown`] instead. Off by default: re-send and flag the batch
+    /// `possibly_duplicated`.
+    pub at_most_once: bool,
     /// Seed of the backoff jitter, for reproducible runs; `None` seeds from the OS.
     pub seed: Option<u64>,
     pub status_api: StatusApi,
@@ -86,6 +92,7 @@ impl ClientConfig {
             creation_limit: WindowLimit::TOKEN_CREATIONS,
             max_token_wait: Duration::from_secs(60),
             retry: RetryConfig::default(),
+            at_most_once: false,
             seed: None,
             status_api: StatusApi::default(),
             labels_page_size: 1000,
@@ -154,7 +161,7 @@ impl ClientConfig {
     /// Never re-send a create request whose outcome is unknown; it fails with
     /// [`crate::Error::OutcomeUnknown`] instead.
     pub fn with_at_most_once(mut self, at_most_once: bool) -> Self {
-        self.retry.at_most_once = at_most_once;
+        self.at_most_once = at_most_once;
         self
     }
 
@@ -171,10 +178,6 @@ impl ClientConfig {
     pub fn with_labels_page_size(mut self, size: usize) -> Self {
         self.labels_page_size = size;
         self
-    }
-
-    pub fn at_most_once(&self) -> bool {
-        self.retry.at_most_once
     }
 
     /// Every setting that cannot work, as one message per problem.
@@ -253,6 +256,7 @@ impl fmt::Debug for ClientConfig {
             .field("creation_limit", &self.creation_limit)
             .field("max_token_wait", &self.max_token_wait)
             .field("retry", &self.retry)
+            .field("at_most_once", &self.at_most_once)
             .field("seed", &self.seed)
             .field("status_api", &self.status_api)
             .field("labels_page_size", &self.labels_page_size)
