@@ -201,7 +201,7 @@ impl Client {
             }
         };
         let created: CreateCallRecordsResponse = serde_json::from_slice(&answer.body)
-            .map_err(|e| invalid_response(CREATE, answer.status, &e))?;
+            .map_err(|e| invalid_response(CREATE, answer.status, answer.attempts, &e))?;
         state.stats.batches_created += 1;
         if answer.possibly_duplicated {
             state.stats.possibly_duplicated_batches += 1;
@@ -244,7 +244,7 @@ impl Client {
         };
         let answer = self.call(&call).await?;
         serde_json::from_slice(&answer.body)
-            .map_err(|e| invalid_response(STATUS, answer.status, &e))
+            .map_err(|e| invalid_response(STATUS, answer.status, answer.attempts, &e))
     }
 
     /// Every label of the account, reading page after page until a short one.
@@ -266,7 +266,7 @@ impl Client {
             };
             let answer = self.call(&call).await?;
             let batch: Vec<Label> = serde_json::from_slice(&answer.body)
-                .map_err(|e| invalid_response(LABELS, answer.status, &e))?;
+                .map_err(|e| invalid_response(LABELS, answer.status, answer.attempts, &e))?;
             let full = batch.len() >= page_size;
             labels.extend(batch);
             if !full {
@@ -279,6 +279,7 @@ impl Client {
             detail: format!(
                 "still full pages after {MAX_LABEL_PAGES} pages; the server ignores paging"
             ),
+            attempts: 0,
         })
     }
 
@@ -307,7 +308,10 @@ impl Client {
     /// stored.
     async fn call(&self, call: &Call) -> Result<Answer, Error> {
         let mut progress = Progress::default();
-        let result = self.attempts(call, &mut progress).await;
+        let result = self
+            .attempts(call, &mut progress)
+            .await
+            .map_err(|error| error.with_attempts(progress.attempts));
         match (result, progress.unknown) {
             (Err(error), Some(last)) if !call.idempotent && !error.outcome_unknown() => {
                 Err(Error::GaveUp {
@@ -367,6 +371,7 @@ impl Client {
                                 status: 401,
                                 slug,
                                 message,
+                                attempts: attempt,
                             });
                         }
                         reauthorized = true;
@@ -411,6 +416,7 @@ impl Client {
                                     endpoint: call.endpoint,
                                     status,
                                     detail: "an unexpected status".into(),
+                                    attempts: attempt,
                                 })
                             }
                         }
@@ -482,7 +488,7 @@ impl Client {
         if let Some(body) = &call.body {
             request = request.body(body.clone());
         }
-        self.lock().stats.requests_sent += 1;
+        self.lock().stats.requests += 1;
         tracing::trace!(endpoint = call.endpoint, slot = lease.slot, "sending");
         self.finish(call.endpoint, request.send().await).await
     }

@@ -79,6 +79,7 @@ pub enum Error {
         status: u16,
         slug: String,
         message: String,
+        attempts: u32,
     },
 
     /// Every allowed attempt failed, or the run's retry budget is spent.
@@ -118,6 +119,7 @@ pub enum Error {
     TokenBudgetExhausted {
         retry_after: Duration,
         retry_at: SystemTime,
+        attempts: u32,
     },
 
     /// The server answered success with a body this client cannot read.
@@ -128,6 +130,7 @@ pub enum Error {
         endpoint: &'static str,
         status: u16,
         detail: String,
+        attempts: u32,
     },
 }
 
@@ -176,6 +179,33 @@ impl Error {
             } => Some(slug),
             _ => None,
         }
+    }
+
+    /// Requests sent for the call, token requests included (0 if nothing was sent).
+    pub fn attempts(&self) -> u32 {
+        match self {
+            Error::Config { .. } => 0,
+            Error::Final { attempts, .. }
+            | Error::Unauthorized { attempts, .. }
+            | Error::GaveUp { attempts, .. }
+            | Error::OutcomeUnknown { attempts, .. }
+            | Error::TokenBudgetExhausted { attempts, .. }
+            | Error::InvalidResponse { attempts, .. } => *attempts,
+        }
+    }
+
+    /// Records how many attempts the call that ended in this error made.
+    pub(crate) fn with_attempts(mut self, made: u32) -> Error {
+        match &mut self {
+            Error::Config { .. } => {}
+            Error::Final { attempts, .. }
+            | Error::Unauthorized { attempts, .. }
+            | Error::GaveUp { attempts, .. }
+            | Error::OutcomeUnknown { attempts, .. }
+            | Error::TokenBudgetExhausted { attempts, .. }
+            | Error::InvalidResponse { attempts, .. } => *attempts = made,
+        }
+        self
     }
 
     /// Whether sending the same request later can succeed.

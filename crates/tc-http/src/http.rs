@@ -61,12 +61,14 @@ pub(crate) fn error_body(body: &[u8]) -> (String, String) {
 pub(crate) fn invalid_response(
     endpoint: &'static str,
     status: u16,
+    attempts: u32,
     error: &serde_json::Error,
 ) -> Error {
     Error::InvalidResponse {
         endpoint,
         status,
         detail: format!("not the documented JSON: {error}"),
+        attempts,
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
     /// HTTP requests sent, token requests included, whatever came back.
-    pub requests_sent: u64,
+    pub requests: u64,
     /// Answers by HTTP status.
     pub responses_by_status: BTreeMap<u16, u64>,
     /// Requests with no answer: connect failures, timeouts, connections lost.

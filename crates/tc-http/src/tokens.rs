@@ -82,6 +82,7 @@ impl Client {
                             return Err(NoToken::Fatal(Error::TokenBudgetExhausted {
                                 retry_after: wait,
                                 retry_at: SystemTime::now() + wait,
+                                attempts: 0,
                             }));
                         }
                         Step::SleepUntil(at)
@@ -143,7 +144,7 @@ impl Client {
             .body(body);
         {
             let mut state = self.lock();
-            state.stats.requests_sent += 1;
+            state.stats.requests += 1;
             state.stats.token_requests += 1;
         }
         tracing::debug!(slot, "creating a token");
@@ -160,6 +161,7 @@ impl Client {
                         status,
                         detail: "the body is not {\"token\": \"...\", \"created_at\": \"...\"}"
                             .into(),
+                        attempts: 0,
                     })
                 })?;
                 let mut state = self.lock();
@@ -204,6 +206,7 @@ impl Client {
                             status,
                             slug,
                             message,
+                            attempts: 0,
                         }))
                     }
                     _ => {

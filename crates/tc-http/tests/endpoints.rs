@@ -72,6 +72,7 @@ async fn a_refused_batch_is_final_with_the_api_slug_and_message() {
     assert_eq!(error.status(), Some(400));
     assert_eq!(error.slug(), Some("invalid-input"));
     assert!(!error.outcome_unknown() && !error.is_retryable_later());
+    assert_eq!(error.attempts(), 1);
     assert!(error.to_string().contains("do not retry"), "{error}");
     assert_eq!(
         sim.counters().create_requests,
@@ -104,6 +105,7 @@ async fn wrong_credentials_fail_once_with_advice() {
         "{error}"
     );
     assert!(error.to_string().contains("business console"), "{error}");
+    assert_eq!(error.attempts(), 1);
     assert_eq!(sim.counters().tokens_created, 0);
     assert_eq!(
         status_count(&sim, 401),
@@ -145,6 +147,7 @@ async fn a_server_that_is_not_there_is_retried_then_reported_as_not_sent() {
         other => panic!("unexpected: {other}"),
     }
     assert!(!error.outcome_unknown());
+    assert_eq!(error.attempts(), 3);
     assert!(error.to_string().contains("Nothing was stored"), "{error}");
     let stats = client.stats();
     assert_eq!(
