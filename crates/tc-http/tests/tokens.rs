@@ -12,7 +12,7 @@ use tc_sim::Simulator;
 async fn a_crowd_of_concurrent_sends_creates_one_token() {
     let sim = Simulator::start(sim_config()).await.unwrap();
     let client = client(client_config(&sim));
-    let results = send_all(&client, batches(1, 300, 1)).await;
+    let results = send_all(&client, batches(1, 1000, 1)).await;
     assert!(
         results.iter().all(Result::is_ok),
         "{:?}",
@@ -25,7 +25,7 @@ async fn a_crowd_of_concurrent_sends_creates_one_token() {
         .unwrap();
     assert_eq!(sim.counters().tokens_created, 1);
     assert_eq!(client.stats().tokens_created, 1);
-    assert_eq!(sim.counters().batches_stored, 301);
+    assert_eq!(sim.counters().batches_stored, 1001);
     sim.shutdown().await;
 }
 
