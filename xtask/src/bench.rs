@@ -122,8 +122,8 @@ fn end_to_end(rows: usize) -> Result<TableRow> {
     let started = Instant::now();
     let mut out =
         BufWriter::new(File::create(&csv).with_context(|| format!("creating {}", csv.display()))?);
-    messy::write_csv(&mut out, CSV_SEED, rows)
-        .and_then(|()| out.flush())
+    let defective = messy::write_csv(&mut out, CSV_SEED, rows)
+        .and_then(|defective| out.flush().map(|()| defective))
         .context("writing the CSV")?;
     let size_mib = std::fs::metadata(&csv)?.len() as f64 / (1024.0 * 1024.0);
     println!(
@@ -173,6 +173,19 @@ fn end_to_end(rows: usize) -> Result<TableRow> {
             stderr_path.display()
         );
     }
+    // tcbatch ends with "N records: V valid, I invalid" on standard error: the bench only
+    // counts if it rejected exactly the rows the generator spoiled.
+    let expected = format!(
+        "{rows} records: {} valid, {defective} invalid",
+        rows - defective
+    );
+    ensure!(
+        std::fs::read_to_string(&stderr_path)
+            .unwrap_or_default()
+            .contains(&expected),
+        "tcbatch validate did not report `{expected}`; its last words ({}):\n{stderr_tail}",
+        stderr_path.display()
+    );
     let seconds = run.wall.as_secs_f64();
     let rss_mib = run.peak_rss_kib as f64 / 1024.0;
     println!(
@@ -181,7 +194,7 @@ fn end_to_end(rows: usize) -> Result<TableRow> {
     );
     Ok(TableRow {
         measurement: "`tcbatch validate --output json`, end to end",
-        input: format!("{rows}-row messy CSV ({size_mib:.0} MiB, ~5% invalid)"),
+        input: format!("{rows}-row messy CSV ({size_mib:.0} MiB, {defective} invalid)"),
         result: format!("{seconds:.2} s wall, {rss_mib:.1} MiB peak RSS"),
         target: "< 5 s and < 64 MiB peak RSS",
         met: seconds < E2E_TARGET_SECONDS && rss_mib < E2E_TARGET_RSS_MIB,

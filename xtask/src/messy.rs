@@ -368,11 +368,14 @@ fn timestamp(rng: &mut Rng, ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
-/// Writes a CSV of `rows` generated rows with a header line.
-pub fn write_csv(out: &mut impl Write, seed: u64, rows: usize) -> io::Result<()> {
+/// Writes a CSV of `rows` generated rows with a header line. Returns how many rows carry a
+/// defect, which is how many a validator must reject.
+pub fn write_csv(out: &mut impl Write, seed: u64, rows: usize) -> io::Result<usize> {
+    let mut defective = 0;
     writeln!(out, "{}", HEADER.join(","))?;
     let mut line = String::with_capacity(256);
     for row in Generator::new(seed).take(rows) {
+        defective += usize::from(row.defect.is_some());
         line.clear();
         for (i, cell) in row.cells.iter().enumerate() {
             if i > 0 {
@@ -389,7 +392,7 @@ pub fn write_csv(out: &mut impl Write, seed: u64, rows: usize) -> io::Result<()>
         line.push('\n');
         out.write_all(line.as_bytes())?;
     }
-    Ok(())
+    Ok(defective)
 }
 
 #[cfg(test)]
@@ -428,7 +431,8 @@ mod tests {
     #[test]
     fn csv_quotes_cells_with_commas() {
         let mut out = Vec::new();
-        write_csv(&mut out, 1, 300).unwrap();
+        let defective = write_csv(&mut out, 1, 300).unwrap();
+        assert!(defective < 60, "{defective}");
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text.lines().count(), 301);
         assert!(text.starts_with("caller_number,receiver_number,"));

@@ -194,7 +194,11 @@ proptest! {
             prop::char::range('a', 'z'),
             prop::char::range('A', 'Z'),
             prop::sample::select(vec!['O', 'o', 'l', 'I', 'Ｏ', 'ｌ', 'क', 'ö', 'Ω', 'ж', 'x', 'X', 'e', 'E']),
-            any::<char>().prop_filter("a letter", |c| c.is_alphabetic()),
+            // Letters of other scripts: Greek, Cyrillic, Arabic, Devanagari, CJK, Hangul and
+            // full-width Latin.
+            prop::char::ranges(
+                vec!['α'..='ω', 'а'..='я', 'ب'..='ي', 'क'..='ह', '一'..='龥', '가'..='힣', 'Ａ'..='Ｚ'].into()
+            ),
         ],
         at in any::<prop::sample::Index>(),
         region in any_region(),
