@@ -19,7 +19,9 @@ pub struct Batch {
 pub enum BatchError {
     #[error("a request must carry at least one call record")]
     Empty,
-    #[error("a request carries at most {MAX_BATCH_RECORDS} call records, this one has {0}; split it")]
+    #[error(
+        "a request carries at most {MAX_BATCH_RECORDS} call records, this one has {0}; split it"
+    )]
     TooLarge(usize),
 }
 
@@ -92,7 +94,10 @@ impl<T> BatchPlanner<T> {
     /// Smaller batches, for tests and demos. The capacity is clamped to 1..=500.
     pub fn with_capacity(capacity: usize) -> Self {
         let capacity = capacity.clamp(1, MAX_BATCH_RECORDS);
-        BatchPlanner { capacity, pending: Vec::with_capacity(capacity) }
+        BatchPlanner {
+            capacity,
+            pending: Vec::with_capacity(capacity),
+        }
     }
 
     /// Adds an item; returns a full batch when this item completes one.

@@ -68,7 +68,11 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(field: impl Into<Option<Field>>, code: Code, message: impl Into<String>) -> Self {
-        Diagnostic { field: field.into(), code, message: message.into() }
+        Diagnostic {
+            field: field.into(),
+            code,
+            message: message.into(),
+        }
     }
 }
 

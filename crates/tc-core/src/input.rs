@@ -162,7 +162,8 @@ mod tests {
         assert_eq!(raw.receiver_number, Some(Scalar::Int(919_876_543_210)));
         assert_eq!(raw.starts_at, Some(Scalar::Compound("an array")));
         assert_eq!(raw.label_id, None);
-        let blank: RawRecord = serde_json::from_str(r#"{"caller_number": " ", "ends_at": ""}"#).unwrap();
+        let blank: RawRecord =
+            serde_json::from_str(r#"{"caller_number": " ", "ends_at": ""}"#).unwrap();
         assert_eq!(blank, RawRecord::default());
     }
 

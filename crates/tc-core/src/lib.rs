@@ -45,10 +45,12 @@ pub mod transport;
 pub mod validate;
 pub mod wire;
 
-pub use batch::{check_batch_size, plan_batches, Batch, BatchError, BatchPlanner, MAX_BATCH_RECORDS};
+pub use batch::{
+    check_batch_size, plan_batches, Batch, BatchError, BatchPlanner, MAX_BATCH_RECORDS,
+};
 pub use diagnostic::{Diagnostic, Field};
 pub use input::{RawRecord, Scalar};
-pub use phone::{E164, PhoneError, Region};
+pub use phone::{PhoneError, Region, E164};
 pub use record::{CallRecord, NumberFormat};
 pub use rules::{Code, RuleInfo, RULES};
 pub use timestamp::{Millis, MAX_WINDOW_MS};

@@ -56,17 +56,21 @@ impl E164 {
         };
         let number = parsed.map_err(|e| match e {
             ParseError::InvalidCountryCode => PhoneError::InvalidCountryCode,
-            ParseError::TooShortAfterIdd | ParseError::TooShortNsn => PhoneError::TooShort { national },
+            ParseError::TooShortAfterIdd | ParseError::TooShortNsn => {
+                PhoneError::TooShort { national }
+            }
             ParseError::TooLongNsn => PhoneError::TooLong { national },
             ParseError::NotANumber(_) => PhoneError::Invalid { national },
         })?;
         if !PHONE_NUMBER_UTIL.is_valid_number(&number) {
-            return Err(match PHONE_NUMBER_UTIL.is_possible_number_with_reason(&number) {
-                Err(ValidationError::InvalidCountryCode) => PhoneError::InvalidCountryCode,
-                Err(ValidationError::TooShort) => PhoneError::TooShort { national },
-                Err(ValidationError::TooLong) => PhoneError::TooLong { national },
-                _ => PhoneError::Invalid { national },
-            });
+            return Err(
+                match PHONE_NUMBER_UTIL.is_possible_number_with_reason(&number) {
+                    Err(ValidationError::InvalidCountryCode) => PhoneError::InvalidCountryCode,
+                    Err(ValidationError::TooShort) => PhoneError::TooShort { national },
+                    Err(ValidationError::TooLong) => PhoneError::TooLong { national },
+                    _ => PhoneError::Invalid { national },
+                },
+            );
         }
         let e164 = PHONE_NUMBER_UTIL.format(&number, PhoneNumberFormat::E164);
         if !is_e164_shape(&e164) {
@@ -210,8 +214,21 @@ fn clean(input: &str) -> Result<Cleaned, PhoneError> {
         }
         match c {
             '+' | '\u{FF0B}' if digits.is_empty() && !plus => plus = true,
-            '-' | '.' | '(' | ')' | '[' | ']' | '/' | '~' | '\u{2010}'..='\u{2015}' | '\u{2212}'
-            | '\u{30FB}' | '\u{FF0D}' | '\u{FF0E}' | '\u{FF08}' | '\u{FF09}' => {}
+            '-'
+            | '.'
+            | '('
+            | ')'
+            | '['
+            | ']'
+            | '/'
+            | '~'
+            | '\u{2010}'..='\u{2015}'
+            | '\u{2212}'
+            | '\u{30FB}'
+            | '\u{FF0D}'
+            | '\u{FF0E}'
+            | '\u{FF08}'
+            | '\u{FF09}' => {}
             c if c.is_whitespace() => {}
             '#' | ';' | ',' if !digits.is_empty() => return Err(PhoneError::HasExtension),
             c if c.is_alphabetic() => {
@@ -228,7 +245,10 @@ fn clean(input: &str) -> Result<Cleaned, PhoneError> {
     if !plus && international {
         digits.drain(..2);
     }
-    Ok(Cleaned { digits, international })
+    Ok(Cleaned {
+        digits,
+        international,
+    })
 }
 
 /// `ext. 12`, `x12`, `extension 12`: a marker, then digits to the end.
@@ -238,8 +258,12 @@ fn is_extension(rest: &str) -> bool {
         .iter()
         .find_map(|marker| lower.strip_prefix(marker));
     after.is_some_and(|after| {
-        let after = after.trim_start_matches(|c: char| c == '.' || c == ':' || c == '=' || c.is_whitespace());
-        !after.is_empty() && after.chars().all(|c| decimal_digit(c).is_some() || c.is_whitespace())
+        let after = after
+            .trim_start_matches(|c: char| c == '.' || c == ':' || c == '=' || c.is_whitespace());
+        !after.is_empty()
+            && after
+                .chars()
+                .all(|c| decimal_digit(c).is_some() || c.is_whitespace())
     })
 }
 
@@ -248,9 +272,9 @@ fn is_extension(rest: &str) -> bool {
 fn decimal_digit(c: char) -> Option<char> {
     const ZEROS: &[u32] = &[
         0x30, 0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6, 0xC66, 0xCE6, 0xD66,
-        0xDE6, 0xE50, 0xED0, 0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80,
-        0x1A90, 0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50,
-        0xABF0, 0xFF10,
+        0xDE6, 0xE50, 0xED0, 0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90,
+        0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0,
+        0xFF10,
     ];
     let cp = c as u32;
     if c.is_ascii() {
@@ -274,44 +298,91 @@ mod tests {
     #[test]
     fn messy_written_forms() {
         let ok = "+919876543210";
-        for s in ["+91 98765 43210", "+91-98765-43210", "(+91) 98765.43210", "0091 98765 43210",
-                  "919876543210", " 91 9876543210 ", "＋９１９８７６５４３２１０", "+९१९८७६५४३२१०"] {
+        for s in [
+            "+91 98765 43210",
+            "+91-98765-43210",
+            "(+91) 98765.43210",
+            "0091 98765 43210",
+            "919876543210",
+            " 91 9876543210 ",
+            "＋９１９８７６５４３２１０",
+            "+९१९८७६५४३२१०",
+        ] {
             assert_eq!(norm(s, None).as_deref(), Ok(ok), "{s}");
         }
-        for s in ["098765 43210", "9876543210", "+919876543210", "919876543210", "0091 9876543210"] {
+        for s in [
+            "098765 43210",
+            "9876543210",
+            "+919876543210",
+            "919876543210",
+            "0091 9876543210",
+        ] {
             assert_eq!(norm(s, Some("IN")).as_deref(), Ok(ok), "{s} in IN");
         }
     }
 
     #[test]
     fn indian_mobile_starting_with_91_keeps_its_digits() {
-        assert_eq!(norm("9106542107", Some("IN")).as_deref(), Ok("+919106542107"));
+        assert_eq!(
+            norm("9106542107", Some("IN")).as_deref(),
+            Ok("+919106542107")
+        );
     }
 
     #[test]
     fn foreign_digits_with_a_region_are_not_second_guessed() {
         let err = norm("447911123456", Some("IN")).unwrap_err();
-        assert!(matches!(err, PhoneError::TooLong { national: true } | PhoneError::Invalid { national: true }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                PhoneError::TooLong { national: true } | PhoneError::Invalid { national: true }
+            ),
+            "{err:?}"
+        );
         assert!(err.to_string().contains("write it with +"));
-        assert_eq!(norm("+447911123456", Some("IN")).as_deref(), Ok("+447911123456"));
+        assert_eq!(
+            norm("+447911123456", Some("IN")).as_deref(),
+            Ok("+447911123456")
+        );
     }
 
     #[test]
     fn letters_and_extensions_are_rejected() {
         assert_eq!(norm("+91 98765 4321O", None), Err(PhoneError::HasLetters));
         assert_eq!(norm("1-800-FLOWERS", None), Err(PhoneError::HasLetters));
-        assert_eq!(norm("+1 212 555 0100 ext. 12", None), Err(PhoneError::HasExtension));
-        assert_eq!(norm("+1 212 555 0100 x12", None), Err(PhoneError::HasExtension));
-        assert_eq!(norm("+1 212 555 0100#12", None), Err(PhoneError::HasExtension));
-        assert_eq!(norm("+91*9876543210", None), Err(PhoneError::InvalidCharacter('*')));
+        assert_eq!(
+            norm("+1 212 555 0100 ext. 12", None),
+            Err(PhoneError::HasExtension)
+        );
+        assert_eq!(
+            norm("+1 212 555 0100 x12", None),
+            Err(PhoneError::HasExtension)
+        );
+        assert_eq!(
+            norm("+1 212 555 0100#12", None),
+            Err(PhoneError::HasExtension)
+        );
+        assert_eq!(
+            norm("+91*9876543210", None),
+            Err(PhoneError::InvalidCharacter('*'))
+        );
     }
 
     #[test]
     fn validity_is_full_not_just_length() {
-        assert_eq!(norm("+91 01234 56789", None).unwrap_err().code(), Code::PhoneInvalid);
-        assert_eq!(norm("+999 1234567", None).unwrap_err().code(), Code::PhoneInvalidCountryCode);
+        assert_eq!(
+            norm("+91 01234 56789", None).unwrap_err().code(),
+            Code::PhoneInvalid
+        );
+        assert_eq!(
+            norm("+999 1234567", None).unwrap_err().code(),
+            Code::PhoneInvalidCountryCode
+        );
         assert_eq!(norm("+9", None).unwrap_err().code(), Code::PhoneTooShort);
-        assert_eq!(norm("+91 98765 43210 12345 678", None).unwrap_err().code(), Code::PhoneTooLong);
+        assert_eq!(
+            norm("+91 98765 43210 12345 678", None).unwrap_err().code(),
+            Code::PhoneTooLong
+        );
     }
 
     #[test]

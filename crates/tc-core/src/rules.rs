@@ -12,8 +12,9 @@ pub const LABEL_NAME_CHARS: (u64, u64) = (3, 40);
 /// Call reason length bounds, in Unicode scalar values, after trimming.
 pub const CALL_REASON_CHARS: (u64, u64) = (10, 100);
 /// Characters the call-reason guidelines forbid anywhere in the text.
-pub const CALL_REASON_FORBIDDEN: &[char] =
-    &['!', '@', '#', '$', '%', '^', '&', '*', '(', ')', '_', '+', '/'];
+pub const CALL_REASON_FORBIDDEN: &[char] = &[
+    '!', '@', '#', '$', '%', '^', '&', '*', '(', ')', '_', '+', '/',
+];
 /// Characters allowed inside a call reason but not as its first or last character.
 pub const CALL_REASON_NOT_AT_EDGES: &[char] = &['.', ',', '-'];
 
@@ -152,7 +153,10 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for code in Code::ALL {
             let name = code.as_str();
-            assert!(name.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{name}");
+            assert!(
+                name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{name}"
+            );
             assert!(seen.insert(name), "duplicate code {name}");
         }
     }

@@ -9,7 +9,9 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 /// Milliseconds since the Unix epoch, UTC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct Millis(pub i64);
 
@@ -158,7 +160,10 @@ mod tests {
         let (code, message) = from_scalar(&Scalar::Text("1753246858".into())).unwrap_err();
         assert_eq!(code, Code::TimestampInSeconds);
         assert!(message.contains("1753246858000"), "{message}");
-        assert_eq!(from_scalar(&Scalar::Int(99_999_999_999)).unwrap_err().0, Code::TimestampInSeconds);
+        assert_eq!(
+            from_scalar(&Scalar::Int(99_999_999_999)).unwrap_err().0,
+            Code::TimestampInSeconds
+        );
         assert!(from_scalar(&Scalar::Int(100_000_000_000)).is_ok());
     }
 
@@ -167,8 +172,17 @@ mod tests {
         for text in ["", "-", "tomorrow", "99999999999999999999999", "1.5", "-1"] {
             assert!(from_scalar(&Scalar::Text(text.into())).is_err(), "{text}");
         }
-        assert_eq!(from_scalar(&Scalar::Float(1.5)).unwrap_err().0, Code::TimestampInvalid);
-        assert_eq!(from_scalar(&Scalar::Bool(true)).unwrap_err().0, Code::WrongType);
-        assert_eq!(from_scalar(&Scalar::Float(1_753_246_858_000.0)).unwrap(), Millis(1_753_246_858_000));
+        assert_eq!(
+            from_scalar(&Scalar::Float(1.5)).unwrap_err().0,
+            Code::TimestampInvalid
+        );
+        assert_eq!(
+            from_scalar(&Scalar::Bool(true)).unwrap_err().0,
+            Code::WrongType
+        );
+        assert_eq!(
+            from_scalar(&Scalar::Float(1_753_246_858_000.0)).unwrap(),
+            Millis(1_753_246_858_000)
+        );
     }
 }

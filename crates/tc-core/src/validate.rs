@@ -3,7 +3,7 @@
 
 use crate::diagnostic::{Diagnostic, Field};
 use crate::input::{RawRecord, Scalar};
-use crate::phone::{E164, Region};
+use crate::phone::{Region, E164};
 use crate::record::CallRecord;
 use crate::rules::{
     Code, CALL_REASON_CHARS, CALL_REASON_FORBIDDEN, CALL_REASON_NOT_AT_EDGES, LABEL_NAME_CHARS,
@@ -21,7 +21,10 @@ pub struct Validator {
 impl Validator {
     /// `now` is the time the window rules are checked against; it is never read from a clock here.
     pub fn new(now: Millis) -> Self {
-        Validator { now, default_region: None }
+        Validator {
+            now,
+            default_region: None,
+        }
     }
 
     /// Reads numbers written without `+` or `00` as national numbers of `region`.
@@ -143,7 +146,11 @@ impl Validator {
 }
 
 /// The text of an optional text field, trimmed; `Some(None)` when absent or blank.
-fn text_field(raw: &RawRecord, field: Field, problems: &mut Vec<Diagnostic>) -> Option<Option<String>> {
+fn text_field(
+    raw: &RawRecord,
+    field: Field,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<Option<String>> {
     match raw.get(field) {
         None => Some(None),
         Some(Scalar::Text(text)) => {
@@ -177,7 +184,11 @@ fn label_id(raw: &RawRecord, problems: &mut Vec<Diagnostic>) -> Option<String> {
     }
 }
 
-fn label_name(raw: &RawRecord, has_label_id: bool, problems: &mut Vec<Diagnostic>) -> Option<Option<String>> {
+fn label_name(
+    raw: &RawRecord,
+    has_label_id: bool,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<Option<String>> {
     let field = Field::DynamicLabelName;
     let name = text_field(raw, field, problems)?;
     let Some(name) = name else {
@@ -185,8 +196,7 @@ fn label_name(raw: &RawRecord, has_label_id: bool, problems: &mut Vec<Diagnostic
             problems.push(Diagnostic::new(
                 field,
                 Code::LabelNameRequired,
-                "dynamic_label_name is required unless label_id is given; add the name to show \
-                 (3 to 40 characters)",
+                "required unless label_id is given; add the name to show (3 to 40 characters)",
             ));
         }
         return Some(None);
@@ -202,7 +212,10 @@ fn label_name(raw: &RawRecord, has_label_id: bool, problems: &mut Vec<Diagnostic
         problems.push(Diagnostic::new(
             field,
             code,
-            format!("`{}` has {chars} characters, {min} to {max} are allowed; {advice}", shorten(&name)),
+            format!(
+                "`{}` has {chars} characters, {min} to {max} are allowed; {advice}",
+                shorten(&name)
+            ),
         ));
     }
     Some(Some(name))
@@ -210,7 +223,9 @@ fn label_name(raw: &RawRecord, has_label_id: bool, problems: &mut Vec<Diagnostic
 
 fn call_reason(raw: &RawRecord, problems: &mut Vec<Diagnostic>) -> Option<Option<String>> {
     let field = Field::DynamicCallReason;
-    let Some(reason) = text_field(raw, field, problems)? else { return Some(None) };
+    let Some(reason) = text_field(raw, field, problems)? else {
+        return Some(None);
+    };
     let (min, max) = CALL_REASON_CHARS;
     let chars = reason.length().unwrap_or(0);
     if !reason.validate_length(Some(min), Some(max), None) {
@@ -222,10 +237,16 @@ fn call_reason(raw: &RawRecord, problems: &mut Vec<Diagnostic>) -> Option<Option
         problems.push(Diagnostic::new(
             field,
             code,
-            format!("`{}` has {chars} characters, {min} to {max} are allowed; {advice}", shorten(&reason)),
+            format!(
+                "`{}` has {chars} characters, {min} to {max} are allowed; {advice}",
+                shorten(&reason)
+            ),
         ));
     }
-    let mut forbidden: Vec<char> = reason.chars().filter(|c| CALL_REASON_FORBIDDEN.contains(c)).collect();
+    let mut forbidden: Vec<char> = reason
+        .chars()
+        .filter(|c| CALL_REASON_FORBIDDEN.contains(c))
+        .collect();
     if !forbidden.is_empty() {
         forbidden.sort_unstable();
         forbidden.dedup();
@@ -241,7 +262,11 @@ fn call_reason(raw: &RawRecord, problems: &mut Vec<Diagnostic>) -> Option<Option
     }
     let first = reason.chars().next();
     let last = reason.chars().next_back();
-    if let Some(c) = [first, last].into_iter().flatten().find(|c| CALL_REASON_NOT_AT_EDGES.contains(c)) {
+    if let Some(c) = [first, last]
+        .into_iter()
+        .flatten()
+        .find(|c| CALL_REASON_NOT_AT_EDGES.contains(c))
+    {
         problems.push(Diagnostic::new(
             field,
             Code::CallReasonEdgePunctuation,
@@ -272,14 +297,15 @@ fn missing(field: Field) -> Diagnostic {
         Field::StartsAt => "when the caller ID starts showing, in epoch milliseconds",
         _ => "when the caller ID stops showing, in epoch milliseconds",
     };
-    Diagnostic::new(field, Code::MissingField, format!("{field} is required: add {what}"))
+    Diagnostic::new(field, Code::MissingField, format!("required: add {what}"))
 }
 
 fn wrong_type(field: Field, expected: &str, found: &Scalar) -> Diagnostic {
+    // The field is named by the diagnostic itself; messages never repeat it.
     Diagnostic::new(
         field,
         Code::WrongType,
-        format!("{field} must be {expected}, found {}", found.kind()),
+        format!("must be {expected}, found {}", found.kind()),
     )
 }
 

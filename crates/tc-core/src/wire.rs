@@ -117,7 +117,10 @@ pub struct StatusInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery<'a> {
     Success,
-    Failed { status: &'a str, message: Option<&'a str> },
+    Failed {
+        status: &'a str,
+        message: Option<&'a str>,
+    },
 }
 
 impl StatusInfo {
@@ -125,7 +128,10 @@ impl StatusInfo {
         if self.status == "success" {
             Delivery::Success
         } else {
-            Delivery::Failed { status: &self.status, message: self.message.as_deref() }
+            Delivery::Failed {
+                status: &self.status,
+                message: self.message.as_deref(),
+            }
         }
     }
 }
@@ -190,8 +196,14 @@ mod tests {
 
     #[test]
     fn secrets_stay_out_of_debug() {
-        let req = TokenRequest { key_id: "k".into(), api_key: "s3cr3t".into() };
-        let resp = TokenResponse { token: "t0k3n".into(), created_at: "now".into() };
+        let req = TokenRequest {
+            key_id: "k".into(),
+            api_key: "s3cr3t".into(),
+        };
+        let resp = TokenResponse {
+            token: "t0k3n".into(),
+            created_at: "now".into(),
+        };
         assert!(!format!("{req:?}").contains("s3cr3t"));
         assert!(!format!("{resp:?}").contains("t0k3n"));
     }
