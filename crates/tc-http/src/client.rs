@@ -330,7 +330,8 @@ impl Client {
     async fn attempts(&self, call: &Call, progress: &mut Progress) -> Result<Answer, Error> {
         self.lock().retry.record_request();
         let mut attempt = 0u32;
-        let mut reauthorized = false;
+        // Set at a 401: tokens of this generation or later were created after it.
+        let mut minted_since_401: Option<u64> = None;
         loop {
             attempt += 1;
             progress.attempts = attempt;
@@ -354,10 +355,11 @@ impl Client {
                         status: 401, body, ..
                     } => {
                         let (slug, message) = error_body(&body);
-                        let dropped = {
+                        let (dropped, next_generation) = {
                             let mut state = self.lock();
                             state.stats.unauthorized += 1;
-                            state.pool.unauthorized(lease.slot, lease.generation)
+                            let dropped = state.pool.unauthorized(lease.slot, lease.generation);
+                            (dropped, state.pool.next_generation())
                         };
                         tracing::debug!(
                             endpoint = call.endpoint,
@@ -365,7 +367,10 @@ impl Client {
                             dropped,
                             "401: token refused"
                         );
-                        if reauthorized {
+                        // A token minted after this call's last 401 and refused at once: the
+                        // credentials, not the token's age, are the problem. A refused older
+                        // token (another slot's, which expired too) only earns its own refresh.
+                        if minted_since_401.is_some_and(|g| lease.generation >= g) {
                             return Err(Error::Unauthorized {
                                 endpoint: call.endpoint,
                                 status: 401,
@@ -374,7 +379,7 @@ impl Client {
                                 attempts: attempt,
                             });
                         }
-                        reauthorized = true;
+                        minted_since_401 = Some(next_generation);
                         continue;
                     }
                     Sent::Answer {
@@ -427,6 +432,11 @@ impl Client {
             if matches!(failure, Failure::OutcomeUnknown(_)) {
                 progress.unknown = Some(detail.clone());
             }
+            // Only back-to-back 401s prove the credentials wrong. After another failure and its
+            // backoff, a token may simply have expired meanwhile (short-lived tokens, revoked
+            // keys): that 401 earns one more refresh, still bounded by the attempts and the
+            // creation budget.
+            minted_since_401 = None;
             let decision = {
                 let mut state = self.lock();
                 let random = state.rng.next_u64();

@@ -297,6 +297,13 @@ impl<T: Clone> TokenPool<T> {
         }
     }
 
+    /// Every token with a generation at or above this one is created from now on. A caller that
+    /// notes it at a 401 can later tell a token minted since (whose refusal proves the
+    /// credentials wrong) from an older one that merely expired.
+    pub fn next_generation(&self) -> u64 {
+        self.next_generation
+    }
+
     /// A request with token `generation` on `slot` got 401. The token is dropped only if it is
     /// still the slot's current one: a caller holding an old token must not throw away the
     /// fresh token another caller just made. Returns whether the token was dropped.
