@@ -1,5 +1,5 @@
-//! `tcbatch`: checks and normalises call records for Truecaller's Call Personalisation Batch v2
-//! API, from the CSV, JSON Lines and JSON files that CRM and dialer exports produce.
+//! `tcbatch`: checks, normalises and pushes call records to Truecaller's Call Personalisation
+//! Batch v2 API, from the CSV, JSON Lines and JSON files that CRM and dialer exports produce.
 //!
 //! `main` only dispatches: each subcommand is a module, and the input readers in [`read`] are
 //! shared by every subcommand that reads call records.
@@ -7,6 +7,7 @@
 mod normalize;
 mod read;
 mod report;
+mod submit;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -20,8 +21,8 @@ const EXIT_ERROR: u8 = 2;
 #[command(
     name = "tcbatch",
     version,
-    about = "Validate and normalise call records for Truecaller's \
-                                              Call Personalisation Batch v2 API"
+    about = "Validate, normalise and push call records to Truecaller's \
+             Call Personalisation Batch v2 API"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -34,16 +35,21 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Normalise phone numbers, one per line on standard input, to E.164.
     Normalize(normalize::NormalizeArgs),
+    /// Push a file to the API: validate, send full batches at the rate limit, journal, report.
+    Submit(submit::SubmitArgs),
+    /// Serve a local simulator of the API for tests and demos (loopback only by default).
+    Mock(tc_sim::MockArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(matches!(cli.command, Command::Mock(_)));
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
             // A closed pipe (`tcbatch ... | head`) is the reader's choice, not an error to report.
             if !is_broken_pipe(&err) {
-                eprintln!("tcbatch: error: {err}");
+                eprintln!("tcbatch: error: {err:#}");
             }
             ExitCode::from(EXIT_ERROR)
         }
@@ -54,12 +60,34 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     Ok(match cli.command {
         Command::Validate(args) => validate::run(args)?,
         Command::Normalize(args) => normalize::run(args)?,
+        Command::Submit(args) => ExitCode::from(submit::run(args)? as u8),
+        Command::Mock(args) => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(tc_sim::run_mock(args))?;
+            ExitCode::SUCCESS
+        }
     })
+}
+
+/// Logs go to stderr, filtered by `RUST_LOG`. The simulator logs each request by default; the
+/// other commands stay quiet unless asked. No log line ever carries a secret or a token.
+fn init_logging(serving: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if serving { "info" } else { "warn" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_target(false)
+        .try_init();
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
-        e.downcast_ref::<io::Error>()
-            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+        let io = match e.downcast_ref::<validate::ValidateError>() {
+            Some(validate::ValidateError::Output(io)) => Some(io),
+            _ => e.downcast_ref::<io::Error>(),
+        };
+        io.is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
     })
 }

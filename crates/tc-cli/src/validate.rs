@@ -68,14 +68,8 @@ impl fmt::Display for ValidateError {
     }
 }
 
-impl std::error::Error for ValidateError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ValidateError::Input(err) => Some(err),
-            ValidateError::Output(err) => Some(err),
-        }
-    }
-}
+/// No `source`: the message already carries the cause, and `main` prints the whole chain.
+impl std::error::Error for ValidateError {}
 
 impl From<ReadError> for ValidateError {
     fn from(err: ReadError) -> Self {

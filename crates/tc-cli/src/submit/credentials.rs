@@ -1,0 +1,91 @@
+//! Where the API credentials come from: the environment or a file, never a flag (flags end up in
+//! shell history and process listings), and never echoed.
+
+use anyhow::{bail, Context, Result};
+use secrecy::SecretString;
+use std::path::Path;
+
+pub const ENV_KEY_ID: &str = "TRUECALLER_KEY_ID";
+pub const ENV_API_KEY: &str = "TRUECALLER_API_KEY";
+pub const ENV_CLIENT_ACCOUNT_ID: &str = "TRUECALLER_CLIENT_ACCOUNT_ID";
+
+pub struct Credentials {
+    pub client_account_id: String,
+    pub key_id: String,
+    pub api_key: SecretString,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("client_account_id", &self.client_account_id)
+            .field("key_id", &self.key_id)
+            .field("api_key", &"[redacted]")
+            .finish()
+    }
+}
+
+/// Reads `KEY=VALUE` lines from `file` if given, then fills what is missing from the environment.
+/// `client_account_id` from the command line wins over both.
+pub fn load(file: Option<&Path>, client_account_id: Option<&str>) -> Result<Credentials> {
+    let mut values: [Option<String>; 3] = [None, None, None];
+    let names = [ENV_CLIENT_ACCOUNT_ID, ENV_KEY_ID, ENV_API_KEY];
+    if let Some(file) = file {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read credentials file {}", file.display()))?;
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let Some((key, value)) = line.split_once('=') else {
+                // Do not echo the line: it may hold the secret.
+                bail!(
+                    "credentials file {} line {}: expected KEY=VALUE",
+                    file.display(),
+                    n + 1
+                );
+            };
+            let key = key.trim().trim_start_matches("export ").trim();
+            let value = value.trim().trim_matches('"').to_owned();
+            match names.iter().position(|&name| name == key) {
+                Some(i) => values[i] = Some(value),
+                None => bail!(
+                    "credentials file {} line {}: unknown key {key}; expected one of {}",
+                    file.display(),
+                    n + 1,
+                    names.join(", ")
+                ),
+            }
+        }
+    }
+    for (slot, name) in values.iter_mut().zip(names) {
+        if slot.is_none() {
+            *slot = std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        }
+    }
+    if let Some(id) = client_account_id {
+        values[0] = Some(id.to_owned());
+    }
+    match values {
+        [Some(client_account_id), Some(key_id), Some(api_key)] => Ok(Credentials {
+            client_account_id,
+            key_id,
+            api_key: SecretString::from(api_key),
+        }),
+        _ => {
+            let missing: Vec<&str> = values
+                .iter()
+                .zip(names)
+                .filter(|(v, _)| v.is_none())
+                .map(|(_, n)| n)
+                .collect();
+            bail!(
+                "missing credentials: set {} in the environment or in a --credentials file \
+                 (KEY=VALUE lines); the Key ID and Secret API Key are on the business console's \
+                 Manage API Keys page. To try tcbatch without an account, add --mock",
+                missing.join(", ")
+            )
+        }
+    }
+}

@@ -1,0 +1,418 @@
+//! `tcbatch submit` end to end against the simulator on loopback: faults, crashes, bad input.
+//! Every test checks the promises a user relies on: every input row appears exactly once in the
+//! report, every valid record reaches the API, and duplicates only where the report flags them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tc_sim::{SimConfig, Simulator};
+
+const TCBATCH: &str = env!("CARGO_BIN_EXE_tcbatch");
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Indian mobiles that tc-core accepts, deterministic for a seed.
+fn valid_receivers(n: usize, seed: u64) -> Vec<String> {
+    let mut out = Vec::with_capacity(n);
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    while out.len() < n {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let candidate = format!("+91 9{:09}", (x >> 20) % 1_000_000_000);
+        if tc_core::E164::normalize(&candidate, None).is_ok() {
+            out.push(candidate);
+        }
+    }
+    out
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    csv: PathBuf,
+    /// (caller, receiver E.164, starts_at, ends_at) of every valid row, by row number.
+    valid: BTreeMap<u64, (String, String, i64, i64)>,
+    rows: u64,
+}
+
+/// `valid` good rows, with `broken` bad rows of every kind spread among them.
+fn fixture(valid: usize, broken: bool, seed: u64) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("calls.csv");
+    let start = now_ms();
+    let end = start + 3 * 3600 * 1000;
+    let mut text = String::from(
+        "caller_number,receiver_number,dynamic_label_name,dynamic_call_reason,starts_at,ends_at\n",
+    );
+    let mut map = BTreeMap::new();
+    let mut row = 0u64;
+    let bad_rows = [
+        format!("+91 98765 43210,+91 98765 4321O,Centro Bank,Calling about your loan,{start},{end}\n"),
+        format!("+91 98765 43210,+91 98765 43211,Centro Bank,Calling about your loan,{},{}\n", start / 1000, end / 1000),
+        format!("+91 98765 43210,+91 98765 43211,C,Calling about your loan,{start},{end}\n"),
+        format!("+91 98765 43210,+91 98765 43211,Centro Bank,Calling about your loan,{start},{}\n", start + 25 * 3600 * 1000),
+        "+91 98765 43210,\"unterminated,Centro Bank,x,1,2\n".to_owned(),
+        format!("+91 98765 43210,+91 98765 43211,Centro Bank,Calling # you,{start},{end},extra,fields\n"),
+        format!("+91 98765 43210,12345,Centro Bank,Calling about your loan,tomorrow,{end}\n"),
+    ];
+    let mut bad = bad_rows.iter().cycle();
+    for (i, receiver) in valid_receivers(valid, seed).into_iter().enumerate() {
+        if broken && i % 97 == 3 {
+            row += 1;
+            text.push_str(bad.next().unwrap());
+        }
+        row += 1;
+        text.push_str(&format!(
+            "+91 98765 43210,{receiver},Centro Bank,Calling about your loan,{start},{end}\n"
+        ));
+        let e164 = tc_core::E164::normalize(&receiver, None)
+            .unwrap()
+            .to_string();
+        map.insert(row, ("+919876543210".to_owned(), e164, start, end));
+    }
+    std::fs::write(&csv, text).unwrap();
+    Fixture {
+        dir,
+        csv,
+        valid: map,
+        rows: row,
+    }
+}
+
+fn submit(sim: &Simulator, fx: &Fixture, extra: &[&str]) -> Command {
+    let config = sim.config();
+    let mut cmd = Command::new(TCBATCH);
+    cmd.arg("submit")
+        .arg(&fx.csv)
+        .args(["--base-url", &sim.base_url()])
+        .args([
+            "--report",
+            fx.dir.path().join("report.csv").to_str().unwrap(),
+        ])
+        .args(["--journal", fx.dir.path().join("journal").to_str().unwrap()])
+        .args(extra)
+        .env("TRUECALLER_CLIENT_ACCOUNT_ID", &config.client_account_id)
+        .env("TRUECALLER_KEY_ID", &config.key_id)
+        .env("TRUECALLER_API_KEY", &config.api_key)
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    eprintln!("stderr: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+struct ReportRow {
+    row: u64,
+    status: String,
+    batch_id: String,
+    code: String,
+    message: String,
+    possibly_duplicated: bool,
+    delivery_status: String,
+}
+
+fn report(fx: &Fixture) -> Vec<ReportRow> {
+    let mut reader = csv::Reader::from_path(fx.dir.path().join("report.csv")).unwrap();
+    reader.deserialize().map(|r| r.unwrap()).collect()
+}
+
+/// The three promises: one report row per input row; every valid row in the API's store;
+/// duplicates in the store only for rows the report flags.
+fn check_promises(sim: &Simulator, fx: &Fixture, rows: &[ReportRow]) {
+    let mut seen = HashMap::new();
+    for r in rows {
+        assert!(
+            seen.insert(r.row, r.clone()).is_none(),
+            "row {} reported twice",
+            r.row
+        );
+    }
+    assert_eq!(
+        seen.len() as u64,
+        fx.rows,
+        "every input row is in the report exactly once"
+    );
+    let mut stored: HashMap<(String, String, i64, i64), u32> = HashMap::new();
+    for s in sim.stored_records() {
+        let r = s.record;
+        *stored
+            .entry((r.caller_number, r.receiver_number, r.starts_at, r.ends_at))
+            .or_default() += 1;
+    }
+    for (row, key) in &fx.valid {
+        let report = &seen[row];
+        assert_eq!(report.status, "accepted", "valid row {row}: {report:?}");
+        let copies = stored.get(key).copied().unwrap_or(0);
+        assert!(copies >= 1, "valid row {row} never reached the API");
+        if copies > 1 {
+            assert!(
+                report.possibly_duplicated,
+                "row {row} stored {copies} times but not flagged"
+            );
+        }
+    }
+    for (row, r) in &seen {
+        if !fx.valid.contains_key(row) {
+            assert_eq!(r.status, "rejected", "broken row {row}: {r:?}");
+            assert!(!r.code.is_empty());
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn faults_lose_nothing_and_flag_every_duplicate() {
+    let rt = runtime();
+    let sim = rt
+        .block_on(Simulator::start(SimConfig {
+            fail_rate: 0.15,
+            drop_rate: 0.15,
+            latency: Duration::from_millis(20),
+            token_ttl: Duration::from_secs(2),
+            seed: 7,
+            ..SimConfig::demo()
+        }))
+        .unwrap();
+    let fx = fixture(6200, true, 1);
+    let out = run(submit(&sim, &fx, &["--tokens", "2"]).env("NO_COLOR", "1"));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "some rows are rejected, so exit 1"
+    );
+    check_promises(&sim, &fx, &report(&fx));
+    let counters = sim.counters();
+    eprintln!("{counters:?}");
+    assert!(counters.responses_dropped > 0, "the faults were exercised");
+    assert!(counters
+        .requests_by_status
+        .get(&500)
+        .is_some_and(|n| *n > 0));
+    assert!(
+        counters.duplicate_records > 0,
+        "dropped answers made duplicates, all flagged above"
+    );
+    rt.block_on(sim.shutdown());
+}
+
+#[test]
+fn killed_at_random_points_then_resumed_loses_nothing() {
+    let rt = runtime();
+    let sim = rt
+        .block_on(Simulator::start(SimConfig {
+            latency: Duration::from_millis(150),
+            drop_rate: 0.1,
+            seed: 11,
+            ..SimConfig::demo()
+        }))
+        .unwrap();
+    let fx = fixture(4000, true, 2);
+    // Kill points spread over the run; deterministic so a failure can be replayed.
+    for (i, kill_after_ms) in [150u64, 700, 400, 1100].into_iter().enumerate() {
+        let mut cmd = submit(&sim, &fx, if i == 0 { &[] } else { &["--resume"] });
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(kill_after_ms));
+        child.kill().unwrap(); // SIGKILL: no chance to flush anything
+        child.wait().unwrap();
+    }
+    let sent_before_last_run = sim.counters().create_requests;
+    let out = run(&mut submit(&sim, &fx, &["--resume"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        sent_before_last_run > 0,
+        "the killed runs got as far as sending"
+    );
+    let journal = std::fs::read_to_string(fx.dir.path().join("journal")).unwrap();
+    assert!(
+        journal.matches(r#""t":"start""#).count() >= 3,
+        "several runs were resumed"
+    );
+    check_promises(&sim, &fx, &report(&fx));
+    rt.block_on(sim.shutdown());
+}
+
+#[test]
+fn an_api_outage_stops_the_push_and_resume_finishes_it() {
+    let rt = runtime();
+    let down = rt
+        .block_on(Simulator::start(SimConfig {
+            fail_rate: 1.0,
+            ..SimConfig::demo()
+        }))
+        .unwrap();
+    let fx = fixture(1500, false, 9);
+    let out = run(&mut submit(&down, &fx, &["--tokens", "1"]));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("stopped early") && stderr.contains("--resume"),
+        "{stderr}"
+    );
+    assert!(
+        down.counters().create_requests <= 7,
+        "one batch's attempts, not one per batch"
+    );
+    let rows = report(&fx);
+    assert_eq!(rows.len(), 1500, "every row has an answer, sent or not");
+    assert!(rows.iter().all(|r| r.status == "failed" && r.message.contains("--resume")));
+    assert!(rows.iter().any(|r| r.code == "not_sent"));
+
+    let up = rt.block_on(Simulator::start(SimConfig::demo())).unwrap();
+    let out = run(&mut submit(&up, &fx, &["--resume"]));
+    assert_eq!(out.status.code(), Some(0));
+    check_promises(&up, &fx, &report(&fx));
+    rt.block_on(down.shutdown());
+    rt.block_on(up.shutdown());
+}
+
+#[test]
+fn resume_refuses_another_input() {
+    let rt = runtime();
+    let sim = rt.block_on(Simulator::start(SimConfig::demo())).unwrap();
+    let fx = fixture(10, false, 3);
+    assert_eq!(run(&mut submit(&sim, &fx, &[])).status.code(), Some(0));
+    std::fs::write(&fx.csv, "caller_number,receiver_number\n").unwrap();
+    let out = run(&mut submit(&sim, &fx, &["--resume"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("belongs to another input"));
+    let again = run(&mut submit(&sim, &fx, &[]));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("--resume"),
+        "an existing journal is never overwritten"
+    );
+    rt.block_on(sim.shutdown());
+}
+
+#[test]
+fn at_most_once_never_resends_an_ambiguous_batch() {
+    let rt = runtime();
+    let sim = rt
+        .block_on(Simulator::start(SimConfig {
+            drop_rate: 1.0,
+            ..SimConfig::demo()
+        }))
+        .unwrap();
+    let fx = fixture(600, false, 4);
+    let out = run(&mut submit(&sim, &fx, &["--at-most-once"]));
+    assert_eq!(out.status.code(), Some(1));
+    let rows = report(&fx);
+    assert_eq!(rows.len(), 600);
+    assert!(rows
+        .iter()
+        .all(|r| r.status == "unknown" && !r.possibly_duplicated));
+    assert_eq!(
+        sim.counters().create_requests,
+        2,
+        "one request per batch, none repeated"
+    );
+    assert_eq!(sim.counters().duplicate_records, 0);
+    rt.block_on(sim.shutdown());
+}
+
+#[test]
+fn wait_reports_each_records_delivery() {
+    let rt = runtime();
+    let sim = rt.block_on(Simulator::start(SimConfig::demo())).unwrap();
+    let fx = fixture(700, false, 5);
+    let out = run(&mut submit(&sim, &fx, &["--wait", "--output", "json"]));
+    assert_eq!(out.status.code(), Some(0));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["accepted"], 700);
+    for r in report(&fx) {
+        let receiver = &fx.valid[&r.row].1;
+        assert_eq!(
+            r.delivery_status,
+            tc_sim::expected_status(receiver),
+            "row {}",
+            r.row
+        );
+        assert!(!r.batch_id.is_empty());
+    }
+    rt.block_on(sim.shutdown());
+}
+
+#[test]
+fn dry_run_sends_nothing_and_plans_full_batches() {
+    let rt = runtime();
+    let sim = rt.block_on(Simulator::start(SimConfig::demo())).unwrap();
+    let fx = fixture(1200, true, 6);
+    let out = run(&mut submit(&sim, &fx, &["--dry-run", "--output", "json"]));
+    assert_eq!(out.status.code(), Some(1));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["valid"], 1200);
+    assert_eq!(summary["batches"], 3);
+    assert_eq!(sim.counters().create_requests, 0);
+    assert!(!fx.dir.path().join("journal").exists());
+    rt.block_on(sim.shutdown());
+}
+
+#[test]
+fn secrets_never_reach_output_journal_or_report() {
+    let rt = runtime();
+    let sim = rt
+        .block_on(Simulator::start(SimConfig {
+            fail_rate: 0.5,
+            seed: 3,
+            ..SimConfig::demo()
+        }))
+        .unwrap();
+    let fx = fixture(50, true, 7);
+    let out = run(submit(&sim, &fx, &[]).env("RUST_LOG", "trace"));
+    let secret = &sim.config().api_key;
+    let mut texts = vec![
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ];
+    for file in ["journal", "report.csv"] {
+        texts.push(std::fs::read_to_string(fx.dir.path().join(file)).unwrap());
+    }
+    for text in texts {
+        assert!(!text.contains(secret.as_str()));
+    }
+    rt.block_on(sim.shutdown());
+}
+
+#[test]
+fn missing_credentials_say_what_to_set() {
+    let fx = fixture(1, false, 8);
+    let out = Command::new(TCBATCH)
+        .args([
+            "submit",
+            fx.csv.to_str().unwrap(),
+            "--base-url",
+            "http://127.0.0.1:9",
+        ])
+        .env_remove("TRUECALLER_API_KEY")
+        .env_remove("TRUECALLER_KEY_ID")
+        .env_remove("TRUECALLER_CLIENT_ACCOUNT_ID")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("TRUECALLER_API_KEY") && err.contains("--mock"),
+        "{err}"
+    );
+}
