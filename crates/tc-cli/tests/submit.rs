@@ -276,7 +276,9 @@ fn an_api_outage_stops_the_push_and_resume_finishes_it() {
     );
     let rows = report(&fx);
     assert_eq!(rows.len(), 1500, "every row has an answer, sent or not");
-    assert!(rows.iter().all(|r| r.status == "failed" && r.message.contains("--resume")));
+    assert!(rows
+        .iter()
+        .all(|r| r.status == "failed" && r.message.contains("--resume")));
     assert!(rows.iter().any(|r| r.code == "not_sent"));
 
     let up = rt.block_on(Simulator::start(SimConfig::demo())).unwrap();

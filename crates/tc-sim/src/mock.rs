@@ -29,6 +29,10 @@ pub struct MockArgs {
     /// Create requests allowed per token per minute.
     #[arg(long, value_name = "N", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_per_minute: u32,
+    /// Length of the rate window in milliseconds: --rate-per-minute requests are allowed per
+    /// token in any window this long. Shorter windows make load tests take seconds.
+    #[arg(long, value_name = "MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub rate_window_ms: u64,
     /// Seconds a token stays valid.
     #[arg(long, value_name = "SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
     pub token_ttl: u64,
@@ -62,6 +66,7 @@ impl MockArgs {
             key_id: self.key_id.clone().unwrap_or(demo.key_id),
             api_key: self.api_key.clone().unwrap_or(demo.api_key),
             rate_per_minute: self.rate_per_minute,
+            rate_window: Duration::from_millis(self.rate_window_ms),
             token_ttl: Duration::from_secs(self.token_ttl),
             fail_rate: self.fail_rate,
             drop_rate: self.drop_rate,
@@ -77,6 +82,7 @@ impl fmt::Debug for MockArgs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MockArgs")
             .field("listen", &self.listen)
+            .field("rate_window_ms", &self.rate_window_ms)
             .field("allow_non_loopback", &self.allow_non_loopback)
             .field("config", &self.sim_config())
             .finish()

@@ -76,6 +76,13 @@ pub struct SubmitArgs {
     /// Push to a simulator started inside this process, with demo credentials.
     #[arg(long)]
     pub mock: bool,
+    /// Requests allowed per token per rate window. Only for a simulator started with another
+    /// limit (benchmarks); the API allows 60 per minute.
+    #[arg(long, default_value_t = 60, hide = true, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit: u32,
+    /// Length of the rate window in milliseconds (see --rate-limit).
+    #[arg(long, default_value_t = 60_000, hide = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub rate_window_ms: u64,
     /// Summary format.
     #[arg(long, value_enum, default_value_t = OutputArg::Human)]
     pub output: OutputArg,
@@ -158,6 +165,11 @@ async fn run_async(args: SubmitArgs) -> Result<i32> {
         credentials.api_key,
     )
     .with_tokens(usize::from(args.tokens))
+    .with_rate_limit(args.rate_limit, Duration::from_millis(args.rate_window_ms))
+    // A margin for the time a request spends on the way, in proportion to short test windows.
+    .with_rate_guard(
+        Duration::from_millis(args.rate_window_ms / 100).min(Duration::from_millis(250)),
+    )
     .with_at_most_once(args.at_most_once)
     .with_number_format(match args.number_format {
         NumberFormatArg::E164 => tc_core::NumberFormat::E164,
@@ -228,7 +240,10 @@ fn print_summary(
             "possibly_duplicated": tally.possibly_duplicated,
             "delivered": tally.delivered,
             "not_delivered": tally.not_delivered,
+            "by_code": tally.by_code,
+            "by_delivery_status": tally.by_delivery_status,
             "batches_sent": sent.batches,
+            "send_seconds": (sent.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
             "requests": stats.requests,
             "token_requests": stats.token_requests,
             "retries": stats.retries,
@@ -255,10 +270,28 @@ fn print_summary(
         );
     }
     eprintln!("{line}");
+    for (label, counts) in [
+        ("not accepted", &tally.by_code),
+        ("not delivered", &tally.by_delivery_status),
+    ] {
+        if !counts.is_empty() {
+            let mut counts: Vec<_> = counts.iter().collect();
+            counts.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            let list: Vec<String> = counts
+                .iter()
+                .map(|(code, n)| format!("{n} {code}"))
+                .collect();
+            eprintln!("  {label}: {}", list.join(", "));
+        }
+    }
     eprintln!(
         "{} {} sent; {} HTTP requests ({} for tokens, {} retries, {} answered 429); report: {}",
         sent.batches,
-        if sent.batches == 1 { "batch" } else { "batches" },
+        if sent.batches == 1 {
+            "batch"
+        } else {
+            "batches"
+        },
         stats.requests,
         stats.token_requests,
         stats.retries,

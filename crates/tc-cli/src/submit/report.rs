@@ -24,8 +24,9 @@ pub struct ReportRow<'a> {
     pub delivery_message: &'a str,
 }
 
-/// Counts of report rows by status.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Counts of report rows by status, and of the reasons behind rows not accepted or not
+/// delivered.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct Tally {
     pub accepted: u64,
     pub rejected: u64,
@@ -34,6 +35,8 @@ pub struct Tally {
     pub possibly_duplicated: u64,
     pub delivered: u64,
     pub not_delivered: u64,
+    pub by_code: std::collections::BTreeMap<String, u64>,
+    pub by_delivery_status: std::collections::BTreeMap<String, u64>,
 }
 
 impl Tally {
@@ -197,10 +200,19 @@ impl Sink {
             _ => tally.unknown += 1,
         }
         tally.possibly_duplicated += u64::from(row.possibly_duplicated);
+        if !row.code.is_empty() {
+            *tally.by_code.entry(row.code.to_owned()).or_default() += 1;
+        }
         match row.delivery_status {
             "" => {}
             "success" => tally.delivered += 1,
-            _ => tally.not_delivered += 1,
+            other => {
+                tally.not_delivered += 1;
+                *tally
+                    .by_delivery_status
+                    .entry(other.to_owned())
+                    .or_default() += 1;
+            }
         }
         match self {
             Sink::Csv(w) => w.serialize(row)?,

@@ -33,6 +33,8 @@ pub struct Sent {
     pub stopped: Option<String>,
     /// How many records the input holds, when reading got to its end.
     pub input_rows: Option<u64>,
+    /// From the first row read to the last answer.
+    pub elapsed: std::time::Duration,
 }
 
 /// A valid row on its way to a batch.
@@ -107,6 +109,7 @@ pub async fn push(plan: &Plan, client: &tc_http::Client) -> Result<Sent> {
         progress: Progress::start(plan.tokens, read::estimate_rows(&plan.file)),
     });
     let interrupt = tokio::spawn(stop_on_ctrl_c(shared.clone()));
+    let started = std::time::Instant::now();
 
     let (tx, rx) = mpsc::channel::<Vec<Queued>>(plan.tokens * 2);
     let reader = {
@@ -158,6 +161,7 @@ pub async fn push(plan: &Plan, client: &tc_http::Client) -> Result<Sent> {
         interrupted,
         stopped,
         input_rows: rows_read.filter(|_| !unfinished),
+        elapsed: started.elapsed(),
     })
 }
 
