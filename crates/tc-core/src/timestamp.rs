@@ -64,7 +64,10 @@ pub(crate) fn from_scalar(value: &Scalar) -> Result<Millis, (Code, String)> {
         }
         Scalar::Float(f) => Err((
             Code::TimestampInvalid,
-            format!("{f} is not a whole number of epoch milliseconds; drop the fraction"),
+            format!(
+                "{} is not a whole number of epoch milliseconds; drop the fraction",
+                shorten(&f.to_string())
+            ),
         )),
         Scalar::BigInt(_) => Err(out_of_range()),
         Scalar::Text(text) => parse_text(text),
