@@ -6,6 +6,7 @@
 //! (`wait`). A resumed run (`state`) skips every row the journal has already settled.
 
 mod credentials;
+mod dry_run;
 mod journal;
 mod progress;
 mod report;
@@ -119,7 +120,7 @@ async fn run_async(args: SubmitArgs) -> Result<i32> {
         .transpose()
         .map_err(anyhow::Error::msg)?;
     if args.dry_run {
-        return send::dry_run(&args, format, region);
+        return dry_run::run(&args, format, region);
     }
     let journal_path = args
         .journal

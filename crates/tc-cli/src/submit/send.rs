@@ -4,7 +4,6 @@
 use super::journal::{self, BatchStatus, Entry, JournalWriter, JOURNAL_VERSION};
 use super::progress::Progress;
 use super::state::Ledger;
-use super::SubmitArgs;
 use crate::read::{self, Format, InputRecord};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
@@ -256,16 +255,7 @@ async fn send_loop(
             // Not journaled, so not settled: --resume sends these rows.
             return Ok(());
         }
-        // A record valid when read may have expired while it waited for the rate limit.
-        let now = now();
-        let mut expired = Vec::new();
-        let mut ready = Vec::with_capacity(queued.len());
-        for q in queued {
-            match q.record.check_still_open(now) {
-                Ok(()) => ready.push(q),
-                Err(problem) => expired.push(rejected(q.row, q.line, &[problem], q.maybe_sent)),
-            }
-        }
+        let (ready, expired) = split_expired(queued, now());
         shared.progress.expired(expired.len() as u64);
         shared.journal(&expired, false)?;
         if ready.is_empty() {
@@ -383,60 +373,57 @@ fn rejected(row: u64, line: u64, problems: &[Diagnostic], maybe_sent: bool) -> E
     }
 }
 
-/// `--dry-run`: validate and plan, send nothing, write nothing.
-pub fn dry_run(args: &SubmitArgs, format: Format, region: Option<Region>) -> Result<i32> {
-    let mut validator = Validator::new(now());
-    if let Some(region) = region {
-        validator = validator.with_default_region(region);
-    }
-    let (mut rows, mut valid) = (0u64, 0u64);
-    let mut codes = std::collections::BTreeMap::<&'static str, u64>::new();
-    for input in read::open(Some(&args.file), format)? {
-        rows += 1;
-        match input
-            .raw
-            .map_err(|d| vec![d])
-            .and_then(|raw| validator.validate(&raw))
-        {
-            Ok(_) => valid += 1,
-            Err(problems) => {
-                for d in problems {
-                    *codes.entry(d.code.as_str()).or_default() += 1;
-                }
-            }
+/// A record valid when read may have expired while it waited for the rate limit: those go to
+/// the report as rejected, with the code `window_expired`, and are not sent.
+fn split_expired(queued: Vec<Queued>, now: Millis) -> (Vec<Queued>, Vec<Entry>) {
+    let mut expired = Vec::new();
+    let mut ready = Vec::with_capacity(queued.len());
+    for q in queued {
+        match q.record.check_still_open(now) {
+            Ok(()) => ready.push(q),
+            Err(problem) => expired.push(rejected(q.row, q.line, &[problem], q.maybe_sent)),
         }
     }
-    let batches = valid.div_ceil(MAX_BATCH_RECORDS as u64);
-    let per_minute = 60 * u64::from(args.tokens);
-    let minutes = batches as f64 / per_minute as f64;
-    let summary = serde_json::json!({
-        "rows": rows, "valid": valid, "invalid": rows - valid, "batches": batches,
-        "requests": batches, "minutes_at_rate_limit": (minutes * 100.0).round() / 100.0,
-        "problems_by_code": codes,
-    });
-    if args.output == super::OutputArg::Json {
-        println!("{summary}");
-    } else {
-        eprintln!(
-            "dry run: {rows} rows, {valid} valid, {} invalid; {batches} batches of up to {} \
-             ({batches} requests, {:.1} min at {per_minute} requests/min); nothing was sent",
-            rows - valid,
-            MAX_BATCH_RECORDS,
-            minutes
+    (ready, expired)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tc_core::RawRecord;
+
+    fn queued(row: u64, ends_at: i64) -> Queued {
+        let raw = RawRecord::from_text_fields([
+            ("caller_number", "+919876543210"),
+            ("receiver_number", "+919876543211"),
+            ("dynamic_label_name", "Centro Bank"),
+            ("starts_at", "1900000000000"),
+            ("ends_at", &ends_at.to_string()),
+        ]);
+        let record = Validator::new(Millis(1_900_000_000_000))
+            .validate(&raw)
+            .unwrap();
+        Queued {
+            row,
+            line: row + 1,
+            record,
+            maybe_sent: false,
+        }
+    }
+
+    #[test]
+    fn records_that_expired_while_queued_are_rejected_not_sent() {
+        let end = 1_900_000_060_000;
+        let batch = vec![queued(1, end), queued(2, end + 1), queued(3, end - 1)];
+        let (ready, expired) = split_expired(batch, Millis(end));
+        assert_eq!(
+            ready.iter().map(|q| q.row).collect::<Vec<_>>(),
+            [1, 2],
+            "ends_at == now is still open"
         );
-        for (code, n) in &codes {
-            eprintln!("  {n:>8}  {code}");
-        }
-        if rows > valid {
-            eprintln!(
-                "run `tcbatch validate {}` to see every problem",
-                args.file.display()
-            );
-        }
+        let [Entry::Rejected { row, code, .. }] = expired.as_slice() else {
+            panic!("{expired:?}")
+        };
+        assert_eq!((*row, code.as_str()), (3, "window_expired"));
     }
-    Ok(if rows == valid {
-        super::EXIT_OK
-    } else {
-        super::EXIT_SOME_ROWS_NOT_ACCEPTED
-    })
 }
