@@ -28,7 +28,7 @@ pub fn ci(options: &[String]) -> Result<()> {
         .iter()
         .map(|step| step.iter().map(|s| s.to_string()).collect())
         .collect();
-    run_steps("xtask ci", &steps, &[])
+    run_steps("xtask-ci", &steps, &[])
 }
 
 /// The property tests, long and optimised: the same properties as in `ci`, many more cases.

@@ -15,7 +15,7 @@ Usage: cargo xtask <task> [options]
 
 Tasks:
   ci                  fmt check, clippy -D warnings, every test (tidy and property tests
-                      included) and the doc tests; ends with `xtask ci: N passed, M failed`
+                      included) and the doc tests; ends with `xtask-ci: N passed, M failed`
   fuzz [--cases N]    the property tests in release mode with N cases each (default 100000)
   bench [options]     tc-core throughput in-process, then `tcbatch validate` end to end on a
                       generated messy CSV (wall time and peak RSS); prints a Markdown table

@@ -70,7 +70,7 @@ mod tests {
             "running 3 tests",
             "test pools ... ok",
             "test result: garbage",
-            "xtask ci: 1 passed, 0 failed",
+            "xtask-ci: 1 passed, 0 failed",
         ] {
             assert_eq!(TestCounts::from_summary_line(line), None, "{line}");
         }

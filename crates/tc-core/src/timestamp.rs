@@ -62,6 +62,7 @@ pub(crate) fn from_scalar(value: &Scalar) -> Result<Millis, (Code, String)> {
         Scalar::Float(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e15 => {
             from_integer(*f as i64)
         }
+        Scalar::Float(f) if f.is_finite() && f.fract() == 0.0 => Err(out_of_range()),
         Scalar::Float(f) => Err((
             Code::TimestampInvalid,
             format!(
@@ -84,11 +85,30 @@ pub(crate) fn from_scalar(value: &Scalar) -> Result<Millis, (Code, String)> {
 fn parse_text(text: &str) -> Result<Millis, (Code, String)> {
     let text = text.trim();
     let digits = text.strip_prefix('-').unwrap_or(text);
-    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        return match text.parse::<i64>() {
+    // Spreadsheets write whole numbers as `1753246858000.0`: the same number, so the same answer
+    // as the JSON number 1753246858000.0.
+    let whole = match digits.split_once('.') {
+        Some((_, zeros)) if !zeros.is_empty() && zeros.bytes().all(|b| b == b'0') => {
+            &text[..text.len() - zeros.len() - 1]
+        }
+        _ => text,
+    };
+    let whole_digits = whole.strip_prefix('-').unwrap_or(whole);
+    if !whole_digits.is_empty() && whole_digits.bytes().all(|b| b.is_ascii_digit()) {
+        return match whole.parse::<i64>() {
             Ok(ms) => from_integer(ms),
             Err(_) => Err(out_of_range()),
         };
+    }
+    if is_scientific(digits) {
+        return Err((
+            Code::TimestampInvalid,
+            format!(
+                "`{}` is in scientific notation, which loses the last digits (a spreadsheet \
+                 does this); format the column as a whole number and export again",
+                shorten(text)
+            ),
+        ));
     }
     match OffsetDateTime::parse(text, &Rfc3339) {
         Ok(t) => {
@@ -104,6 +124,18 @@ fn parse_text(text: &str) -> Result<Millis, (Code, String)> {
             ),
         )),
     }
+}
+
+/// `1.753246858E+12`
+fn is_scientific(text: &str) -> bool {
+    let Some((mantissa, exponent)) = text.split_once(['e', 'E']) else {
+        return false;
+    };
+    let exponent = exponent.strip_prefix('+').unwrap_or(exponent);
+    !mantissa.is_empty()
+        && mantissa.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && !exponent.is_empty()
+        && exponent.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn from_integer(ms: i64) -> Result<Millis, (Code, String)> {
@@ -156,6 +188,23 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a, c);
         assert_eq!(a.to_rfc3339(), "2025-07-23T05:00:58Z");
+    }
+
+    #[test]
+    fn spreadsheet_forms_of_whole_numbers() {
+        let ms = Millis(1_753_246_858_000);
+        assert_eq!(from_scalar(&Scalar::Text("1753246858000.0".into())), Ok(ms));
+        assert_eq!(
+            from_scalar(&Scalar::Text("1753246858000.00".into())),
+            Ok(ms)
+        );
+        let (code, message) = from_scalar(&Scalar::Text("1.753246858E+12".into())).unwrap_err();
+        assert_eq!(code, Code::TimestampInvalid);
+        assert!(message.contains("scientific notation"), "{message}");
+        assert!(from_scalar(&Scalar::Text("1753246858000.5".into())).is_err());
+        assert!(from_scalar(&Scalar::Text(".0".into())).is_err());
+        let (_, message) = from_scalar(&Scalar::Float(1e300)).unwrap_err();
+        assert!(message.contains("beyond the year 9999"), "{message}");
     }
 
     #[test]

@@ -165,7 +165,11 @@ fn text_field(
 }
 
 fn label_id(raw: &RawRecord, problems: &mut Vec<Diagnostic>) -> Option<String> {
-    let text = text_field(raw, Field::LabelId, problems)??;
+    // Present but of the wrong type still counts as present for the label-name rule.
+    let Some(text) = text_field(raw, Field::LabelId, problems) else {
+        return Some(String::new());
+    };
+    let text = text?;
     match uuid::Uuid::try_parse(&text) {
         Ok(id) => Some(id.hyphenated().to_string()),
         Err(_) => {
