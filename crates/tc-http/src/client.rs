@@ -500,7 +500,11 @@ impl Client {
         }
         self.lock().stats.requests += 1;
         tracing::trace!(endpoint = call.endpoint, slot = lease.slot, "sending");
-        self.finish(call.endpoint, request.send().await).await
+        let sent = self.finish(call.endpoint, request.send().await).await;
+        // The server counted the request somewhere before now: take its window place from now.
+        let now = self.now();
+        self.lock().pool.send_finished(lease.slot, lease.at, now);
+        sent
     }
 
     /// Reads an answer, or classifies a transport error.

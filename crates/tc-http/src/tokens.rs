@@ -26,6 +26,8 @@ pub(crate) struct Lease {
     pub slot: usize,
     pub generation: u64,
     pub token: AccessToken,
+    /// The moment reserved on the slot's rate limiter.
+    pub at: Millis,
 }
 
 /// Why no token could be had for an attempt.
@@ -63,6 +65,7 @@ impl Client {
                                 slot,
                                 generation: token.generation,
                                 token: token.token,
+                                at,
                             },
                         )
                     }

@@ -140,6 +140,17 @@ impl RateLimiter {
         self.sends.record(at);
     }
 
+    /// The request reserved at `reserved_at` got its answer (or failed) at `finished_at`. The
+    /// server counted it on arrival, somewhere between the two; the client cannot see when. The
+    /// send is moved to `finished_at`, the latest it can have arrived, so the request that
+    /// reuses its place in the window leaves a full window after the server saw it, however
+    /// long it sat in queues on the way. This costs one request's latency per window, and makes
+    /// a 429 from latency jitter impossible.
+    pub fn send_finished(&mut self, reserved_at: Millis, finished_at: Millis) {
+        self.sends.forget(reserved_at);
+        self.sends.record(finished_at.max(reserved_at));
+    }
+
     /// The server answered 429 with `Retry-After`: send nothing on this token before `until`.
     /// A later, shorter block never shortens an earlier, longer one.
     pub fn block_until(&mut self, until: Millis) {
@@ -213,6 +224,22 @@ impl Default for CreationBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_slow_answer_moves_its_send_to_when_it_ended() {
+        let mut limiter = RateLimiter::new(WindowLimit::new(2, 1_000));
+        limiter.record_send(Millis(0));
+        limiter.record_send(Millis(0));
+        // The first request sat 300 ms in queues: the server may have seen it as late as 300.
+        limiter.send_finished(Millis(0), Millis(300));
+        limiter.send_finished(Millis(0), Millis(5));
+        assert_eq!(limiter.earliest_send(Millis(10)), Millis(1_005));
+        limiter.record_send(Millis(1_005));
+        assert_eq!(limiter.earliest_send(Millis(1_005)), Millis(1_300));
+        // An answer can never move a send earlier than its reservation.
+        limiter.send_finished(Millis(1_005), Millis(900));
+        assert_eq!(limiter.sends_in_window(Millis(1_005)), 2);
+    }
 
     #[test]
     fn sixty_first_send_waits_for_the_oldest_to_leave() {

@@ -230,6 +230,14 @@ impl<T: Clone> TokenPool<T> {
         }
     }
 
+    /// The send reserved at `reserved_at` on `slot` ended at `finished_at`: see
+    /// [`crate::transport::RateLimiter::send_finished`].
+    pub fn send_finished(&mut self, slot: usize, reserved_at: Millis, finished_at: Millis) {
+        if let Some(s) = self.slots.get_mut(slot) {
+            s.limiter.send_finished(reserved_at, finished_at);
+        }
+    }
+
     /// Claims the creation of `slot`'s token and charges it to the creation budget. Refused if
     /// someone else is creating it (single flight) or the budget does not allow it yet.
     pub fn begin_creation(&mut self, slot: usize, now: Millis) -> Result<(), CreationRefused> {
