@@ -36,6 +36,11 @@ pub struct Sent {
     pub elapsed: std::time::Duration,
 }
 
+/// Requests in flight per token. One at a time would cap a token at 60 per minute only while an
+/// answer takes under a second; the client's rate limiter, not this number, keeps every token
+/// within its limit. It is also the most batches a crash can leave unanswered per token.
+const IN_FLIGHT_PER_TOKEN: usize = 4;
+
 /// A valid row on its way to a batch.
 struct Queued {
     row: u64,
@@ -110,7 +115,8 @@ pub async fn push(plan: &Plan, client: &tc_http::Client) -> Result<Sent> {
     let interrupt = tokio::spawn(stop_on_ctrl_c(shared.clone()));
     let started = std::time::Instant::now();
 
-    let (tx, rx) = mpsc::channel::<Vec<Queued>>(plan.tokens * 2);
+    let in_flight = plan.tokens * IN_FLIGHT_PER_TOKEN;
+    let (tx, rx) = mpsc::channel::<Vec<Queued>>(in_flight);
     let reader = {
         let shared = shared.clone();
         let (file, format, region) = (plan.file.clone(), plan.format, plan.region);
@@ -118,7 +124,7 @@ pub async fn push(plan: &Plan, client: &tc_http::Client) -> Result<Sent> {
     };
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
     let mut senders = tokio::task::JoinSet::new();
-    for _ in 0..plan.tokens {
+    for _ in 0..in_flight {
         senders.spawn(send_loop(rx.clone(), shared.clone(), client.clone()));
     }
     let mut first_error = None;
