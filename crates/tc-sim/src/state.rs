@@ -28,6 +28,14 @@ pub struct Counters {
     pub tokens_created: u64,
     /// Create requests whose batch was stored and whose connection was then dropped unanswered.
     pub responses_dropped: u64,
+    /// The pace of admitted create requests, per token: the most ever admitted inside one rate
+    /// window (a client that is never too fast keeps it at or below the limit) ...
+    pub fullest_create_window: u64,
+    /// ... and, for every admitted request that had `limit` admitted before it on its token, the
+    /// time since the `limit`-th of them. A client at exactly the limit makes each such gap one
+    /// window long, so `window / (gap_total_ms / gaps)` is the share of the limit achieved.
+    pub create_window_gaps: u64,
+    pub create_window_gap_total_ms: u64,
 }
 
 /// One stored record, as the client sent it, with the batch it arrived in.
@@ -59,6 +67,8 @@ struct TokenState {
     expires: Instant,
     /// Create requests admitted on this token inside the current rate window, oldest first.
     recent: VecDeque<Instant>,
+    /// The last `limit` create requests admitted on this token, however old: for the pace.
+    last_admitted: VecDeque<Instant>,
 }
 
 struct StoredEntry {
@@ -123,6 +133,7 @@ impl Shared {
         let state = TokenState {
             expires: now + config.token_ttl,
             recent: VecDeque::new(),
+            last_admitted: VecDeque::new(),
         };
         inner.tokens.insert(token.clone(), state);
         inner.counters.tokens_created += 1;
@@ -141,10 +152,25 @@ impl Shared {
     pub fn admit_create(&self, token: &str, now: Instant) -> Result<(), RetryAfter> {
         let (limit, window) = (self.config.rate_per_minute, self.config.rate_window);
         let mut inner = self.lock();
-        match inner.tokens.get_mut(token) {
-            Some(state) => admit(&mut state.recent, now, window, limit),
-            None => Ok(()),
+        let Inner {
+            tokens, counters, ..
+        } = &mut *inner;
+        let Some(state) = tokens.get_mut(token) else {
+            return Ok(());
+        };
+        admit(&mut state.recent, now, window, limit)?;
+        counters.fullest_create_window = counters
+            .fullest_create_window
+            .max(state.recent.len() as u64);
+        if state.last_admitted.len() == limit as usize {
+            if let Some(earlier) = state.last_admitted.pop_front() {
+                counters.create_window_gaps += 1;
+                counters.create_window_gap_total_ms +=
+                    now.saturating_duration_since(earlier).as_millis() as u64;
+            }
         }
+        state.last_admitted.push_back(now);
+        Ok(())
     }
 
     /// Whether this create request is one of the storm's 429s (every `storm_every`th).
