@@ -19,9 +19,14 @@ const E2E_TIME_LIMIT: Duration = Duration::from_secs(300);
 const CSV_SEED: u64 = 1_000_003;
 
 pub fn bench(options: &[String]) -> Result<()> {
-    reject_unknown(options, &["--core-only"], &["--records", "--rows"])?;
+    reject_unknown(
+        options,
+        &["--core-only", "--no-submit"],
+        &["--records", "--rows", "--submit-rows"],
+    )?;
     let records = numeric_option(options, "--records", 200_000)?;
     let rows = numeric_option(options, "--rows", 1_000_000)?;
+    let submit_rows = numeric_option(options, "--submit-rows", 1_000_000)?;
     ensure!(
         records > 0 && rows > 0,
         "--records and --rows must be at least 1"
@@ -30,6 +35,12 @@ pub fn bench(options: &[String]) -> Result<()> {
     let mut table = vec![core_throughput(records)?];
     if !options.iter().any(|o| o == "--core-only") {
         table.push(end_to_end(rows as usize)?);
+        if !options.iter().any(|o| o == "--no-submit") {
+            table.extend(crate::bench_submit::submit_rows(submit_rows as usize)?);
+        }
+    }
+    for tokens in [1, 10] {
+        table.push(crate::bench_submit::virtual_time(tokens));
     }
     println!("\n| measurement | input | result | target | met |\n|---|---|---|---|---|");
     for row in &table {
@@ -38,12 +49,12 @@ pub fn bench(options: &[String]) -> Result<()> {
     Ok(())
 }
 
-struct TableRow {
-    measurement: &'static str,
-    input: String,
-    result: String,
-    target: &'static str,
-    met: bool,
+pub(crate) struct TableRow {
+    pub measurement: &'static str,
+    pub input: String,
+    pub result: String,
+    pub target: &'static str,
+    pub met: bool,
 }
 
 impl std::fmt::Display for TableRow {
@@ -201,15 +212,15 @@ fn end_to_end(rows: usize) -> Result<TableRow> {
     })
 }
 
-struct Measured {
-    wall: Duration,
-    peak_rss_kib: i64,
-    exit_code: Option<i32>,
-    signal: Option<i32>,
+pub(crate) struct Measured {
+    pub wall: Duration,
+    pub peak_rss_kib: i64,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
 }
 
 impl Measured {
-    fn describe_exit(&self) -> String {
+    pub fn describe_exit(&self) -> String {
         match (self.exit_code, self.signal) {
             (Some(code), _) => format!("exit code {code}"),
             (None, Some(signal)) => format!("signal {signal}"),
@@ -220,7 +231,7 @@ impl Measured {
 
 /// Waits for `child` with `wait4`, which hands back the child's own resource usage: its peak
 /// resident set size is exact, where sampling /proc could miss a short peak at the end.
-fn wait_measured(child: Child, limit: Duration) -> Result<Measured> {
+pub(crate) fn wait_measured(child: Child, limit: Duration) -> Result<Measured> {
     let started = Instant::now();
     let pid = child.id() as libc::pid_t;
     let mut status: libc::c_int = 0;
@@ -255,7 +266,7 @@ fn wait_measured(child: Child, limit: Duration) -> Result<Measured> {
     // The std handle never saw the exit; dropping it neither waits nor kills.
     drop(child);
     if killed {
-        bail!("tcbatch validate ran over {limit:?} and was stopped");
+        bail!("tcbatch ran over {limit:?} and was stopped");
     }
     let exited = libc::WIFEXITED(status);
     Ok(Measured {
@@ -267,13 +278,13 @@ fn wait_measured(child: Child, limit: Duration) -> Result<Measured> {
     })
 }
 
-fn path_str(path: &Path) -> Result<&str> {
+pub(crate) fn path_str(path: &Path) -> Result<&str> {
     path.to_str()
         .with_context(|| format!("{} is not UTF-8", path.display()))
 }
 
 /// The last `lines` lines of a small text file, for error messages.
-fn tail(path: &Path, lines: usize) -> String {
+pub(crate) fn tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")

@@ -2,6 +2,7 @@
 //! `fuzz` runs the property tests long; `bench` measures throughput and memory.
 
 mod bench;
+mod bench_submit;
 mod ci;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -17,11 +18,16 @@ Tasks:
   ci                  fmt check, clippy -D warnings, every test (tidy and property tests
                       included) and the doc tests; ends with `xtask-ci: N passed, M failed`
   fuzz [--cases N]    the property tests in release mode with N cases each (default 100000)
-  bench [options]     tc-core throughput in-process, then `tcbatch validate` end to end on a
-                      generated messy CSV (wall time and peak RSS); prints a Markdown table
+  bench [options]     tc-core throughput in-process, `tcbatch validate` end to end on a
+                      generated messy CSV (wall time and peak RSS), `tcbatch submit` against
+                      `tcbatch mock` on loopback (rate achieved, 429s, peak RSS), and the time
+                      to push 1,000,000 records at the real limit in virtual time; prints a
+                      Markdown table
       --records N     records for the tc-core throughput run (default 200000)
       --rows N        rows of the end-to-end CSV (default 1000000)
-      --core-only     skip the end-to-end run
+      --submit-rows N rows pushed by `tcbatch submit` to `tcbatch mock` (default 1000000)
+      --no-submit     skip the submit run
+      --core-only     skip both end-to-end runs
   help, --help, -h    this text
 ";
 
