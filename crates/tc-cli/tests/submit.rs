@@ -262,7 +262,7 @@ fn an_api_outage_stops_the_push_and_resume_finishes_it() {
             ..SimConfig::demo()
         }))
         .unwrap();
-    let fx = fixture(1500, false, 9);
+    let fx = fixture(6000, false, 9);
     let out = run(&mut submit(&down, &fx, &["--tokens", "1"]));
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -270,12 +270,15 @@ fn an_api_outage_stops_the_push_and_resume_finishes_it() {
         stderr.contains("stopped early") && stderr.contains("--resume"),
         "{stderr}"
     );
+    // 12 batches; at most the 4 in flight on the token get their attempts (6 each), then the
+    // push stops instead of trying every batch.
     assert!(
-        down.counters().create_requests <= 7,
-        "one batch's attempts, not one per batch"
+        down.counters().create_requests <= 4 * 6,
+        "{} create requests",
+        down.counters().create_requests
     );
     let rows = report(&fx);
-    assert_eq!(rows.len(), 1500, "every row has an answer, sent or not");
+    assert_eq!(rows.len(), 6000, "every row has an answer, sent or not");
     assert!(rows
         .iter()
         .all(|r| r.status == "failed" && r.message.contains("--resume")));
@@ -287,6 +290,55 @@ fn an_api_outage_stops_the_push_and_resume_finishes_it() {
     check_promises(&up, &fx, &report(&fx));
     rt.block_on(down.shutdown());
     rt.block_on(up.shutdown());
+}
+
+#[test]
+fn ctrl_c_finishes_what_is_in_flight_and_resume_finishes_the_rest() {
+    let rt = runtime();
+    let sim = rt
+        .block_on(Simulator::start(SimConfig {
+            latency: Duration::from_millis(300),
+            ..SimConfig::demo()
+        }))
+        .unwrap();
+    let fx = fixture(6000, false, 10);
+    let child = submit(&sim, &fx, &["--tokens", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("--resume"), "{stderr}");
+    let rows = report(&fx);
+    assert_eq!(
+        rows.len(),
+        6000,
+        "an interrupted push still answers for every row"
+    );
+    assert!(rows.iter().any(|r| r.status == "accepted"));
+    assert!(rows.iter().any(|r| r.code == "not_sent"));
+    assert!(
+        rows.iter().all(|r| r.status != "unknown"),
+        "requests in flight were answered before exiting"
+    );
+
+    let out = run(&mut submit(&sim, &fx, &["--resume"]));
+    assert_eq!(out.status.code(), Some(0));
+    check_promises(&sim, &fx, &report(&fx));
+    assert_eq!(
+        sim.counters().duplicate_records,
+        0,
+        "nothing was sent twice"
+    );
+    rt.block_on(sim.shutdown());
 }
 
 #[test]
