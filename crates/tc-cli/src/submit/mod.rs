@@ -187,6 +187,7 @@ async fn run_async(args: SubmitArgs) -> Result<i32> {
         fingerprint,
         resume: args.resume,
         tokens: usize::from(args.tokens),
+        requests_per_second: f64::from(args.rate_limit) * 1000.0 / args.rate_window_ms as f64,
     };
     let sent = send::push(&plan, &client).await?;
     if args.wait && !sent.interrupted && sent.stopped.is_none() {

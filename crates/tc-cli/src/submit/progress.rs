@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 pub struct Progress {
     bar: Option<ProgressBar>,
     started: Instant,
-    tokens: u64,
+    /// Requests per second all tokens together may send: the pace the ETA assumes.
+    requests_per_second: f64,
     estimated_rows: Option<u64>,
     read: AtomicU64,
     valid: AtomicU64,
@@ -18,7 +19,7 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn start(tokens: usize, estimated_rows: Option<u64>) -> Self {
+    pub fn start(requests_per_second: f64, estimated_rows: Option<u64>) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new(estimated_rows.unwrap_or(0));
             bar.set_style(
@@ -31,7 +32,7 @@ impl Progress {
         Progress {
             bar,
             started: Instant::now(),
-            tokens: tokens as u64,
+            requests_per_second,
             estimated_rows,
             read: AtomicU64::new(0),
             valid: AtomicU64::new(0),
@@ -100,7 +101,7 @@ impl Progress {
             let left_rows = total.saturating_sub(read) as f64 * valid_share
                 + (valid as f64 - self.accepted.load(Relaxed) as f64).max(0.0);
             let left_batches = (left_rows / 500.0).ceil();
-            left_batches / (60.0 * self.tokens as f64) * 60.0
+            left_batches / self.requests_per_second
         });
         bar.set_position(read);
         bar.set_message(format!(

@@ -20,6 +20,8 @@ pub struct Plan {
     pub fingerprint: String,
     pub resume: bool,
     pub tokens: usize,
+    /// Requests per second one token may send (60 per minute on the API).
+    pub requests_per_second: f64,
 }
 
 #[derive(Debug, Default)]
@@ -110,7 +112,10 @@ pub async fn push(plan: &Plan, client: &tc_http::Client) -> Result<Sent> {
         batches: AtomicU64::new(0),
         stop: AtomicBool::new(false),
         stopped: Mutex::new(None),
-        progress: Progress::start(plan.tokens, read::estimate_rows(&plan.file)),
+        progress: Progress::start(
+            plan.requests_per_second * plan.tokens as f64,
+            read::estimate_rows(&plan.file),
+        ),
     });
     let interrupt = tokio::spawn(stop_on_ctrl_c(shared.clone()));
     let started = std::time::Instant::now();
