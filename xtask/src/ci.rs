@@ -18,7 +18,14 @@ const CI_STEPS: [&[&str]; 4] = [
         "-D",
         "warnings",
     ],
-    &["test", "--workspace", "--all-targets", "--locked"],
+    // Every test binary runs even when one fails, so a failure report is complete.
+    &[
+        "test",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--no-fail-fast",
+    ],
     &["test", "--workspace", "--doc", "--locked"],
 ];
 

@@ -11,7 +11,7 @@ mod submit;
 mod validate;
 
 use clap::{Parser, Subcommand};
-use std::io;
+use std::io::{self, IsTerminal};
 use std::process::ExitCode;
 
 /// Exit status on a usage or I/O error (clap uses it for usage errors too).
@@ -79,6 +79,7 @@ fn init_logging(serving: bool) {
         .with_env_filter(filter)
         .with_writer(io::stderr)
         .with_target(false)
+        .with_ansi(io::stderr().is_terminal())
         .try_init();
 }
 
