@@ -202,6 +202,10 @@ fn faults_lose_nothing_and_flag_every_duplicate() {
     let counters = sim.counters();
     eprintln!("{counters:?}");
     assert!(counters.responses_dropped > 0, "the faults were exercised");
+    assert!(
+        counters.fullest_create_window <= 60,
+        "never above the limit on a token"
+    );
     assert!(counters
         .requests_by_status
         .get(&500)

@@ -52,6 +52,11 @@ async fn the_request_past_the_limit_in_a_window_gets_429_with_retry_after() {
         (counters.requests_by_status[&429], counters.records_stored),
         (1, 7)
     );
+    // The pace: never more than 5 admitted in one window; request 7 (the 6th admitted on the
+    // first token) came one Retry-After after the 1st, at least a window later.
+    assert_eq!(counters.fullest_create_window, 5);
+    assert_eq!(counters.create_window_gaps, 1);
+    assert!(counters.create_window_gap_total_ms >= 2_000);
 }
 
 #[tokio::test]
