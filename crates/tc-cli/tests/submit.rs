@@ -311,7 +311,16 @@ fn ctrl_c_finishes_what_is_in_flight_and_resume_finishes_the_rest() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    // Interrupt once the first answer is on disk: the push is under way, its handler set.
+    let journal = fx.dir.path().join("journal");
+    let started = std::time::Instant::now();
+    while !std::fs::read_to_string(&journal).is_ok_and(|j| j.contains(r#""t":"outcome""#)) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no batch was answered"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let interrupted = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
