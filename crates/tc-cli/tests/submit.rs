@@ -144,6 +144,10 @@ fn check_promises(sim: &Simulator, fx: &Fixture, rows: &[ReportRow]) {
         fx.rows,
         "every input row is in the report exactly once"
     );
+    assert!(
+        rows.windows(2).all(|w| w[0].row < w[1].row),
+        "the report is in input order"
+    );
     let mut stored: HashMap<(String, String, i64, i64), u32> = HashMap::new();
     for s in sim.stored_records() {
         let r = s.record;

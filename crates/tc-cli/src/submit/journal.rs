@@ -170,17 +170,44 @@ impl JournalWriter {
     }
 }
 
-/// Reads a journal line by line. A torn line (the process died mid-write) is skipped when it is
-/// the last line or the last line of a run: what it would have recorded was never synced, so
-/// nothing depended on it. A damaged line anywhere else is an error.
-pub fn read_entries(path: &Path) -> Result<impl Iterator<Item = Result<(u64, Entry)>>> {
+/// Where an entry stands in the journal: its line, for messages, and the byte offset of its
+/// start, for reading it again with [`read_entry_at`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub line: u64,
+    pub offset: u64,
+}
+
+/// The journal's lines with their positions.
+fn lines(path: &Path) -> Result<impl Iterator<Item = std::io::Result<(Position, String)>>> {
     let file =
         File::open(path).with_context(|| format!("cannot open journal {}", path.display()))?;
-    let mut lines = BufReader::new(file).lines().enumerate().peekable();
+    let mut reader = BufReader::new(file);
+    let mut at = Position { line: 0, offset: 0 };
+    Ok(std::iter::from_fn(move || {
+        let mut text = String::new();
+        match reader.read_line(&mut text) {
+            Ok(0) => None,
+            Ok(n) => {
+                at.line += 1;
+                let here = at;
+                at.offset += n as u64;
+                text.truncate(text.trim_end_matches(['\n', '\r']).len());
+                Some(Ok((here, text)))
+            }
+            Err(e) => Some(Err(e)),
+        }
+    }))
+}
+
+/// Reads a journal entry by entry. A torn line (the process died mid-write) is skipped when it
+/// is the last line or the last line of a run: what it would have recorded was never synced, so
+/// nothing depended on it. A damaged line anywhere else is an error.
+pub fn read_entries(path: &Path) -> Result<impl Iterator<Item = Result<(Position, Entry)>>> {
+    let mut lines = lines(path)?.peekable();
     let path = path.to_owned();
     Ok(std::iter::from_fn(move || loop {
-        let (index, line) = lines.next()?;
-        let line = match line {
+        let (at, line) = match lines.next()? {
             Ok(line) => line,
             Err(e) => {
                 let e = anyhow::Error::new(e)
@@ -192,25 +219,33 @@ pub fn read_entries(path: &Path) -> Result<impl Iterator<Item = Result<(u64, Ent
             continue;
         }
         match serde_json::from_str::<Entry>(&line) {
-            Ok(entry) => return Some(Ok((index as u64 + 1, entry))),
+            Ok(entry) => return Some(Ok((at, entry))),
             Err(e) => {
                 let torn = match lines.peek() {
                     None => true,
-                    Some((_, Ok(next))) => {
+                    Some(Ok((_, next))) => {
                         matches!(serde_json::from_str::<Entry>(next), Ok(Entry::Start { .. }))
                     }
-                    Some((_, Err(_))) => false,
+                    Some(Err(_)) => false,
                 };
                 if !torn {
                     return Some(Err(anyhow::anyhow!(
                         "journal {} line {} is damaged ({e}); it cannot be resumed safely",
                         path.display(),
-                        index + 1
+                        at.line
                     )));
                 }
             }
         }
     }))
+}
+
+/// Reads the entry that starts at `offset` (a [`Position::offset`] from [`read_entries`]).
+pub fn read_entry_at(journal: &mut BufReader<File>, offset: u64) -> Result<Entry> {
+    journal.seek(SeekFrom::Start(offset))?;
+    let mut line = String::new();
+    journal.read_line(&mut line)?;
+    serde_json::from_str(&line).with_context(|| format!("journal entry at byte {offset}"))
 }
 
 /// Checks that a journal belongs to this input before resuming. `Ok(false)` when there is no

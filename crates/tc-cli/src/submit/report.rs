@@ -1,13 +1,14 @@
-//! The report: exactly one row per input record, rebuilt from the journal, so it is complete
-//! and consistent however many times the push was interrupted and resumed. Each row is reported
-//! at the journal entry that has the last word on it.
+//! The report: exactly one row per input record, in input order, rebuilt from the journal, so it
+//! is complete and consistent however many times the push was interrupted and resumed. Each row
+//! is reported as the journal entry with the last word on it says.
 
-use super::journal::{read_entries, BatchStatus, Entry};
+use super::journal::{read_entry_at, BatchStatus, Entry};
 use super::state::Ledger;
 use anyhow::{Context, Result};
 use serde::Serialize;
+use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
 
 #[derive(Debug, Serialize)]
@@ -47,116 +48,19 @@ impl Tally {
 
 const RESUME_HINT: &str = "; run the same command with --resume to send it again";
 
-/// Writes the report for `journal` to `path` (CSV, or JSON Lines when it ends in `.jsonl`).
-/// `input_rows` is how many records the input holds: rows the journal never mentions (the push
-/// stopped before reaching them) are reported `failed` with code `not_sent`.
+/// Writes the report for `journal` to `path` (CSV, or JSON Lines when it ends in `.jsonl`), one
+/// row per input record in input order. `input_rows` is how many records the input holds: rows
+/// the journal never mentions (the push stopped before reaching them) are reported `failed`
+/// with code `not_sent`.
 pub fn write_report(journal: &Path, path: &Path, input_rows: u64) -> Result<Tally> {
     let ledger = Ledger::load(journal)?;
+    let mut entries = EntryCache::open(journal)?;
     let mut sink = Sink::create(path)?;
     let mut tally = Tally::default();
     let mut message = String::new();
-    for entry in read_entries(journal)? {
-        let (line_no, entry) = entry?;
-        let here = u32::try_from(line_no).unwrap_or(u32::MAX);
-        match entry {
-            Entry::Rejected {
-                row,
-                line,
-                code,
-                message: text,
-                maybe_sent,
-                ..
-            } => {
-                if ledger.last_word(row) != here {
-                    continue;
-                }
-                message.clear();
-                message.push_str(&text);
-                if maybe_sent {
-                    message.push_str(
-                        "; an interrupted earlier attempt may have registered it once already",
-                    );
-                }
-                let report = ReportRow {
-                    row,
-                    line,
-                    status: "rejected",
-                    batch_id: "",
-                    code: &code,
-                    message: &message,
-                    possibly_duplicated: false,
-                    delivery_status: "",
-                    delivery_message: "",
-                };
-                sink.write(&report, &mut tally)?;
-            }
-            Entry::Batch {
-                seq,
-                rows,
-                lines,
-                maybe_sent,
-                ..
-            } => {
-                let outcome = ledger.outcomes.get(&seq);
-                let delivered = ledger.deliveries.get(&seq);
-                for (i, &row) in rows.iter().enumerate() {
-                    if ledger.last_word(row) != here {
-                        continue;
-                    }
-                    let line = lines.get(i).copied().unwrap_or(0);
-                    let sent_before = maybe_sent.contains(&row);
-                    let report = match outcome {
-                        Some(o) => {
-                            let delivery = delivered.and_then(|d| d.get(&row));
-                            message.clear();
-                            message.push_str(&o.message);
-                            if o.retryable {
-                                message.push_str(RESUME_HINT);
-                            }
-                            ReportRow {
-                                row,
-                                line,
-                                status: match o.status {
-                                    BatchStatus::Accepted => "accepted",
-                                    BatchStatus::Failed => "failed",
-                                    BatchStatus::Unknown => "unknown",
-                                },
-                                batch_id: &o.batch_id,
-                                code: &o.code,
-                                message: &message,
-                                possibly_duplicated: match o.status {
-                                    BatchStatus::Accepted => o.possibly_duplicated || sent_before,
-                                    BatchStatus::Unknown => sent_before,
-                                    BatchStatus::Failed => false,
-                                },
-                                delivery_status: delivery.map_or("", |d| d.status.as_str()),
-                                delivery_message: delivery
-                                    .and_then(|d| d.message.as_deref())
-                                    .unwrap_or(""),
-                            }
-                        }
-                        // Sent, and the push died before the answer.
-                        None => ReportRow {
-                            row,
-                            line,
-                            status: "unknown",
-                            batch_id: "",
-                            code: "interrupted",
-                            message: "the push stopped before the API answered; run the same \
-                                      command with --resume to settle this row",
-                            possibly_duplicated: sent_before,
-                            delivery_status: "",
-                            delivery_message: "",
-                        },
-                    };
-                    sink.write(&report, &mut tally)?;
-                }
-            }
-            _ => {}
-        }
-    }
     for row in 1..=input_rows.max(ledger.highest_row()) {
-        if ledger.last_word(row) == 0 {
+        let key = ledger.last_word(row);
+        if key == 0 {
             let report = ReportRow {
                 row,
                 line: 0,
@@ -170,10 +74,138 @@ pub fn write_report(journal: &Path, path: &Path, input_rows: u64) -> Result<Tall
                 delivery_message: "",
             };
             sink.write(&report, &mut tally)?;
+            continue;
         }
+        let report = match entries.get(key - 1)? {
+            Entry::Rejected {
+                line,
+                code,
+                message: text,
+                maybe_sent,
+                ..
+            } => {
+                message.clear();
+                message.push_str(text);
+                if *maybe_sent {
+                    message.push_str(
+                        "; an interrupted earlier attempt may have registered it once already",
+                    );
+                }
+                ReportRow {
+                    row,
+                    line: *line,
+                    status: "rejected",
+                    batch_id: "",
+                    code,
+                    message: &message,
+                    possibly_duplicated: false,
+                    delivery_status: "",
+                    delivery_message: "",
+                }
+            }
+            Entry::Batch {
+                seq,
+                rows,
+                lines,
+                maybe_sent,
+                ..
+            } => {
+                // A batch's rows are in read order, so ascending.
+                let line = rows
+                    .binary_search(&row)
+                    .ok()
+                    .and_then(|i| lines.get(i).copied())
+                    .unwrap_or(0);
+                let sent_before = maybe_sent.binary_search(&row).is_ok();
+                match ledger.outcomes.get(seq) {
+                    Some(o) => {
+                        let delivery = ledger.deliveries.get(seq).and_then(|d| d.get(&row));
+                        message.clear();
+                        message.push_str(&o.message);
+                        if o.retryable {
+                            message.push_str(RESUME_HINT);
+                        }
+                        ReportRow {
+                            row,
+                            line,
+                            status: match o.status {
+                                BatchStatus::Accepted => "accepted",
+                                BatchStatus::Failed => "failed",
+                                BatchStatus::Unknown => "unknown",
+                            },
+                            batch_id: &o.batch_id,
+                            code: &o.code,
+                            message: &message,
+                            possibly_duplicated: match o.status {
+                                BatchStatus::Accepted => o.possibly_duplicated || sent_before,
+                                BatchStatus::Unknown => sent_before,
+                                BatchStatus::Failed => false,
+                            },
+                            delivery_status: delivery.map_or("", |d| d.status.as_str()),
+                            delivery_message: delivery
+                                .and_then(|d| d.message.as_deref())
+                                .unwrap_or(""),
+                        }
+                    }
+                    // Sent, and the push died before the answer.
+                    None => ReportRow {
+                        row,
+                        line,
+                        status: "unknown",
+                        batch_id: "",
+                        code: "interrupted",
+                        message: "the push stopped before the API answered; run the same \
+                                  command with --resume to settle this row",
+                        possibly_duplicated: sent_before,
+                        delivery_status: "",
+                        delivery_message: "",
+                    },
+                }
+            }
+            other => anyhow::bail!(
+                "journal entry at byte {} is not about rows: {other:?}",
+                key - 1
+            ),
+        };
+        sink.write(&report, &mut tally)?;
     }
     sink.finish()?;
     Ok(tally)
+}
+
+/// The journal entries the report needs, read by offset. Rows in input order mostly come from
+/// one batch at a time, with rejected rows in between: a few recent entries are all it keeps.
+struct EntryCache {
+    journal: BufReader<File>,
+    recent: VecDeque<(u64, Entry)>,
+}
+
+impl EntryCache {
+    const KEEP: usize = 16;
+
+    fn open(path: &Path) -> Result<EntryCache> {
+        let file =
+            File::open(path).with_context(|| format!("cannot open journal {}", path.display()))?;
+        Ok(EntryCache {
+            journal: BufReader::new(file),
+            recent: VecDeque::with_capacity(Self::KEEP),
+        })
+    }
+
+    fn get(&mut self, offset: u64) -> Result<&Entry> {
+        let index = match self.recent.iter().position(|(at, _)| *at == offset) {
+            Some(index) => index,
+            None => {
+                let entry = read_entry_at(&mut self.journal, offset)?;
+                if self.recent.len() == Self::KEEP {
+                    self.recent.pop_front();
+                }
+                self.recent.push_back((offset, entry));
+                self.recent.len() - 1
+            }
+        };
+        Ok(&self.recent[index].1)
+    }
 }
 
 enum Sink {

@@ -51,9 +51,9 @@ pub struct Outcome {
 /// The journal, read once.
 #[derive(Debug, Default)]
 pub struct Ledger {
-    /// Per row (index = row number): the journal line of the entry with the last word on it;
-    /// 0 when the journal never mentions the row. Four bytes a row keeps this small.
-    last: Vec<u32>,
+    /// Per row (index = row number): where the entry with the last word on it starts in the
+    /// journal, plus one; 0 when the journal never mentions the row. Eight bytes a row.
+    last: Vec<u64>,
     /// Rows whose last word is final: rejected, accepted, or refused for good.
     pub settled: RowSet,
     /// Rows that may have reached the API without an answer, at any time. Sticky: a row once
@@ -76,17 +76,17 @@ impl Ledger {
 
     pub fn load(path: &Path) -> Result<Ledger> {
         let mut ledger = Ledger::empty();
-        // Batches whose outcome has not been read yet: seq -> (journal line, rows).
-        let mut open: HashMap<u64, (u32, Vec<u64>)> = HashMap::new();
+        // Batches whose outcome has not been read yet: seq -> (their `last` key, rows).
+        let mut open: HashMap<u64, (u64, Vec<u64>)> = HashMap::new();
         for entry in read_entries(path)? {
-            let (line, entry) = entry?;
-            let line = u32::try_from(line).unwrap_or(u32::MAX);
+            let (at, entry) = entry?;
+            let key = at.offset + 1;
             match entry {
                 Entry::Start { run, .. } => ledger.next_run = ledger.next_run.max(run + 1),
                 Entry::Rejected {
                     row, maybe_sent, ..
                 } => {
-                    ledger.set_last(row, line);
+                    ledger.set_last(row, key);
                     ledger.settled.insert(row);
                     if maybe_sent {
                         ledger.maybe_sent.insert(row);
@@ -100,12 +100,12 @@ impl Ledger {
                 } => {
                     ledger.next_seq = ledger.next_seq.max(seq + 1);
                     for &row in &rows {
-                        ledger.set_last(row, line);
+                        ledger.set_last(row, key);
                     }
                     for row in maybe_sent {
                         ledger.maybe_sent.insert(row);
                     }
-                    open.insert(seq, (line, rows));
+                    open.insert(seq, (key, rows));
                 }
                 Entry::Outcome {
                     seq,
@@ -118,12 +118,12 @@ impl Ledger {
                     retryable,
                     ..
                 } => {
-                    let (batch_line, rows) = open.remove(&seq).unwrap_or_default();
+                    let (batch_key, rows) = open.remove(&seq).unwrap_or_default();
                     for row in rows {
                         if possibly_duplicated || maybe_stored {
                             ledger.maybe_sent.insert(row);
                         }
-                        if !retryable && ledger.last_word(row) == batch_line {
+                        if !retryable && ledger.last_word(row) == batch_key {
                             ledger.settled.insert(row);
                         }
                     }
@@ -152,8 +152,8 @@ impl Ledger {
         Ok(ledger)
     }
 
-    /// The journal line with the last word on `row` (0: none).
-    pub fn last_word(&self, row: u64) -> u32 {
+    /// Where the entry with the last word on `row` starts in the journal, plus one (0: none).
+    pub fn last_word(&self, row: u64) -> u64 {
         self.last.get(row as usize).copied().unwrap_or(0)
     }
 
@@ -162,11 +162,11 @@ impl Ledger {
         self.last.len().saturating_sub(1) as u64
     }
 
-    fn set_last(&mut self, row: u64, line: u32) {
+    fn set_last(&mut self, row: u64, key: u64) {
         let index = row as usize;
         if index >= self.last.len() {
             self.last.resize(index + 1, 0);
         }
-        self.last[index] = line;
+        self.last[index] = key;
     }
 }
