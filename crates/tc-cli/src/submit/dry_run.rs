@@ -7,7 +7,7 @@ use tc_core::{Region, Validator, MAX_BATCH_RECORDS};
 
 /// `--dry-run`: validate and plan, send nothing, write nothing.
 pub fn run(args: &SubmitArgs, format: Format, region: Option<Region>) -> Result<i32> {
-    let mut validator = Validator::new(super::send::now());
+    let mut validator = Validator::new(crate::validate::system_now());
     if let Some(region) = region {
         validator = validator.with_default_region(region);
     }

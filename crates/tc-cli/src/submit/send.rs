@@ -5,6 +5,7 @@ use super::journal::{self, BatchStatus, Entry, JournalWriter, JOURNAL_VERSION};
 use super::progress::Progress;
 use super::state::Ledger;
 use crate::read::{self, Format, InputRecord};
+use crate::validate::system_now as now;
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -71,13 +72,6 @@ impl Shared {
         }
         Ok(())
     }
-}
-
-pub fn now() -> Millis {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    Millis(since.as_millis() as i64)
 }
 
 pub async fn push(plan: &Plan, client: &tc_http::Client) -> Result<Sent> {
