@@ -466,6 +466,17 @@ fn secrets_never_reach_output_journal_or_report() {
 }
 
 #[test]
+fn standard_input_is_refused_with_the_reason() {
+    let out = Command::new(TCBATCH)
+        .args(["submit", "-", "--format", "csv", "--mock"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("resumed"));
+}
+
+#[test]
 fn missing_credentials_say_what_to_set() {
     let fx = fixture(1, false, 8);
     let out = Command::new(TCBATCH)

@@ -112,6 +112,12 @@ pub fn run(args: SubmitArgs) -> Result<i32> {
 }
 
 async fn run_async(args: SubmitArgs) -> Result<i32> {
+    if args.file.as_os_str() == "-" {
+        anyhow::bail!(
+            "submit needs a file, not standard input: its journal is tied to the file's content \
+             so that a push can be resumed; save the records to a file first"
+        );
+    }
     let format = crate::read::Format::resolve(args.format, Some(&args.file))?;
     let region = args
         .region
