@@ -65,6 +65,9 @@ pub struct SubmitArgs {
     /// After sending, poll the status endpoint and add each record's delivery to the report.
     #[arg(long)]
     pub wait: bool,
+    /// Which status endpoint --wait polls: the documented /v2, or the /v3 of the newest pages.
+    #[arg(long, value_enum, default_value_t = StatusApiArg::V2)]
+    pub status_api: StatusApiArg,
     /// Longest time --wait polls, in seconds.
     #[arg(long, default_value_t = 900)]
     pub wait_timeout: u64,
@@ -95,6 +98,12 @@ pub enum NumberFormatArg {
     E164,
     /// 919876543210
     Digits,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusApiArg {
+    V2,
+    V3,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -179,6 +188,10 @@ async fn run_async(args: SubmitArgs) -> Result<i32> {
         Duration::from_millis(args.rate_window_ms / 240).min(Duration::from_millis(250)),
     )
     .with_at_most_once(args.at_most_once)
+    .with_status_api(match args.status_api {
+        StatusApiArg::V2 => tc_http::StatusApi::V2,
+        StatusApiArg::V3 => tc_http::StatusApi::V3,
+    })
     .with_number_format(match args.number_format {
         NumberFormatArg::E164 => tc_core::NumberFormat::E164,
         NumberFormatArg::Digits => tc_core::NumberFormat::Digits,
