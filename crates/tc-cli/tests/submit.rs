@@ -407,12 +407,7 @@ fn wait_reports_each_records_delivery() {
     let rt = runtime();
     let sim = rt.block_on(Simulator::start(SimConfig::demo())).unwrap();
     let fx = fixture(700, false, 5);
-    let out = run(&mut submit(&sim, &fx, &["--wait", "--output", "json"])); v3 is the road less travelled.
-    let out = run(&mut submit(
-        &sim,
-        &fx,
-        &["--wait", "--status-api", "v3", "--output", "json"],
-    ));
+    let out = run(&mut submit(&sim, &fx, &["--wait", "--output", "json"]));
     assert_eq!(out.status.code(), Some(0));
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["accepted"], 700);
