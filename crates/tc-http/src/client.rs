@@ -13,8 +13,8 @@ use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, Url};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tc_core::transport::{
-    Failure, GiveUpReason, NotSentKind, PoolConfig, RetryConfig, RetryDecision, RetryPolicy,
-    TokenPool, WindowLimit,
+    Failure, GiveUpReason, NotSentKind, PoolConfig, RetryDecision, RetryPolicy, TokenPool,
+    WindowLimit,
 };
 use tc_core::wire::{BatchStatusResponse, CreateCallRecordsResponse, Label};
 use tc_core::{Batch, Millis};
@@ -137,10 +137,7 @@ impl Client {
         };
         let state = State {
             pool,
-            retry: RetryPolicy::new(RetryConfig {
-                at_most_once: config.at_most_once,
-                ..config.retry
-            }),
+            retry: RetryPolicy::new(config.retry),
             rng,
             stats: Stats::default(),
             creation_failures: 0,

@@ -40,21 +40,20 @@ pub struct ClientConfig {
     pub token_ttl: Duration,
     /// Requests per window on each token (60 per minute).
     pub rate_limit: WindowLimit,
-    /// Added to the rate window on our side so that network jitter between two requests a
-    /// window apart cannot make the server see them closer than a window.
+    /// Added to the rate window on our side. Latency cannot bring two requests a window apart
+    /// closer at the server (a request holds its window place from when its answer came back);
+    /// the guard is for servers whose clocks or windows are coarser than ours.
     pub rate_guard: Duration,
     /// Token creations per window on the account (10 per 30 minutes).
     pub creation_limit: WindowLimit,
     /// The longest a request waits for the creation budget before failing with
     /// [`crate::Error::TokenBudgetExhausted`].
     pub max_token_wait: Duration,
-    /// Backoff, attempts and retry budget. Its `at_most_once` is ignored: the field below
-    /// decides.
-    pub retry: RetryConfig,
-    /// Never re-send a create request whose outcome is unknown (it may have been stored); fail
-    /// with [`crate::Error::OutcomeUnknown`] instead. Off by default: re-send and flag the batch
+    /// Backoff, attempts, retry budget, and `at_most_once`: never re-send a create request
+    /// whose outcome is unknown (it may have been stored), failing with
+    /// [`crate::Error::OutcomeUnknown`] instead. Off by default: re-send and flag the batch
     /// `possibly_duplicated`.
-    pub at_most_once: bool,
+    pub retry: RetryConfig,
     /// Seed of the backoff jitter, for reproducible runs; `None` seeds from the OS.
     pub seed: Option<u64>,
     pub status_api: StatusApi,
@@ -92,7 +91,6 @@ impl ClientConfig {
             creation_limit: WindowLimit::TOKEN_CREATIONS,
             max_token_wait: Duration::from_secs(60),
             retry: RetryConfig::default(),
-            at_most_once: false,
             seed: None,
             status_api: StatusApi::default(),
             labels_page_size: 1000,
@@ -153,6 +151,7 @@ impl ClientConfig {
         self
     }
 
+    /// Replaces the whole retry configuration, `at_most_once` included.
     pub fn with_retry(mut self, retry: RetryConfig) -> Self {
         self.retry = retry;
         self
@@ -161,7 +160,7 @@ impl ClientConfig {
     /// Never re-send a create request whose outcome is unknown; it fails with
     /// [`crate::Error::OutcomeUnknown`] instead.
     pub fn with_at_most_once(mut self, at_most_once: bool) -> Self {
-        self.at_most_once = at_most_once;
+        self.retry.at_most_once = at_most_once;
         self
     }
 
@@ -256,7 +255,6 @@ impl fmt::Debug for ClientConfig {
             .field("creation_limit", &self.creation_limit)
             .field("max_token_wait", &self.max_token_wait)
             .field("retry", &self.retry)
-            .field("at_most_once", &self.at_most_once)
             .field("seed", &self.seed)
             .field("status_api", &self.status_api)
             .field("labels_page_size", &self.labels_page_size)
