@@ -65,10 +65,6 @@ impl Batch {
         false
     }
 
-    pub fn into_records(self) -> Vec<CallRecord> {
-        self.records
-    }
-
     /// The request body for `POST /v2/clients/{id}/dynamic_call_records`.
     pub fn to_request(&self, format: NumberFormat) -> CreateCallRecordsRequest {
         CreateCallRecordsRequest {
@@ -111,25 +107,12 @@ impl<T> BatchPlanner<T> {
     pub fn finish(self) -> Option<Vec<T>> {
         (!self.pending.is_empty()).then_some(self.pending)
     }
-
-    pub fn pending(&self) -> usize {
-        self.pending.len()
-    }
 }
 
 impl<T> Default for BatchPlanner<T> {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// Splits any stream into batches of at most 500, all full but the last.
-pub fn plan_batches<T>(items: impl IntoIterator<Item = T>) -> impl Iterator<Item = Vec<T>> {
-    let mut items = items.into_iter();
-    std::iter::from_fn(move || {
-        let batch: Vec<T> = items.by_ref().take(MAX_BATCH_RECORDS).collect();
-        (!batch.is_empty()).then_some(batch)
-    })
 }
 
 #[cfg(test)]
@@ -146,7 +129,12 @@ mod tests {
 
     #[test]
     fn all_batches_full_but_the_last() {
-        let sizes: Vec<usize> = plan_batches(0..1201).map(|b| b.len()).collect();
+        let mut planner = BatchPlanner::new();
+        let mut sizes: Vec<usize> = (0..1201)
+            .filter_map(|i| planner.push(i))
+            .map(|b| b.len())
+            .collect();
+        sizes.extend(planner.finish().map(|b| b.len()));
         assert_eq!(sizes, [500, 500, 201]);
         let mut planner = BatchPlanner::with_capacity(2);
         assert_eq!(planner.push(1), None);

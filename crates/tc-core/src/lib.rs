@@ -45,9 +45,7 @@ pub mod transport;
 pub mod validate;
 pub mod wire;
 
-pub use batch::{
-    check_batch_size, plan_batches, Batch, BatchError, BatchPlanner, MAX_BATCH_RECORDS,
-};
+pub use batch::{check_batch_size, Batch, BatchError, BatchPlanner, MAX_BATCH_RECORDS};
 pub use diagnostic::{Diagnostic, Field};
 pub use input::{RawRecord, Scalar};
 pub use phone::{PhoneError, Region, E164};

@@ -41,11 +41,6 @@ impl Validator {
         self.default_region
     }
 
-    /// Normalises one phone number with this validator's default region.
-    pub fn normalize_phone(&self, text: &str) -> Result<E164, crate::PhoneError> {
-        E164::normalize(text, self.default_region)
-    }
-
     /// Checks every rule. On failure the diagnostics are in field order, all of them.
     pub fn validate(&self, raw: &RawRecord) -> Result<CallRecord, Vec<Diagnostic>> {
         let mut problems = Vec::new();
