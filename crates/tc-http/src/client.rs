@@ -13,8 +13,8 @@ use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, Url};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tc_core::transport::{
-    Failure, GiveUpReason, NotSentKind, PoolConfig, RetryDecision, RetryPolicy, TokenPool,
-    WindowLimit,
+    AuthVerdict, CallAuth, Failure, GiveUpReason, NotSentKind, PoolConfig, RetryDecision,
+    RetryPolicy, TokenPool, WindowLimit,
 };
 use tc_core::wire::{BatchStatusResponse, CreateCallRecordsResponse, Label};
 use tc_core::{Batch, Millis};
@@ -327,8 +327,7 @@ impl Client {
     async fn attempts(&self, call: &Call, progress: &mut Progress) -> Result<Answer, Error> {
         self.lock().retry.record_request();
         let mut attempt = 0u32;
-        // Set at a 401: tokens of this generation or later were created after it.
-        let mut minted_since_401: Option<u64> = None;
+        let mut auth = CallAuth::default();
         loop {
             attempt += 1;
             progress.attempts = attempt;
@@ -352,22 +351,18 @@ impl Client {
                         status: 401, body, ..
                     } => {
                         let (slug, message) = error_body(&body);
-                        let (dropped, next_generation) = {
+                        let verdict = {
                             let mut state = self.lock();
                             state.stats.unauthorized += 1;
-                            let dropped = state.pool.unauthorized(lease.slot, lease.generation);
-                            (dropped, state.pool.next_generation())
+                            state.pool.refused(lease.slot, lease.generation, &mut auth)
                         };
                         tracing::debug!(
                             endpoint = call.endpoint,
                             attempt,
-                            dropped,
+                            ?verdict,
                             "401: token refused"
                         );
-                        // A token minted after this call's last 401 and refused at once: the
-                        // credentials, not the token's age, are the problem. A refused older
-                        // token (another slot's, which expired too) only earns its own refresh.
-                        if minted_since_401.is_some_and(|g| lease.generation >= g) {
+                        if verdict == AuthVerdict::CredentialsRefused {
                             return Err(Error::Unauthorized {
                                 endpoint: call.endpoint,
                                 status: 401,
@@ -376,7 +371,6 @@ impl Client {
                                 attempts: attempt,
                             });
                         }
-                        minted_since_401 = Some(next_generation);
                         continue;
                     }
                     Sent::Answer {
@@ -429,11 +423,7 @@ impl Client {
             if matches!(failure, Failure::OutcomeUnknown(_)) {
                 progress.unknown = Some(detail.clone());
             }
-            // Only back-to-back 401s prove the credentials wrong. After another failure and its
-            // backoff, a token may simply have expired meanwhile (short-lived tokens, revoked
-            // keys): that 401 earns one more refresh, still bounded by the attempts and the
-            // creation budget.
-            minted_since_401 = None;
+            auth.other_failure();
             let decision = {
                 let mut state = self.lock();
                 let random = state.rng.next_u64();

@@ -29,6 +29,6 @@ pub use retry::{
     Failure, GiveUpReason, NotSentKind, RetryConfig, RetryDecision, RetryPolicy, UnknownKind,
 };
 pub use token::{
-    CreationRefused, Decision, PoolConfig, SlotState, TokenPool, TokenSlot, ValidToken,
-    DEFAULT_REFRESH_MARGIN_MS, MAX_TOKENS, TOKEN_TTL_MS,
+    AuthVerdict, CallAuth, CreationRefused, Decision, PoolConfig, SlotState, TokenPool, TokenSlot,
+    ValidToken, DEFAULT_REFRESH_MARGIN_MS, MAX_TOKENS, TOKEN_TTL_MS,
 };

@@ -243,6 +243,50 @@ fn a_stale_401_does_not_drop_a_fresh_token() {
 }
 
 #[test]
+fn only_a_token_minted_since_the_last_401_proves_the_credentials_wrong() {
+    let mut pool: TokenPool<&str> = TokenPool::new(PoolConfig {
+        tokens: 2,
+        ..PoolConfig::default()
+    });
+    for slot in 0..2 {
+        pool.begin_creation(slot, Millis(0)).unwrap();
+    }
+    let a = pool.creation_succeeded(0, "a", Millis(0)).unwrap();
+    let b = pool.creation_succeeded(1, "b", Millis(0)).unwrap();
+    let mut call = CallAuth::default();
+    // Both tokens died early. The first 401 refreshes; so does the second, on the other slot's
+    // token, which is older than the first 401.
+    assert_eq!(
+        pool.refused(0, a.generation, &mut call),
+        AuthVerdict::Refresh
+    );
+    assert_eq!(
+        pool.refused(1, b.generation, &mut call),
+        AuthVerdict::Refresh
+    );
+    // A token minted after that 401 and refused at once: the credentials are wrong.
+    pool.begin_creation(0, Millis(10)).unwrap();
+    let fresh = pool.creation_succeeded(0, "fresh", Millis(10)).unwrap();
+    assert_eq!(
+        pool.refused(0, fresh.generation, &mut call),
+        AuthVerdict::CredentialsRefused
+    );
+    // Unless the call failed another way and waited in between: then it may have expired.
+    let mut waited = CallAuth::default();
+    assert_eq!(
+        pool.refused(0, fresh.generation, &mut waited),
+        AuthVerdict::Refresh
+    );
+    waited.other_failure();
+    pool.begin_creation(0, Millis(20)).unwrap();
+    let later = pool.creation_succeeded(0, "later", Millis(20)).unwrap();
+    assert_eq!(
+        pool.refused(0, later.generation, &mut waited),
+        AuthVerdict::Refresh
+    );
+}
+
+#[test]
 fn exhausted_budget_says_when_and_refuses_early_creation() {
     let config = PoolConfig {
         creations: WindowLimit::new(2, 1_000),

@@ -89,6 +89,33 @@ pub enum Decision<T> {
     WaitForCreation { slot: usize },
 }
 
+/// One call's memory of its 401s, for [`TokenPool::refused`]. Only a token minted since the
+/// call's previous 401 and refused at once proves the credentials wrong: with several tokens, or
+/// tokens that die early, a second 401 often lands on another slot's token that expired too,
+/// and that only earns its own refresh.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallAuth {
+    /// Tokens of this generation or later were created after the call's last 401.
+    minted_since_401: Option<u64>,
+}
+
+impl CallAuth {
+    /// The call failed another way and waited its backoff: a token may simply have expired
+    /// meanwhile, so the next 401 is not conclusive either.
+    pub fn other_failure(&mut self) {
+        self.minted_since_401 = None;
+    }
+}
+
+/// What a 401 means for the call that got it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthVerdict {
+    /// Get a fresh token (single flight) and retry.
+    Refresh,
+    /// A freshly minted token was refused at once: stop, and say so.
+    CredentialsRefused,
+}
+
 /// Why [`TokenPool::begin_creation`] refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CreationRefused {
@@ -305,11 +332,19 @@ impl<T: Clone> TokenPool<T> {
         }
     }
 
-    /// Every token with a generation at or above this one is created from now on. A caller that
-    /// notes it at a 401 can later tell a token minted since (whose refusal proves the
-    /// credentials wrong) from an older one that merely expired.
-    pub fn next_generation(&self) -> u64 {
-        self.next_generation
+    /// A request of one call, sent on `slot` with token `generation`, got 401. The token is
+    /// dropped if it is still the slot's current one; the verdict says whether the call may get
+    /// a fresh token and retry, or the credentials themselves are refused.
+    pub fn refused(&mut self, slot: usize, generation: u64, call: &mut CallAuth) -> AuthVerdict {
+        self.unauthorized(slot, generation);
+        if call
+            .minted_since_401
+            .is_some_and(|since| generation >= since)
+        {
+            return AuthVerdict::CredentialsRefused;
+        }
+        call.minted_since_401 = Some(self.next_generation);
+        AuthVerdict::Refresh
     }
 
     /// A request with token `generation` on `slot` got 401. The token is dropped only if it is
