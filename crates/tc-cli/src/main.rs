@@ -4,6 +4,7 @@
 //! `main` only dispatches: each subcommand is a module, and the input readers in [`read`] are
 //! shared by every subcommand that reads call records.
 
+mod mock;
 mod normalize;
 mod read;
 mod report;
@@ -16,6 +17,9 @@ use std::process::ExitCode;
 
 /// Exit status on a usage or I/O error (clap uses it for usage errors too).
 const EXIT_ERROR: u8 = 2;
+
+/// The log directive that silences the phone library, whose trace lines quote customers' numbers.
+const PHONE_LIBRARY_LOGS: &str = "rlibphonenumber=off";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -38,7 +42,7 @@ enum Command {
     /// Push a file to the API: validate, send full batches at the rate limit, journal, report.
     Submit(submit::SubmitArgs),
     /// Serve a local simulator of the API for tests and demos (loopback only by default).
-    Mock(tc_sim::MockArgs),
+    Mock(mock::MockArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,18 +67,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Submit(args) => ExitCode::from(submit::run(args)? as u8),
         Command::Mock(args) => {
             let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(tc_sim::run_mock(args))?;
+            runtime.block_on(mock::run(args))?;
             ExitCode::SUCCESS
         }
     })
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG`. The simulator logs each request by default; the
-/// other commands stay quiet unless asked. No log line ever carries a secret or a token.
+/// other commands stay quiet unless asked. No log line ever carries a secret, a token or a
+/// customer's phone number.
 fn init_logging(serving: bool) {
     use tracing_subscriber::EnvFilter;
     let default = if serving { "info" } else { "warn" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // The phone library traces every number it parses, in full. A directive for its target
+    // outranks any level `RUST_LOG` sets, so not even `RUST_LOG=trace` lets a number through.
+    let filter = match PHONE_LIBRARY_LOGS.parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)

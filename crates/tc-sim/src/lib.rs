@@ -26,7 +26,6 @@ mod config;
 mod create;
 mod fault;
 mod labels;
-mod mock;
 mod outcome;
 mod routes;
 mod server;
@@ -34,7 +33,6 @@ mod state;
 
 pub use config::SimConfig;
 pub use labels::demo_labels;
-pub use mock::{run_mock, MockArgs};
 pub use outcome::{expected_outcome, expected_status};
 pub use server::Simulator;
 pub use state::{Counters, StoredRecord};

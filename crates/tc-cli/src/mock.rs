@@ -1,11 +1,10 @@
 //! `tcbatch mock`: the simulator as a stand-alone local server, configured by flags.
 
-use crate::config::SimConfig;
-use crate::server::Simulator;
 use anyhow::Context;
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
+use tc_sim::{SimConfig, Simulator};
 
 /// Flags of `tcbatch mock`. Unset credentials fall back to the demo ones of [`SimConfig::demo`].
 #[derive(Clone, clap::Args)]
@@ -98,9 +97,10 @@ fn probability(text: &str) -> Result<f64, String> {
     }
 }
 
-/// Starts the simulator, prints where it listens and the credentials it accepts (demo
-/// credentials of a local simulator: printing them is the point), and serves until Ctrl-C.
-pub async fn run_mock(args: MockArgs) -> anyhow::Result<()> {
+/// Starts the simulator, prints where it listens and the credentials it accepts, and serves
+/// until Ctrl-C. The demo credentials are printed (telling them is the point); a key the operator
+/// chose with `--api-key` is a secret of theirs and is never printed.
+pub async fn run(args: MockArgs) -> anyhow::Result<()> {
     if !args.listen.ip().is_loopback() && !args.allow_non_loopback {
         anyhow::bail!(
             "refusing to listen on {}: the simulator has no TLS and accepts known demo credentials, \
@@ -118,14 +118,18 @@ pub async fn run_mock(args: MockArgs) -> anyhow::Result<()> {
                 args.listen
             )
         })?;
-    println!("{}", banner(&sim));
+    println!("{}", banner(&sim, &args));
     sim.serve_forever().await;
     Ok(())
 }
 
-fn banner(sim: &Simulator) -> String {
+fn banner(sim: &Simulator, args: &MockArgs) -> String {
     let c = sim.config();
     let url = sim.base_url();
+    let api_key = match args.api_key {
+        Some(_) => "[the key given with --api-key; not shown]",
+        None => c.api_key.as_str(),
+    };
     format!(
         "Truecaller Call Personalisation API simulator listening on {url}\n\
          \n  base URL           {url}\n  client account id  {}\n  key id             {}\n  api key            {}\n\
@@ -135,7 +139,7 @@ fn banner(sim: &Simulator) -> String {
          \n\nPress Ctrl-C to stop.",
         c.client_account_id,
         c.key_id,
-        c.api_key,
+        api_key,
         c.rate_per_minute,
         c.token_ttl.as_secs(),
         c.token_creations_per_window,
@@ -233,9 +237,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_banner_never_shows_a_chosen_api_key() {
+        let args = parse(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--api-key",
+            "s3cr3t-of-the-operator",
+        ])
+        .unwrap();
+        let sim = Simulator::start_on(args.sim_config(), args.listen)
+            .await
+            .unwrap();
+        let text = banner(&sim, &args);
+        sim.shutdown().await;
+        assert!(!text.contains("s3cr3t-of-the-operator"), "{text}");
+        assert!(text.contains("not shown"), "{text}");
+        let demo = parse(&["--listen", "127.0.0.1:0"]).unwrap();
+        let sim = Simulator::start_on(demo.sim_config(), demo.listen)
+            .await
+            .unwrap();
+        let text = banner(&sim, &demo);
+        sim.shutdown().await;
+        assert!(
+            text.contains(&SimConfig::demo().api_key),
+            "the demo key is printed: {text}"
+        );
+    }
+
+    #[tokio::test]
     async fn non_loopback_needs_the_explicit_flag() {
         let args = parse(&["--listen", "0.0.0.0:0"]).unwrap();
-        let err = run_mock(args).await.unwrap_err().to_string();
+        let err = run(args).await.unwrap_err().to_string();
         assert!(err.contains("--allow-non-loopback"), "{err}");
     }
 }
