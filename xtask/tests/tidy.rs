@@ -494,3 +494,70 @@ fn test_code_is_told_apart_from_library_code() {
     assert_eq!(kept, ["fn a() {}", "fn b() {}"]);
     assert!(test_files.contains(&dir.join("tests.rs")));
 }
+
+/// Lines of the library code (tests left out) of every `.rs` file under `dir` that contain one
+/// of `needles`, except in the files `allowed` names (paths relative to the workspace root).
+fn library_occurrences(dir: &str, needles: &[&str], allowed: &[&str]) -> Vec<String> {
+    let files = rust_files(&root().join(dir));
+    let mut scanned = Vec::new();
+    let mut test_files = Vec::new();
+    for file in &files {
+        let (lines, tests) = library_lines(file);
+        scanned.push((file, lines));
+        test_files.extend(tests);
+    }
+    let mut found = Vec::new();
+    for (file, lines) in scanned.into_iter().filter(|(f, _)| !test_files.contains(f)) {
+        let shown = file.strip_prefix(root()).unwrap_or(file);
+        if allowed.iter().any(|a| shown == Path::new(a)) {
+            continue;
+        }
+        for (number, line) in lines {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            for needle in needles.iter().filter(|n| line.contains(*n)) {
+                found.push(format!(
+                    "{}:{number}: `{needle}` in `{}`",
+                    shown.display(),
+                    line.trim()
+                ));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_phone_library_is_named_only_in_phone_rs() {
+    let needles = [
+        "rlibphonenumber::",
+        "use rlibphonenumber",
+        "extern crate rlibphonenumber",
+    ];
+    let mut found = Vec::new();
+    for dir in ["crates", "xtask/src"] {
+        found.extend(library_occurrences(
+            dir,
+            &needles,
+            &["crates/tc-core/src/phone.rs"],
+        ));
+    }
+    assert!(
+        found.is_empty(),
+        "only tc-core's phone.rs may use the phone library, so replacing it touches one file; \
+         go through tc_core::E164 instead:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn tc_cli_does_not_reach_into_the_transport() {
+    let found = library_occurrences("crates/tc-cli/src", &["tc_core::transport"], &[]);
+    assert!(
+        found.is_empty(),
+        "tcbatch is an adapter: it configures tc-http and tc-push and never drives tc-core's \
+         transport machines itself:\n{}",
+        found.join("\n")
+    );
+}
