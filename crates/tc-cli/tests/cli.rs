@@ -154,7 +154,7 @@ fn json_lines_have_the_documented_keys_in_order() {
         assert!(positions.windows(2).all(|w| w[0] < w[1]), "{line}");
     }
     assert!(
-        run.stderr.starts_with("24 records: 1 valid, 23 invalid\n"),
+        run.stderr.starts_with("27 records: 1 valid, 26 invalid\n"),
         "{}",
         run.stderr
     );
@@ -231,13 +231,13 @@ fn json_array_and_api_body_give_the_same_diagnostics_as_json_lines() {
     let from_array = tcbatch(&args("json"), array.as_bytes());
     let from_body = tcbatch(&args("json"), body.as_bytes());
     let expected = diagnostics(&from_jsonl.stdout, 0);
-    assert_eq!(expected.len(), 23);
+    assert_eq!(expected.len(), 26);
     assert_eq!(diagnostics(&from_array.stdout, 1), expected);
     assert_eq!(diagnostics(&from_body.stdout, 2), expected);
     for run in [&from_jsonl, &from_array, &from_body] {
         assert_eq!(run.code, 1);
         assert!(
-            run.stderr.starts_with("24 records: 1 valid, 23 invalid\n"),
+            run.stderr.starts_with("27 records: 1 valid, 26 invalid\n"),
             "{}",
             run.stderr
         );
@@ -479,4 +479,45 @@ fn normalize_answers_line_for_line_in_order() {
         (0, "+919876543210\n+919876543211\n")
     );
     assert_eq!(tcbatch(&["normalize", "--region", "India"], b"").code, 2);
+}
+
+#[test]
+fn control_characters_are_rejected_and_never_reach_the_terminal() {
+    let row = |label: &str, reason: &str| {
+        format!("+91 98765 43210,098765 43211,{label},{reason},,1911015000000,1911024000000")
+    };
+    let input = format!(
+        "{HEADER}\n{}\n{}\n{}\n{ROW}\n",
+        row(
+            "Centro\x1b]0;owned\x07 Bank",
+            "Calling you for KYC Verification"
+        ),
+        row("Centro Bank", "Calling you for \u{202E}noitacifireV CYK"),
+        row("Centro Bank", &"\u{200B}".repeat(10)),
+    );
+    for output in ["human", "json"] {
+        let run = tcbatch(
+            &[
+                "validate", "-", "--format", "csv", "--region", "IN", "--now", NOW, "--output",
+                output,
+            ],
+            input.as_bytes(),
+        );
+        assert_eq!(run.code, 1, "{}", run.transcript());
+        for raw in ['\x1b', '\x07', '\u{202E}', '\u{200B}'] {
+            assert!(!run.stdout.contains(raw), "{raw:?} echoed: {}", run.stdout);
+            assert!(!run.stderr.contains(raw), "{raw:?} echoed: {}", run.stderr);
+        }
+        let summary = if output == "human" {
+            &run.stdout
+        } else {
+            &run.stderr
+        };
+        assert!(
+            summary.contains("4 records: 1 valid, 3 invalid"),
+            "{summary}"
+        );
+        assert!(summary.contains("3  text_control_character"), "{summary}");
+        assert!(summary.contains("1  text_invisible"), "{summary}");
+    }
 }
