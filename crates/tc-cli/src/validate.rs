@@ -89,7 +89,8 @@ pub fn run(args: ValidateArgs) -> Result<ExitCode, ValidateError> {
         validator = validator.with_default_region(region);
     }
     let mut records = read::open(args.file.as_deref(), args.format)?;
-    for warning in records.warnings() {
+    let header_warnings = records.warnings();
+    for warning in &header_warnings {
         eprintln!("tcbatch: warning: {warning}");
     }
     let out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
@@ -106,6 +107,10 @@ pub fn run(args: ValidateArgs) -> Result<ExitCode, ValidateError> {
         }
     }
     records.finish()?;
+    // Unknown JSON keys and a second records array are only known once everything is read.
+    for warning in records.warnings().iter().skip(header_warnings.len()) {
+        eprintln!("tcbatch: warning: {warning}");
+    }
     let mut notes = Vec::new();
     if records.is_api_body() {
         if let Err(err) = check_batch_size(count) {

@@ -521,3 +521,84 @@ fn control_characters_are_rejected_and_never_reach_the_terminal() {
         assert!(summary.contains("1  text_invisible"), "{summary}");
     }
 }
+
+fn json_record(caller: &str) -> String {
+    format!(
+        "{{\"caller_number\": \"{caller}\", \"receiver_number\": \"+91 98765 43211\", \
+         \"dynamic_label_name\": \"Centro Bank\", \"starts_at\": 1911015000000, \
+         \"ends_at\": 1911024000000}}"
+    )
+}
+
+fn validate_json(input: &str) -> Run {
+    tcbatch(
+        &["validate", "-", "--format", "json", "--now", NOW],
+        input.as_bytes(),
+    )
+}
+
+#[test]
+fn json_records_are_never_dropped_silently() {
+    let (r1, r2) = (
+        json_record("+91 98765 43210"),
+        json_record("+91 98765 43212"),
+    );
+    // Two arrays, or a body with `call_records` twice: every record is read, with a warning.
+    for joined in [
+        format!("[{r1}][{r2}]"),
+        format!("{{\"call_records\": [{r1}],\n\"call_records\": [{r2}]}}"),
+    ] {
+        let run = validate_json(&joined);
+        assert_eq!(run.code, 0, "{}", run.transcript());
+        assert_eq!(run.stdout, "2 records: 2 valid, 0 invalid\n");
+        assert!(
+            run.stderr
+                .starts_with("tcbatch: warning: standard input: another"),
+            "{}",
+            run.stderr
+        );
+    }
+    // Anything else after the array is an error on its line, never ignored.
+    let run = validate_json(&format!("[{r1}]\n{r2}\n"));
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stdout.starts_with(
+            "line 2, record 2, a call record object on line 2 is outside the records array"
+        ),
+        "{}",
+        run.stdout
+    );
+    let run = validate_json(&format!("[{r1}]\n\nthe end\n"));
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stdout
+            .contains("unexpected `t` at line 3, column 1 after the end of the records"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn json_keys_are_matched_like_csv_headers_and_unknown_ones_warned_about() {
+    let input =
+        "{\"Caller_Number\": \"+91 98765 43210\", \"RECEIVER_NUMBER\": \"+91 98765 43211\", \
+                 \"dynamic_label_name\": \"Centro Bank\", \"starts_at\": 1911015000000, \
+                 \"ends_at\": 1911024000000, \"customer_id\": 7, \"lable_id\": \"x\"}\n";
+    for format in ["jsonl", "json"] {
+        let input = if format == "json" {
+            format!("[{input}]")
+        } else {
+            input.to_owned()
+        };
+        let run = tcbatch(
+            &["validate", "-", "--format", format, "--now", NOW],
+            input.as_bytes(),
+        );
+        assert_eq!(run.code, 0, "{}", run.transcript());
+        assert_eq!(
+            run.stderr,
+            "tcbatch: warning: standard input: ignoring key(s) that are not call record fields: \
+             `customer_id` (line 1), `lable_id` (line 1; did you mean `label_id`?)\n"
+        );
+    }
+}

@@ -20,6 +20,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::Path;
+use tc_core::diagnostic::excerpt;
 use tc_core::{Code, Diagnostic, Field, RawRecord, Scalar};
 
 /// The most bytes one record (a CSV row with its quoted line breaks, a JSON Lines line, a JSON
@@ -182,6 +183,12 @@ fn open_file(path: &Path, shown: &str) -> Result<File, ReadError> {
     File::open(path).map_err(|err| ReadError::new(format!("cannot open {shown}: {err}")))
 }
 
+/// The field a CSV column or JSON key names. Both are matched the same way: surrounding white
+/// space and ASCII letter case do not matter (`Caller_Number ` is `caller_number`).
+pub fn field_named(name: &str) -> Option<Field> {
+    Field::from_wire_name(&name.trim().to_ascii_lowercase())
+}
+
 /// The records of one input, in order. After the loop, call [`Records::finish`]: an I/O error
 /// stops reading, and `finish` returns it (the last record yielded then says where it stopped).
 pub enum Records {
@@ -192,11 +199,14 @@ pub enum Records {
 }
 
 impl Records {
-    /// Things worth telling the user that do not stop reading (unknown CSV columns).
-    pub fn warnings(&self) -> &[String] {
+    /// Things worth telling the user that do not stop reading: unknown CSV columns, unknown
+    /// JSON keys, a second records array. Unknown keys are only known once read, so ask again
+    /// after the last record.
+    pub fn warnings(&self) -> Vec<String> {
         match self {
-            Records::Csv(r) => r.warnings(),
-            Records::Jsonl(_) | Records::Json(_) => &[],
+            Records::Csv(r) => r.warnings().to_vec(),
+            Records::Jsonl(r) => r.warnings(),
+            Records::Json(r) => r.warnings(),
         }
     }
 
@@ -246,12 +256,13 @@ fn unreadable(message: impl Into<String>) -> Diagnostic {
 
 /// Parses one JSON object into a record. `line` and `column` place the first byte of `bytes` in
 /// the file, so an error points at the exact spot. `multi_line` says whether to name the line in
-/// the message (a JSON Lines record is on the line the report already names).
+/// the message (a JSON Lines record is on the line the report already names). Keys that name no
+/// field are noted in `unknown`.
 fn parse_json_record(
     bytes: &[u8],
-    line: usize,
-    column: usize,
+    (line, column): (usize, usize),
     multi_line: bool,
+    unknown: &mut UnknownKeys,
 ) -> Result<RawRecord, Diagnostic> {
     let place = |err_line: usize, err_column: usize| {
         let column = if err_line <= 1 {
@@ -279,10 +290,132 @@ fn parse_json_record(
             Err(err) => json_error(&err, place(err.line(), err.column())),
         });
     }
-    let mut raw: RawRecord = serde_json::from_slice(bytes)
-        .map_err(|err| json_error(&err, place(err.line(), err.column())))?;
+    let mut keys = Vec::new();
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let mut raw =
+        serde::de::DeserializeSeed::deserialize(RecordSeed { unknown: &mut keys }, &mut de)
+            .and_then(|raw| de.end().map(|()| raw))
+            .map_err(|err| json_error(&err, place(err.line(), err.column())))?;
+    for key in keys {
+        unknown.note(key, line);
+    }
     blank_is_absent(&mut raw);
     Ok(raw)
+}
+
+/// Reads a JSON object into a [`RawRecord`], matching keys to fields as CSV headers are matched
+/// ([`field_named`]) and keeping the keys that name no field.
+struct RecordSeed<'a> {
+    unknown: &'a mut Vec<String>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for RecordSeed<'_> {
+    type Value = RawRecord;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<RawRecord, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for RecordSeed<'_> {
+    type Value = RawRecord;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object of call record fields")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RawRecord, A::Error> {
+        let mut raw = RawRecord::default();
+        let mut seen: [Option<String>; Field::ALL.len()] = Default::default();
+        while let Some(key) = map.next_key::<String>()? {
+            let Some(field) = field_named(&key) else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+                self.unknown.push(key);
+                continue;
+            };
+            let slot = &mut seen[field as usize];
+            if let Some(before) = slot {
+                return Err(serde::de::Error::custom(format!(
+                    "the record has `{field}` twice (as `{}` and `{}`); keep one",
+                    excerpt(before),
+                    excerpt(&key)
+                )));
+            }
+            *slot = Some(key);
+            raw.set(field, map.next_value::<Option<Scalar>>()?);
+        }
+        Ok(raw)
+    }
+}
+
+/// Keys of JSON records that name no field, each with the line it was first seen on: told once,
+/// as a warning, the way unknown CSV columns are.
+#[derive(Debug, Default)]
+pub(crate) struct UnknownKeys {
+    keys: Vec<(String, usize)>,
+    more: bool,
+}
+
+/// Distinct unknown keys a warning names; past it, the warning says there are more.
+const MAX_UNKNOWN_KEYS: usize = 20;
+
+impl UnknownKeys {
+    fn note(&mut self, key: String, line: usize) {
+        if self.keys.iter().any(|(known, _)| *known == key) {
+            return;
+        }
+        if self.keys.len() < MAX_UNKNOWN_KEYS {
+            self.keys.push((key, line));
+        } else {
+            self.more = true;
+        }
+    }
+
+    /// The warning for `name` (the input as messages call it), if any key was unknown.
+    fn warning(&self, name: &str) -> Option<String> {
+        if self.keys.is_empty() {
+            return None;
+        }
+        let list: Vec<String> = self
+            .keys
+            .iter()
+            .map(|(key, line)| match likely_field(key) {
+                Some(field) => format!("`{}` (line {line}; did you mean `{field}`?)", excerpt(key)),
+                None => format!("`{}` (line {line})", excerpt(key)),
+            })
+            .collect();
+        Some(format!(
+            "{name}: ignoring key(s) that are not call record fields: {}{}",
+            list.join(", "),
+            if self.more { ", and more" } else { "" }
+        ))
+    }
+}
+
+/// The field a misspelt name most likely means: one within two edits of it.
+fn likely_field(name: &str) -> Option<Field> {
+    let name = name.trim().to_ascii_lowercase();
+    Field::ALL
+        .into_iter()
+        .find(|f| edit_distance(&name, f.wire_name()) <= 2)
+}
+
+/// Levenshtein distance, for spotting misspelt column names and keys.
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 fn json_error(err: &serde_json::Error, place: String) -> Diagnostic {

@@ -375,6 +375,122 @@ fn json_without_a_records_array_is_an_error() {
     assert!(one_record.contains("--format jsonl"), "{one_record}");
 }
 
+/// The records and the warnings of a JSON input.
+fn json_with_warnings(text: &str) -> (Vec<InputRecord>, Vec<String>) {
+    let mut reader = JsonRecords::new(tiny(text.as_bytes()), "`x.json`".into()).expect("records");
+    let records: Vec<_> = reader.by_ref().collect();
+    assert_eq!(reader.finish(), Ok(()));
+    (records, reader.warnings())
+}
+
+#[test]
+fn json_arrays_joined_together_lose_no_record() {
+    for text in [
+        r#"[{"caller_number": "+1"}][{"caller_number": "+2"}]"#,
+        "[{\"caller_number\": \"+1\"}]\n[{\"caller_number\": \"+2\"}]\n",
+        "[{\"caller_number\": \"+1\"}]\n{\"call_records\": [{\"caller_number\": \"+2\"}]}",
+    ] {
+        let (records, warnings) = json_with_warnings(text);
+        let callers: Vec<_> = summary(&records)
+            .into_iter()
+            .map(|(n, _, c)| (n, c))
+            .collect();
+        assert_eq!(
+            callers,
+            [(1, Ok("+1".into())), (2, Ok("+2".into()))],
+            "{text}"
+        );
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("every array were read"),
+            "{warnings:?}"
+        );
+    }
+}
+
+#[test]
+fn json_duplicated_call_records_key_reads_both_arrays() {
+    let text = "{\"call_records\": [{\"caller_number\": \"+1\"}],\n \"note\": 1,\n \"call_records\": [{\"caller_number\": \"+2\"}]}\n";
+    let (records, warnings) = json_with_warnings(text);
+    assert_eq!(
+        summary(&records),
+        [(1, 1, Ok("+1".into())), (2, 3, Ok("+2".into()))]
+    );
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("starts on line 3"), "{warnings:?}");
+}
+
+#[test]
+fn json_content_after_the_records_is_reported_on_its_line() {
+    let cases = [
+        (
+            "[{\"caller_number\": \"+1\"}]\n\n  oops",
+            "unexpected `o` at line 3",
+        ),
+        (
+            "[{\"caller_number\": \"+1\"}]\n]",
+            "unexpected `]` at line 2",
+        ),
+        (
+            "{\"call_records\": [{\"caller_number\": \"+1\"}]\n",
+            "before the `}` that closes the API body",
+        ),
+        (
+            "{\"call_records\": [{\"caller_number\": \"+1\"}] \"x\": 1}",
+            "expected `,` or `}` after the `call_records` array",
+        ),
+        (
+            "[{\"caller_number\": \"+1\"}]\n{\"caller_number\": \"+2\"}",
+            "a call record object on line 2 is outside the records array",
+        ),
+    ];
+    for (text, expected) in cases {
+        let (records, _) = json_with_warnings(text);
+        let s = summary(&records);
+        assert_eq!(s.len(), 2, "{text}: {s:?}");
+        assert_eq!(s[0].2, Ok("+1".into()));
+        let message = s[1].2.clone().unwrap_err();
+        assert!(message.contains(expected), "{text}: {message}");
+    }
+}
+
+#[test]
+fn json_keys_match_fields_like_csv_headers_do() {
+    let records = jsonl(b"{\"Caller_Number\": \"+1\", \" ENDS_AT \": 5}\n{\"caller_number\": \"+1\", \"CALLER_NUMBER\": \"+2\"}\n");
+    let raw = records[0].raw.as_ref().unwrap();
+    assert_eq!(
+        raw.get(Field::CallerNumber),
+        Some(&Scalar::Text("+1".into()))
+    );
+    assert_eq!(raw.get(Field::EndsAt), Some(&Scalar::Int(5)));
+    let twice = records[1].raw.as_ref().unwrap_err();
+    assert!(
+        twice
+            .message
+            .contains("`caller_number` twice (as `caller_number` and `CALLER_NUMBER`)"),
+        "{}",
+        twice.message
+    );
+}
+
+#[test]
+fn unknown_json_keys_get_one_warning_like_unknown_csv_columns() {
+    let text = b"{\"caller_number\": \"+1\", \"customer\": 7}\n\n{\"reciever_number\": \"+2\", \"customer\": 8}\n";
+    let mut reader = JsonlRecords::new(tiny(text), "`x.jsonl`".into());
+    assert!(reader.warnings().is_empty());
+    assert_eq!(reader.by_ref().filter(|r| r.raw.is_ok()).count(), 2);
+    assert_eq!(
+        reader.warnings(),
+        [
+            "`x.jsonl`: ignoring key(s) that are not call record fields: `customer` (line 1), \
+          `reciever_number` (line 3; did you mean `receiver_number`?)"
+        ]
+    );
+    let (_, warnings) = json_with_warnings(r#"[{"caller_number": "+1", "customer": 7}]"#);
+    assert_eq!(warnings.len(), 1);
+    assert!(warnings[0].contains("`customer` (line 1)"), "{warnings:?}");
+}
+
 /// Gives `data`, then fails: a disk or pipe error in the middle of a file.
 struct FailingReader {
     data: Cursor<Vec<u8>>,
