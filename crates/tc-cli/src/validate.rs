@@ -16,7 +16,9 @@ pub const EXIT_INVALID: u8 = 1;
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Exit status: 0 when every record is valid, 1 when any record is invalid, \
-                        2 on a usage or input error."
+                  2 on a usage or input error (an input that is empty, not UTF-8 text, or has no \
+                  header or records array). A CSV header with no rows, or an empty array, holds \
+                  no records and exits 0."
 )]
 pub struct ValidateArgs {
     /// CSV, JSON Lines or JSON file of call records; `-` or nothing reads standard input.

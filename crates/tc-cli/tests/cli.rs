@@ -602,3 +602,78 @@ fn json_keys_are_matched_like_csv_headers_and_unknown_ones_warned_about() {
         );
     }
 }
+
+/// Writes `bytes` to `name` in `dir` and returns its path.
+fn file_in(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+/// `validate` and `submit` (to the built-in simulator, on loopback) of the same file.
+fn validate_and_submit(file: &str) -> [Run; 2] {
+    [
+        tcbatch(&["validate", file, "--now", NOW], b""),
+        tcbatch(&["submit", "--mock", file], b""),
+    ]
+}
+
+#[test]
+fn empty_inputs_are_the_same_error_in_every_format_for_validate_and_submit() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in [
+        ("empty.csv", &b""[..]),
+        ("empty.jsonl", b""),
+        ("blank.jsonl", b"\n\n"),
+        ("empty.json", b"\xEF\xBB\xBF\n"),
+    ] {
+        let file = file_in(&dir, name, bytes);
+        for run in validate_and_submit(&file) {
+            assert_eq!(run.code, 2, "{name}: {}", run.transcript());
+            let expected =
+                format!("tcbatch: error: `{file}` is empty, so there is nothing to check or send");
+            assert!(run.stderr.contains(&expected), "{name}: {}", run.stderr);
+        }
+    }
+}
+
+#[test]
+fn utf16_input_says_save_as_utf8_for_validate_and_submit() {
+    let text = format!("\u{FEFF}{HEADER}\n{ROW}\n");
+    let little_endian: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let file = file_in(&dir, "unicode.csv", &little_endian);
+    for run in validate_and_submit(&file) {
+        assert_eq!(run.code, 2, "{}", run.transcript());
+        assert!(
+            run.stderr.contains("is UTF-16 (little-endian) text")
+                && run.stderr.contains("save it as UTF-8"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            !run.stderr.contains('\0'),
+            "garbage echoed: {:?}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn submit_reads_every_record_of_joined_json_arrays() {
+    let (r1, r2) = (
+        json_record("+91 98765 43210"),
+        json_record("+91 98765 43212"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = file_in(&dir, "joined.json", format!("[{r1}]\n[{r2}]\n").as_bytes());
+    let run = tcbatch(&["submit", "--mock", &file], b"");
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("2 rows: 2 accepted") || run.stdout.contains("2 rows: 2 accepted"),
+        "{}",
+        run.transcript()
+    );
+    let report = std::fs::read_to_string(format!("{file}.report.csv")).unwrap();
+    assert_eq!(report.lines().count(), 3, "header and two rows: {report}");
+}

@@ -6,8 +6,10 @@
 //! Memory stays flat whatever the file size: one record (capped at [`MAX_RECORD_BYTES`]) is held
 //! at a time.
 //!
-//! Problems with the file as a whole (it does not exist, a CSV header lacks a required column, a
-//! JSON file holds no array of records) are [`ReadError`]s, reported before any record.
+//! Problems with the file as a whole (it does not exist, it is empty or UTF-16 text, a CSV header
+//! lacks a required column, a JSON file holds no array of records) are [`ReadError`]s, reported
+//! before any record, the same way in every format. Field names are matched the same way in
+//! every format too ([`field_named`]), and names that match no field get a warning.
 
 pub mod csv;
 pub mod json;
@@ -134,6 +136,7 @@ where
             )
         }
     };
+    let source = sniff(source, &name, format)?;
     Ok(match format {
         Format::Csv => Records::Csv(Box::new(csv::CsvRecords::new(source, name)?)),
         Format::Jsonl => Records::Jsonl(jsonl::JsonlRecords::new(source, name)),
@@ -159,6 +162,83 @@ pub fn estimate_rows(file: &Path) -> Option<u64> {
         .ok()?;
     let lines = memchr::memchr_iter(b'\n', &sample).count().max(1) as u64;
     Some(size.saturating_mul(lines) / (sample.len() as u64).max(1))
+}
+
+/// How much of the input [`sniff`] looks at.
+const SNIFF_BYTES: u64 = 4096;
+
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Looks at the start of the input before any reader does: text in another encoding than UTF-8
+/// (UTF-16 or UTF-32, which spreadsheets save as "Unicode text") and an input with nothing in it
+/// are errors that say what happened, in every format alike. Gives the input back whole.
+fn sniff(mut source: Source, name: &str, format: Format) -> Result<Source, ReadError> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(SNIFF_BYTES as usize);
+    (&mut source)
+        .take(SNIFF_BYTES)
+        .read_to_end(&mut head)
+        .map_err(|err| ReadError::io(name, &err))?;
+    if let Some(encoding) = wide_encoding(&head) {
+        return Err(ReadError::new(format!(
+            "{name} is {encoding} text, and tcbatch reads UTF-8 only: save it as UTF-8 (in a \
+             spreadsheet: Save As, \"CSV UTF-8\"; in an editor: the encoding UTF-8) and try again"
+        )));
+    }
+    let content = head.strip_prefix(UTF8_BOM).unwrap_or(&head);
+    if (head.len() as u64) < SNIFF_BYTES && content.iter().all(u8::is_ascii_whitespace) {
+        let expected = match format {
+            Format::Csv => {
+                "a CSV file starts with a header row naming its columns, such as \
+                 caller_number,receiver_number,dynamic_label_name,starts_at,ends_at"
+            }
+            Format::Jsonl => "a JSON Lines file holds one record object per line",
+            Format::Json => {
+                "a JSON file holds an array of records [...] or the API body \
+                 {\"call_records\": [...]}"
+            }
+        };
+        return Err(ReadError::new(format!(
+            "{name} is empty, so there is nothing to check or send: {expected}. Check that the \
+             export that wrote it finished"
+        )));
+    }
+    Ok(Box::new(io::Cursor::new(head).chain(source)))
+}
+
+/// The wide encoding `head` (the start of an input) is in, by its byte order mark or, without
+/// one, by its zero bytes: text that is mostly ASCII has a zero in every other byte in UTF-16,
+/// and UTF-8 text has none at all.
+fn wide_encoding(head: &[u8]) -> Option<&'static str> {
+    const BOMS: [(&[u8], &str); 4] = [
+        (b"\xFF\xFE\x00\x00", "UTF-32 (little-endian)"),
+        (b"\x00\x00\xFE\xFF", "UTF-32 (big-endian)"),
+        (b"\xFF\xFE", "UTF-16 (little-endian)"),
+        (b"\xFE\xFF", "UTF-16 (big-endian)"),
+    ];
+    if let Some((_, encoding)) = BOMS.iter().find(|(bom, _)| head.starts_with(bom)) {
+        return Some(encoding);
+    }
+    let pairs = head.len() / 2;
+    if pairs == 0 {
+        return None;
+    }
+    let zeros_at = |parity: usize| {
+        head.iter()
+            .skip(parity)
+            .step_by(2)
+            .take(pairs)
+            .filter(|&&b| b == 0)
+            .count()
+    };
+    let (even, odd) = (zeros_at(0), zeros_at(1));
+    if odd * 2 > pairs && even * 4 < pairs {
+        Some("UTF-16 (little-endian)")
+    } else if even * 2 > pairs && odd * 4 < pairs {
+        Some("UTF-16 (big-endian)")
+    } else {
+        None
+    }
 }
 
 fn is_stdin(file: Option<&Path>) -> bool {

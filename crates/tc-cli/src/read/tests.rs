@@ -558,3 +558,69 @@ fn row_estimate_scales_the_sample_to_the_file_size() {
     assert!((4900..=5100).contains(&estimate), "{estimate}");
     assert_eq!(estimate_rows(Path::new("-")), None);
 }
+
+fn sniffed(bytes: &[u8], format: Format) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut source = sniff(Box::new(tiny(bytes)), "`x`", format).map_err(|e| e.to_string())?;
+    let mut all = Vec::new();
+    source.read_to_end(&mut all).unwrap();
+    Ok(all)
+}
+
+fn utf16(text: &str, big_endian: bool) -> Vec<u8> {
+    text.encode_utf16()
+        .flat_map(|unit| {
+            if big_endian {
+                unit.to_be_bytes()
+            } else {
+                unit.to_le_bytes()
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn utf16_input_is_an_error_that_says_save_as_utf8() {
+    let text = format!("\u{FEFF}{HEADER}\n{ROW}\n");
+    let no_bom = format!("{HEADER}\n{ROW}\n");
+    for (bytes, encoding) in [
+        (utf16(&text, false), "UTF-16 (little-endian)"),
+        (utf16(&text, true), "UTF-16 (big-endian)"),
+        (utf16(&no_bom, false), "UTF-16 (little-endian)"),
+        (utf16(&no_bom, true), "UTF-16 (big-endian)"),
+        (b"\xFF\xFE\0\0c\0\0\0".to_vec(), "UTF-32 (little-endian)"),
+    ] {
+        for format in [Format::Csv, Format::Jsonl, Format::Json] {
+            let err = sniffed(&bytes, format).unwrap_err();
+            assert!(
+                err.starts_with(&format!("`x` is {encoding} text"))
+                    && err.contains("save it as UTF-8"),
+                "{err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn utf8_input_passes_through_whole() {
+    let long = format!("{HEADER}\n{}", format!("{ROW}\n").repeat(100));
+    for text in [long.as_str(), "सेंट्रो बैंक,x\n", "\u{FEFF}a", "[]", "x"] {
+        assert_eq!(
+            sniffed(text.as_bytes(), Format::Csv).as_deref(),
+            Ok(text.as_bytes())
+        );
+    }
+}
+
+#[test]
+fn an_empty_input_is_the_same_error_in_every_format() {
+    for bytes in [&b""[..], b"\n\n", b"\xEF\xBB\xBF", b"  \r\n\t"] {
+        for format in [Format::Csv, Format::Jsonl, Format::Json] {
+            let err = sniffed(bytes, format).unwrap_err();
+            assert!(
+                err.starts_with("`x` is empty, so there is nothing to check or send"),
+                "{err}"
+            );
+        }
+    }
+}
