@@ -171,26 +171,11 @@ impl<R: BufRead> JsonRecords<R> {
                     )))
                 }
             }
-            self.cur.start_keeping();
-            let scanned = self.cur.scan_value()?;
-            let key_bytes = self.cur.stop_keeping().0;
-            let key = match scanned {
-                Scanned::Complete => {
-                    serde_json::from_slice::<String>(&key_bytes).unwrap_or_default()
-                }
-                _ => {
-                    return Ok(Err(format!(
-                        "a key on line {line} is never closed; {NO_ARRAY}"
-                    )))
-                }
+            let key = match self.key(line)? {
+                Ok(key) => key,
+                Err(message) => return Ok(Err(message)),
             };
             let shown = excerpt(&key);
-            if self.cur.skip_ws()? != Some(b':') {
-                return Ok(Err(format!(
-                    "expected `:` after the key `{shown}` on line {line}"
-                )));
-            }
-            self.cur.bump(b':');
             let value_line = self.cur.line;
             if key == "call_records" {
                 return self.open_records(value_line);
@@ -218,6 +203,27 @@ impl<R: BufRead> JsonRecords<R> {
                 }
             }
         }
+    }
+
+    /// At the `"` that opens a key: reads the key and the `:` after it.
+    fn key(&mut self, line: usize) -> io::Result<Result<String, String>> {
+        self.cur.start_keeping();
+        let scanned = self.cur.scan_value()?;
+        let key_bytes = self.cur.stop_keeping().0;
+        if scanned != Scanned::Complete {
+            return Ok(Err(format!(
+                "a key on line {line} is never closed; {NO_ARRAY}"
+            )));
+        }
+        let key = serde_json::from_slice::<String>(&key_bytes).unwrap_or_default();
+        if self.cur.skip_ws()? != Some(b':') {
+            return Ok(Err(format!(
+                "expected `:` after the key `{}` on line {line}",
+                excerpt(&key)
+            )));
+        }
+        self.cur.bump(b':');
+        Ok(Ok(key))
     }
 
     /// After a `call_records` key and its `:`: opens its array.

@@ -413,7 +413,8 @@ impl<'de> serde::de::Visitor<'de> for RecordSeed<'_> {
                 self.unknown.push(key);
                 continue;
             };
-            let slot = &mut seen[field as usize];
+            let at = Field::ALL.iter().position(|f| *f == field).unwrap_or(0);
+            let slot = &mut seen[at];
             if let Some(before) = slot {
                 return Err(serde::de::Error::custom(format!(
                     "the record has `{field}` twice (as `{}` and `{}`); keep one",
