@@ -677,3 +677,30 @@ fn submit_reads_every_record_of_joined_json_arrays() {
     let report = std::fs::read_to_string(format!("{file}.report.csv")).unwrap();
     assert_eq!(report.lines().count(), 3, "header and two rows: {report}");
 }
+
+#[test]
+fn warnings_and_errors_escape_the_names_they_quote() {
+    let csv = format!("{HEADER},note\x1b[2J\n{ROW},x\n");
+    let jsonl = "{\"caller_number\": \"+91 98765 43210\", \"\\u001b]0;owned\\u0007\": 1}\n";
+    for (format, input) in [("csv", csv.as_str()), ("jsonl", jsonl)] {
+        let run = tcbatch(
+            &[
+                "validate", "-", "--format", format, "--region", "IN", "--now", NOW,
+            ],
+            input.as_bytes(),
+        );
+        assert!(run.stderr.contains("warning"), "{}", run.transcript());
+        assert!(run.stderr.contains("\\u{1b}"), "{}", run.stderr);
+        for raw in ['\x1b', '\x07'] {
+            assert!(
+                !run.stderr.contains(raw),
+                "{raw:?} echoed: {:?}",
+                run.stderr
+            );
+        }
+    }
+    let missing = "caller_number,receiver_number\x1b[31m,dynamic_label_name,starts_at,ends_at\n";
+    let run = tcbatch(&["validate", "-", "--format", "csv"], missing.as_bytes());
+    assert_eq!(run.code, 2, "{}", run.transcript());
+    assert!(!run.stderr.contains('\x1b'), "{:?}", run.stderr);
+}
