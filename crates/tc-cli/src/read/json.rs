@@ -234,7 +234,8 @@ impl<R: BufRead> JsonRecords<R> {
             )));
         }
         self.cur.bump(b'[');
-        if self.arrays > 0 {
+        // Told once, however many arrays follow: the warnings stay bounded.
+        if self.arrays == 1 {
             self.warnings.push(format!(
                 "{}: another records array starts on line {line} (a second `call_records` key, \
                  or JSON files joined together); the records of every array were read, in order",
@@ -309,10 +310,11 @@ impl<R: BufRead> JsonRecords<R> {
         Ok(Some(InputRecord { record, line, raw }))
     }
 
-    /// At the `]` that closes a records array: reads on after it.
+    /// At the `]` that closes a records array: what follows is read by the next step.
     fn close(&mut self) -> io::Result<Option<InputRecord>> {
         self.cur.bump(b']');
-        self.after_array()
+        self.state = State::AfterArray;
+        Ok(None)
     }
 
     /// After a records array: the rest of its API body, then the end of the input. Another
@@ -327,7 +329,7 @@ impl<R: BufRead> JsonRecords<R> {
         Ok(match outcome {
             Ok(true) => {
                 self.state = State::First;
-                self.step()?
+                None
             }
             Ok(false) => {
                 self.state = State::Done;
@@ -375,8 +377,8 @@ impl<R: BufRead> JsonRecords<R> {
             None => Ok(Ok(false)),
             Some(b'[' | b'{') => {
                 let opened = self.open_value()?;
-                // A body's second array was already warned of when its key was read.
-                if opened.is_ok() && !self.in_body {
+                // A body's array was warned of when its key was read; told once.
+                if opened.is_ok() && !self.in_body && self.arrays == 2 {
                     self.warnings.push(format!(
                         "{}: another JSON value starts on line {} after the records array (JSON \
                          files joined together?); the records of every array were read, in order",
@@ -476,13 +478,19 @@ impl<R: BufRead> Iterator for JsonRecords<R> {
     type Item = InputRecord;
 
     fn next(&mut self) -> Option<InputRecord> {
-        match self.step() {
-            Ok(record) => record,
-            Err(err) => {
-                self.error = Some(ReadError::io(&self.name, &err));
-                self.state = State::Done;
-                Some(stopped(self.next_record, self.cur.line, &err))
-            }
+        loop {
+            return match self.step() {
+                // A step that closed or opened an array yields nothing; it moved past at least
+                // one byte, so this loop ends with the input. A loop, not recursion: a file of
+                // a million `[]` cannot exhaust the stack.
+                Ok(None) if self.state != State::Done => continue,
+                Ok(record) => record,
+                Err(err) => {
+                    self.error = Some(ReadError::io(&self.name, &err));
+                    self.state = State::Done;
+                    Some(stopped(self.next_record, self.cur.line, &err))
+                }
+            };
         }
     }
 }

@@ -624,3 +624,14 @@ fn an_empty_input_is_the_same_error_in_every_format() {
         }
     }
 }
+
+#[test]
+fn a_million_joined_empty_arrays_are_read_without_recursion_and_warned_of_once() {
+    let mut text = "[]".repeat(1_000_000);
+    text.push_str(r#"[{"caller_number": "+1"}]"#);
+    let mut reader = JsonRecords::new(BufReader::new(Cursor::new(text.into_bytes())), "x".into())
+        .expect("records");
+    let records: Vec<_> = reader.by_ref().collect();
+    assert_eq!(summary(&records), [(1, 1, Ok("+1".into()))]);
+    assert_eq!(reader.warnings().len(), 1);
+}
