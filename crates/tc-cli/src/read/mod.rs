@@ -442,6 +442,8 @@ const MAX_UNKNOWN_KEYS: usize = 20;
 
 impl UnknownKeys {
     fn note(&mut self, key: String, line: usize) {
+        // Kept as quoted, escaped and cut short: twenty huge keys cannot fill memory.
+        let key = excerpt(&key);
         if self.keys.iter().any(|(known, _)| *known == key) {
             return;
         }
