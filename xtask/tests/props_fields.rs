@@ -91,6 +91,43 @@ proptest! {
     }
 
     #[test]
+    fn a_control_character_inside_a_label_or_reason_is_rejected_and_never_echoed(
+        (field, written) in prop_oneof![
+            (3usize..=39).prop_flat_map(text_of_len).prop_map(|t| (Field::DynamicLabelName, t)),
+            (10usize..=99).prop_flat_map(text_of_len).prop_map(|t| (Field::DynamicCallReason, t)),
+        ],
+        control in prop::sample::select(CONTROL_CHARS),
+        at in any::<prop::sample::Index>(),
+    ) {
+        let chars: Vec<char> = written.chars().collect();
+        // Inside, not at an edge: trimming removes white-space controls (tab, line breaks) there.
+        let at = 1 + at.index(chars.len() - 1);
+        let with_control: String = chars[..at].iter().chain([control].iter()).chain(chars[at..].iter()).collect();
+        let diagnostics = validator().validate(&with(field, text(&with_control))).unwrap_err();
+        prop_assert_eq!(codes(&diagnostics), [(Some(field), "text_control_character")]);
+        let named = format!("U+{:04X}", u32::from(control));
+        prop_assert!(diagnostics[0].message.contains(&named), "{}", diagnostics[0].message);
+        prop_assert!(diagnostics.iter().all(|d| !d.message.contains(control)));
+    }
+
+    #[test]
+    fn a_text_of_only_invisible_characters_is_rejected(
+        field in prop::sample::select(vec![Field::DynamicLabelName, Field::DynamicCallReason]),
+        invisible in prop::collection::vec(
+            prop::sample::select(vec!['\u{200B}', '\u{200C}', '\u{200D}', '\u{200E}', '\u{2060}', '\u{3164}', '\u{FE0F}', '\u{2800}', ' ']),
+            10..=40,
+        ),
+    ) {
+        let written: String = invisible.into_iter().collect();
+        prop_assume!(!written.trim().is_empty());
+        let diagnostics = validator().validate(&with(field, text(&written))).unwrap_err();
+        prop_assert!(
+            codes(&diagnostics).contains(&(Some(field), "text_invisible")),
+            "{:?}: {:?}", written, codes(&diagnostics)
+        );
+    }
+
+    #[test]
     fn edge_punctuation_is_rejected_at_the_edges_and_accepted_inside(
         reason in (10usize..=99).prop_flat_map(text_of_len),
         mark in prop::sample::select(CALL_REASON_NOT_AT_EDGES),
@@ -172,15 +209,17 @@ proptest! {
 
     #[test]
     fn integers_below_100_billion_are_epoch_seconds(
-        value in prop_oneof![Just(0i64), Just(99_999_999_999), Just(1_753_246_858), 0i64..100_000_000_000],
+        value in prop_oneof![Just(0i64), Just(999_999_999), Just(1_000_000_000), Just(99_999_999_999), Just(1_753_246_858), 0i64..100_000_000_000],
         as_text in any::<bool>(),
     ) {
         let scalar = if as_text { Scalar::Text(value.to_string()) } else { Scalar::Int(value) };
         let result = validator().validate(&with(Field::StartsAt, Some(scalar)));
         let diagnostics = result.unwrap_err();
         prop_assert_eq!(codes(&diagnostics), [(Some(Field::StartsAt), "timestamp_in_seconds")]);
-        let in_ms = format!("{value}000");
-        prop_assert!(diagnostics[0].message.contains(&in_ms), "{}", diagnostics[0].message);
+        // Multiplying by 1000 is advised only where the value, as seconds, is from 2001 on.
+        let in_ms = format!("({value}000)");
+        let advised = diagnostics[0].message.contains(&in_ms);
+        prop_assert_eq!(advised, value >= 1_000_000_000, "{}", diagnostics[0].message);
     }
 
     #[test]

@@ -143,13 +143,33 @@ proptest! {
                 let code = err.code();
                 let phone_code = matches!(
                     code,
-                    Code::MissingField | Code::PhoneHasLetters | Code::PhoneHasExtension | Code::PhoneInvalidCharacters
+                    Code::MissingField | Code::PhoneScientificNotation | Code::PhoneHasLetters | Code::PhoneHasExtension | Code::PhoneInvalidCharacters
                         | Code::PhoneInvalidCountryCode | Code::PhoneTooShort | Code::PhoneTooLong | Code::PhoneInvalid
                 );
                 prop_assert!(phone_code, "`{}`: {:?}", input, err);
                 prop_assert!(!err.to_string().is_empty());
             }
         }
+    }
+
+    #[test]
+    fn a_number_a_spreadsheet_wrote_in_scientific_notation_is_named_so(
+        first in 1u8..=9,
+        fraction in "[0-9]{0,9}",
+        separator in prop::sample::select(vec!['.', ',']),
+        marker in prop::sample::select(vec!["E+", "e+", "E", "e"]),
+        exponent in 6u8..=16,
+        region in any_region(),
+    ) {
+        let written = if fraction.is_empty() {
+            format!("{first}{marker}{exponent}")
+        } else {
+            format!("{first}{separator}{fraction}{marker}{exponent}")
+        };
+        let err = E164::normalize(&written, region).unwrap_err();
+        prop_assert_eq!(err.code(), Code::PhoneScientificNotation, "`{}`", written);
+        let message = err.to_string();
+        prop_assert!(message.contains("scientific notation") && !message.contains("typo"), "{}", message);
     }
 
     #[test]

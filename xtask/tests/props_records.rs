@@ -59,6 +59,17 @@ fn check_valid(record: &CallRecord, now: Millis) -> Result<(), TestCaseError> {
             && s[1..].bytes().all(|b| b.is_ascii_digit());
         prop_assert!(shape, "`{}` is not E.164", s);
     }
+    for text in [record.dynamic_label_name(), record.dynamic_call_reason()]
+        .into_iter()
+        .flatten()
+    {
+        prop_assert!(
+            !text.contains(tc_core::rules::is_control_character)
+                && !text.chars().all(tc_core::rules::is_invisible),
+            "text {:?}",
+            text
+        );
+    }
     if let Some(name) = record.dynamic_label_name() {
         prop_assert!(
             (3..=40).contains(&name.chars().count()) && name.trim() == name,

@@ -1,6 +1,7 @@
 //! What `validate` prints: each problem as it is found, then a summary with counts per code.
 
 use std::io::{self, Write};
+use tc_core::diagnostic::escape_control_characters;
 use tc_core::{Code, Diagnostic};
 
 /// Human output lists at most this many problems; `--output json` lists all of them.
@@ -85,6 +86,8 @@ impl<W: Write> Report<W> {
                 Output::Json => write_json(&mut self.out, record, line, problem)?,
                 Output::Human if self.shown < MAX_SHOWN_PROBLEMS => {
                     self.shown += 1;
+                    // The message quotes the user's values: escaped, they cannot drive the terminal.
+                    let problem = escape_control_characters(&problem.to_string()).into_owned();
                     writeln!(self.out, "line {line}, record {record}, {problem}")?;
                 }
                 Output::Human => self.hidden += 1,

@@ -16,7 +16,9 @@ pub const EXIT_INVALID: u8 = 1;
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Exit status: 0 when every record is valid, 1 when any record is invalid, \
-                        2 on a usage or input error."
+                  2 on a usage or input error (an input that is empty, not UTF-8 text, or has no \
+                  header or records array). A CSV header with no rows, or an empty array, holds \
+                  no records and exits 0."
 )]
 pub struct ValidateArgs {
     /// CSV, JSON Lines or JSON file of call records; `-` or nothing reads standard input.
@@ -89,7 +91,8 @@ pub fn run(args: ValidateArgs) -> Result<ExitCode, ValidateError> {
         validator = validator.with_default_region(region);
     }
     let mut records = read::open(args.file.as_deref(), args.format)?;
-    for warning in records.warnings() {
+    let header_warnings = records.warnings();
+    for warning in &header_warnings {
         eprintln!("tcbatch: warning: {warning}");
     }
     let out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
@@ -106,6 +109,10 @@ pub fn run(args: ValidateArgs) -> Result<ExitCode, ValidateError> {
         }
     }
     records.finish()?;
+    // Unknown JSON keys and a second records array are only known once everything is read.
+    for warning in records.warnings().iter().skip(header_warnings.len()) {
+        eprintln!("tcbatch: warning: {warning}");
+    }
     let mut notes = Vec::new();
     if records.is_api_body() {
         if let Err(err) = check_batch_size(count) {

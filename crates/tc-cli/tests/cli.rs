@@ -154,7 +154,7 @@ fn json_lines_have_the_documented_keys_in_order() {
         assert!(positions.windows(2).all(|w| w[0] < w[1]), "{line}");
     }
     assert!(
-        run.stderr.starts_with("24 records: 1 valid, 23 invalid\n"),
+        run.stderr.starts_with("27 records: 1 valid, 26 invalid\n"),
         "{}",
         run.stderr
     );
@@ -231,13 +231,13 @@ fn json_array_and_api_body_give_the_same_diagnostics_as_json_lines() {
     let from_array = tcbatch(&args("json"), array.as_bytes());
     let from_body = tcbatch(&args("json"), body.as_bytes());
     let expected = diagnostics(&from_jsonl.stdout, 0);
-    assert_eq!(expected.len(), 23);
+    assert_eq!(expected.len(), 26);
     assert_eq!(diagnostics(&from_array.stdout, 1), expected);
     assert_eq!(diagnostics(&from_body.stdout, 2), expected);
     for run in [&from_jsonl, &from_array, &from_body] {
         assert_eq!(run.code, 1);
         assert!(
-            run.stderr.starts_with("24 records: 1 valid, 23 invalid\n"),
+            run.stderr.starts_with("27 records: 1 valid, 26 invalid\n"),
             "{}",
             run.stderr
         );
@@ -479,4 +479,228 @@ fn normalize_answers_line_for_line_in_order() {
         (0, "+919876543210\n+919876543211\n")
     );
     assert_eq!(tcbatch(&["normalize", "--region", "India"], b"").code, 2);
+}
+
+#[test]
+fn control_characters_are_rejected_and_never_reach_the_terminal() {
+    let row = |label: &str, reason: &str| {
+        format!("+91 98765 43210,098765 43211,{label},{reason},,1911015000000,1911024000000")
+    };
+    let input = format!(
+        "{HEADER}\n{}\n{}\n{}\n{ROW}\n",
+        row(
+            "Centro\x1b]0;owned\x07 Bank",
+            "Calling you for KYC Verification"
+        ),
+        row("Centro Bank", "Calling you for \u{202E}noitacifireV CYK"),
+        row("Centro Bank", &"\u{200B}".repeat(10)),
+    );
+    for output in ["human", "json"] {
+        let run = tcbatch(
+            &[
+                "validate", "-", "--format", "csv", "--region", "IN", "--now", NOW, "--output",
+                output,
+            ],
+            input.as_bytes(),
+        );
+        assert_eq!(run.code, 1, "{}", run.transcript());
+        for raw in ['\x1b', '\x07', '\u{202E}', '\u{200B}'] {
+            assert!(!run.stdout.contains(raw), "{raw:?} echoed: {}", run.stdout);
+            assert!(!run.stderr.contains(raw), "{raw:?} echoed: {}", run.stderr);
+        }
+        let summary = if output == "human" {
+            &run.stdout
+        } else {
+            &run.stderr
+        };
+        assert!(
+            summary.contains("4 records: 1 valid, 3 invalid"),
+            "{summary}"
+        );
+        assert!(summary.contains("3  text_control_character"), "{summary}");
+        assert!(summary.contains("1  text_invisible"), "{summary}");
+    }
+}
+
+fn json_record(caller: &str) -> String {
+    format!(
+        "{{\"caller_number\": \"{caller}\", \"receiver_number\": \"+91 98765 43211\", \
+         \"dynamic_label_name\": \"Centro Bank\", \"starts_at\": 1911015000000, \
+         \"ends_at\": 1911024000000}}"
+    )
+}
+
+fn validate_json(input: &str) -> Run {
+    tcbatch(
+        &["validate", "-", "--format", "json", "--now", NOW],
+        input.as_bytes(),
+    )
+}
+
+#[test]
+fn json_records_are_never_dropped_silently() {
+    let (r1, r2) = (
+        json_record("+91 98765 43210"),
+        json_record("+91 98765 43212"),
+    );
+    // Two arrays, or a body with `call_records` twice: every record is read, with a warning.
+    for joined in [
+        format!("[{r1}][{r2}]"),
+        format!("{{\"call_records\": [{r1}],\n\"call_records\": [{r2}]}}"),
+    ] {
+        let run = validate_json(&joined);
+        assert_eq!(run.code, 0, "{}", run.transcript());
+        assert_eq!(run.stdout, "2 records: 2 valid, 0 invalid\n");
+        assert!(
+            run.stderr
+                .starts_with("tcbatch: warning: standard input: another"),
+            "{}",
+            run.stderr
+        );
+    }
+    // Anything else after the array is an error on its line, never ignored.
+    let run = validate_json(&format!("[{r1}]\n{r2}\n"));
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stdout.starts_with(
+            "line 2, record 2, a call record object on line 2 is outside the records array"
+        ),
+        "{}",
+        run.stdout
+    );
+    let run = validate_json(&format!("[{r1}]\n\nthe end\n"));
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(
+        run.stdout
+            .contains("unexpected `t` at line 3, column 1 after the end of the records"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn json_keys_are_matched_like_csv_headers_and_unknown_ones_warned_about() {
+    let input =
+        "{\"Caller_Number\": \"+91 98765 43210\", \"RECEIVER_NUMBER\": \"+91 98765 43211\", \
+                 \"dynamic_label_name\": \"Centro Bank\", \"starts_at\": 1911015000000, \
+                 \"ends_at\": 1911024000000, \"customer_id\": 7, \"lable_id\": \"x\"}\n";
+    for format in ["jsonl", "json"] {
+        let input = if format == "json" {
+            format!("[{input}]")
+        } else {
+            input.to_owned()
+        };
+        let run = tcbatch(
+            &["validate", "-", "--format", format, "--now", NOW],
+            input.as_bytes(),
+        );
+        assert_eq!(run.code, 0, "{}", run.transcript());
+        assert_eq!(
+            run.stderr,
+            "tcbatch: warning: standard input: ignoring key(s) that are not call record fields: \
+             `customer_id` (line 1), `lable_id` (line 1; did you mean `label_id`?)\n"
+        );
+    }
+}
+
+/// Writes `bytes` to `name` in `dir` and returns its path.
+fn file_in(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+/// `validate` and `submit` (to the built-in simulator, on loopback) of the same file.
+fn validate_and_submit(file: &str) -> [Run; 2] {
+    [
+        tcbatch(&["validate", file, "--now", NOW], b""),
+        tcbatch(&["submit", "--mock", file], b""),
+    ]
+}
+
+#[test]
+fn empty_inputs_are_the_same_error_in_every_format_for_validate_and_submit() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in [
+        ("empty.csv", &b""[..]),
+        ("empty.jsonl", b""),
+        ("blank.jsonl", b"\n\n"),
+        ("empty.json", b"\xEF\xBB\xBF\n"),
+    ] {
+        let file = file_in(&dir, name, bytes);
+        for run in validate_and_submit(&file) {
+            assert_eq!(run.code, 2, "{name}: {}", run.transcript());
+            let expected =
+                format!("tcbatch: error: `{file}` is empty, so there is nothing to check or send");
+            assert!(run.stderr.contains(&expected), "{name}: {}", run.stderr);
+        }
+    }
+}
+
+#[test]
+fn utf16_input_says_save_as_utf8_for_validate_and_submit() {
+    let text = format!("\u{FEFF}{HEADER}\n{ROW}\n");
+    let little_endian: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let file = file_in(&dir, "unicode.csv", &little_endian);
+    for run in validate_and_submit(&file) {
+        assert_eq!(run.code, 2, "{}", run.transcript());
+        assert!(
+            run.stderr.contains("is UTF-16 (little-endian) text")
+                && run.stderr.contains("save it as UTF-8"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            !run.stderr.contains('\0'),
+            "garbage echoed: {:?}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn submit_reads_every_record_of_joined_json_arrays() {
+    let (r1, r2) = (
+        json_record("+91 98765 43210"),
+        json_record("+91 98765 43212"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = file_in(&dir, "joined.json", format!("[{r1}]\n[{r2}]\n").as_bytes());
+    let run = tcbatch(&["submit", "--mock", &file], b"");
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("2 rows: 2 accepted") || run.stdout.contains("2 rows: 2 accepted"),
+        "{}",
+        run.transcript()
+    );
+    let report = std::fs::read_to_string(format!("{file}.report.csv")).unwrap();
+    assert_eq!(report.lines().count(), 3, "header and two rows: {report}");
+}
+
+#[test]
+fn warnings_and_errors_escape_the_names_they_quote() {
+    let csv = format!("{HEADER},note\x1b[2J\n{ROW},x\n");
+    let jsonl = "{\"caller_number\": \"+91 98765 43210\", \"\\u001b]0;owned\\u0007\": 1}\n";
+    for (format, input) in [("csv", csv.as_str()), ("jsonl", jsonl)] {
+        let run = tcbatch(
+            &[
+                "validate", "-", "--format", format, "--region", "IN", "--now", NOW,
+            ],
+            input.as_bytes(),
+        );
+        assert!(run.stderr.contains("warning"), "{}", run.transcript());
+        assert!(run.stderr.contains("\\u{1b}"), "{}", run.stderr);
+        for raw in ['\x1b', '\x07'] {
+            assert!(
+                !run.stderr.contains(raw),
+                "{raw:?} echoed: {:?}",
+                run.stderr
+            );
+        }
+    }
+    let missing = "caller_number,receiver_number\x1b[31m,dynamic_label_name,starts_at,ends_at\n";
+    let run = tcbatch(&["validate", "-", "--format", "csv"], missing.as_bytes());
+    assert_eq!(run.code, 2, "{}", run.transcript());
+    assert!(!run.stderr.contains('\x1b'), "{:?}", run.stderr);
 }

@@ -1,6 +1,7 @@
 //! What validation says about a record: which wire field, which rule, and what to do.
 
-use crate::rules::Code;
+use crate::rules::{is_control_character, Code};
+use std::borrow::Cow;
 use std::fmt;
 
 /// A field of a call record, named as on the wire.
@@ -82,5 +83,58 @@ impl fmt::Display for Diagnostic {
             Some(field) => write!(f, "{field}: {} [{}]", self.message, self.code),
             None => write!(f, "{} [{}]", self.message, self.code),
         }
+    }
+}
+
+/// `text` with every control character (see [`is_control_character`]) written as an escape
+/// (`\u{1b}`), so that user text echoed in a message can neither drive a terminal (ESC, BEL,
+/// backspace) nor reorder what is printed around it (U+202E).
+pub fn escape_control_characters(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_control_character) {
+        return Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_control_character(c) {
+            escaped.extend(c.escape_unicode());
+        } else {
+            escaped.push(c);
+        }
+    }
+    Cow::Owned(escaped)
+}
+
+/// The part of a user's value a message quotes: its first 40 characters, with control
+/// characters escaped. One bad cell cannot flood a report or a terminal.
+pub fn excerpt(text: &str) -> String {
+    const MAX: usize = 40;
+    let cut = match text.char_indices().nth(MAX) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    };
+    let shown = escape_control_characters(cut);
+    if cut.len() < text.len() {
+        format!("{shown}…")
+    } else {
+        shown.into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_and_the_rest_kept() {
+        assert_eq!(
+            escape_control_characters("a\u{1b}[31mb\u{7}\u{8}\u{202E}सेंट्रो"),
+            "a\\u{1b}[31mb\\u{7}\\u{8}\\u{202e}सेंट्रो"
+        );
+        assert!(matches!(
+            escape_control_characters("plain"),
+            Cow::Borrowed("plain")
+        ));
+        assert_eq!(excerpt(&"x".repeat(50)), format!("{}…", "x".repeat(40)));
+        assert_eq!(excerpt("\u{200B}ab"), "\\u{200b}ab");
     }
 }

@@ -22,15 +22,24 @@ pub struct Region(rlibphonenumber::Region);
 
 /// Why a written number is not a phone number we will send.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PhoneError {
     Empty,
+    /// `9.19877E+11`: a spreadsheet turned the number into scientific notation, losing digits.
+    ScientificNotation,
     HasLetters,
     HasExtension,
     InvalidCharacter(char),
     InvalidCountryCode,
-    TooShort { national: bool },
-    TooLong { national: bool },
-    Invalid { national: bool },
+    TooShort {
+        national: bool,
+    },
+    TooLong {
+        national: bool,
+    },
+    Invalid {
+        national: bool,
+    },
 }
 
 /// Most digits a written number may hold: 15 for E.164, plus room for a trunk prefix.
@@ -141,6 +150,7 @@ impl PhoneError {
     pub fn code(&self) -> Code {
         match self {
             PhoneError::Empty => Code::MissingField,
+            PhoneError::ScientificNotation => Code::PhoneScientificNotation,
             PhoneError::HasLetters => Code::PhoneHasLetters,
             PhoneError::HasExtension => Code::PhoneHasExtension,
             PhoneError::InvalidCharacter(_) => Code::PhoneInvalidCharacters,
@@ -161,6 +171,10 @@ impl fmt::Display for PhoneError {
         let hint = |national: &bool| if *national { INTERNATIONAL_HINT } else { "" };
         match self {
             PhoneError::Empty => f.write_str("the number is empty"),
+            PhoneError::ScientificNotation => f.write_str(
+                "a spreadsheet converted the number to scientific notation, which drops its last \
+                 digits; format the phone column as text and export again from the original data",
+            ),
             PhoneError::HasLetters => f.write_str(
                 "the number contains letters; letters are never read as digits, so fix the typo",
             ),
@@ -201,6 +215,9 @@ fn clean(input: &str) -> Result<Cleaned, PhoneError> {
     let text = input.trim();
     if text.is_empty() {
         return Err(PhoneError::Empty);
+    }
+    if is_scientific(text) {
+        return Err(PhoneError::ScientificNotation);
     }
     let mut digits = String::with_capacity(16);
     let mut plus = false;
@@ -249,6 +266,22 @@ fn clean(input: &str) -> Result<Cleaned, PhoneError> {
         digits,
         international,
     })
+}
+
+/// `9.19877E+11`, `9,19877E+11` (a decimal comma), `9.19877e11`: how a spreadsheet writes a
+/// long number in a cell formatted as a number.
+fn is_scientific(text: &str) -> bool {
+    let Some((mantissa, exponent)) = text.split_once(['e', 'E']) else {
+        return false;
+    };
+    let mantissa = mantissa.strip_prefix('+').unwrap_or(mantissa);
+    let exponent = exponent.strip_prefix('+').unwrap_or(exponent);
+    let (whole, fraction) = mantissa.split_once(['.', ',']).unwrap_or((mantissa, ""));
+    !whole.is_empty()
+        && whole.bytes().all(|b| b.is_ascii_digit())
+        && fraction.bytes().all(|b| b.is_ascii_digit())
+        && !exponent.is_empty()
+        && exponent.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// `ext. 12`, `x12`, `extension 12`: a marker, then digits to the end.
@@ -366,6 +399,30 @@ mod tests {
             norm("+91*9876543210", None),
             Err(PhoneError::InvalidCharacter('*'))
         );
+    }
+
+    #[test]
+    fn spreadsheet_scientific_notation_is_named_not_called_a_typo() {
+        for written in [
+            "9.19877E+11",
+            "9,19877E+11",
+            "9.19877e11",
+            "+9.19877E+11",
+            "9E+11",
+        ] {
+            let err = norm(written, Some("IN")).unwrap_err();
+            assert_eq!(err, PhoneError::ScientificNotation, "{written}");
+            assert_eq!(err.code(), Code::PhoneScientificNotation);
+            let message = err.to_string();
+            assert!(
+                message.contains("scientific notation")
+                    && message.contains("format the phone column as text"),
+                "{message}"
+            );
+            assert!(!message.contains("typo"), "{message}");
+        }
+        // Letters that merely include an `E` are still letters.
+        assert_eq!(norm("98E76 543210", None), Err(PhoneError::HasLetters));
     }
 
     #[test]

@@ -18,6 +18,57 @@ pub const CALL_REASON_FORBIDDEN: &[char] = &[
 /// Characters allowed inside a call reason but not as its first or last character.
 pub const CALL_REASON_NOT_AT_EDGES: &[char] = &['.', ',', '-'];
 
+/// Whether `c` has no place in a label name or call reason ([`Code::TextControlCharacter`]):
+/// every C0 and C1 control (ESC, BEL, backspace, tab and line breaks inside the text), the line
+/// and paragraph separators, the bidirectional embeddings, overrides and isolates (U+202E can
+/// make a name read backwards), and the invisible format characters that do nothing in a caller
+/// ID (zero-width space, word joiner, soft hyphen, byte order mark, ...).
+///
+/// The format characters that shape visible text stay allowed: the zero-width joiner and
+/// non-joiner (Indic scripts, emoji sequences), the direction marks U+200E, U+200F and U+061C
+/// (mixed-script text), the Arabic number signs and the emoji tag characters.
+pub const fn is_control_character(c: char) -> bool {
+    matches!(
+        c,
+        '\u{0}'..='\u{1F}'
+            | '\u{7F}'..='\u{9F}'
+            | '\u{AD}'
+            | '\u{180E}'
+            | '\u{200B}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{E0001}'
+    )
+}
+
+/// Whether `c` shows nothing on its own: white space, control characters, every format
+/// character (joiners and direction marks included), variation selectors, the combining grapheme
+/// joiner and the blank fillers (Hangul fillers, braille blank). A text made only of these is
+/// [`Code::TextInvisible`].
+pub fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || is_control_character(c)
+        || matches!(
+            c,
+            '\u{34F}'
+                | '\u{61C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200C}'..='\u{200F}'
+                | '\u{2800}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FFA0}'
+                | '\u{E0000}'..='\u{E0FFF}'
+        )
+}
+
 macro_rules! codes {
     ($( $variant:ident = $name:literal, $field:expr, $source:literal, $summary:literal; )*) => {
         /// A stable, machine-readable reason for a diagnostic. See [`RULES`] for the table.
@@ -78,6 +129,8 @@ codes! {
         "A field holds a value of the wrong type (for example `true` for a phone number).";
     MissingField = "missing_field", Some(CallerNumber), "doc",
         "A required field (`caller_number`, `receiver_number`, `starts_at`, `ends_at`) is absent or empty.";
+    PhoneScientificNotation = "phone_scientific_notation", Some(CallerNumber), "input",
+        "A spreadsheet wrote the number in scientific notation (`9.19877E+11`), which has lost its last digits.";
     PhoneHasLetters = "phone_has_letters", Some(CallerNumber), "decision",
         "Letters are never mapped to digits: a typo `O` for `0` must not become another person's number.";
     PhoneHasExtension = "phone_has_extension", Some(CallerNumber), "decision",
@@ -108,6 +161,10 @@ codes! {
         "`dynamic_call_reason` contains one of `! @ # $ % ^ & * ( ) _ + /`.";
     CallReasonEdgePunctuation = "call_reason_edge_punctuation", Some(DynamicCallReason), "doc",
         "`dynamic_call_reason` starts or ends with `.`, `,` or `-`.";
+    TextControlCharacter = "text_control_character", Some(DynamicLabelName), "decision",
+        "A label name or call reason holds a control or invisible format character (ESC, BEL, U+202E, a zero-width space).";
+    TextInvisible = "text_invisible", Some(DynamicLabelName), "decision",
+        "A label name or call reason has no visible character (only zero-width or blank characters).";
     TimestampInvalid = "timestamp_invalid", Some(StartsAt), "doc",
         "A timestamp is neither whole epoch milliseconds nor an RFC 3339 date-time, or is out of range.";
     TimestampInSeconds = "timestamp_in_seconds", Some(StartsAt), "decision",

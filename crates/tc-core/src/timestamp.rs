@@ -2,6 +2,7 @@
 //!
 //! Inputs may hold integer milliseconds or RFC 3339 text; both become [`Millis`].
 
+use crate::diagnostic::excerpt;
 use crate::input::Scalar;
 use crate::rules::Code;
 use std::fmt;
@@ -67,7 +68,7 @@ pub(crate) fn from_scalar(value: &Scalar) -> Result<Millis, (Code, String)> {
             Code::TimestampInvalid,
             format!(
                 "{} is not a whole number of epoch milliseconds; drop the fraction",
-                shorten(&f.to_string())
+                excerpt(&f.to_string())
             ),
         )),
         Scalar::BigInt(_) => Err(out_of_range()),
@@ -106,7 +107,7 @@ fn parse_text(text: &str) -> Result<Millis, (Code, String)> {
             format!(
                 "`{}` is in scientific notation, which loses the last digits (a spreadsheet \
                  does this); format the column as a whole number and export again",
-                shorten(text)
+                excerpt(text)
             ),
         ));
     }
@@ -120,7 +121,7 @@ fn parse_text(text: &str) -> Result<Millis, (Code, String)> {
             format!(
                 "`{}` is neither epoch milliseconds nor an RFC 3339 date-time; write it as \
                  1753246858000 or 2025-07-23T05:00:58Z",
-                shorten(text)
+                excerpt(text)
             ),
         )),
     }
@@ -146,13 +147,7 @@ fn from_integer(ms: i64) -> Result<Millis, (Code, String)> {
         ));
     }
     if ms < SECONDS_MISTAKE_BELOW {
-        return Err((
-            Code::TimestampInSeconds,
-            format!(
-                "{ms} looks like epoch seconds; the API wants milliseconds, so multiply by 1000 \
-                 ({ms}000)"
-            ),
-        ));
+        return Err((Code::TimestampInSeconds, too_small(ms)));
     }
     if ms > LATEST {
         return Err(out_of_range());
@@ -160,20 +155,39 @@ fn from_integer(ms: i64) -> Result<Millis, (Code, String)> {
     Ok(Millis(ms))
 }
 
+/// Epoch seconds from September 2001 on: a date a file of calls can mean.
+const PLAUSIBLE_SECONDS_FROM: i64 = 1_000_000_000;
+
+/// The message for an integer below [`SECONDS_MISTAKE_BELOW`]. Multiplying by 1000 is advised
+/// only when the value read as seconds is a date a file of calls can mean: `0` or `5` are no
+/// times at all, and 5000 ms would be no better.
+fn too_small(ms: i64) -> String {
+    if ms >= PLAUSIBLE_SECONDS_FROM {
+        let as_seconds = Millis(ms.saturating_mul(1000));
+        format!(
+            "{ms} looks like epoch seconds ({}); the API wants milliseconds, so multiply by 1000 \
+             ({ms}000)",
+            as_seconds.to_rfc3339()
+        )
+    } else if ms == 0 {
+        "0 is no time (an empty cell exported as 0?); give the time in epoch milliseconds, such \
+         as 1753246858000, or an RFC 3339 date-time"
+            .to_owned()
+    } else {
+        format!(
+            "{ms} is too small to be a time, in epoch milliseconds or in seconds (as seconds it is \
+             {}); give the time in epoch milliseconds, such as 1753246858000, or an RFC 3339 \
+             date-time",
+            Millis(ms.saturating_mul(1000)).to_rfc3339()
+        )
+    }
+}
+
 fn out_of_range() -> (Code, String) {
     (
         Code::TimestampInvalid,
         "the timestamp is beyond the year 9999; give epoch milliseconds".to_owned(),
     )
-}
-
-/// Cuts long user text for messages so one bad cell cannot flood a report.
-pub(crate) fn shorten(text: &str) -> String {
-    const MAX: usize = 40;
-    match text.char_indices().nth(MAX) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
-    }
 }
 
 #[cfg(test)]
@@ -217,6 +231,19 @@ mod tests {
             Code::TimestampInSeconds
         );
         assert!(from_scalar(&Scalar::Int(100_000_000_000)).is_ok());
+    }
+
+    #[test]
+    fn the_seconds_advice_is_given_only_where_it_makes_sense() {
+        let message = |ms: i64| from_scalar(&Scalar::Int(ms)).unwrap_err().1;
+        assert!(message(1_753_246_858).contains("(2025-07-23T05:00:58Z)"));
+        for nonsense in [0, 5, 999_999_999] {
+            let text = message(nonsense);
+            assert!(!text.contains("multiply"), "{text}");
+            assert!(!text.contains(&format!("{nonsense}000")), "{text}");
+            assert!(text.contains("1753246858000"), "{text}");
+        }
+        assert!(message(0).starts_with("0 is no time"));
     }
 
     #[test]

@@ -1,14 +1,15 @@
 //! The rules, applied: [`Validator`] turns a [`RawRecord`] into a [`CallRecord`], or reports
 //! every problem the record has.
 
-use crate::diagnostic::{Diagnostic, Field};
+use crate::diagnostic::{excerpt, Diagnostic, Field};
 use crate::input::{RawRecord, Scalar};
 use crate::phone::{Region, E164};
 use crate::record::CallRecord;
 use crate::rules::{
-    Code, CALL_REASON_CHARS, CALL_REASON_FORBIDDEN, CALL_REASON_NOT_AT_EDGES, LABEL_NAME_CHARS,
+    is_control_character, is_invisible, Code, CALL_REASON_CHARS, CALL_REASON_FORBIDDEN,
+    CALL_REASON_NOT_AT_EDGES, LABEL_NAME_CHARS,
 };
-use crate::timestamp::{self, shorten, Millis, MAX_WINDOW_MS};
+use crate::timestamp::{self, Millis, MAX_WINDOW_MS};
 use validator::ValidateLength;
 
 /// Validates records against the API's rules as of a given time.
@@ -93,7 +94,7 @@ impl Validator {
         match E164::normalize(&text, self.default_region) {
             Ok(number) => Some(number),
             Err(err) => {
-                let message = format!("`{}`: {err}", shorten(text.trim()));
+                let message = format!("`{}`: {err}", excerpt(text.trim()));
                 problems.push(Diagnostic::new(field, err.code(), message));
                 None
             }
@@ -174,7 +175,7 @@ fn label_id(raw: &RawRecord, problems: &mut Vec<Diagnostic>) -> Option<String> {
                 format!(
                     "`{}` is not a UUID; copy the id of a dynamic label from the business console, \
                      like c6d86658-008d-4c08-98fb-2bf2649d59a5",
-                    shorten(&text)
+                    excerpt(&text)
                 ),
             ));
             // Present but wrong still counts as present for the label-name rule.
@@ -213,10 +214,11 @@ fn label_name(
             code,
             format!(
                 "`{}` has {chars} characters, {min} to {max} are allowed; {advice}",
-                shorten(&name)
+                excerpt(&name)
             ),
         ));
     }
+    check_characters(field, &name, problems);
     Some(Some(name))
 }
 
@@ -238,10 +240,11 @@ fn call_reason(raw: &RawRecord, problems: &mut Vec<Diagnostic>) -> Option<Option
             code,
             format!(
                 "`{}` has {chars} characters, {min} to {max} are allowed; {advice}",
-                shorten(&reason)
+                excerpt(&reason)
             ),
         ));
     }
+    check_characters(field, &reason, problems);
     let mut forbidden: Vec<char> = reason
         .chars()
         .filter(|c| CALL_REASON_FORBIDDEN.contains(c))
@@ -273,6 +276,51 @@ fn call_reason(raw: &RawRecord, problems: &mut Vec<Diagnostic>) -> Option<Option
         ));
     }
     Some(Some(reason))
+}
+
+/// The character rules of the texts a phone shows: no control characters, and at least one
+/// visible character.
+fn check_characters(field: Field, text: &str, problems: &mut Vec<Diagnostic>) {
+    let mut found: Vec<char> = text.chars().filter(|&c| is_control_character(c)).collect();
+    if !found.is_empty() {
+        found.sort_unstable();
+        found.dedup();
+        let list: Vec<String> = found.iter().map(|&c| character_name(c)).collect();
+        problems.push(Diagnostic::new(
+            field,
+            Code::TextControlCharacter,
+            format!(
+                "contains {}, which a caller ID cannot show and which can disguise the text; \
+                 remove {} (such characters come from copying text out of other programs)",
+                list.join(", "),
+                if list.len() == 1 { "it" } else { "them" }
+            ),
+        ));
+    }
+    if text.chars().all(is_invisible) {
+        problems.push(Diagnostic::new(
+            field,
+            Code::TextInvisible,
+            "has no visible character, only zero-width or blank ones; write the text to show",
+        ));
+    }
+}
+
+/// `U+001B (escape)`: how a message names a character it must not print.
+fn character_name(c: char) -> String {
+    let name = match c {
+        '\u{7}' => " (bell)",
+        '\u{8}' => " (backspace)",
+        '\u{9}' => " (tab)",
+        '\n' | '\r' | '\u{2028}' | '\u{2029}' => " (line break)",
+        '\u{1B}' => " (escape)",
+        '\u{AD}' => " (soft hyphen)",
+        '\u{200B}' => " (zero-width space)",
+        '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => " (bidirectional control)",
+        '\u{FEFF}' => " (byte order mark)",
+        _ => "",
+    };
+    format!("U+{:04X}{name}", u32::from(c))
 }
 
 fn timestamp(raw: &RawRecord, field: Field, problems: &mut Vec<Diagnostic>) -> Option<Millis> {
@@ -315,5 +363,102 @@ fn human_duration(ms: i64) -> String {
         (0, 0) => format!("{h} h"),
         (_, 0) => format!("{h} h {m} min"),
         _ => format!("{h} h {m} min {} ms", rest),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codes_of(label: &str, reason: &str) -> Vec<(Field, Code)> {
+        let raw = RawRecord::from_text_fields([
+            ("caller_number", "+91 98765 43210"),
+            ("receiver_number", "+91 98765 43211"),
+            ("dynamic_label_name", label),
+            ("dynamic_call_reason", reason),
+            ("starts_at", "1753246858000"),
+            ("ends_at", "1753250458000"),
+        ]);
+        match Validator::new(Millis(1_753_246_000_000)).validate(&raw) {
+            Ok(_) => Vec::new(),
+            Err(problems) => problems
+                .iter()
+                .map(|d| (d.field.unwrap(), d.code))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn terminal_and_bidi_controls_in_texts_are_rejected() {
+        let reason = "Calling you for KYC Verification";
+        for bad in [
+            "Centro\u{1b}[2J Bank",
+            "Centro\u{7}Bank",
+            "Centro\u{8}\u{8}Bank",
+        ] {
+            assert_eq!(
+                codes_of(bad, reason),
+                [(Field::DynamicLabelName, Code::TextControlCharacter)],
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            codes_of("Centro Bank", "Calling you for \u{202E}noitacifireV CYK"),
+            [(Field::DynamicCallReason, Code::TextControlCharacter)]
+        );
+        assert_eq!(
+            codes_of("Centro Bank", "Calling you\nfor KYC Verification"),
+            [(Field::DynamicCallReason, Code::TextControlCharacter)]
+        );
+    }
+
+    #[test]
+    fn the_message_names_the_character_and_never_holds_it() {
+        let raw = RawRecord::from_text_fields([("dynamic_label_name", "Centro\u{1b}[2J Bank")]);
+        let problems = Validator::new(Millis(0)).validate(&raw).unwrap_err();
+        let control = problems
+            .iter()
+            .find(|d| d.code == Code::TextControlCharacter)
+            .unwrap();
+        assert!(
+            control.message.contains("U+001B (escape)"),
+            "{}",
+            control.message
+        );
+        assert!(problems.iter().all(|d| !d.message.contains('\u{1b}')));
+    }
+
+    #[test]
+    fn a_text_of_only_invisible_characters_is_rejected() {
+        let zero_width = "\u{200B}".repeat(10);
+        assert_eq!(
+            codes_of("Centro Bank", &zero_width),
+            [
+                (Field::DynamicCallReason, Code::TextControlCharacter),
+                (Field::DynamicCallReason, Code::TextInvisible)
+            ]
+        );
+        // Joiners are allowed inside text, but are not text on their own.
+        assert_eq!(
+            codes_of(
+                "\u{200D}\u{3164}\u{200C}",
+                "Calling you for KYC Verification"
+            ),
+            [(Field::DynamicLabelName, Code::TextInvisible)]
+        );
+    }
+
+    #[test]
+    fn joiners_and_direction_marks_that_shape_real_text_are_accepted() {
+        let hindi = "क्\u{200D}ष बैंक";
+        let family = "Bank \u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}";
+        let arabic = "بنك\u{200F} 24";
+        for label in [hindi, family, arabic] {
+            assert_eq!(
+                codes_of(label, "Calling you for KYC Verification"),
+                [],
+                "{label:?}"
+            );
+        }
     }
 }

@@ -74,13 +74,20 @@ pub const EDGE_CHARS: &[char] = &[
     '🏦',
     '👍',
     '\u{1F3FD}',
-    '\u{200D}',
     'Ω',
     'ж',
 ];
 /// Characters allowed inside a text but not at its edges (inner space, the call reason's
-/// edge punctuation).
-pub const INNER_CHARS: &[char] = &[' ', '.', ',', '-', 'x', 'न', '🙂'];
+/// edge punctuation), and the zero-width joiner, which is no text on its own: with it at both
+/// edges, a short text could be invisible.
+pub const INNER_CHARS: &[char] = &[' ', '.', ',', '-', 'x', 'न', '🙂', '\u{200D}'];
+
+/// Control characters a label name or call reason may not hold anywhere (ESC, BEL, backspace,
+/// an inner line break, bidirectional overrides, zero-width space, byte order mark, C1).
+pub const CONTROL_CHARS: &[char] = &[
+    '\u{0}', '\u{7}', '\u{8}', '\t', '\n', '\u{1B}', '\u{7F}', '\u{85}', '\u{9B}', '\u{AD}',
+    '\u{200B}', '\u{2028}', '\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}', '\u{2060}', '\u{FEFF}',
+];
 
 /// White space that trimming removes: ASCII and Unicode (no-break space, em space, ideographic).
 pub fn padding() -> impl Strategy<Value = String> {

@@ -7,9 +7,12 @@
 //! reported unreadable and the lines after it are read again as rows of their own.
 
 use super::lines::{Line, Lines};
-use super::{stopped, unreadable, InputRecord, ReadError, MAX_RECORD_BYTES};
+use super::{
+    edit_distance, field_named, stopped, unreadable, InputRecord, ReadError, MAX_RECORD_BYTES,
+};
 use csv_core::{ReadRecordResult, Reader};
 use std::io::{self, BufRead};
+use tc_core::diagnostic::{escape_control_characters, excerpt};
 use tc_core::{Diagnostic, Field, RawRecord};
 
 /// A quoted field may hold line breaks, but never this many: past it the quote is a stray one.
@@ -294,7 +297,7 @@ fn check_header(
     let mut columns = Vec::with_capacity(names.len());
     let mut unknown = Vec::new();
     for (i, column) in names.iter().enumerate() {
-        let field = Field::from_wire_name(column);
+        let field = field_named(column);
         if let Some(field) = field {
             if let Some(before) = columns.iter().position(|c| *c == Some(field)) {
                 return Err(ReadError::new(format!(
@@ -323,7 +326,7 @@ fn check_header(
         let list: Vec<String> = missing
             .iter()
             .map(|&f| match typo_of(f) {
-                Some(typo) => format!("`{f}` (is `{typo}` a misspelling of it?)"),
+                Some(typo) => format!("`{f}` (is `{}` a misspelling of it?)", excerpt(typo)),
                 None => format!("`{f}`"),
             })
             .collect();
@@ -332,7 +335,7 @@ fn check_header(
              and dynamic_label_name may be left out when label_id is given",
             list.join(", "),
             if missing.len() > 1 { "s" } else { "" },
-            names.join(","),
+            escape_control_characters(&names.join(",")),
             wire_names().join(","),
         );
         if let [only] = names {
@@ -354,8 +357,8 @@ fn check_header(
                     .into_iter()
                     .find(|f| !has(*f) && edit_distance(u, f.wire_name()) <= 2)
                 {
-                    Some(f) => format!("`{u}` (did you mean `{f}`?)"),
-                    None => format!("`{u}`"),
+                    Some(f) => format!("`{}` (did you mean `{f}`?)", excerpt(u)),
+                    None => format!("`{}`", excerpt(u)),
                 }
             })
             .collect();
@@ -365,22 +368,4 @@ fn check_header(
         )
     });
     Ok((columns, warning))
-}
-
-/// Levenshtein distance, for spotting misspelt column names.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != *cb));
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }

@@ -5,9 +5,12 @@
 //! element costs only itself. A line break inside a string cannot be valid JSON; the scanner
 //! takes it for an unclosed string and picks up again at the next line that starts a record.
 
-use super::{parse_json_record, stopped, unreadable, InputRecord, ReadError, MAX_RECORD_BYTES};
+use super::{
+    field_named, parse_json_record, stopped, unreadable, InputRecord, ReadError, UnknownKeys,
+    MAX_RECORD_BYTES,
+};
 use std::io::{self, BufRead};
-use tc_core::Field;
+use tc_core::diagnostic::excerpt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -15,7 +18,20 @@ enum State {
     First,
     /// After a record: `,` or `]` comes next.
     AfterElement,
+    /// After the `]` that closes a records array: the rest of the API body, then nothing but
+    /// white space (or, in files joined together, another array or body).
+    AfterArray,
     Done,
+}
+
+/// What the members of an object led to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Members {
+    /// A `call_records` key whose array is now open.
+    Records,
+    /// The object closed without (another) `call_records` key; whether one of its keys is a
+    /// call record field.
+    End { looks_like_a_record: bool },
 }
 
 /// How a scanned value ended.
@@ -30,8 +46,14 @@ pub struct JsonRecords<R> {
     name: String,
     cur: Cursor<R>,
     api_body: bool,
+    /// Inside an API body whose records array has closed: its other keys may follow.
+    in_body: bool,
+    /// Records arrays opened so far; more than one is worth a warning.
+    arrays: usize,
     state: State,
     next_record: usize,
+    warnings: Vec<String>,
+    unknown: UnknownKeys,
     error: Option<ReadError>,
 }
 
@@ -49,8 +71,12 @@ impl<R: BufRead> JsonRecords<R> {
                 overlong: false,
             },
             api_body: false,
+            in_body: false,
+            arrays: 0,
             state: State::First,
             next_record: 1,
+            warnings: Vec::new(),
+            unknown: UnknownKeys::default(),
             error: None,
         };
         match this.find_array() {
@@ -64,6 +90,14 @@ impl<R: BufRead> JsonRecords<R> {
         self.api_body
     }
 
+    /// Things worth telling the user that did not stop reading: a second records array, keys
+    /// of the records read so far that name no field.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = self.warnings.clone();
+        warnings.extend(self.unknown.warning(&self.name));
+        warnings
+    }
+
     pub fn finish(&mut self) -> Result<(), ReadError> {
         self.error.take().map_or(Ok(()), Err)
     }
@@ -72,13 +106,27 @@ impl<R: BufRead> JsonRecords<R> {
     /// `call_records` key.
     fn find_array(&mut self) -> io::Result<Result<(), String>> {
         self.cur.skip_bom()?;
+        if self.cur.skip_ws()?.is_none() {
+            return Ok(Err(NO_ARRAY.to_owned() + " (the file is empty)"));
+        }
+        self.open_value()
+    }
+
+    /// At a JSON value that should hold records: opens its records array.
+    fn open_value(&mut self) -> io::Result<Result<(), String>> {
         match self.cur.skip_ws()? {
             Some(b'[') => {
                 self.cur.bump(b'[');
+                self.arrays += 1;
                 return Ok(Ok(()));
             }
             Some(b'{') => self.cur.bump(b'{'),
-            None => return Ok(Err(NO_ARRAY.to_owned() + " (the file is empty)")),
+            None => {
+                return Ok(Err(format!(
+                    "the file ends at line {} where a value was expected; it looks cut short",
+                    self.cur.line
+                )))
+            }
             Some(_) => {
                 return Ok(Err(format!(
                     "{NO_ARRAY} (it starts with something else at line {})",
@@ -86,81 +134,127 @@ impl<R: BufRead> JsonRecords<R> {
                 )))
             }
         }
+        Ok(match self.members()? {
+            Ok(Members::Records) => Ok(()),
+            Ok(Members::End {
+                looks_like_a_record: true,
+            }) => Err(ONE_RECORD.to_owned()),
+            Ok(Members::End { .. }) => {
+                Err(format!("{NO_ARRAY} (the object has no `call_records` key)"))
+            }
+            Err(message) => Err(message),
+        })
+    }
+
+    /// Reads the keys of an open object, skipping their values, up to a `call_records` key
+    /// (whose array it opens) or the object's end.
+    fn members(&mut self) -> io::Result<Result<Members, String>> {
         let mut looks_like_a_record = false;
         loop {
             let line = self.cur.line;
             match self.cur.skip_ws()? {
                 Some(b'"') => {}
-                Some(b'}') => break,
-                None => return Ok(Err(format!("the file ends at line {line} before any `call_records` array; it looks cut short"))),
-                Some(_) => return Ok(Err(format!("expected a key in double quotes at line {line}; {NO_ARRAY}"))),
-            }
-            self.cur.start_keeping();
-            let scanned = self.cur.scan_value()?;
-            let key_bytes = self.cur.stop_keeping().0;
-            let key = match scanned {
-                Scanned::Complete => {
-                    serde_json::from_slice::<String>(&key_bytes).unwrap_or_default()
+                Some(b'}') => {
+                    self.cur.bump(b'}');
+                    return Ok(Ok(Members::End {
+                        looks_like_a_record,
+                    }));
                 }
-                _ => {
+                None => {
                     return Ok(Err(format!(
-                        "a key on line {line} is never closed; {NO_ARRAY}"
+                        "the file ends at line {line} inside an object; it looks cut short"
                     )))
                 }
-            };
-            if self.cur.skip_ws()? != Some(b':') {
-                return Ok(Err(format!(
-                    "expected `:` after the key `{key}` on line {line}"
-                )));
+                Some(_) => {
+                    return Ok(Err(format!(
+                        "expected a key in double quotes at line {line}; {NO_ARRAY}"
+                    )))
+                }
             }
-            self.cur.bump(b':');
+            let key = match self.key(line)? {
+                Ok(key) => key,
+                Err(message) => return Ok(Err(message)),
+            };
+            let shown = excerpt(&key);
             let value_line = self.cur.line;
             if key == "call_records" {
-                return Ok(match self.cur.skip_ws()? {
-                    Some(b'[') => {
-                        self.cur.bump(b'[');
-                        self.api_body = true;
-                        Ok(())
-                    }
-                    _ => Err(format!(
-                        "`call_records` on line {value_line} is not an array of records"
-                    )),
-                });
+                return self.open_records(value_line);
             }
-            looks_like_a_record |= Field::from_wire_name(&key).is_some();
+            looks_like_a_record |= field_named(&key).is_some();
             self.cur.skip_ws()?;
             if self.cur.scan_value()? != Scanned::Complete {
                 return Ok(Err(format!(
-                    "the value of `{key}` on line {value_line} is malformed or cut short"
+                    "the value of `{shown}` on line {value_line} is malformed or cut short"
                 )));
             }
             match self.cur.skip_ws()? {
                 Some(b',') => self.cur.bump(b','),
-                Some(b'}') => break,
+                Some(b'}') => {
+                    self.cur.bump(b'}');
+                    return Ok(Ok(Members::End {
+                        looks_like_a_record,
+                    }));
+                }
                 _ => {
                     return Ok(Err(format!(
-                        "expected `,` or `}}` after the value of `{key}` (line {})",
+                        "expected `,` or `}}` after the value of `{shown}` (line {})",
                         self.cur.line
                     )))
                 }
             }
         }
-        Ok(Err(if looks_like_a_record {
-            "the file holds a single call record object, not a list of them: put the records in an \
-             array [...] or in the API body {\"call_records\": [...]}; for one object per line, use \
-             --format jsonl"
-                .to_owned()
-        } else {
-            format!("{NO_ARRAY} (the object has no `call_records` key)")
-        }))
+    }
+
+    /// At the `"` that opens a key: reads the key and the `:` after it.
+    fn key(&mut self, line: usize) -> io::Result<Result<String, String>> {
+        self.cur.start_keeping();
+        let scanned = self.cur.scan_value()?;
+        let key_bytes = self.cur.stop_keeping().0;
+        if scanned != Scanned::Complete {
+            return Ok(Err(format!(
+                "a key on line {line} is never closed; {NO_ARRAY}"
+            )));
+        }
+        let key = serde_json::from_slice::<String>(&key_bytes).unwrap_or_default();
+        if self.cur.skip_ws()? != Some(b':') {
+            return Ok(Err(format!(
+                "expected `:` after the key `{}` on line {line}",
+                excerpt(&key)
+            )));
+        }
+        self.cur.bump(b':');
+        Ok(Ok(key))
+    }
+
+    /// After a `call_records` key and its `:`: opens its array.
+    fn open_records(&mut self, line: usize) -> io::Result<Result<Members, String>> {
+        if self.cur.skip_ws()? != Some(b'[') {
+            return Ok(Err(format!(
+                "`call_records` on line {line} is not an array of records"
+            )));
+        }
+        self.cur.bump(b'[');
+        // Told once, however many arrays follow: the warnings stay bounded.
+        if self.arrays == 1 {
+            self.warnings.push(format!(
+                "{}: another records array starts on line {line} (a second `call_records` key, \
+                 or JSON files joined together); the records of every array were read, in order",
+                self.name
+            ));
+        }
+        self.arrays += 1;
+        self.api_body = true;
+        self.in_body = true;
+        Ok(Ok(Members::Records))
     }
 
     fn step(&mut self) -> io::Result<Option<InputRecord>> {
         let mut missing_comma = false;
         match self.state {
             State::Done => return Ok(None),
+            State::AfterArray => return self.after_array(),
             State::First => match self.cur.skip_ws()? {
-                Some(b']') => return Ok(self.close()),
+                Some(b']') => return self.close(),
                 None => return Ok(Some(self.cut_short())),
                 Some(_) => {}
             },
@@ -169,12 +263,12 @@ impl<R: BufRead> JsonRecords<R> {
                     self.cur.bump(b',');
                     match self.cur.skip_ws()? {
                         // A trailing comma loses nothing: tolerate it.
-                        Some(b']') => return Ok(self.close()),
+                        Some(b']') => return self.close(),
                         None => return Ok(Some(self.cut_short())),
                         Some(_) => {}
                     }
                 }
-                Some(b']') => return Ok(self.close()),
+                Some(b']') => return self.close(),
                 None => return Ok(Some(self.cut_short())),
                 Some(_) => missing_comma = true,
             },
@@ -210,16 +304,117 @@ impl<R: BufRead> JsonRecords<R> {
                 "a `,` is missing before this record (line {line}, column {column}); records in \
                  an array are separated by commas"
             ))),
-            Scanned::Complete => parse_json_record(&kept, line, column, true),
+            Scanned::Complete => parse_json_record(&kept, (line, column), true, &mut self.unknown),
         };
         self.cur.kept = kept;
         Ok(Some(InputRecord { record, line, raw }))
     }
 
-    fn close(&mut self) -> Option<InputRecord> {
+    /// At the `]` that closes a records array: what follows is read by the next step.
+    fn close(&mut self) -> io::Result<Option<InputRecord>> {
         self.cur.bump(b']');
+        self.state = State::AfterArray;
+        Ok(None)
+    }
+
+    /// After a records array: the rest of its API body, then the end of the input. Another
+    /// records array or body (files joined together) is read too, with a warning; anything else
+    /// is reported as one more unreadable record, so nothing after the array passes unseen.
+    fn after_array(&mut self) -> io::Result<Option<InputRecord>> {
+        let outcome = if self.in_body {
+            self.rest_of_body()?
+        } else {
+            self.next_value()?
+        };
+        Ok(match outcome {
+            Ok(true) => {
+                self.state = State::First;
+                None
+            }
+            Ok(false) => {
+                self.state = State::Done;
+                None
+            }
+            Err(message) => Some(self.trailing(message)),
+        })
+    }
+
+    /// The keys after a body's records array; `Ok(true)` when another records array opened.
+    fn rest_of_body(&mut self) -> io::Result<Result<bool, String>> {
+        let line = self.cur.line;
+        match self.cur.skip_ws()? {
+            Some(b'}') => self.cur.bump(b'}'),
+            Some(b',') => {
+                self.cur.bump(b',');
+                match self.members()? {
+                    Ok(Members::Records) => return Ok(Ok(true)),
+                    Ok(Members::End { .. }) => {}
+                    Err(message) => return Ok(Err(message)),
+                }
+            }
+            None => {
+                return Ok(Err(format!(
+                    "the file ends at line {line} before the `}}` that closes the API body; it \
+                     looks cut short, so records may be missing"
+                )))
+            }
+            Some(_) => {
+                return Ok(Err(format!(
+                    "expected `,` or `}}` after the `call_records` array (line {line})"
+                )))
+            }
+        }
+        self.in_body = false;
+        self.next_value()
+    }
+
+    /// After a whole top-level value: the end of the input, or another value that holds records
+    /// (`Ok(true)`, its array now open).
+    fn next_value(&mut self) -> io::Result<Result<bool, String>> {
+        let next = self.cur.skip_ws()?;
+        let (line, column) = (self.cur.line, self.cur.column);
+        match next {
+            None => Ok(Ok(false)),
+            Some(b'[' | b'{') => {
+                let opened = self.open_value()?;
+                // A body's array was warned of when its key was read; told once.
+                if opened.is_ok() && !self.in_body && self.arrays == 2 {
+                    self.warnings.push(format!(
+                        "{}: another JSON value starts on line {} after the records array (JSON \
+                         files joined together?); the records of every array were read, in order",
+                        self.name, line
+                    ));
+                }
+                Ok(opened.map(|()| true).map_err(|message| {
+                    if message == ONE_RECORD {
+                        format!(
+                            "a call record object on line {line} is outside the records array, \
+                             so it would not be read; move it inside the array, before its `]`"
+                        )
+                    } else {
+                        format!("after the records array, on line {line}: {message}")
+                    }
+                }))
+            }
+            Some(b) => Ok(Err(format!(
+                "unexpected `{}` at line {line}, column {column} after the end of the records \
+                 array; everything after the closing `]` must be removed, or put inside the array",
+                excerpt(&char::from(b).to_string()),
+            ))),
+        }
+    }
+
+    /// Something after the records that is not records: one more unreadable record, and the
+    /// end of reading.
+    fn trailing(&mut self, message: String) -> InputRecord {
         self.state = State::Done;
-        None
+        let record = self.next_record;
+        self.next_record += 1;
+        InputRecord {
+            record,
+            line: self.cur.line,
+            raw: Err(unreadable(message)),
+        }
     }
 
     /// The input ended where a record or the closing `]` should be. Reported as one more
@@ -257,7 +452,9 @@ impl<R: BufRead> JsonRecords<R> {
                     return Ok(());
                 }
                 Some(b']') => {
-                    self.close();
+                    // What follows the array is read by the next step.
+                    self.cur.bump(b']');
+                    self.state = State::AfterArray;
                     return Ok(());
                 }
                 None => {
@@ -270,6 +467,10 @@ impl<R: BufRead> JsonRecords<R> {
     }
 }
 
+const ONE_RECORD: &str = "the file holds a single call record object, not a list of them: put the \
+     records in an array [...] or in the API body {\"call_records\": [...]}; for one object per \
+     line, use --format jsonl";
+
 const NO_ARRAY: &str = "expected a JSON array of call records [...] or the API body \
      {\"call_records\": [...]}; for one object per line, use --format jsonl";
 
@@ -277,13 +478,19 @@ impl<R: BufRead> Iterator for JsonRecords<R> {
     type Item = InputRecord;
 
     fn next(&mut self) -> Option<InputRecord> {
-        match self.step() {
-            Ok(record) => record,
-            Err(err) => {
-                self.error = Some(ReadError::io(&self.name, &err));
-                self.state = State::Done;
-                Some(stopped(self.next_record, self.cur.line, &err))
-            }
+        loop {
+            return match self.step() {
+                // A step that closed or opened an array yields nothing; it moved past at least
+                // one byte, so this loop ends with the input. A loop, not recursion: a file of
+                // a million `[]` cannot exhaust the stack.
+                Ok(None) if self.state != State::Done => continue,
+                Ok(record) => record,
+                Err(err) => {
+                    self.error = Some(ReadError::io(&self.name, &err));
+                    self.state = State::Done;
+                    Some(stopped(self.next_record, self.cur.line, &err))
+                }
+            };
         }
     }
 }

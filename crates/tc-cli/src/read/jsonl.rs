@@ -1,7 +1,9 @@
 //! JSON Lines: one JSON object per line. Blank lines are skipped and are not records.
 
 use super::lines::Lines;
-use super::{parse_json_record, stopped, unreadable, InputRecord, ReadError, MAX_RECORD_BYTES};
+use super::{
+    parse_json_record, stopped, unreadable, InputRecord, ReadError, UnknownKeys, MAX_RECORD_BYTES,
+};
 use std::io::BufRead;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -11,6 +13,7 @@ pub struct JsonlRecords<R> {
     lines: Lines<R>,
     buf: Vec<u8>,
     next_record: usize,
+    unknown: UnknownKeys,
     error: Option<ReadError>,
     done: bool,
 }
@@ -22,9 +25,15 @@ impl<R: BufRead> JsonlRecords<R> {
             lines: Lines::new(reader),
             buf: Vec::with_capacity(512),
             next_record: 1,
+            unknown: UnknownKeys::default(),
             error: None,
             done: false,
         }
+    }
+
+    /// Keys of the records read so far that name no field.
+    pub fn warnings(&self) -> Vec<String> {
+        self.unknown.warning(&self.name).into_iter().collect()
     }
 
     pub fn finish(&mut self) -> Result<(), ReadError> {
@@ -63,7 +72,7 @@ impl<R: BufRead> Iterator for JsonlRecords<R> {
                     MAX_RECORD_BYTES >> 20
                 )))
             } else {
-                parse_json_record(text, line.number, 1, false)
+                parse_json_record(text, (line.number, 1), false, &mut self.unknown)
             };
             return Some(InputRecord {
                 record,

@@ -6,8 +6,10 @@
 //! Memory stays flat whatever the file size: one record (capped at [`MAX_RECORD_BYTES`]) is held
 //! at a time.
 //!
-//! Problems with the file as a whole (it does not exist, a CSV header lacks a required column, a
-//! JSON file holds no array of records) are [`ReadError`]s, reported before any record.
+//! Problems with the file as a whole (it does not exist, it is empty or UTF-16 text, a CSV header
+//! lacks a required column, a JSON file holds no array of records) are [`ReadError`]s, reported
+//! before any record, the same way in every format. Field names are matched the same way in
+//! every format too ([`field_named`]), and names that match no field get a warning.
 
 pub mod csv;
 pub mod json;
@@ -20,6 +22,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::Path;
+use tc_core::diagnostic::excerpt;
 use tc_core::{Code, Diagnostic, Field, RawRecord, Scalar};
 
 /// The most bytes one record (a CSV row with its quoted line breaks, a JSON Lines line, a JSON
@@ -133,6 +136,7 @@ where
             )
         }
     };
+    let source = sniff(source, &name, format)?;
     Ok(match format {
         Format::Csv => Records::Csv(Box::new(csv::CsvRecords::new(source, name)?)),
         Format::Jsonl => Records::Jsonl(jsonl::JsonlRecords::new(source, name)),
@@ -160,6 +164,83 @@ pub fn estimate_rows(file: &Path) -> Option<u64> {
     Some(size.saturating_mul(lines) / (sample.len() as u64).max(1))
 }
 
+/// How much of the input [`sniff`] looks at.
+const SNIFF_BYTES: u64 = 4096;
+
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Looks at the start of the input before any reader does: text in another encoding than UTF-8
+/// (UTF-16 or UTF-32, which spreadsheets save as "Unicode text") and an input with nothing in it
+/// are errors that say what happened, in every format alike. Gives the input back whole.
+fn sniff(mut source: Source, name: &str, format: Format) -> Result<Source, ReadError> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(SNIFF_BYTES as usize);
+    (&mut source)
+        .take(SNIFF_BYTES)
+        .read_to_end(&mut head)
+        .map_err(|err| ReadError::io(name, &err))?;
+    if let Some(encoding) = wide_encoding(&head) {
+        return Err(ReadError::new(format!(
+            "{name} is {encoding} text, and tcbatch reads UTF-8 only: save it as UTF-8 (in a \
+             spreadsheet: Save As, \"CSV UTF-8\"; in an editor: the encoding UTF-8) and try again"
+        )));
+    }
+    let content = head.strip_prefix(UTF8_BOM).unwrap_or(&head);
+    if (head.len() as u64) < SNIFF_BYTES && content.iter().all(u8::is_ascii_whitespace) {
+        let expected = match format {
+            Format::Csv => {
+                "a CSV file starts with a header row naming its columns, such as \
+                 caller_number,receiver_number,dynamic_label_name,starts_at,ends_at"
+            }
+            Format::Jsonl => "a JSON Lines file holds one record object per line",
+            Format::Json => {
+                "a JSON file holds an array of records [...] or the API body \
+                 {\"call_records\": [...]}"
+            }
+        };
+        return Err(ReadError::new(format!(
+            "{name} is empty, so there is nothing to check or send: {expected}. Check that the \
+             export that wrote it finished"
+        )));
+    }
+    Ok(Box::new(io::Cursor::new(head).chain(source)))
+}
+
+/// The wide encoding `head` (the start of an input) is in, by its byte order mark or, without
+/// one, by its zero bytes: text that is mostly ASCII has a zero in every other byte in UTF-16,
+/// and UTF-8 text has none at all.
+fn wide_encoding(head: &[u8]) -> Option<&'static str> {
+    const BOMS: [(&[u8], &str); 4] = [
+        (b"\xFF\xFE\x00\x00", "UTF-32 (little-endian)"),
+        (b"\x00\x00\xFE\xFF", "UTF-32 (big-endian)"),
+        (b"\xFF\xFE", "UTF-16 (little-endian)"),
+        (b"\xFE\xFF", "UTF-16 (big-endian)"),
+    ];
+    if let Some((_, encoding)) = BOMS.iter().find(|(bom, _)| head.starts_with(bom)) {
+        return Some(encoding);
+    }
+    let pairs = head.len() / 2;
+    if pairs == 0 {
+        return None;
+    }
+    let zeros_at = |parity: usize| {
+        head.iter()
+            .skip(parity)
+            .step_by(2)
+            .take(pairs)
+            .filter(|&&b| b == 0)
+            .count()
+    };
+    let (even, odd) = (zeros_at(0), zeros_at(1));
+    if odd * 2 > pairs && even * 4 < pairs {
+        Some("UTF-16 (little-endian)")
+    } else if even * 2 > pairs && odd * 4 < pairs {
+        Some("UTF-16 (big-endian)")
+    } else {
+        None
+    }
+}
+
 fn is_stdin(file: Option<&Path>) -> bool {
     file.is_none_or(|p| p == Path::new("-"))
 }
@@ -182,6 +263,12 @@ fn open_file(path: &Path, shown: &str) -> Result<File, ReadError> {
     File::open(path).map_err(|err| ReadError::new(format!("cannot open {shown}: {err}")))
 }
 
+/// The field a CSV column or JSON key names. Both are matched the same way: surrounding white
+/// space and ASCII letter case do not matter (`Caller_Number ` is `caller_number`).
+pub fn field_named(name: &str) -> Option<Field> {
+    Field::from_wire_name(&name.trim().to_ascii_lowercase())
+}
+
 /// The records of one input, in order. After the loop, call [`Records::finish`]: an I/O error
 /// stops reading, and `finish` returns it (the last record yielded then says where it stopped).
 pub enum Records {
@@ -192,11 +279,14 @@ pub enum Records {
 }
 
 impl Records {
-    /// Things worth telling the user that do not stop reading (unknown CSV columns).
-    pub fn warnings(&self) -> &[String] {
+    /// Things worth telling the user that do not stop reading: unknown CSV columns, unknown
+    /// JSON keys, a second records array. Unknown keys are only known once read, so ask again
+    /// after the last record.
+    pub fn warnings(&self) -> Vec<String> {
         match self {
-            Records::Csv(r) => r.warnings(),
-            Records::Jsonl(_) | Records::Json(_) => &[],
+            Records::Csv(r) => r.warnings().to_vec(),
+            Records::Jsonl(r) => r.warnings(),
+            Records::Json(r) => r.warnings(),
         }
     }
 
@@ -246,12 +336,13 @@ fn unreadable(message: impl Into<String>) -> Diagnostic {
 
 /// Parses one JSON object into a record. `line` and `column` place the first byte of `bytes` in
 /// the file, so an error points at the exact spot. `multi_line` says whether to name the line in
-/// the message (a JSON Lines record is on the line the report already names).
+/// the message (a JSON Lines record is on the line the report already names). Keys that name no
+/// field are noted in `unknown`.
 fn parse_json_record(
     bytes: &[u8],
-    line: usize,
-    column: usize,
+    (line, column): (usize, usize),
     multi_line: bool,
+    unknown: &mut UnknownKeys,
 ) -> Result<RawRecord, Diagnostic> {
     let place = |err_line: usize, err_column: usize| {
         let column = if err_line <= 1 {
@@ -279,10 +370,135 @@ fn parse_json_record(
             Err(err) => json_error(&err, place(err.line(), err.column())),
         });
     }
-    let mut raw: RawRecord = serde_json::from_slice(bytes)
-        .map_err(|err| json_error(&err, place(err.line(), err.column())))?;
+    let mut keys = Vec::new();
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let mut raw =
+        serde::de::DeserializeSeed::deserialize(RecordSeed { unknown: &mut keys }, &mut de)
+            .and_then(|raw| de.end().map(|()| raw))
+            .map_err(|err| json_error(&err, place(err.line(), err.column())))?;
+    for key in keys {
+        unknown.note(key, line);
+    }
     blank_is_absent(&mut raw);
     Ok(raw)
+}
+
+/// Reads a JSON object into a [`RawRecord`], matching keys to fields as CSV headers are matched
+/// ([`field_named`]) and keeping the keys that name no field.
+struct RecordSeed<'a> {
+    unknown: &'a mut Vec<String>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for RecordSeed<'_> {
+    type Value = RawRecord;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<RawRecord, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for RecordSeed<'_> {
+    type Value = RawRecord;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object of call record fields")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RawRecord, A::Error> {
+        let mut raw = RawRecord::default();
+        let mut seen: [Option<String>; Field::ALL.len()] = Default::default();
+        while let Some(key) = map.next_key::<String>()? {
+            let Some(field) = field_named(&key) else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+                self.unknown.push(key);
+                continue;
+            };
+            let at = Field::ALL.iter().position(|f| *f == field).unwrap_or(0);
+            let slot = &mut seen[at];
+            if let Some(before) = slot {
+                return Err(serde::de::Error::custom(format!(
+                    "the record has `{field}` twice (as `{}` and `{}`); keep one",
+                    excerpt(before),
+                    excerpt(&key)
+                )));
+            }
+            *slot = Some(key);
+            raw.set(field, map.next_value::<Option<Scalar>>()?);
+        }
+        Ok(raw)
+    }
+}
+
+/// Keys of JSON records that name no field, each with the line it was first seen on: told once,
+/// as a warning, the way unknown CSV columns are.
+#[derive(Debug, Default)]
+pub(crate) struct UnknownKeys {
+    keys: Vec<(String, usize)>,
+    more: bool,
+}
+
+/// Distinct unknown keys a warning names; past it, the warning says there are more.
+const MAX_UNKNOWN_KEYS: usize = 20;
+
+impl UnknownKeys {
+    fn note(&mut self, key: String, line: usize) {
+        // Kept as quoted, escaped and cut short: twenty huge keys cannot fill memory.
+        let key = excerpt(&key);
+        if self.keys.iter().any(|(known, _)| *known == key) {
+            return;
+        }
+        if self.keys.len() < MAX_UNKNOWN_KEYS {
+            self.keys.push((key, line));
+        } else {
+            self.more = true;
+        }
+    }
+
+    /// The warning for `name` (the input as messages call it), if any key was unknown.
+    fn warning(&self, name: &str) -> Option<String> {
+        if self.keys.is_empty() {
+            return None;
+        }
+        let list: Vec<String> = self
+            .keys
+            .iter()
+            .map(|(key, line)| match likely_field(key) {
+                Some(field) => format!("`{}` (line {line}; did you mean `{field}`?)", excerpt(key)),
+                None => format!("`{}` (line {line})", excerpt(key)),
+            })
+            .collect();
+        Some(format!(
+            "{name}: ignoring key(s) that are not call record fields: {}{}",
+            list.join(", "),
+            if self.more { ", and more" } else { "" }
+        ))
+    }
+}
+
+/// The field a misspelt name most likely means: one within two edits of it.
+fn likely_field(name: &str) -> Option<Field> {
+    let name = name.trim().to_ascii_lowercase();
+    Field::ALL
+        .into_iter()
+        .find(|f| edit_distance(&name, f.wire_name()) <= 2)
+}
+
+/// Levenshtein distance, for spotting misspelt column names and keys.
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 fn json_error(err: &serde_json::Error, place: String) -> Diagnostic {

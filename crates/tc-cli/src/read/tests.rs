@@ -375,6 +375,122 @@ fn json_without_a_records_array_is_an_error() {
     assert!(one_record.contains("--format jsonl"), "{one_record}");
 }
 
+/// The records and the warnings of a JSON input.
+fn json_with_warnings(text: &str) -> (Vec<InputRecord>, Vec<String>) {
+    let mut reader = JsonRecords::new(tiny(text.as_bytes()), "`x.json`".into()).expect("records");
+    let records: Vec<_> = reader.by_ref().collect();
+    assert_eq!(reader.finish(), Ok(()));
+    (records, reader.warnings())
+}
+
+#[test]
+fn json_arrays_joined_together_lose_no_record() {
+    for text in [
+        r#"[{"caller_number": "+1"}][{"caller_number": "+2"}]"#,
+        "[{\"caller_number\": \"+1\"}]\n[{\"caller_number\": \"+2\"}]\n",
+        "[{\"caller_number\": \"+1\"}]\n{\"call_records\": [{\"caller_number\": \"+2\"}]}",
+    ] {
+        let (records, warnings) = json_with_warnings(text);
+        let callers: Vec<_> = summary(&records)
+            .into_iter()
+            .map(|(n, _, c)| (n, c))
+            .collect();
+        assert_eq!(
+            callers,
+            [(1, Ok("+1".into())), (2, Ok("+2".into()))],
+            "{text}"
+        );
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("every array were read"),
+            "{warnings:?}"
+        );
+    }
+}
+
+#[test]
+fn json_duplicated_call_records_key_reads_both_arrays() {
+    let text = "{\"call_records\": [{\"caller_number\": \"+1\"}],\n \"note\": 1,\n \"call_records\": [{\"caller_number\": \"+2\"}]}\n";
+    let (records, warnings) = json_with_warnings(text);
+    assert_eq!(
+        summary(&records),
+        [(1, 1, Ok("+1".into())), (2, 3, Ok("+2".into()))]
+    );
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("starts on line 3"), "{warnings:?}");
+}
+
+#[test]
+fn json_content_after_the_records_is_reported_on_its_line() {
+    let cases = [
+        (
+            "[{\"caller_number\": \"+1\"}]\n\n  oops",
+            "unexpected `o` at line 3",
+        ),
+        (
+            "[{\"caller_number\": \"+1\"}]\n]",
+            "unexpected `]` at line 2",
+        ),
+        (
+            "{\"call_records\": [{\"caller_number\": \"+1\"}]\n",
+            "before the `}` that closes the API body",
+        ),
+        (
+            "{\"call_records\": [{\"caller_number\": \"+1\"}] \"x\": 1}",
+            "expected `,` or `}` after the `call_records` array",
+        ),
+        (
+            "[{\"caller_number\": \"+1\"}]\n{\"caller_number\": \"+2\"}",
+            "a call record object on line 2 is outside the records array",
+        ),
+    ];
+    for (text, expected) in cases {
+        let (records, _) = json_with_warnings(text);
+        let s = summary(&records);
+        assert_eq!(s.len(), 2, "{text}: {s:?}");
+        assert_eq!(s[0].2, Ok("+1".into()));
+        let message = s[1].2.clone().unwrap_err();
+        assert!(message.contains(expected), "{text}: {message}");
+    }
+}
+
+#[test]
+fn json_keys_match_fields_like_csv_headers_do() {
+    let records = jsonl(b"{\"Caller_Number\": \"+1\", \" ENDS_AT \": 5}\n{\"caller_number\": \"+1\", \"CALLER_NUMBER\": \"+2\"}\n");
+    let raw = records[0].raw.as_ref().unwrap();
+    assert_eq!(
+        raw.get(Field::CallerNumber),
+        Some(&Scalar::Text("+1".into()))
+    );
+    assert_eq!(raw.get(Field::EndsAt), Some(&Scalar::Int(5)));
+    let twice = records[1].raw.as_ref().unwrap_err();
+    assert!(
+        twice
+            .message
+            .contains("`caller_number` twice (as `caller_number` and `CALLER_NUMBER`)"),
+        "{}",
+        twice.message
+    );
+}
+
+#[test]
+fn unknown_json_keys_get_one_warning_like_unknown_csv_columns() {
+    let text = b"{\"caller_number\": \"+1\", \"customer\": 7}\n\n{\"reciever_number\": \"+2\", \"customer\": 8}\n";
+    let mut reader = JsonlRecords::new(tiny(text), "`x.jsonl`".into());
+    assert!(reader.warnings().is_empty());
+    assert_eq!(reader.by_ref().filter(|r| r.raw.is_ok()).count(), 2);
+    assert_eq!(
+        reader.warnings(),
+        [
+            "`x.jsonl`: ignoring key(s) that are not call record fields: `customer` (line 1), \
+          `reciever_number` (line 3; did you mean `receiver_number`?)"
+        ]
+    );
+    let (_, warnings) = json_with_warnings(r#"[{"caller_number": "+1", "customer": 7}]"#);
+    assert_eq!(warnings.len(), 1);
+    assert!(warnings[0].contains("`customer` (line 1)"), "{warnings:?}");
+}
+
 /// Gives `data`, then fails: a disk or pipe error in the middle of a file.
 struct FailingReader {
     data: Cursor<Vec<u8>>,
@@ -441,4 +557,81 @@ fn row_estimate_scales_the_sample_to_the_file_size() {
     std::fs::remove_file(&path).unwrap();
     assert!((4900..=5100).contains(&estimate), "{estimate}");
     assert_eq!(estimate_rows(Path::new("-")), None);
+}
+
+fn sniffed(bytes: &[u8], format: Format) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut source = sniff(Box::new(tiny(bytes)), "`x`", format).map_err(|e| e.to_string())?;
+    let mut all = Vec::new();
+    source.read_to_end(&mut all).unwrap();
+    Ok(all)
+}
+
+fn utf16(text: &str, big_endian: bool) -> Vec<u8> {
+    text.encode_utf16()
+        .flat_map(|unit| {
+            if big_endian {
+                unit.to_be_bytes()
+            } else {
+                unit.to_le_bytes()
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn utf16_input_is_an_error_that_says_save_as_utf8() {
+    let text = format!("\u{FEFF}{HEADER}\n{ROW}\n");
+    let no_bom = format!("{HEADER}\n{ROW}\n");
+    for (bytes, encoding) in [
+        (utf16(&text, false), "UTF-16 (little-endian)"),
+        (utf16(&text, true), "UTF-16 (big-endian)"),
+        (utf16(&no_bom, false), "UTF-16 (little-endian)"),
+        (utf16(&no_bom, true), "UTF-16 (big-endian)"),
+        (b"\xFF\xFE\0\0c\0\0\0".to_vec(), "UTF-32 (little-endian)"),
+    ] {
+        for format in [Format::Csv, Format::Jsonl, Format::Json] {
+            let err = sniffed(&bytes, format).unwrap_err();
+            assert!(
+                err.starts_with(&format!("`x` is {encoding} text"))
+                    && err.contains("save it as UTF-8"),
+                "{err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn utf8_input_passes_through_whole() {
+    let long = format!("{HEADER}\n{}", format!("{ROW}\n").repeat(100));
+    for text in [long.as_str(), "सेंट्रो बैंक,x\n", "\u{FEFF}a", "[]", "x"] {
+        assert_eq!(
+            sniffed(text.as_bytes(), Format::Csv).as_deref(),
+            Ok(text.as_bytes())
+        );
+    }
+}
+
+#[test]
+fn an_empty_input_is_the_same_error_in_every_format() {
+    for bytes in [&b""[..], b"\n\n", b"\xEF\xBB\xBF", b"  \r\n\t"] {
+        for format in [Format::Csv, Format::Jsonl, Format::Json] {
+            let err = sniffed(bytes, format).unwrap_err();
+            assert!(
+                err.starts_with("`x` is empty, so there is nothing to check or send"),
+                "{err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_million_joined_empty_arrays_are_read_without_recursion_and_warned_of_once() {
+    let mut text = "[]".repeat(1_000_000);
+    text.push_str(r#"[{"caller_number": "+1"}]"#);
+    let mut reader = JsonRecords::new(BufReader::new(Cursor::new(text.into_bytes())), "x".into())
+        .expect("records");
+    let records: Vec<_> = reader.by_ref().collect();
+    assert_eq!(summary(&records), [(1, 1, Ok("+1".into()))]);
+    assert_eq!(reader.warnings().len(), 1);
 }
