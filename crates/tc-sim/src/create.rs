@@ -10,7 +10,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 use tc_core::wire::{CallRecordBody, CreateCallRecordsResponse};
 use tc_core::{check_batch_size, Code, Diagnostic, Field, RawRecord, Scalar, Validator};
 

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::ops::Range;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 use tc_core::wire::{CallRecordBody, RecordStatus, StatusInfo};
 
 /// What the simulator has seen and done so far. A snapshot: it does not change after it is taken.
