@@ -270,9 +270,14 @@ enum State {
     /// Find a token and a send moment.
     Acquire,
     /// Backing off before the next attempt.
-    Backoff { until: Millis },
+    Backoff {
+        until: Millis,
+    },
     /// This call is creating the token of `slot`, since `started`.
-    Creating { slot: usize, started: Millis },
+    Creating {
+        slot: usize,
+        started: Millis,
+    },
     /// The request is out on `slot`, with the token of `generation`, its window place taken at
     /// `reserved_at`.
     Sending {
@@ -347,9 +352,11 @@ impl Exchange {
                     }
                 }
             }
-            Decision::Create { at, .. } if at.0.saturating_sub(now.0) > transport.max_token_wait_ms => {
+            Decision::Create { at, .. }
+                if at.0.saturating_sub(now.0) > transport.max_token_wait_ms =>
+            {
                 Action::Done(Err(
-                    self.finish(self.endpoint, FailReason::TokenBudgetSpent { until: at }),
+                    self.finish(self.endpoint, FailReason::TokenBudgetSpent { until: at })
                 ))
             }
             Decision::Create { at, .. } => Action::WaitUntil(at),
@@ -572,7 +579,12 @@ impl Exchange {
         self.retry_or_end(decision, Endpoint::Token);
     }
 
-    fn call_failed<T: Clone>(&mut self, transport: &mut Transport<T>, failure: &Failure, now: Millis) {
+    fn call_failed<T: Clone>(
+        &mut self,
+        transport: &mut Transport<T>,
+        failure: &Failure,
+        now: Millis,
+    ) {
         if matches!(failure, Failure::OutcomeUnknown(_)) {
             self.unknown_seen = true;
         }
@@ -611,3 +623,7 @@ impl SplitMix64 {
         z ^ (z >> 31)
     }
 }
+
+#[cfg(test)]
+#[path = "exchange_tests.rs"]
+mod tests;
