@@ -120,7 +120,7 @@ async fn no_secret_in_logs_debug_or_errors() {
     let logs = capture.text();
     for needle in [
         "creating a token",
-        "401: token refused",
+        "status=401",
         "retrying",
         "answered",
         "status=429",

@@ -11,9 +11,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use std::time::Duration;
-use tokio::time::Instant;
 use tc_core::wire::{CallRecordBody, CreateCallRecordsResponse};
 use tc_core::{check_batch_size, Code, Diagnostic, Field, RawRecord, Scalar, Validator};
+use tokio::time::Instant;
 
 pub(crate) async fn create_call_records(
     State(shared): State<SharedState>,

@@ -16,9 +16,9 @@ use axum::{Json, Router};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::time::Instant;
 use tc_core::wire::{ApiErrorBody, BatchStatusResponse, TokenResponse};
 use tc_core::Millis;
+use tokio::time::Instant;
 
 pub(crate) type SharedState = Arc<Shared>;
 

@@ -125,7 +125,19 @@ pub struct Transport<T> {
     /// Failed creations in a row, for the token endpoint's own backoff.
     creation_failures: u32,
     rng: SplitMix64,
-    attempts_after_first: u64,
+    counts: Counts,
+}
+
+/// What the calls of one [`Transport`] have met so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Counts {
+    /// Attempts after the first of their call, for any reason (failure, 429, 401).
+    pub attempts_after_first: u64,
+    /// 429 answers, from the token endpoint and the others.
+    pub rate_limited: u64,
+    /// 401 answers to requests sent with a token.
+    pub unauthorized: u64,
 }
 
 impl<T: Clone> Transport<T> {
@@ -136,7 +148,7 @@ impl<T: Clone> Transport<T> {
             max_token_wait_ms: config.max_token_wait_ms,
             creation_failures: 0,
             rng: SplitMix64(config.seed),
-            attempts_after_first: 0,
+            counts: Counts::default(),
         }
     }
 
@@ -160,9 +172,9 @@ impl<T: Clone> Transport<T> {
         &self.retry
     }
 
-    /// Attempts after the first of their call, for any reason (failure, 429, 401).
-    pub fn attempts_after_first(&self) -> u64 {
-        self.attempts_after_first
+    /// What the calls have met so far.
+    pub fn counts(&self) -> Counts {
+        self.counts
     }
 
     /// `Retry-After` as the hold it earns: `default_ms` when absent, never past the cap.
@@ -372,7 +384,7 @@ impl Exchange {
 
     fn next_attempt<T: Clone>(&mut self, transport: &mut Transport<T>) {
         self.attempt = self.attempt.saturating_add(1);
-        transport.attempts_after_first += 1;
+        transport.counts.attempts_after_first += 1;
         self.state = State::Acquire;
     }
 
@@ -417,6 +429,7 @@ impl Exchange {
         transport.creation_failed(slot, true, now);
         let failure = match status {
             429 => {
+                transport.counts.rate_limited += 1;
                 let until = transport.hold(retry_after_ms, DEFAULT_CREATION_HOLD_MS, now);
                 transport.pool.hold_creations_until(until);
                 let retry_after_ms = Some(until.0 - now.0);
@@ -512,10 +525,12 @@ impl Exchange {
                 return;
             }
             401 => {
+                transport.counts.unauthorized += 1;
                 self.unauthorized(transport, slot, generation, status);
                 return;
             }
             429 => {
+                transport.counts.rate_limited += 1;
                 let until = transport.hold(retry_after_ms, DEFAULT_THROTTLE_MS, now);
                 transport.pool.rate_limited(slot, until);
                 let retry_after_ms = Some(until.0 - now.0);

@@ -147,7 +147,7 @@ fn a_clean_call_mints_one_token_and_sends_once() {
         model.seen,
         [Seen::Token(Millis(0)), Seen::Call(Millis(40), 1)]
     );
-    assert_eq!(transport.attempts_after_first(), 0);
+    assert_eq!(transport.counts().attempts_after_first, 0);
 }
 
 #[test]
@@ -158,7 +158,7 @@ fn a_create_that_times_out_after_sending_is_resent_and_flagged() {
     assert_eq!(delivered.attempts, 2);
     assert!(delivered.possibly_duplicated, "the first may be stored too");
     assert_eq!(model.calls(), 2);
-    assert_eq!(transport.attempts_after_first(), 1);
+    assert_eq!(transport.counts().attempts_after_first, 1);
 }
 
 #[test]

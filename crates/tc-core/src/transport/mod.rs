@@ -29,7 +29,7 @@ pub mod token;
 mod tests;
 
 pub use exchange::{
-    Action, Delivered, Endpoint, Exchange, FailReason, Failed, Transport, TransportConfig,
+    Action, Counts, Delivered, Endpoint, Exchange, FailReason, Failed, Transport, TransportConfig,
     TransportError, DEFAULT_CREATION_HOLD_MS, DEFAULT_THROTTLE_MS, MAX_BATCH_ID_LEN,
     TOKEN_WAIT_RECHECK_MS,
 };
