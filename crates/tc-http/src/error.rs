@@ -239,18 +239,11 @@ impl Error {
 
     /// The error for a call the exchange ended, with the last attempt's failure as seen on the
     /// wire (`None` if no attempt failed) and `wait`, how long until `TokenBudgetSpent` ends.
+    /// A call that may have stored its batch always says so: `outcome_unknown()` is true.
     pub(crate) fn ended(failed: Failed, last: Option<AttemptFailure>, wait: Duration) -> Error {
         let endpoint = failed.endpoint.name();
         let attempts = failed.attempts;
         let last = last.unwrap_or(AttemptFailure::Cancelled);
-        let (status, slug, message) = match &last {
-            AttemptFailure::Status {
-                status,
-                slug,
-                message,
-            } => (*status, slug.clone(), message.clone()),
-            _ => (0, String::new(), last.to_string()),
-        };
         match failed.reason {
             FailReason::GaveUp(GiveUpReason::OutcomeUnknownAtMostOnce) => Error::OutcomeUnknown {
                 endpoint,
@@ -260,40 +253,56 @@ impl Error {
             FailReason::UnreadableAnswer { status } => Error::InvalidResponse {
                 endpoint,
                 status,
-                detail: message,
+                detail: last.message(),
                 attempts,
                 possibly_stored: failed.possibly_stored,
             },
-            reason if failed.possibly_stored => Error::GaveUp {
-                endpoint,
-                attempts,
-                reason: reason.to_string(),
-                last,
-                possibly_stored: true,
-            },
-            FailReason::Refused { .. } => Error::Final {
+            FailReason::TokenBudgetSpent { .. } if !failed.possibly_stored => {
+                Error::TokenBudgetExhausted {
+                    retry_after: wait,
+                    retry_at: SystemTime::now() + wait,
+                    attempts,
+                }
+            }
+            reason => Error::answered(endpoint, attempts, reason, last, failed.possibly_stored),
+        }
+    }
+
+    /// [`Error::ended`] for a final answer, or for giving up.
+    fn answered(
+        endpoint: &'static str,
+        attempts: u32,
+        reason: FailReason,
+        last: AttemptFailure,
+        possibly_stored: bool,
+    ) -> Error {
+        let (status, slug, message) = match &last {
+            AttemptFailure::Status {
+                status,
+                slug,
+                message,
+            } => (*status, slug.clone(), message.clone()),
+            _ => (0, String::new(), last.to_string()),
+        };
+        match reason {
+            FailReason::Refused { .. } if !possibly_stored => Error::Final {
                 endpoint,
                 status,
                 slug,
                 message,
                 attempts,
             },
-            FailReason::CredentialsRefused { .. } => Error::Unauthorized {
+            FailReason::CredentialsRefused { .. } if !possibly_stored => Error::Unauthorized {
                 endpoint,
                 status,
                 slug,
                 message,
                 attempts,
             },
-            FailReason::Redirected { status } => Error::Redirected {
+            FailReason::Redirected { .. } if !possibly_stored => Error::Redirected {
                 endpoint,
                 status,
                 location: message,
-                attempts,
-            },
-            FailReason::TokenBudgetSpent { .. } => Error::TokenBudgetExhausted {
-                retry_after: wait,
-                retry_at: SystemTime::now() + wait,
                 attempts,
             },
             reason => Error::GaveUp {
@@ -301,8 +310,18 @@ impl Error {
                 attempts,
                 reason: reason.to_string(),
                 last,
-                possibly_stored: false,
+                possibly_stored,
             },
+        }
+    }
+}
+
+impl AttemptFailure {
+    /// The answer's message, or the whole description of a failure without an answer.
+    fn message(&self) -> String {
+        match self {
+            AttemptFailure::Status { message, .. } => message.clone(),
+            other => other.to_string(),
         }
     }
 }

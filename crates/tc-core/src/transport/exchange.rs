@@ -177,8 +177,10 @@ impl<T: Clone> Transport<T> {
         self.counts
     }
 
-    /// `Retry-After` as the hold it earns: `default_ms` when absent, never past the cap.
-    fn hold(&self, retry_after_ms: Option<i64>, default_ms: i64, now: Millis) -> Millis {
+    /// A 429 with `retry_after_ms`: counted, and the end of the hold it earns, `default_ms`
+    /// when absent and never past the cap, so a huge value cannot stall the run.
+    fn throttled(&mut self, retry_after_ms: Option<i64>, default_ms: i64, now: Millis) -> Millis {
+        self.counts.rate_limited += 1;
         let cap = self.retry.config().retry_after_cap_ms.max(0);
         now.plus(retry_after_ms.unwrap_or(default_ms).clamp(0, cap))
     }
@@ -427,22 +429,20 @@ impl Exchange {
             return;
         };
         transport.creation_failed(slot, true, now);
-        let failure = match status {
-            429 => {
-                transport.counts.rate_limited += 1;
-                let until = transport.hold(retry_after_ms, DEFAULT_CREATION_HOLD_MS, now);
+        let failure = match Verdict::of(Endpoint::Token, status) {
+            Verdict::RateLimited => {
+                let until = transport.throttled(retry_after_ms, DEFAULT_CREATION_HOLD_MS, now);
                 transport.pool.hold_creations_until(until);
-                let retry_after_ms = Some(until.0 - now.0);
-                Failure::NotSent(NotSentKind::RateLimited { retry_after_ms })
+                rate_limited(until, now)
             }
-            500..=599 => Failure::NotSent(NotSentKind::Server { status }),
-            _ => {
-                let reason = match status {
-                    300..=399 => FailReason::Redirected { status },
-                    400 | 401 | 403 => FailReason::CredentialsRefused { status },
-                    _ => FailReason::Refused { status },
-                };
+            Verdict::ServerError => Failure::NotSent(NotSentKind::Server { status }),
+            Verdict::End(reason) => {
                 self.finish(Endpoint::Token, reason);
+                return;
+            }
+            // The token endpoint has no token to refuse and nothing else to answer 2xx to.
+            Verdict::Success | Verdict::Unauthorized => {
+                self.finish(Endpoint::Token, FailReason::Refused { status });
                 return;
             }
         };
@@ -514,8 +514,8 @@ impl Exchange {
         };
         // The server counted the request somewhere before now: its window place moves to now.
         transport.pool.send_finished(slot, reserved_at, now);
-        let failure = match status {
-            200..=299 => {
+        let failure = match Verdict::of(self.endpoint, status) {
+            Verdict::Success => {
                 let delivered = Delivered {
                     status,
                     attempts: self.attempt,
@@ -524,24 +524,18 @@ impl Exchange {
                 self.state = State::Done(Ok(delivered));
                 return;
             }
-            401 => {
+            Verdict::Unauthorized => {
                 transport.counts.unauthorized += 1;
                 self.unauthorized(transport, slot, generation, status);
                 return;
             }
-            429 => {
-                transport.counts.rate_limited += 1;
-                let until = transport.hold(retry_after_ms, DEFAULT_THROTTLE_MS, now);
+            Verdict::RateLimited => {
+                let until = transport.throttled(retry_after_ms, DEFAULT_THROTTLE_MS, now);
                 transport.pool.rate_limited(slot, until);
-                let retry_after_ms = Some(until.0 - now.0);
-                Failure::NotSent(NotSentKind::RateLimited { retry_after_ms })
+                rate_limited(until, now)
             }
-            500..=599 => Failure::NotSent(NotSentKind::Server { status }),
-            _ => {
-                let reason = match status {
-                    300..=399 => FailReason::Redirected { status },
-                    _ => FailReason::Refused { status },
-                };
+            Verdict::ServerError => Failure::NotSent(NotSentKind::Server { status }),
+            Verdict::End(reason) => {
                 self.finish(self.endpoint, reason);
                 return;
             }
@@ -625,12 +619,44 @@ impl Exchange {
     }
 }
 
+/// What an answer's status means. The same for every endpoint, but for the token endpoint,
+/// which refuses wrong credentials with 400, 401 or 403.
+enum Verdict {
+    Success,
+    /// 401 to a request sent with a token.
+    Unauthorized,
+    RateLimited,
+    ServerError,
+    End(FailReason),
+}
+
+impl Verdict {
+    fn of(endpoint: Endpoint, status: u16) -> Verdict {
+        let token = endpoint == Endpoint::Token;
+        match status {
+            200..=299 => Verdict::Success,
+            401 if !token => Verdict::Unauthorized,
+            429 => Verdict::RateLimited,
+            500..=599 => Verdict::ServerError,
+            300..=399 => Verdict::End(FailReason::Redirected { status }),
+            400 | 401 | 403 if token => Verdict::End(FailReason::CredentialsRefused { status }),
+            _ => Verdict::End(FailReason::Refused { status }),
+        }
+    }
+}
+
+/// The failure a 429 is, with the hold it earned as its `Retry-After`.
+fn rate_limited(until: Millis, now: Millis) -> Failure {
+    let retry_after_ms = Some(until.0 - now.0);
+    Failure::NotSent(NotSentKind::RateLimited { retry_after_ms })
+}
+
 /// splitmix64: the jitter generator, deterministic from its seed.
 #[derive(Debug, Clone)]
-struct SplitMix64(u64);
+pub(crate) struct SplitMix64(pub(crate) u64);
 
 impl SplitMix64 {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
