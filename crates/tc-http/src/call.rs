@@ -2,6 +2,7 @@
 //! send at a moment, wait) and tells it what happened. Every decision is the exchange's.
 
 use crate::client::Client;
+use crate::config::duration;
 use crate::error::{AttemptFailure, Error};
 use crate::http::{exchange, Reply};
 use crate::secret::AccessToken;
@@ -96,8 +97,7 @@ impl Client {
     fn until(&self, reason: tc_core::transport::FailReason) -> Duration {
         match reason {
             tc_core::transport::FailReason::TokenBudgetSpent { until } => {
-                let ms = until.0.saturating_sub(self.now().0);
-                Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+                duration(until.0.saturating_sub(self.now().0))
             }
             _ => Duration::ZERO,
         }

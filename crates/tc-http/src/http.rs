@@ -5,7 +5,7 @@ use crate::error::{AttemptFailure, Error};
 use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
 use reqwest::Url;
 use std::time::SystemTime;
-use tc_core::transport::{Endpoint, TransportError};
+use tc_core::transport::{is_success, Endpoint, TransportError};
 use tc_core::wire::ApiErrorBody;
 
 /// What came back for one request.
@@ -27,7 +27,7 @@ pub(crate) struct Answer {
 
 impl Answer {
     pub fn is_success(&self) -> bool {
-        (200..300).contains(&self.status)
+        is_success(self.status)
     }
 
     /// What this failed answer says, for the error that may end the call.
@@ -56,11 +56,7 @@ pub(crate) async fn exchange(request: reqwest::RequestBuilder, endpoint: Endpoin
         Err(error) => return lost(&error),
     };
     let status = response.status().as_u16();
-    let limit = if response.status().is_success() {
-        endpoint.answer_limit()
-    } else {
-        Endpoint::ERROR_ANSWER_LIMIT
-    };
+    let limit = endpoint.limit_for(status);
     let headers = response.headers();
     let mut answer = Answer {
         status,

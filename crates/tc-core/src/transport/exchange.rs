@@ -26,6 +26,21 @@ pub const DEFAULT_CREATION_HOLD_MS: i64 = 60_000;
 /// A call waiting for another call's token creation looks at the pool again at least this
 /// often, in case the driver missed a wake-up.
 pub const TOKEN_WAIT_RECHECK_MS: i64 = 500;
+/// How long a connection may take to open, by default.
+pub const DEFAULT_CONNECT_TIMEOUT_MS: i64 = 10_000;
+/// How long a request may take, answer included, by default. A create request past it has an
+/// unknown outcome: it may have been stored.
+pub const DEFAULT_REQUEST_TIMEOUT_MS: i64 = 30_000;
+/// Added to each token's rate window by default, for servers whose clocks are coarser than ours.
+pub const DEFAULT_RATE_GUARD_MS: i64 = 250;
+/// The longest a call waits for the creation budget by default before failing.
+pub const DEFAULT_MAX_TOKEN_WAIT_MS: i64 = 60_000;
+
+/// Whether `status` is a success (2xx): the one place the transport reads that.
+pub const fn is_success(status: u16) -> bool {
+    matches!(status, 200..=299)
+}
+
 /// The longest `batch_id` taken as one: the API's are UUIDs, so anything near this long is not
 /// the API talking.
 pub const MAX_BATCH_ID_LEN: usize = 256;
@@ -66,8 +81,15 @@ impl Endpoint {
         }
     }
 
-    /// The most bytes of an error answer worth reading: only its slug and message are used.
-    pub const ERROR_ANSWER_LIMIT: usize = 16 * 1024;
+    /// The most bytes of an answer with `status` worth reading. Of an error answer only the
+    /// slug and message are used, so a few kilobytes.
+    pub const fn limit_for(self, status: u16) -> usize {
+        if is_success(status) {
+            self.answer_limit()
+        } else {
+            16 * 1024
+        }
+    }
 
     /// Whether sending the request twice is harmless (reads, and the token request).
     const fn repeatable(self) -> bool {
@@ -634,7 +656,7 @@ impl Verdict {
     fn of(endpoint: Endpoint, status: u16) -> Verdict {
         let token = endpoint == Endpoint::Token;
         match status {
-            200..=299 => Verdict::Success,
+            _ if is_success(status) => Verdict::Success,
             401 if !token => Verdict::Unauthorized,
             429 => Verdict::RateLimited,
             500..=599 => Verdict::ServerError,

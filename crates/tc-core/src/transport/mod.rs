@@ -28,10 +28,12 @@ pub mod token;
 #[cfg(test)]
 mod tests;
 
+pub use exchange::is_success;
 pub use exchange::{
     Action, Counts, Delivered, Endpoint, Exchange, FailReason, Failed, Transport, TransportConfig,
-    TransportError, DEFAULT_CREATION_HOLD_MS, DEFAULT_THROTTLE_MS, MAX_BATCH_ID_LEN,
-    TOKEN_WAIT_RECHECK_MS,
+    TransportError, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_CREATION_HOLD_MS,
+    DEFAULT_MAX_TOKEN_WAIT_MS, DEFAULT_RATE_GUARD_MS, DEFAULT_REQUEST_TIMEOUT_MS,
+    DEFAULT_THROTTLE_MS, MAX_BATCH_ID_LEN, TOKEN_WAIT_RECHECK_MS,
 };
 pub use rate_limit::{CreationBudget, RateLimiter, SlidingWindow, WindowLimit};
 pub use retry::{
