@@ -26,12 +26,7 @@ async fn server_errors_are_retried_until_every_batch_is_stored_once() {
     };
     let client = client(client_config(&sim).with_retry(retry));
     let results = send_all(&client, batches(30, 40, 5)).await;
-    for result in &results {
-        assert!(
-            result.as_ref().is_ok_and(|c| !c.possibly_duplicated),
-            "{result:?}"
-        );
-    }
+    assert_all_created_once(&results);
     let counters = sim.counters();
     let stats = client.stats();
     assert!(

@@ -386,3 +386,44 @@ fn the_creation_budget_spent_ends_the_call_with_when() {
     );
     assert_eq!(model.token_requests().len(), 1);
 }
+
+#[test]
+fn statuses_mean_the_same_everywhere_but_at_the_token_endpoint() {
+    let of = |endpoint, status| match Verdict::of(endpoint, status) {
+        Verdict::Success => "success".to_owned(),
+        Verdict::Unauthorized => "unauthorized".to_owned(),
+        Verdict::RateLimited => "rate limited".to_owned(),
+        Verdict::ServerError => "server error".to_owned(),
+        Verdict::End(reason) => format!("{reason:?}"),
+    };
+    for endpoint in [
+        Endpoint::CreateCallRecords,
+        Endpoint::BatchStatus,
+        Endpoint::Labels,
+    ] {
+        assert_eq!(of(endpoint, 200), "success");
+        assert_eq!(of(endpoint, 204), "success");
+        assert_eq!(of(endpoint, 401), "unauthorized");
+        assert_eq!(of(endpoint, 403), "Refused { status: 403 }");
+        assert_eq!(of(endpoint, 400), "Refused { status: 400 }");
+    }
+    assert_eq!(
+        of(Endpoint::Token, 401),
+        "CredentialsRefused { status: 401 }"
+    );
+    assert_eq!(
+        of(Endpoint::Token, 403),
+        "CredentialsRefused { status: 403 }"
+    );
+    assert_eq!(
+        of(Endpoint::Token, 400),
+        "CredentialsRefused { status: 400 }"
+    );
+    assert_eq!(of(Endpoint::Token, 404), "Refused { status: 404 }");
+    for endpoint in [Endpoint::Token, Endpoint::CreateCallRecords] {
+        assert_eq!(of(endpoint, 429), "rate limited");
+        assert_eq!(of(endpoint, 503), "server error");
+        assert_eq!(of(endpoint, 308), "Redirected { status: 308 }");
+        assert_eq!(of(endpoint, 199), "Refused { status: 199 }");
+    }
+}
