@@ -9,7 +9,7 @@ use crate::secret::AccessToken;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, Url};
 use std::time::Duration;
-use tc_core::transport::{Action, Delivered, Endpoint, Exchange, TransportError};
+use tc_core::transport::{Action, Delivered, Endpoint, Exchange, FailReason, TransportError};
 use tokio::time::{sleep_until, timeout_at};
 
 /// One HTTP call as the exchange repeats it.
@@ -71,13 +71,14 @@ impl Client {
                 tracing::debug!(endpoint = %request.endpoint, attempt, ?failure, "retrying");
             }
             match action {
-                Action::Done(Ok(delivered)) => {
-                    if let Some(value) = decoded.take() {
-                        return Ok((value, delivered));
-                    }
-                }
+                // A success is always decoded first (an unreadable one ends as a failure), so
+                // `None` cannot happen; if it did, the batch may be stored, and the error says so.
+                Action::Done(Ok(delivered)) => match decoded.take() {
+                    Some(value) => return Ok((value, delivered)),
+                    None => return Err(undecoded(request.endpoint, delivered)),
+                },
                 Action::Done(Err(failed)) => {
-                    let wait = self.until(failed.reason.clone());
+                    let wait = self.until(&failed.reason);
                     return Err(Error::ended(failed, running.last.take(), wait));
                 }
                 Action::CreateToken => self.create_token(&mut running).await,
@@ -94,9 +95,9 @@ impl Client {
     }
 
     /// How long until the creation budget allows a token, for an error that says so.
-    fn until(&self, reason: tc_core::transport::FailReason) -> Duration {
+    fn until(&self, reason: &FailReason) -> Duration {
         match reason {
-            tc_core::transport::FailReason::TokenBudgetSpent { until } => {
+            FailReason::TokenBudgetSpent { until } => {
                 duration(until.0.saturating_sub(self.now().0))
             }
             _ => Duration::ZERO,
@@ -186,5 +187,16 @@ impl Client {
                 tracing::debug!(%endpoint, ?kind, detail, "no answer");
             }
         }
+    }
+}
+
+/// The error for a success whose body the driver lost track of.
+fn undecoded(endpoint: Endpoint, delivered: Delivered) -> Error {
+    Error::InvalidResponse {
+        endpoint: endpoint.name(),
+        status: delivered.status,
+        detail: "the answer's body was not kept".into(),
+        attempts: delivered.attempts,
+        possibly_stored: !endpoint.is_repeatable(),
     }
 }

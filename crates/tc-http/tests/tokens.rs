@@ -154,3 +154,46 @@ async fn the_creation_budget_is_never_exceeded_under_a_401_storm() {
     assert_eq!(client.stats().token_requests, 3);
     sim.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_token_creation_cancelled_mid_request_leaves_no_slot_stuck() {
+    // Every answer takes 1 s, so the first call can be dropped while its token request is out.
+    let config = tc_sim::SimConfig {
+        latency: Duration::from_secs(1),
+        ..sim_config()
+    };
+    let sim = Simulator::start(config).await.unwrap();
+    let client = client(client_config(&sim));
+    let first = {
+        let client = client.clone();
+        let batch = batches(90, 1, 1).remove(0);
+        tokio::spawn(async move { client.create_call_records(&batch).await })
+    };
+    // Triggered by the event, not by a guess at timing: the token request has left.
+    for _ in 0..1_000 {
+        if client.stats().token_requests == 1 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(client.stats().token_requests, 1);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    first.abort();
+    assert!(first.await.unwrap_err().is_cancelled());
+    // The next call is not left waiting for a creation nobody finishes.
+    let second = tokio::time::timeout(
+        Duration::from_secs(60),
+        client.create_call_records(&batches(91, 1, 1)[0]),
+    )
+    .await
+    .expect("the slot was released");
+    assert!(second.is_ok(), "{second:?}");
+    let stats = client.stats();
+    assert_eq!(
+        (stats.token_requests, stats.tokens_created),
+        (2, 1),
+        "{stats:?}"
+    );
+    assert_eq!(sim.counters().batches_stored, 1);
+    sim.shutdown().await;
+}

@@ -91,8 +91,9 @@ impl Endpoint {
         }
     }
 
-    /// Whether sending the request twice is harmless (reads, and the token request).
-    const fn repeatable(self) -> bool {
+    /// Whether sending the request twice is harmless (reads, and the token request): only a
+    /// create request can store anything.
+    pub const fn is_repeatable(self) -> bool {
         !matches!(self, Endpoint::CreateCallRecords)
     }
 }
@@ -425,7 +426,7 @@ impl Exchange {
     }
 
     fn possibly_stored(&self) -> bool {
-        self.unknown_seen && !self.endpoint.repeatable()
+        self.unknown_seen && !self.endpoint.is_repeatable()
     }
 
     /// The token request this call sent was answered with a token.
@@ -621,7 +622,7 @@ impl Exchange {
         }
         self.auth.other_failure();
         let random = transport.rng.next();
-        let decision = if self.endpoint.repeatable() {
+        let decision = if self.endpoint.is_repeatable() {
             transport
                 .retry
                 .decide_idempotent(self.attempt, failure, now, random)
