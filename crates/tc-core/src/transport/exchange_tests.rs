@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::transport::{WindowLimit, TOKEN_TTL_MS};
+use proptest::prelude::*;
 
 /// What the model server does with one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +29,8 @@ struct Model {
     calls: Vec<Reply>,
     latency_ms: i64,
     seen: Vec<Seen>,
+    /// The replies the call's own requests got, in order.
+    served: Vec<Reply>,
     minted: u32,
 }
 
@@ -38,6 +41,7 @@ impl Model {
             calls: calls.iter().rev().copied().collect(),
             latency_ms: 40,
             seen: Vec::new(),
+            served: Vec::new(),
             minted: 0,
         }
     }
@@ -103,7 +107,9 @@ fn drive(
                 now = now.max(at);
                 model.seen.push(Seen::Call(now, token));
                 now = now.plus(model.latency_ms);
-                match model.calls.pop().unwrap_or(Reply::Status(200, None)) {
+                let reply = model.calls.pop().unwrap_or(Reply::Status(200, None));
+                model.served.push(reply);
+                match reply {
                     Reply::Status(status, after) => {
                         exchange.on_answer(transport, status, after, now)
                     }
@@ -425,5 +431,61 @@ fn statuses_mean_the_same_everywhere_but_at_the_token_endpoint() {
         assert_eq!(of(endpoint, 503), "server error");
         assert_eq!(of(endpoint, 308), "Redirected { status: 308 }");
         assert_eq!(of(endpoint, 199), "Refused { status: 199 }");
+    }
+}
+
+fn any_reply() -> impl Strategy<Value = Reply> {
+    prop_oneof![
+        Just(Reply::Mint),
+        prop::sample::select(vec![200u16, 201, 307, 400, 401, 403, 404, 429, 500, 503])
+            .prop_flat_map(|status| {
+                prop::option::of(0i64..i64::MAX).prop_map(move |after| Reply::Status(status, after))
+            }),
+        Just(Reply::Unreadable(200)),
+        prop::sample::select(vec![
+            TransportError::Connect,
+            TransportError::Timeout,
+            TransportError::ConnectionLost,
+        ])
+        .prop_map(Reply::Lost),
+    ]
+}
+
+proptest! {
+    /// Whatever the servers answer, a create call ends in bounded steps, never spends more
+    /// creations than the budget, and says the batch may be stored exactly when one of its
+    /// requests had an unknown outcome or an unreadable 2xx: the flag is never lost.
+    #[test]
+    fn possibly_stored_is_never_lost(
+        tokens in prop::collection::vec(any_reply(), 0..12),
+        calls in prop::collection::vec(
+            any_reply().prop_filter("the call endpoint mints nothing", |r| *r != Reply::Mint),
+            0..12,
+        ),
+        at_most_once in any::<bool>(),
+    ) {
+        let mut config = config();
+        config.retry.at_most_once = at_most_once;
+        let mut model = Model::new(&tokens, &calls);
+        let mut transport = Transport::new(config);
+        let mut exchange = transport.begin(Endpoint::CreateCallRecords);
+        let (result, end) = drive(&mut transport, &mut exchange, &mut model, Millis(0));
+        let maybe_processed = model.served.iter().any(|reply| {
+            matches!(
+                reply,
+                Reply::Lost(TransportError::Timeout | TransportError::ConnectionLost)
+                    | Reply::Unreadable(_)
+            )
+        });
+        let flagged = match &result {
+            Ok(delivered) => delivered.possibly_duplicated,
+            Err(failed) => failed.possibly_stored,
+        };
+        prop_assert_eq!(flagged, maybe_processed, "{:?} after {:?}", result, model.served);
+        prop_assert!(transport.pool().budget().creations_in_window(end) <= 10);
+        if at_most_once {
+            let unknown = model.served.iter().filter(|r| matches!(r, Reply::Lost(e) if *e != TransportError::Connect)).count();
+            prop_assert!(unknown <= 1, "at most once re-sent after an unknown outcome");
+        }
     }
 }
