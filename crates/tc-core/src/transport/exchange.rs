@@ -348,7 +348,9 @@ impl Exchange {
         self.attempt
     }
 
-    /// What to do next, at `now`.
+    /// What to do next, at `now`. Poll only while none of this call's requests is out: after
+    /// [`Action::CreateToken`] or [`Action::Send`], report the request's outcome first (a poll
+    /// before that repeats the action, and a driver that obeyed it would send twice).
     pub fn poll<T: Clone>(&mut self, transport: &mut Transport<T>, now: Millis) -> Action<T> {
         match &self.state {
             State::Done(result) => Action::Done(result.clone()),
