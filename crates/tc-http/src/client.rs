@@ -1,25 +1,21 @@
-//! [`Client`]: the four endpoints over one shared token pool, rate limiter and retry policy.
+//! [`Client`]: the four endpoints over one shared transport (token pool, rate limiters, retry
+//! policy) and the counters.
 
+use crate::call::Request;
 use crate::clock::Clock;
 use crate::config::{millis, ClientConfig, StatusApi};
-use crate::error::{AttemptFailure, Error};
-use crate::http::{classify, error_body, invalid_response, parse_base_url, retry_after_ms};
+use crate::error::Error;
+use crate::http::parse_base_url;
 use crate::secret::AccessToken;
 use crate::stats::Stats;
-use crate::tokens::{Lease, NoToken};
-use rand::rngs::StdRng;
-use rand::{RngCore, SeedableRng};
-use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, Url};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tc_core::transport::{
-    AuthVerdict, CallAuth, Failure, GiveUpReason, NotSentKind, PoolConfig, RetryDecision,
-    RetryPolicy, TokenPool, WindowLimit,
+    Endpoint, PoolConfig, Transport, TransportConfig, WindowLimit, MAX_BATCH_ID_LEN,
 };
 use tc_core::wire::{BatchStatusResponse, CreateCallRecordsResponse, Label};
 use tc_core::{Batch, Millis};
 use tokio::sync::Notify;
-use tokio::time::sleep_until;
 
 /// A batch the API accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,68 +41,22 @@ pub(crate) struct Inner {
     pub base: Url,
     pub clock: Clock,
     pub state: Mutex<State>,
-    /// Woken whenever a token creation ends, for callers waiting on it.
+    /// Woken whenever a token creation ends, for calls waiting on it.
     pub token_ready: Notify,
 }
 
 pub(crate) struct State {
-    pub pool: TokenPool<AccessToken>,
-    pub retry: RetryPolicy,
-    pub rng: StdRng,
+    pub transport: Transport<AccessToken>,
     pub stats: Stats,
-    /// Failed creations in a row, for the token endpoint's own backoff.
-    pub creation_failures: u32,
 }
 
-/// After a 429 without `Retry-After`, leave the token alone this long.
-const DEFAULT_THROTTLE_MS: i64 = 1_000;
 /// The labels endpoint is paged; a server that never returns a short page is stopped here.
 const MAX_LABEL_PAGES: usize = 10_000;
-
-const CREATE: &str = "create call records";
-const STATUS: &str = "batch status";
-const LABELS: &str = "labels";
-
-/// One HTTP call as the retry loop repeats it.
-struct Call {
-    endpoint: &'static str,
-    method: Method,
-    url: Url,
-    body: Option<Vec<u8>>,
-    /// Safe to repeat after an unknown outcome (reads).
-    idempotent: bool,
-}
-
-/// How far a call got: attempts made, and the failure of the latest one whose outcome was
-/// unknown.
-#[derive(Default)]
-struct Progress {
-    attempts: u32,
-    unknown: Option<AttemptFailure>,
-}
-
-/// A 2xx answer.
-struct Answer {
-    status: u16,
-    body: Vec<u8>,
-    attempts: u32,
-    possibly_duplicated: bool,
-}
-
-/// What one attempt at sending produced.
-pub(crate) enum Sent {
-    Answer {
-        status: u16,
-        headers: HeaderMap,
-        body: Vec<u8>,
-    },
-    Failed(Failure, AttemptFailure),
-}
 
 impl Client {
     /// Checks the configuration and builds the HTTP client. Plain `http://` is refused unless
     /// the host is this machine (a simulator): tokens and the API key must not cross a network
-    /// in clear.
+    /// in clear. Redirects are never followed: the credentials go to the configured origin only.
     pub fn new(config: ClientConfig) -> Result<Client, Error> {
         let base = parse_base_url(&config.base_url)?;
         let problems = config.problems();
@@ -115,32 +65,15 @@ impl Client {
         }
         let http = reqwest::Client::builder()
             .use_rustls_tls()
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .user_agent(concat!("tc-http/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::config(format!("the HTTP client could not be built: {e}")))?;
-        let guard_ms = millis(config.rate_guard);
-        let pool = TokenPool::new(PoolConfig {
-            tokens: config.tokens,
-            token_ttl_ms: millis(config.token_ttl),
-            refresh_margin_ms: millis(config.refresh_margin),
-            rate: WindowLimit::new(
-                config.rate_limit.limit,
-                config.rate_limit.window_ms.saturating_add(guard_ms),
-            ),
-            creations: config.creation_limit,
-        });
-        let rng = match config.seed {
-            Some(seed) => StdRng::seed_from_u64(seed),
-            None => StdRng::from_os_rng(),
-        };
         let state = State {
-            pool,
-            retry: RetryPolicy::new(config.retry),
-            rng,
+            transport: Transport::new(transport_config(&config)),
             stats: Stats::default(),
-            creation_failures: 0,
         };
         let inner = Inner {
             http,
@@ -161,7 +94,14 @@ impl Client {
 
     /// Counts since the client was made.
     pub fn stats(&self) -> Stats {
-        self.lock().stats.clone()
+        let state = self.lock();
+        let counts = state.transport.counts();
+        Stats {
+            retries: counts.attempts_after_first,
+            rate_limited: counts.rate_limited,
+            unauthorized: counts.unauthorized,
+            ..state.stats.clone()
+        }
     }
 
     /// Sends one batch (`POST /v2/clients/{id}/dynamic_call_records`), waiting for a token and
@@ -173,48 +113,41 @@ impl Client {
     pub async fn create_call_records(&self, batch: &Batch) -> Result<Created, Error> {
         let body = serde_json::to_vec(&batch.to_request(self.inner.config.number_format))
             .map_err(|e| Error::config(format!("the batch could not be encoded as JSON: {e}")))?;
-        let call = Call {
-            endpoint: CREATE,
+        let account = &self.inner.config.client_account_id;
+        let request = Request {
+            endpoint: Endpoint::CreateCallRecords,
             method: Method::POST,
-            url: self.url(&[
-                "v2",
-                "clients",
-                &self.inner.config.client_account_id,
-                "dynamic_call_records",
-            ]),
+            url: self.url(&["v2", "clients", account, "dynamic_call_records"]),
             body: Some(body),
-            idempotent: false,
         };
-        let result = self.call(&call).await;
+        let result = self.call(&request, read_batch_id).await;
         let mut state = self.lock();
-        let answer = match result {
-            Ok(answer) => answer,
-            Err(error) => {
-                state.stats.failed_batches += 1;
-                if error.outcome_unknown() {
-                    state.stats.outcome_unknown_batches += 1;
+        let stats = &mut state.stats;
+        match result {
+            Ok((batch_id, delivered)) => {
+                stats.batches_created += 1;
+                if delivered.possibly_duplicated {
+                    stats.possibly_duplicated_batches += 1;
+                    stats.records_possibly_duplicated += batch.len() as u64;
                 }
-                return Err(error);
+                tracing::debug!(
+                    attempts = delivered.attempts,
+                    possibly_duplicated = delivered.possibly_duplicated,
+                    "batch created"
+                );
+                Ok(Created {
+                    batch_id,
+                    attempts: delivered.attempts,
+                    possibly_duplicated: delivered.possibly_duplicated,
+                })
             }
-        };
-        let created: CreateCallRecordsResponse = serde_json::from_slice(&answer.body)
-            .map_err(|e| invalid_response(CREATE, answer.status, answer.attempts, &e))?;
-        state.stats.batches_created += 1;
-        if answer.possibly_duplicated {
-            state.stats.possibly_duplicated_batches += 1;
-            state.stats.records_possibly_duplicated += batch.len() as u64;
+            Err(error) => {
+                stats.failed_batches += 1;
+                stats.outcome_unknown_batches += u64::from(error.outcome_unknown());
+                tracing::warn!(%error, "batch not created");
+                Err(error)
+            }
         }
-        drop(state);
-        tracing::debug!(
-            attempts = answer.attempts,
-            possibly_duplicated = answer.possibly_duplicated,
-            "batch created"
-        );
-        Ok(Created {
-            batch_id: created.batch_id,
-            attempts: answer.attempts,
-            possibly_duplicated: answer.possibly_duplicated,
-        })
     }
 
     /// Per-record outcomes of a batch (`GET .../dynamic_call_records?batchId=...`, under `/v2/`
@@ -225,23 +158,16 @@ impl Client {
             StatusApi::V2 => "v2",
             StatusApi::V3 => "v3",
         };
-        let mut url = self.url(&[
-            version,
-            "clients",
-            &self.inner.config.client_account_id,
-            "dynamic_call_records",
-        ]);
+        let account = &self.inner.config.client_account_id;
+        let mut url = self.url(&[version, "clients", account, "dynamic_call_records"]);
         url.query_pairs_mut().append_pair("batchId", batch_id);
-        let call = Call {
-            endpoint: STATUS,
+        let request = Request {
+            endpoint: Endpoint::BatchStatus,
             method: Method::GET,
             url,
             body: None,
-            idempotent: true,
         };
-        let answer = self.call(&call).await?;
-        serde_json::from_slice(&answer.body)
-            .map_err(|e| invalid_response(STATUS, answer.status, answer.attempts, &e))
+        Ok(self.call(&request, read_json).await?.0)
     }
 
     /// Every label of the account, reading page after page until a short one.
@@ -254,16 +180,13 @@ impl Client {
             url.query_pairs_mut()
                 .append_pair("page", &page.to_string())
                 .append_pair("limit", &page_size.to_string());
-            let call = Call {
-                endpoint: LABELS,
+            let request = Request {
+                endpoint: Endpoint::Labels,
                 method: Method::GET,
                 url,
                 body: None,
-                idempotent: true,
             };
-            let answer = self.call(&call).await?;
-            let batch: Vec<Label> = serde_json::from_slice(&answer.body)
-                .map_err(|e| invalid_response(LABELS, answer.status, answer.attempts, &e))?;
+            let (batch, _) = self.call(&request, read_json::<Vec<Label>>).await?;
             let full = batch.len() >= page_size;
             labels.extend(batch);
             if !full {
@@ -271,12 +194,13 @@ impl Client {
             }
         }
         Err(Error::InvalidResponse {
-            endpoint: LABELS,
+            endpoint: Endpoint::Labels.name(),
             status: 200,
             detail: format!(
                 "still full pages after {MAX_LABEL_PAGES} pages; the server ignores paging"
             ),
             attempts: 0,
+            possibly_stored: false,
         })
     }
 
@@ -299,238 +223,40 @@ impl Client {
         }
         url
     }
+}
 
-    /// Runs a call to a 2xx answer, or to the error that ends it. Once an attempt of a create
-    /// request has had an unknown outcome, any error that ends the call says the batch may be
-    /// stored.
-    async fn call(&self, call: &Call) -> Result<Answer, Error> {
-        let mut progress = Progress::default();
-        let result = self
-            .attempts(call, &mut progress)
-            .await
-            .map_err(|error| error.with_attempts(progress.attempts));
-        match (result, progress.unknown) {
-            (Err(error), Some(last)) if !call.idempotent && !error.outcome_unknown() => {
-                Err(Error::GaveUp {
-                    endpoint: call.endpoint,
-                    attempts: progress.attempts,
-                    reason: error.to_string(),
-                    last,
-                    possibly_stored: true,
-                })
-            }
-            (result, _) => result,
-        }
+/// The transport's settings from the client's.
+fn transport_config(config: &ClientConfig) -> TransportConfig {
+    let guard_ms = millis(config.rate_guard);
+    let rate = config.rate_limit;
+    TransportConfig {
+        pool: PoolConfig {
+            tokens: config.tokens,
+            token_ttl_ms: millis(config.token_ttl),
+            refresh_margin_ms: millis(config.refresh_margin),
+            rate: WindowLimit::new(rate.limit, rate.window_ms.saturating_add(guard_ms)),
+            creations: config.creation_limit,
+        },
+        retry: config.retry,
+        max_token_wait_ms: millis(config.max_token_wait),
+        seed: config.seed.unwrap_or_else(rand::random),
     }
+}
 
-    /// The attempts of [`Client::call`], counted in `progress`.
-    async fn attempts(&self, call: &Call, progress: &mut Progress) -> Result<Answer, Error> {
-        self.lock().retry.record_request();
-        let mut attempt = 0u32;
-        let mut auth = CallAuth::default();
-        loop {
-            attempt += 1;
-            progress.attempts = attempt;
-            if attempt > 1 {
-                self.lock().stats.retries += 1;
-            }
-            let (failure, detail) = match self.acquire().await {
-                Err(NoToken::Fatal(error)) => return Err(error),
-                Err(NoToken::Failed(failure, detail)) => (failure, detail),
-                Ok(lease) => match self.send(call, &lease).await {
-                    Sent::Answer { status, body, .. } if (200..300).contains(&status) => {
-                        let possibly_duplicated = progress.unknown.is_some() && !call.idempotent;
-                        return Ok(Answer {
-                            status,
-                            body,
-                            attempts: attempt,
-                            possibly_duplicated,
-                        });
-                    }
-                    Sent::Answer {
-                        status: 401, body, ..
-                    } => {
-                        let (slug, message) = error_body(&body);
-                        let verdict = {
-                            let mut state = self.lock();
-                            state.stats.unauthorized += 1;
-                            state.pool.refused(lease.slot, lease.generation, &mut auth)
-                        };
-                        tracing::debug!(
-                            endpoint = call.endpoint,
-                            attempt,
-                            ?verdict,
-                            "401: token refused"
-                        );
-                        if verdict == AuthVerdict::CredentialsRefused {
-                            return Err(Error::Unauthorized {
-                                endpoint: call.endpoint,
-                                status: 401,
-                                slug,
-                                message,
-                                attempts: attempt,
-                            });
-                        }
-                        continue;
-                    }
-                    Sent::Answer {
-                        status,
-                        headers,
-                        body,
-                    } => {
-                        let (slug, message) = error_body(&body);
-                        let retry_after = retry_after_ms(&headers);
-                        let detail = AttemptFailure::Status {
-                            status,
-                            slug: slug.clone(),
-                            message: message.clone(),
-                        };
-                        match Failure::from_status(status, &slug, &message, retry_after) {
-                            Some(Failure::Final {
-                                status,
-                                slug,
-                                message,
-                            }) => {
-                                return Err(Error::Final {
-                                    endpoint: call.endpoint,
-                                    status,
-                                    slug,
-                                    message,
-                                    attempts: attempt,
-                                });
-                            }
-                            Some(failure) => {
-                                if status == 429 {
-                                    let until =
-                                        self.now().plus(retry_after.unwrap_or(DEFAULT_THROTTLE_MS));
-                                    self.lock().pool.rate_limited(lease.slot, until);
-                                }
-                                (failure, detail)
-                            }
-                            None => {
-                                return Err(Error::InvalidResponse {
-                                    endpoint: call.endpoint,
-                                    status,
-                                    detail: "an unexpected status".into(),
-                                    attempts: attempt,
-                                })
-                            }
-                        }
-                    }
-                    Sent::Failed(failure, detail) => (failure, detail),
-                },
-            };
-            if matches!(failure, Failure::OutcomeUnknown(_)) {
-                progress.unknown = Some(detail.clone());
-            }
-            auth.other_failure();
-            let decision = {
-                let mut state = self.lock();
-                let random = state.rng.next_u64();
-                let now = self.now();
-                if call.idempotent {
-                    state
-                        .retry
-                        .decide_idempotent(attempt, &failure, now, random)
-                } else {
-                    state.retry.decide(attempt, &failure, now, random)
-                }
-            };
-            match decision {
-                RetryDecision::RetryAt(at) => {
-                    tracing::debug!(endpoint = call.endpoint, attempt, failure = %detail, retry_in_ms = at.0 - self.now().0, "retrying");
-                    sleep_until(self.inner.clock.instant_at(at)).await;
-                }
-                RetryDecision::GiveUp(GiveUpReason::OutcomeUnknownAtMostOnce) => {
-                    tracing::warn!(endpoint = call.endpoint, attempt, failure = %detail, "outcome unknown; not re-sent (at most once)");
-                    return Err(Error::OutcomeUnknown {
-                        endpoint: call.endpoint,
-                        attempts: attempt,
-                        last: detail,
-                    });
-                }
-                RetryDecision::GiveUp(reason) => {
-                    tracing::warn!(endpoint = call.endpoint, attempt, failure = %detail, %reason, "giving up");
-                    let possibly_stored = progress.unknown.is_some() && !call.idempotent;
-                    return Err(Error::GaveUp {
-                        endpoint: call.endpoint,
-                        attempts: attempt,
-                        reason: reason.to_string(),
-                        last: detail,
-                        possibly_stored,
-                    });
-                }
-            }
-        }
-    }
+/// A success body as the documented JSON; serde's message says where it is not.
+fn read_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| format!("not the documented JSON: {e}"))
+}
 
-    /// Sends one attempt with a token.
-    async fn send(&self, call: &Call, lease: &Lease) -> Sent {
-        let Some(authorization) = lease.token.authorization() else {
-            // Unusable token: drop it and let the retry get another.
-            self.lock().pool.unauthorized(lease.slot, lease.generation);
-            return Sent::Failed(
-                Failure::NotSent(NotSentKind::Connect),
-                AttemptFailure::Connect(
-                    "the token endpoint returned a token that cannot be sent in a header".into(),
-                ),
-            );
-        };
-        let mut request = self
-            .inner
-            .http
-            .request(call.method.clone(), call.url.clone())
-            .header(AUTHORIZATION, authorization)
-            .header(CONTENT_TYPE, "application/json");
-        if let Some(body) = &call.body {
-            request = request.body(body.clone());
-        }
-        self.lock().stats.requests += 1;
-        tracing::trace!(endpoint = call.endpoint, slot = lease.slot, "sending");
-        let sent = self.finish(call.endpoint, request.send().await).await;
-        // The server counted the request somewhere before now: take its window place from now.
-        let now = self.now();
-        self.lock().pool.send_finished(lease.slot, lease.at, now);
-        sent
-    }
-
-    /// Reads an answer, or classifies a transport error.
-    pub(crate) async fn finish(
-        &self,
-        endpoint: &'static str,
-        result: reqwest::Result<reqwest::Response>,
-    ) -> Sent {
-        let sent = match result {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                let headers = response.headers().clone();
-                match response.bytes().await {
-                    Ok(body) => Sent::Answer {
-                        status,
-                        headers,
-                        body: body.to_vec(),
-                    },
-                    // The status arrived but not the body: for a success, the outcome is unknown.
-                    Err(error) => classify(&error),
-                }
-            }
-            Err(error) => classify(&error),
-        };
-        let mut state = self.lock();
-        match &sent {
-            Sent::Answer { status, .. } => {
-                *state.stats.responses_by_status.entry(*status).or_insert(0) += 1;
-                if *status == 429 {
-                    state.stats.rate_limited += 1;
-                }
-                tracing::debug!(endpoint, status, "answered");
-            }
-            Sent::Failed(_, detail) => {
-                state.stats.transport_failures += 1;
-                tracing::debug!(endpoint, failure = %detail, "no answer");
-            }
-        }
-        sent
+/// The `batch_id` of a create answer: present, and no longer than an id can sensibly be.
+fn read_batch_id(body: &[u8]) -> Result<String, String> {
+    let created: CreateCallRecordsResponse = read_json(body)?;
+    match created.batch_id.chars().count() {
+        0 => Err("an empty batch_id".into()),
+        n if n > MAX_BATCH_ID_LEN => Err(format!(
+            "a batch_id of {n} characters, more than {MAX_BATCH_ID_LEN}"
+        )),
+        _ => Ok(created.batch_id),
     }
 }
 

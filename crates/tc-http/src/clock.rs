@@ -5,7 +5,7 @@
 //! never from the server's `created_at`: a skewed wall clock on either side cannot make the
 //! client use a token the server considers expired.
 
-use std::time::Duration;
+use crate::config::duration;
 use tc_core::Millis;
 use tokio::time::Instant;
 
@@ -31,6 +31,6 @@ impl Clock {
     }
 
     pub fn instant_at(&self, at: Millis) -> Instant {
-        self.start + Duration::from_millis(u64::try_from(at.0).unwrap_or(0))
+        self.start + duration(at.0)
     }
 }

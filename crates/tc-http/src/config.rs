@@ -3,7 +3,11 @@
 use secrecy::SecretString;
 use std::fmt;
 use std::time::Duration;
-use tc_core::transport::{RetryConfig, WindowLimit, MAX_TOKENS};
+use tc_core::transport::{
+    RetryConfig, WindowLimit, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_MAX_TOKEN_WAIT_MS,
+    DEFAULT_RATE_GUARD_MS, DEFAULT_REFRESH_MARGIN_MS, DEFAULT_REQUEST_TIMEOUT_MS, MAX_TOKENS,
+    TOKEN_TTL_MS,
+};
 use tc_core::NumberFormat;
 
 /// The one documented API host.
@@ -82,14 +86,14 @@ impl ClientConfig {
             api_key: api_key.into(),
             number_format: NumberFormat::default(),
             tokens: 1,
-            connect_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(30),
-            refresh_margin: Duration::from_secs(5 * 60),
-            token_ttl: Duration::from_secs(60 * 60),
+            connect_timeout: duration(DEFAULT_CONNECT_TIMEOUT_MS),
+            request_timeout: duration(DEFAULT_REQUEST_TIMEOUT_MS),
+            refresh_margin: duration(DEFAULT_REFRESH_MARGIN_MS),
+            token_ttl: duration(TOKEN_TTL_MS),
             rate_limit: WindowLimit::REQUESTS_PER_TOKEN,
-            rate_guard: Duration::from_millis(250),
+            rate_guard: duration(DEFAULT_RATE_GUARD_MS),
             creation_limit: WindowLimit::TOKEN_CREATIONS,
-            max_token_wait: Duration::from_secs(60),
+            max_token_wait: duration(DEFAULT_MAX_TOKEN_WAIT_MS),
             retry: RetryConfig::default(),
             seed: None,
             status_api: StatusApi::default(),
@@ -235,6 +239,11 @@ impl ClientConfig {
 
 pub(crate) fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// `ms` milliseconds, a negative count as zero.
+pub(crate) fn duration(ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 
 impl fmt::Debug for ClientConfig {

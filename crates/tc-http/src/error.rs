@@ -3,9 +3,11 @@
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
+use tc_core::transport::{FailReason, Failed, GiveUpReason};
 
 /// The last failed attempt of a call that gave up.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AttemptFailure {
     /// No connection could be made (refused, DNS, TLS): nothing was sent.
     Connect(String),
@@ -13,6 +15,8 @@ pub enum AttemptFailure {
     Timeout,
     /// The connection broke after the request was sent, before the answer.
     ConnectionLost(String),
+    /// The call was cancelled before any attempt failed.
+    Cancelled,
     /// The server answered with an error status.
     Status {
         status: u16,
@@ -26,6 +30,7 @@ impl fmt::Display for AttemptFailure {
         match self {
             AttemptFailure::Connect(detail) => write!(f, "could not connect ({detail})"),
             AttemptFailure::Timeout => write!(f, "no answer before the request timeout"),
+            AttemptFailure::Cancelled => write!(f, "the call was cancelled"),
             AttemptFailure::ConnectionLost(detail) => {
                 write!(f, "the connection broke before the answer ({detail})")
             }
@@ -122,14 +127,33 @@ pub enum Error {
         attempts: u32,
     },
 
-    /// The server answered success with a body this client cannot read.
+    /// The server answered success with a body this client cannot read (not the documented
+    /// JSON, or far too long). A 2xx to a create request means it was processed: the batch may
+    /// be stored.
     #[error(
-        "{endpoint}: HTTP {status} with an unreadable body ({detail}); is the base URL the API's?"
+        "{endpoint}: HTTP {status} with an unreadable body ({detail}); is the base URL the API's? {}",
+        stored_advice(.possibly_stored)
     )]
     InvalidResponse {
         endpoint: &'static str,
         status: u16,
         detail: String,
+        attempts: u32,
+        /// The request was processed: a create request's batch may be stored.
+        possibly_stored: bool,
+    },
+
+    /// The server answered with a redirect. The API never redirects and the client never
+    /// follows one: the credentials and records go to the configured origin only.
+    #[error(
+        "{endpoint}: HTTP {status} redirect to {location}, not followed: the credentials and \
+         records are sent to the configured base URL only; check that it is the API's"
+    )]
+    Redirected {
+        endpoint: &'static str,
+        status: u16,
+        /// The `Location` header, as sent (at most 200 characters).
+        location: String,
         attempts: u32,
     },
 }
@@ -150,6 +174,9 @@ impl Error {
             Error::OutcomeUnknown { .. } => true,
             Error::GaveUp {
                 possibly_stored, ..
+            }
+            | Error::InvalidResponse {
+                possibly_stored, ..
             } => *possibly_stored,
             _ => false,
         }
@@ -160,7 +187,8 @@ impl Error {
         match self {
             Error::Final { status, .. }
             | Error::Unauthorized { status, .. }
-            | Error::InvalidResponse { status, .. } => Some(*status),
+            | Error::InvalidResponse { status, .. }
+            | Error::Redirected { status, .. } => Some(*status),
             Error::GaveUp {
                 last: AttemptFailure::Status { status, .. },
                 ..
@@ -190,22 +218,9 @@ impl Error {
             | Error::GaveUp { attempts, .. }
             | Error::OutcomeUnknown { attempts, .. }
             | Error::TokenBudgetExhausted { attempts, .. }
-            | Error::InvalidResponse { attempts, .. } => *attempts,
+            | Error::InvalidResponse { attempts, .. }
+            | Error::Redirected { attempts, .. } => *attempts,
         }
-    }
-
-    /// Records how many attempts the call that ended in this error made.
-    pub(crate) fn with_attempts(mut self, made: u32) -> Error {
-        match &mut self {
-            Error::Config { .. } => {}
-            Error::Final { attempts, .. }
-            | Error::Unauthorized { attempts, .. }
-            | Error::GaveUp { attempts, .. }
-            | Error::OutcomeUnknown { attempts, .. }
-            | Error::TokenBudgetExhausted { attempts, .. }
-            | Error::InvalidResponse { attempts, .. } => *attempts = made,
-        }
-        self
     }
 
     /// Whether sending the same request later can succeed.
@@ -219,6 +234,94 @@ impl Error {
     pub(crate) fn config(message: impl Into<String>) -> Error {
         Error::Config {
             message: message.into(),
+        }
+    }
+
+    /// The error for a call the exchange ended, with the last attempt's failure as seen on the
+    /// wire (`None` if no attempt failed) and `wait`, how long until `TokenBudgetSpent` ends.
+    /// A call that may have stored its batch always says so: `outcome_unknown()` is true.
+    pub(crate) fn ended(failed: Failed, last: Option<AttemptFailure>, wait: Duration) -> Error {
+        let endpoint = failed.endpoint.name();
+        let attempts = failed.attempts;
+        let last = last.unwrap_or(AttemptFailure::Cancelled);
+        match failed.reason {
+            FailReason::GaveUp(GiveUpReason::OutcomeUnknownAtMostOnce) => Error::OutcomeUnknown {
+                endpoint,
+                attempts,
+                last,
+            },
+            FailReason::UnreadableAnswer { status } => Error::InvalidResponse {
+                endpoint,
+                status,
+                detail: last.message(),
+                attempts,
+                possibly_stored: failed.possibly_stored,
+            },
+            FailReason::TokenBudgetSpent { .. } if !failed.possibly_stored => {
+                Error::TokenBudgetExhausted {
+                    retry_after: wait,
+                    retry_at: SystemTime::now() + wait,
+                    attempts,
+                }
+            }
+            reason => Error::answered(endpoint, attempts, reason, last, failed.possibly_stored),
+        }
+    }
+
+    /// [`Error::ended`] for a final answer, or for giving up.
+    fn answered(
+        endpoint: &'static str,
+        attempts: u32,
+        reason: FailReason,
+        last: AttemptFailure,
+        possibly_stored: bool,
+    ) -> Error {
+        let (status, slug, message) = match &last {
+            AttemptFailure::Status {
+                status,
+                slug,
+                message,
+            } => (*status, slug.clone(), message.clone()),
+            _ => (0, String::new(), last.to_string()),
+        };
+        match reason {
+            FailReason::Refused { .. } if !possibly_stored => Error::Final {
+                endpoint,
+                status,
+                slug,
+                message,
+                attempts,
+            },
+            FailReason::CredentialsRefused { .. } if !possibly_stored => Error::Unauthorized {
+                endpoint,
+                status,
+                slug,
+                message,
+                attempts,
+            },
+            FailReason::Redirected { .. } if !possibly_stored => Error::Redirected {
+                endpoint,
+                status,
+                location: message,
+                attempts,
+            },
+            reason => Error::GaveUp {
+                endpoint,
+                attempts,
+                reason: reason.to_string(),
+                last,
+                possibly_stored,
+            },
+        }
+    }
+}
+
+impl AttemptFailure {
+    /// The answer's message, or the whole description of a failure without an answer.
+    fn message(&self) -> String {
+        match self {
+            AttemptFailure::Status { message, .. } => message.clone(),
+            other => other.to_string(),
         }
     }
 }

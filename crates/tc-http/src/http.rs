@@ -1,32 +1,125 @@
 //! Reading HTTP outcomes: transport errors classified for retries, error bodies, `Retry-After`,
 //! and the base URL check that keeps credentials off plain HTTP to other machines.
 
-use crate::client::Sent;
 use crate::error::{AttemptFailure, Error};
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
 use reqwest::Url;
 use std::time::SystemTime;
-use tc_core::transport::{Failure, NotSentKind, UnknownKind};
+use tc_core::transport::{is_success, Endpoint, TransportError};
 use tc_core::wire::ApiErrorBody;
 
-/// What a reqwest error means for a retry.
-pub(crate) fn classify(error: &reqwest::Error) -> Sent {
-    let detail = describe(error);
-    if error.is_connect() {
-        Sent::Failed(
-            Failure::NotSent(NotSentKind::Connect),
-            AttemptFailure::Connect(detail),
-        )
+/// What came back for one request.
+pub(crate) enum Reply {
+    Answer(Answer),
+    /// No answer: how it failed, and a description for the error message.
+    Lost(TransportError, String),
+}
+
+/// An HTTP answer, its body read up to the endpoint's limit.
+pub(crate) struct Answer {
+    pub status: u16,
+    pub retry_after_ms: Option<i64>,
+    pub location: Option<String>,
+    pub body: Vec<u8>,
+    /// The whole body was read: it was within the limit.
+    pub complete: bool,
+}
+
+impl Answer {
+    pub fn is_success(&self) -> bool {
+        is_success(self.status)
+    }
+
+    /// What this failed answer says, for the error that may end the call.
+    pub fn failure(&self) -> AttemptFailure {
+        if let Some(location) = &self.location {
+            return AttemptFailure::Status {
+                status: self.status,
+                slug: String::new(),
+                message: location.clone(),
+            };
+        }
+        let (slug, message) = error_body(&self.body);
+        AttemptFailure::Status {
+            status: self.status,
+            slug,
+            message,
+        }
+    }
+}
+
+/// Sends a request and reads its answer, at most `endpoint`'s limit of a success body and a
+/// few kilobytes of an error body: a server that answers 20 MB is not buffered whole.
+pub(crate) async fn exchange(request: reqwest::RequestBuilder, endpoint: Endpoint) -> Reply {
+    let mut response = match request.send().await {
+        Ok(response) => response,
+        Err(error) => return lost(&error),
+    };
+    let status = response.status().as_u16();
+    let limit = endpoint.limit_for(status);
+    let headers = response.headers();
+    let mut answer = Answer {
+        status,
+        retry_after_ms: retry_after_ms(headers),
+        location: location(headers, response.status().is_redirection()),
+        body: Vec::new(),
+        complete: true,
+    };
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        answer.complete = false;
+        return Reply::Answer(answer);
+    }
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) if answer.body.len() + chunk.len() > limit => {
+                let room = limit - answer.body.len();
+                answer.body.extend_from_slice(&chunk[..room]);
+                answer.complete = false;
+                return Reply::Answer(answer);
+            }
+            Ok(Some(chunk)) => answer.body.extend_from_slice(&chunk),
+            Ok(None) => return Reply::Answer(answer),
+            // The status arrived but not the whole body: the outcome is unknown.
+            Err(error) => return lost(&error),
+        }
+    }
+}
+
+/// The `Location` of a redirect, shortened for messages.
+fn location(headers: &HeaderMap, redirect: bool) -> Option<String> {
+    if !redirect {
+        return None;
+    }
+    let value = headers.get(LOCATION).map_or("(no Location)".into(), |v| {
+        String::from_utf8_lossy(v.as_bytes()).into_owned()
+    });
+    Some(value.chars().take(200).collect())
+}
+
+/// What a reqwest error means: nothing sent (connect), or an unknown outcome.
+fn lost(error: &reqwest::Error) -> Reply {
+    let kind = if error.is_connect() {
+        TransportError::Connect
     } else if error.is_timeout() {
-        Sent::Failed(
-            Failure::OutcomeUnknown(UnknownKind::Timeout),
-            AttemptFailure::Timeout,
-        )
+        TransportError::Timeout
     } else {
-        Sent::Failed(
-            Failure::OutcomeUnknown(UnknownKind::ConnectionLost),
-            AttemptFailure::ConnectionLost(detail),
-        )
+        TransportError::ConnectionLost
+    };
+    Reply::Lost(kind, describe(error))
+}
+
+impl Reply {
+    /// The failure this reply stands for, if it is one.
+    pub fn failure(&self) -> Option<AttemptFailure> {
+        match self {
+            Reply::Answer(answer) if answer.is_success() => None,
+            Reply::Answer(answer) => Some(answer.failure()),
+            Reply::Lost(TransportError::Connect, detail) => {
+                Some(AttemptFailure::Connect(detail.clone()))
+            }
+            Reply::Lost(TransportError::Timeout, _) => Some(AttemptFailure::Timeout),
+            Reply::Lost(_, detail) => Some(AttemptFailure::ConnectionLost(detail.clone())),
+        }
     }
 }
 
@@ -55,20 +148,6 @@ pub(crate) fn error_body(body: &[u8]) -> (String, String) {
                 .trim()
                 .to_owned(),
         ),
-    }
-}
-
-pub(crate) fn invalid_response(
-    endpoint: &'static str,
-    status: u16,
-    attempts: u32,
-    error: &serde_json::Error,
-) -> Error {
-    Error::InvalidResponse {
-        endpoint,
-        status,
-        detail: format!("not the documented JSON: {error}"),
-        attempts,
     }
 }
 

@@ -7,6 +7,7 @@
 //! sockets, the waiting and the locking around them.
 #![doc = include_str!("../../../docs/http.md")]
 
+mod call;
 mod client;
 mod clock;
 mod config;

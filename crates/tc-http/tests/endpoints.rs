@@ -9,7 +9,7 @@ use tc_core::Millis;
 use tc_http::{AttemptFailure, Client, ClientConfig, Error, RetryConfig, StatusApi};
 use tc_sim::Simulator;
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn labels_are_read_across_pages() {
     let sim = Simulator::start(sim_config()).await.unwrap();
     for page_size in [2, 5, 1000] {
@@ -24,7 +24,7 @@ async fn labels_are_read_across_pages() {
     sim.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn batch_status_decodes_every_record_under_v2_and_v3() {
     let sim = Simulator::start(sim_config()).await.unwrap();
     let batch = &batches(40, 1, 40)[0];
@@ -62,7 +62,7 @@ async fn batch_status_decodes_every_record_under_v2_and_v3() {
     sim.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_refused_batch_is_final_with_the_api_slug_and_message() {
     let sim = Simulator::start(sim_config()).await.unwrap();
     let client = client(client_config(&sim));
@@ -82,7 +82,7 @@ async fn a_refused_batch_is_final_with_the_api_slug_and_message() {
     sim.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn wrong_credentials_fail_once_with_advice() {
     let sim = Simulator::start(sim_config()).await.unwrap();
     let config = client_config(&sim);
@@ -115,7 +115,7 @@ async fn wrong_credentials_fail_once_with_advice() {
     sim.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_server_that_is_not_there_is_retried_then_reported_as_not_sent() {
     // Bind and drop to get a port nobody listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0")

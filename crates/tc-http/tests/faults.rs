@@ -1,4 +1,4 @@
-//! Server errors, lost answers and at-most-once over real HTTP: every batch stored exactly once
+//! Server errors, lost answers and at-most-once over real HTTP, in paused time: every batch stored exactly once
 //! when that is knowable, and every possible duplicate flagged when it is not.
 
 mod common;
@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use tc_http::{Error, RetryConfig};
 use tc_sim::Simulator;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[tokio::test(start_paused = true)]
 async fn server_errors_are_retried_until_every_batch_is_stored_once() {
     let config = tc_sim::SimConfig {
         fail_rate: 0.3,
@@ -26,12 +26,7 @@ async fn server_errors_are_retried_until_every_batch_is_stored_once() {
     };
     let client = client(client_config(&sim).with_retry(retry));
     let results = send_all(&client, batches(30, 40, 5)).await;
-    for result in &results {
-        assert!(
-            result.as_ref().is_ok_and(|c| !c.possibly_duplicated),
-            "{result:?}"
-        );
-    }
+    assert_all_created_once(&results);
     let counters = sim.counters();
     let stats = client.stats();
     assert!(
@@ -51,7 +46,7 @@ async fn server_errors_are_retried_until_every_batch_is_stored_once() {
     sim.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[tokio::test(start_paused = true)]
 async fn the_retry_budget_stops_a_run_against_a_failing_server() {
     let config = tc_sim::SimConfig {
         fail_rate: 0.6,
@@ -80,7 +75,7 @@ async fn the_retry_budget_stops_a_run_against_a_failing_server() {
     sim.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[tokio::test(start_paused = true)]
 async fn lost_answers_are_resent_and_every_possible_duplicate_is_flagged() {
     let config = tc_sim::SimConfig {
         drop_rate: 0.3,
@@ -149,7 +144,7 @@ async fn lost_answers_are_resent_and_every_possible_duplicate_is_flagged() {
     sim.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[tokio::test(start_paused = true)]
 async fn at_most_once_never_resends_a_batch_whose_answer_was_lost() {
     let config = tc_sim::SimConfig {
         drop_rate: 0.5,
@@ -190,7 +185,7 @@ async fn at_most_once_never_resends_a_batch_whose_answer_was_lost() {
     sim.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_timeout_after_sending_is_an_unknown_outcome() {
     // A server that reads the request and never answers.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,15 +1,17 @@
-//! The rate limit over real HTTP: as fast as the server allows and never faster, and 429 storms
+//! The rate limit over real HTTP, in virtual time shared by client and simulator: as fast as the server allows and never faster, and 429 storms
 //! ridden out with nothing lost.
 
 mod common;
 
 use common::*;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tc_sim::Simulator;
+use tokio::time::Instant;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[tokio::test(start_paused = true)]
 async fn sends_at_the_limit_without_a_single_429() {
-    // 10 requests per 2 s per token, as the server counts them.
+    // 10 requests per 2 s per token, as the server counts them. Time is virtual and shared by
+    // client and simulator, so the schedule is exact: no guard is needed against clock jitter.
     let window = Duration::from_secs(2);
     let config = tc_sim::SimConfig {
         rate_per_minute: 10,
@@ -17,9 +19,7 @@ async fn sends_at_the_limit_without_a_single_429() {
         ..sim_config()
     };
     let sim = Simulator::start(config).await.unwrap();
-    // A 60 ms guard per 2 s window absorbs scheduling jitter on a busy test machine (the
-    // default is 250 ms per 60 s).
-    let client = client(client_config(&sim).with_rate_guard(Duration::from_millis(60)));
+    let client = client(client_config(&sim).with_rate_guard(Duration::ZERO));
     let started = Instant::now();
     let tasks: Vec<_> = batches(20, 35, 2)
         .into_iter()
@@ -38,31 +38,25 @@ async fn sends_at_the_limit_without_a_single_429() {
         done.push(task.await.unwrap().expect("every batch is created"));
     }
     done.sort();
-    let elapsed = *done.last().unwrap();
     let counters = sim.counters();
     assert_eq!(status_count(&sim, 429), 0, "{counters:?}");
     assert_eq!(counters.batches_stored, 35);
-    // 35 requests at 10 per window: the last goes out after exactly 3 windows (plus the
-    // client's guard per window). Close to the limit means well under 4 windows.
-    assert!(elapsed >= window * 3, "faster than the limit: {elapsed:?}");
-    assert!(
-        elapsed < window * 3 + Duration::from_millis(600),
-        "far below the limit: {elapsed:?}"
-    );
-    // The fastest legal schedule sends request k (from 0) at floor(k / 10) windows: the 35th
-    // at 3 windows. Efficiency is that ideal over what was achieved; the client's guard alone
-    // accounts for 3 x 60 ms of the difference.
-    let ideal = window * 3;
+    // The fastest legal schedule answers request k (from 0) at floor(k / 10) windows: 10 at
+    // 0 s, 10 at 2 s, 10 at 4 s and the last 5 at exactly 6 s.
+    let per_window: Vec<usize> = (0..4)
+        .map(|w| done.iter().filter(|d| d.as_millis() / 2_000 == w).count())
+        .collect();
+    assert_eq!(per_window, [10, 10, 10, 5], "{done:?}");
+    assert_eq!(*done.last().unwrap(), window * 3, "{done:?}");
     println!(
-        "rate: 35 batches at 10 per {window:?} (300/min): last answered after {elapsed:?}, ideal \
-         {ideal:?} ({:.1}% of the limit; {:.1}% of the guarded limit); 429s: 0",
-        ideal.as_secs_f64() / elapsed.as_secs_f64() * 100.0,
-        (window + Duration::from_millis(60)).as_secs_f64() * 3.0 / elapsed.as_secs_f64() * 100.0
+        "rate: 35 batches at 10 per {window:?}: last answered after {:?} of virtual time, the \
+         ideal (100% of the limit); 429s: 0",
+        done.last().unwrap()
     );
     sim.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[tokio::test(start_paused = true)]
 async fn a_429_storm_loses_nothing_and_sends_nothing_twice() {
     // Every 3rd create answers 429 with Retry-After: 1.
     let config = tc_sim::SimConfig {
@@ -72,15 +66,13 @@ async fn a_429_storm_loses_nothing_and_sends_nothing_twice() {
     let sim = Simulator::start(config).await.unwrap();
     let client = client(client_config(&sim).with_tokens(2));
     let results = send_all(&client, batches(21, 24, 3)).await;
-    for result in &results {
-        assert!(
-            result.as_ref().is_ok_and(|c| !c.possibly_duplicated),
-            "{result:?}"
-        );
-    }
+    assert_all_created_once(&results);
     let counters = sim.counters();
     let stats = client.stats();
-    assert!(status_count(&sim, 429) >= 8, "{counters:?}");
+    // Every 3rd create request is refused: 24 stored take 35 requests, the 3rd, 6th, ...
+    // 33rd of them answered 429.
+    assert_eq!(status_count(&sim, 429), 11, "{counters:?}");
+    assert_eq!(counters.create_requests, 35, "{counters:?}");
     assert_eq!(stats.rate_limited, status_count(&sim, 429));
     assert_eq!(counters.batches_stored, 24);
     assert_eq!(counters.records_stored, 72);

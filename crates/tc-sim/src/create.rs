@@ -10,9 +10,10 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tc_core::wire::{CallRecordBody, CreateCallRecordsResponse};
 use tc_core::{check_batch_size, Code, Diagnostic, Field, RawRecord, Scalar, Validator};
+use tokio::time::Instant;
 
 pub(crate) async fn create_call_records(
     State(shared): State<SharedState>,

@@ -15,9 +15,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tc_core::wire::{ApiErrorBody, BatchStatusResponse, TokenResponse};
 use tc_core::Millis;
+use tokio::time::Instant;
 
 pub(crate) type SharedState = Arc<Shared>;
 

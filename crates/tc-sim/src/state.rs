@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::ops::Range;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tc_core::wire::{CallRecordBody, RecordStatus, StatusInfo};
+use tokio::time::Instant;
 
 /// What the simulator has seen and done so far. A snapshot: it does not change after it is taken.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,7 +6,7 @@ use common::{error_body, example_record, record, Harness};
 use serde_json::{json, Value};
 use tc_sim::{expected_outcome, expected_status, SimConfig};
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn documented_flow_token_create_status_labels() {
     let h = Harness::start(SimConfig::demo()).await;
     let response = h.token_response().await;
@@ -114,7 +114,7 @@ async fn documented_flow_token_create_status_labels() {
     h.sim.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn token_endpoint_errors() {
     let h = Harness::start(SimConfig::demo()).await;
     let c = h.sim.config().clone();
@@ -161,7 +161,7 @@ async fn token_endpoint_errors() {
     assert_eq!(h.sim.counters().tokens_created, 0);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn create_errors_name_what_is_wrong() {
     let h = Harness::start(SimConfig::demo()).await;
     let token = h.token().await;
@@ -252,7 +252,7 @@ async fn create_errors_name_what_is_wrong() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn wrong_account_unknown_batch_and_unknown_path() {
     let h = Harness::start(SimConfig::demo()).await;
     let token = h.token().await;
@@ -306,7 +306,7 @@ async fn wrong_account_unknown_batch_and_unknown_path() {
     assert_eq!(unauthenticated.status(), 401);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn statuses_are_deterministic_and_match_expected_status() {
     let h = Harness::start(SimConfig::demo()).await;
     let token = h.token().await;
@@ -343,7 +343,7 @@ async fn statuses_are_deterministic_and_match_expected_status() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn duplicates_are_stored_and_counted() {
     let h = Harness::start(SimConfig::demo()).await;
     let token = h.token().await;

@@ -7,6 +7,9 @@
 //! token first, retry at that instant, or give up. So the guarantees can be tested exactly, in
 //! virtual time, over hours of simulated traffic in milliseconds of real time.
 //!
+//! - [`Exchange`]: one call from token to answer, driven by events; it holds every rule about
+//!   failures (401 verdict, 429 holds, token-endpoint statuses, creation backoff, whether a
+//!   failed create call may have stored its batch). The state its calls share is a [`Transport`].
 //! - [`RateLimiter`]: an exact sliding window, never more than 60 sends in any 60 s window per
 //!   token, and exactly 60 when saturated. A 429's `Retry-After` blocks the token until then.
 //! - [`TokenPool`]: 1 to 10 tokens, which one to send on next, when to create or refresh one
@@ -17,6 +20,7 @@
 //!   caller-supplied random number, `Retry-After` as a floor, attempt cap, run-wide retry budget,
 //!   and at-most-once for requests whose outcome is unknown.
 
+pub mod exchange;
 pub mod rate_limit;
 pub mod retry;
 pub mod token;
@@ -24,6 +28,13 @@ pub mod token;
 #[cfg(test)]
 mod tests;
 
+pub use exchange::is_success;
+pub use exchange::{
+    Action, Counts, Delivered, Endpoint, Exchange, FailReason, Failed, Transport, TransportConfig,
+    TransportError, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_CREATION_HOLD_MS,
+    DEFAULT_MAX_TOKEN_WAIT_MS, DEFAULT_RATE_GUARD_MS, DEFAULT_REQUEST_TIMEOUT_MS,
+    DEFAULT_THROTTLE_MS, MAX_BATCH_ID_LEN, TOKEN_WAIT_RECHECK_MS,
+};
 pub use rate_limit::{CreationBudget, RateLimiter, SlidingWindow, WindowLimit};
 pub use retry::{
     Failure, GiveUpReason, NotSentKind, RetryConfig, RetryDecision, RetryPolicy, UnknownKind,

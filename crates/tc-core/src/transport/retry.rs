@@ -112,28 +112,6 @@ pub enum Failure {
 }
 
 impl Failure {
-    /// The failure an HTTP answer with `status` means, or `None` for success and for 401, which
-    /// the token logic handles.
-    pub fn from_status(
-        status: u16,
-        slug: &str,
-        message: &str,
-        retry_after_ms: Option<i64>,
-    ) -> Option<Failure> {
-        match status {
-            200..=299 | 401 => None,
-            429 => Some(Failure::NotSent(NotSentKind::RateLimited {
-                retry_after_ms,
-            })),
-            500..=599 => Some(Failure::NotSent(NotSentKind::Server { status })),
-            _ => Some(Failure::Final {
-                status,
-                slug: slug.to_owned(),
-                message: message.to_owned(),
-            }),
-        }
-    }
-
     fn is_rate_limited(&self) -> bool {
         matches!(self, Failure::NotSent(NotSentKind::RateLimited { .. }))
     }
@@ -302,29 +280,6 @@ mod tests {
 
     fn server_error() -> Failure {
         Failure::NotSent(NotSentKind::Server { status: 503 })
-    }
-
-    #[test]
-    fn classification_of_statuses() {
-        assert_eq!(Failure::from_status(200, "", "", None), None);
-        assert_eq!(
-            Failure::from_status(401, "authorization-error", "", None),
-            None
-        );
-        assert_eq!(
-            Failure::from_status(429, "", "", Some(1_000)),
-            Some(Failure::NotSent(NotSentKind::RateLimited {
-                retry_after_ms: Some(1_000)
-            }))
-        );
-        assert_eq!(
-            Failure::from_status(502, "", "", None),
-            Some(Failure::NotSent(NotSentKind::Server { status: 502 }))
-        );
-        assert!(matches!(
-            Failure::from_status(400, "invalid-input", "bad", None),
-            Some(Failure::Final { status: 400, .. })
-        ));
     }
 
     #[test]

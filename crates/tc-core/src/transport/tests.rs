@@ -8,16 +8,15 @@ use proptest::prelude::*;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
-/// splitmix64: a deterministic generator, enough for simulated arrivals and faults.
-struct Rng(u64);
+/// A deterministic generator, enough for simulated arrivals and faults.
+struct Rng(super::exchange::SplitMix64);
 
 impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(super::exchange::SplitMix64(seed))
+    }
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next()
     }
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
@@ -74,7 +73,7 @@ proptest! {
     /// than 60 sends, and a send is delayed only when the window is actually full.
     #[test]
     fn no_window_ever_holds_more_than_the_limit(seed in any::<u64>(), mean_gap in 1u64..3_000) {
-        let mut rng = Rng(seed);
+        let mut rng = Rng::new(seed);
         let mut t = 0i64;
         let arrivals: Vec<Millis> = (0..5_000)
             .map(|_| {
@@ -409,7 +408,7 @@ fn simulate_pool(
     hours: i64,
     storm_every_ms: i64,
 ) -> PoolRun {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut pool: TokenPool<u64> = TokenPool::new(PoolConfig {
         tokens,
         ..PoolConfig::default()

@@ -126,3 +126,13 @@ pub fn status_count(sim: &Simulator, status: u16) -> u64 {
         .copied()
         .unwrap_or(0)
 }
+
+/// Every call created its batch, and none may have been stored twice.
+pub fn assert_all_created_once(results: &[Result<tc_http::Created, tc_http::Error>]) {
+    for result in results {
+        assert!(
+            result.as_ref().is_ok_and(|c| !c.possibly_duplicated),
+            "{result:?}"
+        );
+    }
+}

@@ -1,0 +1,491 @@
+//! The exchange against a model server in virtual time: every path of a call, including the
+//! ones no HTTP test can time exactly (a create that times out after sending, a 429 from the
+//! token endpoint, a token creation cancelled mid-request).
+
+use super::*;
+use crate::transport::{WindowLimit, TOKEN_TTL_MS};
+use proptest::prelude::*;
+
+/// What the model server does with one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reply {
+    Mint,
+    Status(u16, Option<i64>),
+    Unreadable(u16),
+    Lost(TransportError),
+}
+
+/// A request the model server saw, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    Token(Millis),
+    Call(Millis, u32),
+}
+
+/// A scripted server: the token endpoint and the call's endpoint each answer from their own
+/// list, then with `Mint` and `200`. Every request takes `latency_ms`.
+struct Model {
+    tokens: Vec<Reply>,
+    calls: Vec<Reply>,
+    latency_ms: i64,
+    seen: Vec<Seen>,
+    /// The replies the call's own requests got, in order.
+    served: Vec<Reply>,
+    minted: u32,
+}
+
+impl Model {
+    fn new(tokens: &[Reply], calls: &[Reply]) -> Model {
+        Model {
+            tokens: tokens.iter().rev().copied().collect(),
+            calls: calls.iter().rev().copied().collect(),
+            latency_ms: 40,
+            seen: Vec::new(),
+            served: Vec::new(),
+            minted: 0,
+        }
+    }
+
+    fn token_requests(&self) -> Vec<Millis> {
+        self.seen
+            .iter()
+            .filter_map(|s| match s {
+                Seen::Token(at) => Some(*at),
+                Seen::Call(..) => None,
+            })
+            .collect()
+    }
+
+    fn calls(&self) -> usize {
+        self.seen
+            .iter()
+            .filter(|s| matches!(s, Seen::Call(..)))
+            .count()
+    }
+}
+
+fn config() -> TransportConfig {
+    TransportConfig {
+        pool: PoolConfig::default(),
+        retry: RetryConfig::default(),
+        max_token_wait_ms: 60_000,
+        seed: 11,
+    }
+}
+
+/// Runs one call to its end against `model`, from `now`; returns the result and the end time.
+/// Bounded: a call that has not ended after 1000 actions fails the test.
+fn drive(
+    transport: &mut Transport<u32>,
+    exchange: &mut Exchange,
+    model: &mut Model,
+    mut now: Millis,
+) -> (Result<Delivered, Failed>, Millis) {
+    for _ in 0..1000 {
+        match exchange.poll(transport, now) {
+            Action::Done(result) => return (result, now),
+            Action::WaitUntil(at) => now = now.max(at),
+            Action::WaitForToken { recheck_at } => now = recheck_at,
+            Action::CreateToken => {
+                model.seen.push(Seen::Token(now));
+                now = now.plus(model.latency_ms);
+                match model.tokens.pop().unwrap_or(Reply::Mint) {
+                    Reply::Mint => {
+                        model.minted += 1;
+                        exchange.on_token_minted(transport, model.minted);
+                    }
+                    Reply::Status(status, after) => {
+                        exchange.on_token_refused(transport, status, after, now)
+                    }
+                    Reply::Unreadable(status) => {
+                        exchange.on_unreadable_answer(transport, status, now)
+                    }
+                    Reply::Lost(error) => exchange.on_transport_error(transport, error, now),
+                }
+            }
+            Action::Send { at, token } => {
+                now = now.max(at);
+                model.seen.push(Seen::Call(now, token));
+                now = now.plus(model.latency_ms);
+                let reply = model.calls.pop().unwrap_or(Reply::Status(200, None));
+                model.served.push(reply);
+                match reply {
+                    Reply::Status(status, after) => {
+                        exchange.on_answer(transport, status, after, now)
+                    }
+                    Reply::Unreadable(status) => {
+                        exchange.on_answer(transport, status, None, now);
+                        exchange.on_unreadable_answer(transport, status, now);
+                    }
+                    Reply::Lost(error) => exchange.on_transport_error(transport, error, now),
+                    Reply::Mint => unreachable!("the call endpoint does not mint"),
+                }
+            }
+        }
+    }
+    panic!("the call did not end in 1000 actions")
+}
+
+fn run(
+    config: TransportConfig,
+    endpoint: Endpoint,
+    model: &mut Model,
+) -> (Result<Delivered, Failed>, Transport<u32>) {
+    let mut transport = Transport::new(config);
+    let mut exchange = transport.begin(endpoint);
+    let (result, _) = drive(&mut transport, &mut exchange, model, Millis(0));
+    (result, transport)
+}
+
+#[test]
+fn a_clean_call_mints_one_token_and_sends_once() {
+    let mut model = Model::new(&[], &[]);
+    let (result, transport) = run(config(), Endpoint::CreateCallRecords, &mut model);
+    assert_eq!(
+        result,
+        Ok(Delivered {
+            status: 200,
+            attempts: 1,
+            possibly_duplicated: false
+        })
+    );
+    assert_eq!(
+        model.seen,
+        [Seen::Token(Millis(0)), Seen::Call(Millis(40), 1)]
+    );
+    assert_eq!(transport.counts().attempts_after_first, 0);
+}
+
+#[test]
+fn a_create_that_times_out_after_sending_is_resent_and_flagged() {
+    let mut model = Model::new(&[], &[Reply::Lost(TransportError::Timeout)]);
+    let (result, transport) = run(config(), Endpoint::CreateCallRecords, &mut model);
+    let delivered = result.expect("the second attempt succeeds");
+    assert_eq!(delivered.attempts, 2);
+    assert!(delivered.possibly_duplicated, "the first may be stored too");
+    assert_eq!(model.calls(), 2);
+    assert_eq!(transport.counts().attempts_after_first, 1);
+}
+
+#[test]
+fn at_most_once_never_resends_a_create_that_timed_out() {
+    let mut once = config();
+    once.retry.at_most_once = true;
+    let mut model = Model::new(&[], &[Reply::Lost(TransportError::Timeout)]);
+    let (result, _) = run(once, Endpoint::CreateCallRecords, &mut model);
+    let failed = result.expect_err("not re-sent");
+    assert_eq!(
+        failed.reason,
+        FailReason::GaveUp(GiveUpReason::OutcomeUnknownAtMostOnce)
+    );
+    assert!(failed.possibly_stored);
+    assert_eq!(model.calls(), 1);
+}
+
+#[test]
+fn a_read_that_times_out_is_retried_even_at_most_once_and_stores_nothing() {
+    let mut once = config();
+    once.retry.at_most_once = true;
+    let mut model = Model::new(&[], &[Reply::Lost(TransportError::Timeout)]);
+    let (result, _) = run(once, Endpoint::BatchStatus, &mut model);
+    assert!(!result.expect("retried").possibly_duplicated);
+}
+
+#[test]
+fn a_429_from_the_token_endpoint_holds_creations_for_its_retry_after() {
+    let mut model = Model::new(&[Reply::Status(429, Some(5_000))], &[]);
+    let (result, _) = run(config(), Endpoint::CreateCallRecords, &mut model);
+    assert!(result.is_ok(), "{result:?}");
+    let tokens = model.token_requests();
+    assert_eq!(tokens.len(), 2);
+    // Answered at 40 ms with Retry-After 5 s: nothing before 5.04 s.
+    assert!(tokens[1] >= Millis(5_040), "{tokens:?}");
+}
+
+#[test]
+fn a_huge_retry_after_from_the_token_endpoint_is_capped_and_spends_no_creations() {
+    let huge = Some(99_999_999_999_000);
+    let mut model = Model::new(&[Reply::Status(429, huge)], &[]);
+    let (result, transport) = run(config(), Endpoint::CreateCallRecords, &mut model);
+    assert!(result.is_ok(), "{result:?}");
+    let tokens = model.token_requests();
+    assert_eq!(tokens.len(), 2, "one refused creation, one that worked");
+    // Answered at 40 ms: the hold is the cap (120 s), plus at most one base delay of jitter.
+    assert!(tokens[1] >= Millis(40 + 120_000), "{tokens:?}");
+    assert!(tokens[1] <= Millis(40 + 120_000 + 500), "{tokens:?}");
+    assert_eq!(transport.pool().budget().creations_in_window(tokens[1]), 2);
+}
+
+#[test]
+fn a_huge_retry_after_on_a_send_holds_the_token_only_up_to_the_cap() {
+    let huge = Some(99_999_999_999_000);
+    let mut model = Model::new(&[], &[Reply::Status(429, huge)]);
+    let (result, _) = run(config(), Endpoint::CreateCallRecords, &mut model);
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(
+        model.token_requests().len(),
+        1,
+        "no token spent on the hold"
+    );
+    let Seen::Call(second, _) = model.seen[2] else {
+        panic!("{:?}", model.seen)
+    };
+    // Answered at 80 ms: the retry comes after the capped hold, plus at most one base delay.
+    assert!(second >= Millis(80 + 120_000), "{second:?}");
+    assert!(second <= Millis(80 + 120_000 + 500), "{second:?}");
+}
+
+#[test]
+fn a_token_endpoint_that_keeps_failing_is_named_in_the_error() {
+    let failures = [Reply::Status(500, None); 6];
+    let mut model = Model::new(&failures, &[]);
+    let (result, _) = run(config(), Endpoint::CreateCallRecords, &mut model);
+    let failed = result.expect_err("six 500s");
+    assert_eq!(failed.endpoint, Endpoint::Token);
+    assert_eq!(
+        failed.reason,
+        FailReason::GaveUp(GiveUpReason::MaxAttempts(6))
+    );
+    assert!(!failed.possibly_stored);
+    assert_eq!(model.calls(), 0);
+}
+
+#[test]
+fn the_token_endpoint_refusing_the_credentials_ends_the_call_at_once() {
+    for status in [400, 401, 403] {
+        let mut model = Model::new(&[Reply::Status(status, None)], &[]);
+        let (result, _) = run(config(), Endpoint::Labels, &mut model);
+        let failed = result.expect_err("credentials refused");
+        assert_eq!(failed.endpoint, Endpoint::Token);
+        assert_eq!(failed.reason, FailReason::CredentialsRefused { status });
+        assert_eq!(model.seen.len(), 1);
+    }
+}
+
+#[test]
+fn a_fresh_token_refused_at_once_proves_the_credentials_wrong() {
+    let refused = Reply::Status(401, None);
+    let mut model = Model::new(&[], &[refused, refused, refused]);
+    let (result, _) = run(config(), Endpoint::CreateCallRecords, &mut model);
+    let failed = result.expect_err("401 on a fresh token");
+    assert_eq!(
+        failed.reason,
+        FailReason::CredentialsRefused { status: 401 }
+    );
+    // The first 401 earns a refresh; the token minted for it is refused too.
+    assert_eq!(model.token_requests().len(), 2);
+    assert_eq!(model.calls(), 2);
+}
+
+#[test]
+fn a_redirect_is_never_followed_nor_retried() {
+    let mut model = Model::new(&[], &[Reply::Status(307, None)]);
+    let (result, _) = run(config(), Endpoint::CreateCallRecords, &mut model);
+    let failed = result.expect_err("a redirect ends the call");
+    assert_eq!(failed.reason, FailReason::Redirected { status: 307 });
+    assert!(!failed.possibly_stored);
+    assert_eq!(model.calls(), 1);
+    let mut model = Model::new(&[Reply::Status(308, None)], &[]);
+    let (result, _) = run(config(), Endpoint::CreateCallRecords, &mut model);
+    let failed = result.expect_err("a redirect of the token request ends the call");
+    assert_eq!(
+        (failed.endpoint, failed.reason),
+        (Endpoint::Token, FailReason::Redirected { status: 308 })
+    );
+}
+
+#[test]
+fn an_unreadable_2xx_to_a_create_may_have_stored_the_batch() {
+    let mut model = Model::new(&[], &[Reply::Unreadable(200)]);
+    let (result, _) = run(config(), Endpoint::CreateCallRecords, &mut model);
+    let failed = result.expect_err("unreadable");
+    assert_eq!(failed.reason, FailReason::UnreadableAnswer { status: 200 });
+    assert!(failed.possibly_stored, "a 2xx means it was processed");
+    let mut model = Model::new(&[], &[Reply::Unreadable(200)]);
+    let (result, _) = run(config(), Endpoint::BatchStatus, &mut model);
+    assert!(
+        !result.expect_err("unreadable").possibly_stored,
+        "a read stores nothing"
+    );
+}
+
+#[test]
+fn a_final_4xx_after_an_unknown_outcome_still_says_possibly_stored() {
+    let calls = [
+        Reply::Lost(TransportError::ConnectionLost),
+        Reply::Status(400, None),
+    ];
+    let mut model = Model::new(&[], &calls);
+    let (result, _) = run(config(), Endpoint::CreateCallRecords, &mut model);
+    let failed = result.expect_err("400");
+    assert_eq!(failed.reason, FailReason::Refused { status: 400 });
+    assert!(failed.possibly_stored, "the first attempt may be stored");
+}
+
+#[test]
+fn a_token_creation_cancelled_mid_request_frees_the_slot_for_the_next_call() {
+    let mut transport: Transport<u32> = Transport::new(config());
+    let mut first = transport.begin(Endpoint::CreateCallRecords);
+    assert_eq!(first.poll(&mut transport, Millis(0)), Action::CreateToken);
+    // A second call meanwhile waits for that creation rather than starting its own.
+    let mut second = transport.begin(Endpoint::CreateCallRecords);
+    assert!(matches!(
+        second.poll(&mut transport, Millis(10)),
+        Action::WaitForToken { .. }
+    ));
+    // The first call's future is dropped while its token request is out.
+    first.abandon(&mut transport, Millis(20));
+    assert!(matches!(
+        first.poll(&mut transport, Millis(20)),
+        Action::Done(Err(Failed {
+            reason: FailReason::Cancelled,
+            ..
+        }))
+    ));
+    // The abandoned request may have reached the server: it stays charged to the budget, and
+    // the token endpoint rests (half a base delay at least) before the second call creates.
+    let mut model = Model::new(&[], &[]);
+    let (result, end) = drive(&mut transport, &mut second, &mut model, Millis(20));
+    assert!(result.is_ok(), "{result:?}");
+    let tokens = model.token_requests();
+    assert_eq!(tokens.len(), 1);
+    assert!(
+        tokens[0] >= Millis(20 + 250) && tokens[0] <= Millis(20 + 500 + TOKEN_WAIT_RECHECK_MS),
+        "{tokens:?}"
+    );
+    assert_eq!(transport.pool().budget().creations_in_window(end), 2);
+}
+
+#[test]
+fn a_creation_refused_before_sending_is_given_back_to_the_budget() {
+    let mut model = Model::new(&[Reply::Lost(TransportError::Connect)], &[]);
+    let (result, transport) = run(config(), Endpoint::CreateCallRecords, &mut model);
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(model.token_requests().len(), 2);
+    let last = model.seen.last().map(|s| match s {
+        Seen::Call(at, _) | Seen::Token(at) => *at,
+    });
+    assert_eq!(
+        transport.pool().budget().creations_in_window(last.unwrap()),
+        1,
+        "only the creation that reached the server counts"
+    );
+}
+
+#[test]
+fn the_creation_budget_spent_ends_the_call_with_when() {
+    let mut tight = config();
+    tight.pool = PoolConfig {
+        creations: WindowLimit::new(1, 30 * 60_000),
+        token_ttl_ms: TOKEN_TTL_MS,
+        ..PoolConfig::default()
+    };
+    let refused = Reply::Status(401, None);
+    let mut model = Model::new(&[], &[refused]);
+    let (result, _) = run(tight, Endpoint::CreateCallRecords, &mut model);
+    let failed = result.expect_err("no second token within the token wait");
+    assert_eq!(
+        failed.reason,
+        FailReason::TokenBudgetSpent {
+            until: Millis(30 * 60_000)
+        }
+    );
+    assert_eq!(model.token_requests().len(), 1);
+}
+
+#[test]
+fn statuses_mean_the_same_everywhere_but_at_the_token_endpoint() {
+    let of = |endpoint, status| match Verdict::of(endpoint, status) {
+        Verdict::Success => "success".to_owned(),
+        Verdict::Unauthorized => "unauthorized".to_owned(),
+        Verdict::RateLimited => "rate limited".to_owned(),
+        Verdict::ServerError => "server error".to_owned(),
+        Verdict::End(reason) => format!("{reason:?}"),
+    };
+    for endpoint in [
+        Endpoint::CreateCallRecords,
+        Endpoint::BatchStatus,
+        Endpoint::Labels,
+    ] {
+        assert_eq!(of(endpoint, 200), "success");
+        assert_eq!(of(endpoint, 204), "success");
+        assert_eq!(of(endpoint, 401), "unauthorized");
+        assert_eq!(of(endpoint, 403), "Refused { status: 403 }");
+        assert_eq!(of(endpoint, 400), "Refused { status: 400 }");
+    }
+    assert_eq!(
+        of(Endpoint::Token, 401),
+        "CredentialsRefused { status: 401 }"
+    );
+    assert_eq!(
+        of(Endpoint::Token, 403),
+        "CredentialsRefused { status: 403 }"
+    );
+    assert_eq!(
+        of(Endpoint::Token, 400),
+        "CredentialsRefused { status: 400 }"
+    );
+    assert_eq!(of(Endpoint::Token, 404), "Refused { status: 404 }");
+    for endpoint in [Endpoint::Token, Endpoint::CreateCallRecords] {
+        assert_eq!(of(endpoint, 429), "rate limited");
+        assert_eq!(of(endpoint, 503), "server error");
+        assert_eq!(of(endpoint, 308), "Redirected { status: 308 }");
+        assert_eq!(of(endpoint, 199), "Refused { status: 199 }");
+    }
+}
+
+fn any_reply() -> impl Strategy<Value = Reply> {
+    prop_oneof![
+        Just(Reply::Mint),
+        prop::sample::select(vec![200u16, 201, 307, 400, 401, 403, 404, 429, 500, 503])
+            .prop_flat_map(|status| {
+                prop::option::of(0i64..i64::MAX).prop_map(move |after| Reply::Status(status, after))
+            }),
+        Just(Reply::Unreadable(200)),
+        prop::sample::select(vec![
+            TransportError::Connect,
+            TransportError::Timeout,
+            TransportError::ConnectionLost,
+        ])
+        .prop_map(Reply::Lost),
+    ]
+}
+
+proptest! {
+    /// Whatever the servers answer, a create call ends in bounded steps, never spends more
+    /// creations than the budget, and says the batch may be stored exactly when one of its
+    /// requests had an unknown outcome or an unreadable 2xx: the flag is never lost.
+    #[test]
+    fn possibly_stored_is_never_lost(
+        tokens in prop::collection::vec(any_reply(), 0..12),
+        calls in prop::collection::vec(
+            any_reply().prop_filter("the call endpoint mints nothing", |r| *r != Reply::Mint),
+            0..12,
+        ),
+        at_most_once in any::<bool>(),
+    ) {
+        let mut config = config();
+        config.retry.at_most_once = at_most_once;
+        let mut model = Model::new(&tokens, &calls);
+        let mut transport = Transport::new(config);
+        let mut exchange = transport.begin(Endpoint::CreateCallRecords);
+        let (result, end) = drive(&mut transport, &mut exchange, &mut model, Millis(0));
+        let maybe_processed = model.served.iter().any(|reply| {
+            matches!(
+                reply,
+                Reply::Lost(TransportError::Timeout | TransportError::ConnectionLost)
+                    | Reply::Unreadable(_)
+            )
+        });
+        let flagged = match &result {
+            Ok(delivered) => delivered.possibly_duplicated,
+            Err(failed) => failed.possibly_stored,
+        };
+        prop_assert_eq!(flagged, maybe_processed, "{:?} after {:?}", result, model.served);
+        prop_assert!(transport.pool().budget().creations_in_window(end) <= 10);
+        if at_most_once {
+            let unknown = model.served.iter().filter(|r| matches!(r, Reply::Lost(e) if *e != TransportError::Connect)).count();
+            prop_assert!(unknown <= 1, "at most once re-sent after an unknown outcome");
+        }
+    }
+}

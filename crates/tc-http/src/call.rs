@@ -1,0 +1,202 @@
+//! The driver of one call: it carries out what `tc_core`'s [`Exchange`] says (create a token,
+//! send at a moment, wait) and tells it what happened. Every decision is the exchange's.
+
+use crate::client::Client;
+use crate::config::duration;
+use crate::error::{AttemptFailure, Error};
+use crate::http::{exchange, Reply};
+use crate::secret::AccessToken;
+use reqwest::header::CONTENT_TYPE;
+use reqwest::{Method, Url};
+use std::time::Duration;
+use tc_core::transport::{Action, Delivered, Endpoint, Exchange, FailReason, TransportError};
+use tokio::time::{sleep_until, timeout_at};
+
+/// One HTTP call as the exchange repeats it.
+pub(crate) struct Request {
+    pub endpoint: Endpoint,
+    pub method: Method,
+    pub url: Url,
+    pub body: Option<Vec<u8>>,
+}
+
+/// Reads a success body, or says why it is not the documented one.
+pub(crate) type Decode<T> = fn(&[u8]) -> Result<T, String>;
+
+/// A call under way. If its future is dropped midway, the exchange is abandoned, so a token
+/// creation it owned is released and the calls waiting for it are woken.
+pub(crate) struct Running<'a> {
+    pub client: &'a Client,
+    pub exchange: Exchange,
+    /// The latest failed attempt, as seen on the wire, for the error that may end the call.
+    pub last: Option<AttemptFailure>,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        let now = self.client.now();
+        self.exchange
+            .abandon(&mut self.client.lock().transport, now);
+        self.client.inner.token_ready.notify_waiters();
+    }
+}
+
+impl Client {
+    /// Runs `request` to a decoded success answer, or to the error that ends it.
+    pub(crate) async fn call<T>(
+        &self,
+        request: &Request,
+        decode: Decode<T>,
+    ) -> Result<(T, Delivered), Error> {
+        let exchange = self.lock().transport.begin(request.endpoint);
+        let mut running = Running {
+            client: self,
+            exchange,
+            last: None,
+        };
+        let mut decoded = None;
+        loop {
+            // Registered before the pool is read, so a creation that ends in between still
+            // wakes this call.
+            let ready = self.inner.token_ready.notified();
+            tokio::pin!(ready);
+            ready.as_mut().enable();
+            let attempt = running.exchange.attempt();
+            let action = {
+                let now = self.now();
+                running.exchange.poll(&mut self.lock().transport, now)
+            };
+            if running.exchange.attempt() > attempt {
+                let failure = running.last.as_ref().map(ToString::to_string);
+                tracing::debug!(endpoint = %request.endpoint, attempt, ?failure, "retrying");
+            }
+            match action {
+                // A success is always decoded first (an unreadable one ends as a failure), so
+                // `None` cannot happen; if it did, the batch may be stored, and the error says so.
+                Action::Done(Ok(delivered)) => match decoded.take() {
+                    Some(value) => return Ok((value, delivered)),
+                    None => return Err(undecoded(request.endpoint, delivered)),
+                },
+                Action::Done(Err(failed)) => {
+                    let wait = self.until(&failed.reason);
+                    return Err(Error::ended(failed, running.last.take(), wait));
+                }
+                Action::CreateToken => self.create_token(&mut running).await,
+                Action::Send { at, token } => {
+                    sleep_until(self.inner.clock.instant_at(at)).await;
+                    decoded = self.send(&mut running, request, &token, decode).await;
+                }
+                Action::WaitUntil(at) => sleep_until(self.inner.clock.instant_at(at)).await,
+                Action::WaitForToken { recheck_at } => {
+                    let _ = timeout_at(self.inner.clock.instant_at(recheck_at), ready).await;
+                }
+            }
+        }
+    }
+
+    /// How long until the creation budget allows a token, for an error that says so.
+    fn until(&self, reason: &FailReason) -> Duration {
+        match reason {
+            FailReason::TokenBudgetSpent { until } => {
+                duration(until.0.saturating_sub(self.now().0))
+            }
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// Sends one attempt with `token` and reports what came back; the decoded body of a
+    /// success.
+    async fn send<T>(
+        &self,
+        running: &mut Running<'_>,
+        request: &Request,
+        token: &AccessToken,
+        decode: Decode<T>,
+    ) -> Option<T> {
+        let reply = match token.authorization() {
+            Some(authorization) => {
+                let mut builder = self
+                    .inner
+                    .http
+                    .request(request.method.clone(), request.url.clone())
+                    .header(reqwest::header::AUTHORIZATION, authorization)
+                    .header(CONTENT_TYPE, "application/json");
+                if let Some(body) = &request.body {
+                    builder = builder.body(body.clone());
+                }
+                self.lock().stats.requests += 1;
+                let reply = exchange(builder, request.endpoint).await;
+                self.count(request.endpoint, &reply);
+                reply
+            }
+            // The server handed out a token that cannot travel in a header: nothing is sent.
+            None => Reply::Lost(TransportError::Connect, "an unusable token".into()),
+        };
+        self.report(running, reply, decode)
+    }
+
+    /// Tells the exchange what one attempt of the call's own request produced.
+    fn report<T>(&self, running: &mut Running<'_>, reply: Reply, decode: Decode<T>) -> Option<T> {
+        if let Some(failure) = reply.failure() {
+            running.last = Some(failure);
+        }
+        let now = self.now();
+        let mut state = self.lock();
+        let transport = &mut state.transport;
+        match reply {
+            Reply::Lost(kind, _) => running.exchange.on_transport_error(transport, kind, now),
+            Reply::Answer(answer) => {
+                let exchange = &mut running.exchange;
+                exchange.on_answer(transport, answer.status, answer.retry_after_ms, now);
+                if !answer.is_success() {
+                    return None;
+                }
+                let decoded = if answer.complete {
+                    decode(&answer.body)
+                } else {
+                    let limit = exchange.endpoint().answer_limit();
+                    Err(format!("longer than {limit} bytes"))
+                };
+                match decoded {
+                    Ok(value) => return Some(value),
+                    Err(detail) => {
+                        running.last = Some(AttemptFailure::Status {
+                            status: answer.status,
+                            slug: String::new(),
+                            message: detail,
+                        });
+                        exchange.on_unreadable_answer(transport, answer.status, now);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Counts an answer or a transport failure in the stats, and logs it.
+    pub(crate) fn count(&self, endpoint: Endpoint, reply: &Reply) {
+        let mut state = self.lock();
+        match reply {
+            Reply::Answer(answer) => {
+                let status = answer.status;
+                *state.stats.responses_by_status.entry(status).or_insert(0) += 1;
+                tracing::debug!(%endpoint, status, "answered");
+            }
+            Reply::Lost(kind, detail) => {
+                state.stats.transport_failures += 1;
+                tracing::debug!(%endpoint, ?kind, detail, "no answer");
+            }
+        }
+    }
+}
+
+/// The error for a success whose body the driver lost track of.
+fn undecoded(endpoint: Endpoint, delivered: Delivered) -> Error {
+    Error::InvalidResponse {
+        endpoint: endpoint.name(),
+        status: delivered.status,
+        detail: "the answer's body was not kept".into(),
+        attempts: delivered.attempts,
+        possibly_stored: !endpoint.is_repeatable(),
+    }
+}
