@@ -561,3 +561,103 @@ fn tc_cli_does_not_reach_into_the_transport() {
         found.join("\n")
     );
 }
+
+/// Whether `line` matches an HTTP status arm or range: a three-digit status literal followed by
+/// `=>`, `..` or `|`, as in `429 =>` or `500..=599`.
+fn has_status_arm(line: &str) -> bool {
+    let bytes = line.as_bytes();
+    (0..bytes.len().saturating_sub(2)).any(|i| {
+        let status = &bytes[i..i + 3];
+        let starts_number = i == 0 || !bytes[i - 1].is_ascii_alphanumeric() && bytes[i - 1] != b'_';
+        let rest = line[i + 3..].trim_start();
+        starts_number
+            && (b'1'..=b'5').contains(&status[0])
+            && status.iter().all(u8::is_ascii_digit)
+            && bytes.get(i + 3).is_none_or(|b| !b.is_ascii_alphanumeric() && *b != b'_')
+            && (rest.starts_with("=>") || rest.starts_with("..") || rest.starts_with('|'))
+    })
+}
+
+#[test]
+fn tc_http_decides_no_policy() {
+    let dir = "crates/tc-http/src";
+    let mut found = library_occurrences(dir, &["Duration::from_secs("], &[]);
+    found.extend(
+        library_occurrences(dir, &["Duration::from_millis("], &[])
+            .into_iter()
+            .filter(|hit| {
+                hit.split("Duration::from_millis(")
+                    .skip(1)
+                    .any(|after| after.starts_with(|c: char| c.is_ascii_digit()))
+            }),
+    );
+    for file in rust_files(&root().join(dir)) {
+        let (lines, _) = library_lines(&file);
+        for (number, line) in lines.iter().filter(|(_, l)| has_status_arm(l)) {
+            let shown = file.strip_prefix(root()).unwrap_or(&file).display();
+            found.push(format!("{shown}:{number}: a status arm in `{}`", line.trim()));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "tc-http carries out tc-core's decisions: how long to wait and what a status means are \
+         decided in tc_core::transport (its constants and Verdict), never here:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_status_arm_check_sees_what_it_must() {
+    assert!(has_status_arm("            429 => hold(),"));
+    assert!(has_status_arm("match s { 500..=599 => x }"));
+    assert!(has_status_arm("400 | 401 | 403 => refused"));
+    assert!(!has_status_arm("let limit = 16_384;"));
+    assert!(!has_status_arm("format!(\"HTTP {status}\")"));
+    assert!(!has_status_arm("v2 => \"v2\","));
+}
+
+#[test]
+fn the_simulator_reads_time_through_tokio() {
+    let mut found = library_occurrences(
+        "crates/tc-sim/src",
+        &["std::time::Instant", "use std::time::{", "thread::sleep"],
+        &[],
+    )
+    .into_iter()
+    .filter(|hit| !hit.contains("use std::time::{") || hit.contains("Instant"))
+    .collect::<Vec<_>>();
+    found.extend(library_occurrences(
+        "crates/tc-sim/src",
+        &["SystemTime"],
+        // The one wall-clock reading: `ends_at` is wall time in the API itself.
+        &["crates/tc-sim/src/routes.rs"],
+    ));
+    assert!(
+        found.is_empty(),
+        "the simulator reads time through tokio's clock, so a paused-time test drives it and the \
+         client together; only routes.rs reads the wall clock, for ends_at:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn async_tests_of_the_transport_and_simulator_run_in_paused_time() {
+    let mut found = Vec::new();
+    for dir in ["crates/tc-http", "crates/tc-sim"] {
+        for file in rust_files(&root().join(dir)) {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            for (number, line) in text.lines().enumerate() {
+                if line.contains("#[tokio::test") && !line.contains("start_paused = true") {
+                    let shown = file.strip_prefix(root()).unwrap_or(&file).display();
+                    found.push(format!("{shown}:{}: `{}`", number + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "time in tests is virtual: write #[tokio::test(start_paused = true)] and assert exact \
+         counts, not wall-clock margins:\n{}",
+        found.join("\n")
+    );
+}
