@@ -292,11 +292,15 @@ fn an_api_outage_stops_the_push_and_resume_finishes_it() {
         .all(|r| r.status == "failed" && r.message.contains("--resume")));
     assert!(rows.iter().any(|r| r.code == "not_sent"));
 
-    let up = rt.block_on(Simulator::start(SimConfig::demo())).unwrap();
+    // The API comes back at the same address: a resume must go where the push started.
+    let addr = down.local_addr();
+    rt.block_on(down.shutdown());
+    let up = rt
+        .block_on(Simulator::start_on(SimConfig::demo(), addr))
+        .unwrap();
     let out = run(&mut submit(&up, &fx, &["--resume"]));
     assert_eq!(out.status.code(), Some(0));
     check_promises(&up, &fx, &report(&fx));
-    rt.block_on(down.shutdown());
     rt.block_on(up.shutdown());
 }
 

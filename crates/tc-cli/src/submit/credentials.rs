@@ -25,6 +25,19 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// A value in matching double or single quotes loses them, as a shell would remove them.
+fn unquote(value: &str) -> &str {
+    for quote in ['"', '\''] {
+        if let Some(inner) = value
+            .strip_prefix(quote)
+            .and_then(|v| v.strip_suffix(quote))
+        {
+            return inner;
+        }
+    }
+    value
+}
+
 /// Reads `KEY=VALUE` lines from `file` if given, then fills what is missing from the environment.
 /// `client_account_id` from the command line wins over both.
 pub fn load(file: Option<&Path>, client_account_id: Option<&str>) -> Result<Credentials> {
@@ -47,7 +60,7 @@ pub fn load(file: Option<&Path>, client_account_id: Option<&str>) -> Result<Cred
                 );
             };
             let key = key.trim().trim_start_matches("export ").trim();
-            let value = value.trim().trim_matches('"').to_owned();
+            let value = unquote(value.trim()).to_owned();
             match names.iter().position(|&name| name == key) {
                 Some(i) => values[i] = Some(value),
                 None => bail!(
