@@ -59,6 +59,8 @@ pub struct Outcome {
     pub code: Option<ReportCode>,
     pub message: String,
     pub possibly_duplicated: bool,
+    /// Not accepted, but an attempt may have been stored all the same.
+    pub maybe_stored: bool,
     /// Sending again later may succeed: a resumed push sends these rows again.
     pub retryable: bool,
 }
@@ -182,6 +184,7 @@ impl Fold {
                     code,
                     message: message.unwrap_or_default(),
                     possibly_duplicated,
+                    maybe_stored,
                     retryable,
                 };
                 self.ledger.outcomes.insert(seq, outcome);

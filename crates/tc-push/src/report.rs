@@ -80,16 +80,15 @@ const STORED_BEFORE: &str = "; an earlier attempt may have stored it, so it is r
 /// whether an earlier attempt may have stored it. The one place that decides it: a row that may
 /// be stored is never `failed` or `rejected`, and an accepted row that may be stored twice is
 /// flagged.
-pub fn verdict(
-    outcome: Option<BatchStatus>,
-    stored_before: bool,
-    duplicated: bool,
-) -> (RowStatus, bool) {
-    match outcome {
-        Some(BatchStatus::Accepted) => (RowStatus::Accepted, duplicated || stored_before),
-        Some(BatchStatus::Failed) if !stored_before => (RowStatus::Failed, false),
-        Some(BatchStatus::Failed) => (RowStatus::Unknown, false),
-        Some(BatchStatus::Unknown) | None => (RowStatus::Unknown, stored_before),
+pub fn verdict(outcome: Option<&Outcome>, stored_before: bool) -> (RowStatus, bool) {
+    let Some(o) = outcome else {
+        return (RowStatus::Unknown, stored_before);
+    };
+    match o.status {
+        BatchStatus::Accepted => (RowStatus::Accepted, o.possibly_duplicated || stored_before),
+        BatchStatus::Failed if !stored_before && !o.maybe_stored => (RowStatus::Failed, false),
+        BatchStatus::Failed => (RowStatus::Unknown, stored_before && o.maybe_stored),
+        BatchStatus::Unknown => (RowStatus::Unknown, stored_before),
     }
 }
 
@@ -204,11 +203,7 @@ fn batch_row(
     stored_before: bool,
     delivery: Option<&crate::journal::DeliveryRow>,
 ) -> ReportRow {
-    let (status, possibly_duplicated) = verdict(
-        outcome.map(|o| o.status),
-        stored_before,
-        outcome.is_some_and(|o| o.possibly_duplicated),
-    );
+    let (status, possibly_duplicated) = verdict(outcome, stored_before);
     let Some(o) = outcome else {
         // Sent, and the push died before the answer.
         return ReportRow {
