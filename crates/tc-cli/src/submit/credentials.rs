@@ -102,3 +102,26 @@ pub fn load(file: Option<&Path>, client_account_id: Option<&str>) -> Result<Cred
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    /// Issue 13, item 11: single quotes are removed like double quotes.
+    #[test]
+    fn quotes_of_either_kind_are_removed_from_file_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("credentials");
+        std::fs::write(
+            &file,
+            "TRUECALLER_CLIENT_ACCOUNT_ID='acct'\nexport TRUECALLER_KEY_ID=\"key\"\n\
+             TRUECALLER_API_KEY='it\"s'\n",
+        )
+        .unwrap();
+        let credentials = load(Some(&file), None).unwrap();
+        assert_eq!(credentials.client_account_id, "acct");
+        assert_eq!(credentials.key_id, "key");
+        assert_eq!(credentials.api_key.expose_secret(), "it\"s");
+    }
+}
