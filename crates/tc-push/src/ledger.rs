@@ -167,17 +167,6 @@ impl Fold {
                 retryable,
                 ..
             } => {
-                let (batch_key, rows) = self.open.remove(&seq).unwrap_or_default();
-                self.open_keys.remove(&batch_key);
-                let stored = status != BatchStatus::Failed || maybe_stored || possibly_duplicated;
-                for row in rows {
-                    if stored {
-                        self.ledger.maybe_stored.insert(row);
-                    }
-                    if !retryable && self.ledger.last_word(row) == batch_key {
-                        self.ledger.settled.insert(row);
-                    }
-                }
                 let outcome = Outcome {
                     status,
                     batch_id: batch_id.unwrap_or_default(),
@@ -187,7 +176,7 @@ impl Fold {
                     maybe_stored,
                     retryable,
                 };
-                self.ledger.outcomes.insert(seq, outcome);
+                self.answer(seq, outcome);
             }
             Entry::Delivery { seq, records } => {
                 let records = records.into_iter().map(|r| (r.row, r)).collect();
@@ -195,6 +184,25 @@ impl Fold {
             }
             Entry::End { .. } => {}
         }
+    }
+
+    /// Settles the rows of batch `seq` whose last word it is (unless a resume may send them
+    /// again), and marks them maybe stored when the outcome says they may be.
+    fn answer(&mut self, seq: u64, outcome: Outcome) {
+        let (batch_key, rows) = self.open.remove(&seq).unwrap_or_default();
+        self.open_keys.remove(&batch_key);
+        let stored = outcome.status != BatchStatus::Failed
+            || outcome.maybe_stored
+            || outcome.possibly_duplicated;
+        for row in rows {
+            if stored {
+                self.ledger.maybe_stored.insert(row);
+            }
+            if !outcome.retryable && self.ledger.last_word(row) == batch_key {
+                self.ledger.settled.insert(row);
+            }
+        }
+        self.ledger.outcomes.insert(seq, outcome);
     }
 
     /// Gives `row` a new last word. The row counts as stored before it when the journal says so

@@ -155,24 +155,7 @@ fn report_row(
             code,
             message,
             ..
-        } => {
-            let (status, message) = if stored_before {
-                (RowStatus::Unknown, format!("{message}{STORED_BEFORE}"))
-            } else {
-                (RowStatus::Rejected, message.clone())
-            };
-            ReportRow {
-                row,
-                line: *line,
-                status,
-                batch_id: String::new(),
-                code: Some(ReportCode::Rule(*code)),
-                message,
-                possibly_duplicated: false,
-                delivery_status: None,
-                delivery_message: String::new(),
-            }
-        }
+        } => rejected_row(row, *line, *code, message, stored_before),
         Entry::Batch {
             seq, rows, lines, ..
         } => {
@@ -194,6 +177,31 @@ fn report_row(
             })
         }
     })
+}
+
+fn rejected_row(
+    row: u64,
+    line: u64,
+    code: tc_core::Code,
+    message: &str,
+    stored_before: bool,
+) -> ReportRow {
+    let (status, message) = if stored_before {
+        (RowStatus::Unknown, format!("{message}{STORED_BEFORE}"))
+    } else {
+        (RowStatus::Rejected, message.to_owned())
+    };
+    ReportRow {
+        row,
+        line,
+        status,
+        batch_id: String::new(),
+        code: Some(ReportCode::Rule(code)),
+        message,
+        possibly_duplicated: false,
+        delivery_status: None,
+        delivery_message: String::new(),
+    }
 }
 
 fn batch_row(

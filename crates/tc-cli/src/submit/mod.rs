@@ -180,7 +180,20 @@ async fn run_async(args: SubmitArgs) -> Result<i32> {
             .map_err(with_flag_hint)?;
     }
     crate::read::open(Some(&args.file), format)?;
-    let config = PushConfig::new(files.journal.clone(), fingerprint, options)
+    let config = push_config(&args, &files, fingerprint, options);
+    let pusher = Pusher::open(config, tc_push::SystemClock).map_err(with_flag_hint)?;
+    let code = push_and_report(&args, &files, pusher, &client).await;
+    target.shutdown().await;
+    code
+}
+
+fn push_config(
+    args: &SubmitArgs,
+    files: &Files,
+    fingerprint: Fingerprint,
+    options: SendOptions,
+) -> PushConfig {
+    PushConfig::new(files.journal.clone(), fingerprint, options)
         .with_input_name(args.file.display().to_string())
         .with_start(if args.resume {
             tc_push::Start::Resume
@@ -192,11 +205,7 @@ async fn run_async(args: SubmitArgs) -> Result<i32> {
         } else {
             tc_push::Delivery::AtLeastOnce
         })
-        .with_in_flight(usize::from(args.tokens) * IN_FLIGHT_PER_TOKEN);
-    let pusher = Pusher::open(config, tc_push::SystemClock).map_err(with_flag_hint)?;
-    let code = push_and_report(&args, &files, pusher, &client).await;
-    target.shutdown().await;
-    code
+        .with_in_flight(usize::from(args.tokens) * IN_FLIGHT_PER_TOKEN)
 }
 
 /// Requests in flight per token. One at a time would cap a token at 60 per minute only while an
