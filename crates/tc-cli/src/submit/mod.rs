@@ -474,15 +474,15 @@ fn print_human_summary(
     );
 }
 
-fn print_counts<K: std::fmt::Display + Ord>(
-    label: &str,
-    counts: &std::collections::BTreeMap<K, u64>,
-) {
+fn print_counts<K: std::fmt::Display>(label: &str, counts: &std::collections::BTreeMap<K, u64>) {
     if counts.is_empty() {
         return;
     }
     let mut counts: Vec<_> = counts.iter().collect();
-    counts.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    counts.sort_by(|a, b| {
+        b.1.cmp(a.1)
+            .then_with(|| a.0.to_string().cmp(&b.0.to_string()))
+    });
     let list: Vec<String> = counts
         .iter()
         .map(|(code, n)| format!("{n} {code}"))
@@ -490,24 +490,22 @@ fn print_counts<K: std::fmt::Display + Ord>(
     eprintln!("  {label}: {}", list.join(", "));
 }
 
-/// "no batch sent", or how the batches of this run ended: only what happened is counted.
+/// "no batch sent", or how the batches of this run ended ("batches: 3 accepted, 1 failed"):
+/// only what happened is counted, and a batch whose request never left is not called sent.
 fn batches_phrase(batches: &tc_push::BatchCounts) -> String {
     if batches.total() == 0 {
         return "no batch sent".to_owned();
     }
-    let mut parts = vec![format!("{} accepted", batches.accepted)];
-    if batches.failed > 0 {
-        parts.push(format!("{} failed", batches.failed));
-    }
-    if batches.unknown > 0 {
-        parts.push(format!("{} unknown", batches.unknown));
-    }
-    format!(
-        "{} {} tried ({})",
-        batches.total(),
-        plural(batches.total(), "batch", "batches"),
-        parts.join(", ")
-    )
+    let parts: Vec<String> = [
+        (batches.accepted, "accepted"),
+        (batches.failed, "failed"),
+        (batches.unknown, "unknown"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, word)| format!("{n} {word}"))
+    .collect();
+    format!("batches: {}", parts.join(", "))
 }
 
 fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
