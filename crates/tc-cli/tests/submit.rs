@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tc_sim::{SimConfig, Simulator};
 
@@ -88,11 +88,31 @@ fn fixture(valid: usize, broken: bool, seed: u64) -> Fixture {
 }
 
 fn submit(sim: &Simulator, fx: &Fixture, extra: &[&str]) -> Command {
+    submit_to(&sim.base_url(), sim, fx, extra)
+}
+
+/// `submit` with no --report or --journal: the test gives its own.
+fn submit_with_paths(sim: &Simulator, fx: &Fixture, paths: &[&str]) -> Command {
     let config = sim.config();
     let mut cmd = Command::new(TCBATCH);
     cmd.arg("submit")
         .arg(&fx.csv)
         .args(["--base-url", &sim.base_url()])
+        .args(paths)
+        .env("TRUECALLER_CLIENT_ACCOUNT_ID", &config.client_account_id)
+        .env("TRUECALLER_KEY_ID", &config.key_id)
+        .env("TRUECALLER_API_KEY", &config.api_key)
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// `submit` with another base URL than the simulator's own.
+fn submit_to(base_url: &str, sim: &Simulator, fx: &Fixture, extra: &[&str]) -> Command {
+    let config = sim.config();
+    let mut cmd = Command::new(TCBATCH);
+    cmd.arg("submit")
+        .arg(&fx.csv)
+        .args(["--base-url", base_url])
         .args([
             "--report",
             fx.dir.path().join("report.csv").to_str().unwrap(),
@@ -110,6 +130,45 @@ fn run(cmd: &mut Command) -> Output {
     let out = cmd.output().unwrap();
     eprintln!("stderr: {}", String::from_utf8_lossy(&out.stderr));
     out
+}
+
+/// Reads the child's `--events` lines on stderr until the `count`th `event` has happened (the
+/// journal line behind it is on disk by then), and returns what it read. `None`: the child
+/// ended first.
+fn wait_for_events(child: &mut Child, event: &str, count: usize) -> Option<String> {
+    use std::io::BufRead;
+    let stderr = child.stderr.as_mut().expect("stderr is piped");
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let needle = format!(r#""event":"{event}""#);
+    let mut seen = 0;
+    let mut text = String::new();
+    for line in lines.by_ref() {
+        let line = line.ok()?;
+        seen += usize::from(line.contains(&needle));
+        text.push_str(&line);
+        text.push('\n');
+        if seen == count {
+            return Some(text);
+        }
+    }
+    None
+}
+
+fn spawn_with_events(cmd: &mut Command) -> Child {
+    cmd.arg("--events")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Sends `signal` (INT, TERM) to the child.
+fn signal(child: &Child, signal: &str) {
+    let sent = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
 }
 
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -233,17 +292,15 @@ fn killed_at_random_points_then_resumed_loses_nothing() {
         }))
         .unwrap();
     let fx = fixture(4000, true, 2);
-    // Kill points spread over the run; deterministic so a failure can be replayed.
-    for (i, kill_after_ms) in [150u64, 700, 400, 1100].into_iter().enumerate() {
+    // Kill points on journal events: right after the Nth answer is on disk, while the other
+    // requests (four in flight per token) are out. Deterministic, whatever the load.
+    for (i, kill_after_answers) in [1usize, 2, 1, 1].into_iter().enumerate() {
         let mut cmd = submit(&sim, &fx, if i == 0 { &[] } else { &["--resume"] });
-        let mut child = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(kill_after_ms));
+        let mut child = spawn_with_events(&mut cmd);
+        let reached = wait_for_events(&mut child, "batch_answered", kill_after_answers);
         child.kill().unwrap(); // SIGKILL: no chance to flush anything
         child.wait().unwrap();
+        assert!(reached.is_some(), "run {i} ended before its kill point");
     }
     let sent_before_last_run = sim.counters().create_requests;
     let out = run(&mut submit(&sim, &fx, &["--resume"]));
@@ -292,11 +349,15 @@ fn an_api_outage_stops_the_push_and_resume_finishes_it() {
         .all(|r| r.status == "failed" && r.message.contains("--resume")));
     assert!(rows.iter().any(|r| r.code == "not_sent"));
 
-    let up = rt.block_on(Simulator::start(SimConfig::demo())).unwrap();
+    // The API comes back at the same address: a resume must go where the push started.
+    let addr = down.local_addr();
+    rt.block_on(down.shutdown());
+    let up = rt
+        .block_on(Simulator::start_on(SimConfig::demo(), addr))
+        .unwrap();
     let out = run(&mut submit(&up, &fx, &["--resume"]));
     assert_eq!(out.status.code(), Some(0));
     check_promises(&up, &fx, &report(&fx));
-    rt.block_on(down.shutdown());
     rt.block_on(up.shutdown());
 }
 
@@ -310,26 +371,10 @@ fn ctrl_c_finishes_what_is_in_flight_and_resume_finishes_the_rest() {
         }))
         .unwrap();
     let fx = fixture(6000, false, 10);
-    let child = submit(&sim, &fx, &["--tokens", "1"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_with_events(&mut submit(&sim, &fx, &["--tokens", "1"]));
     // Interrupt once the first answer is on disk: the push is under way, its handler set.
-    let journal = fx.dir.path().join("journal");
-    let started = std::time::Instant::now();
-    while !std::fs::read_to_string(&journal).is_ok_and(|j| j.contains(r#""t":"outcome""#)) {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no batch was answered"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let interrupted = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(interrupted.success());
+    assert!(wait_for_events(&mut child, "batch_answered", 1).is_some());
+    signal(&child, "INT");
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
@@ -497,4 +542,263 @@ fn missing_credentials_say_what_to_set() {
         err.contains("TRUECALLER_API_KEY") && err.contains("--mock"),
         "{err}"
     );
+}
+
+/// Issue 13, item 16: SIGTERM stops the push like Ctrl-C: the requests in flight are answered,
+/// the report is written, the exit status is 143, and a resume finishes the push.
+#[test]
+fn sigterm_finishes_what_is_in_flight_writes_the_report_and_exits_143() {
+    let rt = runtime();
+    let sim = rt
+        .block_on(Simulator::start(SimConfig {
+            latency: Duration::from_millis(300),
+            ..SimConfig::demo()
+        }))
+        .unwrap();
+    let fx = fixture(3000, false, 12);
+    let mut child = spawn_with_events(&mut submit(&sim, &fx, &["--tokens", "1"]));
+    assert!(wait_for_events(&mut child, "batch_answered", 1).is_some());
+    signal(&child, "TERM");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    let rows = report(&fx);
+    assert_eq!(rows.len(), 3000, "the report answers for every row");
+    assert!(
+        rows.iter().all(|r| r.status != "unknown"),
+        "in flight was answered"
+    );
+    let out = run(&mut submit(&sim, &fx, &["--resume"]));
+    assert_eq!(out.status.code(), Some(0));
+    check_promises(&sim, &fx, &report(&fx));
+    rt.block_on(sim.shutdown());
+}
+
+/// Issue 13, item 2: a second push on a journal in use is refused with a clear message, and
+/// sends nothing.
+#[test]
+fn a_second_push_on_a_journal_in_use_is_refused() {
+    let rt = runtime();
+    let sim = rt
+        .block_on(Simulator::start(SimConfig {
+            latency: Duration::from_millis(300),
+            ..SimConfig::demo()
+        }))
+        .unwrap();
+    let fx = fixture(2000, false, 13);
+    let mut first = spawn_with_events(&mut submit(&sim, &fx, &["--tokens", "1"]));
+    assert!(wait_for_events(&mut first, "batch_journaled", 1).is_some());
+    let second = run(&mut submit(&sim, &fx, &["--resume"]));
+    assert_eq!(second.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("in use by another push"), "{stderr}");
+    assert!(first.wait().unwrap().success());
+    check_promises(&sim, &fx, &report(&fx));
+    assert_eq!(
+        sim.counters().duplicate_records,
+        0,
+        "nothing was sent twice"
+    );
+    rt.block_on(sim.shutdown());
+}
+
+/// Issue 13, items 3 and 15: under --at-most-once, a batch left unanswered by a killed push is
+/// never sent again on --resume; its rows are reported unknown, and the resume says so.
+#[test]
+fn at_most_once_never_resends_an_unanswered_batch_on_resume() {
+    let rt = runtime();
+    let sim = rt
+        .block_on(Simulator::start(SimConfig {
+            latency: Duration::from_millis(400),
+            ..SimConfig::demo()
+        }))
+        .unwrap();
+    let fx = fixture(1500, false, 14);
+    let mut child = spawn_with_events(&mut submit(&sim, &fx, &["--at-most-once"]));
+    assert!(wait_for_events(&mut child, "batch_journaled", 1).is_some());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = run(&mut submit(&sim, &fx, &["--resume", "--at-most-once"]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not sent again (--at-most-once") && !stderr.contains("to send again"),
+        "{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let rows = report(&fx);
+    assert_eq!(rows.len(), 1500);
+    let unknown: Vec<_> = rows.iter().filter(|r| r.status == "unknown").collect();
+    assert!(!unknown.is_empty(), "the killed batch's rows are unknown");
+    assert!(unknown.iter().all(|r| r.code == "interrupted"));
+    assert_eq!(
+        sim.counters().duplicate_records,
+        0,
+        "nothing was sent twice"
+    );
+    rt.block_on(sim.shutdown());
+}
+
+/// Issue 13, items 4 and 15: a refused API key stops the push and leaves every row resumable;
+/// after fixing the key, --resume sends them all. The summary does not claim batches were sent.
+#[test]
+fn a_wrong_api_key_stops_the_push_and_resume_sends_everything() {
+    let rt = runtime();
+    let sim = rt.block_on(Simulator::start(SimConfig::demo())).unwrap();
+    let fx = fixture(1200, false, 15);
+    let out = run(submit(&sim, &fx, &[]).env("TRUECALLER_API_KEY", "not-the-key"));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("stopped early"), "{stderr}");
+    assert!(
+        !stderr.contains("batches sent") && stderr.contains("failed; "),
+        "the summary counts the batches as they ended, none as sent: {stderr}"
+    );
+    assert_eq!(
+        sim.counters().create_requests,
+        0,
+        "no batch left without a token"
+    );
+    let rows = report(&fx);
+    assert!(rows
+        .iter()
+        .all(|r| r.status == "failed" && r.message.contains("--resume")));
+
+    let out = run(&mut submit(&sim, &fx, &["--resume"]));
+    assert_eq!(out.status.code(), Some(0));
+    check_promises(&sim, &fx, &report(&fx));
+    rt.block_on(sim.shutdown());
+}
+
+/// Issue 13, item 4: a base URL with a wrong path (404 on every batch) stops the push at once
+/// instead of failing every batch for good.
+#[test]
+fn a_base_url_with_a_wrong_path_stops_the_push() {
+    let rt = runtime();
+    let sim = rt.block_on(Simulator::start(SimConfig::demo())).unwrap();
+    let fx = fixture(6000, false, 16);
+    let base = format!("{}/wrong", sim.base_url());
+    let out = run(&mut submit_to(&base, &sim, &fx, &[]));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("stopped early"), "{stderr}");
+    assert!(
+        sim.counters().create_requests <= 4,
+        "at most the batches in flight: {:?}",
+        sim.counters()
+    );
+    let rows = report(&fx);
+    assert!(rows.iter().all(|r| r.message.contains("--resume")));
+    rt.block_on(sim.shutdown());
+}
+
+/// Issue 13, item 8: the report, the journal and the input must be distinct, and the report's
+/// place writable, before anything is sent; nothing is overwritten.
+#[test]
+fn outputs_are_checked_before_the_first_request() {
+    let rt = runtime();
+    let sim = rt.block_on(Simulator::start(SimConfig::demo())).unwrap();
+    let fx = fixture(10, false, 17);
+    let input = std::fs::read(&fx.csv).unwrap();
+    let csv = fx.csv.to_str().unwrap().to_owned();
+    let dotted = fx.dir.path().join(".").join("calls.csv");
+    let journal = fx.dir.path().join("journal").to_str().unwrap().to_owned();
+    let missing = fx.dir.path().join("no-such-dir").join("r.csv");
+    let report = fx
+        .dir
+        .path()
+        .join("report.csv")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["--report", &csv, "--journal", &journal],
+            "are the same file",
+        ),
+        (
+            &["--report", dotted.to_str().unwrap(), "--journal", &journal],
+            "are the same file",
+        ),
+        (
+            &["--journal", &csv, "--report", &report],
+            "are the same file",
+        ),
+        (
+            &["--report", &journal, "--journal", &journal],
+            "are the same file",
+        ),
+        (
+            &["--report", missing.to_str().unwrap(), "--journal", &journal],
+            "cannot write report",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = run(&mut submit_with_paths(&sim, &fx, args));
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    assert_eq!(
+        std::fs::read(&fx.csv).unwrap(),
+        input,
+        "the input is untouched"
+    );
+    assert_eq!(sim.counters().create_requests, 0, "nothing was sent");
+    rt.block_on(sim.shutdown());
+}
+
+/// Issue 13, item 9: --resume refuses a journal with no start entry (empty, or some other
+/// text), and leaves it as it was.
+#[test]
+fn resume_refuses_a_journal_with_no_start_entry() {
+    let rt = runtime();
+    let sim = rt.block_on(Simulator::start(SimConfig::demo())).unwrap();
+    let fx = fixture(10, false, 18);
+    let journal = fx.dir.path().join("journal");
+    for content in ["", "these are my notes, not a journal"] {
+        std::fs::write(&journal, content).unwrap();
+        let out = run(&mut submit(&sim, &fx, &["--resume"]));
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("no start entry"), "{stderr}");
+        assert_eq!(std::fs::read_to_string(&journal).unwrap(), content);
+    }
+    assert_eq!(sim.counters().create_requests, 0);
+    rt.block_on(sim.shutdown());
+}
+
+/// Issue 13, item 10: --resume refuses options that change what is sent, and names them.
+#[test]
+fn resume_refuses_other_send_options_and_names_them() {
+    let rt = runtime();
+    let sim = rt.block_on(Simulator::start(SimConfig::demo())).unwrap();
+    let fx = fixture(10, false, 19);
+    let out = run(&mut submit(&sim, &fx, &["--region", "IN"]));
+    assert_eq!(out.status.code(), Some(0));
+    let requests = sim.counters().create_requests;
+    let out = run(&mut submit(
+        &sim,
+        &fx,
+        &["--resume", "--region", "US", "--number-format", "digits"],
+    ));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("region IN (now US)") && stderr.contains("number format e164 (now digits)"),
+        "{stderr}"
+    );
+    let out = run(&mut submit(
+        &sim,
+        &fx,
+        &["--resume", "--region", "IN", "--mock"],
+    ));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("now the built-in simulator"), "{stderr}");
+    assert_eq!(
+        sim.counters().create_requests,
+        requests,
+        "nothing more was sent"
+    );
+    rt.block_on(sim.shutdown());
 }

@@ -57,6 +57,15 @@ impl serde::Serialize for Field {
     }
 }
 
+/// Reads a field back from its wire name, so journals and reports can hold it typed.
+impl<'de> serde::Deserialize<'de> for Field {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Field::from_wire_name(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown field `{name}`")))
+    }
+}
+
 /// One problem with one record. A record gets a diagnostic for every problem it has.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Diagnostic {

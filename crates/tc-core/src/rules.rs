@@ -193,6 +193,15 @@ impl serde::Serialize for Code {
     }
 }
 
+/// Reads a code back from its snake_case name, so journals and reports can hold it typed.
+impl<'de> serde::Deserialize<'de> for Code {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Code::from_name(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown rule code `{name}`")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,5 +225,19 @@ mod tests {
             );
             assert!(seen.insert(name), "duplicate code {name}");
         }
+    }
+
+    #[test]
+    fn codes_and_fields_read_back_what_they_write() {
+        for code in Code::ALL {
+            let text = serde_json::to_string(code).unwrap();
+            assert_eq!(serde_json::from_str::<Code>(&text).unwrap(), *code);
+        }
+        for field in Field::ALL {
+            let text = serde_json::to_string(&field).unwrap();
+            assert_eq!(serde_json::from_str::<Field>(&text).unwrap(), field);
+        }
+        let err = serde_json::from_str::<Code>("\"no_such_code\"").unwrap_err();
+        assert!(err.to_string().contains("no_such_code"), "{err}");
     }
 }

@@ -25,39 +25,58 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// A value in matching double or single quotes loses them, as a shell would remove them.
+fn unquote(value: &str) -> &str {
+    for quote in ['"', '\''] {
+        if let Some(inner) = value
+            .strip_prefix(quote)
+            .and_then(|v| v.strip_suffix(quote))
+        {
+            return inner;
+        }
+    }
+    value
+}
+
+/// Fills `values` (indexed like `names`) from the `KEY=VALUE` lines of `file`.
+fn read_file(file: &Path, names: &[&str; 3], values: &mut [Option<String>; 3]) -> Result<()> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read credentials file {}", file.display()))?;
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            // Do not echo the line: it may hold the secret.
+            bail!(
+                "credentials file {} line {}: expected KEY=VALUE",
+                file.display(),
+                n + 1
+            );
+        };
+        let key = key.trim().trim_start_matches("export ").trim();
+        let value = unquote(value.trim()).to_owned();
+        match names.iter().position(|&name| name == key) {
+            Some(i) => values[i] = Some(value),
+            None => bail!(
+                "credentials file {} line {}: unknown key {key}; expected one of {}",
+                file.display(),
+                n + 1,
+                names.join(", ")
+            ),
+        }
+    }
+    Ok(())
+}
+
 /// Reads `KEY=VALUE` lines from `file` if given, then fills what is missing from the environment.
 /// `client_account_id` from the command line wins over both.
 pub fn load(file: Option<&Path>, client_account_id: Option<&str>) -> Result<Credentials> {
     let mut values: [Option<String>; 3] = [None, None, None];
     let names = [ENV_CLIENT_ACCOUNT_ID, ENV_KEY_ID, ENV_API_KEY];
     if let Some(file) = file {
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read credentials file {}", file.display()))?;
-        for (n, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let Some((key, value)) = line.split_once('=') else {
-                // Do not echo the line: it may hold the secret.
-                bail!(
-                    "credentials file {} line {}: expected KEY=VALUE",
-                    file.display(),
-                    n + 1
-                );
-            };
-            let key = key.trim().trim_start_matches("export ").trim();
-            let value = value.trim().trim_matches('"').to_owned();
-            match names.iter().position(|&name| name == key) {
-                Some(i) => values[i] = Some(value),
-                None => bail!(
-                    "credentials file {} line {}: unknown key {key}; expected one of {}",
-                    file.display(),
-                    n + 1,
-                    names.join(", ")
-                ),
-            }
-        }
+        read_file(file, &names, &mut values)?;
     }
     for (slot, name) in values.iter_mut().zip(names) {
         if slot.is_none() {
@@ -87,5 +106,28 @@ pub fn load(file: Option<&Path>, client_account_id: Option<&str>) -> Result<Cred
                 missing.join(", ")
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    /// Issue 13, item 11: single quotes are removed like double quotes.
+    #[test]
+    fn quotes_of_either_kind_are_removed_from_file_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("credentials");
+        std::fs::write(
+            &file,
+            "TRUECALLER_CLIENT_ACCOUNT_ID='acct'\nexport TRUECALLER_KEY_ID=\"key\"\n\
+             TRUECALLER_API_KEY='it\"s'\n",
+        )
+        .unwrap();
+        let credentials = load(Some(&file), None).unwrap();
+        assert_eq!(credentials.client_account_id, "acct");
+        assert_eq!(credentials.key_id, "key");
+        assert_eq!(credentials.api_key.expose_secret(), "it\"s");
     }
 }

@@ -1,32 +1,30 @@
 //! `tcbatch submit`: validate a file, push its valid rows in full batches at the rate limit,
 //! journal every batch so a crash loses nothing, and report an answer for every row.
 //!
-//! Data path: read (`crate::read`) -> validate (`tc_core`) -> plan full batches -> one sender task
-//! per token (`send`) -> journal (`journal`) -> report (`report`), then `--wait` polls delivery
-//! (`wait`). A resumed run (`state`) skips every row the journal has already settled.
+//! The push itself is the `tc_push` engine; this module only parses the arguments, loads the
+//! credentials, feeds the engine the file's rows (`rows`), renders its events (`progress`),
+//! turns Ctrl-C and SIGTERM into a stop (`signals`), and prints the summary.
 
 mod credentials;
 mod dry_run;
-mod journal;
 mod progress;
-mod report;
-mod send;
-mod state;
-mod wait;
+mod rows;
+mod signals;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-pub use report::Tally;
+use tc_push::{Destination, Fingerprint, PushConfig, PushEnd, Pushed, Pusher, SendOptions, Tally};
 
 /// Exit status when every row was accepted (or, with --dry-run, is valid).
 pub const EXIT_OK: i32 = 0;
 /// Exit status when some rows were rejected, failed, or have an unknown outcome.
 pub const EXIT_SOME_ROWS_NOT_ACCEPTED: i32 = 1;
-/// Exit status when the push was interrupted (Ctrl-C); resume it with --resume.
+/// Exit status when the push was interrupted by Ctrl-C (SIGINT); resume it with --resume.
 pub const EXIT_INTERRUPTED: i32 = 130;
+/// Exit status when the push was stopped by SIGTERM; resume it with --resume.
+pub const EXIT_TERMINATED: i32 = 143;
 
 #[derive(Debug, Args)]
 pub struct SubmitArgs {
@@ -90,6 +88,9 @@ pub struct SubmitArgs {
     /// Summary format.
     #[arg(long, value_enum, default_value_t = OutputArg::Human)]
     pub output: OutputArg,
+    /// Print each push event as a JSON line on standard error (for tests and scripts).
+    #[arg(long, hide = true)]
+    pub events: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -120,6 +121,13 @@ pub fn run(args: SubmitArgs) -> Result<i32> {
     runtime.block_on(run_async(args))
 }
 
+/// The files of one push.
+struct Files {
+    format: crate::read::Format,
+    journal: PathBuf,
+    report: PathBuf,
+}
+
 async fn run_async(args: SubmitArgs) -> Result<i32> {
     if args.file.as_os_str() == "-" {
         anyhow::bail!(
@@ -137,22 +145,194 @@ async fn run_async(args: SubmitArgs) -> Result<i32> {
     if args.dry_run {
         return dry_run::run(&args, format, region);
     }
-    let journal_path = args
-        .journal
-        .clone()
-        .unwrap_or_else(|| sibling(&args.file, "journal"));
-    let report_path = args
-        .report
-        .clone()
-        .unwrap_or_else(|| sibling(&args.file, "report.csv"));
-    let fingerprint = fingerprint(&args.file)?;
+    let files = Files {
+        format,
+        journal: args
+            .journal
+            .clone()
+            .unwrap_or_else(|| sibling(&args.file, "journal")),
+        report: args
+            .report
+            .clone()
+            .unwrap_or_else(|| sibling(&args.file, "report.csv")),
+    };
+    // Every file is checked before anything is sent: answers that cannot be written down must
+    // not be asked for.
+    tc_push::check_outputs(Some(&args.file), &files.journal, &files.report)?;
+    let fingerprint = Fingerprint::of_file(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
     if args.mock && !args.resume && args.journal.is_none() {
         // A journal of an earlier demo push describes a simulator that is gone: start afresh.
-        let _ = std::fs::remove_file(&journal_path);
+        let _ = std::fs::remove_file(&files.journal);
     }
+    let target = Target::connect(&args).await?;
+    let client = target.client(&args)?;
+    let options = SendOptions::new(target.destination.clone(), target.client_account_id.clone())
+        .with_region(region)
+        .with_number_format(number_format(args.number_format));
+    if !args.resume && files.journal.exists() {
+        let path = files.journal.clone();
+        return Err(with_flag_hint(tc_push::Error::JournalExists { path }));
+    }
+    if args.resume && files.journal.exists() {
+        // Whose journal it is comes first: a changed input may not even be readable any more.
+        tc_push::journal::check_start(&files.journal, &fingerprint, &options)
+            .map_err(with_flag_hint)?;
+    }
+    crate::read::open(Some(&args.file), format)?;
+    let config = push_config(&args, &files, fingerprint, options);
+    let pusher = Pusher::open(config, tc_push::SystemClock).map_err(with_flag_hint)?;
+    let code = push_and_report(&args, &files, pusher, &client).await;
+    target.shutdown().await;
+    code
+}
 
-    let mut simulator = None;
-    let (base_url, credentials) = if args.mock {
+fn push_config(
+    args: &SubmitArgs,
+    files: &Files,
+    fingerprint: Fingerprint,
+    options: SendOptions,
+) -> PushConfig {
+    PushConfig::new(files.journal.clone(), fingerprint, options)
+        .with_input_name(args.file.display().to_string())
+        .with_start(if args.resume {
+            tc_push::Start::Resume
+        } else {
+            tc_push::Start::New
+        })
+        .with_delivery(if args.at_most_once {
+            tc_push::Delivery::AtMostOnce
+        } else {
+            tc_push::Delivery::AtLeastOnce
+        })
+        .with_in_flight(usize::from(args.tokens) * IN_FLIGHT_PER_TOKEN)
+}
+
+/// Requests in flight per token. One at a time would cap a token at 60 per minute only while an
+/// answer takes under a second; the client's rate limiter, not this number, keeps every token
+/// within its limit. It is also the most batches a crash can leave unanswered per token.
+const IN_FLIGHT_PER_TOKEN: usize = 4;
+
+async fn push_and_report(
+    args: &SubmitArgs,
+    files: &Files,
+    mut pusher: Pusher,
+    client: &tc_http::Client,
+) -> Result<i32> {
+    if let Some(resumed) = pusher.resumed() {
+        eprintln!("tcbatch: resuming: {}", resumed_message(&resumed));
+    }
+    let signal = signals::stop_on_signal(pusher.stop_handle());
+    let progress = progress::Progress::start(
+        f64::from(args.rate_limit) * 1000.0 / args.rate_window_ms as f64 * f64::from(args.tokens),
+        crate::read::estimate_rows(&args.file),
+        args.events,
+    );
+    let rows = rows::FileRows::new(&args.file, files.format);
+    let read_error = rows.error_slot();
+    let pushed = pusher.push(rows, client, progress.clone()).await?;
+    progress.finish();
+    signal.disarm();
+    if args.wait && matches!(pushed.end, PushEnd::Finished { .. }) {
+        let timeout = Duration::from_secs(args.wait_timeout);
+        let polled = pusher.poll_deliveries(client, timeout).await?;
+        if polled.unsettled > 0 {
+            eprintln!(
+                "tcbatch: {} batches not fully processed before --wait-timeout; their rows have \
+                 no delivery status",
+                polled.unsettled
+            );
+        }
+    }
+    let input_rows = match pushed.end {
+        PushEnd::Finished { input_rows } => input_rows,
+        // The push stopped early: count the input so unsent rows get an answer too.
+        _ => crate::read::open(Some(&args.file), files.format)?.count() as u64,
+    };
+    let tally = pusher.write_report(&files.report, input_rows)?;
+    drop(pusher);
+    if let Some(error) = rows::take(&read_error) {
+        return Err(error.into());
+    }
+    print_summary(args, &pushed, &tally, files, &client.stats());
+    Ok(match signal.received() {
+        Some(signals::Received::Interrupt) => EXIT_INTERRUPTED,
+        Some(signals::Received::Terminate) => EXIT_TERMINATED,
+        None if matches!(pushed.end, PushEnd::Interrupted) => EXIT_INTERRUPTED,
+        None if tally.rejected + tally.failed + tally.unknown == 0 => EXIT_OK,
+        None => EXIT_SOME_ROWS_NOT_ACCEPTED,
+    })
+}
+
+fn resumed_message(resumed: &tc_push::Resumed) -> String {
+    let mut text = format!("{} rows already settled", resumed.settled);
+    if resumed.to_send_again > 0 {
+        text += &format!(
+            ", {} rows of unanswered batches to send again (flagged possibly_duplicated)",
+            resumed.to_send_again
+        );
+    }
+    if resumed.not_sent_again > 0 {
+        text += &format!(
+            ", {} rows of unanswered batches not sent again (--at-most-once: reported unknown)",
+            resumed.not_sent_again
+        );
+    }
+    text
+}
+
+/// The engine's errors say what to do in the library's words; name the flags that do it.
+fn with_flag_hint(error: tc_push::Error) -> anyhow::Error {
+    let hint = match &error {
+        tc_push::Error::JournalExists { .. } => {
+            "add --resume to continue that push, or give another --journal path"
+        }
+        tc_push::Error::OtherOptions { .. } => {
+            "run with the options the push started with (--region, --number-format, --base-url, \
+             --client-account-id, --mock), or give another --journal path"
+        }
+        tc_push::Error::OtherInput { .. } => {
+            "resume with the same file, or give another --journal path"
+        }
+        _ => return error.into(),
+    };
+    anyhow::Error::new(error).context(hint)
+}
+
+fn number_format(arg: NumberFormatArg) -> tc_core::NumberFormat {
+    match arg {
+        NumberFormatArg::E164 => tc_core::NumberFormat::E164,
+        NumberFormatArg::Digits => tc_core::NumberFormat::Digits,
+    }
+}
+
+/// Where the push goes: the API (or a server at --base-url) with the operator's credentials, or
+/// a simulator started inside this process.
+struct Target {
+    simulator: Option<tc_sim::Simulator>,
+    destination: Destination,
+    base_url: String,
+    client_account_id: String,
+    credentials: credentials::Credentials,
+}
+
+impl Target {
+    async fn connect(args: &SubmitArgs) -> Result<Target> {
+        if !args.mock {
+            let credentials = credentials::load(
+                args.credentials.as_deref(),
+                args.client_account_id.as_deref(),
+            )?;
+            return Ok(Target {
+                simulator: None,
+                destination: Destination::Api {
+                    base_url: args.base_url.clone(),
+                },
+                base_url: args.base_url.clone(),
+                client_account_id: credentials.client_account_id.clone(),
+                credentials,
+            });
+        }
         let sim = tc_sim::Simulator::start(tc_sim::SimConfig::demo())
             .await
             .context("cannot start the in-process simulator")?;
@@ -162,99 +342,63 @@ async fn run_async(args: SubmitArgs) -> Result<i32> {
             key_id: config.key_id.clone(),
             api_key: config.api_key.clone().into(),
         };
-        let url = sim.base_url();
-        eprintln!("tcbatch: pushing to the built-in simulator at {url} (demo credentials)");
-        simulator = Some(sim);
-        (url, credentials)
-    } else {
-        let creds = credentials::load(
-            args.credentials.as_deref(),
-            args.client_account_id.as_deref(),
-        )?;
-        (args.base_url.clone(), creds)
-    };
+        let base_url = sim.base_url();
+        eprintln!("tcbatch: pushing to the built-in simulator at {base_url} (demo credentials)");
+        Ok(Target {
+            simulator: Some(sim),
+            destination: Destination::BuiltInSimulator,
+            base_url,
+            client_account_id: credentials.client_account_id.clone(),
+            credentials,
+        })
+    }
 
-    let config = tc_http::ClientConfig::new(
-        base_url,
-        credentials.client_account_id,
-        credentials.key_id,
-        credentials.api_key,
-    )
-    .with_tokens(usize::from(args.tokens))
-    .with_rate_limit(args.rate_limit, Duration::from_millis(args.rate_window_ms))
-    // The client's margin on each window (250 ms on the API's minute), kept in proportion
-    // when a benchmark shortens the window.
-    .with_rate_guard(
-        Duration::from_millis(args.rate_window_ms / 240).min(Duration::from_millis(250)),
-    )
-    .with_at_most_once(args.at_most_once)
-    .with_status_api(match args.status_api {
-        StatusApiArg::V2 => tc_http::StatusApi::V2,
-        StatusApiArg::V3 => tc_http::StatusApi::V3,
-    })
-    .with_number_format(match args.number_format {
-        NumberFormatArg::E164 => tc_core::NumberFormat::E164,
-        NumberFormatArg::Digits => tc_core::NumberFormat::Digits,
-    });
-    let client = tc_http::Client::new(config)?;
-
-    let plan = send::Plan {
-        file: args.file.clone(),
-        format,
-        region,
-        journal: journal_path.clone(),
-        fingerprint,
-        resume: args.resume,
-        tokens: usize::from(args.tokens),
-        requests_per_second: f64::from(args.rate_limit) * 1000.0 / args.rate_window_ms as f64,
-    };
-    let sent = send::push(&plan, &client).await?;
-    if args.wait && !sent.interrupted && sent.stopped.is_none() {
-        wait::poll_deliveries(
-            &journal_path,
-            &client,
-            Duration::from_secs(args.wait_timeout),
+    fn client(&self, args: &SubmitArgs) -> Result<tc_http::Client> {
+        let credentials = &self.credentials;
+        let config = tc_http::ClientConfig::new(
+            self.base_url.clone(),
+            credentials.client_account_id.clone(),
+            credentials.key_id.clone(),
+            credentials.api_key.clone(),
         )
-        .await?;
+        .with_tokens(usize::from(args.tokens))
+        .with_rate_limit(args.rate_limit, Duration::from_millis(args.rate_window_ms))
+        // The client's margin on each window (250 ms on the API's minute), kept in proportion
+        // when a benchmark shortens the window.
+        .with_rate_guard(
+            Duration::from_millis(args.rate_window_ms / 240).min(Duration::from_millis(250)),
+        )
+        .with_at_most_once(args.at_most_once)
+        .with_status_api(match args.status_api {
+            StatusApiArg::V2 => tc_http::StatusApi::V2,
+            StatusApiArg::V3 => tc_http::StatusApi::V3,
+        })
+        .with_number_format(number_format(args.number_format));
+        Ok(tc_http::Client::new(config)?)
     }
-    let input_rows = match sent.input_rows {
-        Some(rows) => rows,
-        // The push stopped early: count the input so unsent rows get an answer too.
-        None => crate::read::open(Some(&args.file), format)?.count() as u64,
-    };
-    let tally = report::write_report(&journal_path, &report_path, input_rows)?;
-    if let Some(sim) = simulator {
-        sim.shutdown().await;
+
+    async fn shutdown(self) {
+        if let Some(sim) = self.simulator {
+            sim.shutdown().await;
+        }
     }
-    print_summary(
-        &args,
-        &sent,
-        &tally,
-        &report_path,
-        &journal_path,
-        &client.stats(),
-    );
-    Ok(if sent.interrupted {
-        EXIT_INTERRUPTED
-    } else if tally.rejected + tally.failed + tally.unknown == 0 {
-        EXIT_OK
-    } else {
-        EXIT_SOME_ROWS_NOT_ACCEPTED
-    })
 }
 
 fn print_summary(
     args: &SubmitArgs,
-    sent: &send::Sent,
+    pushed: &Pushed,
     tally: &Tally,
-    report: &Path,
-    journal: &Path,
+    files: &Files,
     stats: &tc_http::Stats,
 ) {
-    let rows = tally.rows();
+    let stopped = match &pushed.end {
+        PushEnd::Stopped { error } => Some(error.to_string()),
+        _ => None,
+    };
+    let interrupted = matches!(pushed.end, PushEnd::Interrupted);
     if args.output == OutputArg::Json {
         let summary = serde_json::json!({
-            "rows": rows,
+            "rows": tally.rows(),
             "accepted": tally.accepted,
             "rejected": tally.rejected,
             "failed": tally.failed,
@@ -264,23 +408,47 @@ fn print_summary(
             "not_delivered": tally.not_delivered,
             "by_code": tally.by_code,
             "by_delivery_status": tally.by_delivery_status,
-            "batches_sent": sent.batches,
-            "send_seconds": (sent.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+            "batches_sent": pushed.batches.total(),
+            "batches": pushed.batches,
+            "send_seconds": (pushed.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
             "requests": stats.requests,
             "token_requests": stats.token_requests,
             "retries": stats.retries,
             "rate_limited": stats.rate_limited,
-            "interrupted": sent.interrupted,
-            "stopped": sent.stopped,
-            "report": report.display().to_string(),
-            "journal": journal.display().to_string(),
+            "interrupted": interrupted,
+            "stopped": stopped,
+            "report": files.report.display().to_string(),
+            "journal": files.journal.display().to_string(),
         });
         println!("{summary}");
         return;
     }
+    print_human_summary(args, pushed, tally, &files.report, stats);
+    if let Some(reason) = &stopped {
+        eprintln!("stopped early: {reason}");
+    }
+    if interrupted || stopped.is_some() {
+        eprintln!(
+            "run the same command with --resume to finish (journal: {})",
+            files.journal.display()
+        );
+    }
+}
+
+fn print_human_summary(
+    args: &SubmitArgs,
+    pushed: &Pushed,
+    tally: &Tally,
+    report: &Path,
+    stats: &tc_http::Stats,
+) {
     let mut line = format!(
-        "{rows} rows: {} accepted, {} rejected, {} failed, {} unknown",
-        tally.accepted, tally.rejected, tally.failed, tally.unknown
+        "{} rows: {} accepted, {} rejected, {} failed, {} unknown",
+        tally.rows(),
+        tally.accepted,
+        tally.rejected,
+        tally.failed,
+        tally.unknown
     );
     if tally.possibly_duplicated > 0 {
         line += &format!(" ({} possibly sent twice)", tally.possibly_duplicated);
@@ -292,42 +460,59 @@ fn print_summary(
         );
     }
     eprintln!("{line}");
-    for (label, counts) in [
-        ("not accepted", &tally.by_code),
-        ("not delivered", &tally.by_delivery_status),
-    ] {
-        if !counts.is_empty() {
-            let mut counts: Vec<_> = counts.iter().collect();
-            counts.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-            let list: Vec<String> = counts
-                .iter()
-                .map(|(code, n)| format!("{n} {code}"))
-                .collect();
-            eprintln!("  {label}: {}", list.join(", "));
-        }
-    }
+    print_counts("not accepted", &tally.by_code);
+    print_counts("not delivered", &tally.by_delivery_status);
     eprintln!(
-        "{} {} sent; {} HTTP requests ({} for tokens, {} retries, {} answered 429); report: {}",
-        sent.batches,
-        if sent.batches == 1 {
-            "batch"
-        } else {
-            "batches"
-        },
+        "{}; {} HTTP {} ({} for tokens, {} retries, {} answered 429); report: {}",
+        batches_phrase(&pushed.batches),
         stats.requests,
+        plural(stats.requests, "request", "requests"),
         stats.token_requests,
         stats.retries,
         stats.rate_limited,
         report.display()
     );
-    if let Some(reason) = &sent.stopped {
-        eprintln!("stopped early: {reason}");
+}
+
+fn print_counts<K: std::fmt::Display>(label: &str, counts: &std::collections::BTreeMap<K, u64>) {
+    if counts.is_empty() {
+        return;
     }
-    if sent.interrupted || sent.stopped.is_some() {
-        eprintln!(
-            "run the same command with --resume to finish (journal: {})",
-            journal.display()
-        );
+    let mut counts: Vec<_> = counts.iter().collect();
+    counts.sort_by(|a, b| {
+        b.1.cmp(a.1)
+            .then_with(|| a.0.to_string().cmp(&b.0.to_string()))
+    });
+    let list: Vec<String> = counts
+        .iter()
+        .map(|(code, n)| format!("{n} {code}"))
+        .collect();
+    eprintln!("  {label}: {}", list.join(", "));
+}
+
+/// "no batch sent", or how the batches of this run ended ("batches: 3 accepted, 1 failed"):
+/// only what happened is counted, and a batch whose request never left is not called sent.
+fn batches_phrase(batches: &tc_push::BatchCounts) -> String {
+    if batches.total() == 0 {
+        return "no batch sent".to_owned();
+    }
+    let parts: Vec<String> = [
+        (batches.accepted, "accepted"),
+        (batches.failed, "failed"),
+        (batches.unknown, "unknown"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, word)| format!("{n} {word}"))
+    .collect();
+    format!("batches: {}", parts.join(", "))
+}
+
+fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 {
+        one
+    } else {
+        many
     }
 }
 
@@ -339,29 +524,4 @@ fn sibling(file: &Path, suffix: &str) -> PathBuf {
         .unwrap_or_default();
     name.push(format!(".{suffix}"));
     file.with_file_name(name)
-}
-
-/// SHA-256 of the input's bytes: a journal is only resumed against the file it was written for.
-fn fingerprint(path: &Path) -> Result<String> {
-    use sha2::{Digest, Sha256};
-    use std::io::Read;
-    let mut file = std::fs::File::open(path)
-        .with_context(|| format!("cannot open {}: check the path", path.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = file
-            .read(&mut buf)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    let hex: String = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    Ok(format!("sha256:{hex}"))
 }

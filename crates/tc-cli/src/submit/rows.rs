@@ -1,0 +1,83 @@
+//! The input file as the push engine's rows: opened on the engine's reader thread (the readers
+//! are not `Send`), numbered as the readers number them.
+
+use crate::read::{self, Format, ReadError, Records};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tc_push::InputRow;
+
+/// Where the I/O error that ended reading early is left for the command to report.
+pub type ErrorSlot = Arc<Mutex<Option<ReadError>>>;
+
+/// The rows of one file; iterating opens it.
+pub struct FileRows {
+    path: PathBuf,
+    format: Format,
+    error: ErrorSlot,
+}
+
+impl FileRows {
+    pub fn new(path: &Path, format: Format) -> FileRows {
+        FileRows {
+            path: path.to_owned(),
+            format,
+            error: ErrorSlot::default(),
+        }
+    }
+
+    pub fn error_slot(&self) -> ErrorSlot {
+        self.error.clone()
+    }
+}
+
+/// The error left in `slot`, if any.
+pub fn take(slot: &ErrorSlot) -> Option<ReadError> {
+    slot.lock().unwrap_or_else(|e| e.into_inner()).take()
+}
+
+impl IntoIterator for FileRows {
+    type Item = InputRow;
+    type IntoIter = Rows;
+
+    fn into_iter(self) -> Rows {
+        let records = read::open(Some(&self.path), self.format);
+        let records = match records {
+            Ok(records) => Some(records),
+            Err(e) => {
+                *self.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                None
+            }
+        };
+        Rows {
+            records,
+            error: self.error,
+        }
+    }
+}
+
+pub struct Rows {
+    records: Option<Records>,
+    error: ErrorSlot,
+}
+
+impl Iterator for Rows {
+    type Item = InputRow;
+
+    fn next(&mut self) -> Option<InputRow> {
+        let records = self.records.as_mut()?;
+        match records.next() {
+            Some(input) => Some(InputRow {
+                row: input.record as u64,
+                line: input.line as u64,
+                record: input.raw,
+            }),
+            None => {
+                if let Err(e) = records.finish() {
+                    *self.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                }
+                self.records = None;
+                None
+            }
+        }
+    }
+}

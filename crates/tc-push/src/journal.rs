@@ -1,0 +1,315 @@
+//! The journal: an append-only JSON Lines file that records the fate of every row, so a push
+//! killed at any moment can be resumed without losing a record or re-sending an acknowledged one.
+//!
+//! A batch is written down ([`Entry::Batch`]) and synced to disk *before* its request leaves,
+//! and its outcome ([`Entry::Outcome`]) after the answer. The writer holds an exclusive lock on
+//! the file for as long as it lives; the operating system releases it when the process dies.
+
+use crate::codes::{BatchStatus, DeliveryStatus, ReportCode};
+use crate::error::Error;
+use crate::options::{Fingerprint, SendOptions};
+use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use tc_core::{Code, Field};
+
+/// The journal format this engine writes and reads.
+pub const JOURNAL_VERSION: u32 = 1;
+
+/// One line of the journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Entry {
+    /// First line of every run. A resumed run checks `fingerprint` and `options` against its own.
+    Start {
+        version: u32,
+        run: u32,
+        fingerprint: Fingerprint,
+        input: String,
+        at: i64,
+        /// Absent in journals written before options were recorded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        options: Option<SendOptions>,
+    },
+    /// A row that will not be sent, with the first problem's field and code, and every message.
+    Rejected {
+        row: u64,
+        line: u64,
+        field: Option<Field>,
+        code: Code,
+        message: String,
+        /// An earlier attempt may have stored the row.
+        #[serde(default, rename = "maybe_sent", skip_serializing_if = "is_false")]
+        stored_before: bool,
+    },
+    /// A batch about to be sent.
+    Batch {
+        seq: u64,
+        rows: Vec<u64>,
+        lines: Vec<u64>,
+        receivers: Vec<String>,
+        /// Rows an earlier attempt may have stored.
+        #[serde(default, rename = "maybe_sent", skip_serializing_if = "Vec::is_empty")]
+        stored_before: Vec<u64>,
+    },
+    /// What became of a batch.
+    Outcome {
+        seq: u64,
+        status: BatchStatus,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        batch_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<ReportCode>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+        attempts: u32,
+        /// Accepted, but an attempt's answer was lost and the batch was sent again.
+        #[serde(default, skip_serializing_if = "is_false")]
+        possibly_duplicated: bool,
+        /// Not accepted, but an attempt may have been stored all the same.
+        #[serde(default, skip_serializing_if = "is_false")]
+        maybe_stored: bool,
+        /// Sending again later may succeed: a resumed push sends these rows again.
+        #[serde(default, skip_serializing_if = "is_false")]
+        retryable: bool,
+    },
+    /// Per-record delivery results of an accepted batch, from the status endpoint.
+    Delivery { seq: u64, records: Vec<DeliveryRow> },
+    /// Last line of a run that finished or was interrupted cleanly.
+    End {
+        run: u32,
+        at: i64,
+        interrupted: bool,
+    },
+}
+
+/// One record's delivery in an [`Entry::Delivery`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryRow {
+    pub row: u64,
+    pub status: DeliveryStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// Appends entries, holding the journal's lock. [`JournalWriter::sync`] makes them durable.
+#[derive(Debug)]
+pub struct JournalWriter {
+    out: BufWriter<File>,
+    path: PathBuf,
+}
+
+impl JournalWriter {
+    /// Creates a new journal; refuses to overwrite one (that would forget what was sent).
+    pub fn create(path: &Path) -> Result<JournalWriter, Error> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => Error::JournalExists {
+                    path: path.to_owned(),
+                },
+                _ => Error::journal(path, e),
+            })?;
+        lock(&file, path)?;
+        Ok(JournalWriter {
+            out: BufWriter::new(file),
+            path: path.to_owned(),
+        })
+    }
+
+    /// Opens an existing journal to append to it. Check it is one (see [`check_start`]) before
+    /// [`JournalWriter::end_torn_line`] and the first write: nothing is changed until then.
+    pub fn append(path: &Path) -> Result<JournalWriter, Error> {
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| Error::journal(path, e))?;
+        lock(&file, path)?;
+        Ok(JournalWriter {
+            out: BufWriter::new(file),
+            path: path.to_owned(),
+        })
+    }
+
+    /// Buffers one entry; it reaches the disk at the next [`JournalWriter::sync`].
+    pub fn write(&mut self, entry: &Entry) -> Result<(), Error> {
+        serde_json::to_writer(&mut self.out, entry)
+            .map_err(std::io::Error::other)
+            .and_then(|()| self.out.write_all(b"\n"))
+            .map_err(|e| Error::journal(&self.path, e))
+    }
+
+    /// Everything written so far is on disk when this returns.
+    pub fn sync(&mut self) -> Result<(), Error> {
+        self.out
+            .flush()
+            .and_then(|()| self.out.get_ref().sync_data())
+            .map_err(|e| Error::journal(&self.path, e))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A run killed mid-line leaves a torn last line: start the next entry on a fresh one.
+    pub fn end_torn_line(&mut self) -> Result<(), Error> {
+        self.sync()?;
+        end_torn_line(self.out.get_mut()).map_err(|e| Error::journal(&self.path, e))
+    }
+}
+
+/// An exclusive advisory lock for the life of the file handle: a second push on the same
+/// journal is refused instead of interleaving its batches with ours.
+fn lock(file: &File, path: &Path) -> Result<(), Error> {
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::JournalLocked {
+            path: path.to_owned(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::journal(path, e)),
+    }
+}
+
+/// Ends the file with a line break if it does not.
+fn end_torn_line(file: &mut File) -> std::io::Result<()> {
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(());
+    }
+    let mut last = [0u8; 1];
+    file.seek(SeekFrom::Start(len - 1))?;
+    file.read_exact(&mut last)?;
+    if last[0] != b'\n' {
+        file.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// Where an entry stands in the journal: its line, for messages, and the byte offset of its
+/// start, for reading it again with [`read_entry_at`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub line: u64,
+    pub offset: u64,
+}
+
+/// The journal's lines with their positions.
+fn lines(path: &Path) -> Result<impl Iterator<Item = std::io::Result<(Position, String)>>, Error> {
+    let file = File::open(path).map_err(|e| Error::journal(path, e))?;
+    let mut reader = BufReader::new(file);
+    let mut at = Position { line: 0, offset: 0 };
+    Ok(std::iter::from_fn(move || {
+        let mut text = String::new();
+        match reader.read_line(&mut text) {
+            Ok(0) => None,
+            Ok(n) => {
+                at.line += 1;
+                let here = at;
+                at.offset += n as u64;
+                text.truncate(text.trim_end_matches(['\n', '\r']).len());
+                Some(Ok((here, text)))
+            }
+            Err(e) => Some(Err(e)),
+        }
+    }))
+}
+
+/// Reads a journal entry by entry. A torn line (the process died mid-write) is skipped when it
+/// is the last line or the last line of a run: what it would have recorded was never synced, so
+/// nothing depended on it. A damaged line anywhere else is an error.
+pub fn read_entries(
+    path: &Path,
+) -> Result<impl Iterator<Item = Result<(Position, Entry), Error>>, Error> {
+    let mut lines = lines(path)?.peekable();
+    let path = path.to_owned();
+    Ok(std::iter::from_fn(move || loop {
+        let (at, line) = match lines.next()? {
+            Ok(line) => line,
+            Err(e) => return Some(Err(Error::journal(&path, e))),
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Entry>(&line) {
+            Ok(entry) => return Some(Ok((at, entry))),
+            Err(e) => {
+                let torn = match lines.peek() {
+                    None => true,
+                    Some(Ok((_, next))) => {
+                        matches!(serde_json::from_str::<Entry>(next), Ok(Entry::Start { .. }))
+                    }
+                    Some(Err(_)) => false,
+                };
+                if !torn {
+                    return Some(Err(Error::JournalDamaged {
+                        path: path.clone(),
+                        line: at.line,
+                        detail: e.to_string(),
+                    }));
+                }
+            }
+        }
+    }))
+}
+
+/// Reads the entry that starts at `offset` (a [`Position::offset`] from [`read_entries`]).
+pub fn read_entry_at(journal: &mut BufReader<File>, offset: u64) -> std::io::Result<Entry> {
+    journal.seek(SeekFrom::Start(offset))?;
+    let mut line = String::new();
+    journal.read_line(&mut line)?;
+    serde_json::from_str(&line).map_err(std::io::Error::other)
+}
+
+/// Checks that a journal belongs to this input and these options before it is resumed: its
+/// first start entry must exist, be of this version, carry this fingerprint and, when it
+/// recorded them, these options.
+pub fn check_start(
+    path: &Path,
+    fingerprint: &Fingerprint,
+    options: &SendOptions,
+) -> Result<(), Error> {
+    for entry in read_entries(path)? {
+        let Entry::Start {
+            version,
+            fingerprint: theirs,
+            input,
+            options: journaled,
+            ..
+        } = entry?.1
+        else {
+            continue;
+        };
+        if version != JOURNAL_VERSION {
+            return Err(Error::JournalVersion {
+                path: path.to_owned(),
+                version,
+            });
+        }
+        if &theirs != fingerprint {
+            return Err(Error::OtherInput {
+                path: path.to_owned(),
+                input,
+            });
+        }
+        let differences = journaled.map(|j| options.differences(&j));
+        return match differences {
+            Some(differences) if !differences.is_empty() => Err(Error::OtherOptions {
+                path: path.to_owned(),
+                differences,
+            }),
+            _ => Ok(()),
+        };
+    }
+    Err(Error::JournalNotStarted {
+        path: path.to_owned(),
+    })
+}

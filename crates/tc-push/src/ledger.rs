@@ -1,0 +1,235 @@
+//! What a journal says has happened, folded into per-row facts: which entry has the last word on
+//! each row, which rows are settled for good, and which may be stored. Both a resumed push and
+//! the report are built from this one reading, so they cannot disagree.
+
+use crate::codes::{BatchStatus, ReportCode};
+use crate::error::Error;
+use crate::journal::{read_entries, DeliveryRow, Entry};
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+/// A set of row numbers as a bitmap: one bit per input row.
+#[derive(Debug, Default, Clone)]
+pub struct RowSet {
+    bits: Vec<u64>,
+    len: u64,
+}
+
+impl RowSet {
+    pub fn insert(&mut self, row: u64) {
+        let (word, bit) = ((row / 64) as usize, row % 64);
+        if word >= self.bits.len() {
+            self.bits.resize(word + 1, 0);
+        }
+        if self.bits[word] & (1 << bit) == 0 {
+            self.bits[word] |= 1 << bit;
+            self.len += 1;
+        }
+    }
+
+    pub fn contains(&self, row: u64) -> bool {
+        let word = (row / 64) as usize;
+        word < self.bits.len() && self.bits[word] & (1 << (row % 64)) != 0
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Rows in `self` and not in `other`.
+    pub fn count_without(&self, other: &RowSet) -> u64 {
+        self.bits
+            .iter()
+            .enumerate()
+            .map(|(i, word)| (word & !other.bits.get(i).copied().unwrap_or(0)).count_ones())
+            .map(u64::from)
+            .sum()
+    }
+}
+
+/// How a batch ended, as far as the journal knows.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub status: BatchStatus,
+    pub batch_id: String,
+    pub code: Option<ReportCode>,
+    pub message: String,
+    pub possibly_duplicated: bool,
+    /// Not accepted, but an attempt may have been stored all the same.
+    pub maybe_stored: bool,
+    /// Sending again later may succeed: a resumed push sends these rows again.
+    pub retryable: bool,
+}
+
+/// The journal, read once.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    /// Per row (index = row number): where the entry with the last word on it starts in the
+    /// journal, plus one; 0 when the journal never mentions the row. Eight bytes a row.
+    last: Vec<u64>,
+    /// Rows whose last word is final: rejected, accepted, or refused for good.
+    pub settled: RowSet,
+    /// Rows an attempt may have stored (or did store), at any time. Sticky: no later entry
+    /// removes a row from it.
+    pub maybe_stored: RowSet,
+    /// Rows that an attempt *before* their last word may have stored: the report flags them
+    /// whatever the last word says.
+    pub stored_before_last_word: RowSet,
+    pub outcomes: HashMap<u64, Outcome>,
+    pub deliveries: HashMap<u64, HashMap<u64, DeliveryRow>>,
+    pub next_seq: u64,
+    pub next_run: u32,
+}
+
+impl Ledger {
+    /// The ledger of a journal with nothing in it.
+    pub fn empty() -> Ledger {
+        Ledger {
+            next_seq: 1,
+            next_run: 1,
+            ..Default::default()
+        }
+    }
+
+    /// Reads and folds the journal at `path`.
+    pub fn load(path: &Path) -> Result<Ledger, Error> {
+        let mut fold = Fold::default();
+        for entry in read_entries(path)? {
+            let (at, entry) = entry?;
+            fold.apply(at.offset + 1, entry);
+        }
+        Ok(fold.finish())
+    }
+
+    /// Where the entry with the last word on `row` starts in the journal, plus one (0: none).
+    pub fn last_word(&self, row: u64) -> u64 {
+        self.last.get(row as usize).copied().unwrap_or(0)
+    }
+
+    /// Rows the journal mentions, 1-based, up to the highest.
+    pub fn highest_row(&self) -> u64 {
+        self.last.len().saturating_sub(1) as u64
+    }
+
+    /// Rows that may be stored and are not settled: a resumed push sends them again (flagged),
+    /// unless it is at most once.
+    pub fn unsettled_maybe_stored(&self) -> u64 {
+        self.maybe_stored.count_without(&self.settled)
+    }
+}
+
+/// The fold's state while reading: the ledger, plus the batches still waiting for an answer.
+#[derive(Default)]
+pub(crate) struct Fold {
+    ledger: Ledger,
+    /// Batches whose outcome has not been read yet: seq -> (their `last` key, rows).
+    open: HashMap<u64, (u64, Vec<u64>)>,
+    open_keys: HashSet<u64>,
+}
+
+impl Fold {
+    pub(crate) fn apply(&mut self, key: u64, entry: Entry) {
+        let ledger = &mut self.ledger;
+        match entry {
+            Entry::Start { run, .. } => ledger.next_run = ledger.next_run.max(run + 1),
+            Entry::Rejected {
+                row, stored_before, ..
+            } => {
+                self.set_last(row, key, stored_before);
+                self.ledger.settled.insert(row);
+            }
+            Entry::Batch {
+                seq,
+                rows,
+                stored_before,
+                ..
+            } => {
+                ledger.next_seq = ledger.next_seq.max(seq + 1);
+                for &row in &rows {
+                    let flagged = stored_before.binary_search(&row).is_ok();
+                    self.set_last(row, key, flagged);
+                }
+                self.open.insert(seq, (key, rows));
+                self.open_keys.insert(key);
+            }
+            Entry::Outcome {
+                seq,
+                status,
+                batch_id,
+                code,
+                message,
+                possibly_duplicated,
+                maybe_stored,
+                retryable,
+                ..
+            } => {
+                let outcome = Outcome {
+                    status,
+                    batch_id: batch_id.unwrap_or_default(),
+                    code,
+                    message: message.unwrap_or_default(),
+                    possibly_duplicated,
+                    maybe_stored,
+                    retryable,
+                };
+                self.answer(seq, outcome);
+            }
+            Entry::Delivery { seq, records } => {
+                let records = records.into_iter().map(|r| (r.row, r)).collect();
+                ledger.deliveries.insert(seq, records);
+            }
+            Entry::End { .. } => {}
+        }
+    }
+
+    /// Settles the rows of batch `seq` whose last word it is (unless a resume may send them
+    /// again), and marks them maybe stored when the outcome says they may be.
+    fn answer(&mut self, seq: u64, outcome: Outcome) {
+        let (batch_key, rows) = self.open.remove(&seq).unwrap_or_default();
+        self.open_keys.remove(&batch_key);
+        let stored = outcome.status != BatchStatus::Failed
+            || outcome.maybe_stored
+            || outcome.possibly_duplicated;
+        for row in rows {
+            if stored {
+                self.ledger.maybe_stored.insert(row);
+            }
+            if !outcome.retryable && self.ledger.last_word(row) == batch_key {
+                self.ledger.settled.insert(row);
+            }
+        }
+        self.ledger.outcomes.insert(seq, outcome);
+    }
+
+    /// Gives `row` a new last word. The row counts as stored before it when the journal says so
+    /// (`flagged`), when an earlier entry may have stored it, or when its previous last word is a
+    /// batch that was never answered.
+    fn set_last(&mut self, row: u64, key: u64, flagged: bool) {
+        let ledger = &mut self.ledger;
+        let previous = ledger.last_word(row);
+        if previous != 0 && self.open_keys.contains(&previous) {
+            ledger.maybe_stored.insert(row);
+        }
+        if flagged || ledger.maybe_stored.contains(row) {
+            ledger.maybe_stored.insert(row);
+            ledger.stored_before_last_word.insert(row);
+        }
+        let index = row as usize;
+        if index >= ledger.last.len() {
+            ledger.last.resize(index + 1, 0);
+        }
+        ledger.last[index] = key;
+    }
+
+    pub(crate) fn finish(mut self) -> Ledger {
+        // Written down, never answered: the request may have been processed.
+        for row in self.open.into_values().flat_map(|(_, rows)| rows) {
+            self.ledger.maybe_stored.insert(row);
+        }
+        self.ledger
+    }
+}

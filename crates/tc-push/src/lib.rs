@@ -1,0 +1,90 @@
+//! The push engine: takes call records from any iterator, validates them with `tc-core`, packs
+//! full batches, and sends them with `tc-http`, journaling every batch so that a push killed at
+//! any moment can be resumed without losing a record or re-sending an acknowledged one; then
+//! writes a report with exactly one answer per record.
+//!
+//! - [`Pusher::open`] creates or resumes the journal ([`journal`]) and holds its lock;
+//! - [`Pusher::push`] validates, packs and sends, telling an [`Observer`] what happens;
+//! - [`Pusher::poll_deliveries`] asks each accepted batch's delivery;
+//! - [`Pusher::write_report`] rebuilds the report from the journal through the [`Ledger`], the
+//!   same fold a resumed push reads.
+//!
+//! The engine reads time only through the [`Clock`] it is given.
+//!
+//! ```
+//! use tc_core::RawRecord;
+//! use tc_push::{Clock, Destination, Fingerprint, PushConfig, PushEnd, Pusher, SendOptions, SystemClock};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let sim = tc_sim::Simulator::start(tc_sim::SimConfig::demo()).await?;
+//! let account = sim.config();
+//! let client = tc_http::Client::new(tc_http::ClientConfig::new(
+//!     sim.base_url(),
+//!     account.client_account_id.clone(),
+//!     account.key_id.clone(),
+//!     account.api_key.clone(),
+//! ))?;
+//!
+//! // Two records a program holds in memory, calling within the next hour.
+//! let now = SystemClock.now().0;
+//! let (starts, ends) = (now.to_string(), (now + 3_600_000).to_string());
+//! let records: Vec<RawRecord> = ["+919876543211", "+919876543212"]
+//!     .into_iter()
+//!     .map(|receiver| {
+//!         RawRecord::from_text_fields([
+//!             ("caller_number", "+919876543210"),
+//!             ("receiver_number", receiver),
+//!             ("dynamic_label_name", "Centro Bank"),
+//!             ("starts_at", starts.as_str()),
+//!             ("ends_at", ends.as_str()),
+//!         ])
+//!     })
+//!     .collect();
+//!
+//! let dir = tempfile::tempdir()?;
+//! let options = SendOptions::new(
+//!     Destination::Api { base_url: sim.base_url() },
+//!     account.client_account_id.clone(),
+//! );
+//! // The fingerprint ties the journal to this input: any stable digest of it will do.
+//! let fingerprint = Fingerprint::from_reader(format!("{records:?}").as_bytes())?;
+//! let config = PushConfig::new(dir.path().join("journal"), fingerprint, options);
+//! let mut pusher = Pusher::open(config, SystemClock)?;
+//! let pushed = pusher.push(records, &client, ()).await?;
+//! assert!(matches!(pushed.end, PushEnd::Finished { input_rows: 2 }));
+//!
+//! let tally = pusher.write_report(&dir.path().join("report.csv"), 2)?;
+//! assert_eq!(tally.accepted, 2);
+//! # sim.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+
+mod clock;
+mod codes;
+mod delivery;
+mod error;
+mod events;
+mod input;
+pub mod journal;
+mod ledger;
+mod options;
+mod paths;
+mod push;
+mod report;
+
+pub use clock::{Clock, SystemClock};
+pub use codes::{BatchStatus, DeliveryStatus, ReportCode, RowStatus};
+pub use delivery::{Polled, POLL_EVERY};
+pub use error::{Error, FileRole};
+pub use events::{Event, Observer, StopReason};
+pub use input::{InputRow, IntoRow};
+pub use ledger::{Ledger, Outcome, RowSet};
+pub use options::{Destination, Fingerprint, SendOptions};
+pub use paths::check_outputs;
+pub use push::{
+    fails_every_batch, BatchCounts, Delivery, PushConfig, PushEnd, Pushed, Pusher, Resumed, Start,
+    StopHandle,
+};
+pub use report::{verdict, write_report, ReportRow, Tally};

@@ -1,0 +1,196 @@
+//! What a journal must agree with before it is resumed: the input's fingerprint and the options
+//! that change what is sent.
+
+use serde::{Deserialize, Serialize};
+use std::io::Read;
+use std::path::Path;
+use tc_core::{NumberFormat, Region};
+
+/// A digest of the input: a journal is only resumed against the input it was written for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Fingerprint(String);
+
+impl Fingerprint {
+    /// SHA-256 of everything `reader` yields.
+    pub fn from_reader(mut reader: impl Read) -> std::io::Result<Fingerprint> {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = reader.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        let hex: String = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Ok(Fingerprint(format!("sha256:{hex}")))
+    }
+
+    /// SHA-256 of a file's bytes.
+    pub fn of_file(path: &Path) -> std::io::Result<Fingerprint> {
+        Fingerprint::from_reader(std::fs::File::open(path)?)
+    }
+
+    /// The digest as written in the journal (`sha256:...`).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Where the batches go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Destination {
+    /// The API, or any server, at this base URL.
+    Api { base_url: String },
+    /// A simulator started inside the pushing process: gone when the process ends, so its rows
+    /// are never mixed with a real push's.
+    BuiltInSimulator,
+}
+
+/// The options that change what is sent, recorded in the journal so that a resumed push sends
+/// its rows in the same form to the same place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SendOptions {
+    /// Default region for numbers written without a country code.
+    #[serde(with = "region_code")]
+    pub region: Option<Region>,
+    #[serde(with = "number_format_name")]
+    pub number_format: NumberFormat,
+    pub destination: Destination,
+    pub client_account_id: String,
+}
+
+impl SendOptions {
+    /// No default region, E.164 numbers.
+    pub fn new(destination: Destination, client_account_id: impl Into<String>) -> SendOptions {
+        SendOptions {
+            region: None,
+            number_format: NumberFormat::E164,
+            destination,
+            client_account_id: client_account_id.into(),
+        }
+    }
+
+    pub fn with_region(mut self, region: Option<Region>) -> SendOptions {
+        self.region = region;
+        self
+    }
+
+    pub fn with_number_format(mut self, format: NumberFormat) -> SendOptions {
+        self.number_format = format;
+        self
+    }
+
+    /// One phrase per option where `self` (this run) differs from `journaled`.
+    pub fn differences(&self, journaled: &SendOptions) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut differ = |name: &str, then: String, now: String| {
+            if then != now {
+                out.push(format!("{name} {then} (now {now})"));
+            }
+        };
+        let region = |r: &Option<Region>| r.map_or("none".to_owned(), |r| r.to_string());
+        differ("region", region(&journaled.region), region(&self.region));
+        differ(
+            "number format",
+            number_format_name::name(journaled.number_format).to_owned(),
+            number_format_name::name(self.number_format).to_owned(),
+        );
+        let destination = |d: &Destination| match d {
+            Destination::Api { base_url } => format!("base URL {base_url}"),
+            Destination::BuiltInSimulator => "the built-in simulator".to_owned(),
+        };
+        differ(
+            "destination",
+            destination(&journaled.destination),
+            destination(&self.destination),
+        );
+        differ(
+            "client account id",
+            journaled.client_account_id.clone(),
+            self.client_account_id.clone(),
+        );
+        out
+    }
+}
+
+mod region_code {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use tc_core::Region;
+
+    pub fn serialize<S: Serializer>(region: &Option<Region>, s: S) -> Result<S::Ok, S::Error> {
+        match region {
+            Some(region) => s.collect_str(region),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Region>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|code| Region::parse(&code).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+mod number_format_name {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use tc_core::NumberFormat;
+
+    pub fn name(format: NumberFormat) -> &'static str {
+        match format {
+            NumberFormat::E164 => "e164",
+            NumberFormat::Digits => "digits",
+        }
+    }
+
+    pub fn serialize<S: Serializer>(format: &NumberFormat, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(name(*format))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NumberFormat, D::Error> {
+        match String::deserialize(d)?.as_str() {
+            "e164" => Ok(NumberFormat::E164),
+            "digits" => Ok(NumberFormat::Digits),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown number format `{other}`"
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn differences_name_every_option_that_changed() {
+        let then = SendOptions::new(
+            Destination::Api {
+                base_url: "https://a.example".into(),
+            },
+            "acct",
+        )
+        .with_region(Some(Region::parse("IN").unwrap()));
+        let now = SendOptions::new(Destination::BuiltInSimulator, "acct")
+            .with_region(Some(Region::parse("US").unwrap()))
+            .with_number_format(NumberFormat::Digits);
+        let text = now.differences(&then).join(", ");
+        assert_eq!(
+            text,
+            "region IN (now US), number format e164 (now digits), destination base URL \
+             https://a.example (now the built-in simulator)"
+        );
+        assert!(then.differences(&then).is_empty());
+        let json = serde_json::to_string(&then).unwrap();
+        assert_eq!(serde_json::from_str::<SendOptions>(&json).unwrap(), then);
+    }
+}

@@ -1,0 +1,741 @@
+//! The push itself: a reader thread validates rows and packs full batches; sender tasks send
+//! them. Every batch is journaled and synced before its request leaves.
+
+use crate::clock::Clock;
+use crate::codes::{BatchStatus, ReportCode};
+use crate::error::Error;
+use crate::events::{Event, Observer, StopReason};
+use crate::input::IntoRow;
+use crate::journal::{check_start, Entry, JournalWriter, JOURNAL_VERSION};
+use crate::ledger::Ledger;
+use crate::options::{Fingerprint, SendOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tc_core::{BatchPlanner, CallRecord, Diagnostic, Millis, Validator};
+use tokio::sync::mpsc;
+
+/// Whether the journal is new or continues an earlier push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Start {
+    /// A new push: the journal must not exist yet.
+    New,
+    /// Continue the push of this journal; with no journal yet, start one (nothing can have been
+    /// sent without it).
+    Resume,
+}
+
+/// What to do with a batch that may have reached the API unanswered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Delivery {
+    /// Send it again, flagged `possibly_duplicated`: a duplicate shows the caller's name twice,
+    /// a loss shows the customer an unknown number.
+    #[default]
+    AtLeastOnce,
+    /// Never send it again, not even on resume: its rows are reported `unknown`. Configure the
+    /// client with the same choice (`ClientConfig::with_at_most_once`).
+    AtMostOnce,
+}
+
+/// Everything a push needs besides its input, client and clock.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PushConfig {
+    pub journal: PathBuf,
+    pub fingerprint: Fingerprint,
+    /// A name for the input, written in the journal for messages (a file path, say).
+    pub input_name: String,
+    pub options: SendOptions,
+    pub start: Start,
+    pub delivery: Delivery,
+    /// Requests in flight at once: the most batches a crash can leave unanswered.
+    pub in_flight: usize,
+}
+
+impl PushConfig {
+    /// A new push, at least once, four requests in flight.
+    pub fn new(
+        journal: impl Into<PathBuf>,
+        fingerprint: Fingerprint,
+        options: SendOptions,
+    ) -> Self {
+        PushConfig {
+            journal: journal.into(),
+            fingerprint,
+            input_name: String::new(),
+            options,
+            start: Start::New,
+            delivery: Delivery::AtLeastOnce,
+            in_flight: 4,
+        }
+    }
+
+    pub fn with_input_name(mut self, name: impl Into<String>) -> Self {
+        self.input_name = name.into();
+        self
+    }
+
+    pub fn with_start(mut self, start: Start) -> Self {
+        self.start = start;
+        self
+    }
+
+    pub fn with_delivery(mut self, delivery: Delivery) -> Self {
+        self.delivery = delivery;
+        self
+    }
+
+    /// At least 1.
+    pub fn with_in_flight(mut self, in_flight: usize) -> Self {
+        self.in_flight = in_flight.max(1);
+        self
+    }
+}
+
+/// What the journal said when a push was resumed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Resumed {
+    /// Rows with a final answer: skipped.
+    pub settled: u64,
+    /// Rows that may be stored and have no final answer: sent again, flagged (at least once).
+    pub to_send_again: u64,
+    /// The same rows under at-most-once: never sent again, reported `unknown`.
+    pub not_sent_again: u64,
+}
+
+/// Batches by how they ended in this run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct BatchCounts {
+    pub accepted: u64,
+    pub failed: u64,
+    pub unknown: u64,
+}
+
+impl BatchCounts {
+    pub fn total(&self) -> u64 {
+        self.accepted + self.failed + self.unknown
+    }
+}
+
+/// How a run of the push ended.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum PushEnd {
+    /// Every row of the input was read and handled.
+    Finished { input_rows: u64 },
+    /// [`StopHandle::stop`] was called: the requests in flight were answered, the rest not sent.
+    Interrupted,
+    /// A failure every later batch would meet too; the rows not answered stay resumable.
+    Stopped { error: tc_http::Error },
+}
+
+/// The result of [`Pusher::push`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Pushed {
+    pub batches: BatchCounts,
+    pub end: PushEnd,
+    /// From the start of the run to the last answer, by the engine's clock.
+    pub elapsed: std::time::Duration,
+}
+
+/// Asks a running push to stop after the requests in flight. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct StopHandle(Arc<AtomicBool>);
+
+impl StopHandle {
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Whether every later batch would meet this failure too, so that the push must stop and leave
+/// its rows resumable instead of failing them one batch at a time: the credentials refused, the
+/// base path not found (404, 405), the token budget or the retries spent, a configuration that
+/// cannot work. The one place this is decided.
+pub fn fails_every_batch(error: &tc_http::Error) -> bool {
+    use tc_http::Error as E;
+    match error {
+        E::Config { .. } | E::Unauthorized { .. } | E::TokenBudgetExhausted { .. } => true,
+        E::GaveUp { .. } => true,
+        E::Final { status, .. } => matches!(status, 404 | 405),
+        _ => false,
+    }
+}
+
+/// A push on one journal: holds the journal's lock from [`Pusher::open`] until it is dropped.
+pub struct Pusher {
+    config: PushConfig,
+    clock: Arc<dyn Clock>,
+    journal: Arc<Mutex<JournalWriter>>,
+    ledger: Option<Ledger>,
+    resumed: Option<Resumed>,
+    stop: StopHandle,
+}
+
+impl std::fmt::Debug for Pusher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pusher")
+            .field("config", &self.config)
+            .field("resumed", &self.resumed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pusher {
+    /// Creates or resumes the journal and takes its lock. A resumed journal must have a start
+    /// entry with this input's fingerprint and these options.
+    pub fn open(config: PushConfig, clock: impl Clock) -> Result<Pusher, Error> {
+        let path = config.journal.as_path();
+        let resuming = config.start == Start::Resume && path.exists();
+        let (writer, ledger) = if resuming {
+            let mut writer = JournalWriter::append(path)?;
+            check_start(path, &config.fingerprint, &config.options)?;
+            writer.end_torn_line()?;
+            (writer, Ledger::load(path)?)
+        } else {
+            (JournalWriter::create(path)?, Ledger::empty())
+        };
+        let resumed = resuming.then(|| {
+            let again = ledger.unsettled_maybe_stored();
+            let at_most_once = config.delivery == Delivery::AtMostOnce;
+            Resumed {
+                settled: ledger.settled.len(),
+                to_send_again: if at_most_once { 0 } else { again },
+                not_sent_again: if at_most_once { again } else { 0 },
+            }
+        });
+        Ok(Pusher {
+            config,
+            clock: Arc::new(clock),
+            journal: Arc::new(Mutex::new(writer)),
+            ledger: Some(ledger),
+            resumed,
+            stop: StopHandle::default(),
+        })
+    }
+
+    /// What the journal held, when the push was resumed.
+    pub fn resumed(&self) -> Option<Resumed> {
+        self.resumed
+    }
+
+    pub fn stop_handle(&self) -> StopHandle {
+        self.stop.clone()
+    }
+
+    pub fn journal_path(&self) -> &Path {
+        &self.config.journal
+    }
+
+    /// Validates, packs and sends every row of `input` the journal has not settled, and journals
+    /// each batch before its request leaves. Calling it again runs the push again as a resume.
+    ///
+    /// `input` is turned into its iterator on the engine's reader thread, so only `input`
+    /// itself must be `Send`: a type whose `into_iter` opens a file works as well as a `Vec`.
+    pub async fn push<I>(
+        &mut self,
+        input: I,
+        client: &tc_http::Client,
+        observer: impl Observer,
+    ) -> Result<Pushed, Error>
+    where
+        I: IntoIterator + Send + 'static,
+        I::Item: IntoRow,
+    {
+        let ledger = match self.ledger.take() {
+            Some(ledger) => ledger,
+            None => Ledger::load(&self.config.journal)?,
+        };
+        let run = ledger.next_run;
+        let started = self.clock.now();
+        let shared = Arc::new(Shared {
+            journal: self.journal.clone(),
+            clock: self.clock.clone(),
+            observer: Box::new(observer),
+            next_seq: AtomicU64::new(ledger.next_seq),
+            counts: Mutex::new(BatchCounts::default()),
+            stop: self.stop.clone(),
+            stopped: Mutex::new(None),
+        });
+        shared.write(&[self.start_entry(run, started)], Sync::Now)?;
+        let reading = self.spawn_reader(input, ledger, shared.clone());
+        let senders = spawn_senders(&shared, reading.batches, self.config.in_flight, client);
+        let sent = join_senders(senders, &shared).await;
+        let read = tokio::task::spawn_blocking(move || reading.thread.join())
+            .await
+            .map_err(|e| Error::Task {
+                detail: e.to_string(),
+            })?
+            .map_err(|_| Error::Task {
+                detail: "the reader thread panicked".to_owned(),
+            });
+        let end = shared.end(read?, sent)?;
+        let finished = self.clock.now();
+        let interrupted = !matches!(end, PushEnd::Finished { .. });
+        shared.write(&[end_entry(run, finished, interrupted)], Sync::Now)?;
+        let batches = *lock(&shared.counts);
+        Ok(Pushed {
+            batches,
+            end,
+            elapsed: std::time::Duration::from_millis(
+                u64::try_from(finished.0 - started.0).unwrap_or(0),
+            ),
+        })
+    }
+
+    fn start_entry(&self, run: u32, at: Millis) -> Entry {
+        Entry::Start {
+            version: JOURNAL_VERSION,
+            run,
+            fingerprint: self.config.fingerprint.clone(),
+            input: self.config.input_name.clone(),
+            at: at.0,
+            options: Some(self.config.options.clone()),
+        }
+    }
+
+    fn spawn_reader<I>(&self, input: I, ledger: Ledger, shared: Arc<Shared>) -> Reading
+    where
+        I: IntoIterator + Send + 'static,
+        I::Item: IntoRow,
+    {
+        let (tx, rx) = mpsc::channel::<Vec<Queued>>(self.config.in_flight);
+        let plan = ReadPlan {
+            ledger,
+            skip_maybe_stored: self.config.delivery == Delivery::AtMostOnce,
+            region: self.config.options.region,
+        };
+        let thread = std::thread::spawn(move || plan.read(input.into_iter(), &shared, tx));
+        Reading {
+            thread,
+            batches: Arc::new(tokio::sync::Mutex::new(rx)),
+        }
+    }
+
+    /// Polls the delivery of every accepted batch that has none yet; see [`crate::delivery`].
+    pub async fn poll_deliveries(
+        &mut self,
+        client: &tc_http::Client,
+        timeout: std::time::Duration,
+    ) -> Result<crate::delivery::Polled, Error> {
+        crate::delivery::poll(&self.config.journal, &self.journal, client, timeout).await
+    }
+
+    /// Writes the report of this journal: see [`crate::write_report`].
+    pub fn write_report(&self, path: &Path, input_rows: u64) -> Result<crate::Tally, Error> {
+        crate::report::write_report(&self.config.journal, path, input_rows)
+    }
+}
+
+fn end_entry(run: u32, at: Millis, interrupted: bool) -> Entry {
+    Entry::End {
+        run,
+        at: at.0,
+        interrupted,
+    }
+}
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A valid row on its way to a batch.
+struct Queued {
+    row: u64,
+    line: u64,
+    record: CallRecord,
+    stored_before: bool,
+}
+
+type Batches = Arc<tokio::sync::Mutex<mpsc::Receiver<Vec<Queued>>>>;
+
+struct Reading {
+    thread: std::thread::JoinHandle<Result<Option<u64>, Error>>,
+    batches: Batches,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sync {
+    Now,
+    Later,
+}
+
+struct Shared {
+    journal: Arc<Mutex<JournalWriter>>,
+    clock: Arc<dyn Clock>,
+    observer: Box<dyn Observer>,
+    next_seq: AtomicU64,
+    counts: Mutex<BatchCounts>,
+    stop: StopHandle,
+    stopped: Mutex<Option<tc_http::Error>>,
+}
+
+impl Shared {
+    fn write(&self, entries: &[Entry], sync: Sync) -> Result<(), Error> {
+        let mut journal = lock(&self.journal);
+        for entry in entries {
+            journal.write(entry)?;
+        }
+        if sync == Sync::Now {
+            journal.sync()?;
+        }
+        Ok(())
+    }
+
+    fn stop_for(&self, error: &tc_http::Error) {
+        let mut stopped = lock(&self.stopped);
+        if stopped.is_none() {
+            *stopped = Some(error.clone());
+            self.stop.stop();
+            self.observer.on_event(&Event::Stopping {
+                reason: StopReason::EveryBatchWouldFail,
+            });
+        }
+    }
+
+    /// How the run ended, from what the reader and the senders report.
+    fn end(
+        &self,
+        read: Result<Option<u64>, Error>,
+        sent: Result<(), Error>,
+    ) -> Result<PushEnd, Error> {
+        sent?;
+        let rows = read?;
+        if let Some(error) = lock(&self.stopped).take() {
+            return Ok(PushEnd::Stopped { error });
+        }
+        Ok(match rows {
+            Some(input_rows) if !self.stop.is_stopped() => PushEnd::Finished { input_rows },
+            _ => PushEnd::Interrupted,
+        })
+    }
+}
+
+struct ReadPlan {
+    ledger: Ledger,
+    skip_maybe_stored: bool,
+    region: Option<tc_core::Region>,
+}
+
+impl ReadPlan {
+    /// Runs on its own thread: parsing and validation are CPU work, and the bounded channel
+    /// keeps memory flat by making this thread wait while the senders are at the rate limit.
+    /// `Some(rows)` when it read the whole input.
+    fn read(
+        self,
+        input: impl Iterator<Item = impl IntoRow>,
+        shared: &Shared,
+        tx: mpsc::Sender<Vec<Queued>>,
+    ) -> Result<Option<u64>, Error> {
+        let mut planner = BatchPlanner::new();
+        let mut rows = 0;
+        for (position, item) in (1u64..).zip(input) {
+            if shared.stop.is_stopped() {
+                return Ok(None);
+            }
+            let row = item.into_row(position);
+            rows = rows.max(row.row);
+            if self.skips(row.row) {
+                continue;
+            }
+            if let Some(queued) = self.check(row, shared)? {
+                if let Some(batch) = planner.push(queued) {
+                    if tx.blocking_send(batch).is_err() {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+        if let Some(batch) = planner.finish() {
+            if tx.blocking_send(batch).is_err() {
+                return Ok(None);
+            }
+        }
+        Ok(Some(rows))
+    }
+
+    /// Settled rows are never touched again; under at-most-once, neither is a row that may be
+    /// stored.
+    fn skips(&self, row: u64) -> bool {
+        self.ledger.settled.contains(row)
+            || (self.skip_maybe_stored && self.ledger.maybe_stored.contains(row))
+    }
+
+    fn check(&self, input: crate::InputRow, shared: &Shared) -> Result<Option<Queued>, Error> {
+        let stored_before = self.ledger.maybe_stored.contains(input.row);
+        let mut validator = Validator::new(shared.clock.now());
+        if let Some(region) = self.region {
+            validator = validator.with_default_region(region);
+        }
+        let checked = input
+            .record
+            .map_err(|d| vec![d])
+            .and_then(|raw| validator.validate(&raw));
+        match checked {
+            Ok(record) => {
+                shared.observer.on_event(&Event::Valid { row: input.row });
+                Ok(Some(Queued {
+                    row: input.row,
+                    line: input.line,
+                    record,
+                    stored_before,
+                }))
+            }
+            Err(problems) => {
+                let entry = rejected(input.row, input.line, &problems, stored_before);
+                shared.write(std::slice::from_ref(&entry), Sync::Later)?;
+                if let Entry::Rejected { code, .. } = entry {
+                    let (row, line) = (input.row, input.line);
+                    shared
+                        .observer
+                        .on_event(&Event::Rejected { row, line, code });
+                }
+                Ok(None)
+            }
+        }
+    }
+}
+
+fn spawn_senders(
+    shared: &Arc<Shared>,
+    batches: Batches,
+    in_flight: usize,
+    client: &tc_http::Client,
+) -> tokio::task::JoinSet<Result<(), Error>> {
+    let mut senders = tokio::task::JoinSet::new();
+    for _ in 0..in_flight {
+        senders.spawn(send_loop(batches.clone(), shared.clone(), client.clone()));
+    }
+    senders
+}
+
+async fn join_senders(
+    mut senders: tokio::task::JoinSet<Result<(), Error>>,
+    shared: &Shared,
+) -> Result<(), Error> {
+    let mut first_error = None;
+    while let Some(done) = senders.join_next().await {
+        let result = done.map_err(|e| Error::Task {
+            detail: e.to_string(),
+        });
+        if let Err(e) = result.and_then(|r| r) {
+            shared.stop.stop();
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+async fn send_loop(
+    batches: Batches,
+    shared: Arc<Shared>,
+    client: tc_http::Client,
+) -> Result<(), Error> {
+    loop {
+        let Some(queued) = batches.lock().await.recv().await else {
+            return Ok(());
+        };
+        if shared.stop.is_stopped() {
+            // Not journaled, so not settled: a resumed push sends these rows.
+            return Ok(());
+        }
+        let (ready, expired) = split_expired(queued, shared.clock.now());
+        shared.write(&expired, Sync::Later)?;
+        for entry in &expired {
+            if let Entry::Rejected { row, line, .. } = entry {
+                let (row, line) = (*row, *line);
+                shared.observer.on_event(&Event::Expired { row, line });
+            }
+        }
+        if !ready.is_empty() {
+            send_batch(ready, &shared, &client).await?;
+        }
+    }
+}
+
+async fn send_batch(
+    ready: Vec<Queued>,
+    shared: &Shared,
+    client: &tc_http::Client,
+) -> Result<(), Error> {
+    let seq = shared.next_seq.fetch_add(1, Ordering::SeqCst);
+    let rows = ready.len();
+    let intent = Entry::Batch {
+        seq,
+        rows: ready.iter().map(|q| q.row).collect(),
+        lines: ready.iter().map(|q| q.line).collect(),
+        receivers: ready
+            .iter()
+            .map(|q| q.record.receiver_number().to_string())
+            .collect(),
+        stored_before: ready
+            .iter()
+            .filter(|q| q.stored_before)
+            .map(|q| q.row)
+            .collect(),
+    };
+    shared.write(&[intent], Sync::Now)?;
+    shared
+        .observer
+        .on_event(&Event::BatchJournaled { seq, rows });
+    let batch =
+        tc_core::Batch::new(ready.into_iter().map(|q| q.record).collect()).map_err(|e| {
+            Error::Task {
+                detail: format!("batch {seq}: {e}"),
+            }
+        })?;
+    let (status, outcome) = match client.create_call_records(&batch).await {
+        Ok(created) => (BatchStatus::Accepted, accepted_entry(seq, created)),
+        Err(error) => {
+            if fails_every_batch(&error) {
+                shared.stop_for(&error);
+            }
+            (failed_status(&error), failed_entry(seq, &error))
+        }
+    };
+    shared.write(&[outcome], Sync::Now)?;
+    {
+        let mut counts = lock(&shared.counts);
+        match status {
+            BatchStatus::Accepted => counts.accepted += 1,
+            BatchStatus::Failed => counts.failed += 1,
+            BatchStatus::Unknown => counts.unknown += 1,
+        }
+    }
+    shared
+        .observer
+        .on_event(&Event::BatchAnswered { seq, rows, status });
+    Ok(())
+}
+
+fn accepted_entry(seq: u64, created: tc_http::Created) -> Entry {
+    Entry::Outcome {
+        seq,
+        status: BatchStatus::Accepted,
+        batch_id: Some(created.batch_id),
+        code: None,
+        message: None,
+        attempts: created.attempts,
+        possibly_duplicated: created.possibly_duplicated,
+        maybe_stored: false,
+        retryable: false,
+    }
+}
+
+fn failed_status(error: &tc_http::Error) -> BatchStatus {
+    if error.outcome_unknown() {
+        BatchStatus::Unknown
+    } else {
+        BatchStatus::Failed
+    }
+}
+
+fn failed_entry(seq: u64, error: &tc_http::Error) -> Entry {
+    let unknown = error.outcome_unknown();
+    Entry::Outcome {
+        seq,
+        status: failed_status(error),
+        batch_id: None,
+        code: Some(error_code(error)),
+        message: Some(error.to_string()),
+        attempts: error.attempts(),
+        possibly_duplicated: false,
+        maybe_stored: unknown,
+        retryable: fails_every_batch(error),
+    }
+}
+
+/// The report's code for a batch the API did not accept: its slug, or the HTTP status.
+fn error_code(error: &tc_http::Error) -> ReportCode {
+    match (error.slug(), error.status()) {
+        (Some(slug), _) => ReportCode::Slug(slug.to_owned()),
+        (None, Some(status)) => ReportCode::Http(status),
+        (None, None) if error.outcome_unknown() => ReportCode::OutcomeUnknown,
+        (None, None) => ReportCode::NotSent,
+    }
+}
+
+/// One journal line for a rejected row: the first problem's field and code, every message.
+fn rejected(row: u64, line: u64, problems: &[Diagnostic], stored_before: bool) -> Entry {
+    let message = problems
+        .iter()
+        .map(|d| match d.field {
+            Some(field) => format!("{field}: {} [{}]", d.message, d.code),
+            None => format!("{} [{}]", d.message, d.code),
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let first = problems.first();
+    Entry::Rejected {
+        row,
+        line,
+        field: first.and_then(|d| d.field),
+        code: first.map_or(tc_core::Code::RecordUnreadable, |d| d.code),
+        message,
+        stored_before,
+    }
+}
+
+/// A record valid when read may have expired while it waited for the rate limit: those go to
+/// the report as rejected, with the code `window_expired`, and are not sent.
+fn split_expired(queued: Vec<Queued>, now: Millis) -> (Vec<Queued>, Vec<Entry>) {
+    let mut expired = Vec::new();
+    let mut ready = Vec::with_capacity(queued.len());
+    for q in queued {
+        match q.record.check_still_open(now) {
+            Ok(()) => ready.push(q),
+            Err(problem) => expired.push(rejected(q.row, q.line, &[problem], q.stored_before)),
+        }
+    }
+    (ready, expired)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tc_core::RawRecord;
+
+    fn queued(row: u64, ends_at: i64) -> Queued {
+        let raw = RawRecord::from_text_fields([
+            ("caller_number", "+919876543210"),
+            ("receiver_number", "+919876543211"),
+            ("dynamic_label_name", "Centro Bank"),
+            ("starts_at", "1900000000000"),
+            ("ends_at", &ends_at.to_string()),
+        ]);
+        let record = Validator::new(Millis(1_900_000_000_000))
+            .validate(&raw)
+            .unwrap();
+        Queued {
+            row,
+            line: row + 1,
+            record,
+            stored_before: false,
+        }
+    }
+
+    #[test]
+    fn records_that_expired_while_queued_are_rejected_not_sent() {
+        let end = 1_900_000_060_000;
+        let batch = vec![queued(1, end), queued(2, end + 1), queued(3, end - 1)];
+        let (ready, expired) = split_expired(batch, Millis(end));
+        assert_eq!(
+            ready.iter().map(|q| q.row).collect::<Vec<_>>(),
+            [1, 2],
+            "ends_at == now is still open"
+        );
+        let [Entry::Rejected { row, code, .. }] = expired.as_slice() else {
+            panic!("{expired:?}")
+        };
+        assert_eq!((*row, *code), (3, tc_core::Code::WindowExpired));
+    }
+}
