@@ -126,6 +126,14 @@ struct Files {
     format: crate::read::Format,
     journal: PathBuf,
     report: PathBuf,
+    /// How many of the readers' warnings were printed before the push began.
+    header_warnings: usize,
+}
+
+fn print_warnings(warnings: &[String]) {
+    for warning in warnings {
+        eprintln!("tcbatch: warning: {warning}");
+    }
 }
 
 async fn run_async(args: SubmitArgs) -> Result<i32> {
@@ -155,12 +163,20 @@ async fn run_async(args: SubmitArgs) -> Result<i32> {
             .report
             .clone()
             .unwrap_or_else(|| sibling(&args.file, "report.csv")),
+        header_warnings: 0,
     };
     // Every file is checked before anything is sent: answers that cannot be written down must
     // not be asked for.
     tc_push::check_outputs(Some(&args.file), &files.journal, &files.report)?;
     let fingerprint = Fingerprint::of_file(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
+    // Read the header now: an unreadable file or a misspelt column is said before anything starts.
+    let header_warnings = crate::read::open(Some(&args.file), format)?.warnings();
+    print_warnings(&header_warnings);
+    let files = Files {
+        header_warnings: header_warnings.len(),
+        ..files
+    };
     if args.mock && !args.resume && args.journal.is_none() {
         // A journal of an earlier demo push describes a simulator that is gone: start afresh.
         let _ = std::fs::remove_file(&files.journal);
@@ -179,7 +195,6 @@ async fn run_async(args: SubmitArgs) -> Result<i32> {
         tc_push::journal::check_start(&files.journal, &fingerprint, &options)
             .map_err(with_flag_hint)?;
     }
-    crate::read::open(Some(&args.file), format)?;
     let config = push_config(&args, &files, fingerprint, options);
     let pusher = Pusher::open(config, tc_push::SystemClock).map_err(with_flag_hint)?;
     let code = push_and_report(&args, &files, pusher, &client).await;
@@ -230,8 +245,11 @@ async fn push_and_report(
     );
     let rows = rows::FileRows::new(&args.file, files.format);
     let read_error = rows.error_slot();
+    let read_warnings = rows.warning_slot();
     let pushed = pusher.push(rows, client, progress.clone()).await?;
     progress.finish();
+    let warnings = std::mem::take(&mut *read_warnings.lock().unwrap_or_else(|e| e.into_inner()));
+    print_warnings(warnings.get(files.header_warnings..).unwrap_or_default());
     signal.disarm();
     if args.wait && matches!(pushed.end, PushEnd::Finished { .. }) {
         let timeout = Duration::from_secs(args.wait_timeout);

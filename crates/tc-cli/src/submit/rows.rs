@@ -9,11 +9,16 @@ use tc_push::InputRow;
 /// Where the I/O error that ended reading early is left for the command to report.
 pub type ErrorSlot = Arc<Mutex<Option<ReadError>>>;
 
+/// Where the readers' warnings are left once the whole input is read: unknown JSON keys and a
+/// second records array are only known at the end.
+pub type WarningSlot = Arc<Mutex<Vec<String>>>;
+
 /// The rows of one file; iterating opens it.
 pub struct FileRows {
     path: PathBuf,
     format: Format,
     error: ErrorSlot,
+    warnings: WarningSlot,
 }
 
 impl FileRows {
@@ -22,11 +27,16 @@ impl FileRows {
             path: path.to_owned(),
             format,
             error: ErrorSlot::default(),
+            warnings: WarningSlot::default(),
         }
     }
 
     pub fn error_slot(&self) -> ErrorSlot {
         self.error.clone()
+    }
+
+    pub fn warning_slot(&self) -> WarningSlot {
+        self.warnings.clone()
     }
 }
 
@@ -51,6 +61,7 @@ impl IntoIterator for FileRows {
         Rows {
             records,
             error: self.error,
+            warnings: self.warnings,
         }
     }
 }
@@ -58,6 +69,7 @@ impl IntoIterator for FileRows {
 pub struct Rows {
     records: Option<Records>,
     error: ErrorSlot,
+    warnings: WarningSlot,
 }
 
 impl Iterator for Rows {
@@ -75,6 +87,7 @@ impl Iterator for Rows {
                 if let Err(e) = records.finish() {
                     *self.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
                 }
+                *self.warnings.lock().unwrap_or_else(|e| e.into_inner()) = records.warnings();
                 self.records = None;
                 None
             }
