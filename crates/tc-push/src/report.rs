@@ -86,8 +86,8 @@ pub fn verdict(outcome: Option<&Outcome>, stored_before: bool) -> (RowStatus, bo
     };
     match o.status {
         BatchStatus::Accepted => (RowStatus::Accepted, o.possibly_duplicated || stored_before),
-        BatchStatus::Failed if !stored_before && !o.maybe_stored => (RowStatus::Failed, false),
-        BatchStatus::Failed => (RowStatus::Unknown, stored_before && o.maybe_stored),
+        BatchStatus::Failed if !stored_before && !o.possibly_stored => (RowStatus::Failed, false),
+        BatchStatus::Failed => (RowStatus::Unknown, stored_before && o.possibly_stored),
         BatchStatus::Unknown => (RowStatus::Unknown, stored_before),
     }
 }
@@ -104,7 +104,7 @@ pub fn write_report(journal: &Path, path: &Path, input_rows: u64) -> Result<Tall
         source,
     };
     let dir = report_dir(path);
-    let temp = tempfile::NamedTempFile::new_in(dir).map_err(report_error)?;
+    let temp = temporary_report(dir).map_err(report_error)?;
     let mut sink = Sink::new(temp.reopen().map_err(report_error)?, path);
     let mut tally = Tally::default();
     for row in 1..=input_rows.max(ledger.highest_row()) {
@@ -116,6 +116,21 @@ pub fn write_report(journal: &Path, path: &Path, input_rows: u64) -> Result<Tall
     temp.as_file().sync_data().map_err(report_error)?;
     temp.persist(path).map_err(|e| report_error(e.error))?;
     Ok(tally)
+}
+
+/// The file a report is written to before it is renamed into place: beside it, so the rename
+/// is atomic, and made as any new file would be (mode 0666 less the umask), not private to its
+/// owner as temporary files are by default: the report replaces what the operator would have
+/// got writing it directly.
+fn temporary_report(dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".tcbatch-report-");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    builder.tempfile_in(dir)
 }
 
 /// The directory a report is written in (the current one for a bare file name).

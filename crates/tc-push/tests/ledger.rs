@@ -25,7 +25,7 @@ fn batch(seq: u64, rows: &[u64], stored_before: &[u64]) -> Entry {
     }
 }
 
-fn outcome(seq: u64, status: BatchStatus, maybe_stored: bool, retryable: bool) -> Entry {
+fn outcome(seq: u64, status: BatchStatus, possibly_stored: bool, retryable: bool) -> Entry {
     Entry::Outcome {
         seq,
         status,
@@ -34,7 +34,7 @@ fn outcome(seq: u64, status: BatchStatus, maybe_stored: bool, retryable: bool) -
         message: None,
         attempts: 1,
         possibly_duplicated: false,
-        maybe_stored,
+        possibly_stored,
         retryable,
     }
 }
@@ -121,7 +121,7 @@ fn a_batch_never_answered_is_unknown_and_unread_rows_not_sent() {
     let journal = dir.path().join("journal");
     write(&journal, &[start(1), batch(1, &[1, 2], &[])]);
     let ledger = Ledger::load(&journal).unwrap();
-    assert!(ledger.maybe_stored.contains(1) && ledger.maybe_stored.contains(2));
+    assert!(ledger.possibly_stored.contains(1) && ledger.possibly_stored.contains(2));
     assert_eq!(ledger.settled.len(), 0);
     let rows = report(dir.path(), &journal, 3);
     assert_eq!(rows[0].status, RowStatus::Unknown);
@@ -194,5 +194,57 @@ fn an_expiry_at_resume_never_unflags_a_row_left_in_flight() {
     assert_eq!(
         rows[0].code,
         Some(ReportCode::Rule(tc_core::Code::WindowExpired))
+    );
+}
+
+#[test]
+fn a_journal_of_the_previous_release_keeps_its_possibly_stored_rows() {
+    // Written by the release before the glossary settled: `maybe_sent` on a batch, and
+    // `maybe_stored` on an outcome. Reading them under the new names must keep every flag.
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal");
+    let fingerprint = Fingerprint::from_reader(&b"input"[..]).unwrap();
+    let lines = [
+        format!(
+            r#"{{"t":"start","version":1,"run":1,"fingerprint":"{}","input":"x","at":0}}"#,
+            fingerprint.as_str()
+        ),
+        r#"{"t":"batch","seq":1,"rows":[1,2],"lines":[2,3],"receivers":["+919876543201","+919876543202"],"maybe_sent":[2]}"#.to_owned(),
+        r#"{"t":"outcome","seq":1,"status":"unknown","code":"outcome_unknown","attempts":6,"maybe_stored":true}"#.to_owned(),
+    ];
+    std::fs::write(&journal, lines.join("\n") + "\n").unwrap();
+    let ledger = Ledger::load(&journal).unwrap();
+    assert!(ledger.possibly_stored.contains(1) && ledger.possibly_stored.contains(2));
+    let rows = report(dir.path(), &journal, 2);
+    assert_eq!(rows[0].status, RowStatus::Unknown);
+    assert!(
+        rows[1].possibly_duplicated,
+        "row 2 was possibly stored before"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn the_report_gets_the_permissions_any_new_file_would() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal");
+    write(
+        &journal,
+        &[
+            start(1),
+            batch(1, &[1], &[]),
+            outcome(1, BatchStatus::Accepted, false, false),
+        ],
+    );
+    let path = dir.path().join("report.csv");
+    write_report(&journal, &path, 1).unwrap();
+    let plain = dir.path().join("plain");
+    std::fs::File::create(&plain).unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(
+        mode(&path),
+        mode(&plain),
+        "written atomically, but not private to its owner as temporary files are"
     );
 }
