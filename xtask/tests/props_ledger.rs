@@ -122,7 +122,7 @@ fn step_entries(seq: u64, rows: &[u64], stored_before: &[u64], fate: Fate) -> Ve
         receivers: rows.iter().map(|r| format!("+91987654321{r}")).collect(),
         stored_before: stored_before.to_vec(),
     };
-    let (status, maybe_stored, retryable, duplicated) = match fate {
+    let (status, possibly_stored, retryable, duplicated) = match fate {
         Fate::Unanswered | Fate::Rejected => return vec![batch],
         Fate::Accepted { duplicated } => (BatchStatus::Accepted, false, false, duplicated),
         Fate::Unknown => (BatchStatus::Unknown, true, true, false),
@@ -137,7 +137,7 @@ fn step_entries(seq: u64, rows: &[u64], stored_before: &[u64], fate: Fate) -> Ve
         message: None,
         attempts: 1,
         possibly_duplicated: duplicated,
-        maybe_stored,
+        possibly_stored,
         retryable,
     };
     vec![batch, outcome]

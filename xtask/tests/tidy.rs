@@ -573,7 +573,9 @@ fn has_status_arm(line: &str) -> bool {
         starts_number
             && (b'1'..=b'5').contains(&status[0])
             && status.iter().all(u8::is_ascii_digit)
-            && bytes.get(i + 3).is_none_or(|b| !b.is_ascii_alphanumeric() && *b != b'_')
+            && bytes
+                .get(i + 3)
+                .is_none_or(|b| !b.is_ascii_alphanumeric() && *b != b'_')
             && (rest.starts_with("=>") || rest.starts_with("..") || rest.starts_with('|'))
     })
 }
@@ -595,7 +597,10 @@ fn tc_http_decides_no_policy() {
         let (lines, _) = library_lines(&file);
         for (number, line) in lines.iter().filter(|(_, l)| has_status_arm(l)) {
             let shown = file.strip_prefix(root()).unwrap_or(&file).display();
-            found.push(format!("{shown}:{number}: a status arm in `{}`", line.trim()));
+            found.push(format!(
+                "{shown}:{number}: a status arm in `{}`",
+                line.trim()
+            ));
         }
     }
     assert!(

@@ -41,7 +41,7 @@ pub enum Entry {
         code: Code,
         message: String,
         /// An earlier attempt may have stored the row.
-        #[serde(default, rename = "maybe_sent", skip_serializing_if = "is_false")]
+        #[serde(default, alias = "maybe_sent", skip_serializing_if = "is_false")]
         stored_before: bool,
     },
     /// A batch about to be sent.
@@ -51,7 +51,7 @@ pub enum Entry {
         lines: Vec<u64>,
         receivers: Vec<String>,
         /// Rows an earlier attempt may have stored.
-        #[serde(default, rename = "maybe_sent", skip_serializing_if = "Vec::is_empty")]
+        #[serde(default, alias = "maybe_sent", skip_serializing_if = "Vec::is_empty")]
         stored_before: Vec<u64>,
     },
     /// What became of a batch.
@@ -68,9 +68,10 @@ pub enum Entry {
         /// Accepted, but an attempt's answer was lost and the batch was sent again.
         #[serde(default, skip_serializing_if = "is_false")]
         possibly_duplicated: bool,
-        /// Not accepted, but an attempt may have been stored all the same.
-        #[serde(default, skip_serializing_if = "is_false")]
-        maybe_stored: bool,
+        /// Not accepted, but an attempt may have been stored all the same. (Journals written
+        /// before the glossary settled on "possibly stored" call it `maybe_stored`.)
+        #[serde(default, alias = "maybe_stored", skip_serializing_if = "is_false")]
+        possibly_stored: bool,
         /// Sending again later may succeed: a resumed push sends these rows again.
         #[serde(default, skip_serializing_if = "is_false")]
         retryable: bool,
@@ -270,46 +271,59 @@ pub fn read_entry_at(journal: &mut BufReader<File>, offset: u64) -> std::io::Res
 }
 
 /// Checks that a journal belongs to this input and these options before it is resumed: its
-/// first start entry must exist, be of this version, carry this fingerprint and, when it
-/// recorded them, these options.
+/// first start entry must exist, be of this version and carry this fingerprint; the options the
+/// latest run recorded must be these, except that where the rows go may change while nothing of
+/// the push can be stored (see [`SendOptions::refused_changes`]).
 pub fn check_start(
     path: &Path,
     fingerprint: &Fingerprint,
     options: &SendOptions,
 ) -> Result<(), Error> {
+    let mut first = None;
+    let mut latest_options = None;
     for entry in read_entries(path)? {
-        let Entry::Start {
+        if let Entry::Start {
             version,
-            fingerprint: theirs,
+            fingerprint,
             input,
-            options: journaled,
+            options,
             ..
         } = entry?.1
-        else {
-            continue;
-        };
-        if version != JOURNAL_VERSION {
-            return Err(Error::JournalVersion {
-                path: path.to_owned(),
-                version,
-            });
+        {
+            first.get_or_insert((version, fingerprint, input));
+            latest_options = options.or(latest_options);
         }
-        if &theirs != fingerprint {
-            return Err(Error::OtherInput {
-                path: path.to_owned(),
-                input,
-            });
-        }
-        let differences = journaled.map(|j| options.differences(&j));
-        return match differences {
-            Some(differences) if !differences.is_empty() => Err(Error::OtherOptions {
-                path: path.to_owned(),
-                differences,
-            }),
-            _ => Ok(()),
-        };
     }
-    Err(Error::JournalNotStarted {
+    let Some((version, theirs, input)) = first else {
+        return Err(Error::JournalNotStarted {
+            path: path.to_owned(),
+        });
+    };
+    if version != JOURNAL_VERSION {
+        return Err(Error::JournalVersion {
+            path: path.to_owned(),
+            version,
+        });
+    }
+    if &theirs != fingerprint {
+        return Err(Error::OtherInput {
+            path: path.to_owned(),
+            input,
+        });
+    }
+    let Some(journaled) = latest_options else {
+        return Ok(());
+    };
+    if options.differences(&journaled).is_empty() {
+        return Ok(());
+    }
+    let stored = crate::Ledger::load(path)?.stored_so_far();
+    let differences = options.refused_changes(&journaled, stored);
+    if differences.is_empty() {
+        return Ok(());
+    }
+    Err(Error::OtherOptions {
         path: path.to_owned(),
+        differences,
     })
 }

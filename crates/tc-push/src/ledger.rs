@@ -5,6 +5,7 @@
 use crate::codes::{BatchStatus, ReportCode};
 use crate::error::Error;
 use crate::journal::{read_entries, DeliveryRow, Entry};
+use crate::options::StoredSoFar;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
@@ -60,7 +61,7 @@ pub struct Outcome {
     pub message: String,
     pub possibly_duplicated: bool,
     /// Not accepted, but an attempt may have been stored all the same.
-    pub maybe_stored: bool,
+    pub possibly_stored: bool,
     /// Sending again later may succeed: a resumed push sends these rows again.
     pub retryable: bool,
 }
@@ -75,7 +76,7 @@ pub struct Ledger {
     pub settled: RowSet,
     /// Rows an attempt may have stored (or did store), at any time. Sticky: no later entry
     /// removes a row from it.
-    pub maybe_stored: RowSet,
+    pub possibly_stored: RowSet,
     /// Rows that an attempt *before* their last word may have stored: the report flags them
     /// whatever the last word says.
     pub stored_before_last_word: RowSet,
@@ -117,8 +118,22 @@ impl Ledger {
 
     /// Rows that may be stored and are not settled: a resumed push sends them again (flagged),
     /// unless it is at most once.
-    pub fn unsettled_maybe_stored(&self) -> u64 {
-        self.maybe_stored.count_without(&self.settled)
+    pub fn unsettled_possibly_stored(&self) -> u64 {
+        self.possibly_stored.count_without(&self.settled)
+    }
+
+    /// Whether anything of the push may be on the API: an accepted batch, or a row that may be
+    /// stored.
+    pub fn stored_so_far(&self) -> StoredSoFar {
+        let accepted = self
+            .outcomes
+            .values()
+            .any(|o| o.status == BatchStatus::Accepted);
+        if accepted || !self.possibly_stored.is_empty() {
+            StoredSoFar::Something
+        } else {
+            StoredSoFar::Nothing
+        }
     }
 }
 
@@ -163,7 +178,7 @@ impl Fold {
                 code,
                 message,
                 possibly_duplicated,
-                maybe_stored,
+                possibly_stored,
                 retryable,
                 ..
             } => {
@@ -173,7 +188,7 @@ impl Fold {
                     code,
                     message: message.unwrap_or_default(),
                     possibly_duplicated,
-                    maybe_stored,
+                    possibly_stored,
                     retryable,
                 };
                 self.answer(seq, outcome);
@@ -187,16 +202,16 @@ impl Fold {
     }
 
     /// Settles the rows of batch `seq` whose last word it is (unless a resume may send them
-    /// again), and marks them maybe stored when the outcome says they may be.
+    /// again), and marks them possibly stored when the outcome says they may be.
     fn answer(&mut self, seq: u64, outcome: Outcome) {
         let (batch_key, rows) = self.open.remove(&seq).unwrap_or_default();
         self.open_keys.remove(&batch_key);
         let stored = outcome.status != BatchStatus::Failed
-            || outcome.maybe_stored
+            || outcome.possibly_stored
             || outcome.possibly_duplicated;
         for row in rows {
             if stored {
-                self.ledger.maybe_stored.insert(row);
+                self.ledger.possibly_stored.insert(row);
             }
             if !outcome.retryable && self.ledger.last_word(row) == batch_key {
                 self.ledger.settled.insert(row);
@@ -212,10 +227,10 @@ impl Fold {
         let ledger = &mut self.ledger;
         let previous = ledger.last_word(row);
         if previous != 0 && self.open_keys.contains(&previous) {
-            ledger.maybe_stored.insert(row);
+            ledger.possibly_stored.insert(row);
         }
-        if flagged || ledger.maybe_stored.contains(row) {
-            ledger.maybe_stored.insert(row);
+        if flagged || ledger.possibly_stored.contains(row) {
+            ledger.possibly_stored.insert(row);
             ledger.stored_before_last_word.insert(row);
         }
         let index = row as usize;
@@ -228,7 +243,7 @@ impl Fold {
     pub(crate) fn finish(mut self) -> Ledger {
         // Written down, never answered: the request may have been processed.
         for row in self.open.into_values().flat_map(|(_, rows)| rows) {
-            self.ledger.maybe_stored.insert(row);
+            self.ledger.possibly_stored.insert(row);
         }
         self.ledger
     }

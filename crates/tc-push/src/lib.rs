@@ -81,7 +81,7 @@ pub use error::{Error, FileRole};
 pub use events::{Event, Observer, StopReason};
 pub use input::{InputRow, IntoRow};
 pub use ledger::{Ledger, Outcome, RowSet};
-pub use options::{Destination, Fingerprint, SendOptions};
+pub use options::{Destination, Fingerprint, SendOptions, StoredSoFar};
 pub use paths::check_outputs;
 pub use push::{
     fails_every_batch, BatchCounts, Delivery, PushConfig, PushEnd, Pushed, Pusher, Resumed, Start,

@@ -92,15 +92,41 @@ impl SendOptions {
 
     /// One phrase per option where `self` (this run) differs from `journaled`.
     pub fn differences(&self, journaled: &SendOptions) -> Vec<String> {
+        self.changes(journaled)
+            .into_iter()
+            .map(|(_, phrase)| phrase)
+            .collect()
+    }
+
+    /// The differences a resumed push must refuse, given what the journal says may already be
+    /// stored. What is sent (region, number format) must never change: rows already settled were
+    /// judged under the old options. Where it is sent (destination, account) may change while
+    /// nothing can have been stored, so an operator who mistyped the base URL or the account id,
+    /// and whose push stopped on it, fixes the flag and resumes.
+    pub fn refused_changes(&self, journaled: &SendOptions, stored: StoredSoFar) -> Vec<String> {
+        self.changes(journaled)
+            .into_iter()
+            .filter(|(change, _)| *change == Change::WhatIsSent || stored == StoredSoFar::Something)
+            .map(|(_, phrase)| phrase)
+            .collect()
+    }
+
+    fn changes(&self, journaled: &SendOptions) -> Vec<(Change, String)> {
         let mut out = Vec::new();
-        let mut differ = |name: &str, then: String, now: String| {
+        let mut differ = |change: Change, name: &str, then: String, now: String| {
             if then != now {
-                out.push(format!("{name} {then} (now {now})"));
+                out.push((change, format!("{name} {then} (now {now})")));
             }
         };
         let region = |r: &Option<Region>| r.map_or("none".to_owned(), |r| r.to_string());
-        differ("region", region(&journaled.region), region(&self.region));
         differ(
+            Change::WhatIsSent,
+            "region",
+            region(&journaled.region),
+            region(&self.region),
+        );
+        differ(
+            Change::WhatIsSent,
             "number format",
             number_format_name::name(journaled.number_format).to_owned(),
             number_format_name::name(self.number_format).to_owned(),
@@ -110,17 +136,35 @@ impl SendOptions {
             Destination::BuiltInSimulator => "the built-in simulator".to_owned(),
         };
         differ(
+            Change::WhereItGoes,
             "destination",
             destination(&journaled.destination),
             destination(&self.destination),
         );
         differ(
+            Change::WhereItGoes,
             "client account id",
             journaled.client_account_id.clone(),
             self.client_account_id.clone(),
         );
         out
     }
+}
+
+/// Whether anything of a journal's push may be on the API: an accepted batch, or a request
+/// whose outcome is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredSoFar {
+    Nothing,
+    Something,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    /// The form of the records: region, number format.
+    WhatIsSent,
+    /// The place they go: destination, account.
+    WhereItGoes,
 }
 
 mod region_code {
@@ -190,6 +234,12 @@ mod tests {
              https://a.example (now the built-in simulator)"
         );
         assert!(then.differences(&then).is_empty());
+        assert_eq!(
+            now.refused_changes(&then, StoredSoFar::Nothing).join(", "),
+            "region IN (now US), number format e164 (now digits)",
+            "where the rows go may change while nothing can be stored"
+        );
+        assert_eq!(now.refused_changes(&then, StoredSoFar::Something).len(), 3);
         let json = serde_json::to_string(&then).unwrap();
         assert_eq!(serde_json::from_str::<SendOptions>(&json).unwrap(), then);
     }

@@ -159,12 +159,15 @@ impl StopHandle {
 
 /// Whether every later batch would meet this failure too, so that the push must stop and leave
 /// its rows resumable instead of failing them one batch at a time: the credentials refused, the
-/// base path not found (404, 405), the token budget or the retries spent, a configuration that
-/// cannot work. The one place this is decided.
+/// base path not found (404, 405), a redirect (the base URL is not the API's), the token budget
+/// or the retries spent, a configuration that cannot work. The one place this is decided.
 pub fn fails_every_batch(error: &tc_http::Error) -> bool {
     use tc_http::Error as E;
     match error {
-        E::Config { .. } | E::Unauthorized { .. } | E::TokenBudgetExhausted { .. } => true,
+        E::Config { .. }
+        | E::Unauthorized { .. }
+        | E::TokenBudgetExhausted { .. }
+        | E::Redirected { .. } => true,
         E::GaveUp { .. } => true,
         E::Final { status, .. } => matches!(status, 404 | 405),
         _ => false,
@@ -205,7 +208,7 @@ impl Pusher {
             (JournalWriter::create(path)?, Ledger::empty())
         };
         let resumed = resuming.then(|| {
-            let again = ledger.unsettled_maybe_stored();
+            let again = ledger.unsettled_possibly_stored();
             let at_most_once = config.delivery == Delivery::AtMostOnce;
             Resumed {
                 settled: ledger.settled.len(),
@@ -311,7 +314,7 @@ impl Pusher {
         let (tx, rx) = mpsc::channel::<Vec<Queued>>(self.config.in_flight);
         let plan = ReadPlan {
             ledger,
-            skip_maybe_stored: self.config.delivery == Delivery::AtMostOnce,
+            skip_possibly_stored: self.config.delivery == Delivery::AtMostOnce,
             region: self.config.options.region,
         };
         let thread = std::thread::spawn(move || plan.read(input.into_iter(), &shared, tx));
@@ -422,7 +425,7 @@ impl Shared {
 
 struct ReadPlan {
     ledger: Ledger,
-    skip_maybe_stored: bool,
+    skip_possibly_stored: bool,
     region: Option<tc_core::Region>,
 }
 
@@ -467,11 +470,11 @@ impl ReadPlan {
     /// stored.
     fn skips(&self, row: u64) -> bool {
         self.ledger.settled.contains(row)
-            || (self.skip_maybe_stored && self.ledger.maybe_stored.contains(row))
+            || (self.skip_possibly_stored && self.ledger.possibly_stored.contains(row))
     }
 
     fn check(&self, input: crate::InputRow, shared: &Shared) -> Result<Option<Queued>, Error> {
-        let stored_before = self.ledger.maybe_stored.contains(input.row);
+        let stored_before = self.ledger.possibly_stored.contains(input.row);
         let mut validator = Validator::new(shared.clock.now());
         if let Some(region) = self.region {
             validator = validator.with_default_region(region);
@@ -626,7 +629,7 @@ fn accepted_entry(seq: u64, created: tc_http::Created) -> Entry {
         message: None,
         attempts: created.attempts,
         possibly_duplicated: created.possibly_duplicated,
-        maybe_stored: false,
+        possibly_stored: false,
         retryable: false,
     }
 }
@@ -649,17 +652,21 @@ fn failed_entry(seq: u64, error: &tc_http::Error) -> Entry {
         message: Some(error.to_string()),
         attempts: error.attempts(),
         possibly_duplicated: false,
-        maybe_stored: unknown,
+        possibly_stored: unknown,
         retryable: fails_every_batch(error),
     }
 }
 
-/// The report's code for a batch the API did not accept: its slug, or the HTTP status.
+/// The report's code for a batch the API did not accept: `outcome_unknown` when it may be
+/// stored all the same (whatever the last attempt answered: a 200 whose body could not be read
+/// was processed), else its slug, or the HTTP status.
 fn error_code(error: &tc_http::Error) -> ReportCode {
+    if error.outcome_unknown() {
+        return ReportCode::OutcomeUnknown;
+    }
     match (error.slug(), error.status()) {
         (Some(slug), _) => ReportCode::Slug(slug.to_owned()),
         (None, Some(status)) => ReportCode::Http(status),
-        (None, None) if error.outcome_unknown() => ReportCode::OutcomeUnknown,
         (None, None) => ReportCode::NotSent,
     }
 }
@@ -737,5 +744,49 @@ mod tests {
             panic!("{expired:?}")
         };
         assert_eq!((*row, *code), (3, tc_core::Code::WindowExpired));
+    }
+
+    #[test]
+    fn a_redirect_stops_the_push_and_leaves_its_rows_resumable() {
+        let error = tc_http::Error::Redirected {
+            endpoint: "create call records",
+            status: 307,
+            location: "http://127.0.0.1:9/collect".into(),
+            attempts: 1,
+        };
+        assert!(fails_every_batch(&error));
+        let Entry::Outcome {
+            status, retryable, ..
+        } = failed_entry(7, &error)
+        else {
+            panic!("an outcome")
+        };
+        assert_eq!((status, retryable), (BatchStatus::Failed, true));
+    }
+
+    #[test]
+    fn an_unreadable_success_is_reported_outcome_unknown_not_http_200() {
+        let error = tc_http::Error::InvalidResponse {
+            endpoint: "create call records",
+            status: 200,
+            detail: "not the documented JSON".into(),
+            attempts: 1,
+            possibly_stored: true,
+        };
+        let Entry::Outcome {
+            status,
+            code,
+            possibly_stored,
+            ..
+        } = failed_entry(7, &error)
+        else {
+            panic!("an outcome")
+        };
+        assert_eq!(status, BatchStatus::Unknown);
+        assert_eq!(code, Some(ReportCode::OutcomeUnknown));
+        assert!(
+            possibly_stored,
+            "a 200 was processed: the rows may be stored"
+        );
     }
 }
