@@ -688,6 +688,13 @@ fn a_base_url_with_a_wrong_path_stops_the_push() {
     );
     let rows = report(&fx);
     assert!(rows.iter().all(|r| r.message.contains("--resume")));
+    // Nothing can have been stored at the wrong path, so the fixed URL may resume the push.
+    let out = run(&mut submit(&sim, &fx, &["--resume"]));
+    assert_eq!(out.status.code(), Some(0));
+    let rows = report(&fx);
+    assert_eq!(rows.len() as u64, fx.rows);
+    assert!(rows.iter().all(|r| r.status == "accepted"));
+    check_promises(&sim, &fx, &rows);
     rt.block_on(sim.shutdown());
 }
 
