@@ -676,6 +676,35 @@ fn submit_reads_every_record_of_joined_json_arrays() {
     );
     let report = std::fs::read_to_string(format!("{file}.report.csv")).unwrap();
     assert_eq!(report.lines().count(), 3, "header and two rows: {report}");
+    assert!(
+        run.stderr.contains("warning") && run.stderr.contains("joined"),
+        "submit warns as validate does: {}",
+        run.transcript()
+    );
+}
+
+#[test]
+fn submit_warns_of_unknown_columns_before_it_sends() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = file_in(&dir, "calls.csv", format!("{HEADER},colour\n").as_bytes());
+    let run = tcbatch(&["submit", "--mock", "--region", "IN", &file], b"");
+    assert!(
+        run.stderr.contains("warning") && run.stderr.contains("colour"),
+        "{}",
+        run.transcript()
+    );
+    let empty = file_in(&dir, "empty.csv", b"");
+    let run = tcbatch(&["submit", "--mock", &empty], b"");
+    assert_eq!(run.code, 2, "{}", run.transcript());
+    assert!(
+        !std::path::Path::new(&format!("{empty}.journal")).exists(),
+        "an input that cannot be read leaves no journal behind"
+    );
+    assert!(
+        !run.stderr.contains("simulator at"),
+        "nothing started: {}",
+        run.stderr
+    );
 }
 
 #[test]

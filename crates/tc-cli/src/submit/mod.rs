@@ -130,6 +130,13 @@ struct Files {
     header_warnings: usize,
 }
 
+/// Opens the input and reads its header, printing the readers' warnings; returns how many.
+fn read_header(file: &Path, format: crate::read::Format) -> Result<usize> {
+    let warnings = crate::read::open(Some(file), format)?.warnings();
+    print_warnings(&warnings);
+    Ok(warnings.len())
+}
+
 fn print_warnings(warnings: &[String]) {
     for warning in warnings {
         eprintln!("tcbatch: warning: {warning}");
@@ -170,13 +177,14 @@ async fn run_async(args: SubmitArgs) -> Result<i32> {
     tc_push::check_outputs(Some(&args.file), &files.journal, &files.report)?;
     let fingerprint = Fingerprint::of_file(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
-    // Read the header now: an unreadable file or a misspelt column is said before anything starts.
-    let header_warnings = crate::read::open(Some(&args.file), format)?.warnings();
-    print_warnings(&header_warnings);
-    let files = Files {
-        header_warnings: header_warnings.len(),
-        ..files
-    };
+    // Read the header before anything starts, so an unreadable file or a misspelt column is said
+    // before a simulator, a journal or a request. On a resume, whose journal it is comes first:
+    // a changed input may not even be readable any more.
+    let resuming_a_journal = args.resume && files.journal.exists();
+    let mut files = files;
+    if !resuming_a_journal {
+        files.header_warnings = read_header(&args.file, format)?;
+    }
     if args.mock && !args.resume && args.journal.is_none() {
         // A journal of an earlier demo push describes a simulator that is gone: start afresh.
         let _ = std::fs::remove_file(&files.journal);
@@ -190,10 +198,10 @@ async fn run_async(args: SubmitArgs) -> Result<i32> {
         let path = files.journal.clone();
         return Err(with_flag_hint(tc_push::Error::JournalExists { path }));
     }
-    if args.resume && files.journal.exists() {
-        // Whose journal it is comes first: a changed input may not even be readable any more.
+    if resuming_a_journal {
         tc_push::journal::check_start(&files.journal, &fingerprint, &options)
             .map_err(with_flag_hint)?;
+        files.header_warnings = read_header(&args.file, format)?;
     }
     let config = push_config(&args, &files, fingerprint, options);
     let pusher = Pusher::open(config, tc_push::SystemClock).map_err(with_flag_hint)?;
