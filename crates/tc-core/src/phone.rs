@@ -1,5 +1,5 @@
-//! Written phone numbers to E.164, following the project's phone decisions
-//! (`../shared/spec/api.md`, "Phone numbers").
+//! Written phone numbers to E.164, following the project's phone decisions (docs/rules.md,
+//! "Phone numbers").
 //!
 //! The parsing library stays behind this module: nothing else in the workspace names it, so it
 //! can be swapped. Input is reduced to an optional `+` and ASCII digits before the library sees

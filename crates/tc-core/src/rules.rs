@@ -114,7 +114,7 @@ pub struct RuleInfo {
     /// Phone and timestamp codes apply to more than one field: this is the first of them.
     pub field: Option<Field>,
     /// `doc` when the API documentation states the rule, `decision` when the project decided
-    /// what the documentation leaves open (see `../shared/spec/api.md`), `input` for the
+    /// what the documentation leaves open (docs/rules.md records each decision), `input` for the
     /// toolkit's own input checks.
     pub source: &'static str,
     pub summary: &'static str,

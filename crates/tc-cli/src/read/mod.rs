@@ -146,8 +146,6 @@ where
 
 /// A rough count of the records in `file`, for progress display: its size over the mean length
 /// of its first lines. `None` for standard input or an unreadable file.
-// For `submit`'s progress bar; drop this allow once `submit` is declared in main.rs.
-#[allow(dead_code)]
 pub fn estimate_rows(file: &Path) -> Option<u64> {
     use std::io::Read;
     if is_stdin(Some(file)) {
