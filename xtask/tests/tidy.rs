@@ -666,3 +666,32 @@ fn async_tests_of_the_transport_and_simulator_run_in_paused_time() {
         found.join("\n")
     );
 }
+
+#[test]
+fn the_push_engine_reads_time_only_through_its_clock() {
+    let found = library_occurrences(
+        "crates/tc-push/src",
+        &["SystemTime", "Instant", "thread::sleep", "now_utc"],
+        &["crates/tc-push/src/clock.rs"],
+    );
+    assert!(
+        found.is_empty(),
+        "tc-push reads time through the Clock it is given (clock.rs), so a test can drive it:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn tcbatch_never_writes_or_folds_the_journal_itself() {
+    let found = library_occurrences(
+        "crates/tc-cli/src",
+        &["JournalWriter", "Entry::", "Ledger"],
+        &[],
+    );
+    assert!(
+        found.is_empty(),
+        "the journal and its fold belong to tc-push, so a library user's push and tcbatch's \
+         cannot differ; tcbatch drives tc_push::Pusher:\n{}",
+        found.join("\n")
+    );
+}
