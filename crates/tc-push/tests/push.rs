@@ -11,11 +11,12 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tc_core::{Millis, RawRecord};
 use tc_push::{
-    Clock, Destination, Error, Fingerprint, PushConfig, PushEnd, Pusher, ReportRow, RowStatus,
-    SendOptions, Start, SystemClock, TokioClock,
+    Clock, Destination, Error, Event, Fingerprint, PushConfig, PushEnd, Pusher, ReportRow,
+    RowStatus, SendOptions, Start, SystemClock, TokioClock,
 };
 use tc_sim::{SimConfig, Simulator};
 
@@ -24,7 +25,7 @@ use tc_sim::{SimConfig, Simulator};
 const WINDOW_MS: i64 = 86_400_000;
 
 /// Runs of the push before the faults test gives up on finishing.
-const MAX_RUNS: u32 = 8;
+const MAX_RUNS: u32 = 9;
 
 /// Indian mobiles that tc-core accepts, deterministic for a seed.
 fn receivers(n: usize, seed: u64) -> Vec<String> {
@@ -98,28 +99,44 @@ fn virtual_clock() -> TokioClock {
 }
 
 /// Pushes `input` until a run finishes, opening the journal again for each resume as
-/// `tcbatch submit --resume` does: retries can run out under many faults, and the push then
-/// stops with its rows resumable. Returns the runs it took and their virtual time in total.
+/// `tcbatch submit --resume` does. The first run is asked to stop once `interrupt_after`
+/// batches are answered, so a resume always happens; retries can also run out under many
+/// faults, and the push then stops with its rows resumable. Returns the runs it took and their
+/// virtual time in total.
 async fn push_until_finished(
     sim: &Simulator,
     journal: &Path,
     clock: &TokioClock,
     input: &[RawRecord],
+    interrupt_after: u64,
 ) -> (u32, Duration) {
     let client = client(sim);
-    let mut start = Start::New;
     let mut elapsed = Duration::ZERO;
     for run in 1..=MAX_RUNS {
+        let start = if run == 1 { Start::New } else { Start::Resume };
         let mut pusher = Pusher::open(config(sim, journal, start), clock.clone()).unwrap();
-        let pushed = pusher.push(input.to_vec(), &client, ()).await.unwrap();
+        let stop = pusher.stop_handle();
+        let answered = AtomicU64::new(0);
+        let observer = move |event: &Event| {
+            if let Event::BatchAnswered { .. } = event {
+                if answered.fetch_add(1, Ordering::SeqCst) + 1 == interrupt_after && run == 1 {
+                    stop.stop();
+                }
+            }
+        };
+        let pushed = pusher
+            .push(input.to_vec(), &client, observer)
+            .await
+            .unwrap();
         elapsed += pushed.elapsed;
         match pushed.end {
-            PushEnd::Finished { input_rows } => {
+            PushEnd::Finished { input_rows } if run > 1 => {
                 assert_eq!(input_rows, input.len() as u64);
                 return (run, elapsed);
             }
-            PushEnd::Stopped { .. } => start = Start::Resume,
-            end => panic!("run {run} ended {end:?}: nothing asked it to stop"),
+            PushEnd::Interrupted if run == 1 => {}
+            PushEnd::Stopped { .. } => {}
+            end => panic!("run {run} ended {end:?}"),
         }
     }
     panic!("still not finished after {MAX_RUNS} runs")
@@ -184,7 +201,7 @@ async fn faults_every_record_answered_once_and_extra_copies_flagged() {
     let input = records(10_000, clock.now());
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("journal");
-    let (runs, elapsed) = push_until_finished(&sim, &journal, &clock, &input).await;
+    let (runs, elapsed) = push_until_finished(&sim, &journal, &clock, &input, 5).await;
     assert!(
         elapsed.as_millis() < WINDOW_MS as u128,
         "{runs} runs took {elapsed:?} of virtual time: records could expire"
