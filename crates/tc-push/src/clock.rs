@@ -22,6 +22,59 @@ impl Clock for SystemClock {
     }
 }
 
+/// Tokio's clock, read as wall time: the time it started at, plus how far the clock of the
+/// runtime it was made in has moved since.
+///
+/// In a test that pauses time (`#[tokio::test(start_paused = true)]`) the engine then sees the
+/// virtual time that `tc-http` and `tc-sim` see: a rate-limit wait, a token's lifetime and a
+/// record's window all pass on one clock, and a push through an hour of traffic takes
+/// milliseconds. Outside paused time it is a monotonic clock that starts at `origin`.
+///
+/// ```
+/// use std::time::Duration;
+/// use tc_core::Millis;
+/// use tc_push::{Clock, TokioClock};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let clock = TokioClock::starting_at(Millis(1_900_000_000_000))?;
+/// tokio::time::sleep(Duration::from_secs(90)).await;
+/// assert_eq!(clock.now(), Millis(1_900_000_090_000));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct TokioClock {
+    origin: Millis,
+    started: tokio::time::Instant,
+    runtime: tokio::runtime::Handle,
+}
+
+impl TokioClock {
+    /// A clock that reads `origin` now and follows the current runtime's clock; an error
+    /// outside a Tokio runtime. `TokioClock::starting_at(SystemClock.now())` starts at the wall
+    /// time, so that records valid for the wall clock are valid for this one too.
+    pub fn starting_at(origin: Millis) -> Result<TokioClock, tokio::runtime::TryCurrentError> {
+        let runtime = tokio::runtime::Handle::try_current()?;
+        Ok(TokioClock {
+            origin,
+            started: tokio::time::Instant::now(),
+            runtime,
+        })
+    }
+}
+
+impl Clock for TokioClock {
+    fn now(&self) -> Millis {
+        // The engine reads the clock on its reader thread too, outside the runtime, where tokio
+        // would answer with the computer's clock: entering the runtime makes it answer with its
+        // own, paused or not.
+        let _inside = self.runtime.enter();
+        let moved = i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        Millis(self.origin.0.saturating_add(moved))
+    }
+}
+
 /// Any `Fn() -> Millis` is a clock: `|| Millis(1_900_000_000_000)` in a test.
 impl<F> Clock for F
 where
@@ -29,5 +82,26 @@ where
 {
     fn now(&self) -> Millis {
         self()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_reader_thread_sees_the_runtimes_virtual_time() {
+        let clock = TokioClock::starting_at(Millis(1_900_000_000_000)).unwrap();
+        tokio::time::sleep(Duration::from_millis(86_400_001)).await;
+        let on_thread = clock.clone();
+        let seen = std::thread::spawn(move || on_thread.now()).join().unwrap();
+        assert_eq!(seen, Millis(1_900_086_400_001));
+        assert_eq!(clock.now(), seen);
+    }
+
+    #[test]
+    fn outside_a_runtime_there_is_no_tokio_clock() {
+        assert!(TokioClock::starting_at(Millis(0)).is_err());
     }
 }

@@ -74,7 +74,7 @@ mod paths;
 mod push;
 mod report;
 
-pub use clock::{Clock, SystemClock};
+pub use clock::{Clock, SystemClock, TokioClock};
 pub use codes::{BatchStatus, DeliveryStatus, ReportCode, RowStatus};
 pub use delivery::{Polled, POLL_EVERY};
 pub use error::{Error, FileRole};

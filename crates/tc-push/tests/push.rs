@@ -2,17 +2,30 @@
 //! on loopback with faults, resumed until done. Every record is answered exactly once and every
 //! extra copy the API stored is flagged.
 //!
-//! These run on the real clock: the simulator reads `std::time::Instant` until it moves to an
-//! injectable clock; the engine's own time comes from the clock the test hands it.
+//! Time is virtual: the simulator runs in the test's own paused runtime and the engine reads
+//! the same clock through `TokioClock`, so a token's lifetime, the rate limit and a record's
+//! window pass on one clock. The engine's reader thread works outside the runtime, and while
+//! the runtime waits for it tokio moves its clock on to the next timer, so virtual time here is
+//! not the same from run to run: the tests assert what holds whatever it is, and never put a
+//! `tokio::time::timeout` around a push (it would fire while the reader validates).
 
 use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tc_core::{Millis, RawRecord};
 use tc_push::{
-    Clock, Destination, Error, Fingerprint, PushConfig, PushEnd, Pusher, ReportRow, RowStatus,
-    SendOptions, Start, SystemClock,
+    Clock, Destination, Error, Event, Fingerprint, PushConfig, PushEnd, Pusher, ReportRow,
+    RowStatus, SendOptions, Start, SystemClock, TokioClock,
 };
 use tc_sim::{SimConfig, Simulator};
+
+/// The longest window the API accepts: the records stay open however far virtual time moves
+/// in a test, and the simulator, which checks `ends_at` against the wall clock, agrees.
+const WINDOW_MS: i64 = 86_400_000;
+
+/// Runs of the push before the faults test gives up on finishing.
+const MAX_RUNS: u32 = 9;
 
 /// Indian mobiles that tc-core accepts, deterministic for a seed.
 fn receivers(n: usize, seed: u64) -> Vec<String> {
@@ -30,9 +43,10 @@ fn receivers(n: usize, seed: u64) -> Vec<String> {
     out
 }
 
-/// `valid` records, every 50th followed by one with a broken receiver number.
+/// `valid` records open from `now` for [`WINDOW_MS`], every 50th followed by one with a broken
+/// receiver number.
 fn records(valid: usize, now: Millis) -> Vec<RawRecord> {
-    let (starts, ends) = (now.0.to_string(), (now.0 + 3 * 3_600_000).to_string());
+    let (starts, ends) = (now.0.to_string(), (now.0 + WINDOW_MS).to_string());
     let mut out = Vec::new();
     for (i, receiver) in receivers(valid, 5).into_iter().enumerate() {
         if i % 50 == 7 {
@@ -79,54 +93,78 @@ fn config(sim: &Simulator, journal: &std::path::Path, start: Start) -> PushConfi
         .with_in_flight(3)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn faults_every_record_answered_once_and_extra_copies_flagged() {
-    let sim = Simulator::start(SimConfig {
-        fail_rate: 0.2,
-        drop_rate: 0.25,
-        latency: Duration::from_millis(100),
-        token_ttl: Duration::from_secs(1),
-        seed: 21,
-        ..SimConfig::demo()
-    })
-    .await
-    .unwrap();
-    let started = SystemClock.now();
-    // The engine's clock stands still at the start: no record can expire mid-test.
-    let clock = move || started;
-    let input = records(10_000, started);
-    let dir = tempfile::tempdir().unwrap();
-    let journal = dir.path().join("journal");
-    let client = client(&sim);
-    let mut pusher = Pusher::open(config(&sim, &journal, Start::New), clock).unwrap();
-    let mut runs = 0;
-    // Retries can run out under this many faults: the push stops, and pushing again resumes.
-    loop {
-        runs += 1;
-        let pushed = pusher.push(input.clone(), &client, ()).await.unwrap();
+/// A clock that follows the test's virtual time from the wall time now.
+fn virtual_clock() -> TokioClock {
+    TokioClock::starting_at(SystemClock.now()).expect("inside the test's runtime")
+}
+
+/// Pushes `input` until a run finishes, opening the journal again for each resume as
+/// `tcbatch submit --resume` does. The first run is asked to stop once `interrupt_after`
+/// batches are answered, so a resume always happens; retries can also run out under many
+/// faults, and the push then stops with its rows resumable. Returns the runs it took and their
+/// virtual time in total.
+async fn push_until_finished(
+    sim: &Simulator,
+    journal: &Path,
+    clock: &TokioClock,
+    input: &[RawRecord],
+    interrupt_after: u64,
+) -> (u32, Duration) {
+    let client = client(sim);
+    let mut elapsed = Duration::ZERO;
+    for run in 1..=MAX_RUNS {
+        let start = if run == 1 { Start::New } else { Start::Resume };
+        let mut pusher = Pusher::open(config(sim, journal, start), clock.clone()).unwrap();
+        let stop = pusher.stop_handle();
+        let answered = AtomicU64::new(0);
+        let observer = move |event: &Event| {
+            if let Event::BatchAnswered { .. } = event {
+                if answered.fetch_add(1, Ordering::SeqCst) + 1 == interrupt_after && run == 1 {
+                    stop.stop();
+                }
+            }
+        };
+        let pushed = pusher
+            .push(input.to_vec(), &client, observer)
+            .await
+            .unwrap();
+        elapsed += pushed.elapsed;
         match pushed.end {
-            PushEnd::Finished { .. } => break,
-            end => assert!(runs < 8, "still not finished after {runs} runs: {end:?}"),
+            PushEnd::Finished { input_rows } if run > 1 => {
+                assert_eq!(input_rows, input.len() as u64);
+                return (run, elapsed);
+            }
+            PushEnd::Interrupted if run == 1 => {}
+            PushEnd::Stopped { .. } => {}
+            end => panic!("run {run} ended {end:?}"),
         }
     }
-    let report = dir.path().join("report.jsonl");
-    let tally = pusher.write_report(&report, input.len() as u64).unwrap();
-    let rows: Vec<ReportRow> = std::fs::read_to_string(&report)
+    panic!("still not finished after {MAX_RUNS} runs")
+}
+
+fn read_report(path: &Path) -> Vec<ReportRow> {
+    std::fs::read_to_string(path)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let numbers: Vec<u64> = rows.iter().map(|r| r.row).collect();
-    assert_eq!(numbers, (1..=input.len() as u64).collect::<Vec<_>>());
-    assert_eq!(tally.rejected, (input.len() - 10_000) as u64);
-    assert_eq!(tally.accepted, 10_000, "{tally:?}");
+        .collect()
+}
 
-    let mut stored: HashMap<String, u32> = HashMap::new();
+/// How many times the simulator stored each receiver number.
+fn copies_stored(sim: &Simulator) -> HashMap<String, u64> {
+    let mut stored = HashMap::new();
     for s in sim.stored_records() {
         *stored.entry(s.record.receiver_number).or_default() += 1;
     }
-    let mut flagged_copies = 0;
-    for (row, raw) in rows.iter().zip(&input) {
+    stored
+}
+
+/// Checks every accepted row reached the API and every one stored more than once is flagged;
+/// returns how many rows were stored more than once.
+fn check_copies_flagged(rows: &[ReportRow], input: &[RawRecord], sim: &Simulator) -> u64 {
+    let stored = copies_stored(sim);
+    let mut stored_again = 0;
+    for (row, raw) in rows.iter().zip(input) {
         if row.status != RowStatus::Accepted {
             continue;
         }
@@ -141,41 +179,89 @@ async fn faults_every_record_answered_once_and_extra_copies_flagged() {
                 "row {} stored {copies} times, not flagged",
                 row.row
             );
-            flagged_copies += 1;
+            stored_again += 1;
         }
     }
+    stored_again
+}
+
+#[tokio::test(start_paused = true)]
+async fn faults_every_record_answered_once_and_extra_copies_flagged() {
+    let sim = Simulator::start(SimConfig {
+        fail_rate: 0.2,
+        drop_rate: 0.25,
+        latency: Duration::from_millis(100),
+        token_ttl: Duration::from_secs(1),
+        seed: 21,
+        ..SimConfig::demo()
+    })
+    .await
+    .unwrap();
+    let clock = virtual_clock();
+    let input = records(10_000, clock.now());
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal");
+    let (runs, elapsed) = push_until_finished(&sim, &journal, &clock, &input, 5).await;
+    assert!(
+        elapsed.as_millis() < WINDOW_MS as u128,
+        "{runs} runs took {elapsed:?} of virtual time: records could expire"
+    );
+
+    let report = dir.path().join("report.jsonl");
+    let tally = tc_push::write_report(&journal, &report, input.len() as u64).unwrap();
+    let rows = read_report(&report);
+    let numbers: Vec<u64> = rows.iter().map(|r| r.row).collect();
+    assert_eq!(numbers, (1..=input.len() as u64).collect::<Vec<_>>());
+    assert_eq!(tally.rejected, (input.len() - 10_000) as u64);
+    assert_eq!(tally.accepted, 10_000, "{tally:?}");
+    let stored_again = check_copies_flagged(&rows, &input, &sim);
+
     let counters = sim.counters();
+    assert_eq!(copies_stored(&sim).len(), 10_000, "{counters:?}");
+    // Every copy beyond a receiver's first is a duplicate, and only those are.
+    assert_eq!(
+        counters.records_stored,
+        10_000 + counters.duplicate_records,
+        "{counters:?}"
+    );
     assert!(
         counters.responses_dropped > 0 && counters.requests_by_status.contains_key(&500),
         "the faults were exercised: {counters:?}"
     );
-    assert!(
-        flagged_copies > 0,
-        "dropped answers made duplicates: {counters:?}"
-    );
+    assert!(stored_again > 0, "dropped answers made duplicates");
     assert!(
         counters.tokens_created > 1,
-        "the short token lifetime was exercised"
+        "the short token lifetime was exercised: {counters:?}"
+    );
+    // The client and the simulator read one clock, so the client's own limits are the
+    // server's: it never exceeded the request rate or the token creation budget.
+    assert_eq!(counters.requests_by_status.get(&429), None, "{counters:?}");
+    assert!(counters.fullest_create_window <= 60, "{counters:?}");
+    let budget_windows = 1 + elapsed.as_secs() / (30 * 60);
+    assert!(
+        counters.tokens_created <= 10 * budget_windows,
+        "{counters:?} in {elapsed:?}"
     );
     sim.shutdown().await;
 }
 
 /// Issue 13, item 2: a second push on a journal in use is refused, and the lock goes with the
 /// push that held it. A journal with no start entry is never resumed (item 9).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn a_second_push_on_a_journal_in_use_is_refused() {
     let sim = Simulator::start(SimConfig::demo()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("journal");
-    let first = Pusher::open(config(&sim, &journal, Start::New), SystemClock).unwrap();
-    let second = Pusher::open(config(&sim, &journal, Start::Resume), SystemClock);
+    let clock = virtual_clock();
+    let first = Pusher::open(config(&sim, &journal, Start::New), clock.clone()).unwrap();
+    let second = Pusher::open(config(&sim, &journal, Start::Resume), clock.clone());
     assert!(
         matches!(second, Err(Error::JournalLocked { .. })),
         "{second:?}"
     );
     drop(first);
     // Unlocked now; but nothing was ever written in it, so there is nothing to resume from.
-    let again = Pusher::open(config(&sim, &journal, Start::Resume), SystemClock);
+    let again = Pusher::open(config(&sim, &journal, Start::Resume), clock);
     let Err(err) = again else {
         panic!("a journal without a start entry was resumed")
     };
