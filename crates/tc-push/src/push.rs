@@ -143,7 +143,9 @@ pub struct Pushed {
     pub elapsed: std::time::Duration,
 }
 
-/// Asks a running push to stop after the requests in flight. Cheap to clone.
+/// Asks a running push to stop after the requests in flight; asked between runs, it stops the
+/// next run before it sends. A run that ends clears it, so calling `push` again resumes. Cheap
+/// to clone.
 #[derive(Debug, Clone, Default)]
 pub struct StopHandle(Arc<AtomicBool>);
 
@@ -154,6 +156,10 @@ impl StopHandle {
 
     pub fn is_stopped(&self) -> bool {
         self.0.load(Ordering::SeqCst)
+    }
+
+    fn reset(&self) {
+        self.0.store(false, Ordering::SeqCst);
     }
 }
 
@@ -281,7 +287,10 @@ impl Pusher {
             .map_err(|_| Error::Task {
                 detail: "the reader thread panicked".to_owned(),
             });
-        let end = shared.end(read?, sent)?;
+        let end = read.and_then(|read| shared.end(read, sent));
+        // The stop asked of this run has taken effect: calling `push` again resumes afresh.
+        self.stop.reset();
+        let end = end?;
         let finished = self.clock.now();
         let interrupted = !matches!(end, PushEnd::Finished { .. });
         shared.write(&[end_entry(run, finished, interrupted)], Sync::Now)?;

@@ -269,3 +269,32 @@ async fn a_second_push_on_a_journal_in_use_is_refused() {
     assert!(err.to_string().contains("no start entry"), "{err}");
     sim.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stopped_run_leaves_the_pusher_ready_to_resume() {
+    let sim = Simulator::start(SimConfig::demo()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal");
+    let clock = virtual_clock();
+    let input = records(1_200, clock.now());
+    let client = client(&sim);
+    let mut pusher = Pusher::open(config(&sim, &journal, Start::New), clock).unwrap();
+    // Asked between runs, the stop ends the next run before anything is sent.
+    pusher.stop_handle().stop();
+    let first = pusher.push(input.clone(), &client, ()).await.unwrap();
+    assert!(matches!(first.end, PushEnd::Interrupted), "{:?}", first.end);
+    assert_eq!(sim.counters().create_requests, 0);
+    // The same pusher, called again, resumes: the stop was for the run that ended.
+    let rows = input.len() as u64;
+    let second = pusher.push(input, &client, ()).await.unwrap();
+    assert!(
+        matches!(second.end, PushEnd::Finished { input_rows } if input_rows == rows),
+        "{:?}",
+        second.end
+    );
+    let tally = pusher
+        .write_report(&dir.path().join("report.csv"), rows)
+        .unwrap();
+    assert_eq!((tally.accepted, tally.rows()), (1_200, rows));
+    sim.shutdown().await;
+}
