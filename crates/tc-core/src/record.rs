@@ -54,17 +54,18 @@ impl CallRecord {
     }
 
     /// A record valid when read can expire while it waits to be sent. The sender calls this with
-    /// the time of sending; an expired record must go to the report, not to the API.
-    pub fn check_still_open(&self, now: Millis) -> Result<(), Diagnostic> {
-        if self.ends_at < now {
+    /// the time of sending (or the earliest moment the rate limit lets it send); an expired
+    /// record must go to the report, not to the API.
+    pub fn check_still_open(&self, sent_at: Millis) -> Result<(), Diagnostic> {
+        if self.ends_at < sent_at {
             Err(Diagnostic::new(
                 Field::EndsAt,
                 Code::WindowExpired,
                 format!(
-                    "ends_at {} passed before the record could be sent (now {}); move the window \
-                     later",
+                    "ends_at {} passed before the record could be sent (at {} at the earliest); \
+                     move the window later, or send fewer records in it",
                     self.ends_at.to_rfc3339(),
-                    now.to_rfc3339()
+                    sent_at.to_rfc3339()
                 ),
             ))
         } else {

@@ -10,6 +10,7 @@ use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, Url};
 use std::time::Duration;
 use tc_core::transport::{Action, Delivered, Endpoint, Exchange, FailReason, TransportError};
+use tc_core::Millis;
 use tokio::time::{sleep_until, timeout_at};
 
 /// One HTTP call as the exchange repeats it.
@@ -18,6 +19,8 @@ pub(crate) struct Request {
     pub method: Method,
     pub url: Url,
     pub body: Option<Vec<u8>>,
+    /// No attempt leaves after this instant of the client's clock.
+    pub send_by: Option<Millis>,
 }
 
 /// Reads a success body, or says why it is not the documented one.
@@ -48,7 +51,10 @@ impl Client {
         request: &Request,
         decode: Decode<T>,
     ) -> Result<(T, Delivered), Error> {
-        let exchange = self.lock().transport.begin(request.endpoint);
+        let mut exchange = self.lock().transport.begin(request.endpoint);
+        if let Some(send_by) = request.send_by {
+            exchange = exchange.with_send_by(send_by);
+        }
         let mut running = Running {
             client: self,
             exchange,
@@ -94,12 +100,14 @@ impl Client {
         }
     }
 
-    /// How long until the creation budget allows a token, for an error that says so.
+    /// How long until the creation budget allows a token, or the request could leave, for an
+    /// error that says so.
     fn until(&self, reason: &FailReason) -> Duration {
         match reason {
-            FailReason::TokenBudgetSpent { until } => {
-                duration(until.0.saturating_sub(self.now().0))
-            }
+            FailReason::TokenBudgetSpent { until }
+            | FailReason::SendByPassed {
+                leaves_at: until, ..
+            } => duration(until.0.saturating_sub(self.now().0)),
             _ => Duration::ZERO,
         }
     }

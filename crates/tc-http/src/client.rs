@@ -10,6 +10,7 @@ use crate::secret::AccessToken;
 use crate::stats::Stats;
 use reqwest::{Method, Url};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 use tc_core::transport::{
     Endpoint, PoolConfig, Transport, TransportConfig, WindowLimit, MAX_BATCH_ID_LEN,
 };
@@ -107,10 +108,34 @@ impl Client {
     /// Sends one batch (`POST /v2/clients/{id}/dynamic_call_records`), waiting for a token and
     /// for the rate limit as needed, and retrying what is safe to retry.
     ///
-    /// Nothing about the batch is re-checked here: the caller checks that no record expired
-    /// (`CallRecord::check_still_open`) just before calling.
-    #[tracing::instrument(name = "create_call_records", skip_all, fields(records = batch.len()))]
+    /// Nothing about the batch is re-checked here, and the wait for the rate limit can be long:
+    /// a caller whose records have a deadline uses [`Client::create_call_records_by`].
+    ///
+    /// # Errors
+    /// An [`Error`] that says whether the batch may be stored all the same
+    /// ([`Error::outcome_unknown`]).
     pub async fn create_call_records(&self, batch: &Batch) -> Result<Created, Error> {
+        self.create(batch, None).await
+    }
+
+    /// [`Client::create_call_records`], but no attempt leaves later than `send_by` from now:
+    /// past it the call ends with [`Error::SendByPassed`] instead of sending. Give the time
+    /// until the earliest `ends_at` of the batch, so that waiting for the rate limit, a backoff
+    /// or a token cannot carry a record past its window.
+    ///
+    /// # Errors
+    /// As [`Client::create_call_records`], plus [`Error::SendByPassed`].
+    pub async fn create_call_records_by(
+        &self,
+        batch: &Batch,
+        send_by: Duration,
+    ) -> Result<Created, Error> {
+        let deadline = self.now().plus(millis(send_by));
+        self.create(batch, Some(deadline)).await
+    }
+
+    #[tracing::instrument(name = "create_call_records", skip_all, fields(records = batch.len()))]
+    async fn create(&self, batch: &Batch, send_by: Option<Millis>) -> Result<Created, Error> {
         let body = serde_json::to_vec(&batch.to_request(self.inner.config.number_format))
             .map_err(|e| Error::config(format!("the batch could not be encoded as JSON: {e}")))?;
         let account = &self.inner.config.client_account_id;
@@ -119,6 +144,7 @@ impl Client {
             method: Method::POST,
             url: self.url(&["v2", "clients", account, "dynamic_call_records"]),
             body: Some(body),
+            send_by,
         };
         let result = self.call(&request, read_batch_id).await;
         let mut state = self.lock();
@@ -166,6 +192,7 @@ impl Client {
             method: Method::GET,
             url,
             body: None,
+            send_by: None,
         };
         Ok(self.call(&request, read_json).await?.0)
     }
@@ -185,6 +212,7 @@ impl Client {
                 method: Method::GET,
                 url,
                 body: None,
+                send_by: None,
             };
             let (batch, _) = self.call(&request, read_json::<Vec<Label>>).await?;
             let full = batch.len() >= page_size;

@@ -156,6 +156,22 @@ pub enum Error {
         location: String,
         attempts: u32,
     },
+
+    /// The request could not leave before the deadline given to
+    /// [`crate::Client::create_call_records_by`]: the rate limit, a backoff or the token budget
+    /// held it past the moment a record of the batch stops being valid.
+    #[error(
+        "{endpoint}: not sent: the wait for the rate limit or a retry ran past the earliest end of          the batch's call windows. {}",
+        stored_advice(.possibly_stored)
+    )]
+    SendByPassed {
+        endpoint: &'static str,
+        attempts: u32,
+        /// How long from when the call ended until the request could have left.
+        wait: Duration,
+        /// An earlier attempt had an unknown outcome: the batch may be stored.
+        possibly_stored: bool,
+    },
 }
 
 fn stored_advice(possibly_stored: &bool) -> &'static str {
@@ -176,6 +192,9 @@ impl Error {
                 possibly_stored, ..
             }
             | Error::InvalidResponse {
+                possibly_stored, ..
+            }
+            | Error::SendByPassed {
                 possibly_stored, ..
             } => *possibly_stored,
             _ => false,
@@ -219,7 +238,8 @@ impl Error {
             | Error::OutcomeUnknown { attempts, .. }
             | Error::TokenBudgetExhausted { attempts, .. }
             | Error::InvalidResponse { attempts, .. }
-            | Error::Redirected { attempts, .. } => *attempts,
+            | Error::Redirected { attempts, .. }
+            | Error::SendByPassed { attempts, .. } => *attempts,
         }
     }
 
@@ -255,6 +275,12 @@ impl Error {
                 status,
                 detail: last.message(),
                 attempts,
+                possibly_stored: failed.possibly_stored,
+            },
+            FailReason::SendByPassed { .. } => Error::SendByPassed {
+                endpoint,
+                attempts,
+                wait,
                 possibly_stored: failed.possibly_stored,
             },
             FailReason::TokenBudgetSpent { .. } if !failed.possibly_stored => {

@@ -560,25 +560,54 @@ async fn send_loop(
             // Not journaled, so not settled: a resumed push sends these rows.
             return Ok(());
         }
-        let (ready, expired) = split_expired(queued, shared.clock.now());
-        shared.write(&expired, Sync::Later)?;
-        for entry in &expired {
-            if let Entry::Rejected { row, line, .. } = entry {
-                let (row, line) = (*row, *line);
-                shared.observer.on_event(&Event::Expired { row, line });
+        // A batch the rate limit held past a record's window comes back unsent: its rows are
+        // checked against the clock again, and the open ones go out in a batch of their own.
+        let mut pending = queued;
+        while !pending.is_empty() {
+            let ready = reject_expired(pending, &shared)?;
+            if ready.is_empty() {
+                break;
             }
-        }
-        if !ready.is_empty() {
-            send_batch(ready, &shared, &client).await?;
+            pending = send_batch(ready, &shared, &client).await?;
         }
     }
 }
 
+/// Journals the rows whose window has closed as `window_expired`; returns the others.
+fn reject_expired(queued: Vec<Queued>, shared: &Shared) -> Result<Vec<Queued>, Error> {
+    let (ready, expired) = split_expired(queued, shared.clock.now());
+    shared.write(&expired, Sync::Later)?;
+    notify_expired(shared, &expired);
+    Ok(ready)
+}
+
+fn notify_expired(shared: &Shared, expired: &[Entry]) {
+    for entry in expired {
+        if let Entry::Rejected { row, line, .. } = entry {
+            let (row, line) = (*row, *line);
+            shared.observer.on_event(&Event::Expired { row, line });
+        }
+    }
+}
+
+/// How long the batch's request may wait before it leaves: until the earliest `ends_at` of its
+/// records, by the engine's clock.
+fn send_by(ready: &[Queued], now: Millis) -> std::time::Duration {
+    let earliest = ready
+        .iter()
+        .map(|q| q.record.ends_at())
+        .min()
+        .unwrap_or(now);
+    std::time::Duration::from_millis(u64::try_from(earliest.0 - now.0).unwrap_or(0))
+}
+
+/// Journals and sends one batch; returns its rows if the request could not leave before a
+/// record's window closed (nothing of it was sent), else nothing.
 async fn send_batch(
     ready: Vec<Queued>,
     shared: &Shared,
     client: &tc_http::Client,
-) -> Result<(), Error> {
+) -> Result<Vec<Queued>, Error> {
     let seq = shared.next_seq.fetch_add(1, Ordering::SeqCst);
     let rows = ready.len();
     let intent = Entry::Batch {
@@ -600,13 +629,32 @@ async fn send_batch(
         .observer
         .on_event(&Event::BatchJournaled { seq, rows });
     let batch =
-        tc_core::Batch::new(ready.into_iter().map(|q| q.record).collect()).map_err(|e| {
+        tc_core::Batch::new(ready.iter().map(|q| q.record.clone()).collect()).map_err(|e| {
             Error::Task {
                 detail: format!("batch {seq}: {e}"),
             }
         })?;
-    let (status, outcome) = match client.create_call_records(&batch).await {
+    let deadline = send_by(&ready, shared.clock.now());
+    let (status, outcome) = match client.create_call_records_by(&batch, deadline).await {
         Ok(created) => (BatchStatus::Accepted, accepted_entry(seq, created)),
+        Err(error @ tc_http::Error::SendByPassed { wait, .. }) if !error.outcome_unknown() => {
+            // Resumable until its rows are journaled again, in case the process dies between.
+            let mut unsent = failed_entry(seq, &error);
+            if let Entry::Outcome { retryable, .. } = &mut unsent {
+                *retryable = true;
+            }
+            shared.write(&[unsent], Sync::Now)?;
+            // The rows whose window closes before the request could leave cannot make it: the
+            // earliest one at least (whatever the two clocks say), so trying again always ends.
+            let wait = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
+            let earliest = ready.iter().map(|q| q.record.ends_at()).min();
+            let leaves_at = earliest.map_or(Millis(i64::MAX), |e| e.plus(1));
+            let leaves_at = leaves_at.max(shared.clock.now().plus(wait));
+            let (open, late) = split_expired(ready, leaves_at);
+            shared.write(&late, Sync::Later)?;
+            notify_expired(shared, &late);
+            return Ok(open);
+        }
         Err(error) => {
             if fails_every_batch(&error) {
                 shared.stop_for(&error);
@@ -626,7 +674,7 @@ async fn send_batch(
     shared
         .observer
         .on_event(&Event::BatchAnswered { seq, rows, status });
-    Ok(())
+    Ok(Vec::new())
 }
 
 fn accepted_entry(seq: u64, created: tc_http::Created) -> Entry {

@@ -298,3 +298,45 @@ async fn a_stopped_run_leaves_the_pusher_ready_to_resume() {
     assert_eq!((tally.accepted, tally.rows()), (1_200, rows));
     sim.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_the_rate_limit_holds_past_its_window_is_rejected_never_sent_late() {
+    let sim = Simulator::start(SimConfig::demo()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = virtual_clock();
+    let now = clock.now();
+    // 600 records whose window closes in 30 s, on a client allowed one request a minute: the
+    // first batch of 500 leaves at once, the second could only leave after the window closed.
+    let (starts, ends) = (now.0.to_string(), (now.0 + 30_000).to_string());
+    let input: Vec<RawRecord> = receivers(600, 9)
+        .iter()
+        .map(|receiver| record(receiver, &starts, &ends))
+        .collect();
+    let account = sim.config();
+    let one_a_minute = tc_http::ClientConfig::new(
+        sim.base_url(),
+        account.client_account_id.clone(),
+        account.key_id.clone(),
+        account.api_key.clone(),
+    )
+    .with_rate_limit(1, Duration::from_secs(60));
+    let client = tc_http::Client::new(one_a_minute).unwrap();
+    let journal = dir.path().join("journal");
+    let mut pusher = Pusher::open(config(&sim, &journal, Start::New), clock).unwrap();
+    let pushed = pusher.push(input, &client, ()).await.unwrap();
+    assert!(matches!(pushed.end, PushEnd::Finished { input_rows: 600 }));
+    let report = dir.path().join("report.jsonl");
+    let tally = pusher.write_report(&report, 600).unwrap();
+    assert_eq!((tally.accepted, tally.rejected), (500, 100), "{tally:?}");
+    let late = read_report(&report);
+    assert!(late[500..]
+        .iter()
+        .all(|r| r.code.as_ref().map(ToString::to_string).as_deref() == Some("window_expired")));
+    assert_eq!(
+        sim.counters().create_requests,
+        1,
+        "the late batch never left"
+    );
+    assert_eq!(sim.counters().records_stored, 500);
+    sim.shutdown().await;
+}

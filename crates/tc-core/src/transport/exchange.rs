@@ -184,6 +184,7 @@ impl<T: Clone> Transport<T> {
             attempt: 1,
             auth: CallAuth::default(),
             unknown_seen: false,
+            send_by: None,
         }
     }
 
@@ -280,6 +281,11 @@ pub enum FailReason {
     UnreadableAnswer { status: u16 },
     /// The driver stopped carrying out the call.
     Cancelled,
+    /// The call's request could not leave by its send-by instant (see
+    /// [`Exchange::with_send_by`]): the rate limit, a backoff or the token budget held it until
+    /// `leaves_at`, past the moment a record of the batch stops being valid. This attempt sent
+    /// nothing.
+    SendByPassed { send_by: Millis, leaves_at: Millis },
 }
 
 impl fmt::Display for FailReason {
@@ -298,6 +304,10 @@ impl fmt::Display for FailReason {
                 write!(f, "HTTP {status} with an unreadable body")
             }
             FailReason::Cancelled => write!(f, "the call was cancelled"),
+            FailReason::SendByPassed { .. } => write!(
+                f,
+                "the request could not leave before a record's call window closed"
+            ),
         }
     }
 }
@@ -336,6 +346,8 @@ pub struct Exchange {
     auth: CallAuth,
     /// An attempt had an unknown outcome: it may have been processed.
     unknown_seen: bool,
+    /// No request of this call may leave after this instant.
+    send_by: Option<Millis>,
 }
 
 impl Exchange {
@@ -348,10 +360,35 @@ impl Exchange {
         self.attempt
     }
 
+    /// No request of this call leaves after `send_by`: past it, the call ends with
+    /// [`FailReason::SendByPassed`] instead of sending. For a batch, `send_by` is the earliest
+    /// `ends_at` of its records, so the wait for the rate limit cannot carry a record past its
+    /// window.
+    pub fn with_send_by(mut self, send_by: Millis) -> Exchange {
+        self.send_by = Some(send_by);
+        self
+    }
+
+    /// Ends the call if `at`, when a request would leave, is past the send-by instant.
+    fn past_send_by(&mut self, at: Millis) -> Option<Failed> {
+        let send_by = self.send_by.filter(|by| at > *by)?;
+        let reason = FailReason::SendByPassed {
+            send_by,
+            leaves_at: at,
+        };
+        Some(self.finish(self.endpoint, reason))
+    }
+
     /// What to do next, at `now`. Poll only while none of this call's requests is out: after
     /// [`Action::CreateToken`] or [`Action::Send`], report the request's outcome first (a poll
     /// before that repeats the action, and a driver that obeyed it would send twice).
     pub fn poll<T: Clone>(&mut self, transport: &mut Transport<T>, now: Millis) -> Action<T> {
+        let between_requests = matches!(self.state, State::Acquire | State::Backoff { .. });
+        if between_requests {
+            if let Some(failed) = self.past_send_by(now) {
+                return Action::Done(Err(failed));
+            }
+        }
         match &self.state {
             State::Done(result) => Action::Done(result.clone()),
             State::Creating { .. } => Action::CreateToken,
@@ -366,7 +403,14 @@ impl Exchange {
     }
 
     fn acquire<T: Clone>(&mut self, transport: &mut Transport<T>, now: Millis) -> Action<T> {
-        match transport.pool.pick(now) {
+        let decision = transport.pool.pick(now);
+        if let Decision::Send { at, .. } = &decision {
+            // Checked before the window place is taken, so a call that gives up takes none.
+            if let Some(failed) = self.past_send_by(*at) {
+                return Action::Done(Err(failed));
+            }
+        }
+        match decision {
             Decision::Send { slot, at, token } => {
                 transport.pool.reserve_send(slot, at);
                 self.state = State::Sending {

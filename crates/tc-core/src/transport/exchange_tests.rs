@@ -489,3 +489,60 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_batch_held_by_the_rate_limit_past_its_send_by_is_not_sent() {
+    // One request per minute: the first call sends at once, the second would wait a minute.
+    let config = TransportConfig {
+        pool: PoolConfig {
+            rate: WindowLimit::new(1, 60_000),
+            ..PoolConfig::default()
+        },
+        ..config()
+    };
+    let mut transport = Transport::new(config);
+    let mut model = Model::new(&[], &[]);
+    let mut first = transport.begin(Endpoint::CreateCallRecords);
+    let (result, now) = drive(&mut transport, &mut first, &mut model, Millis(0));
+    assert!(result.is_ok());
+    let send_by = Millis(30_000);
+    let mut second = transport
+        .begin(Endpoint::CreateCallRecords)
+        .with_send_by(send_by);
+    let (result, _) = drive(&mut transport, &mut second, &mut model, now);
+    let failed = result.unwrap_err();
+    assert_eq!(
+        failed.reason,
+        FailReason::SendByPassed {
+            send_by,
+            leaves_at: Millis(60_080)
+        },
+        "it could leave a minute after the first answer"
+    );
+    assert!(!failed.possibly_stored, "nothing of it left");
+    assert_eq!(model.calls(), 1, "the late batch never reached the server");
+    // It took no window place: the next call sends a minute after the first one's answer
+    // (at 80 ms), not a minute after a place the late batch would have held.
+    let mut third = transport.begin(Endpoint::CreateCallRecords);
+    drive(&mut transport, &mut third, &mut model, now)
+        .0
+        .unwrap();
+    assert_eq!(model.seen.last(), Some(&Seen::Call(Millis(60_080), 1)));
+}
+
+#[test]
+fn a_retry_whose_backoff_ends_past_the_send_by_gives_up_and_says_possibly_stored() {
+    let mut transport = Transport::new(config());
+    let mut model = Model::new(&[], &[Reply::Lost(TransportError::Timeout)]);
+    let mut exchange = transport
+        .begin(Endpoint::CreateCallRecords)
+        .with_send_by(Millis(41));
+    let (result, _) = drive(&mut transport, &mut exchange, &mut model, Millis(0));
+    let failed = result.unwrap_err();
+    assert!(matches!(failed.reason, FailReason::SendByPassed { .. }));
+    assert!(
+        failed.possibly_stored,
+        "the first attempt timed out after sending"
+    );
+    assert_eq!(model.calls(), 1);
+}
