@@ -646,9 +646,9 @@ fn the_simulator_reads_time_through_tokio() {
 }
 
 #[test]
-fn async_tests_of_the_transport_and_simulator_run_in_paused_time() {
+fn async_tests_of_the_transport_simulator_and_push_run_in_paused_time() {
     let mut found = Vec::new();
-    for dir in ["crates/tc-http", "crates/tc-sim"] {
+    for dir in ["crates/tc-http", "crates/tc-sim", "crates/tc-push"] {
         for file in rust_files(&root().join(dir)) {
             let text = std::fs::read_to_string(&file).unwrap_or_default();
             for (number, line) in text.lines().enumerate() {
