@@ -206,23 +206,7 @@ fn tc_core_never_reads_a_clock_or_does_io() {
         "eprint",
         "tokio",
     ];
-    let files = rust_files(&root().join("crates/tc-core/src"));
-    let mut scanned = Vec::new();
-    let mut test_files = Vec::new();
-    for file in &files {
-        let (lines, tests) = library_lines(file);
-        scanned.push((file, lines));
-        test_files.extend(tests);
-    }
-    let mut found = Vec::new();
-    for (file, lines) in scanned.into_iter().filter(|(f, _)| !test_files.contains(f)) {
-        for (number, line) in lines {
-            for needle in banned.iter().filter(|n| line.contains(*n)) {
-                let shown = file.strip_prefix(root()).unwrap_or(file).display();
-                found.push(format!("{shown}:{number}: `{needle}` in `{}`", line.trim()));
-            }
-        }
-    }
+    let found = library_occurrences("crates/tc-core/src", &banned, &[]);
     assert!(
         found.is_empty(),
         "tc-core is pure: the time is a parameter and I/O belongs to the other crates. Found:\n{}",

@@ -361,8 +361,10 @@ fn an_api_outage_stops_the_push_and_resume_finishes_it() {
     rt.block_on(up.shutdown());
 }
 
-#[test]
-fn ctrl_c_finishes_what_is_in_flight_and_resume_finishes_the_rest() {
+/// A push to a simulator that answers in 300 ms gets `signal` once its first answer is on disk
+/// (the push is under way, its handler set): it must answer the requests in flight, write a
+/// report with every row, exit with `code`, and a resume must finish without a duplicate.
+fn a_signal_finishes_what_is_in_flight(signal_name: &str, code: i32, seed: u64) {
     let rt = runtime();
     let sim = rt
         .block_on(Simulator::start(SimConfig {
@@ -370,20 +372,19 @@ fn ctrl_c_finishes_what_is_in_flight_and_resume_finishes_the_rest() {
             ..SimConfig::demo()
         }))
         .unwrap();
-    let fx = fixture(6000, false, 10);
+    let fx = fixture(6000, false, seed);
     let mut child = spawn_with_events(&mut submit(&sim, &fx, &["--tokens", "1"]));
-    // Interrupt once the first answer is on disk: the push is under way, its handler set.
     assert!(wait_for_events(&mut child, "batch_answered", 1).is_some());
-    signal(&child, "INT");
+    signal(&child, signal_name);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
     assert!(stderr.contains("--resume"), "{stderr}");
     let rows = report(&fx);
     assert_eq!(
         rows.len(),
         6000,
-        "an interrupted push still answers for every row"
+        "a stopped push still answers for every row"
     );
     assert!(rows.iter().any(|r| r.status == "accepted"));
     assert!(rows.iter().any(|r| r.code == "not_sent"));
@@ -391,7 +392,6 @@ fn ctrl_c_finishes_what_is_in_flight_and_resume_finishes_the_rest() {
         rows.iter().all(|r| r.status != "unknown"),
         "requests in flight were answered before exiting"
     );
-
     let out = run(&mut submit(&sim, &fx, &["--resume"]));
     assert_eq!(out.status.code(), Some(0));
     check_promises(&sim, &fx, &report(&fx));
@@ -401,6 +401,11 @@ fn ctrl_c_finishes_what_is_in_flight_and_resume_finishes_the_rest() {
         "nothing was sent twice"
     );
     rt.block_on(sim.shutdown());
+}
+
+#[test]
+fn ctrl_c_finishes_what_is_in_flight_and_resume_finishes_the_rest() {
+    a_signal_finishes_what_is_in_flight("INT", 130, 10);
 }
 
 #[test]
@@ -548,30 +553,7 @@ fn missing_credentials_say_what_to_set() {
 /// the report is written, the exit status is 143, and a resume finishes the push.
 #[test]
 fn sigterm_finishes_what_is_in_flight_writes_the_report_and_exits_143() {
-    let rt = runtime();
-    let sim = rt
-        .block_on(Simulator::start(SimConfig {
-            latency: Duration::from_millis(300),
-            ..SimConfig::demo()
-        }))
-        .unwrap();
-    let fx = fixture(3000, false, 12);
-    let mut child = spawn_with_events(&mut submit(&sim, &fx, &["--tokens", "1"]));
-    assert!(wait_for_events(&mut child, "batch_answered", 1).is_some());
-    signal(&child, "TERM");
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(143), "{stderr}");
-    let rows = report(&fx);
-    assert_eq!(rows.len(), 3000, "the report answers for every row");
-    assert!(
-        rows.iter().all(|r| r.status != "unknown"),
-        "in flight was answered"
-    );
-    let out = run(&mut submit(&sim, &fx, &["--resume"]));
-    assert_eq!(out.status.code(), Some(0));
-    check_promises(&sim, &fx, &report(&fx));
-    rt.block_on(sim.shutdown());
+    a_signal_finishes_what_is_in_flight("TERM", 143, 12);
 }
 
 /// Issue 13, item 2: a second push on a journal in use is refused with a clear message, and

@@ -130,6 +130,40 @@ struct Files {
     header_warnings: usize,
 }
 
+/// Everything checked before anything starts (a simulator, a journal, a request): the three
+/// files distinct and writable, no journal overwritten, and, unless a journal is resumed (whose
+/// journal it is comes first then: a changed input may not even be readable any more), the
+/// input's header read, its warnings printed.
+fn check_files(args: &SubmitArgs, format: crate::read::Format) -> Result<(Files, Fingerprint)> {
+    let mut files = Files {
+        format,
+        journal: args
+            .journal
+            .clone()
+            .unwrap_or_else(|| sibling(&args.file, "journal")),
+        report: args
+            .report
+            .clone()
+            .unwrap_or_else(|| sibling(&args.file, "report.csv")),
+        header_warnings: 0,
+    };
+    tc_push::check_outputs(Some(&args.file), &files.journal, &files.report)?;
+    let fingerprint = Fingerprint::of_file(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    if args.mock && !args.resume && args.journal.is_none() {
+        // A journal of an earlier demo push describes a simulator that is gone: start afresh.
+        let _ = std::fs::remove_file(&files.journal);
+    }
+    if !args.resume && files.journal.exists() {
+        let path = files.journal.clone();
+        return Err(with_flag_hint(tc_push::Error::JournalExists { path }));
+    }
+    if !(args.resume && files.journal.exists()) {
+        files.header_warnings = read_header(&args.file, format)?;
+    }
+    Ok((files, fingerprint))
+}
+
 /// Opens the input and reads its header, printing the readers' warnings; returns how many.
 fn read_header(file: &Path, format: crate::read::Format) -> Result<usize> {
     let warnings = crate::read::open(Some(file), format)?.warnings();
@@ -160,44 +194,13 @@ async fn run_async(args: SubmitArgs) -> Result<i32> {
     if args.dry_run {
         return dry_run::run(&args, format, region);
     }
-    let files = Files {
-        format,
-        journal: args
-            .journal
-            .clone()
-            .unwrap_or_else(|| sibling(&args.file, "journal")),
-        report: args
-            .report
-            .clone()
-            .unwrap_or_else(|| sibling(&args.file, "report.csv")),
-        header_warnings: 0,
-    };
-    // Every file is checked before anything is sent: answers that cannot be written down must
-    // not be asked for.
-    tc_push::check_outputs(Some(&args.file), &files.journal, &files.report)?;
-    let fingerprint = Fingerprint::of_file(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
-    // Read the header before anything starts, so an unreadable file or a misspelt column is said
-    // before a simulator, a journal or a request. On a resume, whose journal it is comes first:
-    // a changed input may not even be readable any more.
+    let (mut files, fingerprint) = check_files(&args, format)?;
     let resuming_a_journal = args.resume && files.journal.exists();
-    let mut files = files;
-    if !resuming_a_journal {
-        files.header_warnings = read_header(&args.file, format)?;
-    }
-    if args.mock && !args.resume && args.journal.is_none() {
-        // A journal of an earlier demo push describes a simulator that is gone: start afresh.
-        let _ = std::fs::remove_file(&files.journal);
-    }
     let target = Target::connect(&args).await?;
     let client = target.client(&args)?;
     let options = SendOptions::new(target.destination.clone(), target.client_account_id.clone())
         .with_region(region)
         .with_number_format(number_format(args.number_format));
-    if !args.resume && files.journal.exists() {
-        let path = files.journal.clone();
-        return Err(with_flag_hint(tc_push::Error::JournalExists { path }));
-    }
     if resuming_a_journal {
         tc_push::journal::check_start(&files.journal, &fingerprint, &options)
             .map_err(with_flag_hint)?;
