@@ -1,7 +1,7 @@
 //! The API's JSON bodies, with the field names of the documentation. Responses tolerate unknown
 //! fields; optional request fields are left out rather than sent as `null`.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
 /// One call record in a create request.
@@ -105,7 +105,8 @@ pub struct RecordStatus {
     pub status_info: StatusInfo,
 }
 
-/// `{"status": "success"}`; any other status is a failure, kept with its raw text and message.
+/// `{"status": "success"}`, a failure reason, or a status saying the record is still on its
+/// way (`pending`, `processing`, `queued`); read it with [`StatusInfo::delivery`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusInfo {
     pub status: String,
@@ -113,26 +114,100 @@ pub struct StatusInfo {
     pub message: Option<String>,
 }
 
-/// What happened to one record on the receiver's side.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Delivery<'a> {
-    Success,
-    Failed {
-        status: &'a str,
-        message: Option<&'a str>,
-    },
+impl StatusInfo {
+    /// The record's delivery. A record the API has not processed yet is
+    /// [`DeliveryStatus::Pending`] (or processing, or queued), not a failure: check
+    /// [`DeliveryStatus::is_settled`] before reporting it.
+    ///
+    /// ```
+    /// use tc_core::wire::{DeliveryStatus, StatusInfo};
+    ///
+    /// let info = StatusInfo { status: "pending".into(), message: None };
+    /// assert_eq!(info.delivery(), DeliveryStatus::Pending);
+    /// assert!(!info.delivery().is_settled());
+    /// ```
+    pub fn delivery(&self) -> DeliveryStatus {
+        DeliveryStatus::parse(&self.status)
+    }
 }
 
-impl StatusInfo {
-    pub fn delivery(&self) -> Delivery<'_> {
-        if self.status == "success" {
-            Delivery::Success
-        } else {
-            Delivery::Failed {
-                status: &self.status,
-                message: self.message.as_deref(),
-            }
+/// A record's delivery, from the status endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum DeliveryStatus {
+    Success,
+    Pending,
+    Processing,
+    Queued,
+    NotTruecallerUser,
+    OsNotSupported,
+    AppVersionNotSupported,
+    PushFailed,
+    /// A status this version does not know, kept as the API wrote it.
+    Other(String),
+}
+
+impl DeliveryStatus {
+    /// Reads the API's `status_info.status`. An empty status means no answer yet: pending.
+    pub fn parse(text: &str) -> DeliveryStatus {
+        match text {
+            "success" => DeliveryStatus::Success,
+            "" | "pending" => DeliveryStatus::Pending,
+            "processing" => DeliveryStatus::Processing,
+            "queued" => DeliveryStatus::Queued,
+            "not_truecaller_user" => DeliveryStatus::NotTruecallerUser,
+            "os_not_supported" => DeliveryStatus::OsNotSupported,
+            "app_version_not_supported" => DeliveryStatus::AppVersionNotSupported,
+            "push_failed" => DeliveryStatus::PushFailed,
+            other => DeliveryStatus::Other(other.to_owned()),
         }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            DeliveryStatus::Success => "success",
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Processing => "processing",
+            DeliveryStatus::Queued => "queued",
+            DeliveryStatus::NotTruecallerUser => "not_truecaller_user",
+            DeliveryStatus::OsNotSupported => "os_not_supported",
+            DeliveryStatus::AppVersionNotSupported => "app_version_not_supported",
+            DeliveryStatus::PushFailed => "push_failed",
+            DeliveryStatus::Other(text) => text,
+        }
+    }
+
+    /// Whether the API has decided this record's delivery. The one place that decides it:
+    /// pending, processing and queued are still on their way; everything else is final.
+    pub fn is_settled(&self) -> bool {
+        !matches!(
+            self,
+            DeliveryStatus::Pending | DeliveryStatus::Processing | DeliveryStatus::Queued
+        )
+    }
+
+    /// Whether the customer's phone was reached.
+    pub fn is_delivered(&self) -> bool {
+        *self == DeliveryStatus::Success
+    }
+}
+
+impl fmt::Display for DeliveryStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for DeliveryStatus {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for DeliveryStatus {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Ok(DeliveryStatus::parse(&text))
     }
 }
 
@@ -184,14 +259,34 @@ mod tests {
             {"id":"1","caller_number":"+1","receiver_number":"+2","status_info":{"status":"success"},"new":true},
             {"id":"2","caller_number":"+1","receiver_number":"+3","status_info":{"status":"not_truecaller_user","message":"receiver is not a Truecaller user","code":7}}]}"#;
         let status: BatchStatusResponse = serde_json::from_str(body).unwrap();
-        assert_eq!(status.data[0].status_info.delivery(), Delivery::Success);
         assert_eq!(
-            status.data[1].status_info.delivery(),
-            Delivery::Failed {
-                status: "not_truecaller_user",
-                message: Some("receiver is not a Truecaller user")
-            }
+            status.data[0].status_info.delivery(),
+            DeliveryStatus::Success
         );
+        let failed = &status.data[1].status_info;
+        assert_eq!(failed.delivery(), DeliveryStatus::NotTruecallerUser);
+        assert!(failed.delivery().is_settled() && !failed.delivery().is_delivered());
+        assert_eq!(
+            failed.message.as_deref(),
+            Some("receiver is not a Truecaller user")
+        );
+    }
+
+    #[test]
+    fn only_pending_processing_and_queued_deliveries_are_unsettled() {
+        for text in ["", "pending", "processing", "queued"] {
+            assert!(!DeliveryStatus::parse(text).is_settled(), "{text}");
+        }
+        for text in ["success", "push_failed", "something_new"] {
+            let status = DeliveryStatus::parse(text);
+            assert!(status.is_settled(), "{text}");
+            assert_eq!(status.as_str(), text);
+            let json = serde_json::to_string(&status).unwrap();
+            assert_eq!(
+                serde_json::from_str::<DeliveryStatus>(&json).unwrap(),
+                status
+            );
+        }
     }
 
     #[test]

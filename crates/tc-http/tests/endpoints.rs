@@ -4,7 +4,6 @@ mod common;
 
 use common::*;
 use std::time::Duration;
-use tc_core::wire::Delivery;
 use tc_core::Millis;
 use tc_http::{AttemptFailure, Client, ClientConfig, Error, RetryConfig, StatusApi};
 use tc_sim::Simulator;
@@ -40,12 +39,14 @@ async fn batch_status_decodes_every_record_under_v2_and_v3() {
             assert_eq!(record.receiver_number, sent.receiver_number().as_str());
             let expected = tc_sim::expected_status(&record.receiver_number);
             assert_eq!(record.status_info.status, expected);
-            match record.status_info.delivery() {
-                Delivery::Success => assert_eq!(expected, "success"),
-                Delivery::Failed { message, .. } => {
-                    failures += 1;
-                    assert!(message.is_some_and(|m| !m.is_empty()));
-                }
+            let delivery = record.status_info.delivery();
+            assert!(delivery.is_settled(), "the simulator settles at once");
+            if delivery.is_delivered() {
+                assert_eq!(expected, "success");
+            } else {
+                failures += 1;
+                let message = record.status_info.message.as_deref();
+                assert!(message.is_some_and(|m| !m.is_empty()));
             }
         }
         assert!(

@@ -96,86 +96,6 @@ impl<'de> Deserialize<'de> for ReportCode {
     }
 }
 
-/// A record's delivery, from the status endpoint.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-pub enum DeliveryStatus {
-    Success,
-    Pending,
-    Processing,
-    Queued,
-    NotTruecallerUser,
-    OsNotSupported,
-    AppVersionNotSupported,
-    PushFailed,
-    /// A status this version does not know, kept as the API wrote it.
-    Other(String),
-}
-
-impl DeliveryStatus {
-    /// Reads the API's `status_info.status`. An empty status means no answer yet: pending.
-    pub fn parse(text: &str) -> DeliveryStatus {
-        match text {
-            "success" => DeliveryStatus::Success,
-            "" | "pending" => DeliveryStatus::Pending,
-            "processing" => DeliveryStatus::Processing,
-            "queued" => DeliveryStatus::Queued,
-            "not_truecaller_user" => DeliveryStatus::NotTruecallerUser,
-            "os_not_supported" => DeliveryStatus::OsNotSupported,
-            "app_version_not_supported" => DeliveryStatus::AppVersionNotSupported,
-            "push_failed" => DeliveryStatus::PushFailed,
-            other => DeliveryStatus::Other(other.to_owned()),
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        match self {
-            DeliveryStatus::Success => "success",
-            DeliveryStatus::Pending => "pending",
-            DeliveryStatus::Processing => "processing",
-            DeliveryStatus::Queued => "queued",
-            DeliveryStatus::NotTruecallerUser => "not_truecaller_user",
-            DeliveryStatus::OsNotSupported => "os_not_supported",
-            DeliveryStatus::AppVersionNotSupported => "app_version_not_supported",
-            DeliveryStatus::PushFailed => "push_failed",
-            DeliveryStatus::Other(text) => text,
-        }
-    }
-
-    /// Whether the API has decided this record's delivery. The one place that decides it:
-    /// pending, processing and queued are still on their way; everything else is final.
-    pub fn is_settled(&self) -> bool {
-        !matches!(
-            self,
-            DeliveryStatus::Pending | DeliveryStatus::Processing | DeliveryStatus::Queued
-        )
-    }
-
-    /// Whether the customer's phone was reached.
-    pub fn is_delivered(&self) -> bool {
-        *self == DeliveryStatus::Success
-    }
-}
-
-impl fmt::Display for DeliveryStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for DeliveryStatus {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for DeliveryStatus {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        Ok(DeliveryStatus::parse(&text))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,18 +112,6 @@ mod tests {
         ] {
             let text = serde_json::to_string(&code).unwrap();
             assert_eq!(serde_json::from_str::<ReportCode>(&text).unwrap(), code);
-        }
-    }
-
-    #[test]
-    fn only_pending_processing_and_queued_deliveries_are_unsettled() {
-        for text in ["", "pending", "processing", "queued"] {
-            assert!(!DeliveryStatus::parse(text).is_settled(), "{text}");
-        }
-        for text in ["success", "push_failed", "something_new"] {
-            let status = DeliveryStatus::parse(text);
-            assert!(status.is_settled(), "{text}");
-            assert_eq!(status.as_str(), text);
         }
     }
 }

@@ -2,7 +2,7 @@
 //! has a settled delivery, and journal it so the report can say whether each customer's phone
 //! was reached.
 
-use crate::codes::{BatchStatus, DeliveryStatus};
+use crate::codes::BatchStatus;
 use crate::error::Error;
 use crate::journal::{read_entries, DeliveryRow, Entry, JournalWriter};
 use crate::push::lock;
@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
+use tc_core::wire::DeliveryStatus;
 
 /// How often a batch that is not fully processed yet is asked again.
 pub const POLL_EVERY: Duration = Duration::from_secs(2);

@@ -5,13 +5,14 @@
 //! and its outcome ([`Entry::Outcome`]) after the answer. The writer holds an exclusive lock on
 //! the file for as long as it lives; the operating system releases it when the process dies.
 
-use crate::codes::{BatchStatus, DeliveryStatus, ReportCode};
+use crate::codes::{BatchStatus, ReportCode};
 use crate::error::Error;
 use crate::options::{Fingerprint, SendOptions};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use tc_core::wire::DeliveryStatus;
 use tc_core::{Code, Field};
 
 /// The journal format this engine writes and reads.

@@ -75,7 +75,7 @@ mod push;
 mod report;
 
 pub use clock::{Clock, SystemClock, TokioClock};
-pub use codes::{BatchStatus, DeliveryStatus, ReportCode, RowStatus};
+pub use codes::{BatchStatus, ReportCode, RowStatus};
 pub use delivery::{Polled, POLL_EVERY};
 pub use error::{Error, FileRole};
 pub use events::{Event, Observer, StopReason};
@@ -84,7 +84,8 @@ pub use ledger::{Ledger, Outcome, RowSet};
 pub use options::{Destination, Fingerprint, SendOptions, StoredSoFar};
 pub use paths::check_outputs;
 pub use push::{
-    fails_every_batch, BatchCounts, Delivery, PushConfig, PushEnd, Pushed, Pusher, Resumed, Start,
+    fails_every_batch, BatchCounts, Guarantee, PushConfig, PushEnd, Pushed, Pusher, Resumed, Start,
     StopHandle,
 };
 pub use report::{verdict, write_report, ReportRow, Tally};
+pub use tc_core::wire::DeliveryStatus;

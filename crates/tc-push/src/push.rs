@@ -26,10 +26,10 @@ pub enum Start {
     Resume,
 }
 
-/// What to do with a batch that may have reached the API unanswered.
+/// The push's guarantee: what it does with a batch that may have reached the API unanswered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
-pub enum Delivery {
+pub enum Guarantee {
     /// Send it again, flagged `possibly_duplicated`: a duplicate shows the caller's name twice,
     /// a loss shows the customer an unknown number.
     #[default]
@@ -49,7 +49,7 @@ pub struct PushConfig {
     pub input_name: String,
     pub options: SendOptions,
     pub start: Start,
-    pub delivery: Delivery,
+    pub guarantee: Guarantee,
     /// Requests in flight at once: the most batches a crash can leave unanswered.
     pub in_flight: usize,
 }
@@ -67,7 +67,7 @@ impl PushConfig {
             input_name: String::new(),
             options,
             start: Start::New,
-            delivery: Delivery::AtLeastOnce,
+            guarantee: Guarantee::AtLeastOnce,
             in_flight: 4,
         }
     }
@@ -82,8 +82,8 @@ impl PushConfig {
         self
     }
 
-    pub fn with_delivery(mut self, delivery: Delivery) -> Self {
-        self.delivery = delivery;
+    pub fn with_guarantee(mut self, guarantee: Guarantee) -> Self {
+        self.guarantee = guarantee;
         self
     }
 
@@ -215,7 +215,7 @@ impl Pusher {
         };
         let resumed = resuming.then(|| {
             let again = ledger.unsettled_possibly_stored();
-            let at_most_once = config.delivery == Delivery::AtMostOnce;
+            let at_most_once = config.guarantee == Guarantee::AtMostOnce;
             Resumed {
                 settled: ledger.settled.len(),
                 to_send_again: if at_most_once { 0 } else { again },
@@ -323,7 +323,7 @@ impl Pusher {
         let (tx, rx) = mpsc::channel::<Vec<Queued>>(self.config.in_flight);
         let plan = ReadPlan {
             ledger,
-            skip_possibly_stored: self.config.delivery == Delivery::AtMostOnce,
+            skip_possibly_stored: self.config.guarantee == Guarantee::AtMostOnce,
             region: self.config.options.region,
         };
         let thread = std::thread::spawn(move || plan.read(input.into_iter(), &shared, tx));

@@ -3,7 +3,7 @@
 //! is reported as the journal entry with the last word on it says, and a row that may be stored
 //! is never reported as if it were not.
 
-use crate::codes::{BatchStatus, DeliveryStatus, ReportCode, RowStatus};
+use crate::codes::{BatchStatus, ReportCode, RowStatus};
 use crate::error::Error;
 use crate::journal::{read_entry_at, Entry};
 use crate::ledger::{Ledger, Outcome};
@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
+use tc_core::wire::DeliveryStatus;
 
 /// One row of the report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -226,10 +226,10 @@ fn push_config(
         } else {
             tc_push::Start::New
         })
-        .with_delivery(if args.at_most_once {
-            tc_push::Delivery::AtMostOnce
+        .with_guarantee(if args.at_most_once {
+            tc_push::Guarantee::AtMostOnce
         } else {
-            tc_push::Delivery::AtLeastOnce
+            tc_push::Guarantee::AtLeastOnce
         })
         .with_in_flight(usize::from(args.tokens) * IN_FLIGHT_PER_TOKEN)
 }
