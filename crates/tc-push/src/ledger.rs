@@ -122,17 +122,13 @@ impl Ledger {
         self.possibly_stored.count_without(&self.settled)
     }
 
-    /// Whether anything of the push may be on the API: an accepted batch, or a row that may be
-    /// stored.
+    /// Whether anything of the push may be on the API. Accepted rows are in `possibly_stored`
+    /// too, so that one set says it.
     pub fn stored_so_far(&self) -> StoredSoFar {
-        let accepted = self
-            .outcomes
-            .values()
-            .any(|o| o.status == BatchStatus::Accepted);
-        if accepted || !self.possibly_stored.is_empty() {
-            StoredSoFar::Something
-        } else {
+        if self.possibly_stored.is_empty() {
             StoredSoFar::Nothing
+        } else {
+            StoredSoFar::Something
         }
     }
 }

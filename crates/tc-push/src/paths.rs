@@ -2,7 +2,7 @@
 //! could not be written down.
 
 use crate::error::{Error, FileRole};
-use crate::report::report_dir;
+use crate::report::{report_dir, temporary_report};
 use std::path::{Path, PathBuf};
 
 /// Checks, before anything is sent, that the input, the journal and the report are three
@@ -48,7 +48,7 @@ fn check_writable(report: &Path) -> Result<(), Error> {
         }
     }
     // The report is written as a temporary file in its directory, then renamed: try exactly that.
-    tempfile::NamedTempFile::new_in(report_dir(report))
+    temporary_report(report_dir(report))
         .map(drop)
         .map_err(refuse)
 }

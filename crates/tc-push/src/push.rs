@@ -323,7 +323,7 @@ impl Pusher {
         let (tx, rx) = mpsc::channel::<Vec<Queued>>(self.config.in_flight);
         let plan = ReadPlan {
             ledger,
-            skip_possibly_stored: self.config.guarantee == Guarantee::AtMostOnce,
+            guarantee: self.config.guarantee,
             region: self.config.options.region,
         };
         let thread = std::thread::spawn(move || plan.read(input.into_iter(), &shared, tx));
@@ -434,7 +434,7 @@ impl Shared {
 
 struct ReadPlan {
     ledger: Ledger,
-    skip_possibly_stored: bool,
+    guarantee: Guarantee,
     region: Option<tc_core::Region>,
 }
 
@@ -479,7 +479,8 @@ impl ReadPlan {
     /// stored.
     fn skips(&self, row: u64) -> bool {
         self.ledger.settled.contains(row)
-            || (self.skip_possibly_stored && self.ledger.possibly_stored.contains(row))
+            || (self.guarantee == Guarantee::AtMostOnce
+                && self.ledger.possibly_stored.contains(row))
     }
 
     fn check(&self, input: crate::InputRow, shared: &Shared) -> Result<Option<Queued>, Error> {

@@ -123,7 +123,7 @@ pub fn write_report(journal: &Path, path: &Path, input_rows: u64) -> Result<Tall
 /// is atomic, and made as any new file would be (mode 0666 less the umask), not private to its
 /// owner as temporary files are by default: the report replaces what the operator would have
 /// got writing it directly.
-fn temporary_report(dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+pub(crate) fn temporary_report(dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
     let mut builder = tempfile::Builder::new();
     builder.prefix(".tcbatch-report-");
     #[cfg(unix)]

@@ -201,13 +201,12 @@ async fn run_async(args: SubmitArgs) -> Result<i32> {
     let options = SendOptions::new(target.destination.clone(), target.client_account_id.clone())
         .with_region(region)
         .with_number_format(number_format(args.number_format));
+    let config = push_config(&args, &files, fingerprint, options);
+    // Opening a journal to resume checks whose it is, before the input is read.
+    let pusher = Pusher::open(config, tc_push::SystemClock).map_err(with_flag_hint)?;
     if resuming_a_journal {
-        tc_push::journal::check_start(&files.journal, &fingerprint, &options)
-            .map_err(with_flag_hint)?;
         files.header_warnings = read_header(&args.file, format)?;
     }
-    let config = push_config(&args, &files, fingerprint, options);
-    let pusher = Pusher::open(config, tc_push::SystemClock).map_err(with_flag_hint)?;
     let code = push_and_report(&args, &files, pusher, &client).await;
     target.shutdown().await;
     code
