@@ -383,11 +383,15 @@ impl Exchange {
     /// [`Action::CreateToken`] or [`Action::Send`], report the request's outcome first (a poll
     /// before that repeats the action, and a driver that obeyed it would send twice).
     pub fn poll<T: Clone>(&mut self, transport: &mut Transport<T>, now: Millis) -> Action<T> {
-        let between_requests = matches!(self.state, State::Acquire | State::Backoff { .. });
-        if between_requests {
-            if let Some(failed) = self.past_send_by(now) {
-                return Action::Done(Err(failed));
-            }
+        // Between requests, the next one cannot leave before now, nor before a backoff ends:
+        // a call whose backoff runs past its send-by ends at once instead of waiting it out.
+        let next_leaves = match self.state {
+            State::Acquire => Some(now),
+            State::Backoff { until } => Some(until.max(now)),
+            _ => None,
+        };
+        if let Some(failed) = next_leaves.and_then(|at| self.past_send_by(at)) {
+            return Action::Done(Err(failed));
         }
         match &self.state {
             State::Done(result) => Action::Done(result.clone()),

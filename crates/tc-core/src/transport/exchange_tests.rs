@@ -536,13 +536,22 @@ fn a_retry_whose_backoff_ends_past_the_send_by_gives_up_and_says_possibly_stored
     let mut model = Model::new(&[], &[Reply::Lost(TransportError::Timeout)]);
     let mut exchange = transport
         .begin(Endpoint::CreateCallRecords)
-        .with_send_by(Millis(41));
-    let (result, _) = drive(&mut transport, &mut exchange, &mut model, Millis(0));
+        .with_send_by(Millis(81));
+    let (result, ended_at) = drive(&mut transport, &mut exchange, &mut model, Millis(0));
     let failed = result.unwrap_err();
-    assert!(matches!(failed.reason, FailReason::SendByPassed { .. }));
+    let FailReason::SendByPassed { leaves_at, .. } = failed.reason else {
+        panic!("{failed:?}")
+    };
     assert!(
         failed.possibly_stored,
         "the first attempt timed out after sending"
     );
     assert_eq!(model.calls(), 1);
+    assert!(leaves_at > Millis(81), "the backoff ends past the send-by");
+    assert_eq!(
+        ended_at,
+        Millis(80),
+        "the call ends when the timeout is reported (token 0-40, send 40-80), without waiting \
+         out its backoff"
+    );
 }
