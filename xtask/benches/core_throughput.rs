@@ -6,7 +6,7 @@
 use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use tc_core::{Millis, RawRecord, Validator};
+use tc_core::{EpochMillis, RawRecord, Validator};
 use xtask::messy::{Generator, NOW_MS};
 
 /// Stops the timed loop even on a machine far slower than expected.
@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         .iter()
         .map(|r| RawRecord::from_text_fields(r.fields()))
         .collect();
-    let validator = Validator::new(Millis(NOW_MS));
+    let validator = Validator::new(EpochMillis::try_from(NOW_MS).unwrap());
 
     let (mut valid, mut invalid) = (0usize, 0usize);
     let start = Instant::now();

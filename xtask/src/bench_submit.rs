@@ -10,8 +10,8 @@ use std::io::{BufWriter, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tc_core::transport::MonotonicMillis;
 use tc_core::transport::{Decision, PoolConfig, TokenPool, WindowLimit};
-use tc_core::Millis;
 
 /// The simulator's and the client's limit for the loopback run: 100 requests per token in any
 /// 2-second window, so 2,000 requests take about 40 s instead of 33 minutes. A window's burst
@@ -178,7 +178,12 @@ pub fn virtual_time(tokens: usize) -> TableRow {
         rate: WindowLimit::new(60, 60_000 + 250),
         ..PoolConfig::default()
     });
-    let (mut now, mut sent, mut created, mut last) = (Millis(0), 0, 0, Millis(0));
+    let (mut now, mut sent, mut created, mut last) = (
+        MonotonicMillis::from_millis(0),
+        0,
+        0,
+        MonotonicMillis::from_millis(0),
+    );
     while sent < requests {
         match pool.pick(now) {
             Decision::Send { slot, at, .. } => {
@@ -198,7 +203,7 @@ pub fn virtual_time(tokens: usize) -> TableRow {
             Decision::WaitForCreation { .. } => break,
         }
     }
-    let minutes = last.0 as f64 / 60_000.0;
+    let minutes = last.as_millis() as f64 / 60_000.0;
     // The floor: each token's share of the requests, LIMIT per (window + guard), the first
     // window's worth at once.
     let per_token = requests.div_ceil(tokens as u32);

@@ -398,11 +398,11 @@ pub fn write_csv(out: &mut impl Write, seed: u64, rows: usize) -> io::Result<usi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tc_core::{Millis, RawRecord, Validator};
+    use tc_core::{EpochMillis, RawRecord, Validator};
 
     #[test]
     fn rows_validate_exactly_as_their_defect_says() {
-        let validator = Validator::new(Millis(NOW_MS));
+        let validator = Validator::new(EpochMillis::try_from(NOW_MS).unwrap());
         let mut defects = 0;
         for (i, row) in Generator::new(7).take(4000).enumerate() {
             let result = validator.validate(&RawRecord::from_text_fields(row.fields()));

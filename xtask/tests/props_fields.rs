@@ -8,12 +8,12 @@ use common::*;
 use proptest::prelude::*;
 use tc_core::rules::{CALL_REASON_FORBIDDEN, CALL_REASON_NOT_AT_EDGES};
 use tc_core::{
-    check_batch_size, Batch, BatchError, Code, Field, Millis, RawRecord, Scalar, Validator,
+    check_batch_size, Batch, BatchError, Code, EpochMillis, Field, RawRecord, Scalar, Validator,
     MAX_WINDOW_MS,
 };
 
 fn validator() -> Validator {
-    Validator::new(Millis(NOW))
+    Validator::new(EpochMillis::try_from(NOW).unwrap())
 }
 
 fn with(field: Field, value: Option<Scalar>) -> RawRecord {
@@ -230,15 +230,15 @@ proptest! {
         let scalar = match form {
             0 => Scalar::Int(ms),
             1 => Scalar::Text(ms.to_string()),
-            2 => Scalar::Text(Millis(ms).to_rfc3339()),
+            2 => Scalar::Text(EpochMillis::try_from(ms).unwrap().to_rfc3339()),
             _ => Scalar::Float(ms as f64),
         };
         // ends_at far in the past: the record fails on the window, never on starts_at itself.
         let mut raw = with(Field::StartsAt, Some(scalar.clone()));
         raw.set(Field::EndsAt, Some(Scalar::Int(ms)));
-        let diagnostics = Validator::new(Millis(ms)).validate(&raw).unwrap_err();
+        let diagnostics = Validator::new(EpochMillis::try_from(ms).unwrap()).validate(&raw).unwrap_err();
         prop_assert!(diagnostics.iter().all(|d| d.field != Some(Field::StartsAt)), "{:?}: {:?}", scalar, diagnostics);
-        prop_assert_eq!(Millis::parse(&Millis(ms).to_rfc3339()), Ok(Millis(ms)));
+        prop_assert_eq!(EpochMillis::try_from(ms).unwrap().to_rfc3339().parse::<EpochMillis>(), Ok(EpochMillis::try_from(ms).unwrap()));
     }
 
     #[test]
@@ -267,7 +267,7 @@ proptest! {
             expected.push((Some(Field::EndsAt), "window_too_long"));
         }
         expected.sort();
-        let got = Validator::new(Millis(now)).validate(&raw).err().map(|d| codes(&d)).unwrap_or_default();
+        let got = Validator::new(EpochMillis::try_from(now).unwrap()).validate(&raw).err().map(|d| codes(&d)).unwrap_or_default();
         prop_assert_eq!(got, expected, "starts {} ends {} now {}", starts, ends, now);
     }
 
@@ -317,7 +317,7 @@ fn the_window_boundaries_by_example() {
         let mut raw = valid_record();
         raw.set(Field::StartsAt, Some(Scalar::Int(starts)));
         raw.set(Field::EndsAt, Some(Scalar::Int(ends)));
-        Validator::new(Millis(now))
+        Validator::new(EpochMillis::try_from(now).unwrap())
             .validate(&raw)
             .err()
             .map(|d| codes(&d))

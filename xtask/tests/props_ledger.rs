@@ -132,7 +132,8 @@ fn step_entries(seq: u64, rows: &[u64], stored_before: &[u64], fate: Fate) -> Ve
     let outcome = Entry::Outcome {
         seq,
         status,
-        batch_id: (status == BatchStatus::Accepted).then(|| format!("b{seq}")),
+        batch_id: (status == BatchStatus::Accepted)
+            .then(|| format!("b{seq}").parse().expect("a batch id")),
         code: (status != BatchStatus::Accepted).then_some(ReportCode::Http(401)),
         message: None,
         attempts: 1,

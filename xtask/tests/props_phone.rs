@@ -10,7 +10,7 @@ use tc_core::{Code, Region, E164};
 const REGIONS: [&str; 6] = ["IN", "GB", "US", "DE", "BR", "JP"];
 
 fn region(code: &str) -> Region {
-    Region::parse(code).expect("a known region")
+    code.parse::<Region>().expect("a known region")
 }
 
 fn any_region() -> impl Strategy<Value = Option<Region>> {

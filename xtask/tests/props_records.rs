@@ -6,7 +6,9 @@ mod common;
 
 use common::*;
 use proptest::prelude::*;
-use tc_core::{CallRecord, Code, Diagnostic, Field, Millis, RawRecord, Region, Scalar, Validator};
+use tc_core::{
+    CallRecord, Code, Diagnostic, EpochMillis, Field, RawRecord, Region, Scalar, Validator,
+};
 
 /// Any value a JSON or CSV reader can hand over, weighted towards the interesting ones.
 fn any_scalar() -> impl Strategy<Value = Scalar> {
@@ -45,11 +47,11 @@ fn any_region() -> impl Strategy<Value = Option<Region>> {
     prop::option::of(prop::sample::select(vec![
         "IN", "GB", "US", "DE", "BR", "JP",
     ]))
-    .prop_map(|code| code.map(|c| Region::parse(c).expect("a known region")))
+    .prop_map(|code| code.map(|c| c.parse::<Region>().expect("a known region")))
 }
 
 /// What a validated record promises, checked independently of how validation got there.
-fn check_valid(record: &CallRecord, now: Millis) -> Result<(), TestCaseError> {
+fn check_valid(record: &CallRecord, now: EpochMillis) -> Result<(), TestCaseError> {
     for number in [record.caller_number(), record.receiver_number()] {
         let s = number.as_str();
         let shape = s.len() >= 8
@@ -95,13 +97,13 @@ fn check_valid(record: &CallRecord, now: Millis) -> Result<(), TestCaseError> {
             .flatten()
             .all(|c| !tc_core::rules::CALL_REASON_NOT_AT_EDGES.contains(c)));
     }
-    let (starts, ends) = (record.starts_at().0, record.ends_at().0);
+    let (starts, ends) = (record.starts_at().as_i64(), record.ends_at().as_i64());
     prop_assert!(
-        ends >= now.0 && ends > starts && ends - starts <= 86_400_000,
+        ends >= now.as_i64() && ends > starts && ends - starts <= 86_400_000,
         "{} {} {}",
         starts,
         ends,
-        now.0
+        now.as_i64()
     );
     prop_assert!(starts >= 100_000_000_000);
     Ok(())
@@ -150,10 +152,10 @@ proptest! {
     #[test]
     fn any_record_validates_or_says_why(
         raw in any_record(),
-        now in prop_oneof![any::<i64>(), 0i64..=253_402_300_799_999],
+        now in 100_000_000_000i64..=253_402_300_799_999,
         region in any_region(),
     ) {
-        let mut validator = Validator::new(Millis(now));
+        let mut validator = Validator::new(EpochMillis::try_from(now).unwrap());
         if let Some(region) = region {
             validator = validator.with_default_region(region);
         }
@@ -161,14 +163,14 @@ proptest! {
         // Pure: the same input gives the same answer.
         prop_assert_eq!(&result, &validator.validate(&raw));
         match &result {
-            Ok(record) => check_valid(record, Millis(now))?,
+            Ok(record) => check_valid(record, EpochMillis::try_from(now).unwrap())?,
             Err(diagnostics) => check_rejected(diagnostics)?,
         }
     }
 
     #[test]
     fn messages_stay_short_whatever_the_value(raw in any_record()) {
-        if let Err(diagnostics) = Validator::new(Millis(NOW)).validate(&raw) {
+        if let Err(diagnostics) = Validator::new(EpochMillis::try_from(NOW).unwrap()).validate(&raw) {
             check_short_messages(&diagnostics)?;
         }
     }
@@ -177,7 +179,7 @@ proptest! {
     fn a_huge_cell_gives_a_short_message(cell in "\\PC{2000,4000}", field in prop::sample::select(Field::ALL.to_vec())) {
         let mut raw = valid_record();
         raw.set(field, text(&cell));
-        if let Err(diagnostics) = Validator::new(Millis(NOW)).validate(&raw) {
+        if let Err(diagnostics) = Validator::new(EpochMillis::try_from(NOW).unwrap()).validate(&raw) {
             check_rejected(&diagnostics)?;
             check_short_messages(&diagnostics)?;
         }
@@ -260,7 +262,7 @@ enum Time {
 
 fn time_case(at: i64) -> impl Strategy<Value = Time> {
     prop_oneof![
-        4 => prop_oneof![Just(Scalar::Int(at)), Just(Scalar::Text(at.to_string())), Just(Scalar::Text(Millis(at).to_rfc3339()))]
+        4 => prop_oneof![Just(Scalar::Int(at)), Just(Scalar::Text(at.to_string())), Just(Scalar::Text(EpochMillis::try_from(at).unwrap().to_rfc3339()))]
             .prop_map(move |written| Time::At(at, written)),
         1 => Just(Time::Broken(None, "missing_field")),
         1 => Just(Time::Broken(Some(Scalar::Int(1_753_246_858)), "timestamp_in_seconds")),
@@ -339,7 +341,7 @@ proptest! {
             }
         }
         expected.sort();
-        let got = Validator::new(Millis(NOW)).validate(&raw).err().map(|d| codes(&d)).unwrap_or_default();
+        let got = Validator::new(EpochMillis::try_from(NOW).unwrap()).validate(&raw).err().map(|d| codes(&d)).unwrap_or_default();
         prop_assert_eq!(got, expected);
     }
 }

@@ -2,7 +2,6 @@
 //! line in, in order: the E.164 form, or `error: <code>`.
 
 use crate::read::lines::Lines;
-use crate::validate::parse_region;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::process::ExitCode;
 use tc_core::{Region, E164};
@@ -14,7 +13,7 @@ use tc_core::{Region, E164};
 )]
 pub struct NormalizeArgs {
     /// Reads numbers written without + or 00 as national numbers of this region (ISO 3166, e.g. IN).
-    #[arg(long, value_name = "CC", value_parser = parse_region)]
+    #[arg(long, value_name = "CC")]
     pub region: Option<Region>,
 }
 

@@ -16,16 +16,20 @@ pub struct Batch {
 
 /// A batch of the wrong size.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum BatchError {
+    /// No record at all.
     #[error("a request must carry at least one call record")]
     Empty,
     #[error(
         "a request carries at most {MAX_BATCH_RECORDS} call records, this one has {0}; split it"
     )]
+    /// More than [`MAX_BATCH_RECORDS`]; the count is given.
     TooLarge(usize),
 }
 
 impl BatchError {
+    /// The rule broken: [`Code::BatchEmpty`] or [`Code::BatchTooLarge`].
     pub fn code(&self) -> Code {
         match self {
             BatchError::Empty => Code::BatchEmpty,
@@ -33,12 +37,17 @@ impl BatchError {
         }
     }
 
+    /// The error as a diagnostic on the whole request.
     pub fn to_diagnostic(&self) -> Diagnostic {
         Diagnostic::new(None, self.code(), self.to_string())
     }
 }
 
 /// Checks the batch-size rule for a request of `len` records.
+///
+/// # Errors
+///
+/// [`BatchError::Empty`] for 0, [`BatchError::TooLarge`] above [`MAX_BATCH_RECORDS`].
 pub fn check_batch_size(len: usize) -> Result<(), BatchError> {
     match len {
         0 => Err(BatchError::Empty),
@@ -48,21 +57,34 @@ pub fn check_batch_size(len: usize) -> Result<(), BatchError> {
 }
 
 impl Batch {
+    /// A batch of `records`, in the order the API will number them.
+    ///
+    /// # Errors
+    ///
+    /// [`BatchError`] when there are none or more than [`MAX_BATCH_RECORDS`].
     pub fn new(records: Vec<CallRecord>) -> Result<Batch, BatchError> {
         check_batch_size(records.len())?;
         Ok(Batch { records })
     }
 
+    /// The records, in order.
     pub fn records(&self) -> &[CallRecord] {
         &self.records
     }
 
+    /// How many records: 1 to [`MAX_BATCH_RECORDS`].
     pub fn len(&self) -> usize {
         self.records.len()
     }
 
+    /// Always `false`: a batch holds at least one record.
     pub fn is_empty(&self) -> bool {
         false
+    }
+
+    /// The records, giving the batch up.
+    pub fn into_records(self) -> Vec<CallRecord> {
+        self.records
     }
 
     /// The request body for `POST /v2/clients/{id}/dynamic_call_records`.
@@ -106,6 +128,14 @@ impl<T> BatchPlanner<T> {
     /// The last, partial batch, if any items are left.
     pub fn finish(self) -> Option<Vec<T>> {
         (!self.pending.is_empty()).then_some(self.pending)
+    }
+}
+
+impl TryFrom<Vec<CallRecord>> for Batch {
+    type Error = BatchError;
+
+    fn try_from(records: Vec<CallRecord>) -> Result<Batch, BatchError> {
+        Batch::new(records)
     }
 }
 

@@ -6,6 +6,7 @@ use std::fmt;
 
 /// A field of a call record, named as on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Field {
     CallerNumber,
     ReceiverNumber,
@@ -67,16 +68,22 @@ impl<'de> serde::Deserialize<'de> for Field {
 }
 
 /// One problem with one record. A record gets a diagnostic for every problem it has.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+///
+/// Serialises as `{"field": "receiver_number", "code": "phone_too_short", "message": "..."}`,
+/// the shape of `tcbatch validate --output json`, and reads back from it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct Diagnostic {
     /// The wire field at fault; `None` when the record could not be read at all.
     pub field: Option<Field>,
+    /// The rule that was broken: stable, for programs to match on.
     pub code: Code,
     /// A sentence for a person: what is wrong and what to do about it.
     pub message: String,
 }
 
 impl Diagnostic {
+    /// A diagnostic on `field` (or on the whole record, with `None`).
     pub fn new(field: impl Into<Option<Field>>, code: Code, message: impl Into<String>) -> Self {
         Diagnostic {
             field: field.into(),
@@ -94,6 +101,127 @@ impl fmt::Display for Diagnostic {
         }
     }
 }
+
+impl std::error::Error for Diagnostic {}
+
+/// Every problem a record has, in field order; never empty. What
+/// [`Validator::validate`](crate::Validator::validate) returns for a record it refuses.
+///
+/// It dereferences to `[Diagnostic]`, iterates, implements [`Error`](std::error::Error) (so `?`
+/// carries it into an application's own error type), and serialises as a JSON array of
+/// diagnostics.
+///
+/// ```
+/// use tc_core::{Code, EpochMillis, Field, RawRecord, ValidationErrors, Validator};
+///
+/// let validator = Validator::new(EpochMillis::try_from(1_911_178_800_000)?);
+/// let raw = RawRecord::from_text_fields([("caller_number", "+91 98765 43210")]);
+/// let errors: ValidationErrors = validator.validate(&raw).unwrap_err();
+/// assert_eq!(errors[0].field, Some(Field::ReceiverNumber));
+/// assert!(errors.iter().any(|d| d.code == Code::MissingField));
+///
+/// let json = serde_json::to_string(&errors)?;
+/// assert_eq!(serde_json::from_str::<ValidationErrors>(&json)?, errors);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "Vec<Diagnostic>", into = "Vec<Diagnostic>")]
+pub struct ValidationErrors(Vec<Diagnostic>);
+
+impl ValidationErrors {
+    /// The diagnostics, in field order.
+    pub fn into_vec(self) -> Vec<Diagnostic> {
+        self.0
+    }
+
+    /// The diagnostics in field order (a record without a field first); `None` for an empty list,
+    /// which is no error.
+    pub fn from_diagnostics(mut diagnostics: Vec<Diagnostic>) -> Option<ValidationErrors> {
+        if diagnostics.is_empty() {
+            return None;
+        }
+        diagnostics.sort_by_key(|d| d.field);
+        Some(ValidationErrors(diagnostics))
+    }
+}
+
+impl std::ops::Deref for ValidationErrors {
+    type Target = [Diagnostic];
+
+    fn deref(&self) -> &[Diagnostic] {
+        &self.0
+    }
+}
+
+impl From<Diagnostic> for ValidationErrors {
+    fn from(diagnostic: Diagnostic) -> ValidationErrors {
+        ValidationErrors(vec![diagnostic])
+    }
+}
+
+impl From<ValidationErrors> for Vec<Diagnostic> {
+    fn from(errors: ValidationErrors) -> Vec<Diagnostic> {
+        errors.0
+    }
+}
+
+/// An empty list is refused: it would be an error that says nothing is wrong.
+impl TryFrom<Vec<Diagnostic>> for ValidationErrors {
+    type Error = EmptyValidationErrors;
+
+    fn try_from(diagnostics: Vec<Diagnostic>) -> Result<ValidationErrors, EmptyValidationErrors> {
+        ValidationErrors::from_diagnostics(diagnostics).ok_or(EmptyValidationErrors)
+    }
+}
+
+/// A list of validation errors that holds none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EmptyValidationErrors;
+
+impl fmt::Display for EmptyValidationErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of validation errors must hold at least one diagnostic")
+    }
+}
+
+impl std::error::Error for EmptyValidationErrors {}
+
+impl IntoIterator for ValidationErrors {
+    type Item = Diagnostic;
+    type IntoIter = std::vec::IntoIter<Diagnostic>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a ValidationErrors {
+    type Item = &'a Diagnostic;
+    type IntoIter = std::slice::Iter<'a, Diagnostic>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+/// One line per problem: `receiver_number: required: add the customer's number [missing_field]`.
+impl fmt::Display for ValidationErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.0.len();
+        write!(
+            f,
+            "the record has {count} problem{}",
+            if count == 1 { "" } else { "s" }
+        )?;
+        for diagnostic in &self.0 {
+            write!(f, "\n  {diagnostic}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The problems are all in the message, so there is no further source.
+impl std::error::Error for ValidationErrors {}
 
 /// `text` with every control character (see [`is_control_character`]) written as an escape
 /// (`\u{1b}`), so that user text echoed in a message can neither drive a terminal (ESC, BEL,

@@ -9,6 +9,7 @@ use std::fmt;
 
 /// One field's value as found in the input.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Scalar {
     Text(String),
     Int(i64),

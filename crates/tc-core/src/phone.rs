@@ -9,6 +9,7 @@
 use crate::rules::Code;
 use rlibphonenumber::{ParseError, PhoneNumberFormat, ValidationError, PHONE_NUMBER_UTIL};
 use std::fmt;
+use std::str::FromStr;
 
 /// A phone number in E.164 form: `+`, a country code and the national number, at most 15 digits.
 /// Only [`E164::normalize`] builds one, so holding one means the number is valid for its country.
@@ -120,17 +121,114 @@ impl fmt::Debug for E164 {
     }
 }
 
-impl Region {
-    /// Parses an ISO 3166 alpha-2 code that the phone metadata knows (`IN`, `gb`).
-    pub fn parse(code: &str) -> Result<Region, String> {
+/// Parses an ISO 3166 alpha-2 code that the phone metadata knows (`IN`, `gb`).
+///
+/// ```
+/// use tc_core::Region;
+///
+/// let india: Region = "in".parse()?;
+/// assert_eq!(india.to_string(), "IN");
+/// assert!("XX".parse::<Region>().is_err());
+/// # Ok::<(), tc_core::RegionError>(())
+/// ```
+impl FromStr for Region {
+    type Err = RegionError;
+
+    fn from_str(code: &str) -> Result<Region, RegionError> {
         let code = code.trim();
         rlibphonenumber::Region::from_code(code)
             .ok()
             .filter(|r| PHONE_NUMBER_UTIL.get_country_code_for_region(*r).is_some())
             .map(Region)
-            .ok_or_else(|| {
-                format!("`{code}` is not a region with phone numbers; give an ISO 3166 code such as IN, GB or US")
+            .ok_or_else(|| RegionError {
+                given: crate::diagnostic::excerpt(code),
             })
+    }
+}
+
+/// A region code that is not an ISO 3166 alpha-2 code with phone numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegionError {
+    given: String,
+}
+
+impl fmt::Display for RegionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`{}` is not a region with phone numbers; give an ISO 3166 code such as IN, GB or US",
+            self.given
+        )
+    }
+}
+
+impl std::error::Error for RegionError {}
+
+impl serde::Serialize for Region {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Region {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let code = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        code.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Normalises a number written internationally (`+91 98765 43210`, `0091...`, or country code
+/// and number as bare digits); [`E164::normalize`] reads national forms with a region.
+///
+/// ```
+/// use tc_core::E164;
+///
+/// let number: E164 = "+91 98765-43210".parse()?;
+/// assert_eq!(number.as_str(), "+919876543210");
+/// # Ok::<(), tc_core::PhoneError>(())
+/// ```
+impl FromStr for E164 {
+    type Err = PhoneError;
+
+    fn from_str(text: &str) -> Result<E164, PhoneError> {
+        E164::normalize(text, None)
+    }
+}
+
+impl TryFrom<&str> for E164 {
+    type Error = PhoneError;
+
+    fn try_from(text: &str) -> Result<E164, PhoneError> {
+        text.parse()
+    }
+}
+
+impl TryFrom<String> for E164 {
+    type Error = PhoneError;
+
+    fn try_from(text: String) -> Result<E164, PhoneError> {
+        text.parse()
+    }
+}
+
+impl From<E164> for String {
+    fn from(number: E164) -> String {
+        number.0
+    }
+}
+
+impl AsRef<str> for E164 {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Deserialising validates: the text is normalised as by [`FromStr`], and a number that is not
+/// valid for its country is an error naming why.
+impl<'de> serde::Deserialize<'de> for E164 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -324,7 +422,7 @@ mod tests {
     use super::*;
 
     fn norm(s: &str, region: Option<&str>) -> Result<String, PhoneError> {
-        let region = region.map(|r| Region::parse(r).unwrap());
+        let region = region.map(|r| r.parse::<Region>().unwrap());
         E164::normalize(s, region).map(|n| n.as_str().to_owned())
     }
 
@@ -444,9 +542,9 @@ mod tests {
 
     #[test]
     fn regions() {
-        assert!(Region::parse("in").is_ok());
-        assert!(Region::parse("ZZ").is_err());
-        assert!(Region::parse("IND").is_err());
-        assert_eq!(Region::parse("gb").unwrap().to_string(), "GB");
+        assert!("in".parse::<Region>().is_ok());
+        assert!("ZZ".parse::<Region>().is_err());
+        assert!("IND".parse::<Region>().is_err());
+        assert_eq!("gb".parse::<Region>().unwrap().to_string(), "GB");
     }
 }

@@ -1,20 +1,42 @@
 //! Epoch-millisecond timestamps: the API's only notion of time.
 //!
-//! Inputs may hold integer milliseconds or RFC 3339 text; both become [`Millis`].
+//! Inputs may hold integer milliseconds or RFC 3339 text; both become [`EpochMillis`].
 
 use crate::diagnostic::excerpt;
 use crate::input::Scalar;
 use crate::rules::Code;
 use std::fmt;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-/// Milliseconds since the Unix epoch, UTC.
+/// A wall-clock time: milliseconds since the Unix epoch, UTC, the API's only notion of time.
+///
+/// Every value is a time a call record can hold: from 1973-03-03 (below that an integer is
+/// taken for epoch seconds given by mistake) to the end of the year 9999. Build one from
+/// milliseconds with [`TryFrom<i64>`], from a [`SystemTime`], or from text with
+/// [`FromStr`](std::str::FromStr) (RFC 3339 or whole milliseconds), each with the rules a
+/// record's `starts_at` and `ends_at` follow.
+///
+/// ```
+/// use tc_core::EpochMillis;
+///
+/// let from_text: EpochMillis = "2030-07-23T10:30:00+05:30".parse()?;
+/// let from_ms = EpochMillis::try_from(1_911_013_200_000)?;
+/// assert_eq!(from_text, from_ms);
+/// assert_eq!(from_ms.to_rfc3339(), "2030-07-23T05:00:00Z");
+///
+/// // Epoch seconds are caught, with the fix in the message.
+/// let err = EpochMillis::try_from(1_911_013_200).unwrap_err();
+/// assert_eq!(err.code(), tc_core::Code::TimestampInSeconds);
+/// # Ok::<(), tc_core::TimestampError>(())
+/// ```
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
-#[serde(transparent)]
-pub struct Millis(pub i64);
+#[serde(try_from = "i64", into = "i64")]
+pub struct EpochMillis(pub(crate) i64);
 
 /// The longest display window the API accepts: 24 hours.
 pub const MAX_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
@@ -26,38 +48,127 @@ pub const SECONDS_MISTAKE_BELOW: i64 = 100_000_000_000;
 /// 9999-12-31T23:59:59.999Z: nothing later is a date a person meant.
 pub const LATEST: i64 = 253_402_300_799_999;
 
-impl Millis {
+impl EpochMillis {
+    /// The earliest time a record can hold (1973-03-03T09:46:40Z).
+    pub const MIN: EpochMillis = EpochMillis(SECONDS_MISTAKE_BELOW);
+    /// The latest time a record can hold (9999-12-31T23:59:59.999Z).
+    pub const MAX: EpochMillis = EpochMillis(LATEST);
+
+    /// Milliseconds since the Unix epoch.
     pub const fn as_i64(self) -> i64 {
         self.0
     }
 
-    /// `self + ms`, saturating instead of overflowing.
-    pub const fn plus(self, ms: i64) -> Millis {
-        Millis(self.0.saturating_add(ms))
+    /// `self + ms` (`ms` may be negative), kept within [`MIN`](Self::MIN) and [`MAX`](Self::MAX).
+    pub const fn plus(self, ms: i64) -> EpochMillis {
+        let sum = self.0.saturating_add(ms);
+        EpochMillis(if sum < SECONDS_MISTAKE_BELOW {
+            SECONDS_MISTAKE_BELOW
+        } else if sum > LATEST {
+            LATEST
+        } else {
+            sum
+        })
     }
 
-    /// Parses an RFC 3339 date-time or a whole number of milliseconds.
-    pub fn parse(text: &str) -> Result<Millis, String> {
-        parse_text(text).map_err(|(_, message)| message)
-    }
-
-    /// The RFC 3339 form, for messages and reports.
+    /// The RFC 3339 form in UTC, for messages and reports: `2030-07-23T05:00:00Z`.
     pub fn to_rfc3339(self) -> String {
-        OffsetDateTime::from_unix_timestamp_nanos(self.0 as i128 * 1_000_000)
-            .ok()
-            .and_then(|t| t.format(&Rfc3339).ok())
-            .unwrap_or_else(|| format!("{} ms", self.0))
+        rfc3339(self.0)
     }
 }
 
-impl fmt::Display for Millis {
+/// `ms` as RFC 3339, or as a count when it is no calendar date.
+fn rfc3339(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| format!("{ms} ms"))
+}
+
+/// Whole milliseconds, as the API's JSON carries them.
+impl fmt::Display for EpochMillis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)
     }
 }
 
+/// The rules of a record's time field: at least [`EpochMillis::MIN`] (a smaller number is
+/// epoch seconds or no time at all), at most [`EpochMillis::MAX`].
+impl TryFrom<i64> for EpochMillis {
+    type Error = TimestampError;
+
+    fn try_from(ms: i64) -> Result<EpochMillis, TimestampError> {
+        from_integer(ms).map_err(TimestampError::from)
+    }
+}
+
+impl From<EpochMillis> for i64 {
+    fn from(time: EpochMillis) -> i64 {
+        time.0
+    }
+}
+
+/// Truncates to the millisecond; fails for a time outside [`EpochMillis::MIN`] to
+/// [`EpochMillis::MAX`] (a clock set to 1970, say).
+impl TryFrom<SystemTime> for EpochMillis {
+    type Error = TimestampError;
+
+    fn try_from(time: SystemTime) -> Result<EpochMillis, TimestampError> {
+        let ms = match time.duration_since(UNIX_EPOCH) {
+            Ok(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
+            Err(before) => i64::try_from(before.duration().as_millis()).map_or(i64::MIN, |ms| -ms),
+        };
+        EpochMillis::try_from(ms)
+    }
+}
+
+impl From<EpochMillis> for SystemTime {
+    fn from(time: EpochMillis) -> SystemTime {
+        // Every EpochMillis is after 1973, so the cast cannot lose a sign.
+        UNIX_EPOCH + Duration::from_millis(time.0 as u64)
+    }
+}
+
+/// Parses an RFC 3339 date-time or a whole number of milliseconds, with the rules of a record's
+/// time field.
+impl FromStr for EpochMillis {
+    type Err = TimestampError;
+
+    fn from_str(text: &str) -> Result<EpochMillis, TimestampError> {
+        parse_text(text).map_err(TimestampError::from)
+    }
+}
+
+/// Why a time was refused: the rule's [`Code`] and a sentence that says what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimestampError {
+    code: Code,
+    message: String,
+}
+
+impl TimestampError {
+    /// The rule the time broke: [`Code::TimestampInvalid`] or [`Code::TimestampInSeconds`].
+    pub fn code(&self) -> Code {
+        self.code
+    }
+}
+
+impl From<(Code, String)> for TimestampError {
+    fn from((code, message): (Code, String)) -> TimestampError {
+        TimestampError { code, message }
+    }
+}
+
+impl fmt::Display for TimestampError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for TimestampError {}
+
 /// Reads a timestamp field. Errors carry the code and a message for the user.
-pub(crate) fn from_scalar(value: &Scalar) -> Result<Millis, (Code, String)> {
+pub(crate) fn from_scalar(value: &Scalar) -> Result<EpochMillis, (Code, String)> {
     match value {
         Scalar::Int(ms) => from_integer(*ms),
         Scalar::Float(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e15 => {
@@ -83,7 +194,7 @@ pub(crate) fn from_scalar(value: &Scalar) -> Result<Millis, (Code, String)> {
     }
 }
 
-fn parse_text(text: &str) -> Result<Millis, (Code, String)> {
+fn parse_text(text: &str) -> Result<EpochMillis, (Code, String)> {
     let text = text.trim();
     let digits = text.strip_prefix('-').unwrap_or(text);
     // Spreadsheets write whole numbers as `1753246858000.0`: the same number, so the same answer
@@ -139,7 +250,7 @@ fn is_scientific(text: &str) -> bool {
         && exponent.bytes().all(|b| b.is_ascii_digit())
 }
 
-fn from_integer(ms: i64) -> Result<Millis, (Code, String)> {
+fn from_integer(ms: i64) -> Result<EpochMillis, (Code, String)> {
     if ms < 0 {
         return Err((
             Code::TimestampInvalid,
@@ -152,7 +263,7 @@ fn from_integer(ms: i64) -> Result<Millis, (Code, String)> {
     if ms > LATEST {
         return Err(out_of_range());
     }
-    Ok(Millis(ms))
+    Ok(EpochMillis(ms))
 }
 
 /// Epoch seconds from September 2001 on: a date a file of calls can mean.
@@ -163,11 +274,10 @@ const PLAUSIBLE_SECONDS_FROM: i64 = 1_000_000_000;
 /// times at all, and 5000 ms would be no better.
 fn too_small(ms: i64) -> String {
     if ms >= PLAUSIBLE_SECONDS_FROM {
-        let as_seconds = Millis(ms.saturating_mul(1000));
         format!(
             "{ms} looks like epoch seconds ({}); the API wants milliseconds, so multiply by 1000 \
              ({ms}000)",
-            as_seconds.to_rfc3339()
+            rfc3339(ms.saturating_mul(1000))
         )
     } else if ms == 0 {
         "0 is no time (an empty cell exported as 0?); give the time in epoch milliseconds, such \
@@ -178,7 +288,7 @@ fn too_small(ms: i64) -> String {
             "{ms} is too small to be a time, in epoch milliseconds or in seconds (as seconds it is \
              {}); give the time in epoch milliseconds, such as 1753246858000, or an RFC 3339 \
              date-time",
-            Millis(ms.saturating_mul(1000)).to_rfc3339()
+            rfc3339(ms.saturating_mul(1000))
         )
     }
 }
@@ -206,7 +316,7 @@ mod tests {
 
     #[test]
     fn spreadsheet_forms_of_whole_numbers() {
-        let ms = Millis(1_753_246_858_000);
+        let ms = EpochMillis(1_753_246_858_000);
         assert_eq!(from_scalar(&Scalar::Text("1753246858000.0".into())), Ok(ms));
         assert_eq!(
             from_scalar(&Scalar::Text("1753246858000.00".into())),
@@ -261,7 +371,7 @@ mod tests {
         );
         assert_eq!(
             from_scalar(&Scalar::Float(1_753_246_858_000.0)).unwrap(),
-            Millis(1_753_246_858_000)
+            EpochMillis(1_753_246_858_000)
         );
     }
 }

@@ -1,7 +1,7 @@
 //! The rules, applied: [`Validator`] turns a [`RawRecord`] into a [`CallRecord`], or reports
 //! every problem the record has.
 
-use crate::diagnostic::{excerpt, Diagnostic, Field};
+use crate::diagnostic::{excerpt, Diagnostic, Field, ValidationErrors};
 use crate::input::{RawRecord, Scalar};
 use crate::phone::{Region, E164};
 use crate::record::CallRecord;
@@ -9,19 +9,18 @@ use crate::rules::{
     is_control_character, is_invisible, Code, CALL_REASON_CHARS, CALL_REASON_FORBIDDEN,
     CALL_REASON_NOT_AT_EDGES, LABEL_NAME_CHARS,
 };
-use crate::timestamp::{self, Millis, MAX_WINDOW_MS};
-use validator::ValidateLength;
+use crate::timestamp::{self, EpochMillis, MAX_WINDOW_MS};
 
 /// Validates records against the API's rules as of a given time.
 #[derive(Debug, Clone, Copy)]
 pub struct Validator {
-    now: Millis,
+    now: EpochMillis,
     default_region: Option<Region>,
 }
 
 impl Validator {
     /// `now` is the time the window rules are checked against; it is never read from a clock here.
-    pub fn new(now: Millis) -> Self {
+    pub fn new(now: EpochMillis) -> Self {
         Validator {
             now,
             default_region: None,
@@ -34,7 +33,7 @@ impl Validator {
         self
     }
 
-    pub fn now(&self) -> Millis {
+    pub fn now(&self) -> EpochMillis {
         self.now
     }
 
@@ -43,7 +42,7 @@ impl Validator {
     }
 
     /// Checks every rule. On failure the diagnostics are in field order, all of them.
-    pub fn validate(&self, raw: &RawRecord) -> Result<CallRecord, Vec<Diagnostic>> {
+    pub fn validate(&self, raw: &RawRecord) -> Result<CallRecord, ValidationErrors> {
         let mut problems = Vec::new();
         let caller_number = self.phone(raw, Field::CallerNumber, &mut problems);
         let receiver_number = self.phone(raw, Field::ReceiverNumber, &mut problems);
@@ -69,10 +68,8 @@ impl Validator {
                     ends_at,
                 })
             }
-            _ => {
-                problems.sort_by_key(|d| d.field);
-                Err(problems)
-            }
+            _ => Err(ValidationErrors::from_diagnostics(problems)
+                .expect("a record without all four required values has a problem saying why")),
         }
     }
 
@@ -101,7 +98,12 @@ impl Validator {
         }
     }
 
-    fn window(&self, starts_at: Option<Millis>, ends_at: Millis, problems: &mut Vec<Diagnostic>) {
+    fn window(
+        &self,
+        starts_at: Option<EpochMillis>,
+        ends_at: EpochMillis,
+        problems: &mut Vec<Diagnostic>,
+    ) {
         let field = Field::EndsAt;
         if ends_at < self.now {
             problems.push(Diagnostic::new(
@@ -202,8 +204,9 @@ fn label_name(
         return Some(None);
     };
     let (min, max) = LABEL_NAME_CHARS;
-    let chars = name.length().unwrap_or(0);
-    if !name.validate_length(Some(min), Some(max), None) {
+    // Characters as a phone counts them: Unicode scalar values, counted once.
+    let chars = name.chars().count() as u64;
+    if !(min..=max).contains(&chars) {
         let (code, advice) = if chars < min {
             (Code::LabelNameTooShort, "lengthen it")
         } else {
@@ -228,8 +231,9 @@ fn call_reason(raw: &RawRecord, problems: &mut Vec<Diagnostic>) -> Option<Option
         return Some(None);
     };
     let (min, max) = CALL_REASON_CHARS;
-    let chars = reason.length().unwrap_or(0);
-    if !reason.validate_length(Some(min), Some(max), None) {
+    // Characters as a phone counts them: Unicode scalar values, counted once.
+    let chars = reason.chars().count() as u64;
+    if !(min..=max).contains(&chars) {
         let (code, advice) = if chars < min {
             (Code::CallReasonTooShort, "say a little more")
         } else {
@@ -323,7 +327,7 @@ fn character_name(c: char) -> String {
     format!("U+{:04X}{name}", u32::from(c))
 }
 
-fn timestamp(raw: &RawRecord, field: Field, problems: &mut Vec<Diagnostic>) -> Option<Millis> {
+fn timestamp(raw: &RawRecord, field: Field, problems: &mut Vec<Diagnostic>) -> Option<EpochMillis> {
     let Some(value) = raw.get(field) else {
         problems.push(missing(field));
         return None;
@@ -379,7 +383,7 @@ mod tests {
             ("starts_at", "1753246858000"),
             ("ends_at", "1753250458000"),
         ]);
-        match Validator::new(Millis(1_753_246_000_000)).validate(&raw) {
+        match Validator::new(EpochMillis(1_753_246_000_000)).validate(&raw) {
             Ok(_) => Vec::new(),
             Err(problems) => problems
                 .iter()
@@ -415,7 +419,7 @@ mod tests {
     #[test]
     fn the_message_names_the_character_and_never_holds_it() {
         let raw = RawRecord::from_text_fields([("dynamic_label_name", "Centro\u{1b}[2J Bank")]);
-        let problems = Validator::new(Millis(0)).validate(&raw).unwrap_err();
+        let problems = Validator::new(EpochMillis::MIN).validate(&raw).unwrap_err();
         let control = problems
             .iter()
             .find(|d| d.code == Code::TextControlCharacter)

@@ -9,8 +9,8 @@ use crate::secret::AccessToken;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, Url};
 use std::time::Duration;
+use tc_core::transport::MonotonicMillis;
 use tc_core::transport::{Action, Delivered, Endpoint, Exchange, FailReason, TransportError};
-use tc_core::Millis;
 use tokio::time::{sleep_until, timeout_at};
 
 /// One HTTP call as the exchange repeats it.
@@ -20,7 +20,7 @@ pub(crate) struct Request {
     pub url: Url,
     pub body: Option<Vec<u8>>,
     /// No attempt leaves after this instant of the client's clock.
-    pub send_by: Option<Millis>,
+    pub send_by: Option<MonotonicMillis>,
 }
 
 /// Reads a success body, or says why it is not the documented one.
@@ -107,7 +107,7 @@ impl Client {
             FailReason::TokenBudgetSpent { until }
             | FailReason::SendByPassed {
                 leaves_at: until, ..
-            } => duration(until.0.saturating_sub(self.now().0)),
+            } => duration(until.millis_since(self.now())),
             _ => Duration::ZERO,
         }
     }

@@ -11,17 +11,16 @@ use crate::stats::Stats;
 use reqwest::{Method, Url};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
-use tc_core::transport::{
-    Endpoint, PoolConfig, Transport, TransportConfig, WindowLimit, MAX_BATCH_ID_LEN,
-};
+use tc_core::transport::MonotonicMillis;
+use tc_core::transport::{Endpoint, PoolConfig, Transport, TransportConfig, WindowLimit};
 use tc_core::wire::{BatchStatusResponse, CreateCallRecordsResponse, Label};
-use tc_core::{Batch, Millis};
+use tc_core::{Batch, BatchId};
 use tokio::sync::Notify;
 
 /// A batch the API accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Created {
-    pub batch_id: String,
+    pub batch_id: BatchId,
     /// Attempts it took, the first included.
     pub attempts: u32,
     /// An earlier attempt had an unknown outcome and was re-sent: the server may hold this
@@ -135,7 +134,11 @@ impl Client {
     }
 
     #[tracing::instrument(name = "create_call_records", skip_all, fields(records = batch.len()))]
-    async fn create(&self, batch: &Batch, send_by: Option<Millis>) -> Result<Created, Error> {
+    async fn create(
+        &self,
+        batch: &Batch,
+        send_by: Option<MonotonicMillis>,
+    ) -> Result<Created, Error> {
         let body = serde_json::to_vec(&batch.to_request(self.inner.config.number_format))
             .map_err(|e| Error::config(format!("the batch could not be encoded as JSON: {e}")))?;
         let account = &self.inner.config.client_account_id;
@@ -179,14 +182,15 @@ impl Client {
     /// Per-record outcomes of a batch (`GET .../dynamic_call_records?batchId=...`, under `/v2/`
     /// or `/v3/` as configured).
     #[tracing::instrument(name = "batch_status", skip_all)]
-    pub async fn batch_status(&self, batch_id: &str) -> Result<BatchStatusResponse, Error> {
+    pub async fn batch_status(&self, batch_id: &BatchId) -> Result<BatchStatusResponse, Error> {
         let version = match self.inner.config.status_api {
             StatusApi::V2 => "v2",
             StatusApi::V3 => "v3",
         };
         let account = &self.inner.config.client_account_id;
         let mut url = self.url(&[version, "clients", account, "dynamic_call_records"]);
-        url.query_pairs_mut().append_pair("batchId", batch_id);
+        url.query_pairs_mut()
+            .append_pair("batchId", batch_id.as_str());
         let request = Request {
             endpoint: Endpoint::BatchStatus,
             method: Method::GET,
@@ -240,7 +244,7 @@ impl Client {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn now(&self) -> Millis {
+    pub(crate) fn now(&self) -> MonotonicMillis {
         self.inner.clock.now()
     }
 
@@ -276,16 +280,10 @@ fn read_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
     serde_json::from_slice(body).map_err(|e| format!("not the documented JSON: {e}"))
 }
 
-/// The `batch_id` of a create answer: present, and no longer than an id can sensibly be.
-fn read_batch_id(body: &[u8]) -> Result<String, String> {
+/// The `batch_id` of a create answer: [`BatchId`]'s rules say what an id can be.
+fn read_batch_id(body: &[u8]) -> Result<BatchId, String> {
     let created: CreateCallRecordsResponse = read_json(body)?;
-    match created.batch_id.chars().count() {
-        0 => Err("an empty batch_id".into()),
-        n if n > MAX_BATCH_ID_LEN => Err(format!(
-            "a batch_id of {n} characters, more than {MAX_BATCH_ID_LEN}"
-        )),
-        _ => Ok(created.batch_id),
-    }
+    Ok(created.batch_id)
 }
 
 impl std::fmt::Debug for Client {

@@ -4,7 +4,6 @@ mod common;
 
 use common::*;
 use std::time::Duration;
-use tc_core::Millis;
 use tc_http::{AttemptFailure, Client, ClientConfig, Error, RetryConfig, StatusApi};
 use tc_sim::Simulator;
 
@@ -31,7 +30,7 @@ async fn batch_status_decodes_every_record_under_v2_and_v3() {
         let client = client(client_config(&sim).with_status_api(api));
         let created = client.create_call_records(batch).await.unwrap();
         let status = client.batch_status(&created.batch_id).await.unwrap();
-        assert_eq!(status.batch_id, created.batch_id);
+        assert_eq!(status.batch_id, created.batch_id.as_str());
         assert_eq!(status.client_account_id, sim.config().client_account_id);
         assert_eq!(status.data.len(), 40);
         let mut failures = 0;
@@ -55,7 +54,10 @@ async fn batch_status_decodes_every_record_under_v2_and_v3() {
         );
     }
     let client = client(client_config(&sim));
-    let missing = client.batch_status("no-such-batch").await.unwrap_err();
+    let missing = client
+        .batch_status(&"no-such-batch".parse().unwrap())
+        .await
+        .unwrap_err();
     assert!(
         matches!(missing, Error::Final { status: 404, .. }),
         "{missing}"
@@ -68,7 +70,7 @@ async fn a_refused_batch_is_final_with_the_api_slug_and_message() {
     let sim = Simulator::start(sim_config()).await.unwrap();
     let client = client(client_config(&sim));
     // Valid when checked a year ago, expired now: the server refuses it.
-    let stale = &batches_at(Millis(epoch_now().0 - 365 * 86_400_000), 41, 1, 2)[0];
+    let stale = &batches_at(epoch_now().plus(-365 * 86_400_000), 41, 1, 2)[0];
     let error = client.create_call_records(stale).await.unwrap_err();
     assert_eq!(error.status(), Some(400));
     assert_eq!(error.slug(), Some("invalid-input"));

@@ -1,12 +1,12 @@
 //! The one way the engine learns the time: a [`Clock`] it is given, so tests can drive it.
 
-use tc_core::Millis;
+use tc_core::EpochMillis;
 
 /// Tells the engine what time it is. The engine reads time through nothing else: records are
 /// validated and checked for expiry against it, and the journal's timestamps come from it.
 pub trait Clock: Send + Sync + 'static {
     /// Milliseconds since the Unix epoch.
-    fn now(&self) -> Millis;
+    fn now(&self) -> EpochMillis;
 }
 
 /// The computer's clock.
@@ -14,11 +14,11 @@ pub trait Clock: Send + Sync + 'static {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    fn now(&self) -> Millis {
-        let since_epoch = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        Millis(i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX))
+    fn now(&self) -> EpochMillis {
+        // A computer whose clock reads a time before 1973 is broken beyond what a push can
+        // work around; reading it as the earliest time a record can hold makes every window
+        // look open, and the API, whose clock is right, answers for each record.
+        EpochMillis::try_from(std::time::SystemTime::now()).unwrap_or(EpochMillis::MIN)
     }
 }
 
@@ -32,20 +32,20 @@ impl Clock for SystemClock {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tc_core::Millis;
+/// use tc_core::EpochMillis;
 /// use tc_push::{Clock, TokioClock};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let clock = TokioClock::starting_at(Millis(1_900_000_000_000))?;
+/// let clock = TokioClock::starting_at(EpochMillis::try_from(1_900_000_000_000).unwrap())?;
 /// tokio::time::sleep(Duration::from_secs(90)).await;
-/// assert_eq!(clock.now(), Millis(1_900_000_090_000));
+/// assert_eq!(clock.now(), EpochMillis::try_from(1_900_000_090_000).unwrap());
 /// # Ok(())
 /// # }
 /// ```
 #[derive(Debug, Clone)]
 pub struct TokioClock {
-    origin: Millis,
+    origin: EpochMillis,
     started: tokio::time::Instant,
     runtime: tokio::runtime::Handle,
 }
@@ -54,7 +54,7 @@ impl TokioClock {
     /// A clock that reads `origin` now and follows the current runtime's clock; an error
     /// outside a Tokio runtime. `TokioClock::starting_at(SystemClock.now())` starts at the wall
     /// time, so that records valid for the wall clock are valid for this one too.
-    pub fn starting_at(origin: Millis) -> Result<TokioClock, tokio::runtime::TryCurrentError> {
+    pub fn starting_at(origin: EpochMillis) -> Result<TokioClock, tokio::runtime::TryCurrentError> {
         let runtime = tokio::runtime::Handle::try_current()?;
         Ok(TokioClock {
             origin,
@@ -65,22 +65,22 @@ impl TokioClock {
 }
 
 impl Clock for TokioClock {
-    fn now(&self) -> Millis {
+    fn now(&self) -> EpochMillis {
         // The engine reads the clock on its reader thread too, outside the runtime, where tokio
         // would answer with the computer's clock: entering the runtime makes it answer with its
         // own, paused or not.
         let _inside = self.runtime.enter();
         let moved = i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX);
-        Millis(self.origin.0.saturating_add(moved))
+        self.origin.plus(moved)
     }
 }
 
-/// Any `Fn() -> Millis` is a clock: `|| Millis(1_900_000_000_000)` in a test.
+/// Any `Fn() -> EpochMillis` is a clock: `|| EpochMillis::try_from(1_900_000_000_000).unwrap()` in a test.
 impl<F> Clock for F
 where
-    F: Fn() -> Millis + Send + Sync + 'static,
+    F: Fn() -> EpochMillis + Send + Sync + 'static,
 {
-    fn now(&self) -> Millis {
+    fn now(&self) -> EpochMillis {
         self()
     }
 }
@@ -92,16 +92,17 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_reader_thread_sees_the_runtimes_virtual_time() {
-        let clock = TokioClock::starting_at(Millis(1_900_000_000_000)).unwrap();
+        let clock =
+            TokioClock::starting_at(EpochMillis::try_from(1_900_000_000_000).unwrap()).unwrap();
         tokio::time::sleep(Duration::from_millis(86_400_001)).await;
         let on_thread = clock.clone();
         let seen = std::thread::spawn(move || on_thread.now()).join().unwrap();
-        assert_eq!(seen, Millis(1_900_086_400_001));
+        assert_eq!(seen, EpochMillis::try_from(1_900_086_400_001).unwrap());
         assert_eq!(clock.now(), seen);
     }
 
     #[test]
     fn outside_a_runtime_there_is_no_tokio_clock() {
-        assert!(TokioClock::starting_at(Millis(0)).is_err());
+        assert!(TokioClock::starting_at(EpochMillis::MIN).is_err());
     }
 }

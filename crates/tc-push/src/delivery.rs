@@ -78,7 +78,7 @@ pub(crate) async fn poll(
 }
 
 /// Accepted batches (of this run or an earlier one) with no delivery entry yet: seq -> batch id.
-fn accepted_without_delivery(path: &Path) -> Result<HashMap<u64, String>, Error> {
+fn accepted_without_delivery(path: &Path) -> Result<HashMap<u64, tc_core::BatchId>, Error> {
     let mut accepted = HashMap::new();
     let mut delivered = HashSet::new();
     for entry in read_entries(path)? {

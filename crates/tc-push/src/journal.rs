@@ -60,7 +60,7 @@ pub enum Entry {
         seq: u64,
         status: BatchStatus,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        batch_id: Option<String>,
+        batch_id: Option<tc_core::BatchId>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         code: Option<ReportCode>,
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -56,7 +56,7 @@ impl RowSet {
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub status: BatchStatus,
-    pub batch_id: String,
+    pub batch_id: Option<tc_core::BatchId>,
     pub code: Option<ReportCode>,
     pub message: String,
     pub possibly_duplicated: bool,
@@ -180,7 +180,7 @@ impl Fold {
             } => {
                 let outcome = Outcome {
                     status,
-                    batch_id: batch_id.unwrap_or_default(),
+                    batch_id,
                     code,
                     message: message.unwrap_or_default(),
                     possibly_duplicated,

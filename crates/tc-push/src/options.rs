@@ -63,7 +63,6 @@ pub struct SendOptions {
     /// Default region for numbers written without a country code.
     #[serde(with = "region_code")]
     pub region: Option<Region>,
-    #[serde(with = "number_format_name")]
     pub number_format: NumberFormat,
     pub destination: Destination,
     pub client_account_id: String,
@@ -128,8 +127,8 @@ impl SendOptions {
         differ(
             Change::WhatIsSent,
             "number format",
-            number_format_name::name(journaled.number_format).to_owned(),
-            number_format_name::name(self.number_format).to_owned(),
+            journaled.number_format.as_str().to_owned(),
+            self.number_format.as_str().to_owned(),
         );
         let destination = |d: &Destination| match d {
             Destination::Api { base_url } => format!("base URL {base_url}"),
@@ -180,34 +179,8 @@ mod region_code {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Region>, D::Error> {
         Option::<String>::deserialize(d)?
-            .map(|code| Region::parse(&code).map_err(serde::de::Error::custom))
+            .map(|code| code.parse::<Region>().map_err(serde::de::Error::custom))
             .transpose()
-    }
-}
-
-mod number_format_name {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use tc_core::NumberFormat;
-
-    pub fn name(format: NumberFormat) -> &'static str {
-        match format {
-            NumberFormat::E164 => "e164",
-            NumberFormat::Digits => "digits",
-        }
-    }
-
-    pub fn serialize<S: Serializer>(format: &NumberFormat, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(name(*format))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NumberFormat, D::Error> {
-        match String::deserialize(d)?.as_str() {
-            "e164" => Ok(NumberFormat::E164),
-            "digits" => Ok(NumberFormat::Digits),
-            other => Err(serde::de::Error::custom(format!(
-                "unknown number format `{other}`"
-            ))),
-        }
     }
 }
 
@@ -223,9 +196,9 @@ mod tests {
             },
             "acct",
         )
-        .with_region(Some(Region::parse("IN").unwrap()));
+        .with_region(Some("IN".parse::<Region>().unwrap()));
         let now = SendOptions::new(Destination::BuiltInSimulator, "acct")
-            .with_region(Some(Region::parse("US").unwrap()))
+            .with_region(Some("US".parse::<Region>().unwrap()))
             .with_number_format(NumberFormat::Digits);
         let text = now.differences(&then).join(", ");
         assert_eq!(

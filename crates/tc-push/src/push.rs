@@ -12,7 +12,7 @@ use crate::options::{Fingerprint, SendOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tc_core::{BatchPlanner, CallRecord, Diagnostic, Millis, Validator};
+use tc_core::{BatchPlanner, CallRecord, Diagnostic, EpochMillis, ValidationErrors, Validator};
 use tokio::sync::mpsc;
 
 /// Whether the journal is new or continues an earlier push.
@@ -299,18 +299,18 @@ impl Pusher {
             batches,
             end,
             elapsed: std::time::Duration::from_millis(
-                u64::try_from(finished.0 - started.0).unwrap_or(0),
+                u64::try_from(finished.as_i64() - started.as_i64()).unwrap_or(0),
             ),
         })
     }
 
-    fn start_entry(&self, run: u32, at: Millis) -> Entry {
+    fn start_entry(&self, run: u32, at: EpochMillis) -> Entry {
         Entry::Start {
             version: JOURNAL_VERSION,
             run,
             fingerprint: self.config.fingerprint.clone(),
             input: self.config.input_name.clone(),
-            at: at.0,
+            at: at.as_i64(),
             options: Some(self.config.options.clone()),
         }
     }
@@ -348,10 +348,10 @@ impl Pusher {
     }
 }
 
-fn end_entry(run: u32, at: Millis, interrupted: bool) -> Entry {
+fn end_entry(run: u32, at: EpochMillis, interrupted: bool) -> Entry {
     Entry::End {
         run,
-        at: at.0,
+        at: at.as_i64(),
         interrupted,
     }
 }
@@ -491,7 +491,7 @@ impl ReadPlan {
         }
         let checked = input
             .record
-            .map_err(|d| vec![d])
+            .map_err(ValidationErrors::from)
             .and_then(|raw| validator.validate(&raw));
         match checked {
             Ok(record) => {
@@ -593,13 +593,13 @@ fn notify_expired(shared: &Shared, expired: &[Entry]) {
 
 /// How long the batch's request may wait before it leaves: until the earliest `ends_at` of its
 /// records, by the engine's clock.
-fn send_by(ready: &[Queued], now: Millis) -> std::time::Duration {
+fn send_by(ready: &[Queued], now: EpochMillis) -> std::time::Duration {
     let earliest = ready
         .iter()
         .map(|q| q.record.ends_at())
         .min()
         .unwrap_or(now);
-    std::time::Duration::from_millis(u64::try_from(earliest.0 - now.0).unwrap_or(0))
+    std::time::Duration::from_millis(u64::try_from(earliest.as_i64() - now.as_i64()).unwrap_or(0))
 }
 
 /// Journals and sends one batch; returns its rows if the request could not leave before a
@@ -649,7 +649,7 @@ async fn send_batch(
             // earliest one at least (whatever the two clocks say), so trying again always ends.
             let wait = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
             let earliest = ready.iter().map(|q| q.record.ends_at()).min();
-            let leaves_at = earliest.map_or(Millis(i64::MAX), |e| e.plus(1));
+            let leaves_at = earliest.map_or(EpochMillis::MAX, |e| e.plus(1));
             let leaves_at = leaves_at.max(shared.clock.now().plus(wait));
             let (open, late) = split_expired(ready, leaves_at);
             shared.write(&late, Sync::Later)?;
@@ -752,7 +752,7 @@ fn rejected(row: u64, line: u64, problems: &[Diagnostic], stored_before: bool) -
 
 /// A record valid when read may have expired while it waited for the rate limit: those go to
 /// the report as rejected, with the code `window_expired`, and are not sent.
-fn split_expired(queued: Vec<Queued>, now: Millis) -> (Vec<Queued>, Vec<Entry>) {
+fn split_expired(queued: Vec<Queued>, now: EpochMillis) -> (Vec<Queued>, Vec<Entry>) {
     let mut expired = Vec::new();
     let mut ready = Vec::with_capacity(queued.len());
     for q in queued {
@@ -777,7 +777,7 @@ mod tests {
             ("starts_at", "1900000000000"),
             ("ends_at", &ends_at.to_string()),
         ]);
-        let record = Validator::new(Millis(1_900_000_000_000))
+        let record = Validator::new(EpochMillis::try_from(1_900_000_000_000).unwrap())
             .validate(&raw)
             .unwrap();
         Queued {
@@ -792,7 +792,7 @@ mod tests {
     fn records_that_expired_while_queued_are_rejected_not_sent() {
         let end = 1_900_000_060_000;
         let batch = vec![queued(1, end), queued(2, end + 1), queued(3, end - 1)];
-        let (ready, expired) = split_expired(batch, Millis(end));
+        let (ready, expired) = split_expired(batch, EpochMillis::try_from(end).unwrap());
         assert_eq!(
             ready.iter().map(|q| q.row).collect::<Vec<_>>(),
             [1, 2],

@@ -255,7 +255,11 @@ fn batch_row(
         row,
         line,
         status,
-        batch_id: o.batch_id.clone(),
+        batch_id: o
+            .batch_id
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
         code: o.code.clone(),
         message,
         possibly_duplicated,

@@ -29,7 +29,8 @@ fn outcome(seq: u64, status: BatchStatus, possibly_stored: bool, retryable: bool
     Entry::Outcome {
         seq,
         status,
-        batch_id: (status == BatchStatus::Accepted).then(|| format!("b{seq}")),
+        batch_id: (status == BatchStatus::Accepted)
+            .then(|| format!("b{seq}").parse().expect("a batch id")),
         code: (status != BatchStatus::Accepted).then_some(ReportCode::Http(500)),
         message: None,
         attempts: 1,

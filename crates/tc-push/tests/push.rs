@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tc_core::{Millis, RawRecord};
+use tc_core::{EpochMillis, RawRecord};
 use tc_push::{
     Clock, Destination, Error, Event, Fingerprint, PushConfig, PushEnd, Pusher, ReportRow,
     RowStatus, SendOptions, Start, SystemClock, TokioClock,
@@ -45,8 +45,8 @@ fn receivers(n: usize, seed: u64) -> Vec<String> {
 
 /// `valid` records open from `now` for [`WINDOW_MS`], every 50th followed by one with a broken
 /// receiver number.
-fn records(valid: usize, now: Millis) -> Vec<RawRecord> {
-    let (starts, ends) = (now.0.to_string(), (now.0 + WINDOW_MS).to_string());
+fn records(valid: usize, now: EpochMillis) -> Vec<RawRecord> {
+    let (starts, ends) = (now.to_string(), now.plus(WINDOW_MS).to_string());
     let mut out = Vec::new();
     for (i, receiver) in receivers(valid, 5).into_iter().enumerate() {
         if i % 50 == 7 {
@@ -307,7 +307,7 @@ async fn a_batch_the_rate_limit_holds_past_its_window_is_rejected_never_sent_lat
     let now = clock.now();
     // 600 records whose window closes in 30 s, on a client allowed one request a minute: the
     // first batch of 500 leaves at once, the second could only leave after the window closed.
-    let (starts, ends) = (now.0.to_string(), (now.0 + 30_000).to_string());
+    let (starts, ends) = (now.to_string(), now.plus(30_000).to_string());
     let input: Vec<RawRecord> = receivers(600, 9)
         .iter()
         .map(|receiver| record(receiver, &starts, &ends))

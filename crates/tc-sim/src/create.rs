@@ -57,7 +57,15 @@ pub(crate) async fn create_call_records(
         shared.count_dropped();
         return Ok(dropped_response());
     }
-    Ok(Json(CreateCallRecordsResponse { batch_id }).into_response())
+    // The simulator's ids are UUIDs, which are always valid batch ids.
+    let batch_id = tc_core::BatchId::try_from(batch_id).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal-error",
+            e.to_string(),
+        )
+    })?;
+    Ok(Json(CreateCallRecordsResponse::new(batch_id)).into_response())
 }
 
 /// Parses and checks a whole request body; any bad record refuses the whole batch.

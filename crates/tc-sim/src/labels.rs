@@ -41,17 +41,17 @@ pub fn demo_labels() -> Vec<Label> {
     LABELS
         .iter()
         .enumerate()
-        .map(|(i, &(id, name, category, sub_category))| Label {
-            id: id.to_owned(),
-            name: name.to_owned(),
-            label_type: Some("dynamic".to_owned()),
-            logo_url: Some(format!("https://example.com/logos/{id}.png")),
-            category: Some(category.to_owned()),
-            sub_category: Some(sub_category.to_owned()),
-            created_by_email: Some("admin@example.com".to_owned()),
-            created_at: Some(format!("2025-07-{:02}T09:30:00Z", 1 + i)),
-            updated_at: None,
-            deleted_at: None,
+        .map(|(i, &(id, name, category, sub_category))| {
+            let mut label = Label::default();
+            label.id = id.to_owned();
+            label.name = name.to_owned();
+            label.label_type = Some("dynamic".to_owned());
+            label.logo_url = Some(format!("https://example.com/logos/{id}.png"));
+            label.category = Some(category.to_owned());
+            label.sub_category = Some(sub_category.to_owned());
+            label.created_by_email = Some("admin@example.com".to_owned());
+            label.created_at = Some(format!("2025-07-{:02}T09:30:00Z", 1 + i));
+            label
         })
         .collect()
 }

@@ -15,9 +15,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 use tc_core::wire::{ApiErrorBody, BatchStatusResponse, TokenResponse};
-use tc_core::Millis;
+use tc_core::EpochMillis;
 use tokio::time::Instant;
 
 pub(crate) type SharedState = Arc<Shared>;
@@ -120,10 +120,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ApiErrorBody {
-            slug: self.slug.to_owned(),
-            message: self.message,
-        };
+        let body = ApiErrorBody::new(self.slug, self.message);
         let mut response = (self.status, Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
             response
@@ -134,11 +131,10 @@ impl IntoResponse for ApiError {
     }
 }
 
-pub(crate) fn now_millis() -> Millis {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    Millis(i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX))
+pub(crate) fn now_millis() -> EpochMillis {
+    // A clock before 1973 is broken; the earliest time a record can hold keeps the simulator
+    // answering rather than failing every request.
+    EpochMillis::try_from(SystemTime::now()).unwrap_or(EpochMillis::MIN)
 }
 
 /// "60 s", "30 min": limits as a person reads them.
@@ -227,10 +223,7 @@ async fn create_token(
             ),
         )
     })?;
-    Ok(Json(TokenResponse {
-        token,
-        created_at: now_millis().to_rfc3339(),
-    }))
+    Ok(Json(TokenResponse::new(token, now_millis().to_rfc3339())))
 }
 
 async fn batch_status(
@@ -258,11 +251,11 @@ async fn batch_status(
             format!("no batch with id `{batch_id}` on this account"),
         )
     })?;
-    Ok(Json(BatchStatusResponse {
-        client_account_id: account,
-        batch_id: batch_id.to_owned(),
-        data,
-    }))
+    let mut answer = BatchStatusResponse::default();
+    answer.client_account_id = account;
+    answer.batch_id = batch_id.to_owned();
+    answer.data = data;
+    Ok(Json(answer))
 }
 
 async fn list_labels(

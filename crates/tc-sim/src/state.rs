@@ -283,20 +283,17 @@ fn random_uuid(rng: &mut StdRng) -> String {
 fn record_status(entry: &StoredEntry) -> RecordStatus {
     let record = &entry.stored.record;
     let (status, message) = expected_outcome(&record.receiver_number);
-    RecordStatus {
-        id: Some(entry.id.clone()),
-        caller_number: record.caller_number.clone(),
-        receiver_number: record.receiver_number.clone(),
-        label_id: record.label_id.clone(),
-        dynamic_label_name: record.dynamic_label_name.clone(),
-        dynamic_call_reason: record.dynamic_call_reason.clone(),
-        starts_at: Some(record.starts_at),
-        ends_at: Some(record.ends_at),
-        status_info: StatusInfo {
-            status: status.to_owned(),
-            message: message.map(str::to_owned),
-        },
-    }
+    let mut answer = RecordStatus::default();
+    answer.id = Some(entry.id.clone());
+    answer.caller_number = record.caller_number.clone();
+    answer.receiver_number = record.receiver_number.clone();
+    answer.label_id = record.label_id.clone();
+    answer.dynamic_label_name = record.dynamic_label_name.clone();
+    answer.dynamic_call_reason = record.dynamic_call_reason.clone();
+    answer.starts_at = Some(record.starts_at);
+    answer.ends_at = Some(record.ends_at);
+    answer.status_info = StatusInfo::new(&status.into(), message.map(str::to_owned));
+    answer
 }
 
 #[cfg(test)]

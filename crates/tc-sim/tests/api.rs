@@ -19,7 +19,7 @@ async fn documented_flow_token_create_status_labels() {
     );
     let created_at = body["created_at"].as_str().unwrap();
     assert!(
-        created_at.ends_with('Z') && tc_core::Millis::parse(created_at).is_ok(),
+        created_at.ends_with('Z') && created_at.parse::<tc_core::EpochMillis>().is_ok(),
         "{created_at}"
     );
 
@@ -203,7 +203,8 @@ async fn create_errors_name_what_is_wrong() {
     );
 
     let mut text_time = record(5);
-    let starts_at = tc_core::Millis(text_time["starts_at"].as_i64().unwrap());
+    let starts_at =
+        tc_core::EpochMillis::try_from(text_time["starts_at"].as_i64().unwrap()).unwrap();
     text_time["starts_at"] = json!(starts_at.to_rfc3339());
     let (_, _, message) = error_body(h.create(&token, &[text_time]).await).await;
     assert!(

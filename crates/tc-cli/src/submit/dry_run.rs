@@ -17,7 +17,7 @@ pub fn run(args: &SubmitArgs, format: Format, region: Option<Region>) -> Result<
         rows += 1;
         match input
             .raw
-            .map_err(|d| vec![d])
+            .map_err(tc_core::ValidationErrors::from)
             .and_then(|raw| validator.validate(&raw))
         {
             Ok(_) => valid += 1,

@@ -188,9 +188,8 @@ async fn run_async(args: SubmitArgs) -> Result<i32> {
     let region = args
         .region
         .as_deref()
-        .map(tc_core::Region::parse)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
+        .map(str::parse::<tc_core::Region>)
+        .transpose()?;
     if args.dry_run {
         return dry_run::run(&args, format, region);
     }

@@ -16,7 +16,7 @@ use super::retry::{
     Failure, GiveUpReason, NotSentKind, RetryConfig, RetryDecision, RetryPolicy, UnknownKind,
 };
 use super::token::{AuthVerdict, CallAuth, CreationRefused, Decision, PoolConfig, TokenPool};
-use crate::timestamp::Millis;
+use super::MonotonicMillis;
 use std::fmt;
 
 /// After a 429 without `Retry-After`, leave the token alone this long.
@@ -40,10 +40,6 @@ pub const DEFAULT_MAX_TOKEN_WAIT_MS: i64 = 60_000;
 pub const fn is_success(status: u16) -> bool {
     matches!(status, 200..=299)
 }
-
-/// The longest `batch_id` taken as one: the API's are UUIDs, so anything near this long is not
-/// the API talking.
-pub const MAX_BATCH_ID_LEN: usize = 256;
 
 /// An endpoint of the API, as errors name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -203,7 +199,12 @@ impl<T: Clone> Transport<T> {
 
     /// A 429 with `retry_after_ms`: counted, and the end of the hold it earns, `default_ms`
     /// when absent and never past the cap, so a huge value cannot stall the run.
-    fn throttled(&mut self, retry_after_ms: Option<i64>, default_ms: i64, now: Millis) -> Millis {
+    fn throttled(
+        &mut self,
+        retry_after_ms: Option<i64>,
+        default_ms: i64,
+        now: MonotonicMillis,
+    ) -> MonotonicMillis {
         self.counts.rate_limited += 1;
         let cap = self.retry.config().retry_after_cap_ms.max(0);
         now.plus(retry_after_ms.unwrap_or(default_ms).clamp(0, cap))
@@ -212,7 +213,7 @@ impl<T: Clone> Transport<T> {
     /// A creation ended without a token: free the slot and rest the token endpoint for a
     /// random time in `[c/2, c]`, `c` the backoff ceiling of the streak. Without the rest, a
     /// crowd of waiting calls would take turns failing and spend the creation budget.
-    fn creation_failed(&mut self, slot: usize, reached_server: bool, now: Millis) {
+    fn creation_failed(&mut self, slot: usize, reached_server: bool, now: MonotonicMillis) {
         self.pool.creation_failed(slot, reached_server);
         self.creation_failures = self.creation_failures.saturating_add(1);
         let ceiling = self.retry.ceiling_ms(self.creation_failures).max(0);
@@ -222,6 +223,9 @@ impl<T: Clone> Transport<T> {
 }
 
 /// What the driver does next for an [`Exchange`].
+///
+/// Deliberately exhaustive: a driver must act on every variant, so a new one is a breaking
+/// change that the compiler points out in every driver.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action<T> {
     /// Send the token request now, then report with [`Exchange::on_token_minted`],
@@ -230,11 +234,11 @@ pub enum Action<T> {
     CreateToken,
     /// Send the call's request with `token` at `at` (its place in the rate window is taken),
     /// then report with [`Exchange::on_answer`] or [`Exchange::on_transport_error`].
-    Send { at: Millis, token: T },
+    Send { at: MonotonicMillis, token: T },
     /// Nothing to do before this instant; then poll again.
-    WaitUntil(Millis),
+    WaitUntil(MonotonicMillis),
     /// Another call is creating the token: poll again when a creation ends, or at `recheck_at`.
-    WaitForToken { recheck_at: Millis },
+    WaitForToken { recheck_at: MonotonicMillis },
     /// The call is over.
     Done(Result<Delivered, Failed>),
 }
@@ -276,7 +280,7 @@ pub enum FailReason {
     /// The retry policy gave up.
     GaveUp(GiveUpReason),
     /// No usable token, and the creation budget allows the next creation only at `until`.
-    TokenBudgetSpent { until: Millis },
+    TokenBudgetSpent { until: MonotonicMillis },
     /// A 2xx answer whose body is not the documented one (or is far too long).
     UnreadableAnswer { status: u16 },
     /// The driver stopped carrying out the call.
@@ -285,7 +289,10 @@ pub enum FailReason {
     /// [`Exchange::with_send_by`]): the rate limit, a backoff or the token budget held it until
     /// `leaves_at`, past the moment a record of the batch stops being valid. This attempt sent
     /// nothing.
-    SendByPassed { send_by: Millis, leaves_at: Millis },
+    SendByPassed {
+        send_by: MonotonicMillis,
+        leaves_at: MonotonicMillis,
+    },
 }
 
 impl fmt::Display for FailReason {
@@ -318,19 +325,19 @@ enum State {
     Acquire,
     /// Backing off before the next attempt.
     Backoff {
-        until: Millis,
+        until: MonotonicMillis,
     },
     /// This call is creating the token of `slot`, since `started`.
     Creating {
         slot: usize,
-        started: Millis,
+        started: MonotonicMillis,
     },
     /// The request is out on `slot`, with the token of `generation`, its window place taken at
     /// `reserved_at`.
     Sending {
         slot: usize,
         generation: u64,
-        reserved_at: Millis,
+        reserved_at: MonotonicMillis,
     },
     Done(Result<Delivered, Failed>),
 }
@@ -347,7 +354,7 @@ pub struct Exchange {
     /// An attempt had an unknown outcome: it may have been processed.
     unknown_seen: bool,
     /// No request of this call may leave after this instant.
-    send_by: Option<Millis>,
+    send_by: Option<MonotonicMillis>,
 }
 
 impl Exchange {
@@ -364,13 +371,13 @@ impl Exchange {
     /// [`FailReason::SendByPassed`] instead of sending. For a batch, `send_by` is the earliest
     /// `ends_at` of its records, so the wait for the rate limit cannot carry a record past its
     /// window.
-    pub fn with_send_by(mut self, send_by: Millis) -> Exchange {
+    pub fn with_send_by(mut self, send_by: MonotonicMillis) -> Exchange {
         self.send_by = Some(send_by);
         self
     }
 
     /// Ends the call if `at`, when a request would leave, is past the send-by instant.
-    fn past_send_by(&mut self, at: Millis) -> Option<Failed> {
+    fn past_send_by(&mut self, at: MonotonicMillis) -> Option<Failed> {
         let send_by = self.send_by.filter(|by| at > *by)?;
         let reason = FailReason::SendByPassed {
             send_by,
@@ -382,7 +389,11 @@ impl Exchange {
     /// What to do next, at `now`. Poll only while none of this call's requests is out: after
     /// [`Action::CreateToken`] or [`Action::Send`], report the request's outcome first (a poll
     /// before that repeats the action, and a driver that obeyed it would send twice).
-    pub fn poll<T: Clone>(&mut self, transport: &mut Transport<T>, now: Millis) -> Action<T> {
+    pub fn poll<T: Clone>(
+        &mut self,
+        transport: &mut Transport<T>,
+        now: MonotonicMillis,
+    ) -> Action<T> {
         // Between requests, the next one cannot leave before now, nor before a backoff ends:
         // a call whose backoff runs past its send-by ends at once instead of waiting it out.
         let next_leaves = match self.state {
@@ -406,7 +417,11 @@ impl Exchange {
         }
     }
 
-    fn acquire<T: Clone>(&mut self, transport: &mut Transport<T>, now: Millis) -> Action<T> {
+    fn acquire<T: Clone>(
+        &mut self,
+        transport: &mut Transport<T>,
+        now: MonotonicMillis,
+    ) -> Action<T> {
         let decision = transport.pool.pick(now);
         if let Decision::Send { at, .. } = &decision {
             // Checked before the window place is taken, so a call that gives up takes none.
@@ -451,7 +466,7 @@ impl Exchange {
         }
     }
 
-    fn wait_for_token<T>(&self, now: Millis) -> Action<T> {
+    fn wait_for_token<T>(&self, now: MonotonicMillis) -> Action<T> {
         Action::WaitForToken {
             recheck_at: now.plus(TOKEN_WAIT_RECHECK_MS),
         }
@@ -496,7 +511,7 @@ impl Exchange {
         transport: &mut Transport<T>,
         status: u16,
         retry_after_ms: Option<i64>,
-        now: Millis,
+        now: MonotonicMillis,
     ) {
         let State::Creating { slot, .. } = self.state else {
             return;
@@ -528,7 +543,7 @@ impl Exchange {
         &mut self,
         transport: &mut Transport<T>,
         status: u16,
-        now: Millis,
+        now: MonotonicMillis,
     ) {
         match self.state {
             State::Creating { slot, .. } => {
@@ -549,7 +564,7 @@ impl Exchange {
         &mut self,
         transport: &mut Transport<T>,
         error: TransportError,
-        now: Millis,
+        now: MonotonicMillis,
     ) {
         match self.state {
             State::Creating { slot, .. } => {
@@ -575,7 +590,7 @@ impl Exchange {
         transport: &mut Transport<T>,
         status: u16,
         retry_after_ms: Option<i64>,
-        now: Millis,
+        now: MonotonicMillis,
     ) {
         let State::Sending {
             slot,
@@ -633,7 +648,7 @@ impl Exchange {
 
     /// The driver stopped carrying out this call (its future was dropped). A token creation it
     /// owned is released, as a failure that may have reached the server.
-    pub fn abandon<T: Clone>(&mut self, transport: &mut Transport<T>, now: Millis) {
+    pub fn abandon<T: Clone>(&mut self, transport: &mut Transport<T>, now: MonotonicMillis) {
         if let State::Creating { slot, .. } = self.state {
             transport.creation_failed(slot, true, now);
         }
@@ -648,7 +663,7 @@ impl Exchange {
         &mut self,
         transport: &mut Transport<T>,
         failure: &Failure,
-        now: Millis,
+        now: MonotonicMillis,
     ) {
         self.state = State::Acquire;
         if transport.pool.has_usable_token(now) {
@@ -665,7 +680,7 @@ impl Exchange {
         &mut self,
         transport: &mut Transport<T>,
         failure: &Failure,
-        now: Millis,
+        now: MonotonicMillis,
     ) {
         if matches!(failure, Failure::OutcomeUnknown(_)) {
             self.unknown_seen = true;
@@ -719,7 +734,7 @@ impl Verdict {
 }
 
 /// The failure a 429 is, with the hold it earned as its `Retry-After`.
-fn rate_limited(until: Millis, now: Millis) -> Failure {
+fn rate_limited(until: MonotonicMillis, now: MonotonicMillis) -> Failure {
     let retry_after_ms = Some(until.0 - now.0);
     Failure::NotSent(NotSentKind::RateLimited { retry_after_ms })
 }

@@ -18,8 +18,8 @@ enum Reply {
 /// A request the model server saw, and when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Seen {
-    Token(Millis),
-    Call(Millis, u32),
+    Token(MonotonicMillis),
+    Call(MonotonicMillis, u32),
 }
 
 /// A scripted server: the token endpoint and the call's endpoint each answer from their own
@@ -46,7 +46,7 @@ impl Model {
         }
     }
 
-    fn token_requests(&self) -> Vec<Millis> {
+    fn token_requests(&self) -> Vec<MonotonicMillis> {
         self.seen
             .iter()
             .filter_map(|s| match s {
@@ -79,8 +79,8 @@ fn drive(
     transport: &mut Transport<u32>,
     exchange: &mut Exchange,
     model: &mut Model,
-    mut now: Millis,
-) -> (Result<Delivered, Failed>, Millis) {
+    mut now: MonotonicMillis,
+) -> (Result<Delivered, Failed>, MonotonicMillis) {
     for _ in 0..1000 {
         match exchange.poll(transport, now) {
             Action::Done(result) => return (result, now),
@@ -133,7 +133,7 @@ fn run(
 ) -> (Result<Delivered, Failed>, Transport<u32>) {
     let mut transport = Transport::new(config);
     let mut exchange = transport.begin(endpoint);
-    let (result, _) = drive(&mut transport, &mut exchange, model, Millis(0));
+    let (result, _) = drive(&mut transport, &mut exchange, model, MonotonicMillis(0));
     (result, transport)
 }
 
@@ -151,7 +151,10 @@ fn a_clean_call_mints_one_token_and_sends_once() {
     );
     assert_eq!(
         model.seen,
-        [Seen::Token(Millis(0)), Seen::Call(Millis(40), 1)]
+        [
+            Seen::Token(MonotonicMillis(0)),
+            Seen::Call(MonotonicMillis(40), 1)
+        ]
     );
     assert_eq!(transport.counts().attempts_after_first, 0);
 }
@@ -199,7 +202,7 @@ fn a_429_from_the_token_endpoint_holds_creations_for_its_retry_after() {
     let tokens = model.token_requests();
     assert_eq!(tokens.len(), 2);
     // Answered at 40 ms with Retry-After 5 s: nothing before 5.04 s.
-    assert!(tokens[1] >= Millis(5_040), "{tokens:?}");
+    assert!(tokens[1] >= MonotonicMillis(5_040), "{tokens:?}");
 }
 
 #[test]
@@ -211,8 +214,11 @@ fn a_huge_retry_after_from_the_token_endpoint_is_capped_and_spends_no_creations(
     let tokens = model.token_requests();
     assert_eq!(tokens.len(), 2, "one refused creation, one that worked");
     // Answered at 40 ms: the hold is the cap (120 s), plus at most one base delay of jitter.
-    assert!(tokens[1] >= Millis(40 + 120_000), "{tokens:?}");
-    assert!(tokens[1] <= Millis(40 + 120_000 + 500), "{tokens:?}");
+    assert!(tokens[1] >= MonotonicMillis(40 + 120_000), "{tokens:?}");
+    assert!(
+        tokens[1] <= MonotonicMillis(40 + 120_000 + 500),
+        "{tokens:?}"
+    );
     assert_eq!(transport.pool().budget().creations_in_window(tokens[1]), 2);
 }
 
@@ -231,8 +237,8 @@ fn a_huge_retry_after_on_a_send_holds_the_token_only_up_to_the_cap() {
         panic!("{:?}", model.seen)
     };
     // Answered at 80 ms: the retry comes after the capped hold, plus at most one base delay.
-    assert!(second >= Millis(80 + 120_000), "{second:?}");
-    assert!(second <= Millis(80 + 120_000 + 500), "{second:?}");
+    assert!(second >= MonotonicMillis(80 + 120_000), "{second:?}");
+    assert!(second <= MonotonicMillis(80 + 120_000 + 500), "{second:?}");
 }
 
 #[test]
@@ -326,17 +332,20 @@ fn a_final_4xx_after_an_unknown_outcome_still_says_possibly_stored() {
 fn a_token_creation_cancelled_mid_request_frees_the_slot_for_the_next_call() {
     let mut transport: Transport<u32> = Transport::new(config());
     let mut first = transport.begin(Endpoint::CreateCallRecords);
-    assert_eq!(first.poll(&mut transport, Millis(0)), Action::CreateToken);
+    assert_eq!(
+        first.poll(&mut transport, MonotonicMillis(0)),
+        Action::CreateToken
+    );
     // A second call meanwhile waits for that creation rather than starting its own.
     let mut second = transport.begin(Endpoint::CreateCallRecords);
     assert!(matches!(
-        second.poll(&mut transport, Millis(10)),
+        second.poll(&mut transport, MonotonicMillis(10)),
         Action::WaitForToken { .. }
     ));
     // The first call's future is dropped while its token request is out.
-    first.abandon(&mut transport, Millis(20));
+    first.abandon(&mut transport, MonotonicMillis(20));
     assert!(matches!(
-        first.poll(&mut transport, Millis(20)),
+        first.poll(&mut transport, MonotonicMillis(20)),
         Action::Done(Err(Failed {
             reason: FailReason::Cancelled,
             ..
@@ -345,12 +354,13 @@ fn a_token_creation_cancelled_mid_request_frees_the_slot_for_the_next_call() {
     // The abandoned request may have reached the server: it stays charged to the budget, and
     // the token endpoint rests (half a base delay at least) before the second call creates.
     let mut model = Model::new(&[], &[]);
-    let (result, end) = drive(&mut transport, &mut second, &mut model, Millis(20));
+    let (result, end) = drive(&mut transport, &mut second, &mut model, MonotonicMillis(20));
     assert!(result.is_ok(), "{result:?}");
     let tokens = model.token_requests();
     assert_eq!(tokens.len(), 1);
     assert!(
-        tokens[0] >= Millis(20 + 250) && tokens[0] <= Millis(20 + 500 + TOKEN_WAIT_RECHECK_MS),
+        tokens[0] >= MonotonicMillis(20 + 250)
+            && tokens[0] <= MonotonicMillis(20 + 500 + TOKEN_WAIT_RECHECK_MS),
         "{tokens:?}"
     );
     assert_eq!(transport.pool().budget().creations_in_window(end), 2);
@@ -387,7 +397,7 @@ fn the_creation_budget_spent_ends_the_call_with_when() {
     assert_eq!(
         failed.reason,
         FailReason::TokenBudgetSpent {
-            until: Millis(30 * 60_000)
+            until: MonotonicMillis(30 * 60_000)
         }
     );
     assert_eq!(model.token_requests().len(), 1);
@@ -469,7 +479,7 @@ proptest! {
         let mut model = Model::new(&tokens, &calls);
         let mut transport = Transport::new(config);
         let mut exchange = transport.begin(Endpoint::CreateCallRecords);
-        let (result, end) = drive(&mut transport, &mut exchange, &mut model, Millis(0));
+        let (result, end) = drive(&mut transport, &mut exchange, &mut model, MonotonicMillis(0));
         let maybe_processed = model.served.iter().any(|reply| {
             matches!(
                 reply,
@@ -503,9 +513,9 @@ fn a_batch_held_by_the_rate_limit_past_its_send_by_is_not_sent() {
     let mut transport = Transport::new(config);
     let mut model = Model::new(&[], &[]);
     let mut first = transport.begin(Endpoint::CreateCallRecords);
-    let (result, now) = drive(&mut transport, &mut first, &mut model, Millis(0));
+    let (result, now) = drive(&mut transport, &mut first, &mut model, MonotonicMillis(0));
     assert!(result.is_ok());
-    let send_by = Millis(30_000);
+    let send_by = MonotonicMillis(30_000);
     let mut second = transport
         .begin(Endpoint::CreateCallRecords)
         .with_send_by(send_by);
@@ -515,7 +525,7 @@ fn a_batch_held_by_the_rate_limit_past_its_send_by_is_not_sent() {
         failed.reason,
         FailReason::SendByPassed {
             send_by,
-            leaves_at: Millis(60_080)
+            leaves_at: MonotonicMillis(60_080)
         },
         "it could leave a minute after the first answer"
     );
@@ -527,7 +537,10 @@ fn a_batch_held_by_the_rate_limit_past_its_send_by_is_not_sent() {
     drive(&mut transport, &mut third, &mut model, now)
         .0
         .unwrap();
-    assert_eq!(model.seen.last(), Some(&Seen::Call(Millis(60_080), 1)));
+    assert_eq!(
+        model.seen.last(),
+        Some(&Seen::Call(MonotonicMillis(60_080), 1))
+    );
 }
 
 #[test]
@@ -536,8 +549,13 @@ fn a_retry_whose_backoff_ends_past_the_send_by_gives_up_and_says_possibly_stored
     let mut model = Model::new(&[], &[Reply::Lost(TransportError::Timeout)]);
     let mut exchange = transport
         .begin(Endpoint::CreateCallRecords)
-        .with_send_by(Millis(81));
-    let (result, ended_at) = drive(&mut transport, &mut exchange, &mut model, Millis(0));
+        .with_send_by(MonotonicMillis(81));
+    let (result, ended_at) = drive(
+        &mut transport,
+        &mut exchange,
+        &mut model,
+        MonotonicMillis(0),
+    );
     let failed = result.unwrap_err();
     let FailReason::SendByPassed { leaves_at, .. } = failed.reason else {
         panic!("{failed:?}")
@@ -547,10 +565,13 @@ fn a_retry_whose_backoff_ends_past_the_send_by_gives_up_and_says_possibly_stored
         "the first attempt timed out after sending"
     );
     assert_eq!(model.calls(), 1);
-    assert!(leaves_at > Millis(81), "the backoff ends past the send-by");
+    assert!(
+        leaves_at > MonotonicMillis(81),
+        "the backoff ends past the send-by"
+    );
     assert_eq!(
         ended_at,
-        Millis(80),
+        MonotonicMillis(80),
         "the call ends when the timeout is reported (token 0-40, send 40-80), without waiting \
          out its backoff"
     );

@@ -2,7 +2,7 @@
 //! as pure state machines, in the sans-IO style of `quinn-proto`.
 //!
 //! Nothing here sleeps, reads a clock or sends a byte. Each call is handed the current time as
-//! [`Millis`](crate::Millis) (any monotonic millisecond clock; `tc-http` counts from its own start)
+//! [`MonotonicMillis`] (any monotonic millisecond clock; `tc-http` counts from its own start)
 //! plus what happened, and answers with what to do: send on this token at that instant, create a
 //! token first, retry at that instant, or give up. So the guarantees can be tested exactly, in
 //! virtual time, over hours of simulated traffic in milliseconds of real time.
@@ -21,6 +21,7 @@
 //!   and at-most-once for requests whose outcome is unknown.
 
 pub mod exchange;
+mod monotonic;
 pub mod rate_limit;
 pub mod retry;
 pub mod token;
@@ -33,8 +34,9 @@ pub use exchange::{
     Action, Counts, Delivered, Endpoint, Exchange, FailReason, Failed, Transport, TransportConfig,
     TransportError, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_CREATION_HOLD_MS,
     DEFAULT_MAX_TOKEN_WAIT_MS, DEFAULT_RATE_GUARD_MS, DEFAULT_REQUEST_TIMEOUT_MS,
-    DEFAULT_THROTTLE_MS, MAX_BATCH_ID_LEN, TOKEN_WAIT_RECHECK_MS,
+    DEFAULT_THROTTLE_MS, TOKEN_WAIT_RECHECK_MS,
 };
+pub use monotonic::MonotonicMillis;
 pub use rate_limit::{CreationBudget, RateLimiter, SlidingWindow, WindowLimit};
 pub use retry::{
     Failure, GiveUpReason, NotSentKind, RetryConfig, RetryDecision, RetryPolicy, UnknownKind,

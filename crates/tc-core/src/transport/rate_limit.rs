@@ -5,7 +5,7 @@
 //! `limit` events instead, so the next event is allowed exactly when the oldest of them leaves the
 //! window, and a saturated sender gets exactly `limit` per window, no more and no less.
 
-use crate::timestamp::Millis;
+use super::MonotonicMillis;
 use std::collections::VecDeque;
 
 /// A limit of `limit` events per `window_ms` milliseconds.
@@ -45,7 +45,7 @@ impl WindowLimit {
 pub struct SlidingWindow {
     limit: WindowLimit,
     /// The last `limit` event times, oldest first.
-    recent: VecDeque<Millis>,
+    recent: VecDeque<MonotonicMillis>,
 }
 
 impl SlidingWindow {
@@ -63,7 +63,7 @@ impl SlidingWindow {
 
     /// `now` if an event is allowed now, else the instant the oldest of the last `limit` events
     /// leaves the window.
-    pub fn earliest(&self, now: Millis) -> Millis {
+    pub fn earliest(&self, now: MonotonicMillis) -> MonotonicMillis {
         if self.recent.len() < self.limit.limit as usize {
             return now;
         }
@@ -75,7 +75,7 @@ impl SlidingWindow {
 
     /// Records an event. Events should be recorded at or after [`SlidingWindow::earliest`];
     /// one recorded out of order is still placed in time order so later answers stay exact.
-    pub fn record(&mut self, at: Millis) {
+    pub fn record(&mut self, at: MonotonicMillis) {
         let position = self.recent.partition_point(|t| *t <= at);
         self.recent.insert(position, at);
         while self.recent.len() > self.limit.limit as usize {
@@ -85,14 +85,14 @@ impl SlidingWindow {
 
     /// Takes back one event recorded at `at` that did not happen after all (a request that never
     /// left the machine). Does nothing if no such event is still held.
-    pub fn forget(&mut self, at: Millis) {
+    pub fn forget(&mut self, at: MonotonicMillis) {
         if let Some(position) = self.recent.iter().rposition(|t| *t == at) {
             self.recent.remove(position);
         }
     }
 
     /// How many recorded events lie in the window that ends at `now` (`(now - window, now]`).
-    pub fn in_window(&self, now: Millis) -> usize {
+    pub fn in_window(&self, now: MonotonicMillis) -> usize {
         let start = now.plus(-self.limit.window_ms);
         self.recent
             .iter()
@@ -106,7 +106,7 @@ impl SlidingWindow {
 #[derive(Debug, Clone)]
 pub struct RateLimiter {
     sends: SlidingWindow,
-    blocked_until: Option<Millis>,
+    blocked_until: Option<MonotonicMillis>,
 }
 
 impl RateLimiter {
@@ -127,7 +127,7 @@ impl RateLimiter {
     }
 
     /// `now` if a send is allowed now, else the first instant one is.
-    pub fn earliest_send(&self, now: Millis) -> Millis {
+    pub fn earliest_send(&self, now: MonotonicMillis) -> MonotonicMillis {
         let by_window = self.sends.earliest(now);
         match self.blocked_until {
             Some(until) => by_window.max(until),
@@ -136,7 +136,7 @@ impl RateLimiter {
     }
 
     /// Records a send (or a reservation of one) at `at`.
-    pub fn record_send(&mut self, at: Millis) {
+    pub fn record_send(&mut self, at: MonotonicMillis) {
         self.sends.record(at);
     }
 
@@ -146,23 +146,23 @@ impl RateLimiter {
     /// reuses its place in the window leaves a full window after the server saw it, however
     /// long it sat in queues on the way. This costs one request's latency per window, and makes
     /// a 429 from latency jitter impossible.
-    pub fn send_finished(&mut self, reserved_at: Millis, finished_at: Millis) {
+    pub fn send_finished(&mut self, reserved_at: MonotonicMillis, finished_at: MonotonicMillis) {
         self.sends.forget(reserved_at);
         self.sends.record(finished_at.max(reserved_at));
     }
 
     /// The server answered 429 with `Retry-After`: send nothing on this token before `until`.
     /// A later, shorter block never shortens an earlier, longer one.
-    pub fn block_until(&mut self, until: Millis) {
+    pub fn block_until(&mut self, until: MonotonicMillis) {
         self.blocked_until = Some(self.blocked_until.map_or(until, |b| b.max(until)));
     }
 
-    pub fn blocked_until(&self) -> Option<Millis> {
+    pub fn blocked_until(&self) -> Option<MonotonicMillis> {
         self.blocked_until
     }
 
     /// Sends recorded in the window ending at `now`.
-    pub fn sends_in_window(&self, now: Millis) -> usize {
+    pub fn sends_in_window(&self, now: MonotonicMillis) -> usize {
         self.sends.in_window(now)
     }
 }
@@ -173,7 +173,7 @@ impl RateLimiter {
 #[derive(Debug, Clone)]
 pub struct CreationBudget {
     creations: SlidingWindow,
-    blocked_until: Option<Millis>,
+    blocked_until: Option<MonotonicMillis>,
 }
 
 impl CreationBudget {
@@ -189,28 +189,28 @@ impl CreationBudget {
     }
 
     /// `now` if a creation is allowed now, else the first instant one is.
-    pub fn earliest_creation(&self, now: Millis) -> Millis {
+    pub fn earliest_creation(&self, now: MonotonicMillis) -> MonotonicMillis {
         let by_window = self.creations.earliest(now);
         self.blocked_until.map_or(by_window, |b| by_window.max(b))
     }
 
-    pub fn record_creation(&mut self, at: Millis) {
+    pub fn record_creation(&mut self, at: MonotonicMillis) {
         self.creations.record(at);
     }
 
     /// A creation request recorded at `at` never reached the server (connection refused): it
     /// does not count against the budget.
-    pub fn refund(&mut self, at: Millis) {
+    pub fn refund(&mut self, at: MonotonicMillis) {
         self.creations.forget(at);
     }
 
     /// Create nothing before `until`: the token endpoint answered 429 (someone else may share
     /// the account) or is failing and needs a rest.
-    pub fn block_until(&mut self, until: Millis) {
+    pub fn block_until(&mut self, until: MonotonicMillis) {
         self.blocked_until = Some(self.blocked_until.map_or(until, |b| b.max(until)));
     }
 
-    pub fn creations_in_window(&self, now: Millis) -> usize {
+    pub fn creations_in_window(&self, now: MonotonicMillis) -> usize {
         self.creations.in_window(now)
     }
 }
@@ -228,31 +228,43 @@ mod tests {
     #[test]
     fn a_slow_answer_moves_its_send_to_when_it_ended() {
         let mut limiter = RateLimiter::new(WindowLimit::new(2, 1_000));
-        limiter.record_send(Millis(0));
-        limiter.record_send(Millis(0));
+        limiter.record_send(MonotonicMillis(0));
+        limiter.record_send(MonotonicMillis(0));
         // The first request sat 300 ms in queues: the server may have seen it as late as 300.
-        limiter.send_finished(Millis(0), Millis(300));
-        limiter.send_finished(Millis(0), Millis(5));
-        assert_eq!(limiter.earliest_send(Millis(10)), Millis(1_005));
-        limiter.record_send(Millis(1_005));
-        assert_eq!(limiter.earliest_send(Millis(1_005)), Millis(1_300));
+        limiter.send_finished(MonotonicMillis(0), MonotonicMillis(300));
+        limiter.send_finished(MonotonicMillis(0), MonotonicMillis(5));
+        assert_eq!(
+            limiter.earliest_send(MonotonicMillis(10)),
+            MonotonicMillis(1_005)
+        );
+        limiter.record_send(MonotonicMillis(1_005));
+        assert_eq!(
+            limiter.earliest_send(MonotonicMillis(1_005)),
+            MonotonicMillis(1_300)
+        );
         // An answer can never move a send earlier than its reservation.
-        limiter.send_finished(Millis(1_005), Millis(900));
-        assert_eq!(limiter.sends_in_window(Millis(1_005)), 2);
+        limiter.send_finished(MonotonicMillis(1_005), MonotonicMillis(900));
+        assert_eq!(limiter.sends_in_window(MonotonicMillis(1_005)), 2);
     }
 
     #[test]
     fn sixty_first_send_waits_for_the_oldest_to_leave() {
         let mut limiter = RateLimiter::per_token();
         for i in 0..60 {
-            let now = Millis(i * 10);
+            let now = MonotonicMillis(i * 10);
             assert_eq!(limiter.earliest_send(now), now);
             limiter.record_send(now);
         }
-        assert_eq!(limiter.earliest_send(Millis(600)), Millis(60_000));
-        limiter.record_send(Millis(60_000));
-        assert_eq!(limiter.earliest_send(Millis(60_000)), Millis(60_010));
-        assert_eq!(limiter.sends_in_window(Millis(60_000)), 60);
+        assert_eq!(
+            limiter.earliest_send(MonotonicMillis(600)),
+            MonotonicMillis(60_000)
+        );
+        limiter.record_send(MonotonicMillis(60_000));
+        assert_eq!(
+            limiter.earliest_send(MonotonicMillis(60_000)),
+            MonotonicMillis(60_010)
+        );
+        assert_eq!(limiter.sends_in_window(MonotonicMillis(60_000)), 60);
     }
 
     #[test]
@@ -260,11 +272,11 @@ mod tests {
         // A burst-60 bucket would admit 60 at t=0 and ~59 more before t=60s. The window admits
         // exactly 60 in [0, 60s).
         let mut limiter = RateLimiter::per_token();
-        let mut now = Millis(0);
+        let mut now = MonotonicMillis(0);
         let mut sent = 0;
-        while now < Millis(60_000) {
+        while now < MonotonicMillis(60_000) {
             now = limiter.earliest_send(now);
-            if now >= Millis(60_000) {
+            if now >= MonotonicMillis(60_000) {
                 break;
             }
             limiter.record_send(now);
@@ -276,22 +288,28 @@ mod tests {
     #[test]
     fn retry_after_blocks_and_is_never_shortened() {
         let mut limiter = RateLimiter::per_token();
-        limiter.block_until(Millis(5_000));
-        limiter.block_until(Millis(2_000));
-        assert_eq!(limiter.earliest_send(Millis(0)), Millis(5_000));
-        assert_eq!(limiter.earliest_send(Millis(7_000)), Millis(7_000));
+        limiter.block_until(MonotonicMillis(5_000));
+        limiter.block_until(MonotonicMillis(2_000));
+        assert_eq!(
+            limiter.earliest_send(MonotonicMillis(0)),
+            MonotonicMillis(5_000)
+        );
+        assert_eq!(
+            limiter.earliest_send(MonotonicMillis(7_000)),
+            MonotonicMillis(7_000)
+        );
     }
 
     #[test]
     fn out_of_order_records_are_kept_in_time_order() {
         let mut window = SlidingWindow::new(WindowLimit::new(2, 100));
-        window.record(Millis(50));
-        window.record(Millis(10));
-        assert_eq!(window.earliest(Millis(60)), Millis(110));
-        window.record(Millis(5));
+        window.record(MonotonicMillis(50));
+        window.record(MonotonicMillis(10));
+        assert_eq!(window.earliest(MonotonicMillis(60)), MonotonicMillis(110));
+        window.record(MonotonicMillis(5));
         assert_eq!(
-            window.earliest(Millis(60)),
-            Millis(110),
+            window.earliest(MonotonicMillis(60)),
+            MonotonicMillis(110),
             "the older event is dropped"
         );
     }
@@ -306,19 +324,28 @@ mod tests {
                 window_ms: 1
             }
         );
-        window.record(Millis(3));
-        assert_eq!(window.earliest(Millis(3)), Millis(4));
+        window.record(MonotonicMillis(3));
+        assert_eq!(window.earliest(MonotonicMillis(3)), MonotonicMillis(4));
     }
 
     #[test]
     fn creation_budget_is_ten_per_half_hour() {
         let mut budget = CreationBudget::default();
         for i in 0..10 {
-            assert_eq!(budget.earliest_creation(Millis(i)), Millis(i));
-            budget.record_creation(Millis(i));
+            assert_eq!(
+                budget.earliest_creation(MonotonicMillis(i)),
+                MonotonicMillis(i)
+            );
+            budget.record_creation(MonotonicMillis(i));
         }
-        assert_eq!(budget.earliest_creation(Millis(10)), Millis(1_800_000));
-        budget.block_until(Millis(2_000_000));
-        assert_eq!(budget.earliest_creation(Millis(10)), Millis(2_000_000));
+        assert_eq!(
+            budget.earliest_creation(MonotonicMillis(10)),
+            MonotonicMillis(1_800_000)
+        );
+        budget.block_until(MonotonicMillis(2_000_000));
+        assert_eq!(
+            budget.earliest_creation(MonotonicMillis(10)),
+            MonotonicMillis(2_000_000)
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! with full jitter, `Retry-After`, a cap on attempts, a run-wide retry budget, and the
 //! at-most-once switch.
 
-use crate::timestamp::Millis;
+use super::MonotonicMillis;
 use std::fmt;
 
 /// Settings of a [`RetryPolicy`]; the defaults suit the API's documented limits.
@@ -43,6 +43,7 @@ impl Default for RetryConfig {
 
 /// Why a request was not retried. `Send` and `Debug` only: no payload, no secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum GiveUpReason {
     /// The server's answer is final for this request (a 4xx other than 401 and 429).
     Final,
@@ -78,6 +79,7 @@ impl fmt::Display for GiveUpReason {
 
 /// A request that did not reach the server, or that the server refused without processing.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum NotSentKind {
     /// Connection refused, DNS failure, TLS failure: nothing was sent.
     Connect,
@@ -89,6 +91,7 @@ pub enum NotSentKind {
 
 /// A request that may or may not have been processed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum UnknownKind {
     /// No answer within the timeout after the request was sent.
     Timeout,
@@ -98,6 +101,7 @@ pub enum UnknownKind {
 
 /// A failed attempt, classified by what it means for a retry.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Failure {
     /// Safe to retry: the request was not processed.
     NotSent(NotSentKind),
@@ -125,9 +129,12 @@ impl Failure {
 }
 
 /// Retry or give up.
+///
+/// Deliberately exhaustive: a driver must act on every variant, so a new one is a breaking
+/// change that the compiler points out in every driver.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RetryDecision {
-    RetryAt(Millis),
+    RetryAt(MonotonicMillis),
     GiveUp(GiveUpReason),
 }
 
@@ -202,7 +209,7 @@ impl RetryPolicy {
         &mut self,
         attempt: u32,
         failure: &Failure,
-        now: Millis,
+        now: MonotonicMillis,
         random: u64,
     ) -> RetryDecision {
         self.decide_for(attempt, failure, now, random, self.config.at_most_once)
@@ -214,7 +221,7 @@ impl RetryPolicy {
         &mut self,
         attempt: u32,
         failure: &Failure,
-        now: Millis,
+        now: MonotonicMillis,
         random: u64,
     ) -> RetryDecision {
         self.decide_for(attempt, failure, now, random, false)
@@ -224,7 +231,7 @@ impl RetryPolicy {
         &mut self,
         attempt: u32,
         failure: &Failure,
-        now: Millis,
+        now: MonotonicMillis,
         random: u64,
         at_most_once: bool,
     ) -> RetryDecision {
@@ -302,7 +309,7 @@ mod tests {
             message: "x".into(),
         };
         assert_eq!(
-            policy.decide(1, &failure, Millis(0), 7),
+            policy.decide(1, &failure, MonotonicMillis(0), 7),
             RetryDecision::GiveUp(GiveUpReason::Final)
         );
     }
@@ -313,12 +320,12 @@ mod tests {
         policy.record_request();
         for attempt in 1..6 {
             assert!(matches!(
-                policy.decide(attempt, &server_error(), Millis(0), 1),
+                policy.decide(attempt, &server_error(), MonotonicMillis(0), 1),
                 RetryDecision::RetryAt(_)
             ));
         }
         assert_eq!(
-            policy.decide(6, &server_error(), Millis(0), 1),
+            policy.decide(6, &server_error(), MonotonicMillis(0), 1),
             RetryDecision::GiveUp(GiveUpReason::MaxAttempts(6))
         );
     }
@@ -331,15 +338,21 @@ mod tests {
                 retry_after_ms: Some(ms),
             })
         };
-        let RetryDecision::RetryAt(at) = policy.decide(1, &limited(3_000), Millis(1_000), u64::MAX)
+        let RetryDecision::RetryAt(at) =
+            policy.decide(1, &limited(3_000), MonotonicMillis(1_000), u64::MAX)
         else {
             panic!("429 must be retried")
         };
-        assert!(at >= Millis(4_000) && at <= Millis(4_500), "{at:?}");
-        let RetryDecision::RetryAt(at) = policy.decide(1, &limited(3_600_000), Millis(0), 0) else {
+        assert!(
+            at >= MonotonicMillis(4_000) && at <= MonotonicMillis(4_500),
+            "{at:?}"
+        );
+        let RetryDecision::RetryAt(at) =
+            policy.decide(1, &limited(3_600_000), MonotonicMillis(0), 0)
+        else {
             panic!("429 must be retried")
         };
-        assert_eq!(at, Millis(120_000));
+        assert_eq!(at, MonotonicMillis(120_000));
     }
 
     #[test]
@@ -347,7 +360,7 @@ mod tests {
         let unknown = Failure::OutcomeUnknown(UnknownKind::Timeout);
         let mut policy = RetryPolicy::default();
         assert!(matches!(
-            policy.decide(1, &unknown, Millis(0), 3),
+            policy.decide(1, &unknown, MonotonicMillis(0), 3),
             RetryDecision::RetryAt(_)
         ));
         let mut once = RetryPolicy::new(RetryConfig {
@@ -355,15 +368,15 @@ mod tests {
             ..RetryConfig::default()
         });
         assert_eq!(
-            once.decide(1, &unknown, Millis(0), 3),
+            once.decide(1, &unknown, MonotonicMillis(0), 3),
             RetryDecision::GiveUp(GiveUpReason::OutcomeUnknownAtMostOnce)
         );
         assert!(matches!(
-            once.decide_idempotent(1, &unknown, Millis(0), 3),
+            once.decide_idempotent(1, &unknown, MonotonicMillis(0), 3),
             RetryDecision::RetryAt(_)
         ));
         assert!(matches!(
-            once.decide(1, &server_error(), Millis(0), 3),
+            once.decide(1, &server_error(), MonotonicMillis(0), 3),
             RetryDecision::RetryAt(_)
         ));
     }
@@ -381,12 +394,12 @@ mod tests {
         // 2 + 0.2 * 10 = 4 retries.
         for _ in 0..4 {
             assert!(matches!(
-                policy.decide(1, &server_error(), Millis(0), 0),
+                policy.decide(1, &server_error(), MonotonicMillis(0), 0),
                 RetryDecision::RetryAt(_)
             ));
         }
         assert_eq!(
-            policy.decide(1, &server_error(), Millis(0), 0),
+            policy.decide(1, &server_error(), MonotonicMillis(0), 0),
             RetryDecision::GiveUp(GiveUpReason::BudgetExhausted {
                 retries: 4,
                 first_attempts: 10
@@ -397,7 +410,7 @@ mod tests {
         });
         assert!(
             matches!(
-                policy.decide(1, &throttled, Millis(0), 0),
+                policy.decide(1, &throttled, MonotonicMillis(0), 0),
                 RetryDecision::RetryAt(_)
             ),
             "429 retries are not charged to the budget"

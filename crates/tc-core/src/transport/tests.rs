@@ -3,7 +3,6 @@
 //! bounds, and single-flight creation.
 
 use super::*;
-use crate::timestamp::Millis;
 use proptest::prelude::*;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -28,7 +27,7 @@ impl Rng {
 
 /// The most events in any window of `window_ms`, checked exactly over sorted times: the window
 /// starting at each event holds every event up to `start + window_ms` exclusive.
-fn max_in_any_window(times: &[Millis], window_ms: i64) -> usize {
+fn max_in_any_window(times: &[MonotonicMillis], window_ms: i64) -> usize {
     let mut sorted = times.to_vec();
     sorted.sort();
     let mut end = 0;
@@ -44,17 +43,17 @@ fn max_in_any_window(times: &[Millis], window_ms: i64) -> usize {
 
 #[test]
 fn window_counter_is_exact() {
-    let times = [0, 59_999, 60_000, 119_999].map(Millis);
+    let times = [0, 59_999, 60_000, 119_999].map(MonotonicMillis);
     assert_eq!(max_in_any_window(&times, 60_000), 2);
     assert_eq!(max_in_any_window(&times, 60_001), 3);
 }
 
 /// Feeds arrivals to one limiter, each request sent as soon as the limiter allows and never
 /// before it arrives, requests in arrival order. Returns the send times.
-fn drive_limiter(limit: WindowLimit, arrivals: &[Millis]) -> Vec<Millis> {
+fn drive_limiter(limit: WindowLimit, arrivals: &[MonotonicMillis]) -> Vec<MonotonicMillis> {
     let mut limiter = RateLimiter::new(limit);
     let mut sends = Vec::with_capacity(arrivals.len());
-    let mut clock = Millis(0);
+    let mut clock = MonotonicMillis(0);
     for &arrival in arrivals {
         clock = clock.max(arrival);
         let at = limiter.earliest_send(clock);
@@ -75,10 +74,10 @@ proptest! {
     fn no_window_ever_holds_more_than_the_limit(seed in any::<u64>(), mean_gap in 1u64..3_000) {
         let mut rng = Rng::new(seed);
         let mut t = 0i64;
-        let arrivals: Vec<Millis> = (0..5_000)
+        let arrivals: Vec<MonotonicMillis> = (0..5_000)
             .map(|_| {
                 t += if rng.chance(5) { 0 } else { rng.below(2 * mean_gap) as i64 };
-                Millis(t)
+                MonotonicMillis(t)
             })
             .collect();
         let limit = WindowLimit::REQUESTS_PER_TOKEN;
@@ -89,7 +88,7 @@ proptest! {
                 // Delayed past both its arrival and its predecessor: the window must have been
                 // full at every earlier instant, so sending one millisecond earlier would break it.
                 let mut earlier = sends[..i].to_vec();
-                earlier.push(Millis(sent.0 - 1));
+                earlier.push(MonotonicMillis(sent.0 - 1));
                 prop_assert!(max_in_any_window(&earlier, limit.window_ms) > 60);
             }
         }
@@ -99,7 +98,7 @@ proptest! {
     #[test]
     fn saturated_throughput_is_exactly_the_limit(limit in 1u32..100, window_ms in 1i64..100_000, windows in 1i64..20) {
         let limit = WindowLimit::new(limit, window_ms);
-        let arrivals = vec![Millis(0); (limit.limit as i64 * (windows + 1)) as usize];
+        let arrivals = vec![MonotonicMillis(0); (limit.limit as i64 * (windows + 1)) as usize];
         let sends = drive_limiter(limit, &arrivals);
         let in_first = sends.iter().filter(|t| t.0 < windows * window_ms).count();
         prop_assert_eq!(in_first as i64, limit.limit as i64 * windows);
@@ -118,7 +117,7 @@ proptest! {
             Some(ms) => Failure::NotSent(NotSentKind::RateLimited { retry_after_ms: Some(ms) }),
             None => Failure::NotSent(NotSentKind::Server { status: 503 }),
         };
-        let RetryDecision::RetryAt(at) = policy.decide(attempt, &failure, Millis(now), random) else {
+        let RetryDecision::RetryAt(at) = policy.decide(attempt, &failure, MonotonicMillis(now), random) else {
             return Err(TestCaseError::fail("a retryable failure within the attempt cap is retried"));
         };
         let delay = at.0 - now;
@@ -135,7 +134,7 @@ proptest! {
 #[test]
 fn a_thousand_callers_cause_one_creation() {
     let mut pool: TokenPool<&str> = TokenPool::new(PoolConfig::default());
-    let now = Millis(1_000);
+    let now = MonotonicMillis(1_000);
     let mut creators = Vec::new();
     for _ in 0..1_000 {
         match pool.pick(now) {
@@ -166,7 +165,7 @@ fn a_thousand_callers_cause_one_creation() {
     assert_eq!(max_in_any_window(&sends, 60_000), 60);
     assert_eq!(
         sends[60],
-        Millis(61_000),
+        MonotonicMillis(61_000),
         "the 61st waits exactly one window"
     );
 }
@@ -177,7 +176,7 @@ fn tokens_are_created_on_demand_and_sends_spread_over_them() {
         tokens: 3,
         ..PoolConfig::default()
     });
-    let now = Millis(0);
+    let now = MonotonicMillis(0);
     let mut created = 0;
     let mut per_slot = BTreeMap::new();
     for _ in 0..180 {
@@ -205,11 +204,12 @@ fn tokens_are_created_on_demand_and_sends_spread_over_them() {
 #[test]
 fn refresh_before_expiry_keeps_the_old_token_usable_meanwhile() {
     let mut pool: TokenPool<&str> = TokenPool::new(PoolConfig::default());
-    pool.begin_creation(0, Millis(0)).unwrap();
-    pool.creation_succeeded(0, "old", Millis(0)).unwrap();
-    let due = Millis(TOKEN_TTL_MS - DEFAULT_REFRESH_MARGIN_MS);
+    pool.begin_creation(0, MonotonicMillis(0)).unwrap();
+    pool.creation_succeeded(0, "old", MonotonicMillis(0))
+        .unwrap();
+    let due = MonotonicMillis(TOKEN_TTL_MS - DEFAULT_REFRESH_MARGIN_MS);
     assert!(matches!(
-        pool.pick(Millis(due.0 - 1)),
+        pool.pick(MonotonicMillis(due.0 - 1)),
         Decision::Send { .. }
     ));
     assert_eq!(pool.pick(due), Decision::Create { slot: 0, at: due });
@@ -226,19 +226,23 @@ fn refresh_before_expiry_keeps_the_old_token_usable_meanwhile() {
 #[test]
 fn a_stale_401_does_not_drop_a_fresh_token() {
     let mut pool: TokenPool<&str> = TokenPool::new(PoolConfig::default());
-    pool.begin_creation(0, Millis(0)).unwrap();
-    let first = pool.creation_succeeded(0, "first", Millis(0)).unwrap();
+    pool.begin_creation(0, MonotonicMillis(0)).unwrap();
+    let first = pool
+        .creation_succeeded(0, "first", MonotonicMillis(0))
+        .unwrap();
     // Two callers got 401 with the first token; the first one drops it and refreshes.
     assert!(pool.unauthorized(0, first.generation));
-    pool.begin_creation(0, Millis(10)).unwrap();
-    let second = pool.creation_succeeded(0, "second", Millis(10)).unwrap();
+    pool.begin_creation(0, MonotonicMillis(10)).unwrap();
+    let second = pool
+        .creation_succeeded(0, "second", MonotonicMillis(10))
+        .unwrap();
     // The second caller's 401 is about the old token: the fresh one stays.
     assert!(!pool.unauthorized(0, first.generation));
-    let Decision::Send { token, .. } = pool.pick(Millis(20)) else {
+    let Decision::Send { token, .. } = pool.pick(MonotonicMillis(20)) else {
         panic!("fresh token kept")
     };
     assert_eq!(token.generation, second.generation);
-    assert_eq!(pool.budget().creations_in_window(Millis(20)), 2);
+    assert_eq!(pool.budget().creations_in_window(MonotonicMillis(20)), 2);
 }
 
 #[test]
@@ -248,10 +252,10 @@ fn only_a_token_minted_since_the_last_401_proves_the_credentials_wrong() {
         ..PoolConfig::default()
     });
     for slot in 0..2 {
-        pool.begin_creation(slot, Millis(0)).unwrap();
+        pool.begin_creation(slot, MonotonicMillis(0)).unwrap();
     }
-    let a = pool.creation_succeeded(0, "a", Millis(0)).unwrap();
-    let b = pool.creation_succeeded(1, "b", Millis(0)).unwrap();
+    let a = pool.creation_succeeded(0, "a", MonotonicMillis(0)).unwrap();
+    let b = pool.creation_succeeded(1, "b", MonotonicMillis(0)).unwrap();
     let mut call = CallAuth::default();
     // Both tokens died early. The first 401 refreshes; so does the second, on the other slot's
     // token, which is older than the first 401.
@@ -264,8 +268,10 @@ fn only_a_token_minted_since_the_last_401_proves_the_credentials_wrong() {
         AuthVerdict::Refresh
     );
     // A token minted after that 401 and refused at once: the credentials are wrong.
-    pool.begin_creation(0, Millis(10)).unwrap();
-    let fresh = pool.creation_succeeded(0, "fresh", Millis(10)).unwrap();
+    pool.begin_creation(0, MonotonicMillis(10)).unwrap();
+    let fresh = pool
+        .creation_succeeded(0, "fresh", MonotonicMillis(10))
+        .unwrap();
     assert_eq!(
         pool.refused(0, fresh.generation, &mut call),
         AuthVerdict::CredentialsRefused
@@ -277,8 +283,10 @@ fn only_a_token_minted_since_the_last_401_proves_the_credentials_wrong() {
         AuthVerdict::Refresh
     );
     waited.other_failure();
-    pool.begin_creation(0, Millis(20)).unwrap();
-    let later = pool.creation_succeeded(0, "later", Millis(20)).unwrap();
+    pool.begin_creation(0, MonotonicMillis(20)).unwrap();
+    let later = pool
+        .creation_succeeded(0, "later", MonotonicMillis(20))
+        .unwrap();
     assert_eq!(
         pool.refused(0, later.generation, &mut waited),
         AuthVerdict::Refresh
@@ -293,27 +301,27 @@ fn exhausted_budget_says_when_and_refuses_early_creation() {
     };
     let mut pool: TokenPool<&str> = TokenPool::new(config);
     for (i, t) in [0, 1].into_iter().enumerate() {
-        pool.begin_creation(0, Millis(t)).unwrap();
-        let token = pool.creation_succeeded(0, "t", Millis(t)).unwrap();
+        pool.begin_creation(0, MonotonicMillis(t)).unwrap();
+        let token = pool.creation_succeeded(0, "t", MonotonicMillis(t)).unwrap();
         assert!(pool.unauthorized(0, token.generation), "round {i}");
     }
     assert_eq!(
-        pool.pick(Millis(5)),
+        pool.pick(MonotonicMillis(5)),
         Decision::Create {
             slot: 0,
-            at: Millis(1_000)
+            at: MonotonicMillis(1_000)
         }
     );
     assert_eq!(
-        pool.begin_creation(0, Millis(5)),
-        Err(CreationRefused::BudgetUntil(Millis(1_000)))
+        pool.begin_creation(0, MonotonicMillis(5)),
+        Err(CreationRefused::BudgetUntil(MonotonicMillis(1_000)))
     );
-    pool.hold_creations_until(Millis(4_000));
+    pool.hold_creations_until(MonotonicMillis(4_000));
     assert_eq!(
-        pool.pick(Millis(5)),
+        pool.pick(MonotonicMillis(5)),
         Decision::Create {
             slot: 0,
-            at: Millis(4_000)
+            at: MonotonicMillis(4_000)
         }
     );
 }
@@ -325,22 +333,22 @@ fn a_creation_that_never_left_is_refunded() {
         ..PoolConfig::default()
     };
     let mut pool: TokenPool<&str> = TokenPool::new(config);
-    pool.begin_creation(0, Millis(0)).unwrap();
+    pool.begin_creation(0, MonotonicMillis(0)).unwrap();
     pool.creation_failed(0, false);
     assert_eq!(
-        pool.pick(Millis(1)),
+        pool.pick(MonotonicMillis(1)),
         Decision::Create {
             slot: 0,
-            at: Millis(1)
+            at: MonotonicMillis(1)
         }
     );
-    pool.begin_creation(0, Millis(1)).unwrap();
+    pool.begin_creation(0, MonotonicMillis(1)).unwrap();
     pool.creation_failed(0, true);
     assert_eq!(
-        pool.pick(Millis(2)),
+        pool.pick(MonotonicMillis(2)),
         Decision::Create {
             slot: 0,
-            at: Millis(1_001)
+            at: MonotonicMillis(1_001)
         }
     );
 }
@@ -352,29 +360,29 @@ fn retry_after_on_a_token_moves_sends_to_another_token() {
         ..PoolConfig::default()
     });
     for slot in 0..2 {
-        pool.begin_creation(slot, Millis(0)).unwrap();
-        pool.creation_succeeded(slot, slot as u8, Millis(0))
+        pool.begin_creation(slot, MonotonicMillis(0)).unwrap();
+        pool.creation_succeeded(slot, slot as u8, MonotonicMillis(0))
             .unwrap();
     }
-    pool.rate_limited(0, Millis(5_000));
+    pool.rate_limited(0, MonotonicMillis(5_000));
     for _ in 0..60 {
-        let Decision::Send { slot, at, .. } = pool.pick(Millis(0)) else {
+        let Decision::Send { slot, at, .. } = pool.pick(MonotonicMillis(0)) else {
             panic!()
         };
-        assert_eq!((slot, at), (1, Millis(0)));
+        assert_eq!((slot, at), (1, MonotonicMillis(0)));
         pool.reserve_send(slot, at);
     }
-    let Decision::Send { slot, at, .. } = pool.pick(Millis(0)) else {
+    let Decision::Send { slot, at, .. } = pool.pick(MonotonicMillis(0)) else {
         panic!()
     };
-    assert_eq!((slot, at), (0, Millis(5_000)));
+    assert_eq!((slot, at), (0, MonotonicMillis(5_000)));
 }
 
 /// What the long pool simulation saw.
 #[derive(Debug, Default)]
 struct PoolRun {
-    creations: Vec<Millis>,
-    sends: BTreeMap<usize, Vec<Millis>>,
+    creations: Vec<MonotonicMillis>,
+    sends: BTreeMap<usize, Vec<MonotonicMillis>>,
     unauthorized: u64,
     hours: f64,
 }
@@ -388,7 +396,7 @@ enum Event {
         caller: usize,
         slot: usize,
         generation: u64,
-        expires_at: Millis,
+        expires_at: MonotonicMillis,
     },
     Created {
         slot: usize,
@@ -423,12 +431,12 @@ fn simulate_pool(
     };
     for caller in 0..callers {
         queue.push(Reverse((
-            Millis(rng.below(1_000) as i64),
+            MonotonicMillis(rng.below(1_000) as i64),
             Event::Wake { caller },
         )));
     }
     if storm_every_ms > 0 {
-        queue.push(Reverse((Millis(storm_every_ms), Event::Revoke)));
+        queue.push(Reverse((MonotonicMillis(storm_every_ms), Event::Revoke)));
     }
     while let Some(Reverse((now, event))) = queue.pop() {
         if now.0 > end {

@@ -7,7 +7,7 @@
 //! use another token, so a thousand concurrent callers cause one creation, not a thousand.
 
 use super::rate_limit::{CreationBudget, RateLimiter, WindowLimit};
-use crate::timestamp::Millis;
+use super::MonotonicMillis;
 
 /// The most tokens an account can keep alive: 10 creations per 30 minutes.
 pub const MAX_TOKENS: usize = 10;
@@ -46,11 +46,14 @@ impl Default for PoolConfig {
 pub struct ValidToken<T> {
     pub token: T,
     pub generation: u64,
-    pub created_at: Millis,
-    pub expires_at: Millis,
+    pub created_at: MonotonicMillis,
+    pub expires_at: MonotonicMillis,
 }
 
 /// Where one slot of the pool is.
+///
+/// Deliberately exhaustive: a driver must act on every variant, so a new one is a breaking
+/// change that the compiler points out in every driver.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SlotState<T> {
     /// No usable token: never created, failed, expired or rejected with 401.
@@ -58,7 +61,7 @@ pub enum SlotState<T> {
     /// Someone is creating a token; `previous` is the token being refreshed, usable meanwhile
     /// until it expires.
     Creating {
-        since: Millis,
+        since: MonotonicMillis,
         previous: Option<ValidToken<T>>,
     },
     Valid(ValidToken<T>),
@@ -73,18 +76,21 @@ pub struct TokenSlot<T> {
 }
 
 /// What the caller should do next.
+///
+/// Deliberately exhaustive: a driver must act on every variant, so a new one is a breaking
+/// change that the compiler points out in every driver.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision<T> {
     /// Send on `slot` with `token` at `at` (now, or later when its limiter is full). Call
     /// [`TokenPool::reserve_send`] before waiting so no other caller takes the same moment.
     Send {
         slot: usize,
-        at: Millis,
+        at: MonotonicMillis,
         token: ValidToken<T>,
     },
     /// Create a token for `slot`, not before `at` (the creation budget may push it later).
     /// Call [`TokenPool::begin_creation`] at `at`, then report the result.
-    Create { slot: usize, at: Millis },
+    Create { slot: usize, at: MonotonicMillis },
     /// Every usable slot is being created by someone else: wait for that creation to finish.
     WaitForCreation { slot: usize },
 }
@@ -109,6 +115,7 @@ impl CallAuth {
 
 /// What a 401 means for the call that got it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AuthVerdict {
     /// Get a fresh token (single flight) and retry.
     Refresh,
@@ -118,11 +125,12 @@ pub enum AuthVerdict {
 
 /// Why [`TokenPool::begin_creation`] refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CreationRefused {
     /// Another caller is already creating this slot's token.
     AlreadyCreating,
     /// The creation budget allows the next creation only at this time.
-    BudgetUntil(Millis),
+    BudgetUntil(MonotonicMillis),
     NoSuchSlot,
 }
 
@@ -169,7 +177,7 @@ impl<T: Clone> TokenPool<T> {
     }
 
     /// The token a request could use on `slot` at `now`, even if it is due for refresh.
-    fn usable(&self, slot: usize, now: Millis) -> Option<&ValidToken<T>> {
+    fn usable(&self, slot: usize, now: MonotonicMillis) -> Option<&ValidToken<T>> {
         let token = match &self.slots.get(slot)?.state {
             SlotState::Valid(token) => token,
             SlotState::Creating {
@@ -182,7 +190,7 @@ impl<T: Clone> TokenPool<T> {
     }
 
     /// Whether `slot` should get a new token: empty, or valid but within the refresh margin.
-    fn needs_creation(&self, slot: usize, now: Millis) -> bool {
+    fn needs_creation(&self, slot: usize, now: MonotonicMillis) -> bool {
         match &self.slots[slot].state {
             SlotState::Empty => true,
             SlotState::Valid(token) => now >= token.expires_at.plus(-self.config.refresh_margin_ms),
@@ -191,7 +199,7 @@ impl<T: Clone> TokenPool<T> {
     }
 
     /// Whether some slot holds a token a request could still use at `now`.
-    pub fn has_usable_token(&self, now: Millis) -> bool {
+    pub fn has_usable_token(&self, now: MonotonicMillis) -> bool {
         (0..self.slots.len()).any(|slot| self.usable(slot, now).is_some())
     }
 
@@ -201,7 +209,7 @@ impl<T: Clone> TokenPool<T> {
     /// create a missing token only if no existing token can send right now (tokens are made on
     /// demand, so a small job spends one creation, not ten); send on the token whose limiter frees
     /// earliest; wait for a creation in flight; and last, create as soon as the budget allows.
-    pub fn pick(&self, now: Millis) -> Decision<T> {
+    pub fn pick(&self, now: MonotonicMillis) -> Decision<T> {
         let budget_at = self.budget.earliest_creation(now);
         let best_send = (0..self.slots.len())
             .filter_map(|slot| {
@@ -251,7 +259,7 @@ impl<T: Clone> TokenPool<T> {
     }
 
     /// Takes the send moment `at` on `slot`'s limiter for a request about to wait and send.
-    pub fn reserve_send(&mut self, slot: usize, at: Millis) {
+    pub fn reserve_send(&mut self, slot: usize, at: MonotonicMillis) {
         if let Some(s) = self.slots.get_mut(slot) {
             s.limiter.record_send(at);
         }
@@ -259,7 +267,12 @@ impl<T: Clone> TokenPool<T> {
 
     /// The send reserved at `reserved_at` on `slot` ended at `finished_at`: see
     /// [`crate::transport::RateLimiter::send_finished`].
-    pub fn send_finished(&mut self, slot: usize, reserved_at: Millis, finished_at: Millis) {
+    pub fn send_finished(
+        &mut self,
+        slot: usize,
+        reserved_at: MonotonicMillis,
+        finished_at: MonotonicMillis,
+    ) {
         if let Some(s) = self.slots.get_mut(slot) {
             s.limiter.send_finished(reserved_at, finished_at);
         }
@@ -267,7 +280,11 @@ impl<T: Clone> TokenPool<T> {
 
     /// Claims the creation of `slot`'s token and charges it to the creation budget. Refused if
     /// someone else is creating it (single flight) or the budget does not allow it yet.
-    pub fn begin_creation(&mut self, slot: usize, now: Millis) -> Result<(), CreationRefused> {
+    pub fn begin_creation(
+        &mut self,
+        slot: usize,
+        now: MonotonicMillis,
+    ) -> Result<(), CreationRefused> {
         let budget_at = self.budget.earliest_creation(now);
         let s = self
             .slots
@@ -298,7 +315,7 @@ impl<T: Clone> TokenPool<T> {
         &mut self,
         slot: usize,
         token: T,
-        started_at: Millis,
+        started_at: MonotonicMillis,
     ) -> Option<ValidToken<T>> {
         let s = self.slots.get_mut(slot)?;
         if !matches!(s.state, SlotState::Creating { .. }) {
@@ -372,7 +389,7 @@ impl<T: Clone> TokenPool<T> {
     }
 
     /// A 429 on `slot`: nothing more on that token before `until`.
-    pub fn rate_limited(&mut self, slot: usize, until: Millis) {
+    pub fn rate_limited(&mut self, slot: usize, until: MonotonicMillis) {
         if let Some(s) = self.slots.get_mut(slot) {
             s.limiter.block_until(until);
         }
@@ -380,12 +397,12 @@ impl<T: Clone> TokenPool<T> {
 
     /// No creation before `until`: after a 429 from the token endpoint (its `Retry-After`), or
     /// after a failed creation, so a crowd of waiting callers does not take turns failing.
-    pub fn hold_creations_until(&mut self, until: Millis) {
+    pub fn hold_creations_until(&mut self, until: MonotonicMillis) {
         self.budget.block_until(until);
     }
 
     /// When the next creation is allowed.
-    pub fn earliest_creation(&self, now: Millis) -> Millis {
+    pub fn earliest_creation(&self, now: MonotonicMillis) -> MonotonicMillis {
         self.budget.earliest_creation(now)
     }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tc_core::{Batch, Millis, RawRecord, Validator};
+use tc_core::{Batch, EpochMillis, RawRecord, Validator};
 use tc_http::{Client, ClientConfig, RetryConfig};
 use tc_sim::{SimConfig, Simulator};
 
@@ -48,11 +48,11 @@ pub fn client(config: ClientConfig) -> Client {
     Client::new(config).expect("valid test configuration")
 }
 
-pub fn epoch_now() -> Millis {
+pub fn epoch_now() -> EpochMillis {
     let since = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("clock after 1970");
-    Millis(since.as_millis() as i64)
+    EpochMillis::try_from(since.as_millis() as i64).expect("the clock reads a time after 1973")
 }
 
 /// `count` batches of `size` records; every receiver number is distinct across all batches of
@@ -63,10 +63,10 @@ pub fn batches(run: u32, count: usize, size: usize) -> Vec<Batch> {
 
 /// Like [`batches`], validated as if it were `now` (a past `now` makes records the server
 /// finds expired).
-pub fn batches_at(now: Millis, run: u32, count: usize, size: usize) -> Vec<Batch> {
+pub fn batches_at(now: EpochMillis, run: u32, count: usize, size: usize) -> Vec<Batch> {
     let validator = Validator::new(now);
-    let starts = now.0.to_string();
-    let ends = (now.0 + 3_600_000).to_string();
+    let starts = now.to_string();
+    let ends = now.plus(3_600_000).to_string();
     (0..count)
         .map(|b| {
             let records = (0..size)
