@@ -29,13 +29,80 @@ const CI_STEPS: [&[&str]; 4] = [
     &["test", "--workspace", "--doc", "--locked"],
 ];
 
+/// tc-core with its optional `validator` feature: linted and tested like the default build.
+const VALIDATOR_FEATURE_STEPS: [&[&str]; 2] = [
+    &[
+        "clippy",
+        "-p",
+        "tc-core",
+        "--all-targets",
+        "--features",
+        "validator",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ],
+    &[
+        "test",
+        "-p",
+        "tc-core",
+        "--features",
+        "validator",
+        "--lib",
+        "--locked",
+    ],
+];
+
+/// A crate outside the workspace that uses tc-core from its own types: the library must stay
+/// usable by someone who has not read its source.
+const ADOPTER_STEP: &[&str] = &[
+    "test",
+    "--manifest-path",
+    "tests/adopter/Cargo.toml",
+    "--locked",
+];
+
+/// The libraries' documentation: every public item documented, every link resolved.
+const DOC_STEP: &[&str] = &[
+    "doc",
+    "--no-deps",
+    "-p",
+    "tc-core",
+    "-p",
+    "tc-http",
+    "--locked",
+];
+
+/// One `cargo` invocation and the environment it runs with.
+struct Step {
+    args: Vec<String>,
+    env: Vec<(&'static str, String)>,
+}
+
+impl Step {
+    fn new(args: &[&str]) -> Step {
+        Step {
+            args: args.iter().map(|s| s.to_string()).collect(),
+            env: Vec::new(),
+        }
+    }
+
+    fn with_env(mut self, key: &'static str, value: impl Into<String>) -> Step {
+        self.env.push((key, value.into()));
+        self
+    }
+}
+
 pub fn ci(options: &[String]) -> Result<()> {
     reject_unknown(options, &[], &[])?;
-    let steps: Vec<Vec<String>> = CI_STEPS
-        .iter()
-        .map(|step| step.iter().map(|s| s.to_string()).collect())
-        .collect();
-    run_steps("xtask-ci", &steps, &[])
+    let mut steps: Vec<Step> = CI_STEPS.iter().map(|args| Step::new(args)).collect();
+    steps.extend(VALIDATOR_FEATURE_STEPS.iter().map(|args| Step::new(args)));
+    // The adopter shares the workspace's target directory, so its dependencies build once.
+    let target = workspace_root().join("target").display().to_string();
+    steps.push(Step::new(ADOPTER_STEP).with_env("CARGO_TARGET_DIR", target));
+    steps.push(Step::new(DOC_STEP).with_env("RUSTDOCFLAGS", "-D warnings"));
+    run_steps("xtask-ci", &steps)
 }
 
 /// The property tests, long and optimised: the same properties as in `ci`, many more cases.
@@ -45,19 +112,14 @@ pub fn fuzz(options: &[String]) -> Result<()> {
     if cases == 0 {
         bail!("--cases 0 would test nothing; give at least 1");
     }
-    let mut step: Vec<String> = ["test", "-p", "xtask", "--release", "--locked"]
-        .map(String::from)
-        .into();
+    let mut step = Step::new(&["test", "-p", "xtask", "--release", "--locked"])
+        .with_env("PROPTEST_CASES", cases.to_string());
     for name in property_test_names()? {
-        step.push("--test".into());
-        step.push(name);
+        step.args.push("--test".into());
+        step.args.push(name);
     }
     println!("xtask fuzz: {cases} cases per property");
-    run_steps(
-        "xtask fuzz",
-        &[step],
-        &[("PROPTEST_CASES", cases.to_string())],
-    )
+    run_steps("xtask fuzz", &[step])
 }
 
 /// `props_*` test targets, found from their files so a new one is never forgotten.
@@ -82,13 +144,13 @@ fn property_test_names() -> Result<Vec<String>> {
 
 /// Runs each `cargo` step in order and stops at the first failure. Always ends with the line
 /// `<name>: N passed, M failed`, the sum of every `test result:` line seen.
-fn run_steps(name: &str, steps: &[Vec<String>], env: &[(&str, String)]) -> Result<()> {
+fn run_steps(name: &str, steps: &[Step]) -> Result<()> {
     let mut totals = TestCounts::default();
     let mut failure = None;
     for (index, step) in steps.iter().enumerate() {
-        let shown = format!("cargo {}", step.join(" "));
+        let shown = format!("cargo {}", step.args.join(" "));
         println!("\n==> [{}/{}] {shown}", index + 1, steps.len());
-        match run_teed(step, env, &mut totals) {
+        match run_teed(step, &mut totals) {
             Ok(status) if status.success() => {}
             Ok(status) => {
                 failure = Some(format!(
@@ -123,14 +185,10 @@ fn run_steps(name: &str, steps: &[Vec<String>], env: &[(&str, String)]) -> Resul
 }
 
 /// Runs `cargo <args>`, copying its standard output through line by line while counting tests.
-fn run_teed(
-    args: &[String],
-    env: &[(&str, String)],
-    totals: &mut TestCounts,
-) -> Result<ExitStatus> {
+fn run_teed(step: &Step, totals: &mut TestCounts) -> Result<ExitStatus> {
     let mut command = cargo();
-    command.args(args).stdout(Stdio::piped());
-    for (key, value) in env {
+    command.args(&step.args).stdout(Stdio::piped());
+    for (key, value) in &step.env {
         command.env(key, value);
     }
     let mut child = command.spawn().context("starting cargo")?;

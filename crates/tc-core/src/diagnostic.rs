@@ -8,16 +8,24 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Field {
+    /// `caller_number`: the business's number the call comes from.
     CallerNumber,
+    /// `receiver_number`: the customer's number.
     ReceiverNumber,
+    /// `dynamic_label_name`: the name the customer's phone shows.
     DynamicLabelName,
+    /// `dynamic_call_reason`: why the business calls.
     DynamicCallReason,
+    /// `label_id`: a dynamic label of the business console.
     LabelId,
+    /// `starts_at`: when the phone starts showing the caller ID.
     StartsAt,
+    /// `ends_at`: when it stops.
     EndsAt,
 }
 
 impl Field {
+    /// Every field, in the order of the API's documentation (and of diagnostics).
     pub const ALL: [Field; 7] = [
         Field::CallerNumber,
         Field::ReceiverNumber,
@@ -41,6 +49,7 @@ impl Field {
         }
     }
 
+    /// The field with this wire name, if any.
     pub fn from_wire_name(name: &str) -> Option<Field> {
         Field::ALL.into_iter().find(|f| f.wire_name() == name)
     }

@@ -11,11 +11,15 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Scalar {
+    /// Text, as a CSV cell or a JSON string holds it.
     Text(String),
+    /// A whole number that fits `i64`.
     Int(i64),
     /// An integer too large for `i64`.
     BigInt(u64),
+    /// A number with a fraction or an exponent.
     Float(f64),
+    /// `true` or `false`.
     Bool(bool),
     /// An array or an object where a scalar was expected.
     Compound(&'static str),
@@ -78,18 +82,25 @@ impl<'de> de::Deserialize<'de> for Scalar {
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
 #[serde(default)]
 pub struct RawRecord {
+    /// See [`Field::CallerNumber`].
     #[serde(deserialize_with = "blank_is_absent")]
     pub caller_number: Option<Scalar>,
+    /// See [`Field::ReceiverNumber`].
     #[serde(deserialize_with = "blank_is_absent")]
     pub receiver_number: Option<Scalar>,
+    /// See [`Field::DynamicLabelName`].
     #[serde(deserialize_with = "blank_is_absent")]
     pub dynamic_label_name: Option<Scalar>,
+    /// See [`Field::DynamicCallReason`].
     #[serde(deserialize_with = "blank_is_absent")]
     pub dynamic_call_reason: Option<Scalar>,
+    /// See [`Field::LabelId`].
     #[serde(deserialize_with = "blank_is_absent")]
     pub label_id: Option<Scalar>,
+    /// See [`Field::StartsAt`].
     #[serde(deserialize_with = "blank_is_absent")]
     pub starts_at: Option<Scalar>,
+    /// See [`Field::EndsAt`].
     #[serde(deserialize_with = "blank_is_absent")]
     pub ends_at: Option<Scalar>,
 }
@@ -119,10 +130,12 @@ impl RawRecord {
         *self.slot(field) = value;
     }
 
+    /// Sets a field to any value, or leaves it absent with `None`.
     pub fn set(&mut self, field: Field, value: Option<Scalar>) {
         *self.slot(field) = value;
     }
 
+    /// The field's value, if present.
     pub fn get(&self, field: Field) -> Option<&Scalar> {
         match field {
             Field::CallerNumber => self.caller_number.as_ref(),

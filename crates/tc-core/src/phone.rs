@@ -25,20 +25,31 @@ pub struct Region(rlibphonenumber::Region);
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PhoneError {
+    /// Nothing but blanks.
     Empty,
     /// `9.19877E+11`: a spreadsheet turned the number into scientific notation, losing digits.
     ScientificNotation,
+    /// A letter, which is never read as a digit.
     HasLetters,
+    /// An extension (`x12`, `ext. 12`), which cannot receive the call.
     HasExtension,
+    /// A character that is neither a digit nor a separator people write.
     InvalidCharacter(char),
+    /// A country code that does not exist.
     InvalidCountryCode,
+    /// Too few digits for the country.
     TooShort {
+        /// Read in national form, with the default region: a missing `+` is the likeliest fix.
         national: bool,
     },
+    /// Too many digits for the country.
     TooLong {
+        /// Read in national form, with the default region.
         national: bool,
     },
+    /// The right length, but no number of the country's plan.
     Invalid {
+        /// Read in national form, with the default region.
         national: bool,
     },
 }
@@ -49,6 +60,11 @@ const MAX_DIGITS: usize = 17;
 impl E164 {
     /// Normalises a written number. `region` is how numbers without `+` or `00` are read; without
     /// it such a number is read as country code plus number (`919876543210` is `+919876543210`).
+    ///
+    /// # Errors
+    ///
+    /// A [`PhoneError`] saying why the text is not a valid number of its country, with the
+    /// fix when there is a likely one.
     pub fn normalize(input: &str, region: Option<Region>) -> Result<E164, PhoneError> {
         let cleaned = clean(input)?;
         let national = !cleaned.international && region.is_some();
@@ -245,6 +261,7 @@ impl fmt::Debug for Region {
 }
 
 impl PhoneError {
+    /// The rule broken, as a diagnostic reports it.
     pub fn code(&self) -> Code {
         match self {
             PhoneError::Empty => Code::MissingField,

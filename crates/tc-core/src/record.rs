@@ -117,15 +117,19 @@ impl CallRecord {
         CallRecordBuilder { raw }
     }
 
+    /// The business's number, E.164.
     pub fn caller_number(&self) -> &E164 {
         &self.caller_number
     }
+    /// The customer's number, E.164.
     pub fn receiver_number(&self) -> &E164 {
         &self.receiver_number
     }
+    /// The name to show, trimmed.
     pub fn dynamic_label_name(&self) -> Option<&str> {
         self.dynamic_label_name.as_deref()
     }
+    /// The reason to show, trimmed.
     pub fn dynamic_call_reason(&self) -> Option<&str> {
         self.dynamic_call_reason.as_deref()
     }
@@ -133,9 +137,11 @@ impl CallRecord {
     pub fn label_id(&self) -> Option<&str> {
         self.label_id.as_deref()
     }
+    /// When the caller ID starts showing.
     pub fn starts_at(&self) -> EpochMillis {
         self.starts_at
     }
+    /// When it stops; at most 24 hours after [`starts_at`](Self::starts_at).
     pub fn ends_at(&self) -> EpochMillis {
         self.ends_at
     }
@@ -143,6 +149,10 @@ impl CallRecord {
     /// A record valid when read can expire while it waits to be sent. The sender calls this with
     /// the time of sending (or the earliest moment the rate limit lets it send); an expired
     /// record must go to the report, not to the API.
+    ///
+    /// # Errors
+    ///
+    /// A [`Code::WindowExpired`] diagnostic on `ends_at` when the window ends before `sent_at`.
     pub fn check_still_open(&self, sent_at: EpochMillis) -> Result<(), Diagnostic> {
         if self.ends_at < sent_at {
             Err(Diagnostic::new(

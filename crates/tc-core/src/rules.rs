@@ -74,7 +74,7 @@ macro_rules! codes {
         /// A stable, machine-readable reason for a diagnostic. See [`RULES`] for the table.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[non_exhaustive]
-        pub enum Code { $( $variant, )* }
+        pub enum Code { $( #[doc = $summary] $variant, )* }
 
         impl Code {
             /// Every code, in the order of the table.
@@ -109,6 +109,7 @@ macro_rules! codes {
 /// A row of the rules table.
 #[derive(Debug, Clone, Copy)]
 pub struct RuleInfo {
+    /// The code diagnostics carry.
     pub code: Code,
     /// The wire field the diagnostic names; `None` for whole-record or whole-batch problems.
     /// Phone and timestamp codes apply to more than one field: this is the first of them.
@@ -117,6 +118,7 @@ pub struct RuleInfo {
     /// what the documentation leaves open (docs/rules.md records each decision), `input` for the
     /// toolkit's own input checks.
     pub source: &'static str,
+    /// The rule in one sentence, as docs/rules.md shows it.
     pub summary: &'static str,
 }
 

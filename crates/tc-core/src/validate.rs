@@ -33,15 +33,22 @@ impl Validator {
         self
     }
 
+    /// The time windows are checked against.
     pub fn now(&self) -> EpochMillis {
         self.now
     }
 
+    /// How national numbers are read, if set.
     pub fn default_region(&self) -> Option<Region> {
         self.default_region
     }
 
-    /// Checks every rule. On failure the diagnostics are in field order, all of them.
+    /// Checks every rule.
+    ///
+    /// # Errors
+    ///
+    /// Every problem the record has, in field order, as [`ValidationErrors`]: a record with
+    /// three problems is reported once, with three diagnostics.
     pub fn validate(&self, raw: &RawRecord) -> Result<CallRecord, ValidationErrors> {
         let mut problems = Vec::new();
         let caller_number = self.phone(raw, Field::CallerNumber, &mut problems);
