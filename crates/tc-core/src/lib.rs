@@ -138,4 +138,7 @@ pub use record::{CallRecord, CallRecordBuilder, NumberFormat, UnknownNumberForma
 pub use rules::{Code, RuleInfo, RULES};
 pub use timestamp::{EpochMillis, TimestampError, MAX_WINDOW_MS};
 pub use validate::Validator;
-pub use wire::{BatchId, BatchIdError, DeliveryStatus};
+pub use wire::{
+    BatchId, BatchIdError, BatchStatusResponse, CallRecordBody, CreateCallRecordsRequest,
+    DeliveryStatus, Label, RecordStatus, StatusInfo,
+};
