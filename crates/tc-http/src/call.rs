@@ -3,7 +3,7 @@
 
 use crate::client::Client;
 use crate::config::duration;
-use crate::error::{AttemptFailure, Error};
+use crate::error::{AttemptFailure, Cause, Error};
 use crate::http::{exchange, Reply};
 use crate::secret::AccessToken;
 use reqwest::header::CONTENT_TYPE;
@@ -23,8 +23,35 @@ pub(crate) struct Request {
     pub send_by: Option<MonotonicMillis>,
 }
 
+/// Why a success body is not the documented one, and the parser's error if it was one.
+pub(crate) struct Unreadable {
+    pub detail: String,
+    pub cause: Option<Cause>,
+}
+
+impl Unreadable {
+    pub fn new(detail: String) -> Unreadable {
+        Unreadable {
+            detail,
+            cause: None,
+        }
+    }
+}
+
 /// Reads a success body, or says why it is not the documented one.
-pub(crate) type Decode<T> = fn(&[u8]) -> Result<T, String>;
+pub(crate) type Decode<T> = fn(&[u8]) -> Result<T, Unreadable>;
+
+/// A token from the server that cannot travel in an `Authorization` header.
+#[derive(Debug)]
+struct UnusableToken;
+
+impl std::fmt::Display for UnusableToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the token endpoint handed out a token that cannot be sent in a header")
+    }
+}
+
+impl std::error::Error for UnusableToken {}
 
 /// A call under way. If its future is dropped midway, the exchange is abandoned, so a token
 /// creation it owned is released and the calls waiting for it are woken.
@@ -138,7 +165,7 @@ impl Client {
                 reply
             }
             // The server handed out a token that cannot travel in a header: nothing is sent.
-            None => Reply::Lost(TransportError::Connect, "an unusable token".into()),
+            None => Reply::Lost(TransportError::Connect, Cause::new(UnusableToken)),
         };
         self.report(running, reply, decode)
     }
@@ -163,15 +190,15 @@ impl Client {
                     decode(&answer.body)
                 } else {
                     let limit = exchange.endpoint().answer_limit();
-                    Err(format!("longer than {limit} bytes"))
+                    Err(Unreadable::new(format!("longer than {limit} bytes")))
                 };
                 match decoded {
                     Ok(value) => return Some(value),
-                    Err(detail) => {
-                        running.last = Some(AttemptFailure::Status {
+                    Err(unreadable) => {
+                        running.last = Some(AttemptFailure::Unreadable {
                             status: answer.status,
-                            slug: String::new(),
-                            message: detail,
+                            detail: unreadable.detail,
+                            cause: unreadable.cause,
                         });
                         exchange.on_unreadable_answer(transport, answer.status, now);
                     }
@@ -190,9 +217,9 @@ impl Client {
                 *state.stats.responses_by_status.entry(status).or_insert(0) += 1;
                 tracing::debug!(%endpoint, status, "answered");
             }
-            Reply::Lost(kind, detail) => {
+            Reply::Lost(kind, cause) => {
                 state.stats.transport_failures += 1;
-                tracing::debug!(%endpoint, ?kind, detail, "no answer");
+                tracing::debug!(%endpoint, ?kind, %cause, "no answer");
             }
         }
     }
@@ -206,5 +233,6 @@ fn undecoded(endpoint: Endpoint, delivered: Delivered) -> Error {
         detail: "the answer's body was not kept".into(),
         attempts: delivered.attempts,
         possibly_stored: !endpoint.is_repeatable(),
+        cause: None,
     }
 }

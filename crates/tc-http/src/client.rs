@@ -1,11 +1,10 @@
 //! [`Client`]: the four endpoints over one shared transport (token pool, rate limiters, retry
 //! policy) and the counters.
 
-use crate::call::Request;
+use crate::call::{Request, Unreadable};
 use crate::clock::Clock;
-use crate::config::{millis, ClientConfig, StatusApi};
-use crate::error::Error;
-use crate::http::parse_base_url;
+use crate::config::{millis, ClientBuilder, ClientConfig, StatusApi};
+use crate::error::{Cause, ConfigError, Error};
 use crate::secret::AccessToken;
 use crate::stats::Stats;
 use reqwest::{Method, Url};
@@ -19,7 +18,9 @@ use tokio::sync::Notify;
 
 /// A batch the API accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Created {
+    /// The API's id of the batch, for [`Client::batch_status`].
     pub batch_id: BatchId,
     /// Attempts it took, the first included.
     pub attempts: u32,
@@ -54,31 +55,32 @@ pub(crate) struct State {
 const MAX_LABEL_PAGES: usize = 10_000;
 
 impl Client {
-    /// Checks the configuration and builds the HTTP client. Plain `http://` is refused unless
-    /// the host is this machine (a simulator): tokens and the API key must not cross a network
-    /// in clear. Redirects are never followed: the credentials go to the configured origin only.
-    pub fn new(config: ClientConfig) -> Result<Client, Error> {
-        let base = parse_base_url(&config.base_url)?;
-        let problems = config.problems();
-        if !problems.is_empty() {
-            return Err(Error::config(problems.join("; ")));
-        }
+    /// A builder: give it the credentials (or start from [`ClientBuilder::from_env`]), change
+    /// what differs from the API's documented host and limits, and
+    /// [`build`](ClientBuilder::build).
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// Builds the HTTP client for a checked configuration. Redirects are never followed: the
+    /// credentials go to the configured origin only.
+    pub(crate) fn from_config(config: ClientConfig) -> Result<Client, Error> {
         let http = reqwest::Client::builder()
             .use_rustls_tls()
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout)
+            .connect_timeout(config.connect_timeout())
+            .timeout(config.request_timeout())
             .user_agent(concat!("tc-http/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| Error::config(format!("the HTTP client could not be built: {e}")))?;
+            .map_err(|e| ConfigError::HttpClient(Cause::new(e)))?;
         let state = State {
             transport: Transport::new(transport_config(&config)),
             stats: Stats::default(),
         };
         let inner = Inner {
             http,
+            base: config.url().clone(),
             config,
-            base,
             clock: Clock::start(),
             state: Mutex::new(state),
             token_ready: Notify::new(),
@@ -88,6 +90,7 @@ impl Client {
         })
     }
 
+    /// What the client was built with.
     pub fn config(&self) -> &ClientConfig {
         &self.inner.config
     }
@@ -139,9 +142,9 @@ impl Client {
         batch: &Batch,
         send_by: Option<MonotonicMillis>,
     ) -> Result<Created, Error> {
-        let body = serde_json::to_vec(&batch.to_request(self.inner.config.number_format))
-            .map_err(|e| Error::config(format!("the batch could not be encoded as JSON: {e}")))?;
-        let account = &self.inner.config.client_account_id;
+        let body = serde_json::to_vec(&batch.to_request(self.inner.config.number_format()))
+            .map_err(|e| Error::Encode(Cause::new(e)))?;
+        let account = self.inner.config.client_account_id();
         let request = Request {
             endpoint: Endpoint::CreateCallRecords,
             method: Method::POST,
@@ -180,14 +183,21 @@ impl Client {
     }
 
     /// Per-record outcomes of a batch (`GET .../dynamic_call_records?batchId=...`, under `/v2/`
-    /// or `/v3/` as configured).
+    /// or `/v3/` as configured). A record Truecaller has not processed yet is pending, not
+    /// failed: see [`tc_core::wire::DeliveryStatus::is_settled`], or let
+    /// [`Client::wait_for_batch`] ask again until every record is settled.
+    ///
+    /// # Errors
+    /// An [`Error`]: the batch id refused ([`Error::Final`]), the credentials refused, the
+    /// server unreachable after every retry ([`Error::GaveUp`]), an answer that is not the
+    /// documented JSON ([`Error::InvalidResponse`]). A status read is safe to repeat.
     #[tracing::instrument(name = "batch_status", skip_all)]
     pub async fn batch_status(&self, batch_id: &BatchId) -> Result<BatchStatusResponse, Error> {
-        let version = match self.inner.config.status_api {
+        let version = match self.inner.config.status_api() {
             StatusApi::V2 => "v2",
             StatusApi::V3 => "v3",
         };
-        let account = &self.inner.config.client_account_id;
+        let account = self.inner.config.client_account_id();
         let mut url = self.url(&[version, "clients", account, "dynamic_call_records"]);
         url.query_pairs_mut()
             .append_pair("batchId", batch_id.as_str());
@@ -202,12 +212,16 @@ impl Client {
     }
 
     /// Every label of the account, reading page after page until a short one.
+    ///
+    /// # Errors
+    /// As [`Client::batch_status`], for any page; [`Error::InvalidResponse`] as well when the
+    /// server still returns full pages after 10,000 of them (it ignores paging).
     #[tracing::instrument(name = "labels", skip_all)]
     pub async fn labels(&self) -> Result<Vec<Label>, Error> {
-        let page_size = self.inner.config.labels_page_size;
+        let page_size = self.inner.config.labels_page_size();
         let mut labels = Vec::new();
         for page in 1..=MAX_LABEL_PAGES {
-            let mut url = self.url(&["clients", &self.inner.config.client_account_id, "labels"]);
+            let mut url = self.url(&["clients", self.inner.config.client_account_id(), "labels"]);
             url.query_pairs_mut()
                 .append_pair("page", &page.to_string())
                 .append_pair("limit", &page_size.to_string());
@@ -233,6 +247,7 @@ impl Client {
             ),
             attempts: 0,
             possibly_stored: false,
+            cause: None,
         })
     }
 
@@ -259,29 +274,32 @@ impl Client {
 
 /// The transport's settings from the client's.
 fn transport_config(config: &ClientConfig) -> TransportConfig {
-    let guard_ms = millis(config.rate_guard);
-    let rate = config.rate_limit;
+    let guard_ms = millis(config.rate_guard());
+    let rate = config.rate_limit();
     TransportConfig {
         pool: PoolConfig {
-            tokens: config.tokens,
-            token_ttl_ms: millis(config.token_ttl),
-            refresh_margin_ms: millis(config.refresh_margin),
+            tokens: config.tokens(),
+            token_ttl_ms: millis(config.token_ttl()),
+            refresh_margin_ms: millis(config.refresh_margin()),
             rate: WindowLimit::new(rate.limit, rate.window_ms.saturating_add(guard_ms)),
-            creations: config.creation_limit,
+            creations: config.creation_limit(),
         },
-        retry: config.retry,
-        max_token_wait_ms: millis(config.max_token_wait),
-        seed: config.seed.unwrap_or_else(rand::random),
+        retry: config.retry().policy(config.guarantee()),
+        max_token_wait_ms: millis(config.max_token_wait()),
+        seed: config.seed().unwrap_or_else(rand::random),
     }
 }
 
 /// A success body as the documented JSON; serde's message says where it is not.
-fn read_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
-    serde_json::from_slice(body).map_err(|e| format!("not the documented JSON: {e}"))
+fn read_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Unreadable> {
+    serde_json::from_slice(body).map_err(|e| Unreadable {
+        detail: format!("not the documented JSON: {e}"),
+        cause: Some(Cause::new(e)),
+    })
 }
 
 /// The `batch_id` of a create answer: [`BatchId`]'s rules say what an id can be.
-fn read_batch_id(body: &[u8]) -> Result<BatchId, String> {
+fn read_batch_id(body: &[u8]) -> Result<BatchId, Unreadable> {
     let created: CreateCallRecordsResponse = read_json(body)?;
     Ok(created.batch_id)
 }

@@ -1,7 +1,7 @@
 //! Reading HTTP outcomes: transport errors classified for retries, error bodies, `Retry-After`,
 //! and the base URL check that keeps credentials off plain HTTP to other machines.
 
-use crate::error::{AttemptFailure, Error};
+use crate::error::{AttemptFailure, Cause, ConfigError, Setting};
 use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
 use reqwest::Url;
 use std::time::SystemTime;
@@ -11,8 +11,8 @@ use tc_core::wire::ApiErrorBody;
 /// What came back for one request.
 pub(crate) enum Reply {
     Answer(Answer),
-    /// No answer: how it failed, and a description for the error message.
-    Lost(TransportError, String),
+    /// No answer: how it failed, and the underlying error.
+    Lost(TransportError, Cause),
 }
 
 /// An HTTP answer, its body read up to the endpoint's limit.
@@ -53,7 +53,7 @@ impl Answer {
 pub(crate) async fn exchange(request: reqwest::RequestBuilder, endpoint: Endpoint) -> Reply {
     let mut response = match request.send().await {
         Ok(response) => response,
-        Err(error) => return lost(&error),
+        Err(error) => return lost(error),
     };
     let status = response.status().as_u16();
     let limit = endpoint.limit_for(status);
@@ -80,7 +80,7 @@ pub(crate) async fn exchange(request: reqwest::RequestBuilder, endpoint: Endpoin
             Ok(Some(chunk)) => answer.body.extend_from_slice(&chunk),
             Ok(None) => return Reply::Answer(answer),
             // The status arrived but not the whole body: the outcome is unknown.
-            Err(error) => return lost(&error),
+            Err(error) => return lost(error),
         }
     }
 }
@@ -97,7 +97,7 @@ fn location(headers: &HeaderMap, redirect: bool) -> Option<String> {
 }
 
 /// What a reqwest error means: nothing sent (connect), or an unknown outcome.
-fn lost(error: &reqwest::Error) -> Reply {
+fn lost(error: reqwest::Error) -> Reply {
     let kind = if error.is_connect() {
         TransportError::Connect
     } else if error.is_timeout() {
@@ -105,7 +105,7 @@ fn lost(error: &reqwest::Error) -> Reply {
     } else {
         TransportError::ConnectionLost
     };
-    Reply::Lost(kind, describe(error))
+    Reply::Lost(kind, Cause::new(error))
 }
 
 impl Reply {
@@ -114,26 +114,13 @@ impl Reply {
         match self {
             Reply::Answer(answer) if answer.is_success() => None,
             Reply::Answer(answer) => Some(answer.failure()),
-            Reply::Lost(TransportError::Connect, detail) => {
-                Some(AttemptFailure::Connect(detail.clone()))
+            Reply::Lost(TransportError::Connect, cause) => {
+                Some(AttemptFailure::Connect(cause.clone()))
             }
             Reply::Lost(TransportError::Timeout, _) => Some(AttemptFailure::Timeout),
-            Reply::Lost(_, detail) => Some(AttemptFailure::ConnectionLost(detail.clone())),
+            Reply::Lost(_, cause) => Some(AttemptFailure::ConnectionLost(cause.clone())),
         }
     }
-}
-
-/// The error and the chain of its causes: "connection refused" is in the causes, not in
-/// reqwest's own message.
-fn describe(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// `{slug, message}` of an error answer, or the status's reason when the body is not that.
@@ -165,24 +152,32 @@ pub(crate) fn retry_after_ms(headers: &HeaderMap) -> Option<i64> {
 }
 
 /// Refuses a base URL that would send credentials in clear to another machine.
-pub(crate) fn parse_base_url(text: &str) -> Result<Url, Error> {
-    let url = Url::parse(text.trim()).map_err(|e| {
-        Error::config(format!("base URL `{text}` is not a URL ({e}); use e.g. https://enterprise-portal-noneu.truecaller.com"))
+pub(crate) fn parse_base_url(text: &str) -> Result<Url, ConfigError> {
+    let invalid = |problem: String| ConfigError::invalid(Setting::BaseUrl, problem);
+    let url = Url::parse(text.trim()).map_err(|e| ConfigError::Invalid {
+        setting: Setting::BaseUrl,
+        problem: format!(
+            "`{text}` is not a URL; use e.g. {}",
+            crate::config::DEFAULT_BASE_URL
+        ),
+        cause: Some(Cause::new(e)),
     })?;
     if url.query().is_some() || url.fragment().is_some() || url.cannot_be_a_base() {
-        return Err(Error::config(format!(
-            "base URL `{text}` must be scheme://host[:port][/path] only"
+        return Err(invalid(format!(
+            "`{text}` must be scheme://host[:port][/path] only"
         )));
     }
     match url.scheme() {
         "https" => Ok(url),
         "http" if is_loopback(&url) => Ok(url),
-        "http" => Err(Error::config(format!(
-            "base URL `{text}` is plain http to another machine: the API key and tokens would cross \
-             the network unencrypted; use https:// (plain http is allowed only for 127.0.0.1, ::1 \
+        "http" => Err(invalid(format!(
+            "`{text}` is plain http to another machine: the API key and tokens would cross the \
+             network unencrypted; use https:// (plain http is allowed only for 127.0.0.1, ::1 \
              and localhost, e.g. the simulator)"
         ))),
-        other => Err(Error::config(format!("base URL `{text}` has scheme `{other}`; use https://"))),
+        other => Err(invalid(format!(
+            "`{text}` has scheme `{other}`; use https://"
+        ))),
     }
 }
 

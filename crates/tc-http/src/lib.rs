@@ -6,6 +6,7 @@
 //! retry) are the pure state machines of [`tc_core::transport`]; this crate adds the clock, the
 //! sockets, the waiting and the locking around them.
 #![doc = include_str!("../../../docs/http.md")]
+#![warn(missing_docs)]
 
 mod call;
 mod client;
@@ -16,9 +17,13 @@ mod http;
 mod secret;
 mod stats;
 mod tokens;
+mod wait;
 
 pub use client::{Client, Created};
-pub use config::{ClientConfig, StatusApi, DEFAULT_BASE_URL};
-pub use error::{AttemptFailure, Error};
+pub use config::{
+    ClientBuilder, ClientConfig, Guarantee, RetryConfig, StatusApi, DEFAULT_BASE_URL, ENV_API_KEY,
+    ENV_CLIENT_ACCOUNT_ID, ENV_KEY_ID,
+};
+pub use error::{AttemptFailure, Cause, ConfigError, Error, Setting};
 pub use stats::Stats;
-pub use tc_core::transport::RetryConfig;
+pub use wait::{BatchWait, Settlement};

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 /// Counts since the client was made. A snapshot: it does not change after it is taken.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
     /// HTTP requests sent, token requests included, whatever came back.
     pub requests: u64,
@@ -17,14 +18,16 @@ pub struct Stats {
     pub unauthorized: u64,
     /// Attempts after the first, for any reason.
     pub retries: u64,
-    /// Token creation requests sent, and those that produced a token.
+    /// Token creation requests sent.
     pub token_requests: u64,
+    /// Token creation requests that produced a token.
     pub tokens_created: u64,
     /// Create requests answered 200.
     pub batches_created: u64,
     /// Batches created after an attempt whose outcome was unknown: the server may hold them
-    /// twice. `records_possibly_duplicated` counts their records.
+    /// twice.
     pub possibly_duplicated_batches: u64,
+    /// The records of `possibly_duplicated_batches`.
     pub records_possibly_duplicated: u64,
     /// Create calls that failed with an unknown outcome (at-most-once, or giving up after one).
     pub outcome_unknown_batches: u64,

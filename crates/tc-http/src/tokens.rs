@@ -32,11 +32,12 @@ impl Client {
                     tracing::debug!("token created");
                 }
                 None => {
-                    running.last = Some(crate::error::AttemptFailure::Status {
+                    // Without the parser's error: its message can quote the token.
+                    running.last = Some(crate::error::AttemptFailure::Unreadable {
                         status: answer.status,
-                        slug: String::new(),
-                        message: "the body is not {\"token\": \"...\", \"created_at\": \"...\"}"
+                        detail: "the body is not {\"token\": \"...\", \"created_at\": \"...\"}"
                             .into(),
+                        cause: None,
                     });
                     exchange.on_unreadable_answer(transport, answer.status, now);
                 }
@@ -51,10 +52,10 @@ impl Client {
     async fn request_token(&self) -> Reply {
         let config = &self.inner.config;
         let body = TokenRequest {
-            key_id: config.key_id.clone(),
-            api_key: config.api_key.expose_secret().to_owned(),
+            key_id: config.key_id().to_owned(),
+            api_key: config.api_key().expose_secret().to_owned(),
         };
-        let url = self.url(&["clients", &config.client_account_id, "token"]);
+        let url = self.url(&["clients", config.client_account_id(), "token"]);
         let request = self
             .inner
             .http

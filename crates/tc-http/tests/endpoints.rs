@@ -4,14 +4,14 @@ mod common;
 
 use common::*;
 use std::time::Duration;
-use tc_http::{AttemptFailure, Client, ClientConfig, Error, RetryConfig, StatusApi};
+use tc_http::{AttemptFailure, Client, ClientBuilder, Error, RetryConfig, Setting, StatusApi};
 use tc_sim::Simulator;
 
 #[tokio::test(start_paused = true)]
 async fn labels_are_read_across_pages() {
     let sim = Simulator::start(sim_config()).await.unwrap();
     for page_size in [2, 5, 1000] {
-        let client = client(client_config(&sim).with_labels_page_size(page_size));
+        let client = client(client_config(&sim).labels_page_size(page_size));
         let labels = client.labels().await.unwrap();
         assert_eq!(labels, tc_sim::demo_labels(), "page size {page_size}");
     }
@@ -27,7 +27,7 @@ async fn batch_status_decodes_every_record_under_v2_and_v3() {
     let sim = Simulator::start(sim_config()).await.unwrap();
     let batch = &batches(40, 1, 40)[0];
     for api in [StatusApi::V2, StatusApi::V3] {
-        let client = client(client_config(&sim).with_status_api(api));
+        let client = client(client_config(&sim).status_api(api));
         let created = client.create_call_records(batch).await.unwrap();
         let status = client.batch_status(&created.batch_id).await.unwrap();
         assert_eq!(status.batch_id, created.batch_id.as_str());
@@ -88,14 +88,11 @@ async fn a_refused_batch_is_final_with_the_api_slug_and_message() {
 #[tokio::test(start_paused = true)]
 async fn wrong_credentials_fail_once_with_advice() {
     let sim = Simulator::start(sim_config()).await.unwrap();
-    let config = client_config(&sim);
-    let config = ClientConfig::new(
-        sim.base_url(),
-        &config.client_account_id,
-        &config.key_id,
-        "wrong-key",
-    );
-    let error = Client::new(config).unwrap().labels().await.unwrap_err();
+    let client = client_config(&sim)
+        .api_key("wrong-key".to_owned())
+        .build()
+        .unwrap();
+    let error = client.labels().await.unwrap_err();
     assert!(
         matches!(
             error,
@@ -126,16 +123,15 @@ async fn a_server_that_is_not_there_is_retried_then_reported_as_not_sent() {
         .local_addr()
         .unwrap()
         .port();
-    let retry = RetryConfig {
-        max_attempts: 3,
-        base_delay_ms: 5,
-        max_delay_ms: 20,
-        ..RetryConfig::default()
-    };
-    let config = ClientConfig::new(format!("http://127.0.0.1:{port}"), "acct", "key", "secret")
-        .with_retry(retry)
-        .with_connect_timeout(Duration::from_secs(2));
-    let client = Client::new(config).unwrap();
+    let retry = RetryConfig::default()
+        .with_max_attempts(3)
+        .with_backoff(Duration::from_millis(5), Duration::from_millis(20));
+    let client = credentials()
+        .base_url(format!("http://127.0.0.1:{port}"))
+        .retry(retry)
+        .connect_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
     let error = client
         .create_call_records(&batches(42, 1, 1)[0])
         .await
@@ -152,6 +148,16 @@ async fn a_server_that_is_not_there_is_retried_then_reported_as_not_sent() {
     assert!(!error.outcome_unknown());
     assert_eq!(error.attempts(), 3);
     assert!(error.to_string().contains("Nothing was stored"), "{error}");
+    // The refused connection is the source, as reqwest reported it, its own causes included.
+    let source = std::error::Error::source(&error).expect("the connection error");
+    let reqwest_error = source
+        .downcast_ref::<reqwest::Error>()
+        .expect("reqwest's error");
+    assert!(reqwest_error.is_connect(), "{reqwest_error:?}");
+    assert!(
+        !error.to_string().contains(&reqwest_error.to_string()),
+        "the message does not repeat its source: {error}"
+    );
     let stats = client.stats();
     assert_eq!(
         (
@@ -163,16 +169,23 @@ async fn a_server_that_is_not_there_is_retried_then_reported_as_not_sent() {
     );
 }
 
+/// The three credentials, for a client of no particular server.
+fn credentials() -> ClientBuilder {
+    Client::builder()
+        .client_account_id("acct")
+        .key_id("key")
+        .api_key("secret".to_owned())
+}
+
 #[test]
 fn plain_http_is_only_for_this_machine() {
-    let make = |url: &str| Client::new(ClientConfig::new(url, "acct", "key", "secret"));
+    let make = |url: &str| credentials().base_url(url).build();
     for ok in [
         "https://api.example.com",
         "http://127.0.0.1:8080",
         "http://127.8.9.10",
         "http://[::1]:80/",
         "http://LOCALHOST:1",
-        "",
     ] {
         assert!(make(ok).is_ok(), "{ok}");
     }
@@ -183,33 +196,69 @@ fn plain_http_is_only_for_this_machine() {
         "ftp://127.0.0.1",
         "not a url",
         "https://h/?q=1",
+        "",
     ] {
         let error = make(bad).unwrap_err();
-        assert!(matches!(error, Error::Config { .. }), "{bad}: {error}");
+        let named = error.config_error().map(|e| e.settings().to_vec());
+        assert_eq!(named, Some(vec![Setting::BaseUrl]), "{bad}: {error}");
     }
     let error = make("http://api.example.com").unwrap_err().to_string();
     assert!(
         error.contains("unencrypted") && error.contains("https://"),
         "{error}"
     );
+    // A base URL that is not one keeps the parser's error as its source.
+    let error = make("not a url").unwrap_err();
+    let source = std::error::Error::source(&error).expect("the parser's error");
+    assert!(source.to_string().contains("relative URL"), "{source}");
 }
 
 #[test]
-fn impossible_settings_are_refused_up_front() {
-    let base = || ClientConfig::new("", "acct", "key", "secret");
-    assert_eq!(base().base_url, tc_http::DEFAULT_BASE_URL);
-    for config in [
-        base().with_tokens(0),
-        base().with_tokens(11),
-        ClientConfig::new("", "", "key", "secret"),
-        ClientConfig::new("", "acct", "key", ""),
-        base().with_refresh_margin(Duration::from_secs(3600)),
-        base().with_labels_page_size(0),
+fn production_is_the_default_and_every_credential_is_required() {
+    let client = credentials().build().unwrap();
+    assert_eq!(client.config().base_url(), tc_http::DEFAULT_BASE_URL);
+    assert_eq!(client.config().client_account_id(), "acct");
+    let error = Client::builder().key_id("key").build().unwrap_err();
+    let missing = error.config_error().unwrap().settings().to_vec();
+    assert_eq!(missing, [Setting::ClientAccountId, Setting::ApiKey]);
+    let message = error.to_string();
+    assert!(
+        message.contains("client_account_id ($TRUECALLER_CLIENT_ACCOUNT_ID)")
+            && message.contains("api_key ($TRUECALLER_API_KEY)")
+            && !message.contains("key_id"),
+        "{message}"
+    );
+}
+
+#[test]
+fn impossible_settings_are_refused_up_front_naming_the_setting() {
+    let base = credentials;
+    for (builder, setting) in [
+        (base().tokens(0), Setting::Tokens),
+        (base().tokens(11), Setting::Tokens),
+        (base().client_account_id(" "), Setting::ClientAccountId),
+        (base().key_id("a\nb"), Setting::KeyId),
+        (base().api_key(String::new()), Setting::ApiKey),
+        (
+            base().refresh_margin(Duration::from_secs(3600)),
+            Setting::RefreshMargin,
+        ),
+        (
+            base().request_timeout(Duration::ZERO),
+            Setting::RequestTimeout,
+        ),
+        (base().labels_page_size(0), Setting::LabelsPageSize),
+        (
+            base().retry(RetryConfig::default().with_max_attempts(0)),
+            Setting::Retry,
+        ),
     ] {
-        let error = Client::new(config).unwrap_err();
-        assert!(matches!(error, Error::Config { .. }), "{error}");
+        let error = builder.build().unwrap_err();
+        let named = error.config_error().map(|e| e.settings().to_vec());
+        assert_eq!(named, Some(vec![setting]), "{error}");
+        assert_eq!(error.attempts(), 0);
     }
-    let error = Client::new(base().with_tokens(11)).unwrap_err().to_string();
+    let error = base().tokens(11).build().unwrap_err().to_string();
     assert!(error.contains("1 to 10"), "{error}");
-    assert!(Client::new(base().with_tokens(10)).is_ok());
+    assert!(base().tokens(10).build().is_ok());
 }

@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use std::collections::HashSet;
+use std::time::Duration;
 use tc_http::{Error, RetryConfig};
 use tc_sim::Simulator;
 
@@ -17,14 +18,11 @@ async fn server_errors_are_retried_until_every_batch_is_stored_once() {
     };
     let sim = Simulator::start(config).await.unwrap();
     // 30% failures need ~43% extra requests: more than the default 20% budget allows.
-    let retry = RetryConfig {
-        max_attempts: 12,
-        base_delay_ms: 10,
-        max_delay_ms: 100,
-        budget_ratio: 2.0,
-        ..RetryConfig::default()
-    };
-    let client = client(client_config(&sim).with_retry(retry));
+    let retry = RetryConfig::default()
+        .with_max_attempts(12)
+        .with_backoff(Duration::from_millis(10), Duration::from_millis(100))
+        .with_budget(2.0, 10);
+    let client = client(client_config(&sim).retry(retry));
     let results = send_all(&client, batches(30, 40, 5)).await;
     assert_all_created_once(&results);
     let counters = sim.counters();
@@ -54,14 +52,10 @@ async fn the_retry_budget_stops_a_run_against_a_failing_server() {
         ..sim_config()
     };
     let sim = Simulator::start(config).await.unwrap();
-    let retry = RetryConfig {
-        base_delay_ms: 5,
-        max_delay_ms: 50,
-        budget_floor: 4,
-        budget_ratio: 0.2,
-        ..RetryConfig::default()
-    };
-    let client = client(client_config(&sim).with_retry(retry));
+    let retry = RetryConfig::default()
+        .with_backoff(Duration::from_millis(5), Duration::from_millis(50))
+        .with_budget(0.2, 4);
+    let client = client(client_config(&sim).retry(retry));
     let results = send_all(&client, batches(31, 40, 1)).await;
     let gave_up = results
         .iter()
@@ -83,14 +77,11 @@ async fn lost_answers_are_resent_and_every_possible_duplicate_is_flagged() {
         ..sim_config()
     };
     let sim = Simulator::start(config).await.unwrap();
-    let retry = RetryConfig {
-        max_attempts: 10,
-        base_delay_ms: 10,
-        max_delay_ms: 100,
-        budget_ratio: 2.0,
-        ..RetryConfig::default()
-    };
-    let client = client(client_config(&sim).with_retry(retry));
+    let retry = RetryConfig::default()
+        .with_max_attempts(10)
+        .with_backoff(Duration::from_millis(10), Duration::from_millis(100))
+        .with_budget(2.0, 10);
+    let client = client(client_config(&sim).retry(retry));
     let batches = batches(32, 40, 4);
     let receivers: Vec<Vec<String>> = batches
         .iter()
@@ -152,7 +143,7 @@ async fn at_most_once_never_resends_a_batch_whose_answer_was_lost() {
         ..sim_config()
     };
     let sim = Simulator::start(config).await.unwrap();
-    let client = client(client_config(&sim).with_at_most_once(true));
+    let client = client(client_config(&sim).guarantee(tc_http::Guarantee::AtMostOnce));
     let results = send_all(&client, batches(33, 30, 2)).await;
     let unknown = results
         .iter()
@@ -199,14 +190,18 @@ async fn a_timeout_after_sending_is_an_unknown_outcome() {
             open.push(socket);
         }
     });
-    let config = tc_http::ClientConfig::new(format!("http://{addr}"), "acct", "key", "secret")
-        .with_request_timeout(std::time::Duration::from_millis(300))
-        .with_retry(RetryConfig {
-            max_attempts: 3,
-            base_delay_ms: 5,
-            ..RetryConfig::default()
-        });
-    let client = tc_http::Client::new(config).unwrap();
+    let config = tc_http::Client::builder()
+        .base_url(format!("http://{addr}"))
+        .client_account_id("acct")
+        .key_id("key")
+        .api_key("secret".to_owned())
+        .request_timeout(std::time::Duration::from_millis(300))
+        .retry(
+            RetryConfig::default()
+                .with_max_attempts(3)
+                .with_backoff(Duration::from_millis(5), RetryConfig::default().max_delay()),
+        );
+    let client = config.build().unwrap();
     // The token request itself times out: safe to repeat, so it is retried, then reported as
     // given up without a stored batch.
     let error = client.labels().await.unwrap_err();

@@ -8,7 +8,7 @@ use common::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tc_http::{Client, ClientConfig, Error};
+use tc_http::{Client, Error};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -48,16 +48,16 @@ impl Scripted {
     }
 
     fn client(&self) -> Client {
-        let config = ClientConfig::new(
-            format!("http://127.0.0.1:{}", self.port),
-            "acct",
-            "key",
-            "the-api-key".to_owned(),
-        )
-        // Generous: with time paused, a timeout is only ever reached by auto-advance.
-        .with_request_timeout(Duration::from_secs(3_600))
-        .with_seed(1);
-        Client::new(config).unwrap()
+        Client::builder()
+            .base_url(format!("http://127.0.0.1:{}", self.port))
+            .client_account_id("acct")
+            .key_id("key")
+            .api_key("the-api-key".to_owned())
+            // Generous: with time paused, a timeout is only ever reached by auto-advance.
+            .request_timeout(Duration::from_secs(3_600))
+            .seed(1)
+            .build()
+            .unwrap()
     }
 }
 

@@ -19,7 +19,7 @@ async fn sends_at_the_limit_without_a_single_429() {
         ..sim_config()
     };
     let sim = Simulator::start(config).await.unwrap();
-    let client = client(client_config(&sim).with_rate_guard(Duration::ZERO));
+    let client = client(client_config(&sim).rate_guard(Duration::ZERO));
     let started = Instant::now();
     let tasks: Vec<_> = batches(20, 35, 2)
         .into_iter()
@@ -64,7 +64,7 @@ async fn a_429_storm_loses_nothing_and_sends_nothing_twice() {
         ..sim_config()
     };
     let sim = Simulator::start(config).await.unwrap();
-    let client = client(client_config(&sim).with_tokens(2));
+    let client = client(client_config(&sim).tokens(2));
     let results = send_all(&client, batches(21, 24, 3)).await;
     assert_all_created_once(&results);
     let counters = sim.counters();

@@ -10,7 +10,7 @@ use common::*;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tc_http::{Client, ClientConfig, RetryConfig};
+use tc_http::RetryConfig;
 use tc_sim::Simulator;
 
 /// Every line any subscriber writes, kept for inspection.
@@ -64,19 +64,16 @@ async fn no_secret_in_logs_debug_or_errors() {
     };
     let sim = Simulator::start(config).await.unwrap();
     let api_key = sim.config().api_key.clone();
-    let retry = RetryConfig {
-        max_attempts: 10,
-        base_delay_ms: 10,
-        max_delay_ms: 100,
-        budget_ratio: 5.0,
-        ..RetryConfig::default()
-    };
+    let retry = RetryConfig::default()
+        .with_max_attempts(10)
+        .with_backoff(Duration::from_millis(10), Duration::from_millis(100))
+        .with_budget(5.0, 10);
     let config = client_config(&sim)
-        .with_retry(retry)
-        .with_token_ttl(Duration::from_secs(3600))
-        .with_refresh_margin(Duration::from_secs(60))
-        .with_tokens(2);
-    let client = Client::new(config.clone()).unwrap();
+        .retry(retry)
+        .token_ttl(Duration::from_secs(3600))
+        .refresh_margin(Duration::from_secs(60))
+        .tokens(2);
+    let client = config.clone().build().unwrap();
     let mut texts = vec![
         format!("{config:?}"),
         format!("{client:?}"),
@@ -90,19 +87,18 @@ async fn no_secret_in_logs_debug_or_errors() {
         }
         tokio::time::sleep(Duration::from_millis(1_050)).await;
     }
-    let once = Client::new(config.clone().with_at_most_once(true)).unwrap();
+    let once = config
+        .clone()
+        .guarantee(tc_http::Guarantee::AtMostOnce)
+        .build()
+        .unwrap();
     for result in send_all(&once, batches(60, 10, 1)).await {
         if let Err(error) = result {
             texts.push(format!("{error} {error:?}"));
         }
     }
-    let wrong = ClientConfig::new(
-        sim.base_url(),
-        &config.client_account_id,
-        &config.key_id,
-        format!("{api_key}-wrong"),
-    );
-    let error = Client::new(wrong).unwrap().labels().await.unwrap_err();
+    let wrong = config.api_key(format!("{api_key}-wrong")).build().unwrap();
+    let error = wrong.labels().await.unwrap_err();
     texts.push(format!("{error} {error:?}"));
 
     let counters = sim.counters();

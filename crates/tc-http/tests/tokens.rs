@@ -74,8 +74,8 @@ async fn a_401_storm_causes_one_refresh_not_one_per_caller() {
     let sim = Simulator::start(config).await.unwrap();
     let client = client(
         client_config(&sim)
-            .with_token_ttl(Duration::from_secs(3600))
-            .with_refresh_margin(Duration::from_secs(60)),
+            .token_ttl(Duration::from_secs(3600))
+            .refresh_margin(Duration::from_secs(60)),
     );
     client
         .create_call_records(&batches(4, 1, 1)[0])
@@ -114,9 +114,9 @@ async fn the_creation_budget_is_never_exceeded_under_a_401_storm() {
     let sim = Simulator::start(config).await.unwrap();
     let client = client(
         client_config(&sim)
-            .with_token_ttl(Duration::from_secs(3600))
-            .with_refresh_margin(Duration::from_secs(60))
-            .with_max_token_wait(Duration::from_secs(1)),
+            .token_ttl(Duration::from_secs(3600))
+            .refresh_margin(Duration::from_secs(60))
+            .max_token_wait(Duration::from_secs(1)),
     );
     // Per round: (created, refused for the spent budget).
     let mut rounds = Vec::new();

@@ -10,7 +10,6 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
-use tc_core::wire::DeliveryStatus;
 
 /// How often a batch that is not fully processed yet is asked again.
 pub const POLL_EVERY: Duration = Duration::from_secs(2);
@@ -25,9 +24,10 @@ pub struct Polled {
     pub unsettled: u64,
 }
 
-/// Polls every accepted batch without a delivery entry, sleeping [`POLL_EVERY`] between asks,
-/// for at most `timeout` of sleeping in all. Sleeps on tokio's timer, so a paused test runtime
-/// drives it.
+/// Polls every accepted batch without a delivery entry with [`tc_http::Client::wait_for_batch`],
+/// [`POLL_EVERY`] between asks, for at most `timeout` of waiting in all, and journals each
+/// batch's deliveries as soon as they are settled. Waits on tokio's timer, so a paused test
+/// runtime drives it.
 pub(crate) async fn poll(
     path: &Path,
     journal: &Mutex<JournalWriter>,
@@ -39,7 +39,7 @@ pub(crate) async fn poll(
     if waiting.is_empty() {
         return Ok(polled);
     }
-    let mut sleeps_left = timeout.as_millis() / POLL_EVERY.as_millis().max(1);
+    let mut waits_left = timeout.as_millis() / POLL_EVERY.as_millis().max(1);
     // Stream the batch entries again for their rows; one batch is held in memory at a time.
     for entry in read_entries(path)? {
         let Entry::Batch {
@@ -54,17 +54,16 @@ pub(crate) async fn poll(
         let Some(batch_id) = waiting.remove(&seq) else {
             continue;
         };
-        let records = loop {
-            let status = client.batch_status(&batch_id).await?;
-            if let Some(records) = match_rows(&rows, &receivers, &status) {
-                break Some(records);
-            }
-            if sleeps_left == 0 {
-                break None;
-            }
-            sleeps_left -= 1;
-            tokio::time::sleep(POLL_EVERY).await;
-        };
+        let allowed = POLL_EVERY.saturating_mul(u32::try_from(waits_left).unwrap_or(u32::MAX));
+        let waited = client
+            .wait_for_batch(&batch_id, POLL_EVERY, allowed)
+            .await?;
+        waits_left = waits_left.saturating_sub(u128::from(waited.polls.saturating_sub(1)));
+        // Settled, but with rows the status does not list: not answered either.
+        let records = waited
+            .is_settled()
+            .then(|| match_rows(&rows, &receivers, &waited.status))
+            .flatten();
         let Some(records) = records else {
             polled.unsettled += 1;
             continue;
@@ -102,7 +101,7 @@ fn accepted_without_delivery(path: &Path) -> Result<HashMap<u64, tc_core::BatchI
 }
 
 /// Pairs the status entries with the batch's rows by receiver number (in order, so a receiver
-/// that appears twice pairs up twice). `None` until every row has a settled status.
+/// that appears twice pairs up twice). `None` unless every row has a settled status.
 fn match_rows(
     rows: &[u64],
     receivers: &[String],
@@ -115,7 +114,7 @@ fn match_rows(
     }
     let mut out = Vec::with_capacity(rows.len());
     for record in &status.data {
-        let delivery = DeliveryStatus::parse(&record.status_info.status);
+        let delivery = record.status_info.delivery();
         if !delivery.is_settled() {
             return None;
         }

@@ -19,12 +19,12 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let sim = tc_sim::Simulator::start(tc_sim::SimConfig::demo()).await?;
 //! let account = sim.config();
-//! let client = tc_http::Client::new(tc_http::ClientConfig::new(
-//!     sim.base_url(),
-//!     account.client_account_id.clone(),
-//!     account.key_id.clone(),
-//!     account.api_key.clone(),
-//! ))?;
+//! let client = tc_http::Client::builder()
+//!     .base_url(sim.base_url())
+//!     .client_account_id(account.client_account_id.as_str())
+//!     .key_id(account.key_id.as_str())
+//!     .api_key(account.api_key.clone())
+//!     .build()?;
 //!
 //! // Two records a program holds in memory, calling within the next hour.
 //! let now = SystemClock.now().0;

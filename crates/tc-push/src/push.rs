@@ -27,17 +27,9 @@ pub enum Start {
 }
 
 /// The push's guarantee: what it does with a batch that may have reached the API unanswered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Guarantee {
-    /// Send it again, flagged `possibly_duplicated`: a duplicate shows the caller's name twice,
-    /// a loss shows the customer an unknown number.
-    #[default]
-    AtLeastOnce,
-    /// Never send it again, not even on resume: its rows are reported `unknown`. Configure the
-    /// client with the same choice (`ClientConfig::with_at_most_once`).
-    AtMostOnce,
-}
+/// [`Guarantee::AtMostOnce`] never sends it again, not even on resume: its rows are reported
+/// `unknown`. Build the client with the same choice ([`tc_http::ClientBuilder::guarantee`]).
+pub use tc_http::Guarantee;
 
 /// Everything a push needs besides its input, client and clock.
 #[derive(Debug, Clone)]
@@ -171,6 +163,7 @@ pub fn fails_every_batch(error: &tc_http::Error) -> bool {
     use tc_http::Error as E;
     match error {
         E::Config { .. }
+        | E::Encode(_)
         | E::Unauthorized { .. }
         | E::TokenBudgetExhausted { .. }
         | E::Redirected { .. } => true,
@@ -707,12 +700,25 @@ fn failed_entry(seq: u64, error: &tc_http::Error) -> Entry {
         status: failed_status(error),
         batch_id: None,
         code: Some(error_code(error)),
-        message: Some(error.to_string()),
+        message: Some(with_causes(error)),
         attempts: error.attempts(),
         possibly_duplicated: false,
         possibly_stored: unknown,
         retryable: fails_every_batch(error),
     }
+}
+
+/// The error's message followed by its causes (the operating system's words for a refused
+/// connection, the parser's for an unreadable answer), for the report.
+fn with_causes(error: &tc_http::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// The report's code for a batch the API did not accept: `outcome_unknown` when it may be
@@ -830,6 +836,7 @@ mod tests {
             detail: "not the documented JSON".into(),
             attempts: 1,
             possibly_stored: true,
+            cause: None,
         };
         let Entry::Outcome {
             status,

@@ -70,14 +70,14 @@ fn record(receiver: &str, starts: &str, ends: &str) -> RawRecord {
 
 fn client(sim: &Simulator) -> tc_http::Client {
     let account = sim.config();
-    let config = tc_http::ClientConfig::new(
-        sim.base_url(),
-        account.client_account_id.clone(),
-        account.key_id.clone(),
-        account.api_key.clone(),
-    )
-    .with_seed(3);
-    tc_http::Client::new(config).unwrap()
+    tc_http::Client::builder()
+        .base_url(sim.base_url())
+        .client_account_id(account.client_account_id.as_str())
+        .key_id(account.key_id.as_str())
+        .api_key(account.api_key.clone())
+        .seed(3)
+        .build()
+        .unwrap()
 }
 
 fn config(sim: &Simulator, journal: &std::path::Path, start: Start) -> PushConfig {
@@ -313,14 +313,14 @@ async fn a_batch_the_rate_limit_holds_past_its_window_is_rejected_never_sent_lat
         .map(|receiver| record(receiver, &starts, &ends))
         .collect();
     let account = sim.config();
-    let one_a_minute = tc_http::ClientConfig::new(
-        sim.base_url(),
-        account.client_account_id.clone(),
-        account.key_id.clone(),
-        account.api_key.clone(),
-    )
-    .with_rate_limit(1, Duration::from_secs(60));
-    let client = tc_http::Client::new(one_a_minute).unwrap();
+    let client = tc_http::Client::builder()
+        .base_url(sim.base_url())
+        .client_account_id(account.client_account_id.as_str())
+        .key_id(account.key_id.as_str())
+        .api_key(account.api_key.clone())
+        .rate_limit(1, Duration::from_secs(60))
+        .build()
+        .unwrap();
     let journal = dir.path().join("journal");
     let mut pusher = Pusher::open(config(&sim, &journal, Start::New), clock).unwrap();
     let pushed = pusher.push(input, &client, ()).await.unwrap();

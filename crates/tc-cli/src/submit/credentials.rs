@@ -5,9 +5,8 @@ use anyhow::{bail, Context, Result};
 use secrecy::SecretString;
 use std::path::Path;
 
-pub const ENV_KEY_ID: &str = "TRUECALLER_KEY_ID";
-pub const ENV_API_KEY: &str = "TRUECALLER_API_KEY";
-pub const ENV_CLIENT_ACCOUNT_ID: &str = "TRUECALLER_CLIENT_ACCOUNT_ID";
+// The names `tc_http::ClientBuilder::from_env` reads; the file and the flag are the CLI's own.
+pub use tc_http::{ENV_API_KEY, ENV_CLIENT_ACCOUNT_ID, ENV_KEY_ID};
 
 pub struct Credentials {
     pub client_account_id: String,

@@ -37,7 +37,7 @@ pub struct SubmitArgs {
     #[arg(long)]
     pub region: Option<String>,
     /// API base URL.
-    #[arg(long, default_value = "https://enterprise-portal-noneu.truecaller.com")]
+    #[arg(long, default_value = tc_http::DEFAULT_BASE_URL)]
     pub base_url: String,
     /// Client account id; defaults to $TRUECALLER_CLIENT_ACCOUNT_ID.
     #[arg(long)]
@@ -382,26 +382,31 @@ impl Target {
 
     fn client(&self, args: &SubmitArgs) -> Result<tc_http::Client> {
         let credentials = &self.credentials;
-        let config = tc_http::ClientConfig::new(
-            self.base_url.clone(),
-            credentials.client_account_id.clone(),
-            credentials.key_id.clone(),
-            credentials.api_key.clone(),
-        )
-        .with_tokens(usize::from(args.tokens))
-        .with_rate_limit(args.rate_limit, Duration::from_millis(args.rate_window_ms))
-        // The client's margin on each window (250 ms on the API's minute), kept in proportion
-        // when a benchmark shortens the window.
-        .with_rate_guard(
-            Duration::from_millis(args.rate_window_ms / 240).min(Duration::from_millis(250)),
-        )
-        .with_at_most_once(args.at_most_once)
-        .with_status_api(match args.status_api {
-            StatusApiArg::V2 => tc_http::StatusApi::V2,
-            StatusApiArg::V3 => tc_http::StatusApi::V3,
-        })
-        .with_number_format(number_format(args.number_format));
-        Ok(tc_http::Client::new(config)?)
+        let guarantee = if args.at_most_once {
+            tc_http::Guarantee::AtMostOnce
+        } else {
+            tc_http::Guarantee::AtLeastOnce
+        };
+        let client = tc_http::Client::builder()
+            .base_url(self.base_url.clone())
+            .client_account_id(credentials.client_account_id.clone())
+            .key_id(credentials.key_id.clone())
+            .api_key(credentials.api_key.clone())
+            .tokens(usize::from(args.tokens))
+            .rate_limit(args.rate_limit, Duration::from_millis(args.rate_window_ms))
+            // The client's margin on each window (250 ms on the API's minute), kept in proportion
+            // when a benchmark shortens the window.
+            .rate_guard(
+                Duration::from_millis(args.rate_window_ms / 240).min(Duration::from_millis(250)),
+            )
+            .guarantee(guarantee)
+            .status_api(match args.status_api {
+                StatusApiArg::V2 => tc_http::StatusApi::V2,
+                StatusApiArg::V3 => tc_http::StatusApi::V3,
+            })
+            .number_format(number_format(args.number_format))
+            .build()?;
+        Ok(client)
     }
 
     async fn shutdown(self) {

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tc_core::{Batch, EpochMillis, RawRecord, Validator};
-use tc_http::{Client, ClientConfig, RetryConfig};
+use tc_http::{Client, ClientBuilder, RetryConfig};
 use tc_sim::{SimConfig, Simulator};
 
 /// A simulator with the documented limits but room for fast tests: generous rate and creation
@@ -22,30 +22,28 @@ pub fn sim_config() -> SimConfig {
 }
 
 /// A client configured with the simulator's credentials and limits, short backoffs and a seed.
-pub fn client_config(sim: &Simulator) -> ClientConfig {
+pub fn client_config(sim: &Simulator) -> ClientBuilder {
     let sc = sim.config();
-    ClientConfig::new(
-        sim.base_url(),
-        &sc.client_account_id,
-        &sc.key_id,
-        sc.api_key.clone(),
-    )
-    .with_rate_limit(sc.rate_per_minute, sc.rate_window)
-    .with_rate_guard(Duration::from_millis(30))
-    .with_creation_limit(sc.token_creations_per_window, sc.token_creation_window)
-    .with_token_ttl(sc.token_ttl)
-    .with_refresh_margin(sc.token_ttl / 4)
-    .with_request_timeout(Duration::from_secs(5))
-    .with_retry(RetryConfig {
-        base_delay_ms: 20,
-        max_delay_ms: 200,
-        ..RetryConfig::default()
-    })
-    .with_seed(7)
+    Client::builder()
+        .base_url(sim.base_url())
+        .client_account_id(sc.client_account_id.as_str())
+        .key_id(sc.key_id.as_str())
+        .api_key(sc.api_key.clone())
+        .rate_limit(sc.rate_per_minute, sc.rate_window)
+        .rate_guard(Duration::from_millis(30))
+        .creation_limit(sc.token_creations_per_window, sc.token_creation_window)
+        .token_ttl(sc.token_ttl)
+        .refresh_margin(sc.token_ttl / 4)
+        .request_timeout(Duration::from_secs(5))
+        .retry(
+            RetryConfig::default()
+                .with_backoff(Duration::from_millis(20), Duration::from_millis(200)),
+        )
+        .seed(7)
 }
 
-pub fn client(config: ClientConfig) -> Client {
-    Client::new(config).expect("valid test configuration")
+pub fn client(config: ClientBuilder) -> Client {
+    config.build().expect("valid test configuration")
 }
 
 pub fn epoch_now() -> EpochMillis {
