@@ -125,10 +125,14 @@ impl TransportError {
 /// Settings of a [`Transport`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TransportConfig {
+    /// How many tokens to keep, their lifetime and refresh margin, and the per-token rate and
+    /// account-wide creation limits.
     pub pool: PoolConfig,
+    /// Attempts, backoff, `Retry-After` cap and retry budget, shared by every call of the
+    /// [`Transport`].
     pub retry: RetryConfig,
     /// The longest a call waits for the creation budget before failing with
-    /// [`FailReason::TokenBudgetSpent`].
+    /// [`FailReason::TokenBudgetSpent`], in milliseconds of the monotonic clock.
     pub max_token_wait_ms: i64,
     /// Seed of the backoff jitter; the same seed and events give the same schedule.
     pub seed: u64,
@@ -160,6 +164,9 @@ pub struct Counts {
 }
 
 impl<T: Clone> Transport<T> {
+    /// A transport with an empty token pool (`config.pool.tokens` clamped to 1..=10), no
+    /// retries spent and the jitter generator seeded with `config.seed`. `T` is the driver's
+    /// token type; the transport only clones it and never looks inside.
     pub fn new(config: TransportConfig) -> Transport<T> {
         Transport {
             pool: TokenPool::new(config.pool),
@@ -184,10 +191,12 @@ impl<T: Clone> Transport<T> {
         }
     }
 
+    /// The token pool the calls share, for a driver that reports on its slots or budget.
     pub fn pool(&self) -> &TokenPool<T> {
         &self.pool
     }
 
+    /// The retry policy the calls share, with its counts of first attempts and retries.
     pub fn retry(&self) -> &RetryPolicy {
         &self.retry
     }
@@ -234,11 +243,20 @@ pub enum Action<T> {
     CreateToken,
     /// Send the call's request with `token` at `at` (its place in the rate window is taken),
     /// then report with [`Exchange::on_answer`] or [`Exchange::on_transport_error`].
-    Send { at: MonotonicMillis, token: T },
+    Send {
+        /// When the request may leave; it may be later than `now` when the token's rate
+        /// window is full.
+        at: MonotonicMillis,
+        /// The token to authenticate the request with.
+        token: T,
+    },
     /// Nothing to do before this instant; then poll again.
     WaitUntil(MonotonicMillis),
     /// Another call is creating the token: poll again when a creation ends, or at `recheck_at`.
-    WaitForToken { recheck_at: MonotonicMillis },
+    WaitForToken {
+        /// `now` plus [`TOKEN_WAIT_RECHECK_MS`]: the latest instant to poll again.
+        recheck_at: MonotonicMillis,
+    },
     /// The call is over.
     Done(Result<Delivered, Failed>),
 }
@@ -246,6 +264,7 @@ pub enum Action<T> {
 /// A call that got a 2xx answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Delivered {
+    /// The answer's HTTP status, in `200..=299`.
     pub status: u16,
     /// Attempts it took, the first included.
     pub attempts: u32,
@@ -259,7 +278,9 @@ pub struct Delivered {
 pub struct Failed {
     /// Where the last failure happened: the call's own endpoint, or the token endpoint.
     pub endpoint: Endpoint,
+    /// Attempts the call made, the first included.
     pub attempts: u32,
+    /// Why the call ended.
     pub reason: FailReason,
     /// The API may have stored the batch: an attempt of a create call had an unknown outcome,
     /// or a 2xx answer to it could not be read. Check the batch status before sending it again.
@@ -271,18 +292,34 @@ pub struct Failed {
 #[non_exhaustive]
 pub enum FailReason {
     /// A final answer (a 4xx other than 401 and 429): retrying the same request cannot help.
-    Refused { status: u16 },
+    Refused {
+        /// The answer's HTTP status.
+        status: u16,
+    },
     /// The token endpoint refused the credentials (400, 401, 403), or a freshly minted token
     /// was refused at once.
-    CredentialsRefused { status: u16 },
+    CredentialsRefused {
+        /// The HTTP status of the refusal.
+        status: u16,
+    },
     /// A 3xx: the API never redirects, and credentials are sent to the configured origin only.
-    Redirected { status: u16 },
+    Redirected {
+        /// The 3xx status of the answer.
+        status: u16,
+    },
     /// The retry policy gave up.
     GaveUp(GiveUpReason),
     /// No usable token, and the creation budget allows the next creation only at `until`.
-    TokenBudgetSpent { until: MonotonicMillis },
+    TokenBudgetSpent {
+        /// When the budget next allows a creation; further than
+        /// [`TransportConfig::max_token_wait_ms`] from when the call asked.
+        until: MonotonicMillis,
+    },
     /// A 2xx answer whose body is not the documented one (or is far too long).
-    UnreadableAnswer { status: u16 },
+    UnreadableAnswer {
+        /// The 2xx status of the answer.
+        status: u16,
+    },
     /// The driver stopped carrying out the call.
     Cancelled,
     /// The call's request could not leave by its send-by instant (see
@@ -290,7 +327,9 @@ pub enum FailReason {
     /// `leaves_at`, past the moment a record of the batch stops being valid. This attempt sent
     /// nothing.
     SendByPassed {
+        /// The call's send-by instant.
         send_by: MonotonicMillis,
+        /// The earliest the request could have left, past `send_by`.
         leaves_at: MonotonicMillis,
     },
 }
@@ -358,6 +397,7 @@ pub struct Exchange {
 }
 
 impl Exchange {
+    /// The endpoint this call is for, as given to [`Transport::begin`].
     pub fn endpoint(&self) -> Endpoint {
         self.endpoint
     }

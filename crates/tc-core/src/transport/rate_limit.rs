@@ -11,7 +11,9 @@ use std::collections::VecDeque;
 /// A limit of `limit` events per `window_ms` milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WindowLimit {
+    /// The most events allowed in any window; [`WindowLimit::new`] makes it at least 1.
     pub limit: u32,
+    /// The window's length in milliseconds; [`WindowLimit::new`] makes it at least 1.
     pub window_ms: i64,
 }
 
@@ -49,6 +51,8 @@ pub struct SlidingWindow {
 }
 
 impl SlidingWindow {
+    /// An empty window enforcing `limit`, first passed through [`WindowLimit::new`] so a zero
+    /// limit or window still limits.
     pub fn new(limit: WindowLimit) -> SlidingWindow {
         let limit = WindowLimit::new(limit.limit, limit.window_ms);
         SlidingWindow {
@@ -57,6 +61,7 @@ impl SlidingWindow {
         }
     }
 
+    /// The limit enforced, after the clamping of [`SlidingWindow::new`].
     pub fn limit(&self) -> WindowLimit {
         self.limit
     }
@@ -110,6 +115,7 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
+    /// A limiter with no sends recorded and no block, enforcing `limit` per token.
     pub fn new(limit: WindowLimit) -> RateLimiter {
         RateLimiter {
             sends: SlidingWindow::new(limit),
@@ -122,6 +128,7 @@ impl RateLimiter {
         RateLimiter::new(WindowLimit::REQUESTS_PER_TOKEN)
     }
 
+    /// The sends-per-window limit enforced.
     pub fn limit(&self) -> WindowLimit {
         self.sends.limit()
     }
@@ -157,6 +164,8 @@ impl RateLimiter {
         self.blocked_until = Some(self.blocked_until.map_or(until, |b| b.max(until)));
     }
 
+    /// The latest instant a 429 asked this token to wait for, if any; kept after it passes,
+    /// when it no longer holds anything back.
     pub fn blocked_until(&self) -> Option<MonotonicMillis> {
         self.blocked_until
     }
@@ -177,6 +186,7 @@ pub struct CreationBudget {
 }
 
 impl CreationBudget {
+    /// A budget with no creations recorded and no hold, enforcing `limit` on the account.
     pub fn new(limit: WindowLimit) -> CreationBudget {
         CreationBudget {
             creations: SlidingWindow::new(limit),
@@ -184,6 +194,7 @@ impl CreationBudget {
         }
     }
 
+    /// The creations-per-window limit enforced.
     pub fn limit(&self) -> WindowLimit {
         self.creations.limit()
     }
@@ -194,6 +205,8 @@ impl CreationBudget {
         self.blocked_until.map_or(by_window, |b| by_window.max(b))
     }
 
+    /// Charges a creation request sent at `at`, whatever its outcome; see
+    /// [`CreationBudget::refund`] for one that never reached the server.
     pub fn record_creation(&mut self, at: MonotonicMillis) {
         self.creations.record(at);
     }
@@ -210,6 +223,7 @@ impl CreationBudget {
         self.blocked_until = Some(self.blocked_until.map_or(until, |b| b.max(until)));
     }
 
+    /// Creations charged in the window ending at `now` (`(now - window, now]`).
     pub fn creations_in_window(&self, now: MonotonicMillis) -> usize {
         self.creations.in_window(now)
     }

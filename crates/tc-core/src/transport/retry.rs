@@ -50,7 +50,12 @@ pub enum GiveUpReason {
     /// Every allowed attempt was spent.
     MaxAttempts(u32),
     /// Retries over the run reached the budget: the server is failing too often to keep going.
-    BudgetExhausted { retries: u64, first_attempts: u64 },
+    BudgetExhausted {
+        /// Retries already granted after failures (429 retries not counted).
+        retries: u64,
+        /// Requests begun over the run.
+        first_attempts: u64,
+    },
     /// The request may have been processed, and at-most-once forbids sending it again.
     OutcomeUnknownAtMostOnce,
 }
@@ -84,9 +89,15 @@ pub enum NotSentKind {
     /// Connection refused, DNS failure, TLS failure: nothing was sent.
     Connect,
     /// 429: too many requests, optionally with `Retry-After` in milliseconds.
-    RateLimited { retry_after_ms: Option<i64> },
+    RateLimited {
+        /// The server's `Retry-After`, converted to milliseconds; `None` when absent.
+        retry_after_ms: Option<i64>,
+    },
     /// 5xx: the server answered that it failed.
-    Server { status: u16 },
+    Server {
+        /// The 5xx status of the answer.
+        status: u16,
+    },
 }
 
 /// A request that may or may not have been processed.
@@ -109,8 +120,11 @@ pub enum Failure {
     OutcomeUnknown(UnknownKind),
     /// A final answer (400, 403, 404, ...): retrying cannot help.
     Final {
+        /// The answer's HTTP status.
         status: u16,
+        /// The `slug` of the answer's error body, such as `invalid-input`.
         slug: String,
+        /// The `message` of the answer's error body, for people.
         message: String,
     },
 }
@@ -134,7 +148,9 @@ impl Failure {
 /// change that the compiler points out in every driver.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RetryDecision {
+    /// Send the next attempt at this instant, after the backoff (and any `Retry-After`).
     RetryAt(MonotonicMillis),
+    /// Send no further attempt, for this reason.
     GiveUp(GiveUpReason),
 }
 
@@ -149,6 +165,7 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// A policy with `config` and nothing counted yet.
     pub fn new(config: RetryConfig) -> RetryPolicy {
         RetryPolicy {
             config,
@@ -158,6 +175,7 @@ impl RetryPolicy {
         }
     }
 
+    /// The policy's settings.
     pub fn config(&self) -> &RetryConfig {
         &self.config
     }
@@ -177,6 +195,7 @@ impl RetryPolicy {
         self.charged_retries
     }
 
+    /// Requests counted by [`RetryPolicy::record_request`]; the base of the retry budget.
     pub fn first_attempts(&self) -> u64 {
         self.first_attempts
     }

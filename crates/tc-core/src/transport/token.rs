@@ -21,7 +21,11 @@ pub const DEFAULT_REFRESH_MARGIN_MS: i64 = 5 * 60_000;
 pub struct PoolConfig {
     /// Tokens to use at once, 1 to [`MAX_TOKENS`].
     pub tokens: usize,
+    /// How long a token lives, counted from the start of the request that created it, in
+    /// milliseconds; [`TOKEN_TTL_MS`] by default.
     pub token_ttl_ms: i64,
+    /// How long before expiry a token is refreshed, in milliseconds;
+    /// [`DEFAULT_REFRESH_MARGIN_MS`] by default.
     pub refresh_margin_ms: i64,
     /// Requests per window on each token.
     pub rate: WindowLimit,
@@ -44,9 +48,14 @@ impl Default for PoolConfig {
 /// A token the pool holds. `generation` tells tokens apart without looking at the secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidToken<T> {
+    /// The driver's token, handed back in [`Decision::Send`].
     pub token: T,
+    /// Counts up from 1 across the whole pool with each token created, so a 401 can name the
+    /// token it refused (see [`TokenPool::unauthorized`]).
     pub generation: u64,
+    /// When the request that created it started: no later than the server's creation time.
     pub created_at: MonotonicMillis,
+    /// `created_at` plus [`PoolConfig::token_ttl_ms`]; no request is sent with it from then on.
     pub expires_at: MonotonicMillis,
 }
 
@@ -61,9 +70,13 @@ pub enum SlotState<T> {
     /// Someone is creating a token; `previous` is the token being refreshed, usable meanwhile
     /// until it expires.
     Creating {
+        /// When the creation began, charged to the creation budget at that instant.
         since: MonotonicMillis,
+        /// The token being refreshed, if it had not expired when the creation began.
         previous: Option<ValidToken<T>>,
     },
+    /// A token to send with until its `expires_at` (refreshed from `refresh_margin_ms`
+    /// before that).
     Valid(ValidToken<T>),
 }
 
@@ -71,7 +84,9 @@ pub enum SlotState<T> {
 /// slot across refreshes, which can only make it stricter than the server's per-token count.
 #[derive(Debug, Clone)]
 pub struct TokenSlot<T> {
+    /// Whether the slot has a token, is getting one, or is empty.
     pub state: SlotState<T>,
+    /// The sends made on this slot's tokens, per [`PoolConfig::rate`].
     pub limiter: RateLimiter,
 }
 
@@ -84,15 +99,26 @@ pub enum Decision<T> {
     /// Send on `slot` with `token` at `at` (now, or later when its limiter is full). Call
     /// [`TokenPool::reserve_send`] before waiting so no other caller takes the same moment.
     Send {
+        /// Index of the slot whose token to use.
         slot: usize,
+        /// The earliest instant the slot's limiter allows the send, before the token expires.
         at: MonotonicMillis,
+        /// The token to send with.
         token: ValidToken<T>,
     },
     /// Create a token for `slot`, not before `at` (the creation budget may push it later).
     /// Call [`TokenPool::begin_creation`] at `at`, then report the result.
-    Create { slot: usize, at: MonotonicMillis },
+    Create {
+        /// Index of the slot to create a token for.
+        slot: usize,
+        /// The earliest instant the creation budget allows it.
+        at: MonotonicMillis,
+    },
     /// Every usable slot is being created by someone else: wait for that creation to finish.
-    WaitForCreation { slot: usize },
+    WaitForCreation {
+        /// Index of the first slot whose creation is under way.
+        slot: usize,
+    },
 }
 
 /// One call's memory of its 401s, for [`TokenPool::refused`]. Only a token minted since the
@@ -131,6 +157,7 @@ pub enum CreationRefused {
     AlreadyCreating,
     /// The creation budget allows the next creation only at this time.
     BudgetUntil(MonotonicMillis),
+    /// The slot index is not below the pool's number of slots.
     NoSuchSlot,
 }
 
@@ -164,14 +191,17 @@ impl<T: Clone> TokenPool<T> {
         }
     }
 
+    /// The pool's settings, with `tokens` already clamped to 1..=[`MAX_TOKENS`].
     pub fn config(&self) -> &PoolConfig {
         &self.config
     }
 
+    /// The slots, indexed as in [`Decision`]; there are `config().tokens` of them.
     pub fn slots(&self) -> &[TokenSlot<T>] {
         &self.slots
     }
 
+    /// The account's creation budget, charged by [`TokenPool::begin_creation`].
     pub fn budget(&self) -> &CreationBudget {
         &self.budget
     }
@@ -278,8 +308,15 @@ impl<T: Clone> TokenPool<T> {
         }
     }
 
-    /// Claims the creation of `slot`'s token and charges it to the creation budget. Refused if
-    /// someone else is creating it (single flight) or the budget does not allow it yet.
+    /// Claims the creation of `slot`'s token and charges it to the creation budget at `now`. A
+    /// still-live token in the slot stays usable, as the creation's `previous`, until it expires.
+    ///
+    /// # Errors
+    ///
+    /// Nothing changes, and the error says why, when `slot` is out of range
+    /// ([`CreationRefused::NoSuchSlot`]), another caller is already creating that slot's token
+    /// ([`CreationRefused::AlreadyCreating`], single flight), or the budget allows no creation
+    /// before a later instant ([`CreationRefused::BudgetUntil`]).
     pub fn begin_creation(
         &mut self,
         slot: usize,
@@ -310,7 +347,8 @@ impl<T: Clone> TokenPool<T> {
 
     /// The creation begun at `started_at` succeeded. The token's life is counted from the start
     /// of the request, which is no later than the server's `created_at`, so it never outlives the
-    /// server's idea of it whatever the clocks say. Returns the new token's generation.
+    /// server's idea of it whatever the clocks say. Returns the new token, or `None` (and
+    /// changes nothing) if `slot` is out of range or no creation is under way on it.
     pub fn creation_succeeded(
         &mut self,
         slot: usize,
