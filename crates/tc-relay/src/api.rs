@@ -137,6 +137,11 @@ async fn answer_post(
         let response = (StatusCode::UNPROCESSABLE_ENTITY, Json(answer)).into_response();
         return (RequestOutcome::Invalid, response);
     }
+    queue_post(shared, post).await
+}
+
+/// Hands a post with valid records to the group commit and answers once it is durable.
+async fn queue_post(shared: &Arc<Shared>, post: Post) -> (RequestOutcome, Response) {
     let records = post.records.len();
     if shared.backlog() + records > shared.config.queue_limit() {
         let message = format!(
