@@ -8,6 +8,7 @@ mod mock;
 mod normalize;
 mod read;
 mod report;
+mod serve;
 mod submit;
 mod validate;
 
@@ -43,11 +44,14 @@ enum Command {
     Submit(submit::SubmitArgs),
     /// Serve a local simulator of the API for tests and demos (loopback only by default).
     Mock(mock::MockArgs),
+    /// Serve a durable relay: producers post records one by one, the relay stores them and
+    /// sends them in full batches (loopback only by default).
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(matches!(cli.command, Command::Mock(_)));
+    init_logging(matches!(cli.command, Command::Mock(_) | Command::Serve(_)));
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -68,6 +72,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Mock(args) => {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(mock::run(args))?;
+            ExitCode::SUCCESS
+        }
+        Command::Serve(args) => {
+            serve::run(args)?;
             ExitCode::SUCCESS
         }
     })

@@ -86,7 +86,7 @@
 //! ```
 //!
 //! With the `validator` feature, the wire bodies also implement that crate's `Validate`
-//! ([`validator_feature`] says how).
+//! (the `validator_feature` module, built with the feature, says how).
 //!
 //! # Batches and the request body
 //!

@@ -27,8 +27,8 @@
 //!     .build()?;
 //!
 //! // Two records a program holds in memory, calling within the next hour.
-//! let now = SystemClock.now().0;
-//! let (starts, ends) = (now.to_string(), (now + 3_600_000).to_string());
+//! let now = SystemClock.now();
+//! let (starts, ends) = (now.to_string(), now.plus(3_600_000).to_string());
 //! let records: Vec<RawRecord> = ["+919876543211", "+919876543212"]
 //!     .into_iter()
 //!     .map(|receiver| {

@@ -5,7 +5,7 @@
 //! credentials, feeds the engine the file's rows (`rows`), renders its events (`progress`),
 //! turns Ctrl-C and SIGTERM into a stop (`signals`), and prints the summary.
 
-mod credentials;
+pub(crate) mod credentials;
 mod dry_run;
 mod progress;
 mod rows;

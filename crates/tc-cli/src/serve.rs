@@ -1,0 +1,284 @@
+//! `tcbatch serve`: the durable relay of `tc-relay` as a server. Producers post records one by
+//! one; the relay stores them, answers, and sends them to the API in full batches.
+//!
+//! Credentials come from the same sources as `submit` (a `--credentials` file or the
+//! environment, never a flag); `--mock` sends to a simulator started in this process.
+
+use crate::submit::credentials;
+use anyhow::{bail, Context, Result};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tc_core::Region;
+use tc_push::Guarantee;
+use tc_relay::{ProducerKeys, Relay, RelayConfig};
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Producers post to /v1/call-records (one record or {\"call_records\": [...]}); \
+                  GET /v1/call-records/{id} says what became of a record. SIGTERM or Ctrl-C \
+                  stops taking posts, finishes the requests in flight and exits; queued \
+                  records stay in the store for the next start."
+)]
+pub struct ServeArgs {
+    /// Address to serve on. Loopback only unless --insecure-non-loopback is given.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8090")]
+    pub listen: SocketAddr,
+    /// The queue's SQLite file (created if missing).
+    #[arg(long, value_name = "PATH", default_value = "tcbatch-relay.db")]
+    pub store: PathBuf,
+    /// How long the oldest queued record waits for company before a partial batch leaves
+    /// (such as 1s, 250ms, 2m).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub linger: Duration,
+    /// Reads numbers written without + or 00 as national numbers of this region (ISO 3166, e.g. IN).
+    #[arg(long, value_name = "CC")]
+    pub region: Option<Region>,
+    /// API base URL.
+    #[arg(long, default_value = tc_http::DEFAULT_BASE_URL)]
+    pub base_url: String,
+    /// Client account id; defaults to $TRUECALLER_CLIENT_ACCOUNT_ID.
+    #[arg(long, value_name = "ID")]
+    pub client_account_id: Option<String>,
+    /// A file of KEY=VALUE lines: TRUECALLER_CLIENT_ACCOUNT_ID, TRUECALLER_KEY_ID, TRUECALLER_API_KEY.
+    #[arg(long, value_name = "FILE")]
+    pub credentials: Option<PathBuf>,
+    /// Access tokens to send on in parallel, each held to 60 requests per minute (1 to 10).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=10))]
+    pub tokens: u8,
+    /// Records queued (acknowledged, not yet sent) above which posts get 503 with Retry-After.
+    #[arg(long, value_name = "RECORDS", default_value_t = tc_relay::DEFAULT_QUEUE_LIMIT)]
+    pub queue_limit: usize,
+    /// Never re-send a batch whose outcome is unknown: its records are marked unknown (no
+    /// duplicates, but possibly lost records).
+    #[arg(long)]
+    pub at_most_once: bool,
+    /// A file of producer key digests, one SHA-256 (64 hex digits) per line; posts must then
+    /// carry `Authorization: Bearer <key>`.
+    #[arg(long, value_name = "FILE")]
+    pub producer_keys: Option<PathBuf>,
+    /// Serve on a non-loopback address without TLS. Records and producer keys then cross the
+    /// network in clear: only behind a TLS-terminating proxy on the same host.
+    #[arg(long)]
+    pub insecure_non_loopback: bool,
+    /// Send to a simulator started inside this process, with demo credentials.
+    #[arg(long)]
+    pub mock: bool,
+    /// Requests allowed per token per rate window. Only for a simulator started with another
+    /// limit (benchmarks); the API allows 60 per minute.
+    #[arg(long, default_value_t = 60, hide = true, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit: u32,
+    /// Length of the rate window in milliseconds (see --rate-limit).
+    #[arg(long, default_value_t = 60_000, hide = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub rate_window_ms: u64,
+}
+
+/// `250ms`, `1s`, `1.5s`, `2m`; a bare number is seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as 250ms, 1s or 2m"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => return Err(format!("`{unit}` is not a unit: use ms, s or m")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("`{text}` is out of range"))
+}
+
+pub fn run(args: ServeArgs) -> Result<()> {
+    check_bind(&args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+/// Without TLS, only loopback is safe to serve on, unless the operator says otherwise.
+fn check_bind(args: &ServeArgs) -> Result<()> {
+    if args.listen.ip().is_loopback() {
+        return Ok(());
+    }
+    if !args.insecure_non_loopback {
+        bail!(
+            "refusing to serve on {}: the relay has no TLS yet, so records and producer keys \
+             would cross the network in clear. Serve on loopback behind a TLS-terminating proxy, \
+             or add --insecure-non-loopback if you accept that",
+            args.listen
+        );
+    }
+    if args.producer_keys.is_none() {
+        bail!(
+            "refusing to serve on {} without --producer-keys: anyone who can reach it could \
+             queue records on your account",
+            args.listen
+        );
+    }
+    Ok(())
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let (simulator, client) = connect(&args).await?;
+    let mut config = RelayConfig::new(&args.store)
+        .with_linger(args.linger)
+        .with_queue_limit(args.queue_limit)
+        .with_guarantee(if args.at_most_once {
+            Guarantee::AtMostOnce
+        } else {
+            Guarantee::AtLeastOnce
+        });
+    if let Some(region) = args.region {
+        config = config.with_region(region);
+    }
+    if let Some(file) = &args.producer_keys {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read producer keys {}", file.display()))?;
+        let keys = ProducerKeys::parse_lines(&text)
+            .map_err(|e| anyhow::anyhow!("producer keys {}: {e}", file.display()))?;
+        config = config.with_producer_keys(keys);
+    }
+    let relay = Relay::start(config, client, Arc::new(tc_push::SystemClock))
+        .await
+        .context("cannot start the relay")?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    if !address.ip().is_loopback() {
+        eprintln!("tcbatch: WARNING: serving without TLS on {address}: records cross the network in clear");
+    }
+    let resumed = relay.resumed();
+    eprintln!(
+        "tcbatch: relay listening on http://{address} (store {}, {} queued, {} resumed in flight)",
+        args.store.display(),
+        relay.queue_depth(),
+        resumed.requeued + resumed.unknown
+    );
+    relay.serve(listener, stop_signal()).await?;
+    eprintln!("tcbatch: relay stopped; queued records stay in the store");
+    if let Some(sim) = simulator {
+        sim.shutdown().await;
+    }
+    Ok(())
+}
+
+/// The API client, and the simulator it talks to with --mock.
+async fn connect(args: &ServeArgs) -> Result<(Option<tc_sim::Simulator>, tc_http::Client)> {
+    let (simulator, base_url, credentials) = if args.mock {
+        let sim = tc_sim::Simulator::start(tc_sim::SimConfig::demo())
+            .await
+            .context("cannot start the in-process simulator")?;
+        let account = sim.config();
+        let credentials = credentials::Credentials {
+            client_account_id: account.client_account_id.clone(),
+            key_id: account.key_id.clone(),
+            api_key: account.api_key.clone().into(),
+        };
+        let base_url = sim.base_url();
+        eprintln!("tcbatch: sending to the built-in simulator at {base_url} (demo credentials)");
+        (Some(sim), base_url, credentials)
+    } else {
+        let credentials = credentials::load(
+            args.credentials.as_deref(),
+            args.client_account_id.as_deref(),
+        )?;
+        (None, args.base_url.clone(), credentials)
+    };
+    let client = tc_http::Client::builder()
+        .base_url(base_url)
+        .client_account_id(credentials.client_account_id)
+        .key_id(credentials.key_id)
+        .api_key(credentials.api_key)
+        .tokens(usize::from(args.tokens))
+        .rate_limit(args.rate_limit, Duration::from_millis(args.rate_window_ms))
+        // The client's margin on each window (250 ms on the API's minute), kept in proportion
+        // when a benchmark shortens the window, as `submit` does.
+        .rate_guard(
+            Duration::from_millis(args.rate_window_ms / 240).min(Duration::from_millis(250)),
+        )
+        .guarantee(guarantee(args))
+        .build()?;
+    Ok((simulator, client))
+}
+
+/// At least once unless `--at-most-once`: the relay and its client follow the same guarantee.
+fn guarantee(args: &ServeArgs) -> tc_push::Guarantee {
+    if args.at_most_once {
+        tc_push::Guarantee::AtMostOnce
+    } else {
+        tc_push::Guarantee::AtLeastOnce
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    eprintln!("tcbatch: stopping: no more posts; finishing the requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_with_their_units() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("5h").unwrap_err().contains("unit"));
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn a_non_loopback_bind_needs_the_insecure_flag_and_producer_keys() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        let args = |extra: &[&str]| {
+            let mut argv = vec!["serve", "--listen", "0.0.0.0:8090"];
+            argv.extend_from_slice(extra);
+            Cli::parse_from(argv).args
+        };
+        let refused = check_bind(&args(&[])).unwrap_err().to_string();
+        assert!(refused.contains("--insecure-non-loopback"), "{refused}");
+        let no_keys = check_bind(&args(&["--insecure-non-loopback"]))
+            .unwrap_err()
+            .to_string();
+        assert!(no_keys.contains("--producer-keys"), "{no_keys}");
+        let both = args(&["--insecure-non-loopback", "--producer-keys", "keys"]);
+        assert!(check_bind(&both).is_ok());
+        let loopback = Cli::parse_from(["serve"]).args;
+        assert!(check_bind(&loopback).is_ok());
+    }
+}

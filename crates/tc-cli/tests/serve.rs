@@ -1,0 +1,246 @@
+//! `tcbatch serve` as a process: killed with SIGKILL under load right after a number of
+//! acknowledgements, restarted on the same store, and every acknowledged record ends up in the
+//! simulator's store (checked against the simulator, not the relay's word). A real child
+//! process cannot share a paused clock, so these tests run in real time, every wait bounded.
+
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tc_sim::{SimConfig, Simulator};
+
+const TCBATCH: &str = env!("CARGO_BIN_EXE_tcbatch");
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Indian mobiles that tc-core accepts, distinct, deterministic for a seed.
+fn receivers(n: usize, seed: u64) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(n);
+    let mut seen = HashSet::new();
+    let mut x = seed.wrapping_mul(6364136223846793005) ^ 1442695040888963407;
+    while out.len() < n {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let candidate = format!("+919{:09}", (x >> 20) % 1_000_000_000);
+        if tc_core::E164::normalize(&candidate, None).is_ok() && seen.insert(candidate.clone()) {
+            out.push(candidate);
+        }
+    }
+    out
+}
+
+/// A relay child process and the address it serves on.
+struct Served {
+    child: Child,
+    base: String,
+}
+
+/// Starts `tcbatch serve` on a free loopback port and reads its address from the start-up line.
+fn serve(sim: &Simulator, store: &Path) -> Served {
+    let config = sim.config();
+    let mut child = Command::new(TCBATCH)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--linger",
+            "50ms",
+            "--tokens",
+            "2",
+        ])
+        .args(["--rate-limit", "50", "--rate-window-ms", "1000"])
+        .arg("--store")
+        .arg(store)
+        .args(["--base-url", &sim.base_url()])
+        .env("TRUECALLER_CLIENT_ACCOUNT_ID", &config.client_account_id)
+        .env("TRUECALLER_KEY_ID", &config.key_id)
+        .env("TRUECALLER_API_KEY", &config.api_key)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tcbatch runs");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("tcbatch serve prints its address before anything else ends")
+            .unwrap();
+        if let Some(rest) = line.split("relay listening on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    // Keep reading its log so it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    Served { child, base }
+}
+
+/// Posts `records` until `limit` acknowledgements are counted or the relay stops answering;
+/// returns the receivers acknowledged.
+async fn produce(
+    base: String,
+    records: Vec<String>,
+    acked: Arc<AtomicUsize>,
+    acknowledged: Arc<Mutex<Vec<String>>>,
+) {
+    let http = reqwest::Client::new();
+    let now = now_ms();
+    for chunk in records.chunks(5) {
+        let body: Vec<Value> = chunk
+            .iter()
+            .map(|r| {
+                json!({"caller_number": "+919876543210", "receiver_number": r,
+                       "dynamic_label_name": "Centro Bank", "starts_at": now, "ends_at": now + 3_600_000})
+            })
+            .collect();
+        let answer = http
+            .post(format!("{base}/v1/call-records"))
+            .json(&json!({ "call_records": body }))
+            .send()
+            .await;
+        let Ok(answer) = answer else { return };
+        if answer.status() != 202 {
+            return;
+        }
+        // Counted only once the 202 is read: that is the acknowledgement.
+        acknowledged.lock().unwrap().extend(chunk.iter().cloned());
+        acked.fetch_add(chunk.len(), Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_killed_under_load_loses_no_acknowledged_record() {
+    let sim = Simulator::start(SimConfig {
+        rate_per_minute: 50,
+        rate_window: Duration::from_secs(1),
+        fail_rate: 0.05,
+        drop_rate: 0.05,
+        seed: 3,
+        ..SimConfig::demo()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("relay.db");
+    let mut first = serve(&sim, &store);
+    let acked = Arc::new(AtomicUsize::new(0));
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let numbers = receivers(4000, 9);
+    let producers: Vec<_> = numbers
+        .chunks(500)
+        .map(|chunk| {
+            tokio::spawn(produce(
+                first.base.clone(),
+                chunk.to_vec(),
+                acked.clone(),
+                acknowledged.clone(),
+            ))
+        })
+        .collect();
+    // The kill comes on an event, the 1,000th acknowledgement, not after a sleep; the wait for
+    // it is bounded.
+    for _ in 0..60_000 {
+        if acked.load(Ordering::SeqCst) >= 1000 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert!(
+        acked.load(Ordering::SeqCst) >= 1000,
+        "the relay acknowledged too little"
+    );
+    first.child.kill().unwrap(); // SIGKILL
+    first.child.wait().unwrap();
+    for producer in producers {
+        producer.await.unwrap();
+    }
+    let acknowledged: Vec<String> = acknowledged.lock().unwrap().clone();
+
+    let mut second = serve(&sim, &store);
+    let mut missing = acknowledged.len();
+    for _ in 0..1200 {
+        let stored: HashSet<String> = sim
+            .stored_records()
+            .into_iter()
+            .map(|r| r.record.receiver_number)
+            .collect();
+        missing = acknowledged.iter().filter(|r| !stored.contains(*r)).count();
+        if missing == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        missing,
+        0,
+        "of {} acknowledged records, {missing} never reached the API",
+        acknowledged.len()
+    );
+
+    // SIGTERM: the relay stops taking posts, finishes and exits cleanly.
+    let terminated = Command::new("kill")
+        .args(["-TERM", &second.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
+    let status = second.child.wait().unwrap();
+    assert!(status.success(), "SIGTERM ends the relay cleanly: {status}");
+    sim.shutdown().await;
+}
+
+#[test]
+fn a_second_relay_on_the_same_store_is_refused() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let sim = runtime
+        .block_on(Simulator::start(SimConfig::demo()))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("relay.db");
+    let mut first = serve(&sim, &store);
+    let config = sim.config();
+    let second = Command::new(TCBATCH)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--base-url",
+            &sim.base_url(),
+        ])
+        .arg("--store")
+        .arg(&store)
+        .env("TRUECALLER_CLIENT_ACCOUNT_ID", &config.client_account_id)
+        .env("TRUECALLER_KEY_ID", &config.key_id)
+        .env("TRUECALLER_API_KEY", &config.api_key)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    assert_eq!(second.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("in use by another relay"), "{stderr}");
+    let _ = first.base;
+}
+
+#[test]
+fn a_non_loopback_address_is_refused_without_the_insecure_flag() {
+    let output = Command::new(TCBATCH)
+        .args(["serve", "--listen", "0.0.0.0:0", "--mock"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--insecure-non-loopback"), "{stderr}");
+}

@@ -1,0 +1,274 @@
+//! The relay's HTTP API (axum): posting records, reading a record's status, health, readiness
+//! and metrics.
+
+use crate::intake::{read_post, Intake, Problem};
+use crate::metrics::RequestOutcome;
+use crate::relay::{Job, Shared};
+use crate::status::RecordId;
+use crate::store::{NewRecord, Post, PostAnswer};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tc_core::Validator;
+use tokio::sync::oneshot;
+
+/// The largest post body: 5,000 records of 1 KiB and more.
+pub const MAX_BODY_BYTES: usize = 8 << 20;
+
+/// The header a retried post repeats, so it is not queued twice.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// Longest `Idempotency-Key` kept, in bytes.
+const MAX_IDEMPOTENCY_KEY_BYTES: usize = 200;
+
+/// Seconds a refused producer is asked to wait before posting again.
+const RETRY_AFTER_SECONDS: &str = "1";
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/v1/call-records", post(post_records))
+        .route("/v1/call-records/{id}", get(get_record))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(shared)
+}
+
+/// An error answer: `{"error": "..."}`.
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    let body = serde_json::json!({ "error": message.into() });
+    (status, Json(body)).into_response()
+}
+
+fn unavailable(message: impl Into<String>) -> Response {
+    let mut response = error(StatusCode::SERVICE_UNAVAILABLE, message);
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from_static(RETRY_AFTER_SECONDS),
+    );
+    response
+}
+
+/// A producer key, when the relay asks for one: `Authorization: Bearer <key>`.
+fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
+    let keys = shared.config.producer_keys();
+    if keys.is_empty() {
+        return true;
+    }
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|key| keys.admits(key.trim()))
+}
+
+/// The post's `Idempotency-Key`, if any; `Err` holds why it cannot be used.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, String> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(key) if !key.trim().is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY_BYTES => {
+            Ok(Some(key.trim().to_owned()))
+        }
+        _ => Err(format!(
+            "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_BYTES} bytes of visible ASCII"
+        )),
+    }
+}
+
+async fn post_records(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (outcome, response) = answer_post(&shared, &headers, &body).await;
+    shared.metrics.request(outcome);
+    response
+}
+
+async fn answer_post(
+    shared: &Arc<Shared>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> (RequestOutcome, Response) {
+    if !authorized(shared, headers) {
+        let mut response = error(StatusCode::UNAUTHORIZED, "a producer key is required");
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return (RequestOutcome::Unauthorized, response);
+    }
+    if shared.stopping.load(Ordering::SeqCst) {
+        return (
+            RequestOutcome::Unavailable,
+            unavailable("the relay is shutting down; post again to another relay or later"),
+        );
+    }
+    let key = match idempotency_key(headers) {
+        Ok(key) => key,
+        Err(message) => {
+            let response = error(StatusCode::BAD_REQUEST, message);
+            return (RequestOutcome::Unreadable, response);
+        }
+    };
+    let intake = match read_post(body) {
+        Ok(intake) => intake,
+        Err(unreadable) => {
+            let response = error(StatusCode::BAD_REQUEST, unreadable.0);
+            return (RequestOutcome::Unreadable, response);
+        }
+    };
+    let post = validate(shared, intake, key);
+    if post.records.is_empty() {
+        let answer = PostAnswer {
+            accepted: Vec::new(),
+            problems: post.problems,
+            ignored_keys: post.ignored_keys,
+            replayed: false,
+        };
+        let response = (StatusCode::UNPROCESSABLE_ENTITY, Json(answer)).into_response();
+        return (RequestOutcome::Invalid, response);
+    }
+    queue_post(shared, post).await
+}
+
+/// Hands a post with valid records to the group commit and answers once it is durable.
+async fn queue_post(shared: &Arc<Shared>, post: Post) -> (RequestOutcome, Response) {
+    let records = post.records.len();
+    if shared.backlog() + records > shared.config.queue_limit() {
+        let message = format!(
+            "the relay's queue is full ({} records); post again after Retry-After",
+            shared.config.queue_limit()
+        );
+        return (RequestOutcome::Overloaded, unavailable(message));
+    }
+    shared.pending.fetch_add(records, Ordering::Relaxed);
+    let (reply, answered) = oneshot::channel();
+    if shared.posts.send(Job { post, reply }).await.is_err() {
+        shared.pending.fetch_sub(records, Ordering::Relaxed);
+        return (
+            RequestOutcome::Unavailable,
+            unavailable("the relay is shutting down"),
+        );
+    }
+    match answered.await {
+        Ok(Ok(answer)) => {
+            let queued = answer.accepted.iter().filter(|a| !a.deduplicated).count();
+            let outcome = if answer.replayed {
+                RequestOutcome::Replayed
+            } else {
+                shared.metrics.records("acknowledged", queued);
+                RequestOutcome::Accepted
+            };
+            (
+                outcome,
+                (StatusCode::ACCEPTED, Json(answer)).into_response(),
+            )
+        }
+        Ok(Err(failure)) => (
+            RequestOutcome::Unavailable,
+            unavailable(format!("the records could not be stored: {failure}")),
+        ),
+        Err(_) => (
+            RequestOutcome::Unavailable,
+            unavailable("the relay is shutting down"),
+        ),
+    }
+}
+
+/// Validates each record as `tcbatch validate` would, at the time of the post.
+fn validate(shared: &Shared, intake: Intake, key: Option<String>) -> Post {
+    let mut validator = Validator::new(shared.clock.now());
+    if let Some(region) = shared.config.region() {
+        validator = validator.with_default_region(region);
+    }
+    let mut problems = intake.problems;
+    let mut records = Vec::with_capacity(intake.records.len());
+    for incoming in intake.records {
+        match validator.validate(&incoming.raw) {
+            Ok(record) => records.push(NewRecord {
+                number: incoming.number,
+                record,
+                external_id: incoming.external_id,
+            }),
+            Err(diagnostics) => problems.extend(
+                diagnostics
+                    .into_iter()
+                    .map(|d| Problem::new(incoming.number, incoming.line, d)),
+            ),
+        }
+    }
+    problems.sort_by_key(|p| p.record);
+    Post {
+        idempotency_key: key,
+        records,
+        problems,
+        ignored_keys: intake.ignored_keys,
+    }
+}
+
+async fn get_record(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if !authorized(&shared, &headers) {
+        return error(StatusCode::UNAUTHORIZED, "a producer key is required");
+    }
+    let id: RecordId = match id.parse() {
+        Ok(id) => id,
+        Err(invalid) => return error(StatusCode::BAD_REQUEST, invalid.to_string()),
+    };
+    match shared.with_store(move |store| store.status(id)).await {
+        Ok(Some(status)) => Json(status).into_response(),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            format!("no record {id}: never acknowledged, or settled and purged since"),
+        ),
+        Err(failure) => unavailable(failure.to_string()),
+    }
+}
+
+/// The process is up.
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// The relay takes posts: not shutting down, and the queue below its limit.
+async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
+    if shared.stopping.load(Ordering::SeqCst) {
+        return unavailable("shutting down");
+    }
+    if shared.backlog() >= shared.config.queue_limit() {
+        return unavailable("the queue is full");
+    }
+    "ready\n".into_response()
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    let counts = shared.with_store(|store| store.counts()).await;
+    if let Ok(counts) = counts {
+        shared.metrics.records_by_state(&counts);
+    }
+    let text = shared.metrics.render(&shared.client.stats());
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        text,
+    )
+        .into_response()
+}
+
+async fn openapi() -> Response {
+    Json(crate::openapi::document()).into_response()
+}

@@ -1,0 +1,129 @@
+//! [`RelayConfig`]: where the queue lives and how batches are cut.
+
+use crate::keys::ProducerKeys;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tc_core::Region;
+use tc_push::Guarantee;
+
+/// How long the oldest queued record waits for company before a partial batch leaves.
+pub const DEFAULT_LINGER: Duration = Duration::from_secs(1);
+
+/// Records queued (acknowledged, not yet sent) above which posts are refused with 503.
+pub const DEFAULT_QUEUE_LIMIT: usize = 1_000_000;
+
+/// How long an `Idempotency-Key` or an `external_id` is remembered.
+pub const DEFAULT_KEY_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Everything a relay needs besides its API client and clock. Build with [`RelayConfig::new`]
+/// and the `with_*` methods.
+///
+/// ```
+/// use std::time::Duration;
+/// let config = tc_relay::RelayConfig::new("relay.db").with_linger(Duration::from_millis(250));
+/// assert_eq!(config.linger(), Duration::from_millis(250));
+/// ```
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    store: PathBuf,
+    linger: Duration,
+    queue_limit: usize,
+    guarantee: Guarantee,
+    region: Option<Region>,
+    producer_keys: ProducerKeys,
+    key_retention: Duration,
+    in_flight: usize,
+    poll_every: Duration,
+}
+
+impl RelayConfig {
+    /// A relay storing its queue at `store`, with a 1 s linger, at least once.
+    pub fn new(store: impl Into<PathBuf>) -> RelayConfig {
+        RelayConfig {
+            store: store.into(),
+            linger: DEFAULT_LINGER,
+            queue_limit: DEFAULT_QUEUE_LIMIT,
+            guarantee: Guarantee::AtLeastOnce,
+            region: None,
+            producer_keys: ProducerKeys::default(),
+            key_retention: DEFAULT_KEY_RETENTION,
+            in_flight: 0,
+            poll_every: tc_push::POLL_EVERY,
+        }
+    }
+
+    pub fn with_linger(mut self, linger: Duration) -> Self {
+        self.linger = linger;
+        self
+    }
+
+    /// At least 1.
+    pub fn with_queue_limit(mut self, records: usize) -> Self {
+        self.queue_limit = records.max(1);
+        self
+    }
+
+    /// What to do with a batch whose outcome is unknown. Configure the client with the same
+    /// choice (`ClientBuilder::guarantee`).
+    pub fn with_guarantee(mut self, guarantee: Guarantee) -> Self {
+        self.guarantee = guarantee;
+        self
+    }
+
+    /// Reads numbers written without `+` or `00` as national numbers of `region`.
+    pub fn with_region(mut self, region: Region) -> Self {
+        self.region = Some(region);
+        self
+    }
+
+    pub fn with_producer_keys(mut self, keys: ProducerKeys) -> Self {
+        self.producer_keys = keys;
+        self
+    }
+
+    /// How long idempotency keys and external ids are remembered (24 hours by default).
+    pub fn with_key_retention(mut self, retention: Duration) -> Self {
+        self.key_retention = retention;
+        self
+    }
+
+    /// Batches in flight at once; 0 (the default) means two per token of the client.
+    pub fn with_in_flight(mut self, batches: usize) -> Self {
+        self.in_flight = batches;
+        self
+    }
+
+    /// How often the status of a sent batch is asked until its deliveries are settled.
+    pub fn with_poll_every(mut self, every: Duration) -> Self {
+        self.poll_every = every.max(Duration::from_millis(1));
+        self
+    }
+
+    pub fn store(&self) -> &Path {
+        &self.store
+    }
+    pub fn linger(&self) -> Duration {
+        self.linger
+    }
+    pub fn queue_limit(&self) -> usize {
+        self.queue_limit
+    }
+    pub fn guarantee(&self) -> Guarantee {
+        self.guarantee
+    }
+    pub fn region(&self) -> Option<Region> {
+        self.region
+    }
+    pub fn producer_keys(&self) -> &ProducerKeys {
+        &self.producer_keys
+    }
+    pub fn key_retention(&self) -> Duration {
+        self.key_retention
+    }
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+    pub fn poll_every(&self) -> Duration {
+        self.poll_every
+    }
+}

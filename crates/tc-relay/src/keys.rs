@@ -1,0 +1,135 @@
+//! Producer API keys: held as SHA-256 digests only, and compared in constant time, so neither
+//! the configuration nor the time an answer takes gives a key away.
+
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::str::FromStr;
+use subtle::ConstantTimeEq;
+
+/// The SHA-256 digest of one producer key, as 64 hexadecimal digits in configuration files
+/// (`printf %s "$KEY" | sha256sum`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct KeyDigest([u8; 32]);
+
+impl KeyDigest {
+    /// The digest of a key given in clear.
+    pub fn of_key(key: &str) -> KeyDigest {
+        KeyDigest(Sha256::digest(key.as_bytes()).into())
+    }
+}
+
+/// Digests are not secret, but printing one invites pasting it where a key belongs.
+impl fmt::Debug for KeyDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyDigest(..)")
+    }
+}
+
+/// A text that is not 64 hexadecimal digits.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a key digest is 64 hexadecimal digits (the SHA-256 of the key), got {0} characters")]
+pub struct InvalidKeyDigest(usize);
+
+impl FromStr for KeyDigest {
+    type Err = InvalidKeyDigest;
+
+    fn from_str(text: &str) -> Result<KeyDigest, InvalidKeyDigest> {
+        let text = text.trim();
+        let invalid = || InvalidKeyDigest(text.chars().count());
+        if text.len() != 64 || !text.is_ascii() {
+            return Err(invalid());
+        }
+        let mut bytes = [0u8; 32];
+        for (byte, pair) in bytes.iter_mut().zip(text.as_bytes().chunks(2)) {
+            let pair = std::str::from_utf8(pair).map_err(|_| invalid())?;
+            *byte = u8::from_str_radix(pair, 16).map_err(|_| invalid())?;
+        }
+        Ok(KeyDigest(bytes))
+    }
+}
+
+/// The keys producers may post with. Empty means no key is asked for (loopback only).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ProducerKeys {
+    digests: Vec<KeyDigest>,
+}
+
+impl ProducerKeys {
+    pub fn new(digests: impl IntoIterator<Item = KeyDigest>) -> ProducerKeys {
+        ProducerKeys {
+            digests: digests.into_iter().collect(),
+        }
+    }
+
+    /// Reads one digest per line; blank lines and `#` comments are skipped.
+    ///
+    /// # Errors
+    /// The first line that is not a digest, by its number.
+    pub fn parse_lines(text: &str) -> Result<ProducerKeys, String> {
+        let mut digests = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            // `sha256sum` prints "digest  -": the digest is the first word.
+            let word = line.split_whitespace().next().unwrap_or(line);
+            digests.push(word.parse().map_err(|e| format!("line {}: {e}", n + 1))?);
+        }
+        Ok(ProducerKeys { digests })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.digests.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.digests.len()
+    }
+
+    /// Whether `key` is one of the keys. Every digest is compared, each in constant time.
+    pub fn admits(&self, key: &str) -> bool {
+        let presented = KeyDigest::of_key(key);
+        let mut found = subtle::Choice::from(0);
+        for digest in &self.digests {
+            found |= digest.0[..].ct_eq(&presented.0[..]);
+        }
+        found.into()
+    }
+}
+
+impl fmt::Debug for ProducerKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ProducerKeys({} keys)", self.digests.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_is_admitted_by_its_digest_only() {
+        // sha256("producer-one")
+        let line = format!(
+            "{}  -\n# a comment\n",
+            hex(&KeyDigest::of_key("producer-one"))
+        );
+        let keys = ProducerKeys::parse_lines(&line).unwrap();
+        assert_eq!(keys.len(), 1);
+        assert!(keys.admits("producer-one"));
+        assert!(!keys.admits("producer-two"));
+        assert!(!keys.admits(""));
+        assert!(!format!("{keys:?}").contains(&hex(&KeyDigest::of_key("producer-one"))));
+    }
+
+    #[test]
+    fn a_line_that_is_not_a_digest_is_named() {
+        let err = ProducerKeys::parse_lines("\nnot-a-digest\n").unwrap_err();
+        assert!(err.starts_with("line 2:"), "{err}");
+    }
+
+    fn hex(digest: &KeyDigest) -> String {
+        digest.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}

@@ -1,0 +1,82 @@
+//! The relay's own API as an OpenAPI 3 document, generated from the handlers' and types'
+//! annotations (utoipa) and served at `/openapi.json`.
+
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "tcbatch relay",
+        description = "Post call records one by one; the relay stores them durably and sends \
+                       them to Truecaller's Call Personalisation Batch v2 API in full batches."
+    ),
+    paths(
+        paths::post_records,
+        paths::get_record,
+        paths::healthz,
+        paths::readyz,
+        paths::metrics
+    ),
+    components(schemas(
+        crate::store::PostAnswer,
+        crate::store::Accepted,
+        crate::intake::Problem,
+        crate::status::RecordStatus,
+        crate::status::RecordState
+    ))
+)]
+struct RelayApi;
+
+/// The OpenAPI document of the relay's API.
+pub(crate) fn document() -> utoipa::openapi::OpenApi {
+    RelayApi::openapi()
+}
+
+/// The operations as utoipa reads them; the handlers themselves are in `api`.
+mod paths {
+    #![allow(dead_code)]
+    use crate::status::RecordStatus;
+    use crate::store::PostAnswer;
+
+    /// Queue call records: one record object, `{"call_records": [...]}` or an array. Each
+    /// record may carry an `external_id`; a post may carry an `Idempotency-Key` header. The
+    /// answer comes only once the valid records are durable on disk.
+    #[utoipa::path(
+        post,
+        path = "/v1/call-records",
+        params(("Idempotency-Key" = Option<String>, Header, description = "repeat it when retrying a post")),
+        request_body(content = serde_json::Value, content_type = "application/json"),
+        responses(
+            (status = 202, description = "valid records stored (invalid ones listed)", body = PostAnswer),
+            (status = 400, description = "the body is not records"),
+            (status = 401, description = "a producer key is required"),
+            (status = 422, description = "no record is valid", body = PostAnswer),
+            (status = 503, description = "queue full or shutting down; see Retry-After")
+        )
+    )]
+    fn post_records() {}
+
+    /// What became of one record.
+    #[utoipa::path(
+        get,
+        path = "/v1/call-records/{id}",
+        params(("id" = String, Path, description = "the id the post answered, such as r17")),
+        responses(
+            (status = 200, body = RecordStatus),
+            (status = 404, description = "never acknowledged, or purged")
+        )
+    )]
+    fn get_record() {}
+
+    /// The process is up.
+    #[utoipa::path(get, path = "/healthz", responses((status = 200)))]
+    fn healthz() {}
+
+    /// The relay takes posts.
+    #[utoipa::path(get, path = "/readyz", responses((status = 200), (status = 503)))]
+    fn readyz() {}
+
+    /// Prometheus metrics.
+    #[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "text/plain")))]
+    fn metrics() {}
+}

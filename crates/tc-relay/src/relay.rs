@@ -1,0 +1,354 @@
+//! [`Relay`]: the store, the group-commit writer, the batch sender and the delivery poller,
+//! started together and stopped together.
+
+use crate::config::RelayConfig;
+use crate::error::Error;
+use crate::metrics::Metrics;
+use crate::status::{RecordId, RecordStatus};
+use crate::store::{Committed, Post, PostAnswer, Resumed, Store};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+use tc_core::{CallRecord, RawRecord, Validator};
+use tc_push::Clock;
+use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// Records one group commit takes at most; the rest wait for the next fsync.
+const MAX_GROUP_RECORDS: usize = 50_000;
+
+/// Posts waiting for the writer; past it, handlers wait for room (the queue limit applies
+/// before this matters).
+const PENDING_POSTS: usize = 4096;
+
+/// A queued record in memory, in the order of its id.
+#[derive(Debug)]
+pub(crate) struct Waiting {
+    pub record: CallRecord,
+    /// When it was acknowledged, on tokio's clock: what the linger is measured from.
+    pub acked: Instant,
+}
+
+pub(crate) struct Job {
+    pub post: Post,
+    pub reply: oneshot::Sender<Result<PostAnswer, Error>>,
+}
+
+/// What the HTTP handlers, the writer, the sender and the poller share.
+pub(crate) struct Shared {
+    pub config: RelayConfig,
+    pub client: tc_http::Client,
+    pub clock: Arc<dyn Clock>,
+    pub store: Arc<Mutex<Store>>,
+    pub queue: Mutex<BTreeMap<RecordId, Waiting>>,
+    /// Woken when records join the queue.
+    pub queue_changed: Notify,
+    /// Records of posts handed to the writer and not yet committed.
+    pub pending: AtomicUsize,
+    pub posts: mpsc::Sender<Job>,
+    pub stopping: AtomicBool,
+    /// Sending waits until then after a failure every batch would meet.
+    pub paused: Mutex<Option<Instant>>,
+    pub metrics: Metrics,
+}
+
+impl Shared {
+    pub fn queue(&self) -> MutexGuard<'_, BTreeMap<RecordId, Waiting>> {
+        // A panic while the lock was held cannot leave the map half-changed.
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `work` on the store, on tokio's blocking pool.
+    pub async fn with_store<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Store) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || {
+            let mut store = store.lock().unwrap_or_else(PoisonError::into_inner);
+            work(&mut store)
+        })
+        .await
+        .map_err(|e| Error::Worker(e.to_string()))?
+    }
+
+    pub fn paused_until(&self) -> MutexGuard<'_, Option<Instant>> {
+        self.paused.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Holds sending back for `wait` from now (or longer, if already held longer).
+    pub fn pause(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut paused = self.paused_until();
+        *paused = Some(paused.map_or(until, |held| held.max(until)));
+    }
+
+    /// Records acknowledged or being committed and not yet in a batch.
+    pub fn backlog(&self) -> usize {
+        self.queue().len() + self.pending.load(Ordering::Relaxed)
+    }
+
+    /// Puts records back in the queue (a batch that must be sent again), keeping their order.
+    pub fn requeue(&self, records: impl IntoIterator<Item = (RecordId, Waiting)>) {
+        self.queue().extend(records);
+        self.metrics.queue_depth(self.queue().len());
+        self.queue_changed.notify_one();
+    }
+}
+
+/// A running relay. Its HTTP side is [`Relay::router`]; [`Relay::serve`] runs it on a
+/// listener until a shutdown signal.
+pub struct Relay {
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    resumed: Resumed,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay")
+            .field("config", &self.shared.config)
+            .field("resumed", &self.resumed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Relay {
+    /// Opens the store (creating it if needed), resumes what the last run left in flight with
+    /// tc-push's rules for unknown outcomes, loads the queue and starts sending.
+    ///
+    /// # Errors
+    /// The store cannot be opened, is held by another relay, or cannot be read.
+    pub async fn start(
+        config: RelayConfig,
+        client: tc_http::Client,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Relay, Error> {
+        let path = config.store().to_path_buf();
+        let guarantee = config.guarantee();
+        let (store, resumed, stored) = tokio::task::spawn_blocking(move || {
+            let mut store = Store::open(&path)?;
+            let resumed = store.resume(guarantee)?;
+            let stored = store.queued()?;
+            Ok::<_, Error>((store, resumed, stored))
+        })
+        .await
+        .map_err(|e| Error::Worker(e.to_string()))??;
+        let (posts, jobs) = mpsc::channel(PENDING_POSTS);
+        let shared = Arc::new(Shared {
+            config,
+            client,
+            clock,
+            store: Arc::new(Mutex::new(store)),
+            queue: Mutex::new(BTreeMap::new()),
+            queue_changed: Notify::new(),
+            pending: AtomicUsize::new(0),
+            posts,
+            stopping: AtomicBool::new(false),
+            paused: Mutex::new(None),
+            metrics: Metrics::new(),
+        });
+        load_queue(&shared, stored).await?;
+        if resumed != Resumed::default() {
+            tracing::warn!(
+                requeued = resumed.requeued,
+                unknown = resumed.unknown,
+                "batches were in flight when the relay stopped: their outcome is unknown"
+            );
+        }
+        let (stop, stopped) = watch::channel(false);
+        let tasks = vec![
+            tokio::spawn(write_posts(Arc::clone(&shared), jobs, stopped.clone())),
+            tokio::spawn(crate::sender::run(Arc::clone(&shared), stopped.clone())),
+            tokio::spawn(crate::delivery::run(Arc::clone(&shared), stopped)),
+        ];
+        Ok(Relay {
+            shared,
+            stop,
+            tasks,
+            resumed,
+        })
+    }
+
+    /// What resuming the store did with the batches the last run left in flight.
+    pub fn resumed(&self) -> Resumed {
+        self.resumed
+    }
+
+    /// The relay's HTTP API, to serve on a listener of the caller's choosing.
+    pub fn router(&self) -> axum::Router {
+        crate::api::router(Arc::clone(&self.shared))
+    }
+
+    /// Records queued and not yet in a batch.
+    pub fn queue_depth(&self) -> usize {
+        self.shared.queue().len()
+    }
+
+    /// What the relay knows about one record.
+    ///
+    /// # Errors
+    /// The store cannot be read.
+    pub async fn status(&self, id: RecordId) -> Result<Option<RecordStatus>, Error> {
+        self.shared.with_store(move |store| store.status(id)).await
+    }
+
+    /// Serves the API on `listener` until `shutdown` completes; then stops taking posts,
+    /// finishes the requests in progress and the batches in flight, and returns. What is still
+    /// queued stays in the store for the next start.
+    ///
+    /// # Errors
+    /// The listener fails.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), Error> {
+        let shared = Arc::clone(&self.shared);
+        let router = self.router();
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                shared.stopping.store(true, Ordering::SeqCst);
+            })
+            .await;
+        self.shutdown().await;
+        served.map_err(Error::Io)
+    }
+
+    /// Stops sending: batches in flight finish, nothing new leaves. Queued records stay in
+    /// the store.
+    pub async fn shutdown(mut self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        let _ = self.stop.send(true);
+        for task in std::mem::take(&mut self.tasks) {
+            let _ = task.await;
+        }
+    }
+}
+
+/// A relay dropped without [`Relay::shutdown`] stops at once, as if the process died: the
+/// batches in flight keep no answer, and the next start resumes them as unknown outcomes.
+impl Drop for Relay {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Fills the in-memory queue from the store at start. The stored record is the validated one
+/// in E.164; validating it again (at the time it was received) gives back the `CallRecord`.
+async fn load_queue(shared: &Arc<Shared>, stored: Vec<crate::store::Stored>) -> Result<(), Error> {
+    let now = Instant::now();
+    let mut unreadable = Vec::new();
+    {
+        let mut queue = shared.queue();
+        for stored in stored {
+            let record = serde_json::from_str::<RawRecord>(&stored.record)
+                .map_err(|e| e.to_string())
+                .and_then(|raw| {
+                    Validator::new(stored.received_at)
+                        .validate(&raw)
+                        .map_err(|problems| format!("{problems:?}"))
+                });
+            match record {
+                Ok(record) => {
+                    queue.insert(stored.id, Waiting { record, acked: now });
+                }
+                Err(reason) => unreadable.push((stored.id, reason)),
+            }
+        }
+        shared.metrics.queue_depth(queue.len());
+    }
+    if !unreadable.is_empty() {
+        tracing::error!(
+            records = unreadable.len(),
+            "queued records in the store can no longer be read; they are marked failed"
+        );
+        shared
+            .with_store(move |store| store.fail_unreadable(&unreadable))
+            .await?;
+    }
+    Ok(())
+}
+
+/// The group commit: takes every post waiting, commits them in one transaction (one fsync),
+/// then answers each. While one commit runs, the next group gathers.
+async fn write_posts(
+    shared: Arc<Shared>,
+    mut jobs: mpsc::Receiver<Job>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut group = Vec::new();
+    let mut closed = false;
+    loop {
+        let received = tokio::select! {
+            received = jobs.recv_many(&mut group, PENDING_POSTS) => received,
+            // On shutdown, take no more posts but commit the ones already handed over.
+            _ = stopped.changed(), if !closed => {
+                jobs.close();
+                closed = true;
+                continue;
+            }
+        };
+        if received == 0 {
+            return;
+        }
+        let mut records: usize = group.iter().map(|j| j.post.records.len()).sum();
+        while records < MAX_GROUP_RECORDS {
+            match jobs.try_recv() {
+                Ok(job) => {
+                    records += job.post.records.len();
+                    group.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let (posts, replies): (Vec<Post>, Vec<_>) =
+            group.drain(..).map(|job| (job.post, job.reply)).unzip();
+        let now = shared.clock.now();
+        let started = Instant::now();
+        let committed = shared
+            .with_store(move |store| store.commit_posts(&posts, now))
+            .await;
+        shared.metrics.commit(started.elapsed(), replies.len());
+        shared.pending.fetch_sub(records, Ordering::Relaxed);
+        match committed {
+            Ok(committed) => answer(&shared, committed, replies),
+            Err(error) => {
+                tracing::error!(%error, "a group commit failed; its posts are answered 503");
+                let message = error.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(Error::Worker(message.clone())));
+                }
+            }
+        }
+    }
+}
+
+fn answer(
+    shared: &Shared,
+    committed: Vec<Committed>,
+    replies: Vec<oneshot::Sender<Result<PostAnswer, Error>>>,
+) {
+    let acked = Instant::now();
+    {
+        let mut queue = shared.queue();
+        for post in &committed {
+            for (id, record) in &post.queued {
+                let record = record.clone();
+                queue.insert(*id, Waiting { record, acked });
+            }
+        }
+        shared.metrics.queue_depth(queue.len());
+    }
+    shared.queue_changed.notify_one();
+    for (post, reply) in committed.into_iter().zip(replies) {
+        let _ = reply.send(Ok(post.answer));
+    }
+}

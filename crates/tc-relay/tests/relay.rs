@@ -1,0 +1,553 @@
+//! The relay against the simulator, in paused time: what producers are told, and what the
+//! simulator's store holds in the end, checked against each other.
+
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+use tc_core::EpochMillis;
+use tc_push::{Clock, Guarantee, SystemClock, TokioClock};
+use tc_relay::{KeyDigest, ProducerKeys, RecordId, RecordState, Relay, RelayConfig};
+use tc_sim::{SimConfig, Simulator};
+use tokio::sync::oneshot;
+
+/// Indian mobiles that tc-core accepts, distinct, deterministic for a seed.
+fn receivers(n: usize, seed: u64) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(n);
+    let mut x = seed.wrapping_mul(6364136223846793005) ^ 1442695040888963407;
+    while out.len() < n {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let candidate = format!("+919{:09}", (x >> 20) % 1_000_000_000);
+        if tc_core::E164::normalize(&candidate, None).is_ok() && !out.contains(&candidate) {
+            out.push(candidate);
+        }
+    }
+    out
+}
+
+fn record(receiver: &str, now: EpochMillis, ends_in_ms: i64) -> Value {
+    json!({
+        "caller_number": "+91 98765 43210",
+        "receiver_number": receiver,
+        "dynamic_label_name": "Centro Bank",
+        "dynamic_call_reason": "Calling about your loan",
+        "starts_at": now.as_i64(),
+        "ends_at": now.plus(ends_in_ms).as_i64(),
+    })
+}
+
+struct Running {
+    sim: Simulator,
+    base: String,
+    clock: Arc<TokioClock>,
+    stop: Option<oneshot::Sender<()>>,
+    served: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Running {
+    async fn start(
+        sim_config: SimConfig,
+        relay: impl FnOnce(RelayConfig) -> RelayConfig,
+    ) -> Running {
+        let sim = Simulator::start(sim_config.clone()).await.unwrap();
+        let account = sim.config();
+        let client = tc_http::Client::builder()
+            .base_url(sim.base_url())
+            .client_account_id(account.client_account_id.as_str())
+            .key_id(account.key_id.as_str())
+            .api_key(account.api_key.clone())
+            .tokens(2)
+            .token_ttl(sim_config.token_ttl)
+            .refresh_margin(sim_config.token_ttl / 4)
+            .rate_limit(sim_config.rate_per_minute, sim_config.rate_window)
+            .rate_guard(Duration::from_millis(10))
+            .seed(11)
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(TokioClock::starting_at(SystemClock.now()).unwrap());
+        let config = relay(RelayConfig::new(dir.path().join("relay.db")));
+        let relay = Relay::start(config, client, clock.clone()).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let served = tokio::spawn(async move {
+            relay
+                .serve(listener, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        Running {
+            sim,
+            base,
+            clock,
+            stop: Some(stop),
+            served,
+            _dir: dir,
+        }
+    }
+
+    async fn stop(mut self) -> Simulator {
+        let _ = self.stop.take().map(|s| s.send(()));
+        self.served.await.unwrap();
+        self.sim
+    }
+}
+
+async fn status(http: &reqwest::Client, base: &str, id: &str) -> Value {
+    http.get(format!("{base}/v1/call-records/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Waits (in virtual time) until every id has left the queue, and returns their statuses.
+async fn settled(http: &reqwest::Client, base: &str, ids: &[String]) -> HashMap<String, Value> {
+    let mut statuses = HashMap::new();
+    for _ in 0..600 {
+        statuses.clear();
+        for id in ids {
+            statuses.insert(id.clone(), status(http, base, id).await);
+        }
+        let waiting = statuses
+            .values()
+            .filter(|s| matches!(s["state"].as_str(), Some("queued" | "in_flight")))
+            .count();
+        if waiting == 0 {
+            return statuses;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    panic!("records still queued after 600 virtual seconds");
+}
+
+#[tokio::test(start_paused = true)]
+async fn under_faults_every_acknowledged_record_is_stored_and_none_twice_unflagged() {
+    let sim_config = SimConfig {
+        rate_per_minute: 20,
+        rate_window: Duration::from_secs(2),
+        token_ttl: Duration::from_secs(2),
+        token_creations_per_window: 1000,
+        fail_rate: 0.15,
+        drop_rate: 0.15,
+        seed: 7,
+        ..SimConfig::demo()
+    };
+    let running = Running::start(sim_config, |c| c.with_linger(Duration::from_millis(200))).await;
+    let now = running.clock.now();
+    let numbers = receivers(600, 1);
+    let http = reqwest::Client::new();
+    // 30 producers, 20 records each, in posts of 1 to 4; every other post is sent twice with
+    // its Idempotency-Key, as a producer retrying after a lost answer would.
+    let mut producers = Vec::new();
+    for (producer, chunk) in numbers.chunks(20).enumerate() {
+        let (http, base) = (http.clone(), running.base.clone());
+        let chunk = chunk.to_vec();
+        producers.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            tokio::time::sleep(Duration::from_millis(37 * producer as u64)).await;
+            let mut at = 0;
+            let mut post = 0;
+            while at < chunk.len() {
+                let size = (1 + (producer + post) % 4).min(chunk.len() - at);
+                let records: Vec<Value> = chunk[at..at + size]
+                    .iter()
+                    .map(|r| record(r, now, 3_600_000))
+                    .collect();
+                let key = format!("p{producer}-{post}");
+                let mut answers = Vec::new();
+                for _ in 0..(1 + post % 2) {
+                    let answer: Value = http
+                        .post(format!("{base}/v1/call-records"))
+                        .header("Idempotency-Key", &key)
+                        .json(&json!({ "call_records": records }))
+                        .send()
+                        .await
+                        .unwrap()
+                        .json()
+                        .await
+                        .unwrap();
+                    answers.push(answer);
+                }
+                assert!(answers
+                    .iter()
+                    .all(|a| a["accepted"] == answers[0]["accepted"]));
+                for (accepted, receiver) in answers[0]["accepted"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .zip(&chunk[at..at + size])
+                {
+                    acked.push((
+                        accepted["id"].as_str().unwrap().to_owned(),
+                        receiver.clone(),
+                    ));
+                }
+                at += size;
+                post += 1;
+                // Posts spread over several token lifetimes, so tokens expire under load.
+                tokio::time::sleep(Duration::from_millis(1000)).await;
+            }
+            acked
+        }));
+    }
+    let mut acked: Vec<(String, String)> = Vec::new();
+    for producer in producers {
+        acked.extend(producer.await.unwrap());
+    }
+    assert_eq!(acked.len(), 600, "every valid record is acknowledged once");
+    let ids: Vec<String> = acked.iter().map(|(id, _)| id.clone()).collect();
+    let statuses = settled(&http, &running.base, &ids).await;
+    let sim = running.stop().await;
+
+    let mut stored: HashMap<String, usize> = HashMap::new();
+    for record in sim.stored_records() {
+        *stored
+            .entry(record.record.receiver_number.clone())
+            .or_default() += 1;
+    }
+    let mut by_state: BTreeMap<String, usize> = BTreeMap::new();
+    for (id, receiver) in &acked {
+        let status = &statuses[id];
+        let state = status["state"].as_str().unwrap();
+        *by_state.entry(state.to_owned()).or_default() += 1;
+        let copies = stored.get(receiver).copied().unwrap_or(0);
+        assert_eq!(state, "sent", "{id}: {status}");
+        assert!(
+            copies >= 1,
+            "{id} was acknowledged and sent but is not stored"
+        );
+        if copies > 1 {
+            assert_eq!(
+                status["possibly_duplicated"], true,
+                "{id} is stored {copies} times but not flagged: {status}"
+            );
+        }
+    }
+    assert_eq!(
+        stored.len(),
+        600,
+        "nothing but the acknowledged records is stored"
+    );
+    let counters = sim.counters();
+    assert!(
+        counters.responses_dropped > 0,
+        "the faults were exercised: {counters:?}"
+    );
+    assert!(
+        counters.tokens_created > 2,
+        "tokens expired and were replaced: {counters:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_post_is_answered_with_ids_and_the_validators_diagnostics() {
+    let running = Running::start(SimConfig::demo(), |c| c).await;
+    let now = running.clock.now();
+    let http = reqwest::Client::new();
+    let numbers = receivers(3, 2);
+    let mut bad = record(&numbers[1], now, 3_600_000);
+    bad["receiver_number"] = json!("+91 98765 4321O");
+    let body = json!({"call_records": [record(&numbers[0], now, 3_600_000), bad, {"external_id": "crm-9", "caller_number": "+919876543210", "receiver_number": numbers[2], "dynamic_label_name": "Centro Bank", "starts_at": now.as_i64(), "ends_at": now.as_i64() + 60_000}]});
+    let answer = http
+        .post(format!("{}/v1/call-records", running.base))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 202);
+    let answer: Value = answer.json().await.unwrap();
+    let accepted = answer["accepted"].as_array().unwrap();
+    assert_eq!(accepted.len(), 2, "{answer}");
+    assert_eq!(
+        (
+            accepted[0]["record"].as_u64(),
+            accepted[1]["record"].as_u64()
+        ),
+        (Some(1), Some(3))
+    );
+    let problems = answer["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{answer}");
+    assert_eq!(problems[0]["record"], 2);
+    assert_eq!(problems[0]["field"], "receiver_number");
+    assert_eq!(problems[0]["code"], "phone_has_letters");
+
+    // The same external id again: the earlier record's id, nothing queued twice.
+    let again = json!({"external_id": "crm-9", "caller_number": "+919876543210", "receiver_number": numbers[2], "dynamic_label_name": "Centro Bank", "starts_at": now.as_i64(), "ends_at": now.as_i64() + 60_000});
+    let answer: Value = http
+        .post(format!("{}/v1/call-records", running.base))
+        .json(&again)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["accepted"][0]["id"], accepted[1]["id"]);
+    assert_eq!(answer["accepted"][0]["deduplicated"], true);
+
+    // Only invalid records: 422, nothing queued.
+    let invalid = http
+        .post(format!("{}/v1/call-records", running.base))
+        .json(&json!({"caller_number": "+919876543210"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invalid.status(), 422);
+    let invalid: Value = invalid.json().await.unwrap();
+    assert!(invalid["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["code"] == "missing_field"));
+    // Not records at all: 400, with a reason.
+    let unreadable = http
+        .post(format!("{}/v1/call-records", running.base))
+        .body("[1,")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unreadable.status(), 400);
+
+    let ids: Vec<String> = accepted
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect();
+    let statuses = settled(&http, &running.base, &ids).await;
+    for id in &ids {
+        assert_eq!(statuses[id]["state"], "sent", "{}", statuses[id]);
+        assert!(statuses[id]["batch_id"].is_string());
+    }
+    // Both went in one batch: the linger gathered them.
+    assert_eq!(statuses[&ids[0]]["batch_id"], statuses[&ids[1]]["batch_id"]);
+    // The delivery poller fills in each record's delivery.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let delivered = status(&http, &running.base, &ids[0]).await;
+    let expected = tc_sim::expected_status(numbers[0].as_str());
+    assert_eq!(delivered["delivery"], expected, "{delivered}");
+    let missing = http
+        .get(format!("{}/v1/call-records/r999999", running.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let metrics = http
+        .get(format!("{}/metrics", running.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("tc_relay_requests_total{outcome=\"accepted\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tc_relay_ack_to_send_seconds"),
+        "{metrics}"
+    );
+    let openapi: Value = http
+        .get(format!("{}/openapi.json", running.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(openapi["paths"]["/v1/call-records"]["post"].is_object());
+    running.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_record_whose_window_closes_while_queued_is_rejected_not_sent() {
+    // A linger longer than the record's window: it cannot leave in time.
+    let running = Running::start(SimConfig::demo(), |c| {
+        c.with_linger(Duration::from_secs(30))
+    })
+    .await;
+    let now = running.clock.now();
+    let http = reqwest::Client::new();
+    let number = receivers(1, 3).remove(0);
+    let answer: Value = http
+        .post(format!("{}/v1/call-records", running.base))
+        .json(&record(&number, now, 10_000))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = answer["accepted"][0]["id"].as_str().unwrap().to_owned();
+    let statuses = settled(&http, &running.base, std::slice::from_ref(&id)).await;
+    assert_eq!(statuses[&id]["state"], "rejected");
+    assert_eq!(statuses[&id]["code"], "window_expired");
+    let sim = running.stop().await;
+    assert_eq!(sim.counters().records_stored, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_queue_answers_503_with_retry_after() {
+    // The linger holds records back, so the queue fills.
+    let running = Running::start(SimConfig::demo(), |c| {
+        c.with_queue_limit(3).with_linger(Duration::from_secs(60))
+    })
+    .await;
+    let now = running.clock.now();
+    let http = reqwest::Client::new();
+    let numbers = receivers(5, 4);
+    let post = |records: &[String]| {
+        let body = json!({"call_records": records.iter().map(|r| record(r, now, 3_600_000)).collect::<Vec<_>>()});
+        http.post(format!("{}/v1/call-records", running.base))
+            .json(&body)
+            .send()
+    };
+    assert_eq!(post(&numbers[..3]).await.unwrap().status(), 202);
+    let full = post(&numbers[3..]).await.unwrap();
+    assert_eq!(full.status(), 503);
+    assert_eq!(full.headers()["retry-after"], "1");
+    let ready = http
+        .get(format!("{}/readyz", running.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    running.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn producer_keys_are_required_when_configured() {
+    let keys = ProducerKeys::new([KeyDigest::of_key("dialer-key")]);
+    let running = Running::start(SimConfig::demo(), |c| c.with_producer_keys(keys)).await;
+    let now = running.clock.now();
+    let http = reqwest::Client::new();
+    let body = record(&receivers(1, 5)[0], now, 3_600_000);
+    let url = format!("{}/v1/call-records", running.base);
+    let without = http.post(&url).json(&body).send().await.unwrap();
+    assert_eq!(without.status(), 401);
+    let wrong = http
+        .post(&url)
+        .bearer_auth("other")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let right = http
+        .post(&url)
+        .bearer_auth("dialer-key")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), 202);
+    running.stop().await;
+}
+
+/// A relay that stopped with a batch in flight: at least once, its records are sent again,
+/// flagged; at most once, they are marked unknown and never sent.
+#[tokio::test(start_paused = true)]
+async fn a_restart_resumes_batches_in_flight_by_the_guarantee() {
+    for guarantee in [Guarantee::AtLeastOnce, Guarantee::AtMostOnce] {
+        // Every create request is answered only after 60 s: the relay stops before that.
+        let sim = Simulator::start(SimConfig {
+            latency: Duration::from_secs(60),
+            ..SimConfig::demo()
+        })
+        .await
+        .unwrap();
+        let account = sim.config();
+        let client = || {
+            tc_http::Client::builder()
+                .base_url(sim.base_url())
+                .client_account_id(account.client_account_id.as_str())
+                .key_id(account.key_id.as_str())
+                .api_key(account.api_key.clone())
+                .guarantee(guarantee)
+                .build()
+                .unwrap()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("relay.db");
+        let config = || {
+            RelayConfig::new(&store)
+                .with_linger(Duration::from_millis(10))
+                .with_guarantee(guarantee)
+        };
+        let clock = Arc::new(TokioClock::starting_at(SystemClock.now()).unwrap());
+        let relay = Relay::start(config(), client(), clock.clone())
+            .await
+            .unwrap();
+        let router = relay.router();
+        let body = record(&receivers(1, 6)[0], clock.now(), 3_600_000).to_string();
+        let answer = tower_post(router, body).await;
+        let id: RecordId = answer["accepted"][0]["id"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        // The batch has left: it is in flight.
+        for _ in 0..100 {
+            if relay.status(id).await.unwrap().unwrap().state == RecordState::InFlight {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            relay.status(id).await.unwrap().unwrap().state,
+            RecordState::InFlight
+        );
+        // A crash: the tasks are gone without recording the answer.
+        drop(relay);
+        let relay = loop {
+            match Relay::start(config(), client(), clock.clone()).await {
+                Ok(relay) => break relay,
+                // The dropped relay's blocking work may still hold the store for a moment.
+                Err(tc_relay::Error::StoreInUse { .. }) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await
+                }
+                Err(other) => panic!("{other}"),
+            }
+        };
+        let status = relay.status(id).await.unwrap().unwrap();
+        match guarantee {
+            Guarantee::AtLeastOnce => {
+                assert_eq!(relay.resumed().requeued, 1);
+                assert!(status.possibly_duplicated);
+                assert!(matches!(
+                    status.state,
+                    RecordState::Queued | RecordState::InFlight
+                ));
+            }
+            _ => {
+                assert_eq!(relay.resumed().unknown, 1);
+                assert_eq!(status.state, RecordState::Unknown);
+            }
+        }
+        relay.shutdown().await;
+        sim.shutdown().await;
+    }
+}
+
+/// Posts `body` to the router without a socket.
+async fn tower_post(router: axum::Router, body: String) -> Value {
+    use tower::ServiceExt;
+    let request = axum::http::Request::post("/v1/call-records")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    let response = router.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 202);
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
