@@ -52,4 +52,4 @@ pub use phone::{PhoneError, Region, E164};
 pub use record::{CallRecord, NumberFormat};
 pub use rules::{Code, RuleInfo, RULES};
 pub use timestamp::{Millis, MAX_WINDOW_MS};
-pub use validate::Validator;
+pub use validate::{CallerMemo, Validator};
