@@ -104,7 +104,7 @@ pub fn run(args: ValidateArgs) -> Result<ExitCode, ValidateError> {
     }
     let mut count = 0usize;
     let counted = records.by_ref().inspect(|_| count += 1);
-    let (report, written) = report(counted, validator, args.jobs, args.output);
+    let (report, written) = validate_all(counted, validator, args.jobs, args.output);
     written?;
     records.finish()?;
     // Unknown JSON keys and a second records array are only known once everything is read.
@@ -138,7 +138,7 @@ struct Checked {
 /// Validates `records` on `jobs` threads and writes each problem to standard output in input
 /// order. Gives back the report, to be finished once the reader's own errors are known, and
 /// whether writing failed (the reading stops at the first failure).
-fn report(
+fn validate_all(
     records: impl Iterator<Item = InputRecord>,
     validator: Validator,
     jobs: Jobs,
