@@ -281,7 +281,7 @@ mod tests {
                 jobs(n),
                 || {
                     |i: usize| {
-                        if (i / CHUNK_ROWS) % 3 == 0 {
+                        if (i / CHUNK_ROWS).is_multiple_of(3) {
                             std::hint::black_box((0..200).sum::<usize>());
                         }
                         i
