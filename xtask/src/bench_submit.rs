@@ -9,6 +9,8 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tc_core::transport::MonotonicMillis;
 use tc_core::transport::{Decision, PoolConfig, TokenPool, WindowLimit};
@@ -21,6 +23,12 @@ const WINDOW_MS: u64 = 2_000;
 const RUN_TIME_LIMIT: Duration = Duration::from_secs(300);
 const RATIO_TARGET: f64 = 0.98;
 const RSS_TARGET_MIB: f64 = 64.0;
+/// The first request leaves within this of the start, however big the input.
+const FIRST_REQUEST_TARGET: Duration = Duration::from_secs(1);
+/// The whole run, start to exit, takes at most this much more than the ideal.
+const WALL_TARGET_RATIO: f64 = 1.03;
+/// How often the bench asks the simulator whether a create request has arrived yet.
+const FIRST_REQUEST_POLL: Duration = Duration::from_millis(2);
 
 pub fn submit_rows(rows: usize) -> Result<Vec<TableRow>> {
     let dir = target_dir().join("bench");
@@ -103,7 +111,17 @@ fn run_submit(
         .stderr(File::create(&stderr_path)?)
         .spawn()
         .context("starting tcbatch submit")?;
-    let run = wait_measured(child, RUN_TIME_LIMIT)?;
+    let spawned = Instant::now();
+    let ended = Arc::new(AtomicBool::new(false));
+    let probe_ended = Arc::clone(&ended);
+    let first_request =
+        std::thread::spawn(move || first_request_after(addr, spawned, &probe_ended));
+    let run = wait_measured(child, RUN_TIME_LIMIT);
+    ended.store(true, Ordering::Relaxed);
+    let run = run?;
+    let first_request = first_request
+        .join()
+        .map_err(|_| anyhow::anyhow!("the first-request probe panicked"))?;
     if run.exit_code != Some(0) {
         bail!(
             "tcbatch submit ended with {}; its last words:\n{}",
@@ -135,6 +153,16 @@ fn run_submit(
     let ratio = WINDOW_MS as f64 / (gap_total_ms as f64 / gaps as f64);
     let ideal =
         (expected_requests.div_ceil(u64::from(LIMIT)) - 1) as f64 * WINDOW_MS as f64 / 1000.0;
+    // The issue's ideal for the whole run: every request after the first window's worth waits
+    // its turn, `(requests - limit) / limit x window`.
+    let ideal_wall = expected_requests.saturating_sub(u64::from(LIMIT)) as f64 / f64::from(LIMIT)
+        * WINDOW_MS as f64
+        / 1000.0;
+    let wall = run.wall.as_secs_f64();
+    let first_text = first_request.map_or_else(
+        || "none seen".to_owned(),
+        |at| format!("{:.3} s", at.as_secs_f64()),
+    );
     let rss_mib = run.peak_rss_kib as f64 / 1024.0;
     println!(
         "tcbatch submit: {requests} create requests ({expected_requests} expected), {too_many} answered 429, \
@@ -154,6 +182,20 @@ fn run_submit(
                 && fullest <= u64::from(LIMIT)
                 && too_many == 0
                 && requests == expected_requests,
+        },
+        TableRow {
+            measurement: "`tcbatch submit`: first request, and the whole run against the ideal",
+            input: format!("{rows} valid rows, 1 token, {LIMIT} requests per {WINDOW_MS} ms"),
+            result: format!(
+                "first create request at the simulator {first_text} after start (polled every \
+                 {} ms); {wall:.2} s wall, ideal {ideal_wall:.2} s: {:.3}x",
+                FIRST_REQUEST_POLL.as_millis(),
+                wall / ideal_wall
+            ),
+            target:
+                "first request within 1 s; wall within 3% of (requests - limit) / limit x window",
+            met: first_request.is_some_and(|at| at <= FIRST_REQUEST_TARGET)
+                && wall <= ideal_wall * WALL_TARGET_RATIO,
         },
         TableRow {
             measurement: "`tcbatch submit` peak memory",
@@ -238,6 +280,22 @@ fn write_valid_csv(path: &std::path::Path, rows: usize) -> Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// How long after `spawned` the simulator counted its first create request, asking it every
+/// [`FIRST_REQUEST_POLL`]; `None` when none came before the run `ended`.
+fn first_request_after(addr: SocketAddr, spawned: Instant, ended: &AtomicBool) -> Option<Duration> {
+    while !ended.load(Ordering::Relaxed) && spawned.elapsed() < RUN_TIME_LIMIT {
+        let seen = sim_counters(addr)
+            .ok()
+            .and_then(|counters| counters["create_requests"].as_u64())
+            .is_some_and(|n| n > 0);
+        if seen {
+            return Some(spawned.elapsed());
+        }
+        std::thread::sleep(FIRST_REQUEST_POLL);
+    }
+    None
 }
 
 fn free_loopback_port() -> Result<SocketAddr> {

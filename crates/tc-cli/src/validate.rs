@@ -1,14 +1,18 @@
 //! `tcbatch validate`: checks every record of a file against the API's rules and reports every
-//! problem, without sending anything. Data path: read -> validate (tc-core) -> report.
+//! problem, without sending anything. Data path: read -> validate (tc-core, on every core) ->
+//! report, in input order.
 
-use crate::read::{self, Format, ReadError};
+use crate::read::{self, Format, InputRecord, ReadError};
 use crate::report::{Output, Report};
 use std::fmt;
 use std::io::{self, BufWriter};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::SystemTime;
-use tc_core::{check_batch_size, EpochMillis, Region, Validator, MAX_BATCH_RECORDS};
+use tc_core::{
+    check_batch_size, CallerMemo, Diagnostic, EpochMillis, Region, Validator, MAX_BATCH_RECORDS,
+};
+use tc_push::ordered::{map_ordered, Jobs};
 
 /// Exit status when some record is invalid (2 is for usage and I/O errors).
 pub const EXIT_INVALID: u8 = 1;
@@ -36,6 +40,9 @@ pub struct ValidateArgs {
     /// How to report problems.
     #[arg(long, value_enum, default_value_t = Output::Human)]
     pub output: Output,
+    /// Threads that validate; the report is the same whatever the number. Default: one per core.
+    #[arg(long, value_name = "N", default_value_t = Jobs::all_cores())]
+    pub jobs: Jobs,
 }
 
 /// The system clock, as the rules' notion of now.
@@ -86,19 +93,10 @@ pub fn run(args: ValidateArgs) -> Result<ExitCode, ValidateError> {
     for warning in &header_warnings {
         eprintln!("tcbatch: warning: {warning}");
     }
-    let out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
-    let mut report = Report::new(out, args.output);
     let mut count = 0usize;
-    for input in records.by_ref() {
-        count += 1;
-        match input.raw.map(|raw| validator.validate(&raw)) {
-            Ok(Ok(_)) => report.valid(),
-            Ok(Err(problems)) => report.invalid(input.record, input.line, &problems)?,
-            Err(unreadable) => {
-                report.invalid(input.record, input.line, std::slice::from_ref(&unreadable))?
-            }
-        }
-    }
+    let counted = records.by_ref().inspect(|_| count += 1);
+    let (report, written) = validate_all(counted, validator, args.jobs, args.output);
+    written?;
     records.finish()?;
     // Unknown JSON keys and a second records array are only known once everything is read.
     for warning in records.warnings().iter().skip(header_warnings.len()) {
@@ -119,4 +117,49 @@ pub fn run(args: ValidateArgs) -> Result<ExitCode, ValidateError> {
     } else {
         ExitCode::from(EXIT_INVALID)
     })
+}
+
+/// A record's place in the input and its problems (none when it is valid).
+struct Checked {
+    record: usize,
+    line: usize,
+    problems: Vec<Diagnostic>,
+}
+
+/// Validates `records` on `jobs` threads and writes each problem to standard output in input
+/// order. Gives back the report, to be finished once the reader's own errors are known, and
+/// whether writing failed (the reading stops at the first failure).
+fn validate_all(
+    records: impl Iterator<Item = InputRecord>,
+    validator: Validator,
+    jobs: Jobs,
+    output: Output,
+) -> (Report<BufWriter<io::Stdout>>, io::Result<()>) {
+    let check = || {
+        let mut memo = CallerMemo::new();
+        move |input: InputRecord| Checked {
+            record: input.record,
+            line: input.line,
+            problems: match input.raw {
+                Ok(raw) => validator
+                    .validate_with_memo(&raw, &mut memo)
+                    .err()
+                    .map(Vec::from)
+                    .unwrap_or_default(),
+                Err(unreadable) => vec![unreadable],
+            },
+        }
+    };
+    let mut report = Report::new(BufWriter::with_capacity(1 << 16, io::stdout()), output);
+    let written = map_ordered(records, jobs, check, |checked| {
+        for row in checked {
+            if row.problems.is_empty() {
+                report.valid();
+            } else {
+                report.invalid(row.record, row.line, &row.problems)?;
+            }
+        }
+        Ok(())
+    });
+    (report, written)
 }

@@ -733,3 +733,86 @@ fn warnings_and_errors_escape_the_names_they_quote() {
     assert_eq!(run.code, 2, "{}", run.transcript());
     assert!(!run.stderr.contains('\x1b'), "{:?}", run.stderr);
 }
+
+/// A CSV of `rows` records (so several of the pipeline's 1,024-record chunks) in which some rows
+/// break each way a row can: a bad number, a missing label, a stray quote that swallows the next
+/// line, a wrong number of fields, bytes that are not UTF-8.
+fn mixed_csv(rows: usize) -> Vec<u8> {
+    let mut csv = format!("{HEADER}\n").into_bytes();
+    for i in 0..rows {
+        let receiver = format!("+91 98{:08}", i);
+        let row = match i % 97 {
+            7 => format!("+91 98765 4321O,{receiver},Centro Bank,,,1911015000000,1911024000000\n"),
+            19 => format!("+91 98765 43210,{receiver},,,,1911015000000,1911024000000\n"),
+            31 => format!("+91 98765 43210,\"{receiver},Centro Bank,,,1911015000000,1911024000000\n"),
+            53 => format!("+91 98765 43210,{receiver},Centro Bank,1911015000000,1911024000000\n"),
+            71 => format!("+91 98765 43210,{receiver},Centro \u{1b}Bank,,,1911015000000,1911024000000\n"),
+            _ => format!("(+91) 98765.43210,{receiver},Centro Bank,Calling you for KYC Verification,,1911015000000,1911024000000\n"),
+        };
+        csv.extend_from_slice(row.as_bytes());
+        if i % 401 == 400 {
+            csv.extend_from_slice(
+                b"+91 98765 43210,+91 98123 45678,Centro \xFF Bank,,,1911015000000,1911024000000\n",
+            );
+        }
+    }
+    csv
+}
+
+#[test]
+fn the_report_is_the_same_bytes_whatever_the_number_of_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mixed = file_in(&dir, "mixed.csv", &mixed_csv(5_000));
+    let files = [
+        example("calls.csv"),
+        example("every-code.jsonl"),
+        mixed.clone(),
+    ];
+    for file in &files {
+        for output in ["human", "json"] {
+            let run = |jobs: &str| {
+                let args = [
+                    "validate", file, "--now", NOW, "--region", "IN", "--output", output, "--jobs",
+                    jobs,
+                ];
+                tcbatch(&args, b"").transcript()
+            };
+            let one = run("1");
+            for jobs in ["2", "3", "8"] {
+                assert_eq!(run(jobs), one, "{file} --output {output} --jobs {jobs}");
+            }
+        }
+    }
+    // The mixed file's problems run past the first chunks, in input order, each row's own.
+    let json = tcbatch(
+        &[
+            "validate", &mixed, "--now", NOW, "--output", "json", "--jobs", "3",
+        ],
+        b"",
+    );
+    let records: Vec<u64> = json
+        .stdout
+        .lines()
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).unwrap();
+            value["record"].as_u64().unwrap()
+        })
+        .collect();
+    assert!(
+        records.windows(2).all(|w| w[0] <= w[1]),
+        "records out of order"
+    );
+    assert!(
+        records.last().is_some_and(|&r| r > 4_000),
+        "{:?}",
+        records.last()
+    );
+    assert_eq!(json.code, 1);
+}
+
+#[test]
+fn jobs_must_be_a_whole_number_of_at_least_one() {
+    let run = tcbatch(&["validate", &example("calls.csv"), "--jobs", "0"], b"");
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("at least 1"), "{}", run.stderr);
+}

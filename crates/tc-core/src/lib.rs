@@ -137,7 +137,7 @@ pub use phone::{PhoneError, Region, RegionError, E164};
 pub use record::{CallRecord, CallRecordBuilder, NumberFormat, UnknownNumberFormat};
 pub use rules::{Code, RuleInfo, RULES};
 pub use timestamp::{EpochMillis, TimestampError, MAX_WINDOW_MS};
-pub use validate::Validator;
+pub use validate::{CallerMemo, Validator};
 pub use wire::{
     BatchId, BatchIdError, BatchStatusResponse, CallRecordBody, CreateCallRecordsRequest,
     DeliveryStatus, Label, RecordStatus, StatusInfo,

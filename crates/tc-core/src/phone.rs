@@ -68,7 +68,7 @@ impl E164 {
     pub fn normalize(input: &str, region: Option<Region>) -> Result<E164, PhoneError> {
         let cleaned = clean(input)?;
         let national = !cleaned.international && region.is_some();
-        let digits = cleaned.digits.as_str();
+        let digits = cleaned.digits();
         if digits.len() < 2 {
             return Err(PhoneError::TooShort { national });
         }
@@ -78,7 +78,7 @@ impl E164 {
         let parsed = if national {
             PHONE_NUMBER_UTIL.parse(digits, region.map(|r| r.0))
         } else {
-            PHONE_NUMBER_UTIL.parse(format!("+{digits}"), None)
+            PHONE_NUMBER_UTIL.parse(cleaned.with_plus.as_str(), None)
         };
         let number = parsed.map_err(|e| match e {
             ParseError::InvalidCountryCode => PhoneError::InvalidCountryCode,
@@ -320,8 +320,16 @@ impl fmt::Display for PhoneError {
 impl std::error::Error for PhoneError {}
 
 struct Cleaned {
-    digits: String,
+    /// `+` and the digits: the library reads the international form from it without another
+    /// copy, and the national form is the same text after the `+`.
+    with_plus: String,
     international: bool,
+}
+
+impl Cleaned {
+    fn digits(&self) -> &str {
+        &self.with_plus[1..]
+    }
 }
 
 /// Reduces written text to its digits and whether it was written internationally (`+` or `00`),
@@ -334,18 +342,20 @@ fn clean(input: &str) -> Result<Cleaned, PhoneError> {
     if is_scientific(text) {
         return Err(PhoneError::ScientificNotation);
     }
-    let mut digits = String::with_capacity(16);
+    let mut with_plus = String::with_capacity(MAX_DIGITS + 2);
+    with_plus.push('+');
+    let no_digit_yet = |with_plus: &String| with_plus.len() == 1;
     let mut plus = false;
     for (at, c) in text.char_indices() {
         if let Some(d) = decimal_digit(c) {
-            if digits.len() > MAX_DIGITS {
+            if with_plus.len() > MAX_DIGITS + 1 {
                 return Err(PhoneError::TooLong { national: false });
             }
-            digits.push(d);
+            with_plus.push(d);
             continue;
         }
         match c {
-            '+' | '\u{FF0B}' if digits.is_empty() && !plus => plus = true,
+            '+' | '\u{FF0B}' if no_digit_yet(&with_plus) && !plus => plus = true,
             '-'
             | '.'
             | '('
@@ -362,9 +372,9 @@ fn clean(input: &str) -> Result<Cleaned, PhoneError> {
             | '\u{FF08}'
             | '\u{FF09}' => {}
             c if c.is_whitespace() => {}
-            '#' | ';' | ',' if !digits.is_empty() => return Err(PhoneError::HasExtension),
+            '#' | ';' | ',' if !no_digit_yet(&with_plus) => return Err(PhoneError::HasExtension),
             c if c.is_alphabetic() => {
-                return Err(if !digits.is_empty() && is_extension(&text[at..]) {
+                return Err(if !no_digit_yet(&with_plus) && is_extension(&text[at..]) {
                     PhoneError::HasExtension
                 } else {
                     PhoneError::HasLetters
@@ -373,12 +383,12 @@ fn clean(input: &str) -> Result<Cleaned, PhoneError> {
             c => return Err(PhoneError::InvalidCharacter(c)),
         }
     }
-    let international = plus || digits.starts_with("00");
+    let international = plus || with_plus[1..].starts_with("00");
     if !plus && international {
-        digits.drain(..2);
+        with_plus.drain(1..3);
     }
     Ok(Cleaned {
-        digits,
+        with_plus,
         international,
     })
 }

@@ -10,6 +10,8 @@ use crate::rules::{
     CALL_REASON_NOT_AT_EDGES, LABEL_NAME_CHARS,
 };
 use crate::timestamp::{self, EpochMillis, MAX_WINDOW_MS};
+use crate::PhoneError;
+use std::collections::HashMap;
 
 /// Validates records against the API's rules as of a given time.
 #[derive(Debug, Clone, Copy)]
@@ -50,9 +52,49 @@ impl Validator {
     /// Every problem the record has, in field order, as [`ValidationErrors`]: a record with
     /// three problems is reported once, with three diagnostics.
     pub fn validate(&self, raw: &RawRecord) -> Result<CallRecord, ValidationErrors> {
+        self.check(raw, None)
+    }
+
+    /// [`Validator::validate`], with the caller number's normalisation looked up in `memo`
+    /// first: a file's callers are a handful of business lines, and parsing one is most of the
+    /// cost of a record. The answer is always the one `validate` gives.
+    ///
+    /// ```
+    /// use tc_core::{CallerMemo, EpochMillis, RawRecord, Validator};
+    ///
+    /// let validator = Validator::new(EpochMillis::try_from(1_753_246_000_000).unwrap());
+    /// let mut memo = CallerMemo::new();
+    /// let raw = RawRecord::from_text_fields([
+    ///     ("caller_number", "+91 98765 43210"),
+    ///     ("receiver_number", "+91 98765 43211"),
+    ///     ("dynamic_label_name", "Centro Bank"),
+    ///     ("starts_at", "1753246858000"),
+    ///     ("ends_at", "1753250458000"),
+    /// ]);
+    /// let first = validator.validate_with_memo(&raw, &mut memo);
+    /// assert_eq!(first, validator.validate(&raw));
+    /// assert_eq!(validator.validate_with_memo(&raw, &mut memo), first);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Every problem of the record, as [`Validator::validate`] reports them.
+    pub fn validate_with_memo(
+        &self,
+        raw: &RawRecord,
+        memo: &mut CallerMemo,
+    ) -> Result<CallRecord, ValidationErrors> {
+        self.check(raw, Some(memo))
+    }
+
+    fn check(
+        &self,
+        raw: &RawRecord,
+        memo: Option<&mut CallerMemo>,
+    ) -> Result<CallRecord, ValidationErrors> {
         let mut problems = Vec::new();
-        let caller_number = self.phone(raw, Field::CallerNumber, &mut problems);
-        let receiver_number = self.phone(raw, Field::ReceiverNumber, &mut problems);
+        let caller_number = self.phone(raw, Field::CallerNumber, memo, &mut problems);
+        let receiver_number = self.phone(raw, Field::ReceiverNumber, None, &mut problems);
         let label_id = label_id(raw, &mut problems);
         let dynamic_label_name = label_name(raw, label_id.is_some(), &mut problems);
         let dynamic_call_reason = call_reason(raw, &mut problems);
@@ -80,7 +122,13 @@ impl Validator {
         }
     }
 
-    fn phone(&self, raw: &RawRecord, field: Field, problems: &mut Vec<Diagnostic>) -> Option<E164> {
+    fn phone(
+        &self,
+        raw: &RawRecord,
+        field: Field,
+        memo: Option<&mut CallerMemo>,
+        problems: &mut Vec<Diagnostic>,
+    ) -> Option<E164> {
         let text = match raw.get(field) {
             None => {
                 problems.push(missing(field));
@@ -95,7 +143,11 @@ impl Validator {
                 return None;
             }
         };
-        match E164::normalize(&text, self.default_region) {
+        let normalized = match memo {
+            Some(memo) => memo.normalize(&text, self.default_region),
+            None => E164::normalize(&text, self.default_region),
+        };
+        match normalized {
             Ok(number) => Some(number),
             Err(err) => {
                 let message = format!("`{}`: {err}", excerpt(text.trim()));
@@ -147,6 +199,69 @@ impl Validator {
                 ),
             ));
         }
+    }
+}
+
+/// How many distinct caller numbers a [`CallerMemo`] holds. A file's callers are the business's
+/// own lines, a handful; past this many the memo starts afresh, so a file whose every caller
+/// differs costs a lookup per record, never memory.
+const CALLER_MEMO_ENTRIES: usize = 256;
+
+/// Caller numbers already normalised in this run, keyed by their text as written and the
+/// default region they were read with. Owned by one thread (each worker of a parallel run has
+/// its own): it needs no lock, and a clone starts with what the original held.
+///
+/// It holds numbers from the user's file, so its `Debug` output shows only how many.
+#[derive(Clone, Default)]
+pub struct CallerMemo {
+    region: Option<Region>,
+    numbers: HashMap<Box<str>, Result<E164, PhoneError>>,
+}
+
+impl CallerMemo {
+    /// An empty memo.
+    pub fn new() -> Self {
+        CallerMemo::default()
+    }
+
+    /// How many written numbers it holds.
+    pub fn len(&self) -> usize {
+        self.numbers.len()
+    }
+
+    /// Whether it holds no number.
+    pub fn is_empty(&self) -> bool {
+        self.numbers.is_empty()
+    }
+
+    /// [`E164::normalize`], answered from the memo when `text` was seen with `region` before.
+    ///
+    /// # Errors
+    ///
+    /// Why `text` is not a number we send, as [`E164::normalize`] says.
+    pub fn normalize(&mut self, text: &str, region: Option<Region>) -> Result<E164, PhoneError> {
+        if self.region != region {
+            self.numbers.clear();
+            self.region = region;
+        }
+        if let Some(known) = self.numbers.get(text) {
+            return known.clone();
+        }
+        let normalized = E164::normalize(text, region);
+        if self.numbers.len() >= CALLER_MEMO_ENTRIES {
+            self.numbers.clear();
+        }
+        self.numbers.insert(text.into(), normalized.clone());
+        normalized
+    }
+}
+
+impl std::fmt::Debug for CallerMemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallerMemo")
+            .field("region", &self.region)
+            .field("numbers", &self.numbers.len())
+            .finish()
     }
 }
 

@@ -9,7 +9,8 @@
 //! - [`Pusher::write_report`] rebuilds the report from the journal through the [`Ledger`], the
 //!   same fold a resumed push reads.
 //!
-//! The engine reads time only through the [`Clock`] it is given.
+//! The engine reads time only through the [`Clock`] it is given. It validates on every core
+//! with [`ordered::map_ordered`], which `tcbatch validate` uses too.
 //!
 //! ```
 //! use tc_core::RawRecord;
@@ -70,6 +71,7 @@ mod input;
 pub mod journal;
 mod ledger;
 mod options;
+pub mod ordered;
 mod paths;
 mod push;
 mod report;

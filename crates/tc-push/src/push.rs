@@ -1,5 +1,5 @@
-//! The push itself: a reader thread validates rows and packs full batches; sender tasks send
-//! them. Every batch is journaled and synced before its request leaves.
+//! The push itself: a reader thread reads rows, workers validate them, the rows come back in
+//! input order and are packed into full batches; sender tasks send them. Every batch is journaled and synced before its request leaves.
 
 use crate::clock::Clock;
 use crate::codes::{BatchStatus, ReportCode};
@@ -9,10 +9,13 @@ use crate::input::IntoRow;
 use crate::journal::{check_start, Entry, JournalWriter, JOURNAL_VERSION};
 use crate::ledger::Ledger;
 use crate::options::{Fingerprint, SendOptions};
+use crate::ordered::{map_ordered, Jobs};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tc_core::{BatchPlanner, CallRecord, Diagnostic, EpochMillis, ValidationErrors, Validator};
+use tc_core::{
+    BatchPlanner, CallRecord, CallerMemo, Diagnostic, EpochMillis, ValidationErrors, Validator,
+};
 use tokio::sync::mpsc;
 
 /// Whether the journal is new or continues an earlier push.
@@ -44,10 +47,12 @@ pub struct PushConfig {
     pub guarantee: Guarantee,
     /// Requests in flight at once: the most batches a crash can leave unanswered.
     pub in_flight: usize,
+    /// Threads that validate the rows; the batches are the same whatever the number.
+    pub jobs: Jobs,
 }
 
 impl PushConfig {
-    /// A new push, at least once, four requests in flight.
+    /// A new push, at least once, four requests in flight, validating on every core.
     pub fn new(
         journal: impl Into<PathBuf>,
         fingerprint: Fingerprint,
@@ -61,6 +66,7 @@ impl PushConfig {
             start: Start::New,
             guarantee: Guarantee::AtLeastOnce,
             in_flight: 4,
+            jobs: Jobs::all_cores(),
         }
     }
 
@@ -82,6 +88,11 @@ impl PushConfig {
     /// At least 1.
     pub fn with_in_flight(mut self, in_flight: usize) -> Self {
         self.in_flight = in_flight.max(1);
+        self
+    }
+
+    pub fn with_jobs(mut self, jobs: Jobs) -> Self {
+        self.jobs = jobs;
         self
     }
 }
@@ -318,6 +329,7 @@ impl Pusher {
             ledger,
             guarantee: self.config.guarantee,
             region: self.config.options.region,
+            jobs: self.config.jobs,
         };
         let thread = std::thread::spawn(move || plan.read(input.into_iter(), &shared, tx));
         Reading {
@@ -429,11 +441,14 @@ struct ReadPlan {
     ledger: Ledger,
     guarantee: Guarantee,
     region: Option<tc_core::Region>,
+    jobs: Jobs,
 }
 
 impl ReadPlan {
-    /// Runs on its own thread: parsing and validation are CPU work, and the bounded channel
-    /// keeps memory flat by making this thread wait while the senders are at the rate limit.
+    /// Runs on its own thread: parsing is CPU work, and the bounded channel keeps memory flat by
+    /// making this thread wait while the senders are at the rate limit. Validation runs on
+    /// `jobs` more threads, and the rows come back in input order, so batches hold the same
+    /// rows and the journal the same entries whatever the number of jobs.
     /// `Some(rows)` when it read the whole input.
     fn read(
         self,
@@ -441,31 +456,36 @@ impl ReadPlan {
         shared: &Shared,
         tx: mpsc::Sender<Vec<Queued>>,
     ) -> Result<Option<u64>, Error> {
-        let mut planner = BatchPlanner::new();
         let mut rows = 0;
-        for (position, item) in (1u64..).zip(input) {
-            if shared.stop.is_stopped() {
-                return Ok(None);
-            }
-            let row = item.into_row(position);
-            rows = rows.max(row.row);
-            if self.skips(row.row) {
-                continue;
-            }
-            if let Some(queued) = self.check(row, shared)? {
-                if let Some(batch) = planner.push(queued) {
-                    if tx.blocking_send(batch).is_err() {
-                        return Ok(None);
-                    }
+        let mut stopped = false;
+        let unsettled = (1u64..)
+            .zip(input)
+            .map(|(position, item)| item.into_row(position))
+            .take_while(|_| {
+                stopped = shared.stop.is_stopped();
+                !stopped
+            })
+            .inspect(|row| rows = rows.max(row.row))
+            .filter(|row| !self.skips(row.row));
+        let region = self.region;
+        let validate = || {
+            let mut memo = CallerMemo::new();
+            move |row: crate::InputRow| {
+                let mut validator = Validator::new(shared.clock.now());
+                if let Some(region) = region {
+                    validator = validator.with_default_region(region);
                 }
+                let checked = row
+                    .record
+                    .map_err(ValidationErrors::from)
+                    .and_then(|raw| validator.validate_with_memo(&raw, &mut memo));
+                (row.row, row.line, checked)
             }
-        }
-        if let Some(batch) = planner.finish() {
-            if tx.blocking_send(batch).is_err() {
-                return Ok(None);
-            }
-        }
-        Ok(Some(rows))
+        };
+        let all_sent = map_ordered(unsettled, self.jobs, validate, |checked| {
+            self.pack(checked, shared, &tx)
+        })?;
+        Ok((all_sent && !stopped).then_some(rows))
     }
 
     /// Settled rows are never touched again; under at-most-once, neither is a row that may be
@@ -476,31 +496,57 @@ impl ReadPlan {
                 && self.ledger.possibly_stored.contains(row))
     }
 
-    fn check(&self, input: crate::InputRow, shared: &Shared) -> Result<Option<Queued>, Error> {
-        let stored_before = self.ledger.possibly_stored.contains(input.row);
-        let mut validator = Validator::new(shared.clock.now());
-        if let Some(region) = self.region {
-            validator = validator.with_default_region(region);
+    /// Journals the rejected rows and packs the valid ones into full batches, in input order.
+    /// `false` when the senders have gone.
+    fn pack(
+        &self,
+        checked: impl Iterator<Item = Checked>,
+        shared: &Shared,
+        tx: &mpsc::Sender<Vec<Queued>>,
+    ) -> Result<bool, Error> {
+        let mut planner = BatchPlanner::new();
+        for (row, line, checked) in checked {
+            if shared.stop.is_stopped() {
+                return Ok(false);
+            }
+            if let Some(queued) = self.check(row, line, checked, shared)? {
+                if let Some(batch) = planner.push(queued) {
+                    if tx.blocking_send(batch).is_err() {
+                        return Ok(false);
+                    }
+                }
+            }
         }
-        let checked = input
-            .record
-            .map_err(ValidationErrors::from)
-            .and_then(|raw| validator.validate(&raw));
+        if let Some(batch) = planner.finish() {
+            if tx.blocking_send(batch).is_err() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn check(
+        &self,
+        row: u64,
+        line: u64,
+        checked: Result<CallRecord, ValidationErrors>,
+        shared: &Shared,
+    ) -> Result<Option<Queued>, Error> {
+        let stored_before = self.ledger.possibly_stored.contains(row);
         match checked {
             Ok(record) => {
-                shared.observer.on_event(&Event::Valid { row: input.row });
+                shared.observer.on_event(&Event::Valid { row });
                 Ok(Some(Queued {
-                    row: input.row,
-                    line: input.line,
+                    row,
+                    line,
                     record,
                     stored_before,
                 }))
             }
             Err(problems) => {
-                let entry = rejected(input.row, input.line, &problems, stored_before);
+                let entry = rejected(row, line, &problems, stored_before);
                 shared.write(std::slice::from_ref(&entry), Sync::Later)?;
                 if let Entry::Rejected { code, .. } = entry {
-                    let (row, line) = (input.row, input.line);
                     shared
                         .observer
                         .on_event(&Event::Rejected { row, line, code });
@@ -510,6 +556,9 @@ impl ReadPlan {
         }
     }
 }
+
+/// A row's number, line and verdict, as a validation worker hands it back.
+type Checked = (u64, u64, Result<CallRecord, ValidationErrors>);
 
 fn spawn_senders(
     shared: &Arc<Shared>,

@@ -88,6 +88,9 @@ pub struct SubmitArgs {
     /// Summary format.
     #[arg(long, value_enum, default_value_t = OutputArg::Human)]
     pub output: OutputArg,
+    /// Threads that validate; the batches are the same whatever the number. Default: one per core.
+    #[arg(long, value_name = "N", default_value_t = tc_push::ordered::Jobs::all_cores())]
+    pub jobs: tc_push::ordered::Jobs,
     /// Print each push event as a JSON line on standard error (for tests and scripts).
     #[arg(long, hide = true)]
     pub events: bool,
@@ -230,6 +233,7 @@ fn push_config(
             tc_push::Guarantee::AtLeastOnce
         })
         .with_in_flight(usize::from(args.tokens) * IN_FLIGHT_PER_TOKEN)
+        .with_jobs(args.jobs)
 }
 
 /// Requests in flight per token. One at a time would cap a token at 60 per minute only while an
