@@ -177,12 +177,7 @@ async fn connect(args: &ServeArgs) -> Result<(Option<tc_sim::Simulator>, tc_http
         let sim = tc_sim::Simulator::start(tc_sim::SimConfig::demo())
             .await
             .context("cannot start the in-process simulator")?;
-        let account = sim.config();
-        let credentials = credentials::Credentials {
-            client_account_id: account.client_account_id.clone(),
-            key_id: account.key_id.clone(),
-            api_key: account.api_key.clone().into(),
-        };
+        let credentials = credentials::demo(&sim);
         let base_url = sim.base_url();
         eprintln!("tcbatch: sending to the built-in simulator at {base_url} (demo credentials)");
         (Some(sim), base_url, credentials)
@@ -193,20 +188,15 @@ async fn connect(args: &ServeArgs) -> Result<(Option<tc_sim::Simulator>, tc_http
         )?;
         (None, args.base_url.clone(), credentials)
     };
-    let client = tc_http::Client::builder()
-        .base_url(base_url)
-        .client_account_id(credentials.client_account_id)
-        .key_id(credentials.key_id)
-        .api_key(credentials.api_key)
-        .tokens(usize::from(args.tokens))
-        .rate_limit(args.rate_limit, Duration::from_millis(args.rate_window_ms))
-        // The client's margin on each window (250 ms on the API's minute), kept in proportion
-        // when a benchmark shortens the window, as `submit` does.
-        .rate_guard(
-            Duration::from_millis(args.rate_window_ms / 240).min(Duration::from_millis(250)),
-        )
-        .guarantee(guarantee(args))
-        .build()?;
+    let client = credentials::client_builder(
+        base_url,
+        &credentials,
+        args.tokens,
+        args.rate_limit,
+        args.rate_window_ms,
+    )
+    .guarantee(guarantee(args))
+    .build()?;
     Ok((simulator, client))
 }
 

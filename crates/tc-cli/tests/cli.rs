@@ -802,8 +802,10 @@ fn the_report_is_the_same_bytes_whatever_the_number_of_jobs() {
         records.windows(2).all(|w| w[0] <= w[1]),
         "records out of order"
     );
+    // The unclosed quotes of the file join rows, so it holds about 2,500 records; problems past
+    // the second chunk of 1,024 show the order holds across chunks.
     assert!(
-        records.last().is_some_and(|&r| r > 4_000),
+        records.last().is_some_and(|&r| r > 2_048),
         "{:?}",
         records.last()
     );

@@ -108,6 +108,40 @@ pub fn load(file: Option<&Path>, client_account_id: Option<&str>) -> Result<Cred
     }
 }
 
+/// The built-in simulator's demo account, for `--mock`.
+pub(crate) fn demo(simulator: &tc_sim::Simulator) -> Credentials {
+    let account = simulator.config();
+    Credentials {
+        client_account_id: account.client_account_id.clone(),
+        key_id: account.key_id.clone(),
+        api_key: account.api_key.clone().into(),
+    }
+}
+
+/// A client of `base_url` for `credentials` on `tokens` tokens, each held to `rate_limit`
+/// requests per `rate_window_ms`: what `submit` and `serve` share before their own settings.
+pub(crate) fn client_builder(
+    base_url: String,
+    credentials: &Credentials,
+    tokens: u8,
+    rate_limit: u32,
+    rate_window_ms: u64,
+) -> tc_http::ClientBuilder {
+    tc_http::Client::builder()
+        .base_url(base_url)
+        .client_account_id(credentials.client_account_id.clone())
+        .key_id(credentials.key_id.clone())
+        .api_key(credentials.api_key.clone())
+        .tokens(usize::from(tokens))
+        .rate_limit(rate_limit, std::time::Duration::from_millis(rate_window_ms))
+        // The client's margin on each window (250 ms on the API's minute), kept in proportion
+        // when a benchmark shortens the window.
+        .rate_guard(
+            std::time::Duration::from_millis(rate_window_ms / 240)
+                .min(std::time::Duration::from_millis(250)),
+        )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

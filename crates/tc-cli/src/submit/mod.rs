@@ -367,12 +367,7 @@ impl Target {
         let sim = tc_sim::Simulator::start(tc_sim::SimConfig::demo())
             .await
             .context("cannot start the in-process simulator")?;
-        let config = sim.config();
-        let credentials = credentials::Credentials {
-            client_account_id: config.client_account_id.clone(),
-            key_id: config.key_id.clone(),
-            api_key: config.api_key.clone().into(),
-        };
+        let credentials = credentials::demo(&sim);
         let base_url = sim.base_url();
         eprintln!("tcbatch: pushing to the built-in simulator at {base_url} (demo credentials)");
         Ok(Target {
@@ -391,25 +386,20 @@ impl Target {
         } else {
             tc_http::Guarantee::AtLeastOnce
         };
-        let client = tc_http::Client::builder()
-            .base_url(self.base_url.clone())
-            .client_account_id(credentials.client_account_id.clone())
-            .key_id(credentials.key_id.clone())
-            .api_key(credentials.api_key.clone())
-            .tokens(usize::from(args.tokens))
-            .rate_limit(args.rate_limit, Duration::from_millis(args.rate_window_ms))
-            // The client's margin on each window (250 ms on the API's minute), kept in proportion
-            // when a benchmark shortens the window.
-            .rate_guard(
-                Duration::from_millis(args.rate_window_ms / 240).min(Duration::from_millis(250)),
-            )
-            .guarantee(guarantee)
-            .status_api(match args.status_api {
-                StatusApiArg::V2 => tc_http::StatusApi::V2,
-                StatusApiArg::V3 => tc_http::StatusApi::V3,
-            })
-            .number_format(number_format(args.number_format))
-            .build()?;
+        let client = credentials::client_builder(
+            self.base_url.clone(),
+            credentials,
+            args.tokens,
+            args.rate_limit,
+            args.rate_window_ms,
+        )
+        .guarantee(guarantee)
+        .status_api(match args.status_api {
+            StatusApiArg::V2 => tc_http::StatusApi::V2,
+            StatusApiArg::V3 => tc_http::StatusApi::V3,
+        })
+        .number_format(number_format(args.number_format))
+        .build()?;
         Ok(client)
     }
 
