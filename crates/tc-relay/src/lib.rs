@@ -18,7 +18,7 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let client = tc_http::ClientBuilder::from_env()?.build()?;
+//! let client = tc_http::ClientBuilder::from_env().build()?;
 //! let config = tc_relay::RelayConfig::new("relay.db");
 //! let relay = tc_relay::Relay::start(config, client, Arc::new(tc_push::SystemClock)).await?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8090").await?;
