@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 /// Every value is a time a call record can hold: from 1973-03-03 (below that an integer is
 /// taken for epoch seconds given by mistake) to the end of the year 9999. Build one from
 /// milliseconds with [`TryFrom<i64>`], from a [`SystemTime`], or from text with
-/// [`FromStr`](std::str::FromStr) (RFC 3339 or whole milliseconds), each with the rules a
+/// [`FromStr`] (RFC 3339 or whole milliseconds), each with the rules a
 /// record's `starts_at` and `ends_at` follow.
 ///
 /// ```
