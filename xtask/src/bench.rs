@@ -1,7 +1,7 @@
 //! `cargo xtask bench`: the phone library's bare parse rate and tc-core's throughput in-process,
 //! then `tcbatch validate` end to end on a generated messy CSV on every core, with wall time, the
 //! child's peak resident memory, the ratio to the bare parse rate, and a check that one job
-//! writes the same bytes.
+//! writes the same bytes; then `tcbatch submit` and `tcbatch serve` against the simulator.
 
 use crate::{cargo, numeric_option, reject_unknown, target_dir};
 use anyhow::{bail, ensure, Context, Result};
@@ -24,7 +24,7 @@ const CSV_SEED: u64 = 1_000_003;
 pub fn bench(options: &[String]) -> Result<()> {
     reject_unknown(
         options,
-        &["--core-only", "--no-submit"],
+        &["--core-only", "--no-submit", "--no-relay", "--relay-only"],
         &["--records", "--rows", "--submit-rows"],
     )?;
     let records = numeric_option(options, "--records", 200_000)?;
@@ -35,16 +35,25 @@ pub fn bench(options: &[String]) -> Result<()> {
         "--records and --rows must be at least 1"
     );
 
-    let core = core_throughput(records)?;
-    let mut table = core.rows;
-    if !options.iter().any(|o| o == "--core-only") {
-        table.extend(end_to_end(rows as usize, core.bare_per_second)?);
-        if !options.iter().any(|o| o == "--no-submit") {
-            table.extend(crate::bench_submit::submit_rows(submit_rows as usize)?);
+    let given = |flag: &str| options.iter().any(|o| o == flag);
+    let mut table = Vec::new();
+    if given("--relay-only") {
+        table.extend(crate::bench_relay::relay_rows()?);
+    } else {
+        let core = core_throughput(records)?;
+        table.extend(core.rows);
+        if !given("--core-only") {
+            table.extend(end_to_end(rows as usize, core.bare_per_second)?);
+            if !given("--no-submit") {
+                table.extend(crate::bench_submit::submit_rows(submit_rows as usize)?);
+            }
+            if !given("--no-relay") {
+                table.extend(crate::bench_relay::relay_rows()?);
+            }
         }
-    }
-    for tokens in [1, 10] {
-        table.push(crate::bench_submit::virtual_time(tokens));
+        for tokens in [1, 10] {
+            table.push(crate::bench_submit::virtual_time(tokens));
+        }
     }
     println!("\n| measurement | input | result | target | met |\n|---|---|---|---|---|");
     for row in &table {

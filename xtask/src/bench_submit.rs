@@ -72,14 +72,7 @@ fn run_submit(
     let journal = dir.join("submit.journal");
     let report = dir.join("submit.report.csv");
     let _ = std::fs::remove_file(&journal);
-    let credentials = dir.join("submit.credentials");
-    // The simulator's demo credentials, which `tcbatch mock` prints at start.
-    std::fs::write(
-        &credentials,
-        "TRUECALLER_CLIENT_ACCOUNT_ID=5b0e7a52-3c1d-4f6e-9a8b-0c1d2e3f4a5b\n\
-         TRUECALLER_KEY_ID=9f8e7d6c-5b4a-4321-8fed-cba987654321\n\
-         TRUECALLER_API_KEY=de5ec7e7-0000-4000-8000-00000000c0de\n",
-    )?;
+    let credentials = demo_credentials(&dir.join("submit.credentials"))?;
     let stdout_path = dir.join("tcbatch-submit.stdout");
     let stderr_path = dir.join("tcbatch-submit.stderr");
     let base_url = format!("http://{addr}");
@@ -298,12 +291,24 @@ fn first_request_after(addr: SocketAddr, spawned: Instant, ended: &AtomicBool) -
     None
 }
 
-fn free_loopback_port() -> Result<SocketAddr> {
+/// Writes the simulator's demo credentials, which `tcbatch mock` prints at start, to `path`.
+pub(crate) fn demo_credentials(path: &std::path::Path) -> Result<std::path::PathBuf> {
+    std::fs::write(
+        path,
+        "TRUECALLER_CLIENT_ACCOUNT_ID=5b0e7a52-3c1d-4f6e-9a8b-0c1d2e3f4a5b\n\
+         TRUECALLER_KEY_ID=9f8e7d6c-5b4a-4321-8fed-cba987654321\n\
+         TRUECALLER_API_KEY=de5ec7e7-0000-4000-8000-00000000c0de\n",
+    )
+    .with_context(|| format!("writing {}", path.display()))?;
+    Ok(path.to_owned())
+}
+
+pub(crate) fn free_loopback_port() -> Result<SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?)
 }
 
-fn wait_for(addr: SocketAddr) -> Result<()> {
+pub(crate) fn wait_for(addr: SocketAddr) -> Result<()> {
     let started = Instant::now();
     while TcpStream::connect(addr).is_err() {
         ensure!(
@@ -316,7 +321,7 @@ fn wait_for(addr: SocketAddr) -> Result<()> {
 }
 
 /// `GET /__sim/counters`, over a plain socket: the bench needs no HTTP client for one request.
-fn sim_counters(addr: SocketAddr) -> Result<serde_json::Value> {
+pub(crate) fn sim_counters(addr: SocketAddr) -> Result<serde_json::Value> {
     let mut stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     write!(

@@ -2,6 +2,7 @@
 //! `fuzz` runs the property tests long; `bench` measures throughput and memory.
 
 mod bench;
+mod bench_relay;
 mod bench_submit;
 mod ci;
 
@@ -21,13 +22,16 @@ Tasks:
   bench [options]     tc-core throughput in-process, `tcbatch validate` end to end on a
                       generated messy CSV (wall time and peak RSS), `tcbatch submit` against
                       `tcbatch mock` on loopback (rate achieved, 429s, peak RSS), and the time
-                      to push 1,000,000 records at the real limit in virtual time; prints a
-                      Markdown table
+                      to push 1,000,000 records at the real limit in virtual time, and
+                      `tcbatch serve` against `tcbatch mock` (ingestion, latency, share of
+                      the limit); prints a Markdown table
       --records N     records for the tc-core throughput run (default 200000)
       --rows N        rows of the end-to-end CSV (default 1000000)
       --submit-rows N rows pushed by `tcbatch submit` to `tcbatch mock` (default 1000000)
       --no-submit     skip the submit run
-      --core-only     skip both end-to-end runs
+      --no-relay      skip the relay runs
+      --relay-only    only the relay runs
+      --core-only     skip every end-to-end run
   help, --help, -h    this text
 ";
 

@@ -1,0 +1,522 @@
+//! `cargo xtask bench`'s relay figures: the release `tcbatch serve` against `tcbatch mock` on
+//! loopback, driven by a small load generator of concurrent producers. Three runs, each on a
+//! fresh relay, store and simulator: durable ingestion (records acknowledged per second), the
+//! time from acknowledgement to the batch leaving at a paced arrival rate, and the share of the
+//! rate limit used when producers post faster than the limit carries.
+
+use super::bench::TableRow;
+use super::bench_submit::{demo_credentials, free_loopback_port, sim_counters, wait_for};
+use crate::{cargo, target_dir};
+use anyhow::{bail, ensure, Context, Result};
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const PRODUCERS: usize = 50;
+/// How long each ingestion run posts.
+const INGEST_TIME: Duration = Duration::from_secs(8);
+/// A ceiling on each producer's posts, so a run ends even if the clock misbehaves.
+const MAX_POSTS_PER_PRODUCER: u64 = 200_000;
+const INGEST_TARGET_PER_SECOND: f64 = 20_000.0;
+/// The latency run: one record every 5 ms for 10 s.
+const ARRIVAL_PER_SECOND: u64 = 200;
+const ARRIVAL_TIME: Duration = Duration::from_secs(10);
+const LINGER: Duration = Duration::from_secs(1);
+/// The latency target: the linger plus 100 ms, a bucket bound of the relay's histogram.
+const LATENCY_TARGET_SECONDS: f64 = 1.1;
+/// The saturation run's scaled limit: 20 requests per token per second carry 10,000 records/s,
+/// below what 50 producers post, so the queue never runs dry and every window is full.
+const SATURATION_LIMIT: u32 = 20;
+const SATURATION_WINDOW_MS: u64 = 1_000;
+const SATURATION_TIME: Duration = Duration::from_secs(15);
+const RATIO_TARGET: f64 = 0.98;
+/// Ceiling for waiting on the relay to start or to send what it acknowledged.
+const SETTLE_LIMIT: Duration = Duration::from_secs(20);
+
+pub fn relay_rows() -> Result<Vec<TableRow>> {
+    let status = cargo()
+        .args(["build", "--release", "-p", "tc-cli", "--locked"])
+        .status()?;
+    ensure!(status.success(), "building tcbatch failed ({status})");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the load generator's runtime")?;
+    let mut rows = runtime.block_on(ingestion())?;
+    rows.push(runtime.block_on(latency())?);
+    rows.push(runtime.block_on(saturation())?);
+    Ok(rows)
+}
+
+/// A `tcbatch mock` and a `tcbatch serve` sending to it, both killed when this is dropped, so
+/// an error anywhere in a run leaves no process behind.
+struct Stack {
+    mock: Child,
+    relay: Child,
+    relay_url: String,
+    mock_addr: SocketAddr,
+    relay_log: PathBuf,
+}
+
+/// The simulator's limit for a run: requests per token per window of milliseconds.
+#[derive(Clone, Copy)]
+struct RateLimit {
+    requests: u32,
+    window_ms: u64,
+}
+
+/// The API's own limit: 60 requests per token per minute.
+const REAL_LIMIT: RateLimit = RateLimit {
+    requests: 60,
+    window_ms: 60_000,
+};
+
+impl Stack {
+    async fn start(name: &str, limit: RateLimit) -> Result<Stack> {
+        let dir = target_dir().join("bench");
+        std::fs::create_dir_all(&dir)?;
+        let tcbatch = target_dir().join("release").join("tcbatch");
+        let (requests, window) = (limit.requests.to_string(), limit.window_ms.to_string());
+        let mock_addr = free_loopback_port()?;
+        let mock = Command::new(&tcbatch)
+            .args(["mock", "--listen", &mock_addr.to_string()])
+            .args(["--rate-per-minute", &requests, "--rate-window-ms", &window])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting tcbatch mock")?;
+        let store = dir.join(format!("relay-{name}.db"));
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", store.display()));
+        }
+        let credentials = demo_credentials(&dir.join("relay.credentials"))?;
+        let relay_addr = free_loopback_port()?;
+        let relay_log = dir.join(format!("relay-{name}.stderr"));
+        let relay = Command::new(&tcbatch)
+            .args(["serve", "--listen", &relay_addr.to_string()])
+            .arg("--store")
+            .arg(&store)
+            .args(["--base-url", &format!("http://{mock_addr}")])
+            .arg("--credentials")
+            .arg(&credentials)
+            .args(["--linger", &format!("{}ms", LINGER.as_millis())])
+            .args(["--rate-limit", &requests, "--rate-window-ms", &window])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(File::create(&relay_log)?)
+            .spawn();
+        let mut stack = Stack {
+            mock,
+            relay: relay.context("starting tcbatch serve")?,
+            relay_url: format!("http://{relay_addr}"),
+            mock_addr,
+            relay_log,
+        };
+        wait_for(mock_addr)?;
+        stack.wait_ready().await?;
+        Ok(stack)
+    }
+
+    /// Polls `/readyz` until the relay takes posts, failing early if it exited.
+    async fn wait_ready(&mut self) -> Result<()> {
+        let client = reqwest::Client::new();
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.relay.try_wait()? {
+                bail!("tcbatch serve ended with {status}: {}", self.last_words());
+            }
+            let ready = client
+                .get(format!("{}/readyz", self.relay_url))
+                .send()
+                .await
+                .is_ok_and(|answer| answer.status().is_success());
+            if ready {
+                return Ok(());
+            }
+            ensure!(
+                started.elapsed() < SETTLE_LIMIT,
+                "tcbatch serve was not ready within {SETTLE_LIMIT:?}: {}",
+                self.last_words()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn last_words(&self) -> String {
+        super::bench::tail(&self.relay_log, 10)
+    }
+
+    async fn metrics(&self, client: &reqwest::Client) -> Result<String> {
+        let answer = client
+            .get(format!("{}/metrics", self.relay_url))
+            .send()
+            .await
+            .context("asking the relay for /metrics")?;
+        Ok(answer.text().await?)
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        for child in [&mut self.relay, &mut self.mock] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Receivers numbered from one counter, so no two records in a run are the same call.
+struct Records {
+    next: AtomicU64,
+}
+
+impl Records {
+    /// `count` records, each showing from now until an hour from now.
+    fn body(&self, count: usize) -> serde_json::Value {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let first = self.next.fetch_add(count as u64, Ordering::Relaxed);
+        let records: Vec<serde_json::Value> = (first..first + count as u64)
+            .map(|n| {
+                serde_json::json!({
+                    "caller_number": "+919876543210",
+                    "receiver_number": format!("+9198{:08}", n % 100_000_000),
+                    "dynamic_label_name": "Centro Bank",
+                    "dynamic_call_reason": "Calling about your home loan",
+                    "starts_at": now,
+                    "ends_at": now + 3_600_000,
+                })
+            })
+            .collect();
+        match <[serde_json::Value; 1]>::try_from(records) {
+            Ok([one]) => one,
+            Err(many) => serde_json::json!({ "call_records": many }),
+        }
+    }
+}
+
+/// What the producers of one run saw.
+#[derive(Default)]
+struct Posted {
+    acknowledged: AtomicU64,
+    posts: AtomicU64,
+    /// Answers other than 202, and posts that got no answer.
+    refused: AtomicU64,
+}
+
+/// Posts `records` records, counting those a 202 acknowledged.
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    records: &Records,
+    count: usize,
+    posted: &Posted,
+) {
+    posted.posts.fetch_add(1, Ordering::Relaxed);
+    let answer = client.post(url).json(&records.body(count)).send().await;
+    let accepted = match answer {
+        Ok(answer) if answer.status() == reqwest::StatusCode::ACCEPTED => answer
+            .json::<serde_json::Value>()
+            .await
+            .ok()
+            .and_then(|body| body["accepted"].as_array().map(Vec::len)),
+        _ => None,
+    };
+    match accepted {
+        Some(n) => posted.acknowledged.fetch_add(n as u64, Ordering::Relaxed),
+        None => posted.refused.fetch_add(1, Ordering::Relaxed),
+    };
+}
+
+/// `PRODUCERS` producers, each posting `per_post` records per request, one request at a time,
+/// until `time` has passed. Returns the wall time the run took.
+async fn flood(stack: &Stack, per_post: usize, time: Duration, posted: &Arc<Posted>) -> Duration {
+    let client = reqwest::Client::new();
+    let url = format!("{}/v1/call-records", stack.relay_url);
+    let records = Arc::new(Records {
+        next: AtomicU64::new(0),
+    });
+    let started = Instant::now();
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|_| {
+            let (client, url) = (client.clone(), url.clone());
+            let (records, posted) = (Arc::clone(&records), Arc::clone(posted));
+            tokio::spawn(async move {
+                for _ in 0..MAX_POSTS_PER_PRODUCER {
+                    if started.elapsed() >= time {
+                        break;
+                    }
+                    post(&client, &url, &records, per_post, &posted).await;
+                }
+            })
+        })
+        .collect();
+    for producer in producers {
+        let _ = producer.await;
+    }
+    started.elapsed()
+}
+
+/// Records acknowledged per second with 1 and with 100 records per post.
+async fn ingestion() -> Result<Vec<TableRow>> {
+    let mut rows = Vec::new();
+    for per_post in [1, 100] {
+        let stack = Stack::start(&format!("ingest-{per_post}"), REAL_LIMIT).await?;
+        println!(
+            "==> relay ingestion: {PRODUCERS} producers posting {per_post} record(s) per request for {INGEST_TIME:?}"
+        );
+        let posted = Arc::new(Posted::default());
+        let wall = flood(&stack, per_post, INGEST_TIME, &posted).await;
+        let acknowledged = posted.acknowledged.load(Ordering::Relaxed);
+        let refused = posted.refused.load(Ordering::Relaxed);
+        let posts = posted.posts.load(Ordering::Relaxed);
+        let per_second = acknowledged as f64 / wall.as_secs_f64();
+        println!(
+            "relay ingestion: {acknowledged} records acknowledged in {posts} posts ({refused} not 202) in {:.2} s: {per_second:.0} records/s",
+            wall.as_secs_f64()
+        );
+        rows.push(TableRow {
+            measurement:
+                "`tcbatch serve`: durable ingestion, records acknowledged (202) per second",
+            input: format!(
+                "{PRODUCERS} concurrent producers, {per_post} record(s) per post, {:.1} s",
+                wall.as_secs_f64()
+            ),
+            result: format!(
+                "{per_second:.0} records/s ({acknowledged} records in {posts} posts; {refused} \
+                 posts not answered 202)"
+            ),
+            target: if per_post == 1 {
+                "none: the one-record comparison"
+            } else {
+                ">= 20,000 records/s"
+            },
+            met: refused == 0 && (per_post == 1 || per_second >= INGEST_TARGET_PER_SECOND),
+        });
+    }
+    Ok(rows)
+}
+
+/// One record every 5 ms; then, once the relay has sent them all, its histogram of the time
+/// from acknowledgement to the batch leaving.
+async fn latency() -> Result<TableRow> {
+    let stack = Stack::start("latency", REAL_LIMIT).await?;
+    println!(
+        "==> relay latency: {ARRIVAL_PER_SECOND} one-record posts per second for {ARRIVAL_TIME:?}, linger {LINGER:?}"
+    );
+    let client = reqwest::Client::new();
+    let url = format!("{}/v1/call-records", stack.relay_url);
+    let records = Arc::new(Records {
+        next: AtomicU64::new(0),
+    });
+    let posted = Arc::new(Posted::default());
+    let mut tick = tokio::time::interval(Duration::from_secs(1) / ARRIVAL_PER_SECOND as u32);
+    let total = ARRIVAL_PER_SECOND * ARRIVAL_TIME.as_secs();
+    let mut posts = tokio::task::JoinSet::new();
+    for _ in 0..total {
+        tick.tick().await;
+        let (client, url) = (client.clone(), url.clone());
+        let (records, posted) = (Arc::clone(&records), Arc::clone(&posted));
+        // Each post on its own task, so a slow answer does not delay the next arrival.
+        posts.spawn(async move { post(&client, &url, &records, 1, &posted).await });
+    }
+    while posts.join_next().await.is_some() {}
+    let acknowledged = posted.acknowledged.load(Ordering::Relaxed);
+    let histogram = settled_histogram(&stack, &client, acknowledged).await?;
+    let p50 = histogram.quantile_bound(0.50);
+    let p99 = histogram.quantile_bound(0.99);
+    let within = histogram.share_within(LATENCY_TARGET_SECONDS);
+    println!(
+        "relay latency: {} records sent of {acknowledged} acknowledged; p50 <= {p50} s, p99 <= {p99} s; {:.2}% within {LATENCY_TARGET_SECONDS} s",
+        histogram.count,
+        within * 100.0
+    );
+    Ok(TableRow {
+        measurement: "`tcbatch serve`: acknowledgement to the batch leaving, at a paced arrival",
+        input: format!(
+            "{total} one-record posts at {ARRIVAL_PER_SECOND}/s, linger {} ms, 1 token",
+            LINGER.as_millis()
+        ),
+        result: format!(
+            "p50 <= {p50} s, p99 <= {p99} s (upper bounds of the relay's \
+             `tc_relay_ack_to_send_seconds` buckets); {:.2}% within {LATENCY_TARGET_SECONDS} s; \
+             {} of {acknowledged} acknowledged records left",
+            within * 100.0,
+            histogram.count
+        ),
+        target: "p99 <= linger + 100 ms",
+        met: within >= 0.99 && histogram.count == acknowledged,
+    })
+}
+
+/// The relay's ack-to-send histogram once it counts `expected` records, or after
+/// [`SETTLE_LIMIT`] (the row then says how many left).
+async fn settled_histogram(
+    stack: &Stack,
+    client: &reqwest::Client,
+    expected: u64,
+) -> Result<Histogram> {
+    let started = Instant::now();
+    loop {
+        let histogram = Histogram::parse(
+            &stack.metrics(client).await?,
+            "tc_relay_ack_to_send_seconds",
+        )?;
+        if histogram.count >= expected || started.elapsed() > SETTLE_LIMIT {
+            return Ok(histogram);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A Prometheus histogram: cumulative counts per upper bound, in seconds.
+struct Histogram {
+    buckets: Vec<(f64, u64)>,
+    count: u64,
+}
+
+impl Histogram {
+    fn parse(text: &str, name: &str) -> Result<Histogram> {
+        let bucket_prefix = format!("{name}_bucket{{le=\"");
+        let mut buckets = Vec::new();
+        let mut count = None;
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix(&bucket_prefix) {
+                let (bound, value) = rest
+                    .split_once("\"} ")
+                    .with_context(|| format!("an unreadable bucket line `{line}`"))?;
+                let bound = if bound == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    bound.parse()?
+                };
+                buckets.push((bound, value.trim().parse()?));
+            } else if let Some(value) = line.strip_prefix(&format!("{name}_count ")) {
+                count = Some(value.trim().parse()?);
+            }
+        }
+        Ok(Histogram {
+            buckets,
+            // The relay renders no histogram at all before its first batch leaves.
+            count: count.unwrap_or(0),
+        })
+    }
+
+    /// The smallest bucket bound at or below which a share `q` of the observations lie.
+    fn quantile_bound(&self, q: f64) -> f64 {
+        let wanted = (q * self.count as f64).ceil() as u64;
+        self.buckets
+            .iter()
+            .find(|(_, n)| *n >= wanted)
+            .map_or(f64::INFINITY, |(bound, _)| *bound)
+    }
+
+    /// The share of observations at or below `bound`, which must be one of the buckets'.
+    fn share_within(&self, bound: f64) -> f64 {
+        let n = self
+            .buckets
+            .iter()
+            .find(|(b, _)| (b - bound).abs() < 1e-9)
+            .map_or(0, |(_, n)| *n);
+        n as f64 / self.count.max(1) as f64
+    }
+}
+
+/// Producers posting faster than the scaled limit carries: the simulator's own timing of each
+/// admitted request against the one `limit` before it gives the share of the limit used.
+async fn saturation() -> Result<TableRow> {
+    let limit = RateLimit {
+        requests: SATURATION_LIMIT,
+        window_ms: SATURATION_WINDOW_MS,
+    };
+    let stack = Stack::start("saturation", limit).await?;
+    println!(
+        "==> relay saturation: {PRODUCERS} producers posting 100 records per request for {SATURATION_TIME:?}, \
+         {SATURATION_LIMIT} requests per {SATURATION_WINDOW_MS} ms"
+    );
+    let posted = Arc::new(Posted::default());
+    flood(&stack, 100, SATURATION_TIME, &posted).await;
+    // Read while the queue is still full: the drain that follows is not saturated.
+    let counters = sim_counters(stack.mock_addr)?;
+    let queued = metric_value(
+        &stack.metrics(&reqwest::Client::new()).await?,
+        "tc_relay_queue_depth",
+    );
+    let requests = counters["create_requests"].as_u64().unwrap_or(0);
+    let too_many = counters["requests_by_status"]["429"].as_u64().unwrap_or(0);
+    let gaps = counters["create_window_gaps"].as_u64().unwrap_or(0);
+    let gap_total_ms = counters["create_window_gap_total_ms"].as_u64().unwrap_or(0);
+    let fullest = counters["fullest_create_window"]
+        .as_u64()
+        .unwrap_or(u64::MAX);
+    ensure!(gaps > 0, "the run was too short to span two rate windows");
+    let ratio = SATURATION_WINDOW_MS as f64 / (gap_total_ms as f64 / gaps as f64);
+    println!(
+        "relay saturation: {requests} create requests, {too_many} answered 429, at most {fullest} in one window, \
+         ratio {ratio:.3}, {queued:.0} records still queued"
+    );
+    Ok(TableRow {
+        measurement: "`tcbatch serve` against `tcbatch mock`, rate achieved / limit, saturated",
+        input: format!(
+            "{PRODUCERS} producers x 100-record posts for {} s, 1 token, {SATURATION_LIMIT} \
+             requests per {SATURATION_WINDOW_MS} ms",
+            SATURATION_TIME.as_secs()
+        ),
+        result: format!(
+            "{ratio:.3}; at most {fullest} requests in any window; {requests} create requests; \
+             {too_many} answered 429; {queued:.0} records still queued at the end"
+        ),
+        target: ">= 0.98, never above the limit, zero 429",
+        met: ratio >= RATIO_TARGET && fullest <= u64::from(SATURATION_LIMIT) && too_many == 0,
+    })
+}
+
+/// The value of an unlabelled metric in Prometheus text, or NaN when absent.
+fn metric_value(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "# TYPE tc_relay_ack_to_send_seconds histogram\n\
+        tc_relay_ack_to_send_seconds_bucket{le=\"0.5\"} 40\n\
+        tc_relay_ack_to_send_seconds_bucket{le=\"1\"} 98\n\
+        tc_relay_ack_to_send_seconds_bucket{le=\"1.1\"} 99\n\
+        tc_relay_ack_to_send_seconds_bucket{le=\"+Inf\"} 100\n\
+        tc_relay_ack_to_send_seconds_sum 70.5\n\
+        tc_relay_ack_to_send_seconds_count 100\n\
+        tc_relay_queue_depth 7\n";
+
+    #[test]
+    fn quantiles_are_the_bucket_bounds_that_hold_them() {
+        let histogram = Histogram::parse(TEXT, "tc_relay_ack_to_send_seconds").unwrap();
+        assert_eq!(histogram.count, 100);
+        assert_eq!(histogram.quantile_bound(0.5), 1.0);
+        assert_eq!(histogram.quantile_bound(0.99), 1.1);
+        assert_eq!(histogram.quantile_bound(1.0), f64::INFINITY);
+        assert_eq!(histogram.share_within(1.1), 0.99);
+        assert_eq!(metric_value(TEXT, "tc_relay_queue_depth"), 7.0);
+    }
+
+    #[test]
+    fn one_record_is_posted_bare_and_many_in_the_api_shape() {
+        let records = Records {
+            next: AtomicU64::new(0),
+        };
+        assert!(records.body(1)["receiver_number"].is_string());
+        let many = records.body(3);
+        assert_eq!(many["call_records"].as_array().map(Vec::len), Some(3));
+        assert_eq!(many["call_records"][0]["receiver_number"], "+919800000001");
+    }
+}
