@@ -114,10 +114,15 @@ impl Client {
                     let wait = self.until(&failed.reason);
                     return Err(Error::ended(failed, running.last.take(), wait));
                 }
-                Action::CreateToken => self.create_token(&mut running).await,
+                Action::CreateToken => match &self.inner.shared {
+                    Some(shared) => self.create_shared_token(shared, &mut running).await,
+                    None => drop(self.create_token(&mut running, None).await),
+                },
                 Action::Send { at, token } => {
                     sleep_until(self.inner.clock.instant_at(at)).await;
-                    decoded = self.send(&mut running, request, &token, decode).await;
+                    decoded = self
+                        .send_coordinated(&mut running, request, &token, decode)
+                        .await;
                 }
                 Action::WaitUntil(at) => sleep_until(self.inner.clock.instant_at(at)).await,
                 Action::WaitForToken { recheck_at } => {
@@ -141,7 +146,7 @@ impl Client {
 
     /// Sends one attempt with `token` and reports what came back; the decoded body of a
     /// success.
-    async fn send<T>(
+    pub(crate) async fn send<T>(
         &self,
         running: &mut Running<'_>,
         request: &Request,

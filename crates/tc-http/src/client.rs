@@ -4,8 +4,9 @@
 use crate::call::{Request, Unreadable};
 use crate::clock::Clock;
 use crate::config::{millis, ClientBuilder, ClientConfig, StatusApi};
+use crate::coordinator::Coordinator;
 use crate::error::{Cause, ConfigError, Error};
-use crate::secret::AccessToken;
+use crate::secret::{AccessToken, Sealer};
 use crate::stats::Stats;
 use reqwest::{Method, Url};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -44,11 +45,21 @@ pub(crate) struct Inner {
     pub state: Mutex<State>,
     /// Woken whenever a token creation ends, for calls waiting on it.
     pub token_ready: Notify,
+    /// The coordinator and the sealer of shared tokens, when the account is shared.
+    pub shared: Option<Shared>,
+}
+
+/// What a client that shares its account with other processes needs.
+pub(crate) struct Shared {
+    pub coordinator: Arc<dyn Coordinator>,
+    pub sealer: Sealer,
 }
 
 pub(crate) struct State {
     pub transport: Transport<AccessToken>,
     pub stats: Stats,
+    /// The coordinator failed its last request: sending is paused until it answers.
+    pub coordinator_down: bool,
 }
 
 /// The labels endpoint is paged; a server that never returns a short page is stopped here.
@@ -76,7 +87,16 @@ impl Client {
         let state = State {
             transport: Transport::new(transport_config(&config)),
             stats: Stats::default(),
+            coordinator_down: false,
         };
+        let shared = config.coordinator().map(|coordinator| Shared {
+            coordinator: Arc::clone(coordinator),
+            sealer: Sealer::new(
+                config.key_id(),
+                config.api_key(),
+                config.client_account_id(),
+            ),
+        });
         let inner = Inner {
             http,
             base: config.url().clone(),
@@ -84,6 +104,7 @@ impl Client {
             clock: Clock::start(),
             state: Mutex::new(state),
             token_ready: Notify::new(),
+            shared,
         };
         Ok(Client {
             inner: Arc::new(inner),

@@ -2,9 +2,11 @@
 //! it keeps. [`RetryConfig`] and [`Guarantee`]: what a failed attempt leads to.
 
 use crate::client::Client;
+use crate::coordinator::Coordinator;
 use crate::error::{ConfigError, Error, Setting};
 use secrecy::{ExposeSecret, SecretString};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 use tc_core::transport::{
     WindowLimit, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_MAX_TOKEN_WAIT_MS, DEFAULT_RATE_GUARD_MS,
@@ -161,6 +163,7 @@ struct Settings {
     seed: Option<u64>,
     status_api: StatusApi,
     labels_page_size: usize,
+    coordinator: Option<Arc<dyn Coordinator>>,
 }
 
 impl Default for Settings {
@@ -181,6 +184,7 @@ impl Default for Settings {
             seed: None,
             status_api: StatusApi::default(),
             labels_page_size: MAX_LABELS_PAGE_SIZE,
+            coordinator: None,
         }
     }
 }
@@ -367,6 +371,16 @@ impl ClientBuilder {
         self
     }
 
+    /// Shares the account's tokens, creation budget and rate windows with the other processes
+    /// that use `coordinator` (the `tc-redis` crate has one over Redis). Without one, the
+    /// client assumes it is the account's only user. While the coordinator cannot be reached,
+    /// the client sends nothing, and says so in its log.
+    #[must_use]
+    pub fn coordinator(mut self, coordinator: Arc<dyn Coordinator>) -> Self {
+        self.settings.coordinator = Some(coordinator);
+        self
+    }
+
     /// Checks the configuration and builds the client.
     ///
     /// # Errors
@@ -430,6 +444,11 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
+    /// The coordinator the client shares the account's budget through, if any.
+    pub fn coordinator(&self) -> Option<&Arc<dyn Coordinator>> {
+        self.settings.coordinator.as_ref()
+    }
+
     /// Where the API is.
     pub fn base_url(&self) -> &str {
         self.base_url.as_str().trim_end_matches('/')

@@ -12,9 +12,11 @@ mod call;
 mod client;
 mod clock;
 mod config;
+mod coordinator;
 mod error;
 mod http;
 mod secret;
+mod shared;
 mod stats;
 mod tokens;
 mod wait;
@@ -23,6 +25,10 @@ pub use client::{Client, Created};
 pub use config::{
     ClientBuilder, ClientConfig, Guarantee, RetryConfig, StatusApi, DEFAULT_BASE_URL, ENV_API_KEY,
     ENV_CLIENT_ACCOUNT_ID, ENV_KEY_ID,
+};
+pub use coordinator::{
+    Claim, Coordinator, CoordinatorError, CoordinatorFuture, Place, Reached, Reservation,
+    SharedToken, TokenClaim, TokenTerms,
 };
 pub use error::{AttemptFailure, Cause, ConfigError, Error, Setting};
 pub use stats::Stats;

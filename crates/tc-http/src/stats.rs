@@ -33,4 +33,10 @@ pub struct Stats {
     pub outcome_unknown_batches: u64,
     /// Create calls that gave up or were refused.
     pub failed_batches: u64,
+    /// Tokens taken from the other processes sharing the account, through the coordinator.
+    pub shared_tokens: u64,
+    /// Sends the shared window refused because other processes had filled it.
+    pub shared_window_refusals: u64,
+    /// Times the coordinator could not be reached and sending paused.
+    pub coordinator_outages: u64,
 }

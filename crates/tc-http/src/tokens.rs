@@ -2,16 +2,30 @@
 
 use crate::call::Running;
 use crate::client::Client;
+use crate::coordinator::Reached;
 use crate::http::{exchange, Reply};
 use crate::secret::AccessToken;
 use secrecy::ExposeSecret;
-use tc_core::transport::Endpoint;
+use tc_core::transport::{Endpoint, TransportError};
 use tc_core::wire::TokenRequest;
+
+/// What a token request produced.
+pub(crate) enum Minted {
+    /// A token, already handed to the exchange.
+    Token(AccessToken),
+    /// No token; whether the request may have reached the API.
+    Failed(Reached),
+}
 
 impl Client {
     /// Creates the token the running call has claimed, and reports the outcome to it. The
-    /// calls waiting for the creation are woken whatever the outcome.
-    pub(crate) async fn create_token(&self, running: &mut Running<'_>) {
+    /// calls waiting for the creation are woken whatever the outcome. A token created under a
+    /// coordinator's claim carries the claim's id as `shared_id`.
+    pub(crate) async fn create_token(
+        &self,
+        running: &mut Running<'_>,
+        shared_id: Option<u64>,
+    ) -> Minted {
         let reply = self.request_token().await;
         if let Some(failure) = reply.failure() {
             running.last = Some(failure);
@@ -20,16 +34,27 @@ impl Client {
         let mut state = self.lock();
         let transport = &mut state.transport;
         let exchange = &mut running.exchange;
+        let mut minted = Minted::Failed(Reached::Maybe);
         match reply {
-            Reply::Lost(kind, _) => exchange.on_transport_error(transport, kind, now),
+            Reply::Lost(kind, _) => {
+                if kind == TransportError::Connect {
+                    minted = Minted::Failed(Reached::No);
+                }
+                exchange.on_transport_error(transport, kind, now)
+            }
             Reply::Answer(answer) if !answer.is_success() => {
                 exchange.on_token_refused(transport, answer.status, answer.retry_after_ms, now)
             }
             Reply::Answer(answer) => match read_token(&answer.body).filter(|_| answer.complete) {
                 Some(token) => {
-                    exchange.on_token_minted(transport, token);
+                    let token = match shared_id {
+                        Some(id) => token.shared_as(id),
+                        None => token,
+                    };
+                    exchange.on_token_minted(transport, token.clone());
                     state.stats.tokens_created += 1;
                     tracing::debug!("token created");
+                    minted = Minted::Token(token);
                 }
                 None => {
                     // Without the parser's error: its message can quote the token.
@@ -45,6 +70,7 @@ impl Client {
         }
         drop(state);
         self.inner.token_ready.notify_waiters();
+        minted
     }
 
     /// Sends the token request and reads its answer. The API key leaves only here, only to

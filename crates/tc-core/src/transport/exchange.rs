@@ -26,6 +26,12 @@ pub const DEFAULT_CREATION_HOLD_MS: i64 = 60_000;
 /// A call waiting for another call's token creation looks at the pool again at least this
 /// often, in case the driver missed a wake-up.
 pub const TOKEN_WAIT_RECHECK_MS: i64 = 500;
+/// While the processes sharing an account cannot reach their coordinator, a call asks it
+/// again this often, and sends nothing meanwhile.
+pub const COORDINATOR_RETRY_MS: i64 = 1_000;
+/// While another process sharing the account creates a slot's token, a call looks for that
+/// token this often.
+pub const SHARED_TOKEN_RECHECK_MS: i64 = 100;
 /// How long a connection may take to open, by default.
 pub const DEFAULT_CONNECT_TIMEOUT_MS: i64 = 10_000;
 /// How long a request may take, answer included, by default. A create request past it has an
@@ -199,6 +205,12 @@ impl<T: Clone> Transport<T> {
     /// The retry policy the calls share, with its counts of first attempts and retries.
     pub fn retry(&self) -> &RetryPolicy {
         &self.retry
+    }
+
+    /// The tokens dropped after a 401 since the last call, with their slots: a driver that
+    /// shares tokens across processes retires them there too.
+    pub fn take_retired(&mut self) -> Vec<(usize, T)> {
+        self.pool.take_retired()
     }
 
     /// What the calls have met so far.
@@ -532,6 +544,82 @@ impl Exchange {
 
     fn possibly_stored(&self) -> bool {
         self.unknown_seen && !self.endpoint.is_repeatable()
+    }
+
+    /// The slot whose token this call is creating, while an [`Action::CreateToken`] is under
+    /// way: a driver that shares tokens across processes creates or finds that slot's token.
+    pub fn creating_slot(&self) -> Option<usize> {
+        match self.state {
+            State::Creating { slot, .. } => Some(slot),
+            _ => None,
+        }
+    }
+
+    /// The slot whose token an [`Action::Send`] under way uses: a driver that shares rate
+    /// windows across processes reserves the send in that slot's shared window.
+    pub fn sending_slot(&self) -> Option<usize> {
+        match self.state {
+            State::Sending { slot, .. } => Some(slot),
+            _ => None,
+        }
+    }
+
+    /// Instead of creating the token it claimed, the driver found one that another process
+    /// sharing the account created, valid from `created_at` to `expires_at` on this driver's
+    /// clock. The slot takes it, and the creation charged to this transport's budget is
+    /// refunded: the account's budget is kept where the processes share it.
+    pub fn on_token_shared<T: Clone>(
+        &mut self,
+        transport: &mut Transport<T>,
+        token: T,
+        created_at: MonotonicMillis,
+        expires_at: MonotonicMillis,
+    ) {
+        if let State::Creating { slot, .. } = self.state {
+            transport
+                .pool
+                .creation_shared(slot, token, created_at, expires_at);
+            transport.creation_failures = 0;
+            self.state = State::Acquire;
+        }
+    }
+
+    /// The account's creation budget, shared with other processes, allows the next creation
+    /// only at `until`: the claimed creation ends without a request, and the call waits for the
+    /// budget (or fails with [`FailReason::TokenBudgetSpent`]) as it would for this transport's
+    /// own budget.
+    pub fn on_creation_deferred<T: Clone>(
+        &mut self,
+        transport: &mut Transport<T>,
+        until: MonotonicMillis,
+    ) {
+        if let State::Creating { slot, .. } = self.state {
+            transport.pool.creation_failed(slot, false);
+            transport.pool.hold_creations_until(until);
+            self.state = State::Acquire;
+        }
+    }
+
+    /// The send [`Exchange::poll`] reserved did not leave: the window the processes sharing
+    /// the token keep together was full. `shared_sends` are that window's sends on this
+    /// driver's clock (empty when the driver could not read them); they replace the slot's own
+    /// record. The call picks a token and a moment again, as the same attempt: nothing was sent.
+    pub fn on_send_refused<T: Clone>(
+        &mut self,
+        transport: &mut Transport<T>,
+        shared_sends: impl IntoIterator<Item = MonotonicMillis>,
+    ) {
+        if let State::Sending {
+            slot, reserved_at, ..
+        } = self.state
+        {
+            transport.pool.forget_send(slot, reserved_at);
+            let mut shared_sends = shared_sends.into_iter().peekable();
+            if shared_sends.peek().is_some() {
+                transport.pool.share_sends(slot, shared_sends);
+            }
+            self.state = State::Acquire;
+        }
     }
 
     /// The token request this call sent was answered with a token.

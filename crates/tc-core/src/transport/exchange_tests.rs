@@ -576,3 +576,147 @@ fn a_retry_whose_backoff_ends_past_the_send_by_gives_up_and_says_possibly_stored
          out its backoff"
     );
 }
+
+/// The events a driver that shares tokens and windows with other processes reports.
+mod shared {
+    use super::*;
+    use crate::transport::{SlotState, ValidToken};
+
+    fn two_tokens() -> TransportConfig {
+        TransportConfig {
+            pool: PoolConfig {
+                tokens: 2,
+                rate: WindowLimit::new(2, 1_000),
+                ..PoolConfig::default()
+            },
+            ..config()
+        }
+    }
+
+    #[test]
+    fn a_shared_token_keeps_the_lifetime_its_creator_gave_it_and_costs_no_creation() {
+        let mut transport = Transport::<u32>::new(config());
+        let mut call = transport.begin(Endpoint::CreateCallRecords);
+        let now = MonotonicMillis(5_000);
+        assert_eq!(call.poll(&mut transport, now), Action::CreateToken);
+        assert_eq!(call.creating_slot(), Some(0));
+        call.on_token_shared(
+            &mut transport,
+            7,
+            MonotonicMillis(1_000),
+            MonotonicMillis(3_000_000),
+        );
+        assert_eq!(transport.pool().budget().creations_in_window(now), 0);
+        assert_eq!(
+            call.poll(&mut transport, now),
+            Action::Send { at: now, token: 7 }
+        );
+        assert_eq!(call.sending_slot(), Some(0));
+        // Its creator's expiry, not one counted from this process's claim.
+        assert!(matches!(
+            transport.pool().slots()[0].state,
+            SlotState::Valid(ValidToken {
+                expires_at: MonotonicMillis(3_000_000),
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_deferred_creation_waits_for_the_shared_budget_or_fails_past_the_longest_wait() {
+        let mut transport = Transport::<u32>::new(config());
+        let mut call = transport.begin(Endpoint::CreateCallRecords);
+        let now = MonotonicMillis(0);
+        assert_eq!(call.poll(&mut transport, now), Action::CreateToken);
+        call.on_creation_deferred(&mut transport, MonotonicMillis(30_000));
+        assert_eq!(transport.pool().budget().creations_in_window(now), 0);
+        assert_eq!(
+            call.poll(&mut transport, now),
+            Action::WaitUntil(MonotonicMillis(30_000))
+        );
+
+        let mut late = transport.begin(Endpoint::CreateCallRecords);
+        let at = MonotonicMillis(30_000);
+        assert_eq!(late.poll(&mut transport, at), Action::CreateToken);
+        late.on_creation_deferred(&mut transport, MonotonicMillis(200_000));
+        assert!(matches!(
+            late.poll(&mut transport, at),
+            Action::Done(Err(Failed {
+                reason: FailReason::TokenBudgetSpent { .. },
+                ..
+            }))
+        ));
+    }
+
+    #[test]
+    fn a_refused_send_moves_to_the_token_the_shared_windows_free_first_as_the_same_attempt() {
+        let mut transport = Transport::<u32>::new(two_tokens());
+        let mut call = transport.begin(Endpoint::CreateCallRecords);
+        let now = MonotonicMillis(0);
+        assert_eq!(call.poll(&mut transport, now), Action::CreateToken);
+        call.on_token_minted(&mut transport, 1);
+        assert_eq!(
+            call.poll(&mut transport, now),
+            Action::Send { at: now, token: 1 }
+        );
+        // Other processes filled this token's window at 100 and 300.
+        call.on_send_refused(&mut transport, [MonotonicMillis(100), MonotonicMillis(300)]);
+        let later = MonotonicMillis(400);
+        // No token can send now: the second one is created, and the call sends on it.
+        assert_eq!(call.poll(&mut transport, later), Action::CreateToken);
+        assert_eq!(call.creating_slot(), Some(1));
+        call.on_token_minted(&mut transport, 2);
+        assert_eq!(
+            call.poll(&mut transport, later),
+            Action::Send {
+                at: later,
+                token: 2
+            }
+        );
+        // Its window is full too: the call waits for the first place to free, on token 1.
+        call.on_send_refused(&mut transport, [MonotonicMillis(150), MonotonicMillis(350)]);
+        assert_eq!(
+            call.poll(&mut transport, later),
+            Action::Send {
+                at: MonotonicMillis(1_100),
+                token: 1
+            }
+        );
+        assert_eq!(
+            call.attempt(),
+            1,
+            "nothing was sent, so no attempt was spent"
+        );
+    }
+
+    #[test]
+    fn a_refusal_without_the_shared_window_gives_the_reserved_place_back() {
+        let mut transport = Transport::<u32>::new(two_tokens());
+        let mut call = transport.begin(Endpoint::BatchStatus);
+        let now = MonotonicMillis(0);
+        assert_eq!(call.poll(&mut transport, now), Action::CreateToken);
+        call.on_token_minted(&mut transport, 1);
+        assert!(matches!(
+            call.poll(&mut transport, now),
+            Action::Send { .. }
+        ));
+        call.on_send_refused(&mut transport, []);
+        assert_eq!(transport.pool().slots()[0].limiter.sends_in_window(now), 0);
+    }
+
+    #[test]
+    fn a_token_refused_with_401_is_handed_to_the_driver_once() {
+        let mut transport = Transport::<u32>::new(config());
+        let mut call = transport.begin(Endpoint::CreateCallRecords);
+        let now = MonotonicMillis(0);
+        assert_eq!(call.poll(&mut transport, now), Action::CreateToken);
+        call.on_token_minted(&mut transport, 41);
+        assert!(matches!(
+            call.poll(&mut transport, now),
+            Action::Send { .. }
+        ));
+        call.on_answer(&mut transport, 401, None, MonotonicMillis(10));
+        assert_eq!(transport.take_retired(), vec![(0, 41)]);
+        assert!(transport.take_retired().is_empty());
+    }
+}

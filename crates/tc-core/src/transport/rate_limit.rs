@@ -158,6 +158,20 @@ impl RateLimiter {
         self.sends.record(finished_at.max(reserved_at));
     }
 
+    /// Replaces the record of sends with `sends` (the window as every process sharing the
+    /// token recorded it); a 429's block is kept.
+    pub fn replace_sends(&mut self, sends: impl IntoIterator<Item = MonotonicMillis>) {
+        self.sends = SlidingWindow::new(self.sends.limit());
+        for at in sends {
+            self.sends.record(at);
+        }
+    }
+
+    /// Takes back a send reserved at `at` that never left the machine.
+    pub fn forget_send(&mut self, at: MonotonicMillis) {
+        self.sends.forget(at);
+    }
+
     /// The server answered 429 with `Retry-After`: send nothing on this token before `until`.
     /// A later, shorter block never shortens an earlier, longer one.
     pub fn block_until(&mut self, until: MonotonicMillis) {

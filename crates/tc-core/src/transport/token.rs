@@ -168,6 +168,9 @@ pub struct TokenPool<T> {
     slots: Vec<TokenSlot<T>>,
     budget: CreationBudget,
     next_generation: u64,
+    /// Tokens dropped after a 401, newest last, for a driver that shares tokens with other
+    /// processes and must retire them there too; at most [`MAX_TOKENS`] are kept.
+    retired: Vec<(usize, T)>,
 }
 
 impl<T: Clone> TokenPool<T> {
@@ -188,6 +191,7 @@ impl<T: Clone> TokenPool<T> {
             slots,
             budget: CreationBudget::new(config.creations),
             next_generation: 1,
+            retired: Vec::new(),
         }
     }
 
@@ -370,6 +374,55 @@ impl<T: Clone> TokenPool<T> {
         Some(valid)
     }
 
+    /// The creation begun on `slot` ended with a token that another process sharing the
+    /// account had already created (see [`crate::transport::Exchange::on_token_shared`]): the
+    /// slot takes it with the lifetime that process gave it, and the creation this pool charged
+    /// is refunded, because no request was sent. Returns the token, or `None` (and changes
+    /// nothing) if `slot` is out of range or no creation is under way on it.
+    pub fn creation_shared(
+        &mut self,
+        slot: usize,
+        token: T,
+        created_at: MonotonicMillis,
+        expires_at: MonotonicMillis,
+    ) -> Option<ValidToken<T>> {
+        let s = self.slots.get_mut(slot)?;
+        let SlotState::Creating { since, .. } = s.state else {
+            return None;
+        };
+        self.budget.refund(since);
+        let valid = ValidToken {
+            token,
+            generation: self.next_generation,
+            created_at,
+            expires_at,
+        };
+        self.next_generation += 1;
+        s.state = SlotState::Valid(valid.clone());
+        Some(valid)
+    }
+
+    /// The sends of `slot`'s window as the processes sharing the account recorded them
+    /// together, on this pool's clock: they replace this pool's own record, so the next
+    /// [`TokenPool::pick`] sees the others' traffic too.
+    pub fn share_sends(&mut self, slot: usize, sends: impl IntoIterator<Item = MonotonicMillis>) {
+        if let Some(s) = self.slots.get_mut(slot) {
+            s.limiter.replace_sends(sends);
+        }
+    }
+
+    /// Takes the record of a send reserved at `at` on `slot` that never left.
+    pub fn forget_send(&mut self, slot: usize, at: MonotonicMillis) {
+        if let Some(s) = self.slots.get_mut(slot) {
+            s.limiter.forget_send(at);
+        }
+    }
+
+    /// The tokens dropped after a 401 since the last call, with their slots, oldest first.
+    pub fn take_retired(&mut self) -> Vec<(usize, T)> {
+        std::mem::take(&mut self.retired)
+    }
+
     /// The creation failed (or its caller went away): the slot falls back to the token it was
     /// refreshing, if that is still alive, so the next caller may try again. `reached_server`
     /// false (connection refused) gives the creation back to the budget; when in doubt say true.
@@ -404,26 +457,36 @@ impl<T: Clone> TokenPool<T> {
 
     /// A request with token `generation` on `slot` got 401. The token is dropped only if it is
     /// still the slot's current one: a caller holding an old token must not throw away the
-    /// fresh token another caller just made. Returns whether the token was dropped.
+    /// fresh token another caller just made. A dropped token is kept for
+    /// [`TokenPool::take_retired`]. Returns whether the token was dropped.
     pub fn unauthorized(&mut self, slot: usize, generation: u64) -> bool {
         let Some(s) = self.slots.get_mut(slot) else {
             return false;
         };
-        match &mut s.state {
+        let dropped = match &mut s.state {
             SlotState::Valid(token) if token.generation == generation => {
-                s.state = SlotState::Empty;
-                true
+                match std::mem::replace(&mut s.state, SlotState::Empty) {
+                    SlotState::Valid(token) => Some(token),
+                    _ => None,
+                }
             }
             SlotState::Creating { previous, .. }
                 if previous
                     .as_ref()
                     .is_some_and(|t| t.generation == generation) =>
             {
-                *previous = None;
-                true
+                previous.take()
             }
-            _ => false,
+            _ => None,
+        };
+        let Some(token) = dropped else {
+            return false;
+        };
+        if self.retired.len() == MAX_TOKENS {
+            self.retired.remove(0);
         }
+        self.retired.push((slot, token.token));
+        true
     }
 
     /// A 429 on `slot`: nothing more on that token before `until`.

@@ -1,0 +1,246 @@
+//! The client's side of a shared account: before it creates a token and before each request
+//! leaves it asks the [`Coordinator`](crate::Coordinator), and reports the answers to its
+//! exchange, which keeps every decision. While the coordinator cannot be reached, nothing is
+//! sent: the client fails closed and says so once in its log, and again when it resumes.
+
+use crate::call::{Decode, Request, Running};
+use crate::client::{Client, Shared};
+use crate::config::millis;
+use crate::coordinator::{Claim, CoordinatorError, Place, Reservation, TokenClaim, TokenTerms};
+use crate::secret::AccessToken;
+use crate::tokens::Minted;
+use tc_core::transport::{
+    MonotonicMillis, SlotState, COORDINATOR_RETRY_MS, SHARED_TOKEN_RECHECK_MS,
+};
+use tc_core::EpochMillis;
+use tokio::time::sleep_until;
+
+impl Client {
+    /// Carries out an `Action::CreateToken` on a shared account: takes the slot's shared
+    /// token, or creates it under the coordinator's claim, or waits while another process
+    /// creates it, or defers to the shared budget.
+    pub(crate) async fn create_shared_token(&self, shared: &Shared, running: &mut Running<'_>) {
+        let Some(slot) = running.exchange.creating_slot() else {
+            return;
+        };
+        let terms = self.token_terms();
+        loop {
+            let now = self.now();
+            let answer = shared.coordinator.token(slot, self.wall(now), &terms).await;
+            match self.reachable(answer) {
+                None => self.pause(now.plus(COORDINATOR_RETRY_MS)).await,
+                Some(TokenClaim::Shared(token)) => match shared.sealer.open(token.sealed()) {
+                    Some(value) => {
+                        let value = value.shared_as(token.id());
+                        let created = self.inner.clock.monotonic_at(token.created_at());
+                        let expires = self.inner.clock.monotonic_at(token.expires_at());
+                        self.take_shared_token(running, value, created, expires);
+                        return;
+                    }
+                    // Sealed under other credentials (a rotated key): useless to this
+                    // process, and to every process with the current key.
+                    None => {
+                        tracing::warn!("a shared token was sealed under other credentials");
+                        let retired = shared.coordinator.retire(slot, token.id()).await;
+                        if self.reachable(retired).is_none() {
+                            self.pause(now.plus(COORDINATOR_RETRY_MS)).await;
+                        }
+                    }
+                },
+                Some(TokenClaim::Claimed(claim)) => {
+                    return self.mint_shared(shared, slot, claim, running).await;
+                }
+                Some(TokenClaim::Busy { recheck_at }) => {
+                    let recheck = self.inner.clock.monotonic_at(recheck_at).max(now.plus(1));
+                    self.pause(recheck.min(now.plus(SHARED_TOKEN_RECHECK_MS)))
+                        .await;
+                }
+                Some(TokenClaim::BudgetUntil(until)) => {
+                    let until = self.inner.clock.monotonic_at(until);
+                    let mut state = self.lock();
+                    running
+                        .exchange
+                        .on_creation_deferred(&mut state.transport, until);
+                    drop(state);
+                    self.inner.token_ready.notify_waiters();
+                    return;
+                }
+            }
+        }
+    }
+
+    fn take_shared_token(
+        &self,
+        running: &mut Running<'_>,
+        token: AccessToken,
+        created: MonotonicMillis,
+        expires: MonotonicMillis,
+    ) {
+        let mut state = self.lock();
+        let state = &mut *state;
+        running
+            .exchange
+            .on_token_shared(&mut state.transport, token, created, expires);
+        state.stats.shared_tokens += 1;
+        tracing::debug!("took the token another process created");
+        self.inner.token_ready.notify_waiters();
+    }
+
+    /// Creates the slot's token under `claim`, then publishes it to the other processes or
+    /// releases the claim.
+    async fn mint_shared(
+        &self,
+        shared: &Shared,
+        slot: usize,
+        claim: Claim,
+        running: &mut Running<'_>,
+    ) {
+        let done = match self.create_token(running, Some(claim.id())).await {
+            Minted::Token(token) => {
+                let Some((created, expires)) = self.lifetime(slot) else {
+                    return;
+                };
+                let sealed = shared.sealer.seal(&token);
+                let token = crate::SharedToken::new(
+                    claim.id(),
+                    sealed,
+                    self.wall(created),
+                    self.wall(expires),
+                );
+                shared.coordinator.publish(slot, &claim, &token).await
+            }
+            Minted::Failed(reached) => shared.coordinator.release(slot, &claim, reached).await,
+        };
+        // The token is in use here either way; the others find out when the claim lapses.
+        let _ = self.reachable(done);
+    }
+
+    /// When the token of `slot` was created and when it expires, on this client's clock.
+    fn lifetime(&self, slot: usize) -> Option<(MonotonicMillis, MonotonicMillis)> {
+        let state = self.lock();
+        match &state.transport.pool().slots().get(slot)?.state {
+            SlotState::Valid(token) => Some((token.created_at, token.expires_at)),
+            _ => None,
+        }
+    }
+
+    /// Sends one attempt; on a shared account, only once its place in the token's shared
+    /// window is reserved. `None` when there is no decoded success (or nothing was sent: the
+    /// exchange was told, and is polled again).
+    pub(crate) async fn send_coordinated<T>(
+        &self,
+        running: &mut Running<'_>,
+        request: &Request,
+        token: &AccessToken,
+        decode: Decode<T>,
+    ) -> Option<T> {
+        let Some(shared) = &self.inner.shared else {
+            return self.send(running, request, token, decode).await;
+        };
+        let slot = running.exchange.sending_slot()?;
+        let place = self.reserve_shared(shared, running, slot).await?;
+        let decoded = self.send(running, request, token, decode).await;
+        let finished = self.wall(self.now());
+        let moved = shared
+            .coordinator
+            .send_finished(slot, &place, finished)
+            .await;
+        let _ = self.reachable(moved);
+        self.retire_shared(shared).await;
+        decoded
+    }
+
+    /// Reserves the send the exchange decided in its token's shared window. `None` when the
+    /// window refused it or the coordinator did not answer: the exchange was told, and the
+    /// call waits as long as it must before polling again.
+    async fn reserve_shared(
+        &self,
+        shared: &Shared,
+        running: &mut Running<'_>,
+        slot: usize,
+    ) -> Option<Place> {
+        let limit = self.lock().transport.pool().config().rate;
+        let now = self.now();
+        let answer = shared
+            .coordinator
+            .reserve(slot, self.wall(now), limit)
+            .await;
+        let (sends, resume_at) = match self.reachable(answer) {
+            Some(Reservation::Granted(place)) => return Some(place),
+            Some(Reservation::Full { sends }) => {
+                self.lock().stats.shared_window_refusals += 1;
+                let clock = &self.inner.clock;
+                let sends: Vec<_> = sends.into_iter().map(|at| clock.monotonic_at(at)).collect();
+                (sends, None)
+            }
+            Some(Reservation::Held { until }) => {
+                (Vec::new(), Some(self.inner.clock.monotonic_at(until)))
+            }
+            None => (Vec::new(), Some(now.plus(COORDINATOR_RETRY_MS))),
+        };
+        running
+            .exchange
+            .on_send_refused(&mut self.lock().transport, sends);
+        if let Some(at) = resume_at {
+            self.pause(at).await;
+        }
+        None
+    }
+
+    /// Retires, for every process, the shared tokens the API refused with 401.
+    async fn retire_shared(&self, shared: &Shared) {
+        let retired = self.lock().transport.take_retired();
+        for (slot, token) in retired {
+            if let Some(id) = token.shared_id() {
+                let done = shared.coordinator.retire(slot, id).await;
+                let _ = self.reachable(done);
+            }
+        }
+    }
+
+    /// The settings of the coordinator's token answers, from this client's.
+    fn token_terms(&self) -> TokenTerms {
+        let config = &self.inner.config;
+        let state = self.lock();
+        let pool = state.transport.pool().config();
+        TokenTerms {
+            refresh_margin_ms: pool.refresh_margin_ms,
+            creations: pool.creations,
+            // Longer than any token request can take, connection included.
+            lease_ms: millis(config.connect_timeout())
+                .saturating_add(millis(config.request_timeout())),
+        }
+    }
+
+    /// The coordinator's answer, or `None` when it could not answer: the first failure of an
+    /// outage is logged and counted, and so is the end of the outage.
+    fn reachable<T>(&self, answer: Result<T, CoordinatorError>) -> Option<T> {
+        let mut state = self.lock();
+        match answer {
+            Ok(value) => {
+                if state.coordinator_down {
+                    state.coordinator_down = false;
+                    tracing::warn!("the coordinator answers again: sending resumes");
+                }
+                Some(value)
+            }
+            Err(error) => {
+                if !state.coordinator_down {
+                    state.coordinator_down = true;
+                    state.stats.coordinator_outages += 1;
+                    let cause = std::error::Error::source(&error).map(ToString::to_string);
+                    tracing::warn!(%error, cause = ?cause, "sending paused");
+                }
+                None
+            }
+        }
+    }
+
+    fn wall(&self, at: MonotonicMillis) -> EpochMillis {
+        self.inner.clock.wall_at(at)
+    }
+
+    async fn pause(&self, until: MonotonicMillis) {
+        sleep_until(self.inner.clock.instant_at(until)).await;
+    }
+}
