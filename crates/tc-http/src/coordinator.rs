@@ -97,6 +97,9 @@ pub struct TokenTerms {
     /// How long a claim to create a token holds, in milliseconds: longer than a token request
     /// can take, so a process that dies holding it blocks the others this long at most.
     pub lease_ms: i64,
+    /// The length of each token's rate window, in milliseconds: after the coordinator lost its
+    /// records, how long every process holds back.
+    pub rate_window_ms: i64,
 }
 
 /// A coordinator's answer to [`Coordinator::token`].

@@ -209,6 +209,7 @@ impl Client {
             // Longer than any token request can take, connection included.
             lease_ms: millis(config.connect_timeout())
                 .saturating_add(millis(config.request_timeout())),
+            rate_window_ms: pool.rate.window_ms,
         }
     }
 

@@ -305,7 +305,8 @@ impl Coordinator for RedisCoordinator {
                         .arg(terms.lease_ms.max(1))
                         .arg(terms.creations.limit)
                         .arg(terms.creations.window_ms)
-                        .arg(claim_id);
+                        .arg(claim_id)
+                        .arg(terms.rate_window_ms);
                     invocation
                 })
                 .await?;

@@ -39,6 +39,7 @@ impl Memory {
 
     pub fn remember_terms(&mut self, terms: &TokenTerms) {
         self.creation_window_ms = Some(terms.creations.window_ms);
+        self.window_ms = Some(terms.rate_window_ms);
     }
 
     pub fn remember_window(&mut self, window_ms: i64) {

@@ -17,7 +17,9 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {'epoch'} end
 
 /// The slot's token, or the right to create it.
 /// KEYS: epoch, hold, token, mint, creations.
-/// ARGV: epoch, now, refresh margin, lease, creation limit, creation window, claim id.
+/// ARGV: epoch, now, refresh margin, lease, creation limit, creation window, claim id, rate
+/// window. After a loss, creations wait one rate window longer than sends: by then every
+/// process that is sending has noticed the loss and written back its tokens.
 /// Answers `token id sealed created_at expires_at`, `busy recheck_at`, `budget until` or
 /// `claimed id`.
 const TOKEN: &str = "
@@ -27,6 +29,7 @@ local alive = token[1] and tonumber(token[4]) > now
 local answer = {'token', token[1], token[2], token[3], token[4]}
 if alive and tonumber(token[4]) - tonumber(ARGV[3]) > now then return answer end
 local busy_until = tonumber(redis.call('GET', KEYS[2]) or '0')
+if busy_until > 0 then busy_until = busy_until + tonumber(ARGV[8]) end
 local lease = redis.call('PTTL', KEYS[4])
 if lease > 0 then busy_until = math.max(busy_until, now + lease) end
 if busy_until > now then
