@@ -9,7 +9,7 @@ use tc_core::{Region, E164};
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Exit status: 0 when every line is a valid number, 1 when any line is \
-                        an error, 2 on an I/O error."
+                        an error, 2 on a usage or I/O error."
 )]
 pub struct NormalizeArgs {
     /// Reads numbers written without + or 00 as national numbers of this region (ISO 3166, e.g. IN).
