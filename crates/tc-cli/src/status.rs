@@ -9,6 +9,7 @@ use crate::submit::OutputArg;
 use anyhow::{Context, Result};
 use std::process::ExitCode;
 use std::time::Duration;
+use tc_core::diagnostic::escape_control_characters;
 use tc_core::wire::{BatchStatusResponse, RecordStatus};
 use tc_core::BatchId;
 
@@ -140,13 +141,13 @@ fn print_human(out: &mut impl std::io::Write, answer: &BatchAnswer) -> std::io::
     for record in &read.data {
         let delivery = record.status_info.delivery();
         let message = record.status_info.message.as_deref().unwrap_or_default();
-        writeln!(
-            out,
+        let line = format!(
             "  {:<16} {:<26} {}",
-            record.receiver_number,
+            escape_control_characters(&record.receiver_number),
             delivery.as_str(),
-            tc_core::diagnostic::escape_control_characters(message)
-        )?;
+            escape_control_characters(message)
+        );
+        writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
 }

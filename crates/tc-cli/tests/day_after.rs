@@ -29,15 +29,14 @@ fn redact(text: &str, dir: &Path) -> String {
     text.replace(&dir.display().to_string(), "[DIR]")
 }
 
-/// Snapshots `text` with the simulator's port, ids and times named instead of shown.
+/// Snapshots `text` with what changes from run to run or machine to machine (the simulator's
+/// port, batch ids, times, the number of cores) named instead of shown.
 fn snapshot(name: &str, text: &str) {
     let mut settings = insta::Settings::clone_current();
     settings.add_filter(r"http://127\.0\.0\.1:\d+", "[URL]");
-    settings.add_filter(
-        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
-        "[UUID]",
-    );
+    settings.add_filter(r"batch [0-9a-f-]{36}", "batch [BATCH_ID]");
     settings.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[TIME]");
+    settings.add_filter(r"(one per core\s*\[default: )\d+\]", "${1}[CORES]]");
     settings.bind(|| insta::assert_snapshot!(name, text));
 }
 
