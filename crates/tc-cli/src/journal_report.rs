@@ -1,7 +1,7 @@
 //! `tcbatch report`: the report of a push rebuilt from its journal, without sending anything.
 //! The journal is read and folded by `tc_push` alone, as for the push's own report.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +37,31 @@ pub enum ReportFormatArg {
     Json,
 }
 
+/// Where `submit` puts a journal, for messages about a wrong --journal.
+const WHERE_JOURNALS_ARE: &str =
+    "FILE.journal beside the input, unless submit was given --journal PATH";
+
+/// The engine's errors say what is wrong with which file; name the flag that fixes it.
+fn with_flag_hint(error: tc_push::Error) -> anyhow::Error {
+    let hint = match &error {
+        tc_push::Error::SameFile { .. } => {
+            "give --output a path of its own, or - for standard output".to_owned()
+        }
+        tc_push::Error::JournalNotStarted { .. }
+        | tc_push::Error::JournalDamaged { .. }
+        | tc_push::Error::JournalVersion { .. } => {
+            format!("give --journal the journal a push wrote ({WHERE_JOURNALS_ARE})")
+        }
+        tc_push::Error::Report { .. } => {
+            "give --output a file in a directory that exists and that you may write to, or - for \
+             standard output"
+                .to_owned()
+        }
+        _ => return error.into(),
+    };
+    anyhow::Error::new(error).context(hint)
+}
+
 pub fn run(args: ReportArgs) -> Result<ExitCode> {
     let to_stdout = args.output.as_os_str() == "-";
     let format = match args.format {
@@ -45,6 +70,13 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
         None if to_stdout => ReportFormat::Csv,
         None => ReportFormat::of_path(&args.output),
     };
+    if !args.journal.exists() {
+        anyhow::bail!(
+            "journal {} does not exist; give --journal the journal a push wrote ({})",
+            args.journal.display(),
+            WHERE_JOURNALS_ARE
+        );
+    }
     let rebuilt = if to_stdout {
         let mut stdout = std::io::stdout().lock();
         let rebuilt =
@@ -54,13 +86,7 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
     } else {
         tc_push::rebuild_report(&args.journal, ReportOutput::File(&args.output), format)
     }
-    .with_context(|| {
-        format!(
-            "cannot rebuild a report from {}; give --journal the journal a push wrote and \
-             --output a path of its own",
-            args.journal.display()
-        )
-    })?;
+    .map_err(with_flag_hint)?;
     let tally = &rebuilt.tally;
     eprintln!(
         "{} rows: {} accepted, {} rejected, {} failed, {} unknown; delivered {}, not delivered {}",
