@@ -524,35 +524,3 @@ fn man_pages_come_from_the_same_definitions_as_help() {
         );
     }
 }
-
-/// Every command's `--help`: the placeholders and the closing exit statuses are reviewed here.
-#[test]
-fn every_commands_help_ends_with_its_exit_status() {
-    let dir = tempfile::tempdir().unwrap();
-    let commands = [
-        "validate",
-        "normalize",
-        "submit",
-        "mock",
-        "serve",
-        "status",
-        "labels",
-        "check",
-        "report",
-        "completions",
-        "man",
-    ];
-    let top = tcbatch(None, &["--help"]);
-    assert_eq!(top.code, 0);
-    snapshot("help", &top.transcript(dir.path()));
-    for command in commands {
-        let run = tcbatch(None, &[command, "--help"]);
-        assert_eq!(run.code, 0, "{command}");
-        let last_paragraph = run.stdout.trim_end().rsplit("\n\n").next().unwrap();
-        assert!(
-            last_paragraph.starts_with("Exit status: 0"),
-            "{command} --help ends with: {last_paragraph}"
-        );
-        snapshot(&format!("help_{command}"), &run.transcript(dir.path()));
-    }
-}
