@@ -14,6 +14,7 @@ mod normalize;
 mod read;
 mod report;
 mod serve;
+mod shutdown;
 mod status;
 mod submit;
 mod validate;

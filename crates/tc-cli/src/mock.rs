@@ -122,8 +122,10 @@ pub async fn run(args: MockArgs) -> anyhow::Result<()> {
                 args.listen
             )
         })?;
+    // Before the banner: a signal sent as soon as it is read must stop the simulator cleanly.
+    let stop = crate::shutdown::stop_signal("stopping the simulator");
     println!("{}", banner(&sim, &args));
-    sim.serve_forever().await;
+    sim.serve_until(stop).await;
     Ok(())
 }
 

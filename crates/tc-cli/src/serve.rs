@@ -136,6 +136,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
+    // Before the start-up line: a signal sent as soon as it is read must stop the relay cleanly.
+    let stop =
+        crate::shutdown::stop_signal("stopping: no more posts; finishing the requests in flight");
     if !address.ip().is_loopback() {
         eprintln!("tcbatch: WARNING: serving without TLS on {address}: records cross the network in clear");
     }
@@ -146,7 +149,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         relay.queue_depth(),
         resumed.requeued + resumed.unknown
     );
-    relay.serve(listener, stop_signal()).await?;
+    relay.serve(listener, stop).await?;
     eprintln!("tcbatch: relay stopped; queued records stay in the store");
     if let Some(sim) = simulator {
         sim.shutdown().await;
@@ -183,30 +186,6 @@ fn guarantee(args: &ServeArgs) -> tc_push::Guarantee {
     } else {
         tc_push::Guarantee::AtLeastOnce
     }
-}
-
-/// Completes on Ctrl-C or SIGTERM.
-async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = terminate.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    eprintln!("tcbatch: stopping: no more posts; finishing the requests in flight");
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! alone, as for the push's report.
 
 use crate::connection::ConnectionArgs;
-use crate::submit::OutputArg;
+use crate::submit::{OutputArg, StatusApiArg};
 use anyhow::{Context, Result};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -37,6 +37,9 @@ pub struct StatusArgs {
     /// Longest time --wait asks, in seconds, for each batch.
     #[arg(long, value_name = "SECONDS", default_value_t = 900)]
     pub wait_timeout: u64,
+    /// Which status endpoint to ask: the documented /v2, or the /v3 of the newest pages.
+    #[arg(long, value_enum, default_value_t = StatusApiArg::V2)]
+    pub status_api: StatusApiArg,
     /// Human table, or one JSON object per batch on standard output.
     #[arg(long, value_enum, default_value_t = OutputArg::Human)]
     pub output: OutputArg,
@@ -67,7 +70,10 @@ pub fn run(args: StatusArgs) -> Result<ExitCode> {
 }
 
 async fn read_all(args: &StatusArgs) -> Result<Vec<BatchAnswer>> {
-    let connection = args.connection.connect().await?;
+    let connection = args
+        .connection
+        .connect_with(|builder| builder.status_api(args.status_api.into()))
+        .await?;
     let timeout = Duration::from_secs(args.wait_timeout);
     let mut answers = Vec::with_capacity(args.batch_ids.len());
     for batch_id in &args.batch_ids {

@@ -165,6 +165,12 @@ fn status_shows_every_records_delivery_with_its_reason() {
         assert!(line.contains(expected), "{line} should say {expected}");
     }
     snapshot("status_human", &run.transcript(pushed.dir.path()));
+    let v3 = tcbatch(Some(&sim), &["status", &ids[0], "--status-api", "v3"]);
+    assert_eq!(
+        (v3.code, &v3.stdout),
+        (run.code, &run.stdout),
+        "/v3 answers as /v2"
+    );
     rt.block_on(sim.shutdown());
 }
 

@@ -98,6 +98,15 @@ pub enum StatusApiArg {
     V3,
 }
 
+impl From<StatusApiArg> for tc_http::StatusApi {
+    fn from(arg: StatusApiArg) -> tc_http::StatusApi {
+        match arg {
+            StatusApiArg::V2 => tc_http::StatusApi::V2,
+            StatusApiArg::V3 => tc_http::StatusApi::V3,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputArg {
     Human,
@@ -376,10 +385,7 @@ impl Target {
             .connection
             .client_builder(self.base_url.clone(), credentials)
             .guarantee(guarantee)
-            .status_api(match args.status_api {
-                StatusApiArg::V2 => tc_http::StatusApi::V2,
-                StatusApiArg::V3 => tc_http::StatusApi::V3,
-            })
+            .status_api(args.status_api.into())
             .number_format(number_format(args.number_format))
             .build()?;
         Ok(client)
