@@ -387,6 +387,17 @@ fn report_rebuilds_the_push_report_byte_for_byte_without_sending() {
         std::fs::read(&pushed.report).unwrap()
     );
 
+    let requests_after = sim.counters().requests_by_status.values().sum::<u64>();
+    assert_eq!(requests_after, requests_before, "report sends nothing");
+    assert_eq!(std::fs::read(&pushed.journal).unwrap(), journal_before);
+    rt.block_on(sim.shutdown());
+}
+
+#[test]
+fn report_in_json_lines_has_one_row_per_input_row() {
+    let rt = runtime();
+    let sim = rt.block_on(Simulator::start(SimConfig::demo())).unwrap();
+    let pushed = push_example(&sim);
     let json = tcbatch(
         None,
         &[
@@ -402,7 +413,13 @@ fn report_rebuilds_the_push_report_byte_for_byte_without_sending() {
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())
         .collect();
-    assert_eq!(rows.len(), 12);
+    assert_eq!(json.code, 1, "{}", json.stderr);
+    let numbers: Vec<u64> = rows.iter().map(|r| r["row"].as_u64().unwrap()).collect();
+    assert_eq!(
+        numbers,
+        (1..=12).collect::<Vec<u64>>(),
+        "every row once, in input order"
+    );
     assert_eq!(rows.iter().filter(|r| r["status"] == "accepted").count(), 7);
     assert_eq!(
         rows.iter()
@@ -410,10 +427,6 @@ fn report_rebuilds_the_push_report_byte_for_byte_without_sending() {
             .count(),
         5
     );
-
-    let requests_after = sim.counters().requests_by_status.values().sum::<u64>();
-    assert_eq!(requests_after, requests_before, "report sends nothing");
-    assert_eq!(std::fs::read(&pushed.journal).unwrap(), journal_before);
     rt.block_on(sim.shutdown());
 }
 
