@@ -19,10 +19,10 @@ pub struct LabelsArgs {
     /// A table, or one JSON object per label on standard output.
     #[arg(long, value_enum, default_value_t = OutputArg::Human)]
     pub output: OutputArg,
-    /// Labels asked for per page (1 to 100). Only to test paging; the largest page costs the
-    /// fewest requests.
-    #[arg(long, value_name = "N", default_value_t = 100, hide = true)]
-    pub page_size: usize,
+    /// Labels asked for per page (1 to 1000). Only to test paging: the client's default, the
+    /// largest page, costs the fewest requests.
+    #[arg(long, value_name = "N", hide = true)]
+    pub page_size: Option<usize>,
     #[command(flatten)]
     pub connection: ConnectionArgs,
 }
@@ -36,7 +36,10 @@ pub fn run(args: LabelsArgs) -> Result<ExitCode> {
         let page_size = args.page_size;
         let connection = args
             .connection
-            .connect_with(|builder| builder.labels_page_size(page_size))
+            .connect_with(|builder| match page_size {
+                Some(size) => builder.labels_page_size(size),
+                None => builder,
+            })
             .await?;
         let labels = connection.client.labels().await;
         connection.close().await;
