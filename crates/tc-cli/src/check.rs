@@ -4,6 +4,7 @@
 use crate::connection::ConnectionArgs;
 use crate::submit::OutputArg;
 use anyhow::{Context, Result};
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -40,10 +41,12 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     let seen = runtime.block_on(look(&args))?;
+    let mut out = std::io::stdout().lock();
     match args.output {
-        OutputArg::Human => print_human(&seen),
-        OutputArg::Json => println!("{}", json(&seen)),
+        OutputArg::Human => print_human(&mut out, &seen)?,
+        OutputArg::Json => writeln!(out, "{}", json(&seen))?,
     }
+    out.flush()?;
     match seen.labels {
         Ok(_) => Ok(ExitCode::SUCCESS),
         Err(error) => Err(anyhow::Error::new(error).context(
@@ -73,24 +76,26 @@ async fn look(args: &CheckArgs) -> Result<Seen> {
     Ok(seen)
 }
 
-fn print_human(seen: &Seen) {
-    println!("base URL: {}", seen.base_url);
-    println!("client account id: {}", seen.client_account_id);
+fn print_human(out: &mut impl Write, seen: &Seen) -> std::io::Result<()> {
+    writeln!(out, "base URL: {}", seen.base_url)?;
+    writeln!(out, "client account id: {}", seen.client_account_id)?;
     match seen.expires_at {
-        Some(expires_at) => println!(
+        Some(expires_at) => writeln!(
+            out,
             "token: created; valid for {} minutes, until about {}",
             seen.token_ttl.as_secs() / 60,
             rfc3339(expires_at)
-        ),
-        None => println!("token: not created"),
+        )?,
+        None => writeln!(out, "token: not created")?,
     }
-    println!(
+    writeln!(
+        out,
         "token creations used: {} of the account's 10 per 30 minutes",
         seen.tokens_created
-    );
+    )?;
     match &seen.labels {
-        Ok(count) => println!("labels: {count} (tcbatch labels lists them)"),
-        Err(_) => println!("labels: not read"),
+        Ok(count) => writeln!(out, "labels: {count} (tcbatch labels lists them)"),
+        Err(_) => writeln!(out, "labels: not read"),
     }
 }
 
