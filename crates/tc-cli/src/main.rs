@@ -4,15 +4,22 @@
 //! `main` only dispatches: each subcommand is a module, and the input readers in [`read`] are
 //! shared by every subcommand that reads call records.
 
+mod check;
+mod completions;
+mod connection;
+mod journal_report;
+mod labels;
 mod mock;
 mod normalize;
 mod read;
 mod report;
 mod serve;
+mod shutdown;
+mod status;
 mod submit;
 mod validate;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::io::{self, IsTerminal};
 use std::process::ExitCode;
 
@@ -27,7 +34,10 @@ const PHONE_LIBRARY_LOGS: &str = "rlibphonenumber=off";
     name = "tcbatch",
     version,
     about = "Validate, normalise and push call records to Truecaller's \
-             Call Personalisation Batch v2 API"
+             Call Personalisation Batch v2 API",
+    after_help = "Exit status: 0 on success; 1 when some record is invalid, not accepted or not \
+                  delivered; 2 on a usage, input, credentials or I/O error; each command's \
+                  --help gives its own."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -47,6 +57,18 @@ enum Command {
     /// Serve a durable relay: producers post records one by one, the relay stores them and
     /// sends them in full batches (loopback only by default).
     Serve(serve::ServeArgs),
+    /// Show what became of each record of one or more batches on the customers' phones.
+    Status(status::StatusArgs),
+    /// List the account's dynamic labels, every page of them.
+    Labels(labels::LabelsArgs),
+    /// Check the credentials: create one token and show what the account can see.
+    Check(check::CheckArgs),
+    /// Rebuild a push's report from its journal, without sending anything.
+    Report(journal_report::ReportArgs),
+    /// Print a shell's completion script for tcbatch.
+    Completions(completions::CompletionsArgs),
+    /// Print or write tcbatch's manual pages.
+    Man(completions::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +98,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Serve(args) => {
             serve::run(args)?;
+            ExitCode::SUCCESS
+        }
+        Command::Status(args) => status::run(args)?,
+        Command::Labels(args) => labels::run(args)?,
+        Command::Check(args) => check::run(args)?,
+        Command::Report(args) => journal_report::run(args)?,
+        Command::Completions(args) => {
+            completions::completions(args, Cli::command())?;
+            ExitCode::SUCCESS
+        }
+        Command::Man(args) => {
+            completions::man(args, Cli::command())?;
             ExitCode::SUCCESS
         }
     })

@@ -8,6 +8,10 @@ use tc_sim::{SimConfig, Simulator};
 
 /// Flags of `tcbatch mock`. Unset credentials fall back to the demo ones of [`SimConfig::demo`].
 #[derive(Clone, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 when stopped by Ctrl-C or SIGTERM; 2 on a usage error or \
+                        an address that cannot be listened on."
+)]
 pub struct MockArgs {
     /// Address to serve on. Loopback only, unless --allow-non-loopback is given.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
@@ -20,10 +24,10 @@ pub struct MockArgs {
     #[arg(long, value_name = "ID")]
     pub client_account_id: Option<String>,
     /// The Key ID the token endpoint accepts [default: the demo key id printed at start]
-    #[arg(long, value_name = "K")]
+    #[arg(long, value_name = "ID")]
     pub key_id: Option<String>,
     /// The secret API key the token endpoint accepts [default: the demo key printed at start]
-    #[arg(long, value_name = "S")]
+    #[arg(long, value_name = "KEY")]
     pub api_key: Option<String>,
     /// Create requests allowed per token per minute.
     #[arg(long, value_name = "N", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
@@ -33,7 +37,7 @@ pub struct MockArgs {
     #[arg(long, value_name = "MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub rate_window_ms: u64,
     /// Seconds a token stays valid.
-    #[arg(long, value_name = "SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
     pub token_ttl: u64,
     /// Probability (0 to 1) that a create request answers 500 and stores nothing.
     #[arg(long, value_name = "F", default_value_t = 0.0, value_parser = probability)]
@@ -118,8 +122,10 @@ pub async fn run(args: MockArgs) -> anyhow::Result<()> {
                 args.listen
             )
         })?;
+    // Before the banner: a signal sent as soon as it is read must stop the simulator cleanly.
+    let stop = crate::shutdown::stop_signal("stopping the simulator");
     println!("{}", banner(&sim, &args));
-    sim.serve_forever().await;
+    sim.serve_until(stop).await;
     Ok(())
 }
 

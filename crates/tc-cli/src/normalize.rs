@@ -2,6 +2,7 @@
 //! line in, in order: the E.164 form, or `error: <code>`.
 
 use crate::read::lines::Lines;
+use crate::submit::OutputArg;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::process::ExitCode;
 use tc_core::{Region, E164};
@@ -9,12 +10,16 @@ use tc_core::{Region, E164};
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Exit status: 0 when every line is a valid number, 1 when any line is \
-                        an error, 2 on an I/O error."
+                        an error, 2 on a usage or I/O error."
 )]
 pub struct NormalizeArgs {
     /// Reads numbers written without + or 00 as national numbers of this region (ISO 3166, e.g. IN).
     #[arg(long, value_name = "CC")]
     pub region: Option<Region>,
+    /// One E.164 number or `error: CODE` per line, or one JSON object per line:
+    /// {"line": N, "e164": "+91..."} or {"line": N, "error": "CODE", "message": "..."}.
+    #[arg(long, value_enum, default_value_t = OutputArg::Human)]
+    pub output: OutputArg,
 }
 
 pub fn run(args: NormalizeArgs) -> io::Result<ExitCode> {
@@ -28,11 +33,25 @@ pub fn run(args: NormalizeArgs) -> io::Result<ExitCode> {
             text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
         }
         let text = String::from_utf8_lossy(text);
-        match E164::normalize(&text, args.region) {
-            Ok(number) => writeln!(out, "{number}")?,
-            Err(err) => {
-                any_error = true;
-                writeln!(out, "error: {}", err.code())?;
+        let normalized = E164::normalize(&text, args.region);
+        any_error |= normalized.is_err();
+        match args.output {
+            OutputArg::Human => match normalized {
+                Ok(number) => writeln!(out, "{number}")?,
+                Err(err) => writeln!(out, "error: {}", err.code())?,
+            },
+            OutputArg::Json => {
+                let answer = match normalized {
+                    Ok(number) => {
+                        serde_json::json!({"line": line.number, "e164": number.to_string()})
+                    }
+                    Err(err) => serde_json::json!({
+                        "line": line.number,
+                        "error": err.code().as_str(),
+                        "message": err.to_string(),
+                    }),
+                };
+                writeln!(out, "{answer}")?;
             }
         }
         buf.clear();

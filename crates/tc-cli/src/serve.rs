@@ -19,7 +19,10 @@ use tc_relay::{ProducerKeys, Relay, RelayConfig};
     after_help = "Producers post to /v1/call-records (one record or {\"call_records\": [...]}); \
                   GET /v1/call-records/{id} says what became of a record. SIGTERM or Ctrl-C \
                   stops taking posts, finishes the requests in flight and exits; queued \
-                  records stay in the store for the next start."
+                  records stay in the store for the next start.\n\nExit status: 0 when stopped \
+                  by SIGTERM or Ctrl-C; 2 on a usage or credentials error, a store that cannot \
+                  be opened (or is held by another relay), or an address that cannot be served \
+                  on."
 )]
 pub struct ServeArgs {
     /// Address to serve on. Loopback only unless --insecure-non-loopback is given.
@@ -35,20 +38,10 @@ pub struct ServeArgs {
     /// Reads numbers written without + or 00 as national numbers of this region (ISO 3166, e.g. IN).
     #[arg(long, value_name = "CC")]
     pub region: Option<Region>,
-    /// API base URL.
-    #[arg(long, default_value = tc_http::DEFAULT_BASE_URL)]
-    pub base_url: String,
-    /// Client account id; defaults to $TRUECALLER_CLIENT_ACCOUNT_ID.
-    #[arg(long, value_name = "ID")]
-    pub client_account_id: Option<String>,
-    /// A file of KEY=VALUE lines: TRUECALLER_CLIENT_ACCOUNT_ID, TRUECALLER_KEY_ID, TRUECALLER_API_KEY.
-    #[arg(long, value_name = "FILE")]
-    pub credentials: Option<PathBuf>,
-    /// Access tokens to send on in parallel, each held to 60 requests per minute (1 to 10).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=10))]
-    pub tokens: u8,
+    #[command(flatten)]
+    pub connection: crate::connection::ConnectionArgs,
     /// Records queued (acknowledged, not yet sent) above which posts get 503 with Retry-After.
-    #[arg(long, value_name = "RECORDS", default_value_t = tc_relay::DEFAULT_QUEUE_LIMIT)]
+    #[arg(long, value_name = "N", default_value_t = tc_relay::DEFAULT_QUEUE_LIMIT)]
     pub queue_limit: usize,
     /// Never re-send a batch whose outcome is unknown: its records are marked unknown (no
     /// duplicates, but possibly lost records).
@@ -62,16 +55,6 @@ pub struct ServeArgs {
     /// network in clear: only behind a TLS-terminating proxy on the same host.
     #[arg(long)]
     pub insecure_non_loopback: bool,
-    /// Send to a simulator started inside this process, with demo credentials.
-    #[arg(long)]
-    pub mock: bool,
-    /// Requests allowed per token per rate window. Only for a simulator started with another
-    /// limit (benchmarks); the API allows 60 per minute.
-    #[arg(long, default_value_t = 60, hide = true, value_parser = clap::value_parser!(u32).range(1..))]
-    pub rate_limit: u32,
-    /// Length of the rate window in milliseconds (see --rate-limit).
-    #[arg(long, default_value_t = 60_000, hide = true, value_parser = clap::value_parser!(u64).range(1..))]
-    pub rate_window_ms: u64,
 }
 
 /// `250ms`, `1s`, `1.5s`, `2m`; a bare number is seconds.
@@ -153,6 +136,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
+    // Before the start-up line: a signal sent as soon as it is read must stop the relay cleanly.
+    let stop =
+        crate::shutdown::stop_signal("stopping: no more posts; finishing the requests in flight");
     if !address.ip().is_loopback() {
         eprintln!("tcbatch: WARNING: serving without TLS on {address}: records cross the network in clear");
     }
@@ -163,7 +149,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         relay.queue_depth(),
         resumed.requeued + resumed.unknown
     );
-    relay.serve(listener, stop_signal()).await?;
+    relay.serve(listener, stop).await?;
     eprintln!("tcbatch: relay stopped; queued records stay in the store");
     if let Some(sim) = simulator {
         sim.shutdown().await;
@@ -173,7 +159,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
 
 /// The API client, and the simulator it talks to with --mock.
 async fn connect(args: &ServeArgs) -> Result<(Option<tc_sim::Simulator>, tc_http::Client)> {
-    let (simulator, base_url, credentials) = if args.mock {
+    let (simulator, base_url, credentials) = if args.connection.mock {
         let sim = tc_sim::Simulator::start(tc_sim::SimConfig::demo())
             .await
             .context("cannot start the in-process simulator")?;
@@ -182,21 +168,14 @@ async fn connect(args: &ServeArgs) -> Result<(Option<tc_sim::Simulator>, tc_http
         eprintln!("tcbatch: sending to the built-in simulator at {base_url} (demo credentials)");
         (Some(sim), base_url, credentials)
     } else {
-        let credentials = credentials::load(
-            args.credentials.as_deref(),
-            args.client_account_id.as_deref(),
-        )?;
-        (None, args.base_url.clone(), credentials)
+        let credentials = args.connection.load_credentials()?;
+        (None, args.connection.base_url.clone(), credentials)
     };
-    let client = credentials::client_builder(
-        base_url,
-        &credentials,
-        args.tokens,
-        args.rate_limit,
-        args.rate_window_ms,
-    )
-    .guarantee(guarantee(args))
-    .build()?;
+    let client = args
+        .connection
+        .client_builder(base_url, &credentials)
+        .guarantee(guarantee(args))
+        .build()?;
     Ok((simulator, client))
 }
 
@@ -207,30 +186,6 @@ fn guarantee(args: &ServeArgs) -> tc_push::Guarantee {
     } else {
         tc_push::Guarantee::AtLeastOnce
     }
-}
-
-/// Completes on Ctrl-C or SIGTERM.
-async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = terminate.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    eprintln!("tcbatch: stopping: no more posts; finishing the requests in flight");
 }
 
 #[cfg(test)]

@@ -74,6 +74,7 @@ mod options;
 pub mod ordered;
 mod paths;
 mod push;
+mod rebuild;
 mod report;
 
 pub use clock::{Clock, SystemClock, TokioClock};
@@ -89,5 +90,6 @@ pub use push::{
     fails_every_batch, BatchCounts, Guarantee, PushConfig, PushEnd, Pushed, Pusher, Resumed, Start,
     StopHandle,
 };
-pub use report::{verdict, write_report, ReportRow, Tally};
+pub use rebuild::{rebuild_report, Rebuilt, ReportOutput};
+pub use report::{verdict, write_report, write_report_as, ReportFormat, ReportRow, Tally};
 pub use tc_core::wire::DeliveryStatus;

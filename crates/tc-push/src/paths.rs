@@ -55,7 +55,7 @@ fn check_writable(report: &Path) -> Result<(), Error> {
 
 /// Whether two paths name one file: equal identities when both exist, else equal canonical
 /// forms (the parent canonicalised, for a file not created yet).
-fn same_file(a: &Path, b: &Path) -> bool {
+pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;

@@ -93,20 +93,70 @@ pub fn verdict(outcome: Option<&Outcome>, stored_before: bool) -> (RowStatus, bo
     }
 }
 
+/// How report rows are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReportFormat {
+    /// A header, then one line per row.
+    Csv,
+    /// One JSON object per row and line.
+    JsonLines,
+}
+
+impl ReportFormat {
+    /// JSON Lines for a path ending in `.jsonl`, CSV for any other: what [`write_report`] writes.
+    pub fn of_path(path: &Path) -> ReportFormat {
+        if path.extension().is_some_and(|e| e == "jsonl") {
+            ReportFormat::JsonLines
+        } else {
+            ReportFormat::Csv
+        }
+    }
+}
+
 /// Writes the report of the journal at `journal` to `path` (CSV, or JSON Lines when it ends in
 /// `.jsonl`), one row per input record in input order, atomically: a temporary file in the same
 /// directory, renamed over `path` when complete. `input_rows` is how many records the input
 /// holds: rows the journal never mentions are reported `failed` with code `not_sent`.
 pub fn write_report(journal: &Path, path: &Path, input_rows: u64) -> Result<Tally, Error> {
-    let ledger = Ledger::load(journal)?;
-    let mut entries = EntryCache::open(journal)?;
+    write_report_as(journal, path, ReportFormat::of_path(path), input_rows)
+}
+
+/// As [`write_report`], in `format` whatever the path's extension.
+pub fn write_report_as(
+    journal: &Path,
+    path: &Path,
+    format: ReportFormat,
+    input_rows: u64,
+) -> Result<Tally, Error> {
     let report_error = |source| Error::Report {
         path: path.to_owned(),
         source,
     };
     let dir = report_dir(path);
     let temp = temporary_report(dir).map_err(report_error)?;
-    let mut sink = Sink::new(temp.reopen().map_err(report_error)?, path);
+    let file = temp.reopen().map_err(report_error)?;
+    let tally = write_rows(journal, file, format, input_rows, path)?;
+    temp.as_file().sync_data().map_err(report_error)?;
+    temp.persist(path).map_err(|e| report_error(e.error))?;
+    Ok(tally)
+}
+
+/// Writes the report's rows to `out`; `name` is what a write error calls the destination.
+pub(crate) fn write_rows(
+    journal: &Path,
+    out: impl Write,
+    format: ReportFormat,
+    input_rows: u64,
+    name: &Path,
+) -> Result<Tally, Error> {
+    let ledger = Ledger::load(journal)?;
+    let mut entries = EntryCache::open(journal)?;
+    let report_error = |source| Error::Report {
+        path: name.to_owned(),
+        source,
+    };
+    let mut sink = Sink::new(out, format);
     let mut tally = Tally::default();
     for row in 1..=input_rows.max(ledger.highest_row()) {
         let report = report_row(journal, &ledger, &mut entries, row)?;
@@ -114,8 +164,6 @@ pub fn write_report(journal: &Path, path: &Path, input_rows: u64) -> Result<Tall
         sink.write(&report).map_err(report_error)?;
     }
     sink.finish().map_err(report_error)?;
-    temp.as_file().sync_data().map_err(report_error)?;
-    temp.persist(path).map_err(|e| report_error(e.error))?;
     Ok(tally)
 }
 
@@ -305,17 +353,16 @@ impl EntryCache {
     }
 }
 
-enum Sink {
-    Csv(Box<csv::Writer<File>>),
-    Jsonl(BufWriter<File>),
+enum Sink<W: Write> {
+    Csv(Box<csv::Writer<W>>),
+    Jsonl(BufWriter<W>),
 }
 
-impl Sink {
-    fn new(file: File, path: &Path) -> Sink {
-        if path.extension().is_some_and(|e| e == "jsonl") {
-            Sink::Jsonl(BufWriter::new(file))
-        } else {
-            Sink::Csv(Box::new(csv::Writer::from_writer(file)))
+impl<W: Write> Sink<W> {
+    fn new(out: W, format: ReportFormat) -> Sink<W> {
+        match format {
+            ReportFormat::JsonLines => Sink::Jsonl(BufWriter::new(out)),
+            ReportFormat::Csv => Sink::Csv(Box::new(csv::Writer::from_writer(out))),
         }
     }
 

@@ -93,7 +93,14 @@ impl Simulator {
 
     /// Serves until Ctrl-C (or SIGTERM on Unix), then shuts down; returns early if the server
     /// fails.
-    pub async fn serve_forever(mut self) {
+    pub async fn serve_forever(self) {
+        self.serve_until(stop_signal()).await;
+    }
+
+    /// Serves until `stop` completes, then shuts down; returns early if the server fails. A
+    /// program that announces it is ready passes a stop future whose signal handlers are already
+    /// installed, so a signal sent right after the announcement stops it cleanly.
+    pub async fn serve_until(mut self, stop: impl std::future::Future<Output = ()>) {
         let Some(mut task) = self.task.take() else {
             return;
         };
@@ -104,7 +111,7 @@ impl Simulator {
                 }
                 return;
             }
-            _ = stop_signal() => tracing::info!("stop signal received, shutting down"),
+            _ = stop => tracing::info!("stop signal received, shutting down"),
         }
         self.task = Some(task);
         self.shutdown().await;

@@ -29,7 +29,7 @@ pub fn run(args: &SubmitArgs, format: Format, region: Option<Region>) -> Result<
         }
     }
     let batches = valid.div_ceil(MAX_BATCH_RECORDS as u64);
-    let per_minute = 60 * u64::from(args.tokens);
+    let per_minute = 60 * u64::from(args.connection.tokens);
     let minutes = batches as f64 / per_minute as f64;
     let summary = serde_json::json!({
         "rows": rows, "valid": valid, "invalid": rows - valid, "batches": batches,

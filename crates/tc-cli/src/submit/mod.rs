@@ -27,32 +27,30 @@ pub const EXIT_INTERRUPTED: i32 = 130;
 pub const EXIT_TERMINATED: i32 = 143;
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Exit status: 0 when every row was accepted (with --dry-run: every row is \
+                        valid); 1 when some rows were rejected, failed or have an unknown outcome \
+                        (see the report); 2 on a usage, credentials, input or journal error \
+                        (nothing more was sent); 130 when interrupted by Ctrl-C and 143 when \
+                        stopped by SIGTERM (run the same command with --resume to finish)."
+)]
 pub struct SubmitArgs {
     /// The CSV, JSON Lines or JSON file of call records.
+    #[arg(value_name = "FILE")]
     pub file: PathBuf,
     /// Input format; inferred from the file extension when not given.
     #[arg(long, value_enum)]
     pub format: Option<crate::read::Format>,
     /// Default region (ISO 3166, such as IN) for numbers written without + or 00.
-    #[arg(long)]
+    #[arg(long, value_name = "CC")]
     pub region: Option<String>,
-    /// API base URL.
-    #[arg(long, default_value = tc_http::DEFAULT_BASE_URL)]
-    pub base_url: String,
-    /// Client account id; defaults to $TRUECALLER_CLIENT_ACCOUNT_ID.
-    #[arg(long)]
-    pub client_account_id: Option<String>,
-    /// A file of KEY=VALUE lines: TRUECALLER_CLIENT_ACCOUNT_ID, TRUECALLER_KEY_ID, TRUECALLER_API_KEY.
-    #[arg(long)]
-    pub credentials: Option<PathBuf>,
-    /// Access tokens to send on in parallel, each held to 60 requests per minute (1 to 10).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=10))]
-    pub tokens: u8,
+    #[command(flatten)]
+    pub connection: crate::connection::ConnectionArgs,
     /// Report path: CSV, or JSON Lines when it ends in .jsonl. Default: FILE.report.csv
-    #[arg(long)]
+    #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,
     /// Journal path. Default: FILE.journal
-    #[arg(long)]
+    #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
     /// Continue a push that was interrupted, from its journal.
     #[arg(long)]
@@ -67,7 +65,7 @@ pub struct SubmitArgs {
     #[arg(long, value_enum, default_value_t = StatusApiArg::V2)]
     pub status_api: StatusApiArg,
     /// Longest time --wait polls, in seconds.
-    #[arg(long, default_value_t = 900)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 900)]
     pub wait_timeout: u64,
     /// Never re-send a batch whose outcome is unknown (no duplicates, but possibly lost records).
     #[arg(long)]
@@ -75,16 +73,6 @@ pub struct SubmitArgs {
     /// How phone numbers are written on the wire.
     #[arg(long, value_enum, default_value_t = NumberFormatArg::E164)]
     pub number_format: NumberFormatArg,
-    /// Push to a simulator started inside this process, with demo credentials.
-    #[arg(long)]
-    pub mock: bool,
-    /// Requests allowed per token per rate window. Only for a simulator started with another
-    /// limit (benchmarks); the API allows 60 per minute.
-    #[arg(long, default_value_t = 60, hide = true, value_parser = clap::value_parser!(u32).range(1..))]
-    pub rate_limit: u32,
-    /// Length of the rate window in milliseconds (see --rate-limit).
-    #[arg(long, default_value_t = 60_000, hide = true, value_parser = clap::value_parser!(u64).range(1..))]
-    pub rate_window_ms: u64,
     /// Summary format.
     #[arg(long, value_enum, default_value_t = OutputArg::Human)]
     pub output: OutputArg,
@@ -108,6 +96,15 @@ pub enum NumberFormatArg {
 pub enum StatusApiArg {
     V2,
     V3,
+}
+
+impl From<StatusApiArg> for tc_http::StatusApi {
+    fn from(arg: StatusApiArg) -> tc_http::StatusApi {
+        match arg {
+            StatusApiArg::V2 => tc_http::StatusApi::V2,
+            StatusApiArg::V3 => tc_http::StatusApi::V3,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -153,7 +150,7 @@ fn check_files(args: &SubmitArgs, format: crate::read::Format) -> Result<(Files,
     tc_push::check_outputs(Some(&args.file), &files.journal, &files.report)?;
     let fingerprint = Fingerprint::of_file(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
-    if args.mock && !args.resume && args.journal.is_none() {
+    if args.connection.mock && !args.resume && args.journal.is_none() {
         // A journal of an earlier demo push describes a simulator that is gone: start afresh.
         let _ = std::fs::remove_file(&files.journal);
     }
@@ -232,7 +229,7 @@ fn push_config(
         } else {
             tc_push::Guarantee::AtLeastOnce
         })
-        .with_in_flight(usize::from(args.tokens) * IN_FLIGHT_PER_TOKEN)
+        .with_in_flight(usize::from(args.connection.tokens) * IN_FLIGHT_PER_TOKEN)
         .with_jobs(args.jobs)
 }
 
@@ -252,7 +249,8 @@ async fn push_and_report(
     }
     let signal = signals::stop_on_signal(pusher.stop_handle());
     let progress = progress::Progress::start(
-        f64::from(args.rate_limit) * 1000.0 / args.rate_window_ms as f64 * f64::from(args.tokens),
+        f64::from(args.connection.rate_limit) * 1000.0 / args.connection.rate_window_ms as f64
+            * f64::from(args.connection.tokens),
         crate::read::estimate_rows(&args.file),
         args.events,
     );
@@ -349,17 +347,14 @@ struct Target {
 
 impl Target {
     async fn connect(args: &SubmitArgs) -> Result<Target> {
-        if !args.mock {
-            let credentials = credentials::load(
-                args.credentials.as_deref(),
-                args.client_account_id.as_deref(),
-            )?;
+        if !args.connection.mock {
+            let credentials = args.connection.load_credentials()?;
             return Ok(Target {
                 simulator: None,
                 destination: Destination::Api {
-                    base_url: args.base_url.clone(),
+                    base_url: args.connection.base_url.clone(),
                 },
-                base_url: args.base_url.clone(),
+                base_url: args.connection.base_url.clone(),
                 client_account_id: credentials.client_account_id.clone(),
                 credentials,
             });
@@ -386,20 +381,13 @@ impl Target {
         } else {
             tc_http::Guarantee::AtLeastOnce
         };
-        let client = credentials::client_builder(
-            self.base_url.clone(),
-            credentials,
-            args.tokens,
-            args.rate_limit,
-            args.rate_window_ms,
-        )
-        .guarantee(guarantee)
-        .status_api(match args.status_api {
-            StatusApiArg::V2 => tc_http::StatusApi::V2,
-            StatusApiArg::V3 => tc_http::StatusApi::V3,
-        })
-        .number_format(number_format(args.number_format))
-        .build()?;
+        let client = args
+            .connection
+            .client_builder(self.base_url.clone(), credentials)
+            .guarantee(guarantee)
+            .status_api(args.status_api.into())
+            .number_format(number_format(args.number_format))
+            .build()?;
         Ok(client)
     }
 
