@@ -20,6 +20,12 @@ pub struct ConnectionArgs {
     /// Access tokens to send on in parallel, each held to 60 requests per minute (1 to 10).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=10))]
     pub tokens: u8,
+    /// Share the account with every other process that uses this Redis (several pushes or
+    /// relays on one account): its tokens, its 10 token creations per 30 minutes and each
+    /// token's rate window. While Redis cannot be reached, nothing is sent. Without it, this
+    /// process assumes it is the account's only user.
+    #[arg(long, value_name = "URL")]
+    pub coordinator: Option<String>,
     /// Talk to a simulator started inside this process, with demo credentials (no account
     /// needed; it forgets everything when the command ends).
     #[arg(long)]
@@ -43,19 +49,41 @@ impl ConnectionArgs {
         )
     }
 
-    /// A client for `base_url` and `credentials` with these flags' tokens and rate limit.
+    /// A client for `base_url` and `credentials` with these flags' tokens, rate limit and
+    /// coordinator.
+    ///
+    /// # Errors
+    /// A `--coordinator` that is not a Redis URL.
     pub fn client_builder(
         &self,
         base_url: String,
         credentials: &Credentials,
-    ) -> tc_http::ClientBuilder {
-        credentials::client_builder(
+    ) -> Result<tc_http::ClientBuilder> {
+        let coordinator = match &self.coordinator {
+            Some(url) => {
+                let coordinator =
+                    tc_redis::RedisCoordinator::new(url, &credentials.client_account_id)
+                        .context("--coordinator")?
+                        .with_api(&base_url);
+                eprintln!(
+                    "tcbatch: sharing the account through Redis at {}",
+                    coordinator.server()
+                );
+                Some(coordinator)
+            }
+            None => None,
+        };
+        let builder = credentials::client_builder(
             base_url,
             credentials,
             self.tokens,
             self.rate_limit,
             self.rate_window_ms,
-        )
+        );
+        Ok(match coordinator {
+            Some(coordinator) => builder.coordinator(std::sync::Arc::new(coordinator)),
+            None => builder,
+        })
     }
 
     /// Connects as these flags say: the API (or `--base-url`) with the operator's credentials,
@@ -72,7 +100,7 @@ impl ConnectionArgs {
         if !self.mock {
             let credentials = self.load_credentials()?;
             let client =
-                settings(self.client_builder(self.base_url.clone(), &credentials)).build()?;
+                settings(self.client_builder(self.base_url.clone(), &credentials)?).build()?;
             return Ok(Connection {
                 simulator: None,
                 client,
@@ -87,7 +115,7 @@ impl ConnectionArgs {
             "tcbatch: talking to the built-in simulator at {base_url} (demo credentials; it \
              starts empty and stops with this command)"
         );
-        let client = settings(self.client_builder(base_url, &credentials)).build()?;
+        let client = settings(self.client_builder(base_url, &credentials)?).build()?;
         Ok(Connection {
             simulator: Some(simulator),
             client,

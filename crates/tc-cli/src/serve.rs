@@ -173,7 +173,7 @@ async fn connect(args: &ServeArgs) -> Result<(Option<tc_sim::Simulator>, tc_http
     };
     let client = args
         .connection
-        .client_builder(base_url, &credentials)
+        .client_builder(base_url, &credentials)?
         .guarantee(guarantee(args))
         .build()?;
     Ok((simulator, client))

@@ -13,6 +13,17 @@ impl Keys {
         }
     }
 
+    /// The keys of the same account on the API at `base_url`, under `tc:{ACCOUNT@BASE_URL}:`.
+    pub fn on_api(&self, base_url: &str) -> Keys {
+        let account = self
+            .namespace
+            .trim_start_matches("tc:{")
+            .trim_end_matches('}');
+        Keys {
+            namespace: format!("tc:{{{account}@{base_url}}}"),
+        }
+    }
+
     pub fn namespace(&self) -> &str {
         &self.namespace
     }

@@ -117,6 +117,15 @@ impl RedisCoordinator {
         })
     }
 
+    /// Keeps the account's keys apart from the same account id on another API (a simulator on
+    /// this machine, say): the limits are those of one account on one API. Every process
+    /// sharing the account must give the same `base_url`.
+    #[must_use]
+    pub fn with_api(mut self, base_url: &str) -> RedisCoordinator {
+        self.keys = self.keys.on_api(base_url.trim_end_matches('/'));
+        self
+    }
+
     /// Where the server is (host, port and database, never a password).
     pub fn server(&self) -> &str {
         &self.server

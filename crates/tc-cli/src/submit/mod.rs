@@ -383,7 +383,7 @@ impl Target {
         };
         let client = args
             .connection
-            .client_builder(self.base_url.clone(), credentials)
+            .client_builder(self.base_url.clone(), credentials)?
             .guarantee(guarantee)
             .status_api(args.status_api.into())
             .number_format(number_format(args.number_format))
