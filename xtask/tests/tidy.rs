@@ -711,3 +711,75 @@ fn tcbatch_never_writes_or_folds_the_journal_itself() {
         found.join("\n")
     );
 }
+
+#[test]
+fn redis_tests_run_with_redis_and_say_why_they_are_ignored_without_it() {
+    // Each test needs a Redis; without TC_REDIS_URL it is ignored with the reason (so a
+    // developer sees how many and why), and with TC_REDIS_REQUIRED=1 (CI) the build stops
+    // instead: tc-redis's build script sets `tc_redis` only when TC_REDIS_URL is set.
+    let mut found = Vec::new();
+    for file in rust_files(&root().join("crates/tc-redis/tests")) {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        for (number, line) in lines.iter().enumerate() {
+            let trimmed = line.trim();
+            if trimmed != "#[test]" && !trimmed.starts_with("#[tokio::test") {
+                continue;
+            }
+            // The attributes up to the function, without whitespace (rustfmt may wrap them).
+            let attributes: String = lines[number + 1..]
+                .iter()
+                .take_while(|l| !l.contains("fn "))
+                .flat_map(|l| l.chars())
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            let gated = attributes.starts_with("#[cfg_attr(not(tc_redis),ignore=\"needsRedis");
+            let worker = attributes.starts_with("#[ignore=\"aworkerprocess");
+            if !gated && !worker {
+                let shown = file.strip_prefix(root()).unwrap_or(&file).display();
+                found.push(format!("{shown}:{}: `{trimmed}`", number + 1));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "follow each Redis test's attribute with \
+         #[cfg_attr(not(tc_redis), ignore = \"needs Redis: set TC_REDIS_URL=...\")]:\n{}",
+        found.join("\n")
+    );
+    let build = std::fs::read_to_string(root().join("crates/tc-redis/build.rs")).unwrap();
+    assert!(build.contains("TC_REDIS_REQUIRED") && build.contains("rustc-cfg=tc_redis"));
+    let ci = std::fs::read_to_string(root().join(".ci/run")).unwrap();
+    assert!(
+        ci.contains("export TC_REDIS_REQUIRED=1"),
+        ".ci/run requires the Redis tests to run"
+    );
+}
+
+#[test]
+fn only_tc_redis_talks_to_redis() {
+    let mut found = Vec::new();
+    for dir in [
+        "crates/tc-core/src",
+        "crates/tc-http/src",
+        "crates/tc-push/src",
+        "crates/tc-relay/src",
+        "crates/tc-cli/src",
+        "crates/tc-sim/src",
+    ] {
+        let hits = library_occurrences(dir, &["redis::"], &[]);
+        // `tc_redis::` is the crate that owns it, and welcome.
+        found.extend(hits.into_iter().filter(|hit| {
+            let line = hit
+                .split_once("` in `")
+                .map_or(hit.as_str(), |(_, line)| line);
+            line.match_indices("redis::")
+                .any(|(at, _)| !line[..at].ends_with("tc_"))
+        }));
+    }
+    assert!(
+        found.is_empty(),
+        "the coordinator's store is tc-redis's business; the others see tc_http::Coordinator:\n{}",
+        found.join("\n")
+    );
+}
