@@ -71,6 +71,8 @@ const DOC_STEP: &[&str] = &[
     "tc-core",
     "-p",
     "tc-http",
+    "-p",
+    "tc-redis",
     "--locked",
 ];
 

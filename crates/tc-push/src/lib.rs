@@ -93,3 +93,8 @@ pub use push::{
 pub use rebuild::{rebuild_report, Rebuilt, ReportOutput};
 pub use report::{verdict, write_report, write_report_as, ReportFormat, ReportRow, Tally};
 pub use tc_core::wire::DeliveryStatus;
+/// Where the processes sharing an account keep its budget. In-process, the default, is no
+/// coordinator: the push's client keeps the budget in its own memory. Several pushes and relays
+/// on one account give their clients the same coordinator (`tc_redis::RedisCoordinator` over
+/// Redis) through `tc_http::ClientBuilder::coordinator`.
+pub use tc_http::Coordinator;
