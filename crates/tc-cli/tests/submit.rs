@@ -803,3 +803,48 @@ fn resume_refuses_other_send_options_and_names_them() {
     );
     rt.block_on(sim.shutdown());
 }
+
+/// Reads the child's stderr until a line contains `text`; `false` if the child ended first.
+fn wait_for_text(child: &mut Child, text: &str) -> bool {
+    use std::io::BufRead;
+    let stderr = child.stderr.as_mut().expect("stderr is piped");
+    std::io::BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .any(|line| line.contains(text))
+}
+
+#[test]
+fn an_unreachable_coordinator_sends_nothing_and_ctrl_c_leaves_every_row_resumable() {
+    let rt = runtime();
+    let sim = rt.block_on(Simulator::start(SimConfig::demo())).unwrap();
+    let fx = fixture(1200, false, 41);
+    // Nothing listens on port 1: the coordinator cannot be reached from the start.
+    let mut child = submit(&sim, &fx, &["--coordinator", "redis://127.0.0.1:1/"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for_text(&mut child, "nothing is sent until it answers again"),
+        "the push says why it is not sending"
+    );
+    let counters = sim.counters();
+    assert_eq!(
+        (counters.tokens_created, counters.create_requests),
+        (0, 0),
+        "fail closed: not even a token without the coordinator's word"
+    );
+    signal(&child, "INT");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let rows = report(&fx);
+    assert_eq!(rows.len(), 1200, "every row is answered for");
+    assert!(rows.iter().all(|r| r.code == "not_sent"), "{:?}", rows[0]);
+    // Resumed on its own (as the only user of the account), it sends everything once.
+    let out = run(&mut submit(&sim, &fx, &["--resume"]));
+    assert_eq!(out.status.code(), Some(0));
+    check_promises(&sim, &fx, &report(&fx));
+    rt.block_on(sim.shutdown());
+}

@@ -6,6 +6,7 @@ use crate::config::duration;
 use crate::error::{AttemptFailure, Cause, Error};
 use crate::http::{exchange, Reply};
 use crate::secret::AccessToken;
+use crate::stop::StopSignal;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, Url};
 use std::time::Duration;
@@ -21,7 +22,12 @@ pub(crate) struct Request {
     pub body: Option<Vec<u8>>,
     /// No attempt leaves after this instant of the client's clock.
     pub send_by: Option<MonotonicMillis>,
+    /// Ends the call while it waits, once given.
+    pub stop: Option<StopSignal>,
 }
+
+/// The caller gave the request's [`StopSignal`] while the call was waiting.
+pub(crate) struct Stopped;
 
 /// Why a success body is not the documented one, and the parser's error if it was one.
 pub(crate) struct Unreadable {
@@ -115,21 +121,83 @@ impl Client {
                     return Err(Error::ended(failed, running.last.take(), wait));
                 }
                 Action::CreateToken => match &self.inner.shared {
-                    Some(shared) => self.create_shared_token(shared, &mut running).await,
+                    Some(shared) => {
+                        if let Err(Stopped) = self
+                            .create_shared_token(shared, &mut running, request)
+                            .await
+                        {
+                            return Err(self.stopped(&mut running));
+                        }
+                    }
                     None => drop(self.create_token(&mut running, None).await),
                 },
                 Action::Send { at, token } => {
-                    sleep_until(self.inner.clock.instant_at(at)).await;
-                    decoded = self
-                        .send_coordinated(&mut running, request, &token, decode)
-                        .await;
+                    let sent = match self.wait(at, request).await {
+                        Ok(()) => {
+                            self.send_coordinated(&mut running, request, &token, decode)
+                                .await
+                        }
+                        Err(Stopped) => return Err(self.stopped(&mut running)),
+                    };
+                    decoded = sent;
                 }
-                Action::WaitUntil(at) => sleep_until(self.inner.clock.instant_at(at)).await,
+                Action::WaitUntil(at) => {
+                    if let Err(Stopped) = self.wait(at, request).await {
+                        return Err(self.stopped(&mut running));
+                    }
+                }
                 Action::WaitForToken { recheck_at } => {
-                    let _ = timeout_at(self.inner.clock.instant_at(recheck_at), ready).await;
+                    let recheck = timeout_at(self.inner.clock.instant_at(recheck_at), ready);
+                    if let Err(Stopped) = self.unless_stopped(recheck, request).await {
+                        return Err(self.stopped(&mut running));
+                    }
                 }
             }
         }
+    }
+
+    /// Waits until `at` on the client's clock, unless the request's stop signal comes first.
+    pub(crate) async fn wait(&self, at: MonotonicMillis, request: &Request) -> Result<(), Stopped> {
+        let sleep = sleep_until(self.inner.clock.instant_at(at));
+        self.unless_stopped(sleep, request).await.map(drop)
+    }
+
+    /// `future`'s output, unless the request's stop signal is given first.
+    pub(crate) async fn unless_stopped<F: std::future::Future>(
+        &self,
+        future: F,
+        request: &Request,
+    ) -> Result<F::Output, Stopped> {
+        let Some(stop) = &request.stop else {
+            return Ok(future.await);
+        };
+        tokio::select! {
+            biased;
+            () = stop.stopped() => Err(Stopped),
+            output = future => Ok(output),
+        }
+    }
+
+    /// Ends a call its caller stopped while it waited: nothing of this attempt was sent.
+    fn stopped(&self, running: &mut Running<'_>) -> Error {
+        let now = self.now();
+        let failed = {
+            let mut state = self.lock();
+            running.exchange.abandon(&mut state.transport, now);
+            running.exchange.poll(&mut state.transport, now)
+        };
+        self.inner.token_ready.notify_waiters();
+        let failed = match failed {
+            Action::Done(Err(failed)) => failed,
+            // Abandoning always ends a call; were it not so, the batch may be stored.
+            _ => tc_core::transport::Failed {
+                endpoint: running.exchange.endpoint(),
+                attempts: running.exchange.attempt(),
+                reason: FailReason::Cancelled,
+                possibly_stored: true,
+            },
+        };
+        Error::ended(failed, running.last.take(), Duration::ZERO)
     }
 
     /// How long until the creation budget allows a token, or the request could leave, for an

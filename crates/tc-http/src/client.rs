@@ -8,6 +8,7 @@ use crate::coordinator::Coordinator;
 use crate::error::{Cause, ConfigError, Error};
 use crate::secret::{AccessToken, Sealer};
 use crate::stats::Stats;
+use crate::stop::StopSignal;
 use reqwest::{Method, Url};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -138,7 +139,7 @@ impl Client {
     /// An [`Error`] that says whether the batch may be stored all the same
     /// ([`Error::outcome_unknown`]).
     pub async fn create_call_records(&self, batch: &Batch) -> Result<Created, Error> {
-        self.create(batch, None).await
+        self.create(batch, None, None).await
     }
 
     /// [`Client::create_call_records`], but no attempt leaves later than `send_by` from now:
@@ -154,7 +155,24 @@ impl Client {
         send_by: Duration,
     ) -> Result<Created, Error> {
         let deadline = self.now().plus(millis(send_by));
-        self.create(batch, Some(deadline)).await
+        self.create(batch, Some(deadline), None).await
+    }
+
+    /// [`Client::create_call_records_by`], for a caller that may stop: once `stop` is given,
+    /// the call ends at once if it is still waiting (for a token, its rate window, a backoff
+    /// or the coordinator), with an error whose [`Error::outcome_unknown`] says whether an
+    /// earlier attempt may have stored the batch; a request on the wire is answered first.
+    ///
+    /// # Errors
+    /// As [`Client::create_call_records_by`], plus [`Error::GaveUp`] for a call `stop` ended.
+    pub async fn create_call_records_until(
+        &self,
+        batch: &Batch,
+        send_by: Duration,
+        stop: &StopSignal,
+    ) -> Result<Created, Error> {
+        let deadline = self.now().plus(millis(send_by));
+        self.create(batch, Some(deadline), Some(stop.clone())).await
     }
 
     #[tracing::instrument(name = "create_call_records", skip_all, fields(records = batch.len()))]
@@ -162,6 +180,7 @@ impl Client {
         &self,
         batch: &Batch,
         send_by: Option<MonotonicMillis>,
+        stop: Option<StopSignal>,
     ) -> Result<Created, Error> {
         let body = serde_json::to_vec(&batch.to_request(self.inner.config.number_format()))
             .map_err(|e| Error::Encode(Cause::new(e)))?;
@@ -172,6 +191,7 @@ impl Client {
             url: self.url(&["v2", "clients", account, "dynamic_call_records"]),
             body: Some(body),
             send_by,
+            stop,
         };
         let result = self.call(&request, read_batch_id).await;
         let mut state = self.lock();
@@ -228,6 +248,7 @@ impl Client {
             url,
             body: None,
             send_by: None,
+            stop: None,
         };
         Ok(self.call(&request, read_json).await?.0)
     }
@@ -252,6 +273,7 @@ impl Client {
                 url,
                 body: None,
                 send_by: None,
+                stop: None,
             };
             let (batch, _) = self.call(&request, read_json::<Vec<Label>>).await?;
             let full = batch.len() >= page_size;

@@ -18,6 +18,7 @@ mod http;
 mod secret;
 mod shared;
 mod stats;
+mod stop;
 mod tokens;
 mod wait;
 
@@ -32,4 +33,5 @@ pub use coordinator::{
 };
 pub use error::{AttemptFailure, Cause, ConfigError, Error, Setting};
 pub use stats::Stats;
+pub use stop::StopSignal;
 pub use wait::{BatchWait, Settlement};

@@ -3,7 +3,7 @@
 //! exchange, which keeps every decision. While the coordinator cannot be reached, nothing is
 //! sent: the client fails closed and says so once in its log, and again when it resumes.
 
-use crate::call::{Decode, Request, Running};
+use crate::call::{Decode, Request, Running, Stopped};
 use crate::client::{Client, Shared};
 use crate::config::millis;
 use crate::coordinator::{Claim, CoordinatorError, Place, Reservation, TokenClaim, TokenTerms};
@@ -13,29 +13,34 @@ use tc_core::transport::{
     MonotonicMillis, SlotState, COORDINATOR_RETRY_MS, SHARED_TOKEN_RECHECK_MS,
 };
 use tc_core::EpochMillis;
-use tokio::time::sleep_until;
 
 impl Client {
     /// Carries out an `Action::CreateToken` on a shared account: takes the slot's shared
     /// token, or creates it under the coordinator's claim, or waits while another process
     /// creates it, or defers to the shared budget.
-    pub(crate) async fn create_shared_token(&self, shared: &Shared, running: &mut Running<'_>) {
+    pub(crate) async fn create_shared_token(
+        &self,
+        shared: &Shared,
+        running: &mut Running<'_>,
+        request: &Request,
+    ) -> Result<(), Stopped> {
         let Some(slot) = running.exchange.creating_slot() else {
-            return;
+            return Ok(());
         };
         let terms = self.token_terms();
         loop {
             let now = self.now();
-            let answer = shared.coordinator.token(slot, self.wall(now), &terms).await;
+            let asked = shared.coordinator.token(slot, self.wall(now), &terms);
+            let answer = self.unless_stopped(asked, request).await?;
             match self.reachable(answer) {
-                None => self.pause(now.plus(COORDINATOR_RETRY_MS)).await,
+                None => self.wait(now.plus(COORDINATOR_RETRY_MS), request).await?,
                 Some(TokenClaim::Shared(token)) => match shared.sealer.open(token.sealed()) {
                     Some(value) => {
                         let value = value.shared_as(token.id());
                         let created = self.inner.clock.monotonic_at(token.created_at());
                         let expires = self.inner.clock.monotonic_at(token.expires_at());
                         self.take_shared_token(running, value, created, expires);
-                        return;
+                        return Ok(());
                     }
                     // Sealed under other credentials (a rotated key): useless to this
                     // process, and to every process with the current key.
@@ -43,17 +48,18 @@ impl Client {
                         tracing::warn!("a shared token was sealed under other credentials");
                         let retired = shared.coordinator.retire(slot, token.id()).await;
                         if self.reachable(retired).is_none() {
-                            self.pause(now.plus(COORDINATOR_RETRY_MS)).await;
+                            self.wait(now.plus(COORDINATOR_RETRY_MS), request).await?;
                         }
                     }
                 },
                 Some(TokenClaim::Claimed(claim)) => {
-                    return self.mint_shared(shared, slot, claim, running).await;
+                    self.mint_shared(shared, slot, claim, running).await;
+                    return Ok(());
                 }
                 Some(TokenClaim::Busy { recheck_at }) => {
                     let recheck = self.inner.clock.monotonic_at(recheck_at).max(now.plus(1));
-                    self.pause(recheck.min(now.plus(SHARED_TOKEN_RECHECK_MS)))
-                        .await;
+                    self.wait(recheck.min(now.plus(SHARED_TOKEN_RECHECK_MS)), request)
+                        .await?;
                 }
                 Some(TokenClaim::BudgetUntil(until)) => {
                     let until = self.inner.clock.monotonic_at(until);
@@ -63,7 +69,7 @@ impl Client {
                         .on_creation_deferred(&mut state.transport, until);
                     drop(state);
                     self.inner.token_ready.notify_waiters();
-                    return;
+                    return Ok(());
                 }
             }
         }
@@ -138,7 +144,7 @@ impl Client {
             return self.send(running, request, token, decode).await;
         };
         let slot = running.exchange.sending_slot()?;
-        let place = self.reserve_shared(shared, running, slot).await?;
+        let place = self.reserve_shared(shared, running, request, slot).await?;
         let decoded = self.send(running, request, token, decode).await;
         let finished = self.wall(self.now());
         let moved = shared
@@ -157,6 +163,7 @@ impl Client {
         &self,
         shared: &Shared,
         running: &mut Running<'_>,
+        request: &Request,
         slot: usize,
     ) -> Option<Place> {
         let limit = self.lock().transport.pool().config().rate;
@@ -182,7 +189,8 @@ impl Client {
             .exchange
             .on_send_refused(&mut self.lock().transport, sends);
         if let Some(at) = resume_at {
-            self.pause(at).await;
+            // A stop given meanwhile ends the call at its next wait, before anything leaves.
+            let _ = self.wait(at, request).await;
         }
         None
     }
@@ -229,8 +237,10 @@ impl Client {
                 if !state.coordinator_down {
                     state.coordinator_down = true;
                     state.stats.coordinator_outages += 1;
-                    let cause = std::error::Error::source(&error).map(ToString::to_string);
-                    tracing::warn!(%error, cause = ?cause, "sending paused");
+                    match std::error::Error::source(&error) {
+                        Some(cause) => tracing::warn!(%error, %cause, "sending paused"),
+                        None => tracing::warn!(%error, "sending paused"),
+                    }
                 }
                 None
             }
@@ -239,9 +249,5 @@ impl Client {
 
     fn wall(&self, at: MonotonicMillis) -> EpochMillis {
         self.inner.clock.wall_at(at)
-    }
-
-    async fn pause(&self, until: MonotonicMillis) {
-        sleep_until(self.inner.clock.instant_at(until)).await;
     }
 }

@@ -80,3 +80,50 @@ async fn a_429_storm_loses_nothing_and_sends_nothing_twice() {
     assert!(stored_by_receiver(&sim).values().all(|&n| n == 1));
     sim.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_ends_the_calls_waiting_for_the_window_unsent_and_lets_the_sent_one_finish() {
+    let config = tc_sim::SimConfig {
+        rate_per_minute: 1,
+        rate_window: Duration::from_secs(60),
+        latency: Duration::from_millis(500),
+        ..sim_config()
+    };
+    let sim = Simulator::start(config).await.unwrap();
+    let client = client(client_config(&sim).rate_limit(1, Duration::from_secs(60)));
+    let stop = tc_http::StopSignal::new();
+    let week = Duration::from_secs(7 * 24 * 3600);
+    let calls: Vec<_> = batches(21, 3, 2)
+        .into_iter()
+        .map(|batch| {
+            let (client, stop) = (client.clone(), stop.clone());
+            tokio::spawn(async move { client.create_call_records_until(&batch, week, &stop).await })
+        })
+        .collect();
+    // The token is answered at 500 ms, the first request then takes 500 ms on the wire; at
+    // 700 ms it is out, and the other two wait for the window.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let stopped_at = Instant::now();
+    stop.stop();
+    let mut results = Vec::new();
+    for call in calls {
+        results.push(call.await.unwrap());
+    }
+    let created = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(
+        created, 1,
+        "the request on the wire is answered: {results:?}"
+    );
+    for error in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert!(
+            !error.outcome_unknown(),
+            "nothing of a waiting call was sent: {error}"
+        );
+    }
+    assert_eq!(sim.counters().create_requests, 1);
+    assert!(
+        stopped_at.elapsed() < Duration::from_secs(60),
+        "the waiting calls did not wait for the window"
+    );
+    sim.shutdown().await;
+}

@@ -11,7 +11,7 @@ use crate::ledger::Ledger;
 use crate::options::{Fingerprint, SendOptions};
 use crate::ordered::{map_ordered, Jobs};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tc_core::{
     BatchPlanner, CallRecord, CallerMemo, Diagnostic, EpochMillis, ValidationErrors, Validator,
@@ -147,22 +147,28 @@ pub struct Pushed {
 }
 
 /// Asks a running push to stop after the requests in flight; asked between runs, it stops the
-/// next run before it sends. A run that ends clears it, so calling `push` again resumes. Cheap
-/// to clone.
+/// next run before it sends. Batches still waiting for a token, their rate window or the
+/// coordinator end at once, unsent and resumable: only requests on the wire are waited for. A
+/// run that ends clears it, so calling `push` again resumes. Cheap to clone.
 #[derive(Debug, Clone, Default)]
-pub struct StopHandle(Arc<AtomicBool>);
+pub struct StopHandle(Arc<Mutex<tc_http::StopSignal>>);
 
 impl StopHandle {
     pub fn stop(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        lock(&self.0).stop();
     }
 
     pub fn is_stopped(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        lock(&self.0).is_stopped()
+    }
+
+    /// The signal the run's calls are made with.
+    fn signal(&self) -> tc_http::StopSignal {
+        lock(&self.0).clone()
     }
 
     fn reset(&self) {
-        self.0.store(false, Ordering::SeqCst);
+        *lock(&self.0) = tc_http::StopSignal::new();
     }
 }
 
@@ -678,7 +684,11 @@ async fn send_batch(
             }
         })?;
     let deadline = send_by(&ready, shared.clock.now());
-    let (status, outcome) = match client.create_call_records_by(&batch, deadline).await {
+    let stop = shared.stop.signal();
+    let sent = client
+        .create_call_records_until(&batch, deadline, &stop)
+        .await;
+    let (status, outcome) = match sent {
         Ok(created) => (BatchStatus::Accepted, accepted_entry(seq, created)),
         Err(error @ tc_http::Error::SendByPassed { wait, .. }) if !error.outcome_unknown() => {
             // Resumable until its rows are journaled again, in case the process dies between.
@@ -699,7 +709,8 @@ async fn send_batch(
             return Ok(open);
         }
         Err(error) => {
-            if fails_every_batch(&error) {
+            // A call the stop itself ended is the stop's doing, not a failure every batch meets.
+            if fails_every_batch(&error) && !stop.is_stopped() {
                 shared.stop_for(&error);
             }
             (failed_status(&error), failed_entry(seq, &error))
