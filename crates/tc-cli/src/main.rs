@@ -4,6 +4,7 @@
 //! `main` only dispatches: each subcommand is a module, and the input readers in [`read`] are
 //! shared by every subcommand that reads call records.
 
+mod config;
 mod mock;
 mod normalize;
 mod read;
@@ -47,6 +48,8 @@ enum Command {
     /// Serve a durable relay: producers post records one by one, the relay stores them and
     /// sends them in full batches (loopback only by default).
     Serve(serve::ServeArgs),
+    /// The config file's profiles: `config show` prints the settings a command would use.
+    Config(config::ConfigArgs),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +79,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Serve(args) => {
             serve::run(args)?;
+            ExitCode::SUCCESS
+        }
+        Command::Config(args) => {
+            config::run(args)?;
             ExitCode::SUCCESS
         }
     })

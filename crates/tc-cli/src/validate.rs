@@ -37,6 +37,8 @@ pub struct ValidateArgs {
     /// The time to check windows against, as epoch milliseconds or RFC 3339; default: now.
     #[arg(long, value_name = "MS|RFC3339")]
     pub now: Option<EpochMillis>,
+    #[command(flatten)]
+    pub input: read::options::InputArgs,
     /// How to report problems.
     #[arg(long, value_enum, default_value_t = Output::Human)]
     pub output: Output,
@@ -56,6 +58,7 @@ pub fn system_now() -> EpochMillis {
 #[derive(Debug)]
 pub enum ValidateError {
     Input(ReadError),
+    Config(crate::config::ConfigError),
     Output(io::Error),
 }
 
@@ -63,13 +66,28 @@ impl fmt::Display for ValidateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ValidateError::Input(err) => err.fmt(f),
+            ValidateError::Config(err) => err.fmt(f),
             ValidateError::Output(err) => write!(f, "cannot write the report: {err}"),
         }
     }
 }
 
-/// No `source`: the message already carries the cause, and `main` prints the whole chain.
-impl std::error::Error for ValidateError {}
+/// No `source` but the config file's: the other messages carry their cause, and `main` prints
+/// the whole chain.
+impl std::error::Error for ValidateError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ValidateError::Config(err) => err.source(),
+            _ => None,
+        }
+    }
+}
+
+impl From<crate::config::ConfigError> for ValidateError {
+    fn from(err: crate::config::ConfigError) -> Self {
+        ValidateError::Config(err)
+    }
+}
 
 impl From<ReadError> for ValidateError {
     fn from(err: ReadError) -> Self {
@@ -84,11 +102,13 @@ impl From<io::Error> for ValidateError {
 }
 
 pub fn run(args: ValidateArgs) -> Result<ExitCode, ValidateError> {
+    let settings = crate::config::Settings::load(&args.input.profile)?;
+    let options = settings.read_options(&args.input, args.format)?;
     let mut validator = Validator::new(args.now.unwrap_or_else(system_now));
-    if let Some(region) = args.region {
+    if let Some(region) = settings.region(args.region) {
         validator = validator.with_default_region(region);
     }
-    let mut records = read::open(args.file.as_deref(), args.format)?;
+    let mut records = read::open_with(args.file.as_deref(), &options)?;
     let header_warnings = records.warnings();
     for warning in &header_warnings {
         eprintln!("tcbatch: warning: {warning}");
