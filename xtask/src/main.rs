@@ -5,6 +5,7 @@ mod bench;
 mod bench_relay;
 mod bench_submit;
 mod ci;
+mod examples;
 
 use anyhow::{anyhow, bail, Context, Result};
 use std::ffi::OsString;
@@ -32,6 +33,7 @@ Tasks:
       --no-relay      skip the relay runs
       --relay-only    only the relay runs
       --core-only     skip every end-to-end run
+  examples            writes examples/bank-export.xlsx from examples/bank-export.csv
   help, --help, -h    this text
 ";
 
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         "ci" => ci::ci(options),
         "fuzz" => ci::fuzz(options),
         "bench" => bench::bench(options),
+        "examples" => examples::examples(options),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())
