@@ -185,7 +185,7 @@ impl TimeReading {
             if let Some(Scalar::Text(text)) = raw.get(field) {
                 if let Some(ms) = self
                     .local(text)
-                    .map_err(|why| time_problem(field, field.wire_name(), &why))?
+                    .map_err(|why| Diagnostic::new(field, Code::TimestampInvalid, why))?
                 {
                     raw.set(field, Some(Scalar::Int(ms)));
                 }
@@ -195,7 +195,7 @@ impl TimeReading {
     }
 
     /// The instant a call time names: epoch milliseconds, a time with an offset, or a local
-    /// time. `None` when it is none of these, for tc-core to explain.
+    /// time. `None` for a value of another type, for tc-core to explain.
     fn instant(&self, value: &Scalar) -> Result<Option<i64>, String> {
         match value {
             Scalar::Int(ms) => Ok(Some(*ms)),
@@ -207,7 +207,18 @@ impl TimeReading {
                 if let Ok(at) = text.parse::<Timestamp>() {
                     return Ok(Some(at.as_millisecond()));
                 }
-                self.local(text)
+                match self.local(text)? {
+                    Some(ms) => Ok(Some(ms)),
+                    None => Err(format!(
+                        "`{}` is not a date and time; write the call time as 2030-07-23 10:30{}, \
+                         with its offset (2030-07-23T10:30:00+05:30) or as epoch milliseconds",
+                        excerpt(text),
+                        match &self.date_format {
+                            Some(format) => format!(" or as --date-format `{format}` reads it"),
+                            None => String::new(),
+                        }
+                    )),
+                }
             }
             _ => Ok(None),
         }
@@ -260,8 +271,8 @@ impl Zone {
             let at = |offset: jiff::tz::Offset| {
                 offset
                     .to_timestamp(civil)
-                    .map(|t| format!("{t} (offset {offset})"))
-                    .unwrap_or_else(|_| format!("offset {offset}"))
+                    .map(|t| format!("{t} (offset {})", hours_minutes(offset)))
+                    .unwrap_or_else(|_| format!("offset {}", hours_minutes(offset)))
             };
             format!("{} or {}", at(before), at(after))
         };
@@ -285,6 +296,14 @@ impl Zone {
             )),
         }
     }
+}
+
+/// An offset as RFC 3339 writes it: `-05:00`, `+05:30`.
+fn hours_minutes(offset: jiff::tz::Offset) -> String {
+    let seconds = offset.seconds();
+    let sign = if seconds < 0 { '-' } else { '+' };
+    let minutes = seconds.unsigned_abs() / 60;
+    format!("{sign}{:02}:{:02}", minutes / 60, minutes % 60)
 }
 
 /// An Excel date cell (days since 1899-12-30, the fraction the time of day) as the ISO local

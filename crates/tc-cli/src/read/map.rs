@@ -285,12 +285,23 @@ fn missing_header(name: &str, headers: &[String], wanted: &str, what: &str) -> R
         Some(closest) => format!("; the closest is `{}`", excerpt(closest)),
         None => String::new(),
     };
-    ReadError::new(format!(
+    let mut message = format!(
         "{what} names the column `{}`, and {name} has no such header (letter case and spaces do \
          not matter); its headers are {}{hint}",
         excerpt(wanted),
         HeaderList(headers),
-    ))
+    );
+    if let [only] = headers {
+        if let Some(sep) = [';', '\t', '|', ','].into_iter().find(|&c| only.contains(c)) {
+            message += &format!(
+                ". The header is one column that holds `{}`: the file is separated by it, so give \
+                 --delimiter '{}', or leave --delimiter out for `;` and tab to be found",
+                sep.escape_debug(),
+                sep.escape_debug()
+            );
+        }
+    }
+    ReadError::new(message)
 }
 
 fn unused_warning(name: &str, headers: &[String], columns: &[Column]) -> Option<String> {
