@@ -30,7 +30,11 @@ fn write_workbook(csv: &Path, xlsx: &Path) -> Result<()> {
         csv.display()
     );
     let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().context("the CSV is empty")?.split(',').collect();
+    let header: Vec<&str> = lines
+        .next()
+        .context("the CSV is empty")?
+        .split(',')
+        .collect();
     let date_at = header.iter().position(|h| *h == DATE_COLUMN);
     let mut workbook = Workbook::new();
     let created = ExcelDateTime::from_ymd(2030, 7, 1)?;

@@ -34,20 +34,29 @@ pub const DEFAULT_CONFIG_FILE: &str = "tcbatch.toml";
 /// Why the config file or a profile cannot be used: the command stops (exit status 2).
 #[derive(Debug)]
 pub enum ConfigError {
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The file is not valid TOML, or holds a setting with a wrong value.
     Invalid {
         path: PathBuf,
         line: usize,
         reason: String,
     },
-    SecretInFile { path: PathBuf, line: usize, key: String },
+    SecretInFile {
+        path: PathBuf,
+        line: usize,
+        key: String,
+    },
     UnknownProfile {
         path: PathBuf,
         name: String,
         known: Vec<String>,
     },
-    NoConfigFile { profile: String },
+    NoConfigFile {
+        profile: String,
+    },
     /// Settings that contradict each other or are incomplete.
     Settings(String),
 }
@@ -214,29 +223,28 @@ impl Settings {
         let call_time = args.call_time.clone().or(profile.call_time.clone());
         let before = args.show_before.or(profile.show_before);
         let after = args.show_after.or(profile.show_after);
-        let window = match (&call_time, before, after) {
-            (Some(call_time), Some(before), Some(after)) => Some(Window {
-                call_time: call_time.clone(),
-                before,
-                after,
-            }),
-            (None, None, None) => None,
-            (Some(_), _, _) => {
-                return Err(ConfigError::Settings(
-                    "--call-time needs --show-before and --show-after (or show_before and \
+        let window =
+            match (&call_time, before, after) {
+                (Some(call_time), Some(before), Some(after)) => Some(Window {
+                    call_time: call_time.clone(),
+                    before,
+                    after,
+                }),
+                (None, None, None) => None,
+                (Some(_), _, _) => {
+                    return Err(ConfigError::Settings(
+                        "--call-time needs --show-before and --show-after (or show_before and \
                      show_after in the profile): how long before and after the call the phone \
                      shows the caller ID, such as --show-before 15m --show-after 2h"
-                        .to_owned(),
-                ))
-            }
-            (None, _, _) => {
-                return Err(ConfigError::Settings(
+                            .to_owned(),
+                    ))
+                }
+                (None, _, _) => return Err(ConfigError::Settings(
                     "--show-before and --show-after need --call-time HEADER: the column of the \
                      planned call time the window is derived from"
                         .to_owned(),
-                ))
-            }
-        };
+                )),
+            };
         if let Some(window) = &window {
             window.check().map_err(ConfigError::Settings)?;
         }
@@ -366,7 +374,10 @@ pub fn run(args: ConfigArgs) -> Result<(), ConfigError> {
     let quoted = |value: &dyn fmt::Display| format!("\"{}\"", value.to_string().escape_debug());
     let file = settings.file.as_ref().map(|p| p.display().to_string());
     out.push(("config file", file.unwrap_or_else(|| "none".to_owned())));
-    out.push(("profile", settings.name.clone().unwrap_or_else(|| "none".to_owned())));
+    out.push((
+        "profile",
+        settings.name.clone().unwrap_or_else(|| "none".to_owned()),
+    ));
     let region = settings.region(show.region);
     out.push(("region", region.map_or("none".to_owned(), |r| quoted(&r))));
     let times = &read.times;

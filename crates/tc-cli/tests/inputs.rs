@@ -102,7 +102,11 @@ fn a_bank_export_is_read_through_a_column_map_and_a_call_time() {
     let run = validate(
         dir.path(),
         "bank.csv",
-        &args(&[&BANK_MAP, &BANK_WINDOW, &["--region", "IN", "--output", "json"]]),
+        &args(&[
+            &BANK_MAP,
+            &BANK_WINDOW,
+            &["--region", "IN", "--output", "json"],
+        ]),
     );
     assert_eq!(run.code, 0, "{}", run.transcript());
     assert!(run.stderr.contains("3 records: 3 valid, 0 invalid"));
@@ -118,7 +122,10 @@ fn semicolon_and_tab_files_are_read_as_comma_files_are() {
             &args(&[&BANK_MAP, &BANK_WINDOW, &["--region", "IN"]]),
         );
         assert_eq!(run.code, 0, "{name}: {}", run.transcript());
-        assert!(run.stdout.contains("3 records: 3 valid, 0 invalid"), "{name}");
+        assert!(
+            run.stdout.contains("3 records: 3 valid, 0 invalid"),
+            "{name}"
+        );
     }
     // A separator given that the file does not use: the header is one column, and says so.
     let dir = with_file("semicolon.csv", &bank_csv(";"));
@@ -131,7 +138,11 @@ fn semicolon_and_tab_files_are_read_as_comma_files_are() {
     insta::assert_snapshot!("delimiter_given_is_not_the_files", run.transcript());
     let bad = validate(dir.path(), "semicolon.csv", &["--delimiter", "x"]);
     assert_eq!(bad.code, 2);
-    assert!(bad.stderr.contains("is not a CSV separator"), "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("is not a CSV separator"),
+        "{}",
+        bad.stderr
+    );
 }
 
 #[test]
@@ -243,7 +254,9 @@ fn window_flags_that_cannot_make_a_window_are_usage_errors() {
         &args(&[&BANK_MAP, &BANK_WINDOW[..6]]),
     );
     assert_eq!(no_after.code, 2);
-    assert!(no_after.stderr.contains("--call-time needs --show-before and --show-after"));
+    assert!(no_after
+        .stderr
+        .contains("--call-time needs --show-before and --show-after"));
 }
 
 #[test]
@@ -308,7 +321,14 @@ fn config_show_prints_the_resolved_settings_with_the_secret_redacted() {
     .unwrap();
     let run = tcbatch(
         dir.path(),
-        &["config", "show", "--profile", "bank", "--timezone", "Europe/London"],
+        &[
+            "config",
+            "show",
+            "--profile",
+            "bank",
+            "--timezone",
+            "Europe/London",
+        ],
     );
     assert_eq!(run.code, 0, "{}", run.transcript());
     assert!(!run.transcript().contains("sk-live-do-not-print"));
@@ -342,7 +362,14 @@ fn a_config_file_that_does_not_parse_names_the_line() {
     );
     let run = tcbatch(
         dir.path(),
-        &["config", "show", "--config", "settings.toml", "--profile", "bank"],
+        &[
+            "config",
+            "show",
+            "--config",
+            "settings.toml",
+            "--profile",
+            "bank",
+        ],
     );
     assert_eq!(run.code, 2);
     insta::assert_snapshot!("config_bad_value", run.transcript());
@@ -352,7 +379,10 @@ fn a_config_file_that_does_not_parse_names_the_line() {
 fn a_secret_in_the_config_file_is_refused_and_never_echoed() {
     for (key, line) in [
         ("api_key", "api_key = \"sk-live-do-not-print\""),
-        ("TRUECALLER_API_KEY", "TRUECALLER_API_KEY = \"sk-live-do-not-print\""),
+        (
+            "TRUECALLER_API_KEY",
+            "TRUECALLER_API_KEY = \"sk-live-do-not-print\"",
+        ),
         ("password", "password = sk-live-do-not-print"),
     ] {
         let dir = with_file(
@@ -361,7 +391,11 @@ fn a_secret_in_the_config_file_is_refused_and_never_echoed() {
         );
         let run = tcbatch(dir.path(), &["config", "show", "--profile", "bank"]);
         assert_eq!(run.code, 2, "{key}");
-        assert!(!run.transcript().contains("sk-live"), "{key}: {}", run.stderr);
+        assert!(
+            !run.transcript().contains("sk-live"),
+            "{key}: {}",
+            run.stderr
+        );
         if key == "api_key" {
             insta::assert_snapshot!("config_secret_refused", run.transcript());
         }
@@ -387,12 +421,16 @@ fn bank_workbook(path: &Path) {
         sheet.write_string(row, 0, receiver).unwrap();
         sheet.write_number(row, 1, 912261606161.0).unwrap();
         sheet.write_string(row, 2, "Centro Bank").unwrap();
-        sheet.write_string(row, 3, "Your card statement is ready").unwrap();
+        sheet
+            .write_string(row, 3, "Your card statement is ready")
+            .unwrap();
         let at = ExcelDateTime::from_ymd(2030, 7, day)
             .unwrap()
             .and_hms(hour, minute, 0)
             .unwrap();
-        sheet.write_datetime_with_format(row, 4, &at, &shown).unwrap();
+        sheet
+            .write_datetime_with_format(row, 4, &at, &shown)
+            .unwrap();
     }
     sheet.write_string(5, 0, "98860 11223").unwrap();
     sheet.write_number(5, 1, 912261606161.0).unwrap();
@@ -409,7 +447,11 @@ fn a_spreadsheet_is_read_with_its_date_cells_in_the_zone_and_its_own_row_numbers
     let run = validate(
         dir.path(),
         "bank.xlsx",
-        &args(&[&BANK_MAP, &BANK_WINDOW, &["--region", "IN", "--output", "json"]]),
+        &args(&[
+            &BANK_MAP,
+            &BANK_WINDOW,
+            &["--region", "IN", "--output", "json"],
+        ]),
     );
     assert_eq!(run.code, 1, "{}", run.transcript());
     assert!(run.stderr.contains("4 records: 3 valid, 1 invalid"));
@@ -427,7 +469,13 @@ fn a_missing_sheet_lists_the_sheets() {
     // The second sheet is empty: named, it says so.
     let empty = validate(dir.path(), "bank.xlsx", &["--sheet", "summary"]);
     assert_eq!(empty.code, 2);
-    assert!(empty.stderr.contains("the sheet `Summary` of `bank.xlsx` is empty"), "{}", empty.stderr);
+    assert!(
+        empty
+            .stderr
+            .contains("the sheet `Summary` of `bank.xlsx` is empty"),
+        "{}",
+        empty.stderr
+    );
 }
 
 #[test]
@@ -454,7 +502,11 @@ fn submit_and_its_dry_run_read_through_the_same_flags() {
         &["submit", "bank.xlsx", "--profile", "bank", "--dry-run"],
     );
     assert_eq!(dry.code, 1, "{}", dry.transcript());
-    assert!(dry.stderr.contains("dry run: 4 rows, 3 valid, 1 invalid"), "{}", dry.stderr);
+    assert!(
+        dry.stderr.contains("dry run: 4 rows, 3 valid, 1 invalid"),
+        "{}",
+        dry.stderr
+    );
     let pushed = tcbatch(
         dir.path(),
         &["submit", "bank.xlsx", "--profile", "bank", "--mock"],
@@ -479,13 +531,7 @@ fn the_bank_example_validates_the_same_as_csv_and_as_xlsx() {
     for name in ["bank-export.csv", "bank-export.xlsx", "tcbatch.toml"] {
         std::fs::copy(examples.join(name), dir.path().join(name)).unwrap();
     }
-    let check = |file: &str| {
-        validate(
-            dir.path(),
-            file,
-            &["--profile", "bank", "--output", "json"],
-        )
-    };
+    let check = |file: &str| validate(dir.path(), file, &["--profile", "bank", "--output", "json"]);
     let (csv, xlsx) = (check("bank-export.csv"), check("bank-export.xlsx"));
     assert_eq!(csv.code, 0, "{}", csv.transcript());
     assert_eq!(xlsx.code, 0, "{}", xlsx.transcript());

@@ -142,9 +142,7 @@ impl<R: BufRead> CsvRecords<R> {
             return None;
         }
         let header = self.field(0);
-        let mut found = OTHER_DELIMITERS
-            .into_iter()
-            .filter(|d| header.contains(d));
+        let mut found = OTHER_DELIMITERS.into_iter().filter(|d| header.contains(d));
         match (found.next(), found.next()) {
             (Some(only), None) => Some(only),
             _ => None,

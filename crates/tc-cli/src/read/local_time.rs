@@ -134,9 +134,11 @@ impl Window {
     pub fn check(&self) -> Result<(), String> {
         let length = self.before.millis().saturating_add(self.after.millis());
         if length == 0 {
-            return Err("--show-before and --show-after are both 0: the window would be \
+            return Err(
+                "--show-before and --show-after are both 0: the window would be \
                         empty; give --show-after the time the caller ID shows after the call time"
-                .to_owned());
+                    .to_owned(),
+            );
         }
         if length > tc_core::timestamp::MAX_WINDOW_MS {
             return Err(format!(
@@ -177,7 +179,10 @@ impl TimeReading {
                 .instant(value)
                 .map_err(|why| time_problem(Field::StartsAt, &window.call_time, &why))?;
             let Some(at) = at else { return Ok(()) };
-            raw.set(Field::StartsAt, Some(Scalar::Int(at - window.before.millis())));
+            raw.set(
+                Field::StartsAt,
+                Some(Scalar::Int(at - window.before.millis())),
+            );
             raw.set(Field::EndsAt, Some(Scalar::Int(at + window.after.millis())));
             return Ok(());
         }
@@ -369,7 +374,11 @@ mod tests {
         let kolkata = zone("Asia/Kolkata");
         // 2030-07-23 10:30 IST is 05:00 UTC.
         let expected = "2030-07-23T05:00:00Z".parse::<Timestamp>().unwrap();
-        for form in ["2030-07-23 10:30", "2030-07-23 10:30:00", "2030-07-23T10:30"] {
+        for form in [
+            "2030-07-23 10:30",
+            "2030-07-23 10:30:00",
+            "2030-07-23T10:30",
+        ] {
             let mut raw = record(form, form);
             kolkata.apply(&mut raw).unwrap();
             assert_eq!(
@@ -396,13 +405,25 @@ mod tests {
         let mut raw = record("23/07/2030 10:30", "23/07/2030 11:30:30");
         reading.apply(&mut raw).unwrap();
         let at = |text: &str| text.parse::<Timestamp>().unwrap().as_millisecond();
-        assert_eq!(millis(&raw, Field::StartsAt), Some(at("2030-07-23T09:30:00Z")));
-        assert_eq!(millis(&raw, Field::EndsAt), Some(at("2030-07-23T10:30:30Z")));
+        assert_eq!(
+            millis(&raw, Field::StartsAt),
+            Some(at("2030-07-23T09:30:00Z"))
+        );
+        assert_eq!(
+            millis(&raw, Field::EndsAt),
+            Some(at("2030-07-23T10:30:30Z"))
+        );
     }
 
     #[test]
     fn date_formats_that_cannot_read_a_whole_time_are_refused() {
-        for bad in ["%d/%m/%Y", "%H:%M", "%d/%m %H:%M", "%Q/%m/%Y %H:%M", "dd/mm/yyyy"] {
+        for bad in [
+            "%d/%m/%Y",
+            "%H:%M",
+            "%d/%m %H:%M",
+            "%Q/%m/%Y %H:%M",
+            "dd/mm/yyyy",
+        ] {
             assert!(bad.parse::<DateFormat>().is_err(), "{bad}");
         }
         assert!("%m/%d/%Y %I:%M %p".parse::<DateFormat>().is_ok());
@@ -413,7 +434,10 @@ mod tests {
         let new_york = zone("America/New_York");
         let mut gap = record("2030-03-10 02:30", "2030-03-10 05:00");
         let message = new_york.apply(&mut gap).unwrap_err().message;
-        assert!(message.contains("does not exist in America/New_York"), "{message}");
+        assert!(
+            message.contains("does not exist in America/New_York"),
+            "{message}"
+        );
         assert!(message.contains("2030-03-10T07:30:00Z"), "{message}");
         assert!(message.contains("2030-03-10T06:30:00Z"), "{message}");
         let mut fold = record("2030-11-03 01:30", "2030-11-03 05:00");
@@ -481,6 +505,9 @@ mod tests {
         let mut raw = record(&shown, &shown);
         zone("Asia/Kolkata").apply(&mut raw).unwrap();
         let expected = "2030-07-23T05:00:00Z".parse::<Timestamp>().unwrap();
-        assert_eq!(millis(&raw, Field::StartsAt), Some(expected.as_millisecond()));
+        assert_eq!(
+            millis(&raw, Field::StartsAt),
+            Some(expected.as_millisecond())
+        );
     }
 }

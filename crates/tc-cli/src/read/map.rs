@@ -159,8 +159,8 @@ impl Layout {
         for (i, header) in headers.iter().enumerate() {
             let field = field_named(header).filter(|&f| self.map.header_of(f).is_none());
             if let (Column::Ignored, Some(field)) = (columns[i], field) {
-                let derived = self.call_time.is_some()
-                    && matches!(field, Field::StartsAt | Field::EndsAt);
+                let derived =
+                    self.call_time.is_some() && matches!(field, Field::StartsAt | Field::EndsAt);
                 if !derived {
                     claim(name, headers, &mut columns, i, Column::Field(field))?;
                 }
@@ -292,7 +292,10 @@ fn missing_header(name: &str, headers: &[String], wanted: &str, what: &str) -> R
         HeaderList(headers),
     );
     if let [only] = headers {
-        if let Some(sep) = [';', '\t', '|', ','].into_iter().find(|&c| only.contains(c)) {
+        if let Some(sep) = [';', '\t', '|', ',']
+            .into_iter()
+            .find(|&c| only.contains(c))
+        {
             message += &format!(
                 ". The header is one column that holds `{}`: the file is separated by it, so give \
                  --delimiter '{}', or leave --delimiter out for `;` and tab to be found",

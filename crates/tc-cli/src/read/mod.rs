@@ -120,22 +120,6 @@ impl std::error::Error for ReadError {}
 
 type Source = Box<dyn BufRead>;
 
-/// Opens `file` (standard input when `None` or `-`) and reads it as `format` (else as its
-/// extension says), with the API's field names as headers and times as tc-core reads them.
-#[cfg(test)]
-pub fn open<P>(file: Option<&P>, format: impl Into<Option<Format>>) -> Result<Records, ReadError>
-where
-    P: AsRef<Path> + ?Sized,
-{
-    open_with(
-        file,
-        &options::ReadOptions {
-            format: format.into(),
-            ..options::ReadOptions::default()
-        },
-    )
-}
-
 /// Opens `file` (standard input when `None` or `-`) and reads it as `options` say: its format
 /// (else the one its extension names), its column map, delimiter, sheet and time reading.
 pub fn open_with<P>(file: Option<&P>, options: &options::ReadOptions) -> Result<Records, ReadError>

@@ -77,7 +77,10 @@ impl SheetRecords {
                 Field::ALL.map(Field::wire_name).join(", ")
             )));
         };
-        let headers: Vec<String> = header.iter().map(|c| cell_text(c).trim().to_owned()).collect();
+        let headers: Vec<String> = header
+            .iter()
+            .map(|c| cell_text(c).trim().to_owned())
+            .collect();
         let (columns, warning) = layout.columns(&shown, &headers)?;
         let first_row_number = range.start().map_or(1, |(row, _)| row as usize + 1);
         Ok(SheetRecords {
