@@ -24,7 +24,13 @@ const CSV_SEED: u64 = 1_000_003;
 pub fn bench(options: &[String]) -> Result<()> {
     reject_unknown(
         options,
-        &["--core-only", "--no-submit", "--no-relay", "--relay-only"],
+        &[
+            "--core-only",
+            "--no-submit",
+            "--no-relay",
+            "--relay-only",
+            "--validate-only",
+        ],
         &["--records", "--rows", "--submit-rows"],
     )?;
     let records = numeric_option(options, "--records", 200_000)?;
@@ -44,15 +50,17 @@ pub fn bench(options: &[String]) -> Result<()> {
         table.extend(core.rows);
         if !given("--core-only") {
             table.extend(end_to_end(rows as usize, core.bare_per_second)?);
-            if !given("--no-submit") {
+            if !given("--no-submit") && !given("--validate-only") {
                 table.extend(crate::bench_submit::submit_rows(submit_rows as usize)?);
             }
-            if !given("--no-relay") {
+            if !given("--no-relay") && !given("--validate-only") {
                 table.extend(crate::bench_relay::relay_rows()?);
             }
         }
-        for tokens in [1, 10] {
-            table.push(crate::bench_submit::virtual_time(tokens));
+        if !given("--validate-only") {
+            for tokens in [1, 10] {
+                table.push(crate::bench_submit::virtual_time(tokens));
+            }
         }
     }
     println!("\n| measurement | input | result | target | met |\n|---|---|---|---|---|");
@@ -207,6 +215,11 @@ fn end_to_end(rows: usize, bare_per_second: f64) -> Result<Vec<TableRow>> {
         rows - defective
     );
     let all_cores = validate_run(&csv, &[], &expected)?;
+    // The same rows as a bank exports them, read through a column map and a time zone, right
+    // after the plain run so that both meet the same load.
+    let bank_csv = dir.join(format!("bank-{rows}.csv"));
+    write_bank_variant(&csv, &bank_csv)?;
+    let mapped = validate_run(&bank_csv, &BANK_FLAGS, &expected)?;
     let one_job = validate_run(&csv, &["--jobs", "1"], &expected)?;
     let same = files_equal(&all_cores.report, &one_job.report)?;
     let per_second = |run: &Measured| rows as f64 / run.wall.as_secs_f64().max(1e-9);
@@ -223,6 +236,7 @@ fn end_to_end(rows: usize, bare_per_second: f64) -> Result<Vec<TableRow>> {
         one.wall.as_secs_f64(),
     );
     let input = format!("{rows}-row messy CSV ({size_mib:.0} MiB, {defective} invalid)");
+    let mapped_row = mapped_row(&input, &all_cores.measured, &mapped.measured, rows);
     Ok(vec![
         TableRow {
             measurement: "`tcbatch validate --output json`, end to end, every core",
@@ -252,7 +266,122 @@ fn end_to_end(rows: usize, bare_per_second: f64) -> Result<Vec<TableRow>> {
             target: "none: the single-thread comparison",
             met: true,
         },
+        mapped_row,
     ])
+}
+
+/// The flags a bank's export needs: every column mapped, local times read in India's zone.
+const BANK_FLAGS: [&str; 16] = [
+    "--map",
+    "caller_number=Agent Line",
+    "--map",
+    "receiver_number=Customer Mobile",
+    "--map",
+    "dynamic_label_name=Display Name",
+    "--map",
+    "dynamic_call_reason=Call Reason",
+    "--map",
+    "label_id=Label",
+    "--map",
+    "starts_at=Show From (IST)",
+    "--map",
+    "ends_at=Show Until (IST)",
+    "--timezone",
+    "Asia/Kolkata",
+];
+
+/// With a column map and a time zone, validation may lose at most this share of its speed.
+const MAPPED_MAX_SLOWDOWN: f64 = 0.05;
+
+fn mapped_row(input: &str, plain: &Measured, mapped: &Measured, rows: usize) -> TableRow {
+    let per_second = |run: &Measured| rows as f64 / run.wall.as_secs_f64().max(1e-9);
+    let ratio = per_second(mapped) / per_second(plain);
+    println!(
+        "tcbatch validate with a column map and a time zone: {:.2} s, {:.0} records/s, \
+         {ratio:.3}x the plain run",
+        mapped.wall.as_secs_f64(),
+        per_second(mapped)
+    );
+    TableRow {
+        measurement: "`tcbatch validate --output json` with `--map` for all 7 fields and \
+                      `--timezone Asia/Kolkata`, every core",
+        input: format!(
+            "the same rows, bank headers, the +05:30 times written as local times \
+             (`2025-07-23 10:30:00`); {input}"
+        ),
+        result: format!(
+            "{:.0} records/s ({:.2} s wall), {ratio:.3}x the plain run's {:.0} records/s; \
+             {:.1} MiB peak RSS",
+            per_second(mapped),
+            mapped.wall.as_secs_f64(),
+            per_second(plain),
+            mapped.peak_rss_kib as f64 / 1024.0
+        ),
+        target: "at most 5% slower than the plain run",
+        met: ratio >= 1.0 - MAPPED_MAX_SLOWDOWN,
+    }
+}
+
+/// Writes `csv` again as a bank's export: its own headers, and every RFC 3339 time at +05:30
+/// as the local time it is in India (`2025-07-23T10:30:00+05:30` becomes
+/// `2025-07-23 10:30:00`), the same instant once read with `--timezone Asia/Kolkata`.
+fn write_bank_variant(csv: &Path, bank: &Path) -> Result<()> {
+    let input =
+        BufReader::new(File::open(csv).with_context(|| format!("opening {}", csv.display()))?);
+    let mut out =
+        BufWriter::new(File::create(bank).with_context(|| format!("creating {}", bank.display()))?);
+    let mut lines = input.lines();
+    lines.next().context("the CSV has a header")??;
+    writeln!(
+        out,
+        "Agent Line,Customer Mobile,Display Name,Call Reason,Label,Show From (IST),Show Until (IST)"
+    )?;
+    for line in lines {
+        writeln!(out, "{}", ist_as_local(&line?))?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `line` with each `YYYY-MM-DDTHH:MM:SS+05:30` written `YYYY-MM-DD HH:MM:SS`.
+fn ist_as_local(line: &str) -> String {
+    const OFFSET: &str = "+05:30";
+    const DATE_TIME: usize = "2025-07-23T10:30:00".len();
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(at) = rest.find(OFFSET) {
+        let (head, tail) = rest.split_at(at);
+        let start = head.len().saturating_sub(DATE_TIME);
+        let stamp = head
+            .get(start..)
+            .filter(|s| s.len() == DATE_TIME && s.as_bytes()[10] == b'T');
+        match stamp {
+            Some(stamp) => {
+                out.push_str(&head[..start]);
+                out.push_str(&stamp.replacen('T', " ", 1));
+            }
+            None => {
+                out.push_str(head);
+                out.push_str(OFFSET);
+            }
+        }
+        rest = &tail[OFFSET.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ist_times_become_local_times_and_nothing_else_changes() {
+        assert_eq!(
+            super::ist_as_local(
+                "+91 98,सेंट्रो,2025-07-23T10:30:00+05:30,2025-07-23T12:00:00Z,x+05:30"
+            ),
+            "+91 98,सेंट्रो,2025-07-23 10:30:00,2025-07-23T12:00:00Z,x+05:30"
+        );
+    }
 }
 
 fn available_cores() -> usize {
@@ -270,10 +399,10 @@ struct ValidateRun {
 fn validate_run(csv: &Path, extra: &[&str], expected: &str) -> Result<ValidateRun> {
     let dir = csv.parent().context("the CSV has a folder")?;
     let tcbatch = target_dir().join("release").join("tcbatch");
-    let name = if extra.is_empty() {
-        "all-cores".to_owned()
-    } else {
-        extra.concat().replace("--", "")
+    let name = match extra {
+        [] => "all-cores".to_owned(),
+        [first, ..] if *first == "--map" => "mapped".to_owned(),
+        _ => extra.concat().replace("--", ""),
     };
     let report = dir.join(format!("tcbatch-validate-{name}.json"));
     let stderr_path = dir.join(format!("tcbatch-validate-{name}.stderr"));

@@ -32,6 +32,8 @@ Tasks:
       --no-submit     skip the submit run
       --no-relay      skip the relay runs
       --relay-only    only the relay runs
+      --validate-only tc-core throughput and `tcbatch validate` (plain, with a column
+                      map and a time zone, one job); no submit, relay or virtual time
       --core-only     skip every end-to-end run
   examples            writes examples/bank-export.xlsx from examples/bank-export.csv
   help, --help, -h    this text
