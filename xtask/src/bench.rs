@@ -371,19 +371,6 @@ fn ist_as_local(line: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn ist_times_become_local_times_and_nothing_else_changes() {
-        assert_eq!(
-            super::ist_as_local(
-                "+91 98,सेंट्रो,2025-07-23T10:30:00+05:30,2025-07-23T12:00:00Z,x+05:30"
-            ),
-            "+91 98,सेंट्रो,2025-07-23 10:30:00,2025-07-23T12:00:00Z,x+05:30"
-        );
-    }
-}
-
 fn available_cores() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
@@ -548,4 +535,17 @@ pub(crate) fn tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ist_times_become_local_times_and_nothing_else_changes() {
+        assert_eq!(
+            super::ist_as_local(
+                "+91 98,सेंट्रो,2025-07-23T10:30:00+05:30,2025-07-23T12:00:00Z,x+05:30"
+            ),
+            "+91 98,सेंट्रो,2025-07-23 10:30:00,2025-07-23T12:00:00Z,x+05:30"
+        );
+    }
 }

@@ -2,6 +2,7 @@
 //! problem, without sending anything. Data path: read -> validate (tc-core, on every core) ->
 //! report, in input order.
 
+use crate::read::options::Sources;
 use crate::read::{self, Format, InputRecord, ReadError};
 use crate::report::{Output, Report};
 use std::fmt;
@@ -115,7 +116,8 @@ pub fn run(args: ValidateArgs) -> Result<ExitCode, ValidateError> {
     }
     let mut count = 0usize;
     let counted = records.by_ref().inspect(|_| count += 1);
-    let (report, written) = validate_all(counted, validator, args.jobs, args.output);
+    let sources = options.sources();
+    let (report, written) = validate_all(counted, validator, args.jobs, (args.output, &sources));
     written?;
     records.finish()?;
     // Unknown JSON keys and a second records array are only known once everything is read.
@@ -153,7 +155,7 @@ fn validate_all(
     records: impl Iterator<Item = InputRecord>,
     validator: Validator,
     jobs: Jobs,
-    output: Output,
+    (output, sources): (Output, &Sources),
 ) -> (Report<BufWriter<io::Stdout>>, io::Result<()>) {
     let check = || {
         let mut memo = CallerMemo::new();
@@ -176,7 +178,9 @@ fn validate_all(
             if row.problems.is_empty() {
                 report.valid();
             } else {
-                report.invalid(row.record, row.line, &row.problems)?;
+                let mut problems = row.problems;
+                sources.annotate(&mut problems);
+                report.invalid(row.record, row.line, &problems)?;
             }
         }
         Ok(())

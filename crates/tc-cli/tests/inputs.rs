@@ -113,6 +113,26 @@ fn a_bank_export_is_read_through_a_column_map_and_a_call_time() {
 }
 
 #[test]
+fn messages_name_the_column_a_field_came_from() {
+    let text = bank_csv(",").replace("98765 43211", "98765 4321O");
+    let dir = with_file("bank.csv", &text);
+    // At 13:30 IST on the 23rd (08:00 UTC) the windows of the first two rows (to 12:30 and
+    // 13:00) have closed; the third's, on the 24th, is ahead. The first has a letter O too.
+    let run = tcbatch(
+        dir.path(),
+        &args(&[
+            &["validate", "bank.csv", "--now", "2030-07-23T08:00:00Z"],
+            &BANK_MAP,
+            &BANK_WINDOW,
+            &["--region", "IN"],
+        ]),
+    );
+    assert_eq!(run.code, 1);
+    assert!(run.stdout.contains("3 records: 1 valid, 2 invalid"));
+    insta::assert_snapshot!("messages_name_the_source_column", run.transcript());
+}
+
+#[test]
 fn semicolon_and_tab_files_are_read_as_comma_files_are() {
     for (separator, name) in [(";", "semicolon.csv"), ("\t", "tab.csv")] {
         let dir = with_file(name, &bank_csv(separator));

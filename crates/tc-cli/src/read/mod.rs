@@ -129,27 +129,33 @@ where
     let file = file.map(AsRef::as_ref);
     let format = Format::resolve(options.format, file)?;
     options.check_fits(format)?;
-    let shaped = |parsed: Parsed| Records {
+    let parsed = match format {
+        Format::Spreadsheet => Parsed::Sheet(Box::new(open_sheet(file, options)?)),
+        Format::Csv => {
+            let (name, source) = open_text(file, format)?;
+            let layout = &options.layout;
+            let csv = csv::CsvRecords::with_layout(source, name, layout, options.delimiter)?;
+            Parsed::Csv(Box::new(csv))
+        }
+        Format::Jsonl => {
+            let (name, source) = open_text(file, format)?;
+            Parsed::Jsonl(jsonl::JsonlRecords::new(source, name))
+        }
+        Format::Json => {
+            let (name, source) = open_text(file, format)?;
+            Parsed::Json(json::JsonRecords::new(source, name)?)
+        }
+    };
+    Ok(Records {
         parsed,
         times: options.times.clone(),
+        // A sheet's date cells are local times even when no time flag was given.
         shape: options.times.is_active() || format == Format::Spreadsheet,
-    };
-    if format == Format::Spreadsheet {
-        let Some(path) = file.filter(|p| !is_stdin(Some(p))) else {
-            return Err(ReadError::new(
-                "a spreadsheet is read from a file, not from standard input: give its path",
-            ));
-        };
-        let shown = format!("`{}`", path.display());
-        open_file(path, &shown)?;
-        let sheet = spreadsheet::SheetRecords::open(
-            path,
-            &shown,
-            options.sheet.as_deref(),
-            &options.layout,
-        )?;
-        return Ok(shaped(Parsed::Sheet(Box::new(sheet))));
-    }
+    })
+}
+
+/// A text input, as messages name it, checked by [`sniff`].
+fn open_text(file: Option<&Path>, format: Format) -> Result<(String, Source), ReadError> {
     let (name, source): (String, Source) = match file.filter(|p| !is_stdin(Some(p))) {
         None => (
             "standard input".to_owned(),
@@ -167,16 +173,23 @@ where
         }
     };
     let source = sniff(source, &name, format)?;
-    Ok(shaped(match format {
-        Format::Jsonl => Parsed::Jsonl(jsonl::JsonlRecords::new(source, name)),
-        Format::Json => Parsed::Json(json::JsonRecords::new(source, name)?),
-        Format::Csv | Format::Spreadsheet => Parsed::Csv(Box::new(csv::CsvRecords::with_layout(
-            source,
-            name,
-            &options.layout,
-            options.delimiter,
-        )?)),
-    }))
+    Ok((name, source))
+}
+
+fn open_sheet(
+    file: Option<&Path>,
+    options: &options::ReadOptions,
+) -> Result<spreadsheet::SheetRecords, ReadError> {
+    let Some(path) = file.filter(|p| !is_stdin(Some(p))) else {
+        return Err(ReadError::new(
+            "a spreadsheet is read from a file, not from standard input: give its path",
+        ));
+    };
+    let shown = format!("`{}`", path.display());
+    // The same messages as for a text file that does not exist or is a directory.
+    open_file(path, &shown)?;
+    let sheet = options.sheet.as_deref();
+    spreadsheet::SheetRecords::open(path, &shown, sheet, &options.layout)
 }
 
 /// A rough count of the records in `file`, for progress display: its size over the mean length

@@ -7,6 +7,7 @@ use super::{Format, ReadError};
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use tc_core::{Diagnostic, Field};
 
 /// The input flags of `validate` and `submit`; a profile's settings fill what they leave out.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -113,5 +114,53 @@ impl ReadOptions {
             ));
         }
         Ok(())
+    }
+}
+
+impl ReadOptions {
+    /// Where each field comes from when it is not a column of its own name.
+    pub fn sources(&self) -> Sources {
+        let mut notes: Vec<(Field, String)> = self
+            .layout
+            .map
+            .entries()
+            .iter()
+            .map(|e| (e.field, format!("column `{}`", e.header)))
+            .collect();
+        if let Some(window) = &self.times.window {
+            let column = &window.call_time;
+            notes.push((
+                Field::StartsAt,
+                format!("column `{column}` less --show-before {}", window.before),
+            ));
+            notes.push((
+                Field::EndsAt,
+                format!("column `{column}` plus --show-after {}", window.after),
+            ));
+        }
+        Sources { notes }
+    }
+}
+
+/// Where the fields of a record came from, for messages about them: a user whose file has a
+/// `Customer Mobile` column and no `receiver_number` must still find the cell at fault.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    notes: Vec<(Field, String)>,
+}
+
+impl Sources {
+    /// Adds to each problem's message the column its field came from, unless the message
+    /// names it already.
+    pub fn annotate(&self, problems: &mut [Diagnostic]) {
+        for problem in problems {
+            let Some(field) = problem.field else { continue };
+            let Some((_, note)) = self.notes.iter().find(|(f, _)| *f == field) else {
+                continue;
+            };
+            if !problem.message.starts_with("column `") {
+                problem.message = format!("{} (from {note})", problem.message);
+            }
+        }
     }
 }
