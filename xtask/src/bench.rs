@@ -220,6 +220,17 @@ fn end_to_end(rows: usize, bare_per_second: f64) -> Result<Vec<TableRow>> {
     let bank_csv = dir.join(format!("bank-{rows}.csv"));
     write_bank_variant(&csv, &bank_csv)?;
     let mapped = validate_run(&bank_csv, &BANK_FLAGS, &expected)?;
+    // A run takes about a second on an idle machine, too short to tell 5% from the load's
+    // noise: the comparison takes the fastest of several runs of each, in turn.
+    let (mut plain_best, mut mapped_best) = (all_cores.measured.wall, mapped.measured.wall);
+    for _ in 1..COMPARISON_RUNS {
+        plain_best = plain_best.min(validate_run(&csv, &[], &expected)?.measured.wall);
+        mapped_best = mapped_best.min(
+            validate_run(&bank_csv, &BANK_FLAGS, &expected)?
+                .measured
+                .wall,
+        );
+    }
     let one_job = validate_run(&csv, &["--jobs", "1"], &expected)?;
     let same = files_equal(&all_cores.report, &one_job.report)?;
     let per_second = |run: &Measured| rows as f64 / run.wall.as_secs_f64().max(1e-9);
@@ -236,7 +247,7 @@ fn end_to_end(rows: usize, bare_per_second: f64) -> Result<Vec<TableRow>> {
         one.wall.as_secs_f64(),
     );
     let input = format!("{rows}-row messy CSV ({size_mib:.0} MiB, {defective} invalid)");
-    let mapped_row = mapped_row(&input, &all_cores.measured, &mapped.measured, rows);
+    let mapped_row = mapped_row(&input, (plain_best, mapped_best), &mapped.measured, rows);
     Ok(vec![
         TableRow {
             measurement: "`tcbatch validate --output json`, end to end, every core",
@@ -293,13 +304,22 @@ const BANK_FLAGS: [&str; 16] = [
 /// With a column map and a time zone, validation may lose at most this share of its speed.
 const MAPPED_MAX_SLOWDOWN: f64 = 0.05;
 
-fn mapped_row(input: &str, plain: &Measured, mapped: &Measured, rows: usize) -> TableRow {
-    let per_second = |run: &Measured| rows as f64 / run.wall.as_secs_f64().max(1e-9);
+/// Runs of the plain and of the mapped validation the comparison takes the fastest of.
+const COMPARISON_RUNS: usize = 3;
+
+/// The mapped run's row: the fastest of each kind of run (`walls`: plain, mapped) compared.
+fn mapped_row(
+    input: &str,
+    (plain, mapped): (Duration, Duration),
+    first_mapped: &Measured,
+    rows: usize,
+) -> TableRow {
+    let per_second = |wall: Duration| rows as f64 / wall.as_secs_f64().max(1e-9);
     let ratio = per_second(mapped) / per_second(plain);
     println!(
         "tcbatch validate with a column map and a time zone: {:.2} s, {:.0} records/s, \
-         {ratio:.3}x the plain run",
-        mapped.wall.as_secs_f64(),
+         {ratio:.3}x the plain run (fastest of {COMPARISON_RUNS} each)",
+        mapped.as_secs_f64(),
         per_second(mapped)
     );
     TableRow {
@@ -310,12 +330,13 @@ fn mapped_row(input: &str, plain: &Measured, mapped: &Measured, rows: usize) -> 
              (`2025-07-23 10:30:00`); {input}"
         ),
         result: format!(
-            "{:.0} records/s ({:.2} s wall), {ratio:.3}x the plain run's {:.0} records/s; \
-             {:.1} MiB peak RSS",
+            "{:.0} records/s ({:.2} s wall), {ratio:.3}x the plain run's {:.0} records/s \
+             ({:.2} s), fastest of {COMPARISON_RUNS} runs each, in turn; {:.1} MiB peak RSS",
             per_second(mapped),
-            mapped.wall.as_secs_f64(),
+            mapped.as_secs_f64(),
             per_second(plain),
-            mapped.peak_rss_kib as f64 / 1024.0
+            plain.as_secs_f64(),
+            first_mapped.peak_rss_kib as f64 / 1024.0
         ),
         target: "at most 5% slower than the plain run",
         met: ratio >= 1.0 - MAPPED_MAX_SLOWDOWN,

@@ -199,15 +199,8 @@ impl Layout {
         if missing.is_empty() {
             return Ok(());
         }
-        if let [only] = headers {
-            if let Some(sep) = [';', '\t', '|'].into_iter().find(|&c| only.contains(c)) {
-                return Err(ReadError::new(format!(
-                    "the header of {name} looks separated by `{}`, not by commas; give \
-                     --delimiter '{}' or save the file as comma-separated CSV",
-                    sep.escape_debug(),
-                    sep.escape_debug()
-                )));
-            }
+        if let Some(separated) = separated_otherwise(name, headers) {
+            return Err(separated);
         }
         let unmatched: Vec<&str> = headers
             .iter()
@@ -240,6 +233,18 @@ impl Layout {
             HeaderList(headers),
         )))
     }
+}
+
+/// The error for a header that is one column holding another separator than the one read.
+fn separated_otherwise(name: &str, headers: &[String]) -> Option<ReadError> {
+    let [only] = headers else { return None };
+    let sep = [';', '\t', '|'].into_iter().find(|&c| only.contains(c))?;
+    Some(ReadError::new(format!(
+        "the header of {name} looks separated by `{}`, not by commas; give --delimiter '{}' or \
+         save the file as comma-separated CSV",
+        sep.escape_debug(),
+        sep.escape_debug()
+    )))
 }
 
 /// Gives column `at` to `column`, unless another column already feeds the same field.
