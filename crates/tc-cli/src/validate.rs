@@ -2,6 +2,7 @@
 //! problem, without sending anything. Data path: read -> validate (tc-core, on every core) ->
 //! report, in input order.
 
+use crate::read::local_time::TimeReading;
 use crate::read::options::Sources;
 use crate::read::{self, Format, InputRecord, ReadError};
 use crate::report::{Output, Report};
@@ -114,10 +115,12 @@ pub fn run(args: ValidateArgs) -> Result<ExitCode, ValidateError> {
     for warning in &header_warnings {
         eprintln!("tcbatch: warning: {warning}");
     }
+    let time_reading = records.take_time_reading();
     let mut count = 0usize;
     let counted = records.by_ref().inspect(|_| count += 1);
     let sources = options.sources();
-    let (report, written) = validate_all(counted, validator, args.jobs, (args.output, &sources));
+    let checking = (validator, time_reading);
+    let (report, written) = validate_all(counted, checking, args.jobs, (args.output, &sources));
     written?;
     records.finish()?;
     // Unknown JSON keys and a second records array are only known once everything is read.
@@ -141,6 +144,18 @@ pub fn run(args: ValidateArgs) -> Result<ExitCode, ValidateError> {
     })
 }
 
+/// The record with its local times placed, when the reader left that to the validating threads.
+fn place_times(
+    raw: Result<tc_core::RawRecord, Diagnostic>,
+    time_reading: Option<&TimeReading>,
+) -> Result<tc_core::RawRecord, Diagnostic> {
+    let mut raw = raw?;
+    if let Some(time_reading) = time_reading {
+        time_reading.apply(&mut raw)?;
+    }
+    Ok(raw)
+}
+
 /// A record's place in the input and its problems (none when it is valid).
 struct Checked {
     record: usize,
@@ -153,16 +168,17 @@ struct Checked {
 /// whether writing failed (the reading stops at the first failure).
 fn validate_all(
     records: impl Iterator<Item = InputRecord>,
-    validator: Validator,
+    (validator, time_reading): (Validator, Option<TimeReading>),
     jobs: Jobs,
     (output, sources): (Output, &Sources),
 ) -> (Report<BufWriter<io::Stdout>>, io::Result<()>) {
     let check = || {
         let mut memo = CallerMemo::new();
+        let time_reading = time_reading.clone();
         move |input: InputRecord| Checked {
             record: input.record,
             line: input.line,
-            problems: match input.raw {
+            problems: match place_times(input.raw, time_reading.as_ref()) {
                 Ok(raw) => validator
                     .validate_with_memo(&raw, &mut memo)
                     .err()

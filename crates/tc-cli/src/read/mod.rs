@@ -352,6 +352,15 @@ impl Records {
         matches!(&self.parsed, Parsed::Json(r) if r.is_api_body())
     }
 
+    /// Hands the placing of local times to the caller, to be done with [`TimeReading::apply`]
+    /// on the threads that validate rather than on the one that reads: `None` when records need
+    /// none. The records yielded from then on have their times as written.
+    ///
+    /// [`TimeReading::apply`]: local_time::TimeReading::apply
+    pub fn take_time_reading(&mut self) -> Option<local_time::TimeReading> {
+        std::mem::take(&mut self.shape).then(|| self.times.clone())
+    }
+
     /// The I/O error that ended reading early, if any.
     pub fn finish(&mut self) -> Result<(), ReadError> {
         match &mut self.parsed {
