@@ -244,7 +244,7 @@ impl TimeReading {
             && text.len() >= 16
             && text.as_bytes()[4] == b'-';
         let civil = if iso {
-            text.parse::<DateTime>().ok()
+            spreadsheet_form(text).or_else(|| text.parse::<DateTime>().ok())
         } else {
             None
         };
@@ -260,6 +260,38 @@ impl TimeReading {
         };
         zone.instant(civil).map(Some)
     }
+}
+
+/// `2030-07-23 10:30` or `2030-07-23 10:30:00` (or with a `T`), the forms spreadsheets and
+/// exports write, read digit by digit: a million rows of them cost less than through the
+/// general ISO 8601 parser, which reads whatever this does not.
+fn spreadsheet_form(text: &str) -> Option<DateTime> {
+    let b = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| -> Option<i16> {
+        b.get(range)?.iter().try_fold(0i16, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + i16::from(d - b'0'))
+        })
+    };
+    let shape = matches!(b.len(), 16 | 19)
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && matches!(b[10], b' ' | b'T')
+        && b[13] == b':'
+        && (b.len() == 16 || b[16] == b':');
+    if !shape {
+        return None;
+    }
+    let seconds = if b.len() == 19 { digits(17..19)? } else { 0 };
+    DateTime::new(
+        digits(0..4)?,
+        digits(5..7)? as i8,
+        digits(8..10)? as i8,
+        digits(11..13)? as i8,
+        digits(14..16)? as i8,
+        seconds as i8,
+        0,
+    )
+    .ok()
 }
 
 /// Whether ISO-looking text ends in an offset (`Z`, `+05:30`, `-04:00`).
@@ -386,6 +418,31 @@ mod tests {
                 Some(expected.as_millisecond()),
                 "{form}"
             );
+        }
+    }
+
+    #[test]
+    fn the_quick_reading_of_spreadsheet_forms_agrees_with_the_iso_parser() {
+        for text in [
+            "2030-07-23 10:30",
+            "2030-07-23T10:30",
+            "2030-07-23 10:30:59",
+            "2030-12-31 23:59:00",
+            "2032-02-29 00:00",
+        ] {
+            assert_eq!(
+                spreadsheet_form(text),
+                Some(text.parse::<DateTime>().unwrap()),
+                "{text}"
+            );
+        }
+        for text in [
+            "2030-02-30 10:30",
+            "2030-07-23 24:30",
+            "2030-07-23 10:3x",
+            "2030-07-23",
+        ] {
+            assert_eq!(spreadsheet_form(text), None, "{text}");
         }
     }
 
