@@ -65,7 +65,12 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConfigError::Read { path, .. } => {
-                write!(f, "cannot read the config file {}", path.display())
+                write!(
+                    f,
+                    "cannot read the config file {}; check the path given to --config (a \
+                     relative path starts from the working directory)",
+                    path.display()
+                )
             }
             ConfigError::Invalid { path, line, reason } => write!(
                 f,
