@@ -512,6 +512,84 @@ fn date_cells_without_a_timezone_ask_for_one() {
     assert!(run.stdout.contains("give --timezone"), "{}", run.stdout);
 }
 
+/// The bank rows as an OpenDocument spreadsheet (LibreOffice's `.ods`): a zip of XML, the call
+/// times as date cells and the agent's line as a number cell.
+fn bank_ods(path: &Path) {
+    use std::io::Write;
+    let cell = |text: &str| {
+        format!("<table:table-cell office:value-type=\"string\"><text:p>{text}</text:p></table:table-cell>")
+    };
+    let row = |receiver: &str, at: &str| {
+        format!(
+            "<table:table-row>{}<table:table-cell office:value-type=\"float\" \
+             office:value=\"912261606161\"/>{}{}<table:table-cell office:value-type=\"date\" \
+             office:date-value=\"{at}\"/></table:table-row>",
+            cell(receiver),
+            cell("Centro Bank"),
+            cell("Your card statement is ready"),
+        )
+    };
+    let header: String = BANK_HEADER.split(',').map(cell).collect();
+    let content = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <office:document-content \
+         xmlns:office=\"urn:oasis:names:tc:opendocument:xmlns:office:1.0\" \
+         xmlns:table=\"urn:oasis:names:tc:opendocument:xmlns:table:1.0\" \
+         xmlns:text=\"urn:oasis:names:tc:opendocument:xmlns:text:1.0\" office:version=\"1.2\">\
+         <office:body><office:spreadsheet><table:table table:name=\"Calls\">\
+         <table:table-row>{header}</table:table-row>{}{}\
+         </table:table></office:spreadsheet></office:body></office:document-content>",
+        row("98765 43211", "2030-07-23T10:30:00"),
+        row("+91 99001 23456", "2030-07-24T09:15:00"),
+    );
+    let manifest = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+        <manifest:manifest xmlns:manifest=\"urn:oasis:names:tc:opendocument:xmlns:manifest:1.0\" \
+        manifest:version=\"1.2\"><manifest:file-entry manifest:full-path=\"/\" \
+        manifest:media-type=\"application/vnd.oasis.opendocument.spreadsheet\"/>\
+        <manifest:file-entry manifest:full-path=\"content.xml\" manifest:media-type=\"text/xml\"/>\
+        </manifest:manifest>";
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (name, text) in [
+        ("mimetype", "application/vnd.oasis.opendocument.spreadsheet"),
+        ("content.xml", content.as_str()),
+        ("META-INF/manifest.xml", manifest),
+    ] {
+        zip.start_file(name, stored).unwrap();
+        zip.write_all(text.as_bytes()).unwrap();
+    }
+    zip.finish().unwrap();
+}
+
+#[test]
+fn an_ods_spreadsheet_is_read_with_its_date_cells_in_the_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    bank_ods(&dir.path().join("bank.ods"));
+    // 10:30 IST plus 2h is 07:00 UTC: valid until then, and not a millisecond later.
+    let at = |now: &str| {
+        tcbatch(
+            dir.path(),
+            &args(&[
+                &["validate", "bank.ods", "--now", now, "--region", "IN"],
+                &BANK_MAP,
+                &BANK_WINDOW,
+            ]),
+        )
+    };
+    let open = at("2030-07-23T07:00:00Z");
+    assert_eq!(open.code, 0, "{}", open.transcript());
+    assert!(open.stdout.contains("2 records: 2 valid, 0 invalid"));
+    let closed = at("2030-07-23T07:00:00.001Z");
+    assert_eq!(closed.code, 1, "{}", closed.transcript());
+    assert!(
+        closed.stdout.contains("line 2, record 1, ends_at:"),
+        "{}",
+        closed.stdout
+    );
+    assert!(closed.stdout.contains("[window_expired]"));
+}
+
 #[test]
 fn submit_and_its_dry_run_read_through_the_same_flags() {
     let dir = tempfile::tempdir().unwrap();
