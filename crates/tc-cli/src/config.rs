@@ -20,7 +20,7 @@
 //! put there by mistake is not echoed either.
 
 use crate::read::local_time::{DateFormat, Span, TimeReading, Window};
-use crate::read::map::{ColumnMap, Layout, MapEntry};
+use crate::read::map::{ColumnMap, Layout};
 use crate::read::options::{InputArgs, ProfileArgs, ReadOptions};
 use crate::read::Format;
 use std::collections::BTreeMap;
@@ -123,7 +123,7 @@ impl std::error::Error for ConfigError {
 pub struct Profile {
     pub region: Option<Region>,
     #[serde(default)]
-    pub map: BTreeMap<String, String>,
+    pub map: ColumnMap,
     pub timezone: Option<crate::read::local_time::Zone>,
     pub date_format: Option<DateFormat>,
     pub call_time: Option<String>,
@@ -215,13 +215,7 @@ impl Settings {
         format: Option<Format>,
     ) -> Result<ReadOptions, ConfigError> {
         let profile = &self.profile;
-        let mut map = ColumnMap::default();
-        for (field, header) in &profile.map {
-            let entry = format!("{field}={header}")
-                .parse::<MapEntry>()
-                .map_err(|why| self.invalid_setting("map", &why))?;
-            map.insert(entry);
-        }
+        let mut map = profile.map.clone();
         for entry in &args.map {
             map.insert(entry.clone());
         }

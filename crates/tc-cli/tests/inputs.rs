@@ -393,6 +393,13 @@ fn a_config_file_that_does_not_parse_names_the_line() {
     );
     assert_eq!(run.code, 2);
     insta::assert_snapshot!("config_bad_value", run.transcript());
+    let dir = with_file(
+        "tcbatch.toml",
+        "[profiles.bank]\nregion = \"IN\"\n\n[profiles.bank.map]\nreceiver_number = \"Mobile\"\nmobile_number = \"Mobile\"\n",
+    );
+    let run = tcbatch(dir.path(), &["config", "show", "--profile", "bank"]);
+    assert_eq!(run.code, 2);
+    insta::assert_snapshot!("config_map_unknown_field", run.transcript());
 }
 
 #[test]

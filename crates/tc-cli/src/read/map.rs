@@ -81,6 +81,55 @@ impl ColumnMap {
     }
 }
 
+/// A profile's `[profiles.NAME.map]` table: `FIELD = "HEADER"` lines. A key that is no field
+/// is an error on its own line.
+impl<'de> serde::Deserialize<'de> for ColumnMap {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ColumnMap, D::Error> {
+        struct Visitor;
+
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = ColumnMap;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a table of FIELD = \"HEADER\" lines")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut table: A,
+            ) -> Result<ColumnMap, A::Error> {
+                let mut map = ColumnMap::default();
+                while let Some(FieldKey(field)) = table.next_key()? {
+                    let header: String = table.next_value()?;
+                    let entry = format!("{field}={header}")
+                        .parse::<MapEntry>()
+                        .map_err(serde::de::Error::custom)?;
+                    map.insert(entry);
+                }
+                Ok(map)
+            }
+        }
+
+        d.deserialize_map(Visitor)
+    }
+}
+
+/// A field named by a key of a profile's map.
+struct FieldKey(Field);
+
+impl<'de> serde::Deserialize<'de> for FieldKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<FieldKey, D::Error> {
+        let name = <String as serde::Deserialize>::deserialize(d)?;
+        field_named(&name).map(FieldKey).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "`{}` is not a call record field; the fields are {}",
+                excerpt(&name),
+                wire_names().join(", ")
+            ))
+        })
+    }
+}
+
 /// What a column of the input feeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Column {
