@@ -343,20 +343,6 @@ fn hours_minutes(offset: jiff::tz::Offset) -> String {
     format!("{sign}{:02}:{:02}", minutes / 60, minutes % 60)
 }
 
-/// An Excel date cell (days since 1899-12-30, the fraction the time of day) as the ISO local
-/// date-time it shows, for the time zone to place like any other local time.
-pub fn excel_date_time(serial: f64) -> Option<String> {
-    let ms = (serial * 86_400_000.0).round();
-    if !ms.is_finite() || ms.abs() > 1e15 {
-        return None;
-    }
-    let civil = jiff::civil::date(1899, 12, 30)
-        .at(0, 0, 0, 0)
-        .checked_add(SignedDuration::from_millis(ms as i64))
-        .ok()?;
-    Some(civil.strftime("%Y-%m-%dT%H:%M:%S%.f").to_string())
-}
-
 /// The settings a config file holds as text are read as their flags are.
 macro_rules! deserialize_from_str {
     ($($type:ty),*) => {$(
@@ -555,13 +541,10 @@ mod tests {
     }
 
     #[test]
-    fn excel_date_cells_are_the_local_time_they_show() {
-        // Excel shows serial 47687.4375 as 2030-07-23 10:30.
-        let shown = excel_date_time(47687.4375).unwrap();
-        assert_eq!(shown, "2030-07-23T10:30:00");
-        let mut raw = record(&shown, &shown);
+    fn iso_times_with_milliseconds_are_read_too() {
+        let mut raw = record("2030-07-23T10:30:00.500", "2030-07-23T10:30:00.500");
         zone("Asia/Kolkata").apply(&mut raw).unwrap();
-        let expected = "2030-07-23T05:00:00Z".parse::<Timestamp>().unwrap();
+        let expected = "2030-07-23T05:00:00.5Z".parse::<Timestamp>().unwrap();
         assert_eq!(
             millis(&raw, Field::StartsAt),
             Some(expected.as_millisecond())

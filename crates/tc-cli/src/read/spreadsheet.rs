@@ -162,8 +162,15 @@ fn cell_text(cell: &Data) -> String {
         Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
         Data::Float(f) => f.to_string(),
         Data::Bool(b) => b.to_string(),
-        Data::DateTime(date) => super::local_time::excel_date_time(date.as_f64())
-            .unwrap_or_else(|| date.as_f64().to_string()),
+        Data::DateTime(date) => {
+            // Days since the workbook's epoch (1900 or 1904) and the fraction of the day.
+            let (year, month, day, hour, minute, second, milli) = date.to_ymd_hms_milli();
+            let shown = format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}");
+            match milli {
+                0 => shown,
+                _ => format!("{shown}.{milli:03}"),
+            }
+        }
         Data::Error(error) => error.to_string(),
     }
 }
@@ -171,4 +178,36 @@ fn cell_text(cell: &Data) -> String {
 fn list(names: &[String]) -> String {
     let quoted: Vec<String> = names.iter().map(|n| format!("`{}`", excerpt(n))).collect();
     quoted.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cell_text;
+    use calamine::{Data, ExcelDateTime, ExcelDateTimeType};
+
+    #[test]
+    fn date_cells_are_the_local_time_they_show_in_either_date_system() {
+        // Excel shows the serial 47687.4375 as 2030-07-23 10:30 in a workbook of the 1900
+        // system; a workbook of the 1904 system counts 1462 days fewer to the same day.
+        let cell = |serial: f64, is_1904| {
+            cell_text(&Data::DateTime(ExcelDateTime::new(
+                serial,
+                ExcelDateTimeType::DateTime,
+                is_1904,
+            )))
+        };
+        assert_eq!(cell(47687.4375, false), "2030-07-23T10:30:00");
+        assert_eq!(cell(47687.4375 - 1462.0, true), "2030-07-23T10:30:00");
+        assert_eq!(
+            cell(47687.4375 + 0.5 / 86_400.0, false),
+            "2030-07-23T10:30:00.500"
+        );
+    }
+
+    #[test]
+    fn number_cells_keep_their_digits() {
+        assert_eq!(cell_text(&Data::Float(919876543210.0)), "919876543210");
+        assert_eq!(cell_text(&Data::Float(1.5)), "1.5");
+        assert_eq!(cell_text(&Data::Int(42)), "42");
+    }
 }
