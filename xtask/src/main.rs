@@ -5,6 +5,7 @@ mod bench;
 mod bench_relay;
 mod bench_submit;
 mod ci;
+mod examples;
 
 use anyhow::{anyhow, bail, Context, Result};
 use std::ffi::OsString;
@@ -31,7 +32,10 @@ Tasks:
       --no-submit     skip the submit run
       --no-relay      skip the relay runs
       --relay-only    only the relay runs
+      --validate-only tc-core throughput and `tcbatch validate` (plain, with a column
+                      map and a time zone, one job); no submit, relay or virtual time
       --core-only     skip every end-to-end run
+  examples            writes examples/bank-export.xlsx from examples/bank-export.csv
   help, --help, -h    this text
 ";
 
@@ -48,6 +52,7 @@ fn main() -> ExitCode {
         "ci" => ci::ci(options),
         "fuzz" => ci::fuzz(options),
         "bench" => bench::bench(options),
+        "examples" => examples::examples(options),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())

@@ -22,6 +22,8 @@ pub struct CheckArgs {
     pub output: OutputArg,
     #[command(flatten)]
     pub connection: ConnectionArgs,
+    #[command(flatten)]
+    pub profile: crate::read::options::ProfileArgs,
 }
 
 /// What the check saw: nothing secret.
@@ -35,7 +37,9 @@ struct Seen {
     labels: Result<usize, tc_http::Error>,
 }
 
-pub fn run(args: CheckArgs) -> Result<ExitCode> {
+pub fn run(mut args: CheckArgs) -> Result<ExitCode> {
+    let settings = crate::config::Settings::load(&args.profile)?;
+    args.connection.apply_profile(&settings)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -8,9 +8,9 @@ use std::path::PathBuf;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConnectionArgs {
-    /// API base URL.
-    #[arg(long, value_name = "URL", default_value = tc_http::DEFAULT_BASE_URL)]
-    pub base_url: String,
+    /// API base URL. Default: the profile's, else the API's documented host.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
     /// Client account id; defaults to $TRUECALLER_CLIENT_ACCOUNT_ID.
     #[arg(long, value_name = "ID")]
     pub client_account_id: Option<String>,
@@ -18,8 +18,9 @@ pub struct ConnectionArgs {
     #[arg(long, value_name = "FILE")]
     pub credentials: Option<PathBuf>,
     /// Access tokens to send on in parallel, each held to 60 requests per minute (1 to 10).
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=10))]
-    pub tokens: u8,
+    /// Default: the profile's, else 1.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=10))]
+    pub tokens: Option<u8>,
     /// Share the account with every other process that uses this Redis (several pushes or
     /// relays on one account): its tokens, its 10 token creations per 30 minutes and each
     /// token's rate window. While Redis cannot be reached, nothing is sent. Without it, this
@@ -40,6 +41,32 @@ pub struct ConnectionArgs {
 }
 
 impl ConnectionArgs {
+    /// Where the API is: `--base-url`, else the profile's, else the documented host.
+    pub fn base_url(&self) -> String {
+        self.base_url
+            .clone()
+            .unwrap_or_else(|| tc_http::DEFAULT_BASE_URL.to_owned())
+    }
+
+    /// Tokens to send on: `--tokens`, else the profile's, else 1.
+    pub fn tokens(&self) -> u8 {
+        self.tokens.unwrap_or(1)
+    }
+
+    /// Fills what the flags left unset from the config file's profile.
+    ///
+    /// # Errors
+    /// A profile whose tokens are not 1 to 10.
+    pub fn apply_profile(&mut self, settings: &crate::config::Settings) -> Result<()> {
+        settings.apply_connection(crate::config::Connection {
+            base_url: &mut self.base_url,
+            tokens: &mut self.tokens,
+            credentials: &mut self.credentials,
+            coordinator: &mut self.coordinator,
+        })?;
+        Ok(())
+    }
+
     /// The operator's credentials from `--credentials` or the environment (`--client-account-id`
     /// winning over both); not for `--mock`, whose demo credentials come with its simulator.
     pub fn load_credentials(&self) -> Result<Credentials> {
@@ -76,7 +103,7 @@ impl ConnectionArgs {
         let builder = credentials::client_builder(
             base_url,
             credentials,
-            self.tokens,
+            self.tokens(),
             self.rate_limit,
             self.rate_window_ms,
         );
@@ -99,8 +126,7 @@ impl ConnectionArgs {
     ) -> Result<Connection> {
         if !self.mock {
             let credentials = self.load_credentials()?;
-            let client =
-                settings(self.client_builder(self.base_url.clone(), &credentials)?).build()?;
+            let client = settings(self.client_builder(self.base_url(), &credentials)?).build()?;
             return Ok(Connection {
                 simulator: None,
                 client,

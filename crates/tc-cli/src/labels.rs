@@ -25,9 +25,13 @@ pub struct LabelsArgs {
     pub page_size: Option<usize>,
     #[command(flatten)]
     pub connection: ConnectionArgs,
+    #[command(flatten)]
+    pub profile: crate::read::options::ProfileArgs,
 }
 
-pub fn run(args: LabelsArgs) -> Result<ExitCode> {
+pub fn run(mut args: LabelsArgs) -> Result<ExitCode> {
+    let settings = crate::config::Settings::load(&args.profile)?;
+    args.connection.apply_profile(&settings)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

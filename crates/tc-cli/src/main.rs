@@ -6,6 +6,7 @@
 
 mod check;
 mod completions;
+mod config;
 mod connection;
 mod journal_report;
 mod labels;
@@ -69,6 +70,8 @@ enum Command {
     Completions(completions::CompletionsArgs),
     /// Print or write tcbatch's manual pages.
     Man(completions::ManArgs),
+    /// The config file's profiles: `config show` prints the settings a command would use.
+    Config(config::ConfigArgs),
 }
 
 fn main() -> ExitCode {
@@ -110,6 +113,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Man(args) => {
             completions::man(args, Cli::command())?;
+            ExitCode::SUCCESS
+        }
+        Command::Config(args) => {
+            config::run(args)?;
             ExitCode::SUCCESS
         }
     })

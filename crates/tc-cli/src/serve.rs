@@ -40,6 +40,8 @@ pub struct ServeArgs {
     pub region: Option<Region>,
     #[command(flatten)]
     pub connection: crate::connection::ConnectionArgs,
+    #[command(flatten)]
+    pub profile: crate::read::options::ProfileArgs,
     /// Records queued (acknowledged, not yet sent) above which posts get 503 with Retry-After.
     #[arg(long, value_name = "N", default_value_t = tc_relay::DEFAULT_QUEUE_LIMIT)]
     pub queue_limit: usize,
@@ -77,7 +79,9 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(seconds).map_err(|_| format!("`{text}` is out of range"))
 }
 
-pub fn run(args: ServeArgs) -> Result<()> {
+pub fn run(mut args: ServeArgs) -> Result<()> {
+    let settings = crate::config::Settings::load(&args.profile)?;
+    args.connection.apply_profile(&settings)?;
     check_bind(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -169,7 +173,7 @@ async fn connect(args: &ServeArgs) -> Result<(Option<tc_sim::Simulator>, tc_http
         (Some(sim), base_url, credentials)
     } else {
         let credentials = args.connection.load_credentials()?;
-        (None, args.connection.base_url.clone(), credentials)
+        (None, args.connection.base_url(), credentials)
     };
     let client = args
         .connection

@@ -45,6 +45,8 @@ pub struct StatusArgs {
     pub output: OutputArg,
     #[command(flatten)]
     pub connection: ConnectionArgs,
+    #[command(flatten)]
+    pub profile: crate::read::options::ProfileArgs,
 }
 
 /// One batch as read: its records, or why it could not be read.
@@ -53,7 +55,9 @@ struct BatchAnswer {
     read: Result<BatchStatusResponse, tc_http::Error>,
 }
 
-pub fn run(args: StatusArgs) -> Result<ExitCode> {
+pub fn run(mut args: StatusArgs) -> Result<ExitCode> {
+    let settings = crate::config::Settings::load(&args.profile)?;
+    args.connection.apply_profile(&settings)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

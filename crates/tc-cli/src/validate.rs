@@ -2,6 +2,8 @@
 //! problem, without sending anything. Data path: read -> validate (tc-core, on every core) ->
 //! report, in input order.
 
+use crate::read::local_time::TimeReading;
+use crate::read::options::Sources;
 use crate::read::{self, Format, InputRecord, ReadError};
 use crate::report::{Output, Report};
 use std::fmt;
@@ -37,6 +39,8 @@ pub struct ValidateArgs {
     /// The time to check windows against, as epoch milliseconds or RFC 3339; default: now.
     #[arg(long, value_name = "MS|RFC3339")]
     pub now: Option<EpochMillis>,
+    #[command(flatten)]
+    pub input: read::options::InputArgs,
     /// How to report problems.
     #[arg(long, value_enum, default_value_t = Output::Human)]
     pub output: Output,
@@ -56,6 +60,7 @@ pub fn system_now() -> EpochMillis {
 #[derive(Debug)]
 pub enum ValidateError {
     Input(ReadError),
+    Config(crate::config::ConfigError),
     Output(io::Error),
 }
 
@@ -63,13 +68,28 @@ impl fmt::Display for ValidateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ValidateError::Input(err) => err.fmt(f),
+            ValidateError::Config(err) => err.fmt(f),
             ValidateError::Output(err) => write!(f, "cannot write the report: {err}"),
         }
     }
 }
 
-/// No `source`: the message already carries the cause, and `main` prints the whole chain.
-impl std::error::Error for ValidateError {}
+/// No `source` but the config file's: the other messages carry their cause, and `main` prints
+/// the whole chain.
+impl std::error::Error for ValidateError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ValidateError::Config(err) => err.source(),
+            _ => None,
+        }
+    }
+}
+
+impl From<crate::config::ConfigError> for ValidateError {
+    fn from(err: crate::config::ConfigError) -> Self {
+        ValidateError::Config(err)
+    }
+}
 
 impl From<ReadError> for ValidateError {
     fn from(err: ReadError) -> Self {
@@ -84,18 +104,23 @@ impl From<io::Error> for ValidateError {
 }
 
 pub fn run(args: ValidateArgs) -> Result<ExitCode, ValidateError> {
+    let settings = crate::config::Settings::load(&args.input.profile)?;
+    let options = settings.read_options(&args.input, args.format)?;
     let mut validator = Validator::new(args.now.unwrap_or_else(system_now));
-    if let Some(region) = args.region {
+    if let Some(region) = settings.region(args.region) {
         validator = validator.with_default_region(region);
     }
-    let mut records = read::open(args.file.as_deref(), args.format)?;
+    let mut records = read::open_with(args.file.as_deref(), &options)?;
     let header_warnings = records.warnings();
     for warning in &header_warnings {
         eprintln!("tcbatch: warning: {warning}");
     }
+    let time_reading = records.take_time_reading();
     let mut count = 0usize;
     let counted = records.by_ref().inspect(|_| count += 1);
-    let (report, written) = validate_all(counted, validator, args.jobs, args.output);
+    let sources = options.sources();
+    let checking = (validator, time_reading);
+    let (report, written) = validate_all(counted, checking, args.jobs, (args.output, &sources));
     written?;
     records.finish()?;
     // Unknown JSON keys and a second records array are only known once everything is read.
@@ -119,6 +144,18 @@ pub fn run(args: ValidateArgs) -> Result<ExitCode, ValidateError> {
     })
 }
 
+/// The record with its local times placed, when the reader left that to the validating threads.
+fn place_times(
+    raw: Result<tc_core::RawRecord, Diagnostic>,
+    time_reading: Option<&TimeReading>,
+) -> Result<tc_core::RawRecord, Diagnostic> {
+    let mut raw = raw?;
+    if let Some(time_reading) = time_reading {
+        time_reading.apply(&mut raw)?;
+    }
+    Ok(raw)
+}
+
 /// A record's place in the input and its problems (none when it is valid).
 struct Checked {
     record: usize,
@@ -131,16 +168,17 @@ struct Checked {
 /// whether writing failed (the reading stops at the first failure).
 fn validate_all(
     records: impl Iterator<Item = InputRecord>,
-    validator: Validator,
+    (validator, time_reading): (Validator, Option<TimeReading>),
     jobs: Jobs,
-    output: Output,
+    (output, sources): (Output, &Sources),
 ) -> (Report<BufWriter<io::Stdout>>, io::Result<()>) {
     let check = || {
         let mut memo = CallerMemo::new();
+        let time_reading = time_reading.clone();
         move |input: InputRecord| Checked {
             record: input.record,
             line: input.line,
-            problems: match input.raw {
+            problems: match place_times(input.raw, time_reading.as_ref()) {
                 Ok(raw) => validator
                     .validate_with_memo(&raw, &mut memo)
                     .err()
@@ -156,7 +194,9 @@ fn validate_all(
             if row.problems.is_empty() {
                 report.valid();
             } else {
-                report.invalid(row.record, row.line, &row.problems)?;
+                let mut problems = row.problems;
+                sources.annotate(&mut problems);
+                report.invalid(row.record, row.line, &problems)?;
             }
         }
         Ok(())

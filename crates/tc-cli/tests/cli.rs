@@ -383,7 +383,9 @@ fn exit_status_is_0_when_all_valid_1_when_any_invalid_2_on_errors() {
     let unknown_ext = tcbatch(&["validate", "calls.txt"], b"");
     assert_eq!(unknown_ext.code, 2);
     assert!(
-        unknown_ext.stderr.contains("--format csv, jsonl or json"),
+        unknown_ext
+            .stderr
+            .contains("--format csv, jsonl, json or spreadsheet"),
         "{}",
         unknown_ext.stderr
     );

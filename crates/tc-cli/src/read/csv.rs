@@ -7,12 +7,10 @@
 //! reported unreadable and the lines after it are read again as rows of their own.
 
 use super::lines::{Line, Lines};
-use super::{
-    edit_distance, field_named, stopped, unreadable, InputRecord, ReadError, MAX_RECORD_BYTES,
-};
-use csv_core::{ReadRecordResult, Reader};
+use super::map::{Column, Layout};
+use super::{stopped, unreadable, InputRecord, ReadError, MAX_RECORD_BYTES};
+use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
 use std::io::{self, BufRead};
-use tc_core::diagnostic::{escape_control_characters, excerpt};
 use tc_core::{Diagnostic, Field, RawRecord};
 
 /// A quoted field may hold line breaks, but never this many: past it the quote is a stray one.
@@ -20,13 +18,8 @@ const MAX_ROW_LINES: usize = 100;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// Columns a header must have; a label name may be left to `label_id` (see [`check_header`]).
-const REQUIRED: [Field; 4] = [
-    Field::CallerNumber,
-    Field::ReceiverNumber,
-    Field::StartsAt,
-    Field::EndsAt,
-];
+/// The separators tried, in this order, when the header does not split on commas.
+const OTHER_DELIMITERS: [u8; 2] = [b';', b'\t'];
 
 const UNCLOSED_QUOTE: &str =
     "a quoted field that starts on this line is never closed (a stray `\"` at \
@@ -37,8 +30,8 @@ pub struct CsvRecords<R> {
     name: String,
     lines: Lines<R>,
     parser: Reader,
-    /// The wire field each column holds, by position; `None` for columns that are ignored.
-    columns: Vec<Option<Field>>,
+    /// What each column feeds, by position.
+    columns: Vec<Column>,
     /// The current row's bytes as read, and where each of its lines starts in them.
     raw: Vec<u8>,
     line_starts: Vec<usize>,
@@ -64,13 +57,26 @@ enum Row {
 }
 
 impl<R: BufRead> CsvRecords<R> {
-    /// Reads the header row. A missing or unreadable header, or a required column missing from
-    /// it, is an error: no row could be checked without it.
+    /// Reads the header row of a comma-separated input whose headers are the wire names.
+    #[cfg(test)]
     pub fn new(reader: R, name: String) -> Result<Self, ReadError> {
+        Self::with_layout(reader, name, &Layout::default(), Some(b','))
+    }
+
+    /// Reads the header row, and works out from it which column feeds which field. Without a
+    /// `delimiter`, a header that does not split on commas but does on `;` or a tab is read
+    /// that way. A missing or unreadable header, or a required field no column feeds, is an
+    /// error: no row could be checked without it.
+    pub fn with_layout(
+        reader: R,
+        name: String,
+        layout: &Layout,
+        delimiter: Option<u8>,
+    ) -> Result<Self, ReadError> {
         let mut this = CsvRecords {
             name,
             lines: Lines::new(reader),
-            parser: Reader::new(),
+            parser: parser(delimiter.unwrap_or(b',')),
             columns: Vec::new(),
             raw: Vec::with_capacity(512),
             line_starts: Vec::with_capacity(4),
@@ -82,23 +88,38 @@ impl<R: BufRead> CsvRecords<R> {
             error: None,
             done: false,
         };
-        let header = this
+        let mut header = this
             .read_row(None)
             .map_err(|err| ReadError::io(&this.name, &err))?;
+        if let (None, Some(Row::Parsed { line })) = (delimiter, &header) {
+            if let Some(other) = this.other_delimiter() {
+                // Read the header again, split the way it does split.
+                let line = *line;
+                let raw = std::mem::take(&mut this.raw);
+                this.lines.unread(&raw, line);
+                this.parser = parser(other);
+                header = this
+                    .read_row(None)
+                    .map_err(|err| ReadError::io(&this.name, &err))?;
+            }
+        }
         let name = &this.name;
         match header {
             None => Err(ReadError::new(format!(
                 "{name} is empty: a CSV file starts with a header row naming its columns, such as {}",
-                wire_names().join(",")
+                Field::ALL.map(Field::wire_name).join(",")
             ))),
             Some(Row::Broken { message, .. }) => {
                 Err(ReadError::new(format!("cannot read the header row of {name}: {message}")))
             }
             Some(Row::Parsed { .. }) => {
                 let names: Vec<String> = (0..this.field_count)
-                    .map(|i| String::from_utf8_lossy(this.field(i)).trim().to_ascii_lowercase())
+                    .map(|i| {
+                        let text = String::from_utf8_lossy(this.field(i));
+                        text.trim_start_matches('\u{feff}').trim().to_owned()
+                    })
                     .collect();
-                let (columns, warning) = check_header(&this.name, &names)?;
+                let (columns, warning) = layout.columns(&this.name, &names)?;
                 this.columns = columns;
                 this.warnings.extend(warning);
                 Ok(this)
@@ -112,6 +133,20 @@ impl<R: BufRead> CsvRecords<R> {
 
     pub fn finish(&mut self) -> Result<(), ReadError> {
         self.error.take().map_or(Ok(()), Err)
+    }
+
+    /// The separator the header row splits on, when it does not split on commas: the header
+    /// just read is one field, and holds exactly one of the other separators.
+    fn other_delimiter(&self) -> Option<u8> {
+        if self.field_count != 1 {
+            return None;
+        }
+        let header = self.field(0);
+        let mut found = OTHER_DELIMITERS.into_iter().filter(|d| header.contains(d));
+        match (found.next(), found.next()) {
+            (Some(only), None) => Some(only),
+            _ => None,
+        }
     }
 
     fn field(&self, i: usize) -> &[u8] {
@@ -222,9 +257,17 @@ impl<R: BufRead> CsvRecords<R> {
         }
         let mut raw = RawRecord::default();
         for (i, column) in self.columns.iter().enumerate() {
-            let Some(field) = *column else { continue };
+            let field = match *column {
+                Column::Field(field) => field,
+                Column::CallTime => Field::StartsAt,
+                Column::Ignored => continue,
+            };
             let bytes = self.field(i);
             match std::str::from_utf8(bytes) {
+                Ok(text) if *column == Column::CallTime => {
+                    raw.set_text(Field::StartsAt, text);
+                    raw.set_text(Field::EndsAt, text);
+                }
                 Ok(text) => raw.set_text(field, text),
                 Err(err) => {
                     return Err(unreadable(format!(
@@ -284,88 +327,6 @@ fn overlong_message() -> String {
     )
 }
 
-fn wire_names() -> Vec<&'static str> {
-    Field::ALL.iter().map(|f| f.wire_name()).collect()
-}
-
-/// Maps header names to fields. Unknown columns are ignored with a warning that points out likely
-/// misspellings; a required column missing is an error naming it.
-fn check_header(
-    name: &str,
-    names: &[String],
-) -> Result<(Vec<Option<Field>>, Option<String>), ReadError> {
-    let mut columns = Vec::with_capacity(names.len());
-    let mut unknown = Vec::new();
-    for (i, column) in names.iter().enumerate() {
-        let field = field_named(column);
-        if let Some(field) = field {
-            if let Some(before) = columns.iter().position(|c| *c == Some(field)) {
-                return Err(ReadError::new(format!(
-                    "the header of {name} names `{field}` twice (columns {} and {}); keep one",
-                    before + 1,
-                    i + 1
-                )));
-            }
-        } else if !column.is_empty() {
-            unknown.push(column.as_str());
-        }
-        columns.push(field);
-    }
-    let has = |field: Field| columns.contains(&Some(field));
-    let mut missing: Vec<Field> = REQUIRED.into_iter().filter(|&f| !has(f)).collect();
-    if !has(Field::DynamicLabelName) && !has(Field::LabelId) {
-        missing.push(Field::DynamicLabelName);
-    }
-    let typo_of = |field: Field| {
-        unknown
-            .iter()
-            .copied()
-            .find(|u| edit_distance(u, field.wire_name()) <= 2)
-    };
-    if !missing.is_empty() {
-        let list: Vec<String> = missing
-            .iter()
-            .map(|&f| match typo_of(f) {
-                Some(typo) => format!("`{f}` (is `{}` a misspelling of it?)", excerpt(typo)),
-                None => format!("`{f}`"),
-            })
-            .collect();
-        let mut message = format!(
-            "the header of {name} has no {} column{}; it has: {}. The columns are {}, \
-             and dynamic_label_name may be left out when label_id is given",
-            list.join(", "),
-            if missing.len() > 1 { "s" } else { "" },
-            escape_control_characters(&names.join(",")),
-            wire_names().join(","),
-        );
-        if let [only] = names {
-            if let Some(sep) = [';', '\t', '|'].into_iter().find(|&c| only.contains(c)) {
-                message = format!(
-                    "the header of {name} looks separated by `{}`, not by commas; save the file as \
-                     comma-separated CSV",
-                    sep.escape_debug()
-                );
-            }
-        }
-        return Err(ReadError::new(message));
-    }
-    let warning = (!unknown.is_empty()).then(|| {
-        let list: Vec<String> = unknown
-            .iter()
-            .map(|u| {
-                match Field::ALL
-                    .into_iter()
-                    .find(|f| !has(*f) && edit_distance(u, f.wire_name()) <= 2)
-                {
-                    Some(f) => format!("`{}` (did you mean `{f}`?)", excerpt(u)),
-                    None => format!("`{}`", excerpt(u)),
-                }
-            })
-            .collect();
-        format!(
-            "{name}: ignoring column(s) that are not call record fields: {}",
-            list.join(", ")
-        )
-    });
-    Ok((columns, warning))
+fn parser(delimiter: u8) -> Reader {
+    ReaderBuilder::new().delimiter(delimiter).build()
 }

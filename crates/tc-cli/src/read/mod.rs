@@ -15,6 +15,10 @@ pub mod csv;
 pub mod json;
 pub mod jsonl;
 pub(crate) mod lines;
+pub mod local_time;
+pub mod map;
+pub mod options;
+pub mod spreadsheet;
 #[cfg(test)]
 mod tests;
 
@@ -40,6 +44,8 @@ pub enum Format {
     Jsonl,
     /// A JSON array of records, or the API body `{"call_records": [...]}`.
     Json,
+    /// A spreadsheet workbook: .xlsx, .xlsm, .xlsb, .xls or .ods (one sheet, see --sheet).
+    Spreadsheet,
 }
 
 impl Format {
@@ -65,8 +71,10 @@ impl Format {
             Some("csv") => Ok(Format::Csv),
             Some("jsonl" | "ndjson") => Ok(Format::Jsonl),
             Some("json") => Ok(Format::Json),
+            Some(other) if spreadsheet::EXTENSIONS.contains(&other) => Ok(Format::Spreadsheet),
             _ => Err(ReadError::new(format!(
-                "cannot tell the format of `{}` from its extension; give --format csv, jsonl or json",
+                "cannot tell the format of `{}` from its extension; give --format csv, jsonl, \
+                 json or spreadsheet",
                 path.display()
             ))),
         }
@@ -112,14 +120,42 @@ impl std::error::Error for ReadError {}
 
 type Source = Box<dyn BufRead>;
 
-/// Opens `file` (standard input when `None` or `-`) and reads it as `format` (else as its
-/// extension says).
-pub fn open<P>(file: Option<&P>, format: impl Into<Option<Format>>) -> Result<Records, ReadError>
+/// Opens `file` (standard input when `None` or `-`) and reads it as `options` say: its format
+/// (else the one its extension names), its column map, delimiter, sheet and time reading.
+pub fn open_with<P>(file: Option<&P>, options: &options::ReadOptions) -> Result<Records, ReadError>
 where
     P: AsRef<Path> + ?Sized,
 {
     let file = file.map(AsRef::as_ref);
-    let format = Format::resolve(format.into(), file)?;
+    let format = Format::resolve(options.format, file)?;
+    options.check_fits(format)?;
+    let parsed = match format {
+        Format::Spreadsheet => Parsed::Sheet(Box::new(open_sheet(file, options)?)),
+        Format::Csv => {
+            let (name, source) = open_text(file, format)?;
+            let layout = &options.layout;
+            let csv = csv::CsvRecords::with_layout(source, name, layout, options.delimiter)?;
+            Parsed::Csv(Box::new(csv))
+        }
+        Format::Jsonl => {
+            let (name, source) = open_text(file, format)?;
+            Parsed::Jsonl(jsonl::JsonlRecords::new(source, name))
+        }
+        Format::Json => {
+            let (name, source) = open_text(file, format)?;
+            Parsed::Json(json::JsonRecords::new(source, name)?)
+        }
+    };
+    Ok(Records {
+        parsed,
+        times: options.times.clone(),
+        // A sheet's date cells are local times even when no time flag was given.
+        shape: options.times.is_active() || format == Format::Spreadsheet,
+    })
+}
+
+/// A text input, as messages name it, checked by [`sniff`].
+fn open_text(file: Option<&Path>, format: Format) -> Result<(String, Source), ReadError> {
     let (name, source): (String, Source) = match file.filter(|p| !is_stdin(Some(p))) {
         None => (
             "standard input".to_owned(),
@@ -137,11 +173,23 @@ where
         }
     };
     let source = sniff(source, &name, format)?;
-    Ok(match format {
-        Format::Csv => Records::Csv(Box::new(csv::CsvRecords::new(source, name)?)),
-        Format::Jsonl => Records::Jsonl(jsonl::JsonlRecords::new(source, name)),
-        Format::Json => Records::Json(json::JsonRecords::new(source, name)?),
-    })
+    Ok((name, source))
+}
+
+fn open_sheet(
+    file: Option<&Path>,
+    options: &options::ReadOptions,
+) -> Result<spreadsheet::SheetRecords, ReadError> {
+    let Some(path) = file.filter(|p| !is_stdin(Some(p))) else {
+        return Err(ReadError::new(
+            "a spreadsheet is read from a file, not from standard input: give its path",
+        ));
+    };
+    let shown = format!("`{}`", path.display());
+    // The same messages as for a text file that does not exist or is a directory.
+    open_file(path, &shown)?;
+    let sheet = options.sheet.as_deref();
+    spreadsheet::SheetRecords::open(path, &shown, sheet, &options.layout)
 }
 
 /// A rough count of the records in `file`, for progress display: its size over the mean length
@@ -195,6 +243,7 @@ fn sniff(mut source: Source, name: &str, format: Format) -> Result<Source, ReadE
                 "a JSON file holds an array of records [...] or the API body \
                  {\"call_records\": [...]}"
             }
+            Format::Spreadsheet => "a spreadsheet holds a header row and one record per row",
         };
         return Err(ReadError::new(format!(
             "{name} is empty, so there is nothing to check or send: {expected}. Check that the \
@@ -267,13 +316,22 @@ pub fn field_named(name: &str) -> Option<Field> {
     Field::from_wire_name(&name.trim().to_ascii_lowercase())
 }
 
-/// The records of one input, in order. After the loop, call [`Records::finish`]: an I/O error
-/// stops reading, and `finish` returns it (the last record yielded then says where it stopped).
-pub enum Records {
+/// The records of one input, in order, their local times placed in the time zone. After the
+/// loop, call [`Records::finish`]: an I/O error stops reading, and `finish` returns it (the last
+/// record yielded then says where it stopped).
+pub struct Records {
+    parsed: Parsed,
+    times: local_time::TimeReading,
+    /// Whether records go through `times` (not when it would leave every record as it is).
+    shape: bool,
+}
+
+enum Parsed {
     /// Boxed: the CSV parser's state tables make it much larger than the others.
     Csv(Box<csv::CsvRecords<Source>>),
     Jsonl(jsonl::JsonlRecords<Source>),
     Json(json::JsonRecords<Source>),
+    Sheet(Box<spreadsheet::SheetRecords>),
 }
 
 impl Records {
@@ -281,24 +339,35 @@ impl Records {
     /// JSON keys, a second records array. Unknown keys are only known once read, so ask again
     /// after the last record.
     pub fn warnings(&self) -> Vec<String> {
-        match self {
-            Records::Csv(r) => r.warnings().to_vec(),
-            Records::Jsonl(r) => r.warnings(),
-            Records::Json(r) => r.warnings(),
+        match &self.parsed {
+            Parsed::Csv(r) => r.warnings().to_vec(),
+            Parsed::Jsonl(r) => r.warnings(),
+            Parsed::Json(r) => r.warnings(),
+            Parsed::Sheet(r) => r.warnings().to_vec(),
         }
     }
 
     /// Whether the input is the API's request body `{"call_records": [...]}`.
     pub fn is_api_body(&self) -> bool {
-        matches!(self, Records::Json(r) if r.is_api_body())
+        matches!(&self.parsed, Parsed::Json(r) if r.is_api_body())
+    }
+
+    /// Hands the placing of local times to the caller, to be done with [`TimeReading::apply`]
+    /// on the threads that validate rather than on the one that reads: `None` when records need
+    /// none. The records yielded from then on have their times as written.
+    ///
+    /// [`TimeReading::apply`]: local_time::TimeReading::apply
+    pub fn take_time_reading(&mut self) -> Option<local_time::TimeReading> {
+        std::mem::take(&mut self.shape).then(|| self.times.clone())
     }
 
     /// The I/O error that ended reading early, if any.
     pub fn finish(&mut self) -> Result<(), ReadError> {
-        match self {
-            Records::Csv(r) => r.finish(),
-            Records::Jsonl(r) => r.finish(),
-            Records::Json(r) => r.finish(),
+        match &mut self.parsed {
+            Parsed::Csv(r) => r.finish(),
+            Parsed::Jsonl(r) => r.finish(),
+            Parsed::Json(r) => r.finish(),
+            Parsed::Sheet(_) => Ok(()),
         }
     }
 }
@@ -307,11 +376,20 @@ impl Iterator for Records {
     type Item = InputRecord;
 
     fn next(&mut self) -> Option<InputRecord> {
-        match self {
-            Records::Csv(r) => r.next(),
-            Records::Jsonl(r) => r.next(),
-            Records::Json(r) => r.next(),
+        let mut input = match &mut self.parsed {
+            Parsed::Csv(r) => r.next(),
+            Parsed::Jsonl(r) => r.next(),
+            Parsed::Json(r) => r.next(),
+            Parsed::Sheet(r) => r.next(),
+        }?;
+        if self.shape {
+            if let Ok(raw) = &mut input.raw {
+                if let Err(problem) = self.times.apply(raw) {
+                    input.raw = Err(problem);
+                }
+            }
         }
+        Some(input)
     }
 }
 

@@ -1,19 +1,19 @@
 //! `--dry-run`: everything `submit` does before the first request, and nothing after.
 
 use super::SubmitArgs;
-use crate::read::{self, Format};
+use crate::read::{self, options::ReadOptions};
 use anyhow::Result;
 use tc_core::{Region, Validator, MAX_BATCH_RECORDS};
 
 /// `--dry-run`: validate and plan, send nothing, write nothing.
-pub fn run(args: &SubmitArgs, format: Format, region: Option<Region>) -> Result<i32> {
+pub fn run(args: &SubmitArgs, read: &ReadOptions, region: Option<Region>) -> Result<i32> {
     let mut validator = Validator::new(crate::validate::system_now());
     if let Some(region) = region {
         validator = validator.with_default_region(region);
     }
     let (mut rows, mut valid) = (0u64, 0u64);
     let mut codes = std::collections::BTreeMap::<&'static str, u64>::new();
-    for input in read::open(Some(&args.file), format)? {
+    for input in read::open_with(Some(&args.file), read)? {
         rows += 1;
         match input
             .raw
@@ -29,7 +29,7 @@ pub fn run(args: &SubmitArgs, format: Format, region: Option<Region>) -> Result<
         }
     }
     let batches = valid.div_ceil(MAX_BATCH_RECORDS as u64);
-    let per_minute = 60 * u64::from(args.connection.tokens);
+    let per_minute = 60 * u64::from(args.connection.tokens());
     let minutes = batches as f64 / per_minute as f64;
     let summary = serde_json::json!({
         "rows": rows, "valid": valid, "invalid": rows - valid, "batches": batches,

@@ -70,9 +70,9 @@ pub struct SubmitArgs {
     /// Never re-send a batch whose outcome is unknown (no duplicates, but possibly lost records).
     #[arg(long)]
     pub at_most_once: bool,
-    /// How phone numbers are written on the wire.
-    #[arg(long, value_enum, default_value_t = NumberFormatArg::E164)]
-    pub number_format: NumberFormatArg,
+    /// How phone numbers are written on the wire. Default: the profile's, else e164.
+    #[arg(long, value_enum)]
+    pub number_format: Option<NumberFormatArg>,
     /// Summary format.
     #[arg(long, value_enum, default_value_t = OutputArg::Human)]
     pub output: OutputArg,
@@ -82,6 +82,30 @@ pub struct SubmitArgs {
     /// Print each push event as a JSON line on standard error (for tests and scripts).
     #[arg(long, hide = true)]
     pub events: bool,
+    #[command(flatten)]
+    pub input: crate::read::options::InputArgs,
+}
+
+impl SubmitArgs {
+    /// Fills what no flag gave from the config file's profile, and says how to read the input.
+    fn apply_profile(&mut self) -> Result<crate::read::options::ReadOptions> {
+        let settings = crate::config::Settings::load(&self.input.profile)?;
+        self.connection.apply_profile(&settings)?;
+        if self.region.is_none() {
+            self.region = settings.region(None).map(|r| r.to_string());
+        }
+        let flag = self.number_format.map(number_format);
+        self.number_format = Some(match settings.number_format(flag) {
+            tc_core::NumberFormat::Digits => NumberFormatArg::Digits,
+            _ => NumberFormatArg::E164,
+        });
+        let format = crate::read::Format::resolve(self.format, Some(&self.file))?;
+        Ok(settings.read_options(&self.input, Some(format))?)
+    }
+
+    fn number_format(&self) -> tc_core::NumberFormat {
+        number_format(self.number_format.unwrap_or(NumberFormatArg::E164))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -123,7 +147,7 @@ pub fn run(args: SubmitArgs) -> Result<i32> {
 
 /// The files of one push.
 struct Files {
-    format: crate::read::Format,
+    read: crate::read::options::ReadOptions,
     journal: PathBuf,
     report: PathBuf,
     /// How many of the readers' warnings were printed before the push began.
@@ -134,9 +158,12 @@ struct Files {
 /// files distinct and writable, no journal overwritten, and, unless a journal is resumed (whose
 /// journal it is comes first then: a changed input may not even be readable any more), the
 /// input's header read, its warnings printed.
-fn check_files(args: &SubmitArgs, format: crate::read::Format) -> Result<(Files, Fingerprint)> {
+fn check_files(
+    args: &SubmitArgs,
+    read: crate::read::options::ReadOptions,
+) -> Result<(Files, Fingerprint)> {
     let mut files = Files {
-        format,
+        read,
         journal: args
             .journal
             .clone()
@@ -159,14 +186,14 @@ fn check_files(args: &SubmitArgs, format: crate::read::Format) -> Result<(Files,
         return Err(with_flag_hint(tc_push::Error::JournalExists { path }));
     }
     if !(args.resume && files.journal.exists()) {
-        files.header_warnings = read_header(&args.file, format)?;
+        files.header_warnings = read_header(&args.file, &files.read)?;
     }
     Ok((files, fingerprint))
 }
 
 /// Opens the input and reads its header, printing the readers' warnings; returns how many.
-fn read_header(file: &Path, format: crate::read::Format) -> Result<usize> {
-    let warnings = crate::read::open(Some(file), format)?.warnings();
+fn read_header(file: &Path, read: &crate::read::options::ReadOptions) -> Result<usize> {
+    let warnings = crate::read::open_with(Some(file), read)?.warnings();
     print_warnings(&warnings);
     Ok(warnings.len())
 }
@@ -177,34 +204,34 @@ fn print_warnings(warnings: &[String]) {
     }
 }
 
-async fn run_async(args: SubmitArgs) -> Result<i32> {
+async fn run_async(mut args: SubmitArgs) -> Result<i32> {
     if args.file.as_os_str() == "-" {
         anyhow::bail!(
             "submit needs a file, not standard input: its journal is tied to the file's content \
              so that a push can be resumed; save the records to a file first"
         );
     }
-    let format = crate::read::Format::resolve(args.format, Some(&args.file))?;
+    let read = args.apply_profile()?;
     let region = args
         .region
         .as_deref()
         .map(str::parse::<tc_core::Region>)
         .transpose()?;
     if args.dry_run {
-        return dry_run::run(&args, format, region);
+        return dry_run::run(&args, &read, region);
     }
-    let (mut files, fingerprint) = check_files(&args, format)?;
+    let (mut files, fingerprint) = check_files(&args, read)?;
     let resuming_a_journal = args.resume && files.journal.exists();
     let target = Target::connect(&args).await?;
     let client = target.client(&args)?;
     let options = SendOptions::new(target.destination.clone(), target.client_account_id.clone())
         .with_region(region)
-        .with_number_format(number_format(args.number_format));
+        .with_number_format(args.number_format());
     let config = push_config(&args, &files, fingerprint, options);
     // Opening a journal to resume checks whose it is, before the input is read.
     let pusher = Pusher::open(config, tc_push::SystemClock).map_err(with_flag_hint)?;
     if resuming_a_journal {
-        files.header_warnings = read_header(&args.file, format)?;
+        files.header_warnings = read_header(&args.file, &files.read)?;
     }
     let code = push_and_report(&args, &files, pusher, &client).await;
     target.shutdown().await;
@@ -229,7 +256,7 @@ fn push_config(
         } else {
             tc_push::Guarantee::AtLeastOnce
         })
-        .with_in_flight(usize::from(args.connection.tokens) * IN_FLIGHT_PER_TOKEN)
+        .with_in_flight(usize::from(args.connection.tokens()) * IN_FLIGHT_PER_TOKEN)
         .with_jobs(args.jobs)
 }
 
@@ -250,11 +277,11 @@ async fn push_and_report(
     let signal = signals::stop_on_signal(pusher.stop_handle());
     let progress = progress::Progress::start(
         f64::from(args.connection.rate_limit) * 1000.0 / args.connection.rate_window_ms as f64
-            * f64::from(args.connection.tokens),
+            * f64::from(args.connection.tokens()),
         crate::read::estimate_rows(&args.file),
         args.events,
     );
-    let rows = rows::FileRows::new(&args.file, files.format);
+    let rows = rows::FileRows::new(&args.file, files.read.clone());
     let read_error = rows.error_slot();
     let read_warnings = rows.warning_slot();
     let pushed = pusher.push(rows, client, progress.clone()).await?;
@@ -276,7 +303,7 @@ async fn push_and_report(
     let input_rows = match pushed.end {
         PushEnd::Finished { input_rows } => input_rows,
         // The push stopped early: count the input so unsent rows get an answer too.
-        _ => crate::read::open(Some(&args.file), files.format)?.count() as u64,
+        _ => crate::read::open_with(Some(&args.file), &files.read)?.count() as u64,
     };
     let tally = pusher.write_report(&files.report, input_rows)?;
     drop(pusher);
@@ -352,9 +379,9 @@ impl Target {
             return Ok(Target {
                 simulator: None,
                 destination: Destination::Api {
-                    base_url: args.connection.base_url.clone(),
+                    base_url: args.connection.base_url(),
                 },
-                base_url: args.connection.base_url.clone(),
+                base_url: args.connection.base_url(),
                 client_account_id: credentials.client_account_id.clone(),
                 credentials,
             });
@@ -386,7 +413,7 @@ impl Target {
             .client_builder(self.base_url.clone(), credentials)?
             .guarantee(guarantee)
             .status_api(args.status_api.into())
-            .number_format(number_format(args.number_format))
+            .number_format(args.number_format())
             .build()?;
         Ok(client)
     }

@@ -1,7 +1,8 @@
 //! The input file as the push engine's rows: opened on the engine's reader thread (the readers
 //! are not `Send`), numbered as the readers number them.
 
-use crate::read::{self, Format, ReadError, Records};
+use crate::read::options::ReadOptions;
+use crate::read::{self, ReadError, Records};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tc_push::InputRow;
@@ -16,16 +17,16 @@ pub type WarningSlot = Arc<Mutex<Vec<String>>>;
 /// The rows of one file; iterating opens it.
 pub struct FileRows {
     path: PathBuf,
-    format: Format,
+    read: ReadOptions,
     error: ErrorSlot,
     warnings: WarningSlot,
 }
 
 impl FileRows {
-    pub fn new(path: &Path, format: Format) -> FileRows {
+    pub fn new(path: &Path, read: ReadOptions) -> FileRows {
         FileRows {
             path: path.to_owned(),
-            format,
+            read,
             error: ErrorSlot::default(),
             warnings: WarningSlot::default(),
         }
@@ -50,7 +51,7 @@ impl IntoIterator for FileRows {
     type IntoIter = Rows;
 
     fn into_iter(self) -> Rows {
-        let records = read::open(Some(&self.path), self.format);
+        let records = read::open_with(Some(&self.path), &self.read);
         let records = match records {
             Ok(records) => Some(records),
             Err(e) => {
