@@ -783,3 +783,31 @@ fn only_tc_redis_talks_to_redis() {
         found.join("\n")
     );
 }
+
+#[test]
+fn the_time_zone_library_is_named_only_in_local_time_rs() {
+    let found = library_occurrences(
+        "crates/tc-cli/src",
+        &["jiff::"],
+        &["crates/tc-cli/src/read/local_time.rs"],
+    );
+    assert!(
+        found.is_empty(),
+        "local times are read in one place, so every input reads them alike:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_spreadsheet_library_is_named_only_in_spreadsheet_rs() {
+    let found = library_occurrences(
+        "crates/tc-cli/src",
+        &["calamine::"],
+        &["crates/tc-cli/src/read/spreadsheet.rs"],
+    );
+    assert!(
+        found.is_empty(),
+        "workbooks are read in one place, which turns their rows into the readers' rows:\n{}",
+        found.join("\n")
+    );
+}
