@@ -3,7 +3,7 @@
 
 use crate::connection::ConnectionArgs;
 use crate::submit::OutputArg;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -38,12 +38,8 @@ struct Seen {
 }
 
 pub fn run(mut args: CheckArgs) -> Result<ExitCode> {
-    let settings = crate::config::Settings::load(&args.profile)?;
-    args.connection.apply_profile(&settings)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    args.connection.apply_profile_of(&args.profile)?;
+    let runtime = crate::runtime()?;
     let seen = runtime.block_on(look(&args))?;
     let mut out = std::io::stdout().lock();
     match args.output {

@@ -53,6 +53,15 @@ impl ConnectionArgs {
         self.tokens.unwrap_or(1)
     }
 
+    /// Fills what the flags left unset from the profile `profile` names (none: nothing).
+    ///
+    /// # Errors
+    /// A config file that cannot be read, an unknown profile, or tokens not 1 to 10.
+    pub fn apply_profile_of(&mut self, profile: &crate::read::options::ProfileArgs) -> Result<()> {
+        let settings = crate::config::Settings::load(profile)?;
+        self.apply_profile(&settings)
+    }
+
     /// Fills what the flags left unset from the config file's profile.
     ///
     /// # Errors

@@ -3,7 +3,7 @@
 
 use crate::connection::ConnectionArgs;
 use crate::submit::OutputArg;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::io::Write;
 use std::process::ExitCode;
 use tc_core::diagnostic::escape_control_characters;
@@ -30,12 +30,8 @@ pub struct LabelsArgs {
 }
 
 pub fn run(mut args: LabelsArgs) -> Result<ExitCode> {
-    let settings = crate::config::Settings::load(&args.profile)?;
-    args.connection.apply_profile(&settings)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    args.connection.apply_profile_of(&args.profile)?;
+    let runtime = crate::runtime()?;
     let labels = runtime.block_on(async {
         let page_size = args.page_size;
         let connection = args

@@ -143,6 +143,15 @@ fn init_logging(serving: bool) {
         .try_init();
 }
 
+/// The runtime the commands that talk to the API (or serve) run on.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
         let io = match e.downcast_ref::<validate::ValidateError>() {

@@ -80,13 +80,9 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 pub fn run(mut args: ServeArgs) -> Result<()> {
-    let settings = crate::config::Settings::load(&args.profile)?;
-    args.connection.apply_profile(&settings)?;
+    args.connection.apply_profile_of(&args.profile)?;
     check_bind(&args)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = crate::runtime()?;
     runtime.block_on(serve(args))
 }
 

@@ -6,7 +6,7 @@
 
 use crate::connection::ConnectionArgs;
 use crate::submit::{OutputArg, StatusApiArg};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::process::ExitCode;
 use std::time::Duration;
 use tc_core::diagnostic::escape_control_characters;
@@ -56,12 +56,8 @@ struct BatchAnswer {
 }
 
 pub fn run(mut args: StatusArgs) -> Result<ExitCode> {
-    let settings = crate::config::Settings::load(&args.profile)?;
-    args.connection.apply_profile(&settings)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    args.connection.apply_profile_of(&args.profile)?;
+    let runtime = crate::runtime()?;
     let answers = runtime.block_on(read_all(&args))?;
     let mut out = std::io::stdout().lock();
     for answer in &answers {

@@ -1,49 +1,20 @@
 //! The real `tcbatch` binary, run as a user runs it: output, exit status and messages.
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
+
+mod common;
+use common::{run_with_stdin, Run};
 
 /// The fixed time the example files are valid at (see examples/README.md).
 const NOW: &str = "2030-07-23T05:00:00Z";
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    /// Everything a user sees, for snapshots.
-    fn transcript(&self) -> String {
-        format!(
-            "exit status: {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
 fn tcbatch(args: &[&str], stdin: &[u8]) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tcbatch"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run tcbatch");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin)
-        .expect("write stdin");
-    let output = child.wait_with_output().expect("wait for tcbatch");
-    Run {
-        code: output.status.code().expect("exit status"),
-        stdout: String::from_utf8(output.stdout).expect("UTF-8 stdout"),
-        stderr: String::from_utf8(output.stderr).expect("UTF-8 stderr"),
-    }
+    run_with_stdin(
+        Command::new(env!("CARGO_BIN_EXE_tcbatch")).args(args),
+        stdin,
+    )
 }
 
 fn example(name: &str) -> String {

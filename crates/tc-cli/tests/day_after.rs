@@ -6,24 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use tc_sim::{SimConfig, Simulator};
 
+mod common;
+use common::Run;
+
 const TCBATCH: &str = env!("CARGO_BIN_EXE_tcbatch");
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    /// Everything a user sees, with the temporary directory named `[DIR]`.
-    fn transcript(&self, dir: &Path) -> String {
-        let text = format!(
-            "exit status: {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        );
-        redact(&text, dir)
-    }
-}
 
 fn redact(text: &str, dir: &Path) -> String {
     text.replace(&dir.display().to_string(), "[DIR]")
@@ -65,12 +51,12 @@ fn tcbatch(sim: Option<&Simulator>, args: &[&str]) -> Run {
             .env("TRUECALLER_KEY_ID", &config.key_id)
             .env("TRUECALLER_API_KEY", &config.api_key);
     }
-    let output = command.output().expect("run tcbatch");
-    Run {
-        code: output.status.code().expect("exit status"),
-        stdout: String::from_utf8(output.stdout).expect("UTF-8 stdout"),
-        stderr: String::from_utf8(output.stderr).expect("UTF-8 stderr"),
-    }
+    Run::from_output(command.output().expect("run tcbatch"))
+}
+
+/// Everything a user sees, with the temporary directory named `[DIR]`.
+fn transcript(run: &Run, dir: &Path) -> String {
+    redact(&run.transcript(), dir)
 }
 
 /// A push of `examples/calls.csv` (7 valid rows of 12; 5 delivered, 2 not) to `sim`.
@@ -164,7 +150,7 @@ fn status_shows_every_records_delivery_with_its_reason() {
         let expected = tc_sim::expected_status(receiver);
         assert!(line.contains(expected), "{line} should say {expected}");
     }
-    snapshot("status_human", &run.transcript(pushed.dir.path()));
+    snapshot("status_human", &transcript(&run, pushed.dir.path()));
     let v3 = tcbatch(Some(&sim), &["status", &ids[0], "--status-api", "v3"]);
     assert_eq!(
         (v3.code, &v3.stdout),
@@ -265,7 +251,7 @@ fn labels_reads_every_page() {
         "a token and 3 pages"
     );
     let dir = tempfile::tempdir().unwrap();
-    snapshot("labels_human", &run.transcript(dir.path()));
+    snapshot("labels_human", &transcript(&run, dir.path()));
 
     let json = tcbatch(Some(&sim), &["labels", "--output", "json"]);
     assert_eq!(json.code, 0);
@@ -296,7 +282,7 @@ fn check_uses_one_token_creation_and_never_shows_the_key() {
     assert!(!run.stdout.contains(&config.api_key) && !run.stderr.contains(&config.api_key));
     assert_eq!(sim.counters().tokens_created, 1);
     let dir = tempfile::tempdir().unwrap();
-    snapshot("check_human", &run.transcript(dir.path()));
+    snapshot("check_human", &transcript(&run, dir.path()));
 
     let json = tcbatch(Some(&sim), &["check", "--output", "json"]);
     assert_eq!(json.code, 0);

@@ -10,6 +10,9 @@ use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+mod common;
+use common::Run;
+
 /// A time the files below are valid at: every call lies ahead of it.
 const NOW: &str = "2030-07-01T00:00:00Z";
 
@@ -37,21 +40,6 @@ const BANK_WINDOW: [&str; 8] = [
     "2h",
 ];
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn transcript(&self) -> String {
-        format!(
-            "exit status: {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
 fn tcbatch(dir: &Path, args: &[&str]) -> Run {
     let output = Command::new(env!("CARGO_BIN_EXE_tcbatch"))
         .args(args)
@@ -60,11 +48,7 @@ fn tcbatch(dir: &Path, args: &[&str]) -> Run {
         .env_remove("TRUECALLER_API_KEY")
         .output()
         .expect("run tcbatch");
-    Run {
-        code: output.status.code().expect("exit status"),
-        stdout: String::from_utf8(output.stdout).expect("UTF-8 stdout"),
-        stderr: String::from_utf8(output.stderr).expect("UTF-8 stderr"),
-    }
+    Run::from_output(output)
 }
 
 fn validate(dir: &Path, file: &str, extra: &[&str]) -> Run {

@@ -4,41 +4,17 @@
 //! run to run or machine to machine (ports, batch ids, paths, the number of cores) is named
 //! instead of shown.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+mod common;
+use common::{run_with_stdin, Run};
+
 const TCBATCH: &str = env!("CARGO_BIN_EXE_tcbatch");
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn transcript(&self) -> String {
-        format!(
-            "exit status: {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
 fn tcbatch(args: &[&str], stdin: &[u8]) -> Run {
-    let mut child = command(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run tcbatch");
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    let output = child.wait_with_output().expect("wait for tcbatch");
-    Run {
-        code: output.status.code().expect("exit status"),
-        stdout: String::from_utf8(output.stdout).expect("UTF-8 stdout"),
-        stderr: String::from_utf8(output.stderr).expect("UTF-8 stderr"),
-    }
+    run_with_stdin(&mut command(args), stdin)
 }
 
 /// `tcbatch ARGS` with no credentials and quiet logs (their lines carry times).

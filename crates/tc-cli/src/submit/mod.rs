@@ -138,10 +138,7 @@ pub enum OutputArg {
 }
 
 pub fn run(args: SubmitArgs) -> Result<i32> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = crate::runtime()?;
     runtime.block_on(run_async(args))
 }
 
