@@ -45,6 +45,11 @@ pub struct ServeArgs {
     /// Records queued (acknowledged, not yet sent) above which posts get 503 with Retry-After.
     #[arg(long, value_name = "N", default_value_t = tc_relay::DEFAULT_QUEUE_LIMIT)]
     pub queue_limit: usize,
+    /// Batches in flight at once, sent or waiting for their token's window: the most a crash can
+    /// leave unanswered (their records are queued again on restart, flagged possibly
+    /// duplicated). Default: 4 per token.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub in_flight: Option<u16>,
     /// Never re-send a batch whose outcome is unknown: its records are marked unknown (no
     /// duplicates, but possibly lost records).
     #[arg(long)]
@@ -114,6 +119,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let mut config = RelayConfig::new(&args.store)
         .with_linger(args.linger)
         .with_queue_limit(args.queue_limit)
+        .with_in_flight(args.in_flight.map_or(0, usize::from))
         .with_guarantee(if args.at_most_once {
             Guarantee::AtMostOnce
         } else {

@@ -23,6 +23,11 @@ pub const DEFAULT_KEY_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 /// let config = tc_relay::RelayConfig::new("relay.db").with_linger(Duration::from_millis(250));
 /// assert_eq!(config.linger(), Duration::from_millis(250));
 /// ```
+/// Batches in flight per token by default: as many as `tcbatch submit` keeps, so a token's
+/// window stays full while each batch's round trip (marked in flight in the store, sent,
+/// answered, recorded) takes up to a quarter of the time the window gives each request.
+pub const DEFAULT_IN_FLIGHT_PER_TOKEN: usize = 4;
+
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
     store: PathBuf,
@@ -87,7 +92,10 @@ impl RelayConfig {
         self
     }
 
-    /// Batches in flight at once; 0 (the default) means two per token of the client.
+    /// Batches in flight at once (sent, or waiting in the client for their token's window); 0
+    /// (the default) means [`DEFAULT_IN_FLIGHT_PER_TOKEN`] per token of the client. Each is
+    /// the most a crash can leave unanswered: its records are queued again on restart, flagged
+    /// possibly duplicated.
     pub fn with_in_flight(mut self, batches: usize) -> Self {
         self.in_flight = batches;
         self

@@ -41,7 +41,10 @@ mod status;
 mod store;
 
 pub use api::{IDEMPOTENCY_KEY, MAX_BODY_BYTES};
-pub use config::{RelayConfig, DEFAULT_KEY_RETENTION, DEFAULT_LINGER, DEFAULT_QUEUE_LIMIT};
+pub use config::{
+    RelayConfig, DEFAULT_IN_FLIGHT_PER_TOKEN, DEFAULT_KEY_RETENTION, DEFAULT_LINGER,
+    DEFAULT_QUEUE_LIMIT,
+};
 pub use error::Error;
 pub use intake::{Problem, EXTERNAL_ID_KEY, MAX_EXTERNAL_ID_CHARS};
 pub use keys::{InvalidKeyDigest, KeyDigest, ProducerKeys};

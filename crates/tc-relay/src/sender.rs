@@ -1,6 +1,6 @@
 //! Micro-batching: a batch leaves as soon as 500 records are queued, or when the oldest queued
 //! record has waited the linger and the account has room in its rate window for another
-//! request; several batches are in flight at once (two per token by default), and the client's
+//! request; several batches are in flight at once (`DEFAULT_IN_FLIGHT_PER_TOKEN` per token by default), and the client's
 //! rate limiter keeps each token within its limit.
 //!
 //! A batch's records are marked in flight in the store, synced, before its request leaves, and
@@ -35,7 +35,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>)
     let config = shared.client.config();
     let tokens = config.tokens().max(1);
     let in_flight = match shared.config.in_flight() {
-        0 => 2 * tokens,
+        0 => crate::config::DEFAULT_IN_FLIGHT_PER_TOKEN * tokens,
         n => n,
     };
     let permits = Arc::new(Semaphore::new(in_flight));
