@@ -11,7 +11,9 @@ use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, Url};
 use std::time::Duration;
 use tc_core::transport::MonotonicMillis;
-use tc_core::transport::{Action, Delivered, Endpoint, Exchange, FailReason, TransportError};
+use tc_core::transport::{
+    Action, Delivered, Endpoint, Exchange, FailReason, SendCheck, TransportError,
+};
 use tokio::time::{sleep_until, timeout_at};
 
 /// One HTTP call as the exchange repeats it.
@@ -132,11 +134,12 @@ impl Client {
                     None => drop(self.create_token(&mut running, None).await),
                 },
                 Action::Send { at, token } => {
-                    let sent = match self.wait(at, request).await {
-                        Ok(()) => {
+                    let sent = match self.wait_for_place(&mut running, at, request).await {
+                        Ok(SendCheck::Now) => {
                             self.send_coordinated(&mut running, request, &token, decode)
                                 .await
                         }
+                        Ok(_) => None,
                         Err(Stopped) => return Err(self.stopped(&mut running)),
                     };
                     decoded = sent;
@@ -152,6 +155,28 @@ impl Client {
                         return Err(self.stopped(&mut running));
                     }
                 }
+            }
+        }
+    }
+
+    /// Waits until `at`, then until the exchange confirms the send's place in its token's
+    /// window (answers that came back meanwhile may have moved it later). `SendCheck::Now` to
+    /// send; `SendCheck::Ended` when the call is over instead.
+    async fn wait_for_place(
+        &self,
+        running: &mut Running<'_>,
+        mut at: MonotonicMillis,
+        request: &Request,
+    ) -> Result<SendCheck, Stopped> {
+        loop {
+            self.wait(at, request).await?;
+            let now = self.now();
+            let check = running
+                .exchange
+                .ready_to_send(&mut self.lock().transport, now);
+            match check {
+                SendCheck::WaitUntil(later) => at = later,
+                SendCheck::Now | SendCheck::Ended => return Ok(check),
             }
         }
     }

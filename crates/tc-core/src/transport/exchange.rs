@@ -273,6 +273,21 @@ pub enum Action<T> {
     Done(Result<Delivered, Failed>),
 }
 
+/// Whether a planned send may leave now: the answer to [`Exchange::ready_to_send`].
+///
+/// Deliberately exhaustive: a driver must act on every variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendCheck {
+    /// Send now: the request's place in its token's window is taken at `now`.
+    Now,
+    /// Answers have moved places in the window since the send was planned: wait until this
+    /// instant, then ask again.
+    WaitUntil(MonotonicMillis),
+    /// The call is over (its request could not leave before its send-by instant, or it has no
+    /// send planned): poll it for the result.
+    Ended,
+}
+
 /// A call that got a 2xx answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Delivered {
@@ -544,6 +559,41 @@ impl Exchange {
 
     fn possibly_stored(&self) -> bool {
         self.unknown_seen && !self.endpoint.is_repeatable()
+    }
+
+    /// The instant an [`Action::Send`] named has come: may the request leave now? While it
+    /// waited, answers may have moved places of its token's window to when they came back (the
+    /// latest the server can have counted them), so a send planned early can be too early now;
+    /// its place is checked again and moved to the first instant the window allows.
+    pub fn ready_to_send<T: Clone>(
+        &mut self,
+        transport: &mut Transport<T>,
+        now: MonotonicMillis,
+    ) -> SendCheck {
+        let State::Sending {
+            slot,
+            generation,
+            reserved_at,
+        } = self.state
+        else {
+            return SendCheck::Ended;
+        };
+        transport.pool.forget_send(slot, reserved_at);
+        let at = transport.pool.earliest_due_send(slot, now);
+        if self.past_send_by(at).is_some() {
+            return SendCheck::Ended;
+        }
+        transport.pool.reserve_send(slot, at);
+        self.state = State::Sending {
+            slot,
+            generation,
+            reserved_at: at,
+        };
+        if at <= now {
+            SendCheck::Now
+        } else {
+            SendCheck::WaitUntil(at)
+        }
     }
 
     /// The slot whose token this call is creating, while an [`Action::CreateToken`] is under

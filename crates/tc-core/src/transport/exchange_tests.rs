@@ -720,3 +720,80 @@ mod shared {
         assert!(transport.take_retired().is_empty());
     }
 }
+
+/// A send planned while an earlier request was still out waits for that request's answer
+/// time, not its planned time: the server may have counted it as late as its answer.
+mod planned_sends {
+    use super::*;
+
+    fn one_per_second() -> TransportConfig {
+        TransportConfig {
+            pool: PoolConfig {
+                rate: WindowLimit::new(1, 1_000),
+                ..PoolConfig::default()
+            },
+            ..config()
+        }
+    }
+
+    /// Call A sent at 0 and still out; call B planned behind it.
+    fn a_out_b_planned(transport: &mut Transport<u32>, b: &mut Exchange) {
+        let now = MonotonicMillis(0);
+        let mut a = transport.begin(Endpoint::CreateCallRecords);
+        assert_eq!(a.poll(transport, now), Action::CreateToken);
+        a.on_token_minted(transport, 1);
+        assert_eq!(a.poll(transport, now), Action::Send { at: now, token: 1 });
+        assert_eq!(a.ready_to_send(transport, now), SendCheck::Now);
+        assert_eq!(
+            b.poll(transport, now),
+            Action::Send {
+                at: MonotonicMillis(1_000),
+                token: 1
+            }
+        );
+        // A's answer comes back 300 ms after it left.
+        a.on_answer(transport, 200, None, MonotonicMillis(300));
+    }
+
+    #[test]
+    fn a_send_planned_behind_a_slow_answer_waits_a_window_after_that_answer() {
+        let mut transport = Transport::<u32>::new(one_per_second());
+        let mut b = transport.begin(Endpoint::CreateCallRecords);
+        a_out_b_planned(&mut transport, &mut b);
+        assert_eq!(
+            b.ready_to_send(&mut transport, MonotonicMillis(1_000)),
+            SendCheck::WaitUntil(MonotonicMillis(1_300))
+        );
+        assert_eq!(
+            b.ready_to_send(&mut transport, MonotonicMillis(1_300)),
+            SendCheck::Now
+        );
+        assert_eq!(b.attempt(), 1);
+    }
+
+    #[test]
+    fn a_later_place_past_the_send_by_instant_ends_the_call_and_frees_the_place() {
+        let mut transport = Transport::<u32>::new(one_per_second());
+        let mut b = transport
+            .begin(Endpoint::CreateCallRecords)
+            .with_send_by(MonotonicMillis(1_200));
+        a_out_b_planned(&mut transport, &mut b);
+        assert_eq!(
+            b.ready_to_send(&mut transport, MonotonicMillis(1_000)),
+            SendCheck::Ended
+        );
+        assert!(matches!(
+            b.poll(&mut transport, MonotonicMillis(1_000)),
+            Action::Done(Err(Failed {
+                reason: FailReason::SendByPassed { .. },
+                ..
+            }))
+        ));
+        let window = &transport.pool().slots()[0].limiter;
+        assert_eq!(
+            window.sends_in_window(MonotonicMillis(1_000)),
+            1,
+            "A's place only"
+        );
+    }
+}

@@ -31,10 +31,11 @@ mod tests;
 
 pub use exchange::is_success;
 pub use exchange::{
-    Action, Counts, Delivered, Endpoint, Exchange, FailReason, Failed, Transport, TransportConfig,
-    TransportError, COORDINATOR_RETRY_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_CREATION_HOLD_MS,
-    DEFAULT_MAX_TOKEN_WAIT_MS, DEFAULT_RATE_GUARD_MS, DEFAULT_REQUEST_TIMEOUT_MS,
-    DEFAULT_THROTTLE_MS, SHARED_TOKEN_RECHECK_MS, TOKEN_WAIT_RECHECK_MS,
+    Action, Counts, Delivered, Endpoint, Exchange, FailReason, Failed, SendCheck, Transport,
+    TransportConfig, TransportError, COORDINATOR_RETRY_MS, DEFAULT_CONNECT_TIMEOUT_MS,
+    DEFAULT_CREATION_HOLD_MS, DEFAULT_MAX_TOKEN_WAIT_MS, DEFAULT_RATE_GUARD_MS,
+    DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_THROTTLE_MS, SHARED_TOKEN_RECHECK_MS,
+    TOKEN_WAIT_RECHECK_MS,
 };
 pub use monotonic::MonotonicMillis;
 pub use rate_limit::{CreationBudget, RateLimiter, SlidingWindow, WindowLimit};

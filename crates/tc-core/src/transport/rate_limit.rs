@@ -43,10 +43,14 @@ impl WindowLimit {
 ///
 /// Windows are half-open: events at `t` and `t + window_ms` are in different windows, so with
 /// limit 60 the 61st event may happen exactly `window_ms` after the first.
+///
+/// Twice the limit of events are kept, not just the limit: places reserved ahead of time sit
+/// at the back, and an answer that moves an earlier place later must still find its company
+/// when a reserved send checks its place again ([`SlidingWindow::earliest_looking_back`]).
 #[derive(Debug, Clone)]
 pub struct SlidingWindow {
     limit: WindowLimit,
-    /// The last `limit` event times, oldest first.
+    /// The last `2 * limit` event times, oldest first.
     recent: VecDeque<MonotonicMillis>,
 }
 
@@ -69,12 +73,36 @@ impl SlidingWindow {
     /// `now` if an event is allowed now, else the instant the oldest of the last `limit` events
     /// leaves the window.
     pub fn earliest(&self, now: MonotonicMillis) -> MonotonicMillis {
-        if self.recent.len() < self.limit.limit as usize {
+        let limit = self.limit.limit as usize;
+        if self.recent.len() < limit {
             return now;
         }
-        match self.recent.front() {
+        match self.recent.get(self.recent.len() - limit) {
             Some(oldest) => now.max(oldest.plus(self.limit.window_ms)),
             None => now,
+        }
+    }
+
+    /// The first instant from `now` at which fewer than `limit` of the events at or before it
+    /// lie in the window ending there. Events after `now` are not counted: a send checking its
+    /// reserved place when it is due looks back only, and every later send checks its own place
+    /// when its turn comes, so the sends that leave never exceed the limit.
+    pub fn earliest_looking_back(&self, now: MonotonicMillis) -> MonotonicMillis {
+        let limit = self.limit.limit as usize;
+        let mut at = now;
+        loop {
+            let start = at.plus(-self.limit.window_ms);
+            let in_window: Vec<MonotonicMillis> = self
+                .recent
+                .iter()
+                .copied()
+                .filter(|t| *t > start && *t <= at)
+                .collect();
+            if in_window.len() < limit {
+                return at;
+            }
+            // The window must slide past enough of its oldest events to make room for one.
+            at = in_window[in_window.len() - limit].plus(self.limit.window_ms);
         }
     }
 
@@ -83,7 +111,7 @@ impl SlidingWindow {
     pub fn record(&mut self, at: MonotonicMillis) {
         let position = self.recent.partition_point(|t| *t <= at);
         self.recent.insert(position, at);
-        while self.recent.len() > self.limit.limit as usize {
+        while self.recent.len() > 2 * self.limit.limit as usize {
             self.recent.pop_front();
         }
     }
@@ -136,6 +164,17 @@ impl RateLimiter {
     /// `now` if a send is allowed now, else the first instant one is.
     pub fn earliest_send(&self, now: MonotonicMillis) -> MonotonicMillis {
         let by_window = self.sends.earliest(now);
+        match self.blocked_until {
+            Some(until) => by_window.max(until),
+            None => by_window,
+        }
+    }
+
+    /// As [`RateLimiter::earliest_send`], counting only the sends at or before each instant
+    /// considered: for a reserved send checking its place when it is due (see
+    /// [`SlidingWindow::earliest_looking_back`]).
+    pub fn earliest_send_looking_back(&self, now: MonotonicMillis) -> MonotonicMillis {
+        let by_window = self.sends.earliest_looking_back(now);
         match self.blocked_until {
             Some(until) => by_window.max(until),
             None => by_window,

@@ -411,6 +411,14 @@ impl<T: Clone> TokenPool<T> {
         }
     }
 
+    /// The first instant at or after `now` that `slot`'s limiter allows a send that is due,
+    /// counting the sends before it (`now` for a slot out of range).
+    pub fn earliest_due_send(&self, slot: usize, now: MonotonicMillis) -> MonotonicMillis {
+        self.slots
+            .get(slot)
+            .map_or(now, |s| s.limiter.earliest_send_looking_back(now))
+    }
+
     /// Takes the record of a send reserved at `at` on `slot` that never left.
     pub fn forget_send(&mut self, slot: usize, at: MonotonicMillis) {
         if let Some(s) = self.slots.get_mut(slot) {
