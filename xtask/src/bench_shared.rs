@@ -298,29 +298,8 @@ impl Submit {
             .to_owned())
     }
 
-    /// The batch outcomes in the push's journal (one JSON object a line, `"t":"outcome"`).
     fn journal_outcomes(&self) -> Result<Outcomes> {
-        let text = std::fs::read_to_string(&self.journal)
-            .with_context(|| format!("reading {}", self.journal.display()))?;
-        let mut outcomes = Outcomes {
-            accepted: 0,
-            other: 0,
-        };
-        // The last line may be half written; it is skipped like any line that does not parse.
-        for entry in text
-            .lines()
-            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        {
-            if entry["t"] != "outcome" {
-                continue;
-            }
-            if entry["status"] == "accepted" {
-                outcomes.accepted += 1;
-            } else {
-                outcomes.other += 1;
-            }
-        }
-        Ok(outcomes)
+        journal_outcomes(&self.journal)
     }
 
     /// Whether it is still pushing; an exit this early is an error (it had rows for longer).
@@ -334,6 +313,28 @@ impl Submit {
             ),
         }
     }
+}
+
+/// The batch outcomes in a push's journal (one JSON object a line, `"t":"outcome"`).
+fn journal_outcomes(journal: &Path) -> Result<Outcomes> {
+    let text = std::fs::read_to_string(journal)
+        .with_context(|| format!("reading {}", journal.display()))?;
+    let mut outcomes = Outcomes {
+        accepted: 0,
+        other: 0,
+    };
+    // The last line may be half written; it is skipped like any line that does not parse.
+    let entries = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok());
+    for entry in entries.filter(|entry| entry["t"] == "outcome") {
+        if entry["status"] == "accepted" {
+            outcomes.accepted += 1;
+        } else {
+            outcomes.other += 1;
+        }
+    }
+    Ok(outcomes)
 }
 
 impl Drop for Submit {
@@ -559,4 +560,40 @@ fn print_side_by_side(shared: &Figures, alone: &Figures) {
         &|f| f.sent.join(", "),
     );
     both("each process's own counts", &|f| f.own_counts.join("; "));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_refused_token_requests_count_as_refused_creations() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("mock.stderr");
+        std::fs::write(
+            &log,
+            "T INFO answered method=POST path=/clients/a/token status=200\n\
+             T INFO answered method=POST path=/clients/a/token status=429\n\
+             T INFO answered method=POST path=/v2/clients/a/dynamic_call_records status=429\n\
+             T INFO answered method=POST path=/clients/a/token status=429\n",
+        )
+        .unwrap();
+        assert_eq!(token_refusals(&log).unwrap(), 2);
+    }
+
+    #[test]
+    fn a_journal_counts_accepted_outcomes_and_skips_a_half_written_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = dir.path().join("push.journal");
+        std::fs::write(
+            &journal,
+            "{\"t\":\"start\"}\n{\"t\":\"batch\",\"seq\":1}\n\
+             {\"t\":\"outcome\",\"seq\":1,\"status\":\"accepted\"}\n\
+             {\"t\":\"outcome\",\"seq\":2,\"status\":\"failed\"}\n\
+             {\"t\":\"outcome\",\"seq\":3,\"sta",
+        )
+        .unwrap();
+        let outcomes = journal_outcomes(&journal).unwrap();
+        assert_eq!((outcomes.accepted, outcomes.other), (1, 1));
+    }
 }
