@@ -30,8 +30,10 @@ pub fn bench(options: &[String]) -> Result<()> {
             "--no-relay",
             "--relay-only",
             "--validate-only",
+            "--no-shared",
+            "--shared-only",
         ],
-        &["--records", "--rows", "--submit-rows"],
+        &["--records", "--rows", "--submit-rows", "--redis"],
     )?;
     let records = numeric_option(options, "--records", 200_000)?;
     let rows = numeric_option(options, "--rows", 1_000_000)?;
@@ -43,8 +45,11 @@ pub fn bench(options: &[String]) -> Result<()> {
 
     let given = |flag: &str| options.iter().any(|o| o == flag);
     let mut table = Vec::new();
+    let redis_url = redis_url(options)?;
     if given("--relay-only") {
         table.extend(crate::bench_relay::relay_rows()?);
+    } else if given("--shared-only") {
+        table.extend(crate::bench_shared::shared_rows(&redis_url)?);
     } else {
         let core = core_throughput(records)?;
         table.extend(core.rows);
@@ -55,6 +60,9 @@ pub fn bench(options: &[String]) -> Result<()> {
             }
             if !given("--no-relay") && !given("--validate-only") {
                 table.extend(crate::bench_relay::relay_rows()?);
+            }
+            if !given("--no-shared") && !given("--validate-only") {
+                table.extend(crate::bench_shared::shared_rows(&redis_url)?);
             }
         }
         if !given("--validate-only") {
@@ -68,6 +76,21 @@ pub fn bench(options: &[String]) -> Result<()> {
         println!("{row}");
     }
     Ok(())
+}
+
+/// The Redis the shared-account runs coordinate through: `--redis URL`, else `$TC_REDIS_URL`,
+/// else the default port on loopback.
+fn redis_url(options: &[String]) -> Result<String> {
+    match options.iter().position(|o| o == "--redis") {
+        Some(at) => options
+            .get(at + 1)
+            .cloned()
+            .context("--redis needs a URL, as in `--redis redis://127.0.0.1:6379/0`"),
+        None => {
+            Ok(std::env::var("TC_REDIS_URL")
+                .unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned()))
+        }
+    }
 }
 
 pub(crate) struct TableRow {
@@ -200,14 +223,7 @@ fn end_to_end(rows: usize, bare_per_second: f64) -> Result<Vec<TableRow>> {
         started.elapsed().as_secs_f64()
     );
 
-    println!("==> cargo build --release -p tc-cli --locked");
-    let status = cargo()
-        .args(["build", "--release", "-p", "tc-cli", "--locked"])
-        .status()?;
-    ensure!(
-        status.success(),
-        "building tcbatch failed ({status}); see the errors above"
-    );
+    build_tcbatch()?;
     // tcbatch ends with "N records: V valid, I invalid" on standard error: the bench only
     // counts if it rejected exactly the rows the generator spoiled.
     let expected = format!(
@@ -415,6 +431,21 @@ fn ist_as_local(line: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+
+/// Builds the release `tcbatch` every end-to-end run starts.
+pub(crate) fn build_tcbatch() -> Result<()> {
+    println!("==> cargo build --release -p tc-cli --locked");
+    let status = cargo()
+        .args(["build", "--release", "-p", "tc-cli", "--locked"])
+        .status()
+        .context("starting cargo build")?;
+    ensure!(
+        status.success(),
+        "building tcbatch failed ({status}); see the errors above"
+    );
+    Ok(())
 }
 
 fn available_cores() -> usize {

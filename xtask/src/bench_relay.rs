@@ -6,7 +6,7 @@
 
 use super::bench::TableRow;
 use super::bench_submit::{demo_credentials, free_loopback_port, sim_counters, wait_for};
-use crate::{cargo, target_dir};
+use crate::target_dir;
 use anyhow::{bail, ensure, Context, Result};
 use std::fs::File;
 use std::net::SocketAddr;
@@ -38,10 +38,7 @@ const RATIO_TARGET: f64 = 0.98;
 const SETTLE_LIMIT: Duration = Duration::from_secs(20);
 
 pub fn relay_rows() -> Result<Vec<TableRow>> {
-    let status = cargo()
-        .args(["build", "--release", "-p", "tc-cli", "--locked"])
-        .status()?;
-    ensure!(status.success(), "building tcbatch failed ({status})");
+    super::bench::build_tcbatch()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -55,18 +52,28 @@ pub fn relay_rows() -> Result<Vec<TableRow>> {
 /// A `tcbatch mock` and a `tcbatch serve` sending to it, both killed when this is dropped, so
 /// an error anywhere in a run leaves no process behind.
 struct Stack {
-    mock: Child,
-    relay: Child,
-    relay_url: String,
-    mock_addr: SocketAddr,
-    relay_log: PathBuf,
+    // Declared first so it is dropped, and stopped, before the simulator it sends to.
+    relay: Relay,
+    mock: Mock,
 }
 
 /// The simulator's limit for a run: requests per token per window of milliseconds.
 #[derive(Clone, Copy)]
-struct RateLimit {
-    requests: u32,
-    window_ms: u64,
+pub(crate) struct RateLimit {
+    pub requests: u32,
+    pub window_ms: u64,
+}
+
+impl RateLimit {
+    /// The hidden flags that hold the client to this limit: `--rate-limit N --rate-window-ms MS`.
+    pub fn client_flags(self) -> [String; 4] {
+        [
+            "--rate-limit".to_owned(),
+            self.requests.to_string(),
+            "--rate-window-ms".to_owned(),
+            self.window_ms.to_string(),
+        ]
+    }
 }
 
 /// The API's own limit: 60 requests per token per minute.
@@ -77,49 +84,109 @@ const REAL_LIMIT: RateLimit = RateLimit {
 
 impl Stack {
     async fn start(name: &str, limit: RateLimit) -> Result<Stack> {
-        let dir = target_dir().join("bench");
-        std::fs::create_dir_all(&dir)?;
-        let tcbatch = target_dir().join("release").join("tcbatch");
-        let (requests, window) = (limit.requests.to_string(), limit.window_ms.to_string());
-        let mock_addr = free_loopback_port()?;
-        let mock = Command::new(&tcbatch)
-            .args(["mock", "--listen", &mock_addr.to_string()])
-            .args(["--rate-per-minute", &requests, "--rate-window-ms", &window])
+        let mock = Mock::start(limit, Stdio::null())?;
+        let relay = Relay::start(name, mock.addr, limit, &[]).await?;
+        Ok(Stack { relay, mock })
+    }
+}
+
+/// The release `tcbatch` the bench runs; [`crate::bench::build_tcbatch`] builds it.
+pub(crate) fn tcbatch() -> PathBuf {
+    target_dir().join("release").join("tcbatch")
+}
+
+/// The folder for the bench's generated inputs, stores and logs (under target/, never
+/// committed).
+pub(crate) fn bench_dir() -> Result<PathBuf> {
+    let dir = target_dir().join("bench");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// A `tcbatch mock` on a fresh loopback port, held to `limit`, killed when dropped.
+pub(crate) struct Mock {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Mock {
+    /// Starts the simulator, its log (a line per request) going to `log`, and waits until it
+    /// takes connections.
+    pub fn start(limit: RateLimit, log: Stdio) -> Result<Mock> {
+        let addr = free_loopback_port()?;
+        let child = Command::new(tcbatch())
+            .args(["mock", "--listen", &addr.to_string()])
+            .args(["--rate-per-minute", &limit.requests.to_string()])
+            .args(["--rate-window-ms", &limit.window_ms.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .context("starting tcbatch mock")?;
+        let mock = Mock { child, addr };
+        wait_for(addr)?;
+        Ok(mock)
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `tcbatch serve` on a fresh loopback port and a fresh store, sending to a simulator with the
+/// demo credentials; killed when dropped.
+pub(crate) struct Relay {
+    child: Child,
+    pub url: String,
+    log: PathBuf,
+}
+
+impl Relay {
+    /// Starts the relay named `name` (its store and log are named after it) with `extra`
+    /// arguments, and waits until it is ready.
+    pub async fn start(
+        name: &str,
+        mock_addr: SocketAddr,
+        limit: RateLimit,
+        extra: &[String],
+    ) -> Result<Relay> {
+        let dir = bench_dir()?;
         let store = dir.join(format!("relay-{name}.db"));
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", store.display()));
         }
         let credentials = demo_credentials(&dir.join("relay.credentials"))?;
-        let relay_addr = free_loopback_port()?;
-        let relay_log = dir.join(format!("relay-{name}.stderr"));
-        let relay = Command::new(&tcbatch)
-            .args(["serve", "--listen", &relay_addr.to_string()])
+        let addr = free_loopback_port()?;
+        let log = dir.join(format!("relay-{name}.stderr"));
+        let child = Command::new(tcbatch())
+            .args(["serve", "--listen", &addr.to_string()])
             .arg("--store")
             .arg(&store)
             .args(["--base-url", &format!("http://{mock_addr}")])
             .arg("--credentials")
             .arg(&credentials)
             .args(["--linger", &format!("{}ms", LINGER.as_millis())])
-            .args(["--rate-limit", &requests, "--rate-window-ms", &window])
+            .args(limit.client_flags())
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(File::create(&relay_log)?)
-            .spawn();
-        let mut stack = Stack {
-            mock,
-            relay: relay.context("starting tcbatch serve")?,
-            relay_url: format!("http://{relay_addr}"),
-            mock_addr,
-            relay_log,
+            .stderr(File::create(&log)?)
+            .spawn()
+            .context("starting tcbatch serve")?;
+        let mut relay = Relay {
+            child,
+            url: format!("http://{addr}"),
+            log,
         };
-        wait_for(mock_addr)?;
-        stack.wait_ready().await?;
-        Ok(stack)
+        relay.wait_ready().await?;
+        Ok(relay)
     }
 
     /// Polls `/readyz` until the relay takes posts, failing early if it exited.
@@ -127,11 +194,11 @@ impl Stack {
         let client = reqwest::Client::new();
         let started = Instant::now();
         loop {
-            if let Some(status) = self.relay.try_wait()? {
+            if let Some(status) = self.child.try_wait()? {
                 bail!("tcbatch serve ended with {status}: {}", self.last_words());
             }
             let ready = client
-                .get(format!("{}/readyz", self.relay_url))
+                .get(format!("{}/readyz", self.url))
                 .send()
                 .await
                 .is_ok_and(|answer| answer.status().is_success());
@@ -147,13 +214,13 @@ impl Stack {
         }
     }
 
-    fn last_words(&self) -> String {
-        super::bench::tail(&self.relay_log, 10)
+    pub fn last_words(&self) -> String {
+        super::bench::tail(&self.log, 10)
     }
 
-    async fn metrics(&self, client: &reqwest::Client) -> Result<String> {
+    pub async fn metrics(&self, client: &reqwest::Client) -> Result<String> {
         let answer = client
-            .get(format!("{}/metrics", self.relay_url))
+            .get(format!("{}/metrics", self.url))
             .send()
             .await
             .context("asking the relay for /metrics")?;
@@ -161,12 +228,10 @@ impl Stack {
     }
 }
 
-impl Drop for Stack {
+impl Drop for Relay {
     fn drop(&mut self) {
-        for child in [&mut self.relay, &mut self.mock] {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -203,11 +268,11 @@ impl Records {
 
 /// What the producers of one run saw.
 #[derive(Default)]
-struct Posted {
-    acknowledged: AtomicU64,
-    posts: AtomicU64,
+pub(crate) struct Posted {
+    pub acknowledged: AtomicU64,
+    pub posts: AtomicU64,
     /// Answers other than 202, and posts that got no answer.
-    refused: AtomicU64,
+    pub refused: AtomicU64,
 }
 
 /// Posts `records` records, counting those a 202 acknowledged.
@@ -234,25 +299,47 @@ async fn post(
     };
 }
 
-/// `PRODUCERS` producers, each posting `per_post` records per request, one request at a time,
-/// until `time` has passed. Returns the wall time the run took.
-async fn flood(stack: &Stack, per_post: usize, time: Duration, posted: &Arc<Posted>) -> Duration {
+/// The load a run puts on one relay: `producers` concurrent producers, each posting `per_post`
+/// records per request, one request at a time, until `time` has passed.
+#[derive(Clone, Copy)]
+pub(crate) struct Load {
+    pub producers: usize,
+    pub per_post: usize,
+    pub time: Duration,
+    /// The number of the first receiver, so that loads on several relays post different calls.
+    pub first_receiver: u64,
+}
+
+impl Load {
+    /// [`PRODUCERS`] producers posting `per_post` records for `time`.
+    fn new(per_post: usize, time: Duration) -> Load {
+        Load {
+            producers: PRODUCERS,
+            per_post,
+            time,
+            first_receiver: 0,
+        }
+    }
+}
+
+/// Puts `load` on the relay at `relay_url`. Returns the wall time the run took.
+pub(crate) async fn flood(relay_url: &str, load: Load, posted: &Arc<Posted>) -> Duration {
     let client = reqwest::Client::new();
-    let url = format!("{}/v1/call-records", stack.relay_url);
+    let url = format!("{relay_url}/v1/call-records");
     let records = Arc::new(Records {
-        next: AtomicU64::new(0),
+        next: AtomicU64::new(load.first_receiver),
     });
     let started = Instant::now();
-    let producers: Vec<_> = (0..PRODUCERS)
+    let producers: Vec<_> = (0..load.producers)
         .map(|_| {
             let (client, url) = (client.clone(), url.clone());
             let (records, posted) = (Arc::clone(&records), Arc::clone(posted));
             tokio::spawn(async move {
                 for _ in 0..MAX_POSTS_PER_PRODUCER {
-                    if started.elapsed() >= time {
+                    if started.elapsed() >= load.time {
                         break;
                     }
-                    post(&client, &url, &records, per_post, &posted).await;
+                    post(&client, &url, &records, load.per_post, &posted).await;
                 }
             })
         })
@@ -272,7 +359,7 @@ async fn ingestion() -> Result<Vec<TableRow>> {
             "==> relay ingestion: {PRODUCERS} producers posting {per_post} record(s) per request for {INGEST_TIME:?}"
         );
         let posted = Arc::new(Posted::default());
-        let wall = flood(&stack, per_post, INGEST_TIME, &posted).await;
+        let wall = flood(&stack.relay.url, Load::new(per_post, INGEST_TIME), &posted).await;
         let acknowledged = posted.acknowledged.load(Ordering::Relaxed);
         let refused = posted.refused.load(Ordering::Relaxed);
         let posts = posted.posts.load(Ordering::Relaxed);
@@ -311,7 +398,7 @@ async fn latency() -> Result<TableRow> {
         "==> relay latency: {ARRIVAL_PER_SECOND} one-record posts per second for {ARRIVAL_TIME:?}, linger {LINGER:?}"
     );
     let client = reqwest::Client::new();
-    let url = format!("{}/v1/call-records", stack.relay_url);
+    let url = format!("{}/v1/call-records", stack.relay.url);
     let records = Arc::new(Records {
         next: AtomicU64::new(0),
     });
@@ -365,7 +452,7 @@ async fn settled_histogram(
     let started = Instant::now();
     loop {
         let histogram = Histogram::parse(
-            &stack.metrics(client).await?,
+            &stack.relay.metrics(client).await?,
             "tc_relay_ack_to_send_seconds",
         )?;
         if histogram.count >= expected || started.elapsed() > SETTLE_LIMIT {
@@ -441,11 +528,11 @@ async fn saturation() -> Result<TableRow> {
          {SATURATION_LIMIT} requests per {SATURATION_WINDOW_MS} ms"
     );
     let posted = Arc::new(Posted::default());
-    flood(&stack, 100, SATURATION_TIME, &posted).await;
+    flood(&stack.relay.url, Load::new(100, SATURATION_TIME), &posted).await;
     // Read while the queue is still full: the drain that follows is not saturated.
-    let counters = sim_counters(stack.mock_addr)?;
+    let counters = sim_counters(stack.mock.addr)?;
     let queued = metric_value(
-        &stack.metrics(&reqwest::Client::new()).await?,
+        &stack.relay.metrics(&reqwest::Client::new()).await?,
         "tc_relay_queue_depth",
     );
     let requests = counters["create_requests"].as_u64().unwrap_or(0);
@@ -478,7 +565,7 @@ async fn saturation() -> Result<TableRow> {
 }
 
 /// The value of an unlabelled metric in Prometheus text, or NaN when absent.
-fn metric_value(text: &str, name: &str) -> f64 {
+pub(crate) fn metric_value(text: &str, name: &str) -> f64 {
     text.lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
         .and_then(|value| value.trim().parse().ok())

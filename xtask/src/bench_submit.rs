@@ -3,11 +3,12 @@
 //! same rate decisions take at the API's real limit, computed in virtual time.
 
 use super::bench::{path_str, tail, wait_measured, TableRow};
-use crate::{cargo, target_dir};
+use super::bench_relay::{bench_dir, tcbatch, Mock, RateLimit};
 use anyhow::{bail, ensure, Context, Result};
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::ops::Range;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -31,34 +32,15 @@ const WALL_TARGET_RATIO: f64 = 1.03;
 const FIRST_REQUEST_POLL: Duration = Duration::from_millis(2);
 
 pub fn submit_rows(rows: usize) -> Result<Vec<TableRow>> {
-    let dir = target_dir().join("bench");
-    std::fs::create_dir_all(&dir)?;
-    let csv = dir.join(format!("submit-{rows}.csv"));
-    write_valid_csv(&csv, rows)?;
-    let tcbatch = target_dir().join("release").join("tcbatch");
-    let status = cargo()
-        .args(["build", "--release", "-p", "tc-cli", "--locked"])
-        .status()?;
-    ensure!(status.success(), "building tcbatch failed ({status})");
-
-    let addr = free_loopback_port()?;
-    let mut mock = Command::new(&tcbatch)
-        .args(["mock", "--listen", &addr.to_string()])
-        .args([
-            "--rate-per-minute",
-            &LIMIT.to_string(),
-            "--rate-window-ms",
-            &WINDOW_MS.to_string(),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting tcbatch mock")?;
-    let result = run_submit(&tcbatch, &csv, addr, rows);
-    let _ = mock.kill();
-    let _ = mock.wait();
-    result
+    let csv = bench_dir()?.join(format!("submit-{rows}.csv"));
+    write_valid_csv(&csv, 0..rows)?;
+    super::bench::build_tcbatch()?;
+    let limit = RateLimit {
+        requests: LIMIT,
+        window_ms: WINDOW_MS,
+    };
+    let mock = Mock::start(limit, Stdio::null())?;
+    run_submit(&tcbatch(), &csv, mock.addr, rows)
 }
 
 fn run_submit(
@@ -67,7 +49,6 @@ fn run_submit(
     addr: SocketAddr,
     rows: usize,
 ) -> Result<Vec<TableRow>> {
-    wait_for(addr)?;
     let dir = csv.parent().context("the CSV has a folder")?;
     let journal = dir.join("submit.journal");
     let report = dir.join("submit.report.csv");
@@ -254,8 +235,9 @@ pub fn virtual_time(tokens: usize) -> TableRow {
     }
 }
 
-/// Rows that are all valid now, so the run measures sending, not rejecting.
-fn write_valid_csv(path: &std::path::Path, rows: usize) -> Result<()> {
+/// Rows that are all valid now, so the run measures sending, not rejecting; one per receiver
+/// number in `receivers`, so files written with different ranges hold different calls.
+pub(crate) fn write_valid_csv(path: &std::path::Path, receivers: Range<usize>) -> Result<()> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64;
     let (start, end) = (now, now + 6 * 3_600_000);
     let mut out =
@@ -264,7 +246,7 @@ fn write_valid_csv(path: &std::path::Path, rows: usize) -> Result<()> {
         out,
         "caller_number,receiver_number,dynamic_label_name,dynamic_call_reason,starts_at,ends_at"
     )?;
-    for i in 0..rows {
+    for i in receivers {
         writeln!(
             out,
             "+91 98765 43210,+91 98{:08},Centro Bank,Calling about your home loan,{start},{end}",
@@ -291,13 +273,18 @@ fn first_request_after(addr: SocketAddr, spawned: Instant, ended: &AtomicBool) -
     None
 }
 
+/// The simulator's demo account id.
+pub(crate) const DEMO_ACCOUNT: &str = "5b0e7a52-3c1d-4f6e-9a8b-0c1d2e3f4a5b";
+
 /// Writes the simulator's demo credentials, which `tcbatch mock` prints at start, to `path`.
 pub(crate) fn demo_credentials(path: &std::path::Path) -> Result<std::path::PathBuf> {
     std::fs::write(
         path,
-        "TRUECALLER_CLIENT_ACCOUNT_ID=5b0e7a52-3c1d-4f6e-9a8b-0c1d2e3f4a5b\n\
+        format!(
+            "TRUECALLER_CLIENT_ACCOUNT_ID={DEMO_ACCOUNT}\n\
          TRUECALLER_KEY_ID=9f8e7d6c-5b4a-4321-8fed-cba987654321\n\
-         TRUECALLER_API_KEY=de5ec7e7-0000-4000-8000-00000000c0de\n",
+         TRUECALLER_API_KEY=de5ec7e7-0000-4000-8000-00000000c0de\n"
+        ),
     )
     .with_context(|| format!("writing {}", path.display()))?;
     Ok(path.to_owned())

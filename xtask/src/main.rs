@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_relay;
+mod bench_shared;
 mod bench_submit;
 mod ci;
 mod examples;
@@ -25,7 +26,8 @@ Tasks:
                       `tcbatch mock` on loopback (rate achieved, 429s, peak RSS), and the time
                       to push 1,000,000 records at the real limit in virtual time, and
                       `tcbatch serve` against `tcbatch mock` (ingestion, latency, share of
-                      the limit); prints a Markdown table
+                      the limit), and two submits + two relays on one account with and
+                      without a Redis coordinator; prints a Markdown table
       --records N     records for the tc-core throughput run (default 200000)
       --rows N        rows of the end-to-end CSV (default 1000000)
       --submit-rows N rows pushed by `tcbatch submit` to `tcbatch mock` (default 1000000)
@@ -34,6 +36,10 @@ Tasks:
       --relay-only    only the relay runs
       --validate-only tc-core throughput and `tcbatch validate` (plain, with a column
                       map and a time zone, one job); no submit, relay or virtual time
+      --no-shared     skip the shared-account runs (they need a Redis)
+      --shared-only   only the shared-account runs
+      --redis URL     the Redis they share through (default $TC_REDIS_URL, else
+                      redis://127.0.0.1:6379/0)
       --core-only     skip every end-to-end run
   examples            writes examples/bank-export.xlsx from examples/bank-export.csv
   help, --help, -h    this text
