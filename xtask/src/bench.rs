@@ -433,7 +433,6 @@ fn ist_as_local(line: &str) -> String {
     out
 }
 
-
 /// Builds the release `tcbatch` every end-to-end run starts.
 pub(crate) fn build_tcbatch() -> Result<()> {
     println!("==> cargo build --release -p tc-cli --locked");
