@@ -25,6 +25,19 @@ fn granted(reservation: &Reservation) -> bool {
     matches!(reservation, Reservation::Granted(_))
 }
 
+/// `process` claims slot 0 at time 0, creates its token and publishes it; returns the token.
+async fn create_and_publish(
+    process: &tc_redis::RedisCoordinator,
+    terms: &TokenTerms,
+) -> SharedToken {
+    let TokenClaim::Claimed(claim) = process.token(0, at(0), terms).await.unwrap() else {
+        panic!("slot 0 is free");
+    };
+    let minted = token(claim.id(), 0);
+    process.publish(0, &claim, &minted).await.unwrap();
+    minted
+}
+
 fn token(id: u64, created: i64) -> SharedToken {
     SharedToken::new(id, vec![7; 40], at(created), at(created + 3_600_000))
 }
@@ -160,11 +173,7 @@ async fn a_retired_token_is_gone_for_everyone_but_a_newer_one_stays() {
     let account = account("retire");
     let (a, b) = (coordinator(&account), coordinator(&account));
     let terms = terms();
-    let TokenClaim::Claimed(claim) = a.token(0, at(0), &terms).await.unwrap() else {
-        panic!("slot free");
-    };
-    let minted = token(claim.id(), 0);
-    a.publish(0, &claim, &minted).await.unwrap();
+    let minted = create_and_publish(&a, &terms).await;
     b.retire(0, minted.id() + 1).await.unwrap();
     assert_eq!(
         a.token(0, at(1), &terms).await.unwrap(),
@@ -187,11 +196,7 @@ async fn after_the_store_loses_its_data_everyone_holds_back_one_window_and_nothi
     let account = account("restore");
     let (a, b) = (coordinator(&account), coordinator(&account));
     let terms = terms();
-    let TokenClaim::Claimed(claim) = a.token(0, at(0), &terms).await.unwrap() else {
-        panic!("slot free");
-    };
-    let minted = token(claim.id(), 0);
-    a.publish(0, &claim, &minted).await.unwrap();
+    let minted = create_and_publish(&a, &terms).await;
     assert!(granted(&a.reserve(0, at(100), WINDOW).await.unwrap()));
     assert!(granted(&b.reserve(0, at(100), WINDOW).await.unwrap()));
 
