@@ -91,18 +91,15 @@ impl SlidingWindow {
         let limit = self.limit.limit as usize;
         let mut at = now;
         loop {
+            // The events kept are in time order: those in `(at - window, at]` are one run.
             let start = at.plus(-self.limit.window_ms);
-            let in_window: Vec<MonotonicMillis> = self
-                .recent
-                .iter()
-                .copied()
-                .filter(|t| *t > start && *t <= at)
-                .collect();
-            if in_window.len() < limit {
+            let first = self.recent.partition_point(|t| *t <= start);
+            let end = self.recent.partition_point(|t| *t <= at);
+            if end - first < limit {
                 return at;
             }
             // The window must slide past enough of its oldest events to make room for one.
-            at = in_window[in_window.len() - limit].plus(self.limit.window_ms);
+            at = self.recent[end - limit].plus(self.limit.window_ms);
         }
     }
 

@@ -359,6 +359,19 @@ impl<T: Clone> TokenPool<T> {
         token: T,
         started_at: MonotonicMillis,
     ) -> Option<ValidToken<T>> {
+        let expires_at = started_at.plus(self.config.token_ttl_ms);
+        self.install(slot, token, started_at, expires_at)
+    }
+
+    /// Ends the creation under way on `slot` with `token`, valid from `created_at` to
+    /// `expires_at`; `None` (nothing changes) if there is no such slot or creation.
+    fn install(
+        &mut self,
+        slot: usize,
+        token: T,
+        created_at: MonotonicMillis,
+        expires_at: MonotonicMillis,
+    ) -> Option<ValidToken<T>> {
         let s = self.slots.get_mut(slot)?;
         if !matches!(s.state, SlotState::Creating { .. }) {
             return None;
@@ -366,8 +379,8 @@ impl<T: Clone> TokenPool<T> {
         let valid = ValidToken {
             token,
             generation: self.next_generation,
-            created_at: started_at,
-            expires_at: started_at.plus(self.config.token_ttl_ms),
+            created_at,
+            expires_at,
         };
         self.next_generation += 1;
         s.state = SlotState::Valid(valid.clone());
@@ -386,20 +399,11 @@ impl<T: Clone> TokenPool<T> {
         created_at: MonotonicMillis,
         expires_at: MonotonicMillis,
     ) -> Option<ValidToken<T>> {
-        let s = self.slots.get_mut(slot)?;
-        let SlotState::Creating { since, .. } = s.state else {
+        let SlotState::Creating { since, .. } = self.slots.get(slot)?.state else {
             return None;
         };
         self.budget.refund(since);
-        let valid = ValidToken {
-            token,
-            generation: self.next_generation,
-            created_at,
-            expires_at,
-        };
-        self.next_generation += 1;
-        s.state = SlotState::Valid(valid.clone());
-        Some(valid)
+        self.install(slot, token, created_at, expires_at)
     }
 
     /// The sends of `slot`'s window as the processes sharing the account recorded them
