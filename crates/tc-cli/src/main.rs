@@ -24,6 +24,11 @@ use clap::{CommandFactory, Parser, Subcommand};
 use std::io::{self, IsTerminal};
 use std::process::ExitCode;
 
+/// glibc's malloc took a fifth of `validate`'s processor time with the reader and two workers
+/// allocating at once (docs/performance.md); mimalloc's per-thread heaps do not contend.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit status on a usage or I/O error (clap uses it for usage errors too).
 const EXIT_ERROR: u8 = 2;
 
