@@ -268,7 +268,7 @@ fn read_key(pem: &[u8], origin: &PemOrigin) -> Result<PrivateKeyDer<'static>, Tl
     })
 }
 
-/// A TCP listener that hands [`axum::serve`] only connections whose TLS handshake finished.
+/// A TCP listener that hands [`axum::serve()`] only connections whose TLS handshake finished.
 ///
 /// Each accepted connection shakes hands in a task of its own, within the handshake timeout;
 /// one that fails or times out is logged at debug level (the peer's address and the reason)
