@@ -11,21 +11,24 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tc_core::Region;
-use tc_push::Guarantee;
-use tc_relay::{ProducerKeys, Relay, RelayConfig};
+use tc_relay::{ProducerKeys, Relay, RelayConfig, TlsConfig, TlsListener};
 
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Producers post to /v1/call-records (one record or {\"call_records\": [...]}); \
                   GET /v1/call-records/{id} says what became of a record. SIGTERM or Ctrl-C \
                   stops taking posts, finishes the requests in flight and exits; queued \
-                  records stay in the store for the next start.\n\nExit status: 0 when stopped \
-                  by SIGTERM or Ctrl-C; 2 on a usage or credentials error, a store that cannot \
-                  be opened (or is held by another relay), or an address that cannot be served \
-                  on."
+                  records stay in the store for the next start.\n\nHTTPS: --tls-cert and \
+                  --tls-key (PEM) serve TLS 1.2/1.3; a new certificate is served after a \
+                  restart. A non-loopback --listen needs TLS and --producer-keys, or \
+                  --insecure-non-loopback and --producer-keys.\n\nExit status: 0 when stopped \
+                  by SIGTERM or Ctrl-C; 2 on a usage or credentials error, a certificate or key \
+                  that cannot be used, a store that cannot be opened (or is held by another \
+                  relay), or an address that cannot be served on."
 )]
 pub struct ServeArgs {
-    /// Address to serve on. Loopback only unless --insecure-non-loopback is given.
+    /// Address to serve on. Any but loopback needs --producer-keys and either TLS
+    /// (--tls-cert, --tls-key) or --insecure-non-loopback.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8090")]
     pub listen: SocketAddr,
     /// The queue's SQLite file (created if missing).
@@ -58,10 +61,24 @@ pub struct ServeArgs {
     /// carry `Authorization: Bearer <key>`.
     #[arg(long, value_name = "FILE")]
     pub producer_keys: Option<PathBuf>,
+    /// The server's certificate chain as PEM, its own certificate first: serve HTTPS.
+    /// Needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert as PEM (PKCS#8, PKCS#1 or SEC1, unencrypted).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Serve on a non-loopback address without TLS. Records and producer keys then cross the
     /// network in clear: only behind a TLS-terminating proxy on the same host.
     #[arg(long)]
     pub insecure_non_loopback: bool,
+}
+
+impl ServeArgs {
+    /// The certificate and key files, when HTTPS is asked for (clap sees that both are given).
+    fn tls_files(&self) -> Option<(&PathBuf, &PathBuf)> {
+        self.tls_cert.as_ref().zip(self.tls_key.as_ref())
+    }
 }
 
 /// `250ms`, `1s`, `1.5s`, `2m`; a bare number is seconds.
@@ -87,20 +104,22 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 pub fn run(mut args: ServeArgs) -> Result<()> {
     args.connection.apply_profile_of(&args.profile)?;
     check_bind(&args)?;
+    let tls = load_tls(&args)?;
     let runtime = crate::runtime()?;
-    runtime.block_on(serve(args))
+    runtime.block_on(serve(args, tls))
 }
 
-/// Without TLS, only loopback is safe to serve on, unless the operator says otherwise.
+/// Off loopback, producers must prove who they are, and the records and keys they send must
+/// cross the network inside TLS, unless the operator says a proxy on the host does that.
 fn check_bind(args: &ServeArgs) -> Result<()> {
     if args.listen.ip().is_loopback() {
         return Ok(());
     }
-    if !args.insecure_non_loopback {
+    if args.tls_files().is_none() && !args.insecure_non_loopback {
         bail!(
-            "refusing to serve on {}: the relay has no TLS yet, so records and producer keys \
-             would cross the network in clear. Serve on loopback behind a TLS-terminating proxy, \
-             or add --insecure-non-loopback if you accept that",
+            "refusing to serve on {} without TLS: records and producer keys would cross the \
+             network in clear. Give --tls-cert and --tls-key, serve on loopback behind a \
+             TLS-terminating proxy, or add --insecure-non-loopback if you accept that",
             args.listen
         );
     }
@@ -114,17 +133,54 @@ fn check_bind(args: &ServeArgs) -> Result<()> {
     Ok(())
 }
 
-async fn serve(args: ServeArgs) -> Result<()> {
+/// The certificate and key, read before anything starts so a bad file stops nothing half-way.
+fn load_tls(args: &ServeArgs) -> Result<Option<TlsConfig>> {
+    let Some((certificate, private_key)) = args.tls_files() else {
+        return Ok(None);
+    };
+    Ok(Some(TlsConfig::from_pem_files(certificate, private_key)?))
+}
+
+async fn serve(args: ServeArgs, tls: Option<TlsConfig>) -> Result<()> {
     let (simulator, client) = connect(&args).await?;
+    let relay = Relay::start(relay_config(&args)?, client, Arc::new(tc_push::SystemClock))
+        .await
+        .context("cannot start the relay")?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    // Before the start-up line: a signal sent as soon as it is read must stop the relay cleanly.
+    let stop =
+        crate::shutdown::stop_signal("stopping: no more posts; finishing the requests in flight");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    if tls.is_none() && !address.ip().is_loopback() {
+        eprintln!("tcbatch: WARNING: serving without TLS on {address}: records cross the network in clear");
+    }
+    let resumed = relay.resumed();
+    eprintln!(
+        "tcbatch: relay listening on {scheme}://{address} (store {}, {} queued, {} resumed in flight)",
+        args.store.display(),
+        relay.queue_depth(),
+        resumed.requeued + resumed.unknown
+    );
+    match &tls {
+        Some(tls) => relay.serve(TlsListener::new(listener, tls), stop).await?,
+        None => relay.serve(listener, stop).await?,
+    }
+    eprintln!("tcbatch: relay stopped; queued records stay in the store");
+    if let Some(sim) = simulator {
+        sim.shutdown().await;
+    }
+    Ok(())
+}
+
+fn relay_config(args: &ServeArgs) -> Result<RelayConfig> {
     let mut config = RelayConfig::new(&args.store)
         .with_linger(args.linger)
         .with_queue_limit(args.queue_limit)
         .with_in_flight(args.in_flight.map_or(0, usize::from))
-        .with_guarantee(if args.at_most_once {
-            Guarantee::AtMostOnce
-        } else {
-            Guarantee::AtLeastOnce
-        });
+        .with_guarantee(guarantee(args));
     if let Some(region) = args.region {
         config = config.with_region(region);
     }
@@ -135,32 +191,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("producer keys {}: {e}", file.display()))?;
         config = config.with_producer_keys(keys);
     }
-    let relay = Relay::start(config, client, Arc::new(tc_push::SystemClock))
-        .await
-        .context("cannot start the relay")?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let address = listener.local_addr()?;
-    // Before the start-up line: a signal sent as soon as it is read must stop the relay cleanly.
-    let stop =
-        crate::shutdown::stop_signal("stopping: no more posts; finishing the requests in flight");
-    if !address.ip().is_loopback() {
-        eprintln!("tcbatch: WARNING: serving without TLS on {address}: records cross the network in clear");
-    }
-    let resumed = relay.resumed();
-    eprintln!(
-        "tcbatch: relay listening on http://{address} (store {}, {} queued, {} resumed in flight)",
-        args.store.display(),
-        relay.queue_depth(),
-        resumed.requeued + resumed.unknown
-    );
-    relay.serve(listener, stop).await?;
-    eprintln!("tcbatch: relay stopped; queued records stay in the store");
-    if let Some(sim) = simulator {
-        sim.shutdown().await;
-    }
-    Ok(())
+    Ok(config)
 }
 
 /// The API client, and the simulator it talks to with --mock.
@@ -231,5 +262,29 @@ mod tests {
         assert!(check_bind(&both).is_ok());
         let loopback = Cli::parse_from(["serve"]).args;
         assert!(check_bind(&loopback).is_ok());
+    }
+
+    #[test]
+    fn a_non_loopback_bind_with_tls_needs_producer_keys_but_not_the_insecure_flag() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        let tls = ["--tls-cert", "relay.crt", "--tls-key", "relay.key"];
+        let args = |extra: &[&str]| {
+            let mut argv = vec!["serve", "--listen", "0.0.0.0:8090"];
+            argv.extend_from_slice(&tls);
+            argv.extend_from_slice(extra);
+            Cli::parse_from(argv).args
+        };
+        let no_keys = check_bind(&args(&[])).unwrap_err().to_string();
+        assert!(no_keys.contains("--producer-keys"), "{no_keys}");
+        assert!(check_bind(&args(&["--producer-keys", "keys"])).is_ok());
+        let half = Cli::try_parse_from(["serve", "--tls-cert", "relay.crt"]);
+        let half = half.err().expect("--tls-cert alone is refused");
+        assert_eq!(half.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        assert!(half.to_string().contains("--tls-key"), "{half}");
     }
 }

@@ -244,3 +244,129 @@ fn a_non_loopback_address_is_refused_without_the_insecure_flag() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--insecure-non-loopback"), "{stderr}");
 }
+
+#[test]
+fn a_non_loopback_relay_with_tls_and_producer_keys_serves_https_without_warning() {
+    use sha2::{Digest, Sha256};
+    let dir = tempfile::tempdir().unwrap();
+    // Key material goes into the tempdir only.
+    let made = rcgen::generate_simple_self_signed(["127.0.0.1".to_owned()]).unwrap();
+    let certificate = dir.path().join("relay.crt");
+    let private_key = dir.path().join("relay.key");
+    std::fs::write(&certificate, made.cert.pem()).unwrap();
+    std::fs::write(&private_key, made.signing_key.serialize_pem()).unwrap();
+    let producer_key = "dialer-test-key";
+    let keys = dir.path().join("producer-keys");
+    let digest: String = Sha256::digest(producer_key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    std::fs::write(&keys, format!("{digest}\n")).unwrap();
+
+    let mut child = Command::new(TCBATCH)
+        .args(["serve", "--listen", "0.0.0.0:0", "--mock"])
+        .arg("--store")
+        .arg(dir.path().join("relay.db"))
+        .arg("--producer-keys")
+        .arg(&keys)
+        .arg("--tls-cert")
+        .arg(&certificate)
+        .arg("--tls-key")
+        .arg(&private_key)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tcbatch runs");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut before = Vec::new();
+    let started = loop {
+        let Some(line) = lines.next() else {
+            child.kill().unwrap();
+            panic!("tcbatch serve ended before its start-up line: {before:?}");
+        };
+        let line = line.unwrap();
+        if line.contains("relay listening on ") {
+            break line;
+        }
+        before.push(line);
+    };
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    let port = started
+        .split("relay listening on https://0.0.0.0:")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_owned);
+    let warned = before.iter().any(|line| line.contains("WARNING"));
+
+    // A producer reaches it over TLS, trusting the relay's certificate, with its key.
+    let answer = port.as_ref().map(|port| {
+        let root = reqwest::Certificate::from_pem(made.cert.pem().as_bytes()).unwrap();
+        let now = now_ms();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            reqwest::Client::builder()
+                .add_root_certificate(root)
+                .build()
+                .unwrap()
+                .post(format!("https://127.0.0.1:{port}/v1/call-records"))
+                .bearer_auth(producer_key)
+                .json(&json!({"caller_number": "+919876543210", "receiver_number": "+919812345678",
+                              "dynamic_label_name": "Centro Bank", "starts_at": now, "ends_at": now + 3_600_000}))
+                .send()
+                .await
+                .map(|answer| answer.status().as_u16())
+        })
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        port.is_some(),
+        "the start-up line does not say https: {started}"
+    );
+    assert!(!warned, "TLS was on, yet it warned: {before:?}");
+    assert_eq!(answer.unwrap().unwrap(), 202);
+}
+
+#[test]
+fn a_tls_certificate_without_its_key_is_a_usage_error() {
+    let output = Command::new(TCBATCH)
+        .args(["serve", "--mock", "--tls-cert", "relay.crt"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--tls-key"), "{stderr}");
+}
+
+#[test]
+fn an_unusable_tls_key_stops_the_relay_before_it_starts_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = rcgen::generate_simple_self_signed(["127.0.0.1".to_owned()]).unwrap();
+    let certificate = dir.path().join("relay.crt");
+    let empty_key = dir.path().join("empty.key");
+    std::fs::write(&certificate, made.cert.pem()).unwrap();
+    std::fs::write(&empty_key, "").unwrap();
+    let store = dir.path().join("relay.db");
+    let output = Command::new(TCBATCH)
+        .args(["serve", "--listen", "127.0.0.1:0", "--mock"])
+        .arg("--store")
+        .arg(&store)
+        .arg("--tls-cert")
+        .arg(&certificate)
+        .arg("--tls-key")
+        .arg(&empty_key)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&*empty_key.to_string_lossy()), "{stderr}");
+    assert!(stderr.contains("no private key"), "{stderr}");
+    assert!(
+        !store.exists(),
+        "the store was created before the key was read"
+    );
+}

@@ -9,7 +9,9 @@
 //!   delivery poller;
 //! - [`Relay::router`] is the HTTP API: `POST /v1/call-records`, `GET /v1/call-records/{id}`,
 //!   `/healthz`, `/readyz`, `/metrics`, `/openapi.json`;
-//! - [`Relay::serve`] serves it until a shutdown signal, then finishes what is in flight.
+//! - [`Relay::serve`] serves it until a shutdown signal, then finishes what is in flight: on a
+//!   tokio `TcpListener` as plain HTTP, or on a [`TlsListener`] as HTTPS with a certificate and
+//!   key read by [`TlsConfig`].
 //!
 //! Records are read and validated exactly as `tcbatch validate` reads and validates them
 //! (tc-core's [`tc_core::Validator`]), and invalid ones are answered at once with the same
@@ -39,6 +41,7 @@ mod relay;
 mod sender;
 mod status;
 mod store;
+mod tls;
 
 pub use api::{IDEMPOTENCY_KEY, MAX_BODY_BYTES};
 pub use config::{
@@ -51,3 +54,4 @@ pub use keys::{InvalidKeyDigest, KeyDigest, ProducerKeys};
 pub use relay::Relay;
 pub use status::{InvalidRecordId, InvalidRecordState, RecordId, RecordState, RecordStatus};
 pub use store::{Accepted, PostAnswer, Resumed};
+pub use tls::{PemOrigin, TlsConfig, TlsError, TlsListener, DEFAULT_HANDSHAKE_TIMEOUT};

@@ -201,13 +201,20 @@ impl Relay {
     /// finishes the requests in progress and the batches in flight, and returns. What is still
     /// queued stays in the store for the next start.
     ///
+    /// `listener` is a tokio `TcpListener` for plain HTTP or a [`crate::TlsListener`] for
+    /// HTTPS; both take the same path, so shutdown is the same.
+    ///
     /// # Errors
     /// The listener fails.
-    pub async fn serve(
+    pub async fn serve<L>(
         self,
-        listener: tokio::net::TcpListener,
+        listener: L,
         shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), Error> {
+    ) -> Result<(), Error>
+    where
+        L: axum::serve::Listener,
+        L::Addr: std::fmt::Debug,
+    {
         let shared = Arc::clone(&self.shared);
         let router = self.router();
         let served = axum::serve(listener, router)
