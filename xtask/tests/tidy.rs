@@ -784,6 +784,32 @@ fn only_tc_redis_talks_to_redis() {
     );
 }
 
+/// rustls picks its process-wide provider only when exactly one is built in; a dependency's
+/// default features (tokio-rustls and rcgen default to aws-lc) could bring a second one in
+/// without a word, and every TLS connection would then fail at run time.
+#[test]
+fn one_rustls_crypto_provider() {
+    let lock = std::fs::read_to_string(root().join("Cargo.lock")).expect("Cargo.lock is readable");
+    let packages: Vec<&str> = lock
+        .lines()
+        .filter_map(|line| line.strip_prefix("name = \""))
+        .filter_map(|rest| rest.strip_suffix('"'))
+        .collect();
+    assert!(
+        packages.contains(&"ring"),
+        "ring is the provider the relay and the client use"
+    );
+    let other: Vec<&&str> = packages
+        .iter()
+        .filter(|name| name.starts_with("aws-lc"))
+        .collect();
+    assert!(
+        other.is_empty(),
+        "a second rustls crypto provider is in the build: {other:?}; turn off the default \
+         features of the crate that brings it and ask for ring"
+    );
+}
+
 #[test]
 fn the_time_zone_library_is_named_only_in_local_time_rs() {
     let found = library_occurrences(
