@@ -147,6 +147,22 @@ struct DeliveryFields {
     records: Vec<DeliveryRow>,
 }
 
+/// Syncs a journal's flushed lines to disk (see [`JournalWriter::sync_handle`]).
+#[derive(Debug)]
+pub struct JournalSync {
+    file: File,
+    path: PathBuf,
+}
+
+impl JournalSync {
+    /// Everything flushed before this call is on disk when it returns.
+    pub fn sync(&self) -> Result<(), Error> {
+        self.file
+            .sync_data()
+            .map_err(|e| Error::journal(&self.path, e))
+    }
+}
+
 /// Appends entries, holding the journal's lock. [`JournalWriter::sync`] makes them durable.
 #[derive(Debug)]
 pub struct JournalWriter {
@@ -195,6 +211,25 @@ impl JournalWriter {
             .map_err(std::io::Error::other)
             .and_then(|()| self.out.write_all(b"\n"))
             .map_err(|e| Error::journal(&self.path, e))
+    }
+
+    /// Hands everything written so far to the operating system, without waiting for the disk:
+    /// a [`JournalSync`] made earlier then makes it durable.
+    pub fn flush(&mut self) -> Result<(), Error> {
+        self.out.flush().map_err(|e| Error::journal(&self.path, e))
+    }
+
+    /// A handle that syncs this journal to disk while others go on appending to it.
+    pub fn sync_handle(&self) -> Result<JournalSync, Error> {
+        let file = self
+            .out
+            .get_ref()
+            .try_clone()
+            .map_err(|e| Error::journal(&self.path, e))?;
+        Ok(JournalSync {
+            file,
+            path: self.path.clone(),
+        })
     }
 
     /// Everything written so far is on disk when this returns.

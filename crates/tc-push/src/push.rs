@@ -6,7 +6,7 @@ use crate::codes::{BatchStatus, ReportCode};
 use crate::error::Error;
 use crate::events::{Event, Observer, StopReason};
 use crate::input::IntoRow;
-use crate::journal::{check_start, Entry, JournalWriter, JOURNAL_VERSION};
+use crate::journal::{check_start, Entry, JournalSync, JournalWriter, JOURNAL_VERSION};
 use crate::ledger::Ledger;
 use crate::options::{Fingerprint, SendOptions};
 use crate::ordered::{map_ordered, Jobs};
@@ -276,8 +276,12 @@ impl Pusher {
         };
         let run = ledger.next_run;
         let started = self.clock.now();
+        let syncer = lock(&self.journal).sync_handle()?;
         let shared = Arc::new(Shared {
             journal: self.journal.clone(),
+            flushed: AtomicU64::new(0),
+            synced: Mutex::new(0),
+            syncer,
             clock: self.clock.clone(),
             observer: Box::new(observer),
             next_seq: AtomicU64::new(ledger.next_seq),
@@ -285,7 +289,9 @@ impl Pusher {
             stop: self.stop.clone(),
             stopped: Mutex::new(None),
         });
-        shared.write(&[self.start_entry(run, started)], Sync::Now)?;
+        shared
+            .write_now(vec![self.start_entry(run, started)])
+            .await?;
         let reading = self.spawn_reader(input, ledger, shared.clone());
         let senders = spawn_senders(&shared, reading.batches, self.config.in_flight, client);
         let sent = join_senders(senders, &shared).await;
@@ -303,7 +309,9 @@ impl Pusher {
         let end = end?;
         let finished = self.clock.now();
         let interrupted = !matches!(end, PushEnd::Finished { .. });
-        shared.write(&[end_entry(run, finished, interrupted)], Sync::Now)?;
+        shared
+            .write_now(vec![end_entry(run, finished, interrupted)])
+            .await?;
         let batches = *lock(&shared.counts);
         Ok(Pushed {
             batches,
@@ -394,6 +402,10 @@ enum Sync {
 
 struct Shared {
     journal: Arc<Mutex<JournalWriter>>,
+    /// Group commit: appends flushed so far, and how many of them are on disk.
+    flushed: AtomicU64,
+    synced: Mutex<u64>,
+    syncer: JournalSync,
     clock: Arc<dyn Clock>,
     observer: Box<dyn Observer>,
     next_seq: AtomicU64,
@@ -403,15 +415,44 @@ struct Shared {
 }
 
 impl Shared {
+    /// Appends `entries`; with [`Sync::Now`], returns once they are on disk. The disk is waited
+    /// for outside the journal's lock, and one sync covers every append flushed before it
+    /// began, so senders that need their entries durable at the same time share one (group
+    /// commit) while others go on appending. It blocks: async code calls [`Shared::write_now`].
     fn write(&self, entries: &[Entry], sync: Sync) -> Result<(), Error> {
-        let mut journal = lock(&self.journal);
-        for entry in entries {
-            journal.write(entry)?;
+        let flushed = {
+            let mut journal = lock(&self.journal);
+            for entry in entries {
+                journal.write(entry)?;
+            }
+            if sync == Sync::Later {
+                return Ok(());
+            }
+            journal.flush()?;
+            // Counted under the journal's lock, so the count's order is the file's order.
+            self.flushed.fetch_add(1, Ordering::SeqCst) + 1
+        };
+        let mut synced = lock(&self.synced);
+        if *synced >= flushed {
+            return Ok(());
         }
-        if sync == Sync::Now {
-            journal.sync()?;
-        }
+        let covered = self.flushed.load(Ordering::SeqCst);
+        self.syncer.sync()?;
+        *synced = covered;
         Ok(())
+    }
+
+    /// [`Shared::write`] with [`Sync::Now`], on tokio's blocking threads: a sync takes
+    /// milliseconds, and on the runtime's own threads it would hold up the answers and timers
+    /// of every other request (the answer's time places a request in its window, so a late
+    /// answer costs the whole push throughput).
+    async fn write_now(self: &Arc<Self>, entries: Vec<Entry>) -> Result<(), Error> {
+        let shared = Arc::clone(self);
+        tokio::task::spawn_blocking(move || shared.write(&entries, Sync::Now))
+            .await
+            .map_err(|e| Error::Task {
+                detail: format!("writing the journal: {e}"),
+            })?
     }
 
     fn stop_for(&self, error: &tc_http::Error) {
@@ -602,22 +643,32 @@ async fn send_loop(
     client: tc_http::Client,
 ) -> Result<(), Error> {
     loop {
-        let Some(queued) = batches.lock().await.recv().await else {
+        let mut receiver = batches.lock().await;
+        let Some(queued) = receiver.recv().await else {
             return Ok(());
         };
         if shared.stop.is_stopped() {
             // Not journaled, so not settled: a resumed push sends these rows.
             return Ok(());
         }
+        let ready = reject_expired(queued, &shared)?;
+        if ready.is_empty() {
+            continue;
+        }
+        // Journaled before the next sender may take a batch, so batches reach the rate limit
+        // in the order they were read: when it has room for one only, the earlier rows go.
+        let seq = journal_batch(&ready, &shared).await?;
+        drop(receiver);
+        let mut pending = send_journaled(seq, ready, &shared, &client).await?;
         // A batch the rate limit held past a record's window comes back unsent: its rows are
         // checked against the clock again, and the open ones go out in a batch of their own.
-        let mut pending = queued;
         while !pending.is_empty() {
             let ready = reject_expired(pending, &shared)?;
             if ready.is_empty() {
                 break;
             }
-            pending = send_batch(ready, &shared, &client).await?;
+            let seq = journal_batch(&ready, &shared).await?;
+            pending = send_journaled(seq, ready, &shared, &client).await?;
         }
     }
 }
@@ -650,15 +701,9 @@ fn send_by(ready: &[Queued], now: EpochMillis) -> std::time::Duration {
     std::time::Duration::from_millis(u64::try_from(earliest.as_i64() - now.as_i64()).unwrap_or(0))
 }
 
-/// Journals and sends one batch; returns its rows if the request could not leave before a
-/// record's window closed (nothing of it was sent), else nothing.
-async fn send_batch(
-    ready: Vec<Queued>,
-    shared: &Shared,
-    client: &tc_http::Client,
-) -> Result<Vec<Queued>, Error> {
+/// Writes down a batch about to be sent, durably; returns its sequence number.
+async fn journal_batch(ready: &[Queued], shared: &Arc<Shared>) -> Result<u64, Error> {
     let seq = shared.next_seq.fetch_add(1, Ordering::SeqCst);
-    let rows = ready.len();
     let intent = Entry::Batch {
         seq,
         rows: ready.iter().map(|q| q.row).collect(),
@@ -673,10 +718,23 @@ async fn send_batch(
             .map(|q| q.row)
             .collect(),
     };
-    shared.write(&[intent], Sync::Now)?;
+    shared.write_now(vec![intent]).await?;
+    let rows = ready.len();
     shared
         .observer
         .on_event(&Event::BatchJournaled { seq, rows });
+    Ok(seq)
+}
+
+/// Sends the batch journaled as `seq`; returns its rows if the request could not leave before
+/// a record's window closed (nothing of it was sent), else nothing.
+async fn send_journaled(
+    seq: u64,
+    ready: Vec<Queued>,
+    shared: &Arc<Shared>,
+    client: &tc_http::Client,
+) -> Result<Vec<Queued>, Error> {
+    let rows = ready.len();
     let batch =
         tc_core::Batch::new(ready.iter().map(|q| q.record.clone()).collect()).map_err(|e| {
             Error::Task {
@@ -696,7 +754,7 @@ async fn send_batch(
             if let Entry::Outcome { retryable, .. } = &mut unsent {
                 *retryable = true;
             }
-            shared.write(&[unsent], Sync::Now)?;
+            shared.write_now(vec![unsent]).await?;
             // The rows whose window closes before the request could leave cannot make it: the
             // earliest one at least (whatever the two clocks say), so trying again always ends.
             let wait = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
@@ -716,7 +774,7 @@ async fn send_batch(
             (failed_status(&error), failed_entry(seq, &error))
         }
     };
-    shared.write(&[outcome], Sync::Now)?;
+    shared.write_now(vec![outcome]).await?;
     {
         let mut counts = lock(&shared.counts);
         match status {
@@ -852,6 +910,66 @@ mod tests {
             record,
             stored_before: false,
         }
+    }
+
+    fn shared_on(journal: &Path) -> Arc<Shared> {
+        let writer = JournalWriter::create(journal).unwrap();
+        let syncer = writer.sync_handle().unwrap();
+        Arc::new(Shared {
+            journal: Arc::new(Mutex::new(writer)),
+            flushed: AtomicU64::new(0),
+            synced: Mutex::new(0),
+            syncer,
+            clock: Arc::new(crate::SystemClock),
+            observer: Box::new(()),
+            next_seq: AtomicU64::new(1),
+            counts: Mutex::new(BatchCounts::default()),
+            stop: StopHandle::default(),
+            stopped: Mutex::new(None),
+        })
+    }
+
+    /// Group commit must never let a writer return before its own entry is in the file, whether
+    /// it synced or found another writer's sync covering it.
+    #[test]
+    fn every_durable_write_is_in_the_journal_when_it_returns_however_many_write_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("push.journal");
+        let shared = shared_on(&path);
+        std::thread::scope(|scope| {
+            for writer in 0..8u64 {
+                let (shared, path) = (Arc::clone(&shared), path.clone());
+                scope.spawn(move || {
+                    for n in 0..25 {
+                        let seq = writer * 1000 + n;
+                        let entry = Entry::Outcome {
+                            seq,
+                            status: BatchStatus::Accepted,
+                            batch_id: None,
+                            code: None,
+                            message: None,
+                            attempts: 1,
+                            possibly_duplicated: false,
+                            possibly_stored: false,
+                            retryable: false,
+                        };
+                        shared.write(&[entry], Sync::Now).unwrap();
+                        let text = std::fs::read_to_string(&path).unwrap();
+                        assert!(
+                            text.contains(&format!(r#""seq":{seq},"#)),
+                            "entry {seq} not in the journal when its durable write returned"
+                        );
+                    }
+                });
+            }
+        });
+        let lines = std::fs::read_to_string(&path).unwrap().lines().count();
+        assert_eq!(lines, 200);
+        assert_eq!(
+            *lock(&shared.synced),
+            200,
+            "the last sync covered every append"
+        );
     }
 
     #[test]
