@@ -1,0 +1,373 @@
+//! The fast path of [`super::E164::normalize`]: the phone library's own validity decision, for
+//! the shapes most numbers have, without its per-call costs.
+//!
+//! The library answers with regexes that share a cache pool between threads, captures and
+//! strings built on the way. Here each region's patterns, exactly as the library's metadata
+//! writes them, are compiled once into one fully built DFA: immutable, so threads share it
+//! without a lock, and matched by stepping bytes, so a number costs no allocation.
+//!
+//! Soundness runs one way: [`FastPath`] answers `Some` only where the library would accept the
+//! same digits and print the same E.164; anything it does not replicate (a national prefix, an
+//! international prefix, the default country code written before a national number, leading
+//! zeros, a region its patterns do not compile for) is `None`, and the library decides. The
+//! steps replicated are named after the library's functions they stand for.
+//!
+//! This module does not name the library: phone.rs hands it each region's rules as text.
+
+use regex_automata::dfa::{dense, Automaton, StartKind};
+use regex_automata::util::{primitives::StateID, syntax};
+use regex_automata::{Anchored, Input, MatchKind};
+use std::sync::OnceLock;
+
+/// Country calling codes have one to three digits.
+const CALLING_CODES: usize = 1000;
+/// The library's `MIN_LENGTH_FOR_NSN` and `MAX_LENGTH_FOR_NSN`.
+const NSN_LENGTHS: std::ops::RangeInclusive<usize> = 2..=17;
+/// A region's patterns that do not fit in this much memory as a DFA are left to the library.
+const DFA_SIZE_LIMIT: usize = 4 << 20;
+
+/// One number description of a region's metadata (general, fixed line, mobile...).
+pub(super) struct Desc {
+    /// `^(?:...)$`, as the metadata stores it; `None` when the region has no such numbers.
+    pub(super) pattern: Option<String>,
+    /// The national significant number lengths; empty means any length.
+    pub(super) possible_lengths: Vec<i32>,
+}
+
+/// What the fast path needs of one region's metadata. `K` names the region for phone.rs.
+pub(super) struct RegionRules<K> {
+    pub(super) key: K,
+    pub(super) general: Desc,
+    /// Every description that makes a number valid once it matches: premium rate, toll free,
+    /// shared cost, VoIP, personal, pager, UAN, voicemail, fixed line, and mobile unless the
+    /// metadata says its pattern is the fixed line's (the library does not look at it then).
+    pub(super) kinds: Vec<Desc>,
+    /// Patterns the library matches at the start of the number, as `^(?:...)$`.
+    pub(super) leading_digits: Option<String>,
+    pub(super) national_prefix_for_parsing: Option<String>,
+    pub(super) international_prefix: Option<String>,
+}
+
+/// The regions of one calling code, in the order the library tries them (main region first),
+/// as phone.rs reads them; `None` for a code that does not exist.
+pub(super) type Loader<K> = fn(u16) -> Option<Vec<RegionRules<K>>>;
+
+/// The fast path for every calling code, built lazily: a code's rules when a number first
+/// names it, a region's DFA when a number first needs it.
+pub(super) struct FastPath<K: 'static> {
+    load: Loader<K>,
+    countries: [OnceLock<Option<Country<K>>>; CALLING_CODES],
+}
+
+struct Country<K> {
+    code: String,
+    regions: Vec<Region<K>>,
+}
+
+struct Region<K> {
+    rules: RegionRules<K>,
+    matcher: OnceLock<Option<Matcher>>,
+}
+
+impl<K: Copy + Eq> FastPath<K> {
+    pub(super) const fn new(load: Loader<K>) -> Self {
+        FastPath {
+            load,
+            countries: [const { OnceLock::new() }; CALLING_CODES],
+        }
+    }
+
+    /// `digits` were written after `+` and read without a default region: `Some(())` when the
+    /// library would accept `+digits` and print exactly that as E.164.
+    pub(super) fn international(&self, digits: &str) -> Option<()> {
+        let bytes = digits.as_bytes();
+        // extract_country_code: no code starts with 0; the shortest known prefix is the code.
+        // A shorter text is TooShortAfterIdd.
+        if bytes.len() < 3 || bytes[0] == b'0' {
+            return None;
+        }
+        let (country, nsn) = (1..=3).find_map(|width| {
+            let country = self.country(calling_code(&bytes[..width])?)?;
+            Some((country, &bytes[width..]))
+        })?;
+        let Some(country) = country else {
+            // A code that exists but that the fast path does not handle.
+            return None;
+        };
+        // The main region's national prefix is stripped even from international numbers.
+        let main = country.regions.first()?.matcher()?;
+        if main.starts_with_national_prefix(nsn) {
+            return None;
+        }
+        country.is_valid(nsn)?.then_some(())
+    }
+
+    /// `digits` were written without `+` and read in `region`, whose calling code is `code`:
+    /// the E.164 form when the library would read them as a national number and accept it.
+    pub(super) fn national(&self, digits: &str, code: u16, region: K) -> Option<String> {
+        let country = self.countries.get(usize::from(code))?;
+        let country = country.get_or_init(|| self.load_country(code)).as_ref()?;
+        let matcher = country
+            .regions
+            .iter()
+            .find(|r| r.rules.key == region)?
+            .matcher()?;
+        let nsn = digits.as_bytes();
+        // maybe_extract_country_code: an international prefix, or the region's own code
+        // written first, makes the library read the digits differently.
+        if matcher.starts_with_international_prefix(nsn)
+            || nsn.starts_with(country.code.as_bytes())
+            || matcher.starts_with_national_prefix(nsn)
+        {
+            return None;
+        }
+        country
+            .is_valid(nsn)?
+            .then(|| format!("+{}{digits}", country.code))
+    }
+
+    /// Bytes held by the DFAs built so far.
+    #[cfg(test)]
+    pub(super) fn compiled_bytes(&self) -> usize {
+        let regions = self.countries.iter().filter_map(OnceLock::get).flatten();
+        let matchers = regions.flat_map(|c| c.regions.iter().filter_map(|r| r.matcher.get()));
+        matchers.flatten().map(|m| m.dfa.memory_usage()).sum()
+    }
+
+    /// The country of a calling code: `None` when no such code exists, `Some(None)` when it
+    /// exists but the fast path does not handle it.
+    fn country(&self, code: u16) -> Option<Option<&Country<K>>> {
+        let slot = self.countries.get(usize::from(code))?;
+        let country = slot.get_or_init(|| self.load_country(code));
+        match country {
+            Some(country) if country.regions.is_empty() => Some(None),
+            Some(country) => Some(Some(country)),
+            None => None,
+        }
+    }
+
+    fn load_country(&self, code: u16) -> Option<Country<K>> {
+        let regions = (self.load)(code)?;
+        Some(Country {
+            code: code.to_string(),
+            regions: regions
+                .into_iter()
+                .map(|rules| Region {
+                    rules,
+                    matcher: OnceLock::new(),
+                })
+                .collect(),
+        })
+    }
+}
+
+/// The digits of a calling code as a number; `None` past three digits.
+fn calling_code(digits: &[u8]) -> Option<u16> {
+    digits.iter().try_fold(0u16, |code, d| {
+        d.is_ascii_digit().then(|| code * 10 + u16::from(d - b'0'))
+    })
+}
+
+impl<K> Country<K> {
+    /// is_valid_number on the national significant number `nsn` of this calling code:
+    /// `None` where the fast path cannot tell.
+    fn is_valid(&self, nsn: &[u8]) -> Option<bool> {
+        // parse_helper's length checks; a leading zero is an Italian leading zero, which the
+        // library keeps apart from the number: left to it.
+        if !NSN_LENGTHS.contains(&nsn.len()) || nsn.first() == Some(&b'0') {
+            return None;
+        }
+        if let [only] = self.regions.as_slice() {
+            let matcher = only.matcher()?;
+            return Some(matcher.is_valid(matcher.scan(nsn), nsn.len()));
+        }
+        // get_region_for_number_from_region_list: the first region whose leading digits
+        // match, or for which the number has a type, is the number's region.
+        for region in &self.regions {
+            let matcher = region.matcher()?;
+            let matched = matcher.scan(nsn);
+            let valid = matcher.is_valid(matched, nsn.len());
+            if valid || matcher.leading_digits.is_some_and(|p| p.is_in(matched)) {
+                return Some(valid);
+            }
+        }
+        Some(false)
+    }
+}
+
+impl<K> Region<K> {
+    fn matcher(&self) -> Option<&Matcher> {
+        self.matcher
+            .get_or_init(|| Matcher::build(&self.rules))
+            .as_ref()
+    }
+}
+
+/// One region's patterns compiled into one DFA, each pattern reported separately.
+struct Matcher {
+    dfa: dense::DFA<Vec<u32>>,
+    general: Kind,
+    kinds: Vec<Kind>,
+    leading_digits: Option<PatternBit>,
+    national_prefix: Option<PatternBit>,
+    international_prefix: Option<PatternBit>,
+}
+
+/// The bit of a pattern in the set [`Matcher::scan`] returns.
+#[derive(Clone, Copy)]
+struct PatternBit(u32);
+
+impl PatternBit {
+    fn is_in(self, matched: u32) -> bool {
+        matched & self.0 != 0
+    }
+}
+
+/// A number description: its pattern's bit and the lengths it allows, one bit per length.
+struct Kind {
+    pattern: PatternBit,
+    lengths: u32,
+}
+
+impl Kind {
+    /// is_number_matching_desc: a possible length, then the pattern.
+    fn accepts(&self, matched: u32, length: usize) -> bool {
+        self.lengths & (1 << length) != 0 && self.pattern.is_in(matched)
+    }
+}
+
+impl Matcher {
+    /// Compiles a region's patterns; `None` when one of them is not in the form the library's
+    /// metadata always has, or the DFA would be too big: the library handles that region.
+    fn build<K>(rules: &RegionRules<K>) -> Option<Matcher> {
+        let mut patterns = Patterns::default();
+        let general = patterns.kind(&rules.general)?;
+        let kinds = rules
+            .kinds
+            .iter()
+            .filter_map(|desc| desc.pattern.as_ref().map(|_| patterns.kind(desc)))
+            .collect::<Option<Vec<_>>>()?;
+        let leading_digits = patterns.prefix(rules.leading_digits.as_deref())?;
+        let national_prefix = patterns.prefix(rules.national_prefix_for_parsing.as_deref())?;
+        let international_prefix = patterns.prefix(rules.international_prefix.as_deref())?;
+        Some(Matcher {
+            dfa: patterns.compile()?,
+            general: general?,
+            kinds: kinds.into_iter().flatten().collect(),
+            leading_digits,
+            national_prefix,
+            international_prefix,
+        })
+    }
+
+    /// The set of patterns that match all of `nsn` (a prefix, for the prefix patterns).
+    fn scan(&self, nsn: &[u8]) -> u32 {
+        let input = Input::new(nsn).anchored(Anchored::Yes);
+        let Ok(mut state) = self.dfa.start_state_forward(&input) else {
+            return 0;
+        };
+        for &byte in nsn {
+            state = self.dfa.next_state(state, byte);
+            if self.dfa.is_dead_state(state) {
+                return 0;
+            }
+        }
+        self.matched_at_end(self.dfa.next_eoi_state(state))
+    }
+
+    fn matched_at_end(&self, state: StateID) -> u32 {
+        if !self.dfa.is_match_state(state) {
+            return 0;
+        }
+        (0..self.dfa.match_len(state))
+            .map(|i| 1 << self.dfa.match_pattern(state, i).as_usize())
+            .fold(0, |set, bit| set | bit)
+    }
+
+    /// get_number_type_helper is not Unknown: the general description, then any type.
+    fn is_valid(&self, matched: u32, length: usize) -> bool {
+        self.general.accepts(matched, length)
+            && self.kinds.iter().any(|kind| kind.accepts(matched, length))
+    }
+
+    fn starts_with_national_prefix(&self, nsn: &[u8]) -> bool {
+        self.national_prefix
+            .is_some_and(|p| p.is_in(self.scan(nsn)))
+    }
+
+    fn starts_with_international_prefix(&self, digits: &[u8]) -> bool {
+        self.international_prefix
+            .is_some_and(|p| p.is_in(self.scan(digits)))
+    }
+}
+
+/// The patterns of one DFA, in the order their bits are numbered.
+#[derive(Default)]
+struct Patterns(Vec<String>);
+
+impl Patterns {
+    /// A description's pattern, matched in full. `Some(None)` for a description without one
+    /// (it never matches); `None` for a pattern not in the metadata's `^(?:...)$` form.
+    fn kind(&mut self, desc: &Desc) -> Option<Option<Kind>> {
+        let Some(pattern) = &desc.pattern else {
+            return Some(None);
+        };
+        let pattern = self.push(format!("^(?:{})$", inner(pattern)?))?;
+        Some(Some(Kind {
+            pattern,
+            lengths: length_mask(&desc.possible_lengths),
+        }))
+    }
+
+    /// A pattern the library matches at the start only. The numbers are digits, so a match at
+    /// the start is a full match of the pattern followed by any digits.
+    fn prefix(&mut self, pattern: Option<&str>) -> Option<Option<PatternBit>> {
+        match pattern {
+            None => Some(None),
+            Some(pattern) => Some(Some(self.push(format!("^(?:{})[0-9]*$", inner(pattern)?))?)),
+        }
+    }
+
+    fn push(&mut self, pattern: String) -> Option<PatternBit> {
+        let bit = 1u32.checked_shl(u32::try_from(self.0.len()).ok()?)?;
+        self.0.push(pattern);
+        Some(PatternBit(bit))
+    }
+
+    /// `\d` is ASCII here (Unicode in the library): the numbers matched are ASCII digits, on
+    /// which the two agree, and the DFA stays small.
+    fn compile(&self) -> Option<dense::DFA<Vec<u32>>> {
+        dense::Builder::new()
+            .configure(
+                dense::Config::new()
+                    .match_kind(MatchKind::All)
+                    .start_kind(StartKind::Anchored)
+                    .dfa_size_limit(Some(DFA_SIZE_LIMIT))
+                    .determinize_size_limit(Some(DFA_SIZE_LIMIT)),
+            )
+            .syntax(syntax::Config::new().unicode(false))
+            .build_many(&self.0)
+            .ok()
+    }
+}
+
+/// The `...` of the metadata's `^(?:...)$`: the library's anchored forms are built by cutting
+/// that wrapper, and anything else it would read differently.
+fn inner(pattern: &str) -> Option<&str> {
+    pattern
+        .strip_prefix("^(?:")?
+        .strip_suffix(")$")
+        .filter(|inner| !inner.is_empty())
+}
+
+/// One bit per allowed length; every length when the list is empty (the library then checks
+/// the pattern only). Lengths out of range (the metadata's `-1`, "no such numbers") allow none.
+fn length_mask(lengths: &[i32]) -> u32 {
+    if lengths.is_empty() {
+        return u32::MAX;
+    }
+    lengths
+        .iter()
+        .filter_map(|&l| u32::try_from(l).ok().filter(|l| *l < 32))
+        .fold(0, |mask, l| mask | 1 << l)
+}
