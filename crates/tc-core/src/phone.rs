@@ -136,31 +136,27 @@ impl E164 {
 }
 
 /// `cleaned` in E.164 when the fast path is sure the library would give exactly that (read
-/// in national form in `region` when there is one); `cleaned` back when it is not.
+/// in national form in `region` when there is one); `cleaned` back, untouched, when it is not.
 fn fast_path(cleaned: Cleaned, region: Option<Region>) -> Result<E164, Cleaned> {
-    let e164 = match region {
-        None => match FAST.international(cleaned.digits()) {
-            Some(()) => cleaned.with_plus,
-            None => return Err(cleaned),
-        },
-        Some(region) => {
-            let code = PHONE_NUMBER_UTIL
-                .get_country_code_for_region(region.0)
-                .and_then(|code| u16::try_from(code).ok());
-            match code.and_then(|code| FAST.national(cleaned.digits(), code, region.0)) {
-                Some(e164) => e164,
-                None => return Err(cleaned),
+    // normalize's own last check on the library's answer holds for the fast path's too.
+    match region {
+        None => {
+            // Written as `+` and the E.164 digits: the text is the answer, no copy needed.
+            let accepted =
+                FAST.international(cleaned.digits()).is_some() && is_e164_shape(&cleaned.with_plus);
+            if accepted {
+                Ok(E164(cleaned.with_plus))
+            } else {
+                Err(cleaned)
             }
         }
-    };
-    // normalize's own last check, which the library path makes too.
-    if is_e164_shape(&e164) {
-        Ok(E164(e164))
-    } else {
-        Err(Cleaned {
-            with_plus: e164,
-            international: region.is_none(),
-        })
+        Some(region) => PHONE_NUMBER_UTIL
+            .get_country_code_for_region(region.0)
+            .and_then(|code| u16::try_from(code).ok())
+            .and_then(|code| FAST.national(cleaned.digits(), code, region.0))
+            .filter(|e164| is_e164_shape(e164))
+            .map(E164)
+            .ok_or(cleaned),
     }
 }
 
