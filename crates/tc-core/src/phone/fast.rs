@@ -90,39 +90,46 @@ impl<K: Copy + Eq> FastPath<K> {
             let country = self.country(calling_code(&bytes[..width])?)?;
             Some((country, &bytes[width..]))
         })?;
-        let Some(country) = country else {
-            // A code that exists but that the fast path does not handle.
-            return None;
-        };
-        // The main region's national prefix is stripped even from international numbers.
-        let main = country.regions.first()?.matcher()?;
-        if main.starts_with_national_prefix(nsn) {
+        // A code that exists but that the fast path does not handle is `None` too.
+        let country = country?;
+        if !is_plain_nsn(nsn) {
             return None;
         }
-        country.is_valid(nsn)?.then_some(())
+        // The main region's national prefix is stripped even from international numbers.
+        let main = country.regions.first()?.matcher()?;
+        let matched = main.scan(nsn);
+        if main.national_prefix.is_some_and(|p| p.is_in(matched)) {
+            return None;
+        }
+        country.is_valid(nsn, matched)?.then_some(())
     }
 
     /// `digits` were written without `+` and read in `region`, whose calling code is `code`:
     /// the E.164 form when the library would read them as a national number and accept it.
     pub(super) fn national(&self, digits: &str, code: u16, region: K) -> Option<String> {
-        let country = self.countries.get(usize::from(code))?;
-        let country = country.get_or_init(|| self.load_country(code)).as_ref()?;
-        let matcher = country
-            .regions
-            .iter()
-            .find(|r| r.rules.key == region)?
-            .matcher()?;
+        let country = self.country(code)??;
         let nsn = digits.as_bytes();
-        // maybe_extract_country_code: an international prefix, or the region's own code
-        // written first, makes the library read the digits differently.
-        if matcher.starts_with_international_prefix(nsn)
-            || nsn.starts_with(country.code.as_bytes())
-            || matcher.starts_with_national_prefix(nsn)
-        {
+        // maybe_extract_country_code: the region's own code written first makes the library
+        // weigh reading the digits after it instead.
+        if !is_plain_nsn(nsn) || nsn.starts_with(country.code.as_bytes()) {
             return None;
         }
+        let at = country.regions.iter().position(|r| r.rules.key == region)?;
+        let matcher = country.regions[at].matcher()?;
+        let matched = matcher.scan(nsn);
+        // An international prefix makes the digits international; a national prefix is
+        // stripped.
+        let prefixed = [matcher.international_prefix, matcher.national_prefix];
+        if prefixed.iter().flatten().any(|p| p.is_in(matched)) {
+            return None;
+        }
+        let main_matched = if at == 0 {
+            matched
+        } else {
+            country.regions[0].matcher()?.scan(nsn)
+        };
         country
-            .is_valid(nsn)?
+            .is_valid(nsn, main_matched)?
             .then(|| format!("+{}{digits}", country.code))
     }
 
@@ -168,26 +175,29 @@ fn calling_code(digits: &[u8]) -> Option<u16> {
     })
 }
 
+/// parse_helper's length checks, and no leading zero: the library keeps an Italian leading
+/// zero apart from the number, which is left to it.
+fn is_plain_nsn(nsn: &[u8]) -> bool {
+    NSN_LENGTHS.contains(&nsn.len()) && nsn.first() != Some(&b'0')
+}
+
 impl<K> Country<K> {
-    /// is_valid_number on the national significant number `nsn` of this calling code:
-    /// `None` where the fast path cannot tell.
-    fn is_valid(&self, nsn: &[u8]) -> Option<bool> {
-        // parse_helper's length checks; a leading zero is an Italian leading zero, which the
-        // library keeps apart from the number: left to it.
-        if !NSN_LENGTHS.contains(&nsn.len()) || nsn.first() == Some(&b'0') {
-            return None;
-        }
-        if let [only] = self.regions.as_slice() {
-            let matcher = only.matcher()?;
-            return Some(matcher.is_valid(matcher.scan(nsn), nsn.len()));
+    /// is_valid_number on the national significant number `nsn` of this calling code, given
+    /// what the main region's patterns matched: `None` where the fast path cannot tell.
+    fn is_valid(&self, nsn: &[u8], main_matched: u32) -> Option<bool> {
+        let (main, others) = self.regions.split_first()?;
+        let main = main.matcher()?;
+        if others.is_empty() {
+            return Some(main.is_valid(main_matched, nsn.len()));
         }
         // get_region_for_number_from_region_list: the first region whose leading digits
         // match, or for which the number has a type, is the number's region.
-        for region in &self.regions {
+        if let Some(valid) = main.decides_region(main_matched, nsn.len()) {
+            return Some(valid);
+        }
+        for region in others {
             let matcher = region.matcher()?;
-            let matched = matcher.scan(nsn);
-            let valid = matcher.is_valid(matched, nsn.len());
-            if valid || matcher.leading_digits.is_some_and(|p| p.is_in(matched)) {
+            if let Some(valid) = matcher.decides_region(matcher.scan(nsn), nsn.len()) {
                 return Some(valid);
             }
         }
@@ -290,14 +300,12 @@ impl Matcher {
             && self.kinds.iter().any(|kind| kind.accepts(matched, length))
     }
 
-    fn starts_with_national_prefix(&self, nsn: &[u8]) -> bool {
-        self.national_prefix
-            .is_some_and(|p| p.is_in(self.scan(nsn)))
-    }
-
-    fn starts_with_international_prefix(&self, digits: &[u8]) -> bool {
-        self.international_prefix
-            .is_some_and(|p| p.is_in(self.scan(digits)))
+    /// Whether this is the region of a number of a shared calling code, and if so whether
+    /// the number is valid in it; `None` when the library looks at the next region.
+    fn decides_region(&self, matched: u32, length: usize) -> Option<bool> {
+        let valid = self.is_valid(matched, length);
+        let leading = self.leading_digits.is_some_and(|p| p.is_in(matched));
+        (valid || leading).then_some(valid)
     }
 }
 
