@@ -197,6 +197,7 @@ fn region_rules(code: u16) -> Option<Vec<fast::RegionRules<rlibphonenumber::Regi
             Some(fast::RegionRules {
                 key: region,
                 general: desc!(m.general_desc),
+                local_only_lengths: m.general_desc.original.possible_length_local_only.clone(),
                 kinds,
                 leading_digits: m.leading_digits().pattern_base.clone(),
                 national_prefix_for_parsing: m.national_prefix_for_parsing().pattern_base.clone(),

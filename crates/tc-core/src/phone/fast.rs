@@ -8,9 +8,10 @@
 //!
 //! Soundness runs one way: [`FastPath`] answers `Some` only where the library would accept the
 //! same digits and print the same E.164; anything it does not replicate (a national prefix, an
-//! international prefix, the default country code written before a national number, leading
-//! zeros, a region its patterns do not compile for) is `None`, and the library decides. The
-//! steps replicated are named after the library's functions they stand for.
+//! international prefix, a national number the library may read as the region's calling code
+//! and what follows, leading zeros, a region its patterns do not compile for) is `None`, and
+//! the library decides. The steps replicated are named after the library's functions they
+//! stand for.
 //!
 //! This module does not name the library: phone.rs hands it each region's rules as text.
 
@@ -38,6 +39,8 @@ pub(super) struct Desc {
 pub(super) struct RegionRules<K> {
     pub(super) key: K,
     pub(super) general: Desc,
+    /// The general description's lengths only dialled locally.
+    pub(super) local_only_lengths: Vec<i32>,
     /// Every description that makes a number valid once it matches: premium rate, toll free,
     /// shared cost, VoIP, personal, pager, UAN, voicemail, fixed line, and mobile unless the
     /// metadata says its pattern is the fixed line's (the library does not look at it then).
@@ -109,9 +112,7 @@ impl<K: Copy + Eq> FastPath<K> {
     pub(super) fn national(&self, digits: &str, code: u16, region: K) -> Option<String> {
         let country = self.country(code)??;
         let nsn = digits.as_bytes();
-        // maybe_extract_country_code: the region's own code written first makes the library
-        // weigh reading the digits after it instead.
-        if !is_plain_nsn(nsn) || nsn.starts_with(country.code.as_bytes()) {
+        if !is_plain_nsn(nsn) {
             return None;
         }
         let at = country.regions.iter().position(|r| r.rules.key == region)?;
@@ -122,6 +123,11 @@ impl<K: Copy + Eq> FastPath<K> {
         let prefixed = [matcher.international_prefix, matcher.national_prefix];
         if prefixed.iter().flatten().any(|p| p.is_in(matched)) {
             return None;
+        }
+        if let Some(after_code) = nsn.strip_prefix(country.code.as_bytes()) {
+            if matcher.may_take_code_off(nsn, matched, after_code) {
+                return None;
+            }
         }
         let main_matched = if at == 0 {
             matched
@@ -217,6 +223,7 @@ impl<K> Region<K> {
 struct Matcher {
     dfa: dense::DFA<Vec<u32>>,
     general: Kind,
+    general_lengths: LengthRule,
     kinds: Vec<Kind>,
     leading_digits: Option<PatternBit>,
     national_prefix: Option<PatternBit>,
@@ -263,6 +270,10 @@ impl Matcher {
         Some(Matcher {
             dfa: patterns.compile()?,
             general: general?,
+            general_lengths: LengthRule {
+                possible: library_length_mask(&rules.general.possible_lengths),
+                local_only: library_length_mask(&rules.local_only_lengths),
+            },
             kinds: kinds.into_iter().flatten().collect(),
             leading_digits,
             national_prefix,
@@ -298,6 +309,23 @@ impl Matcher {
     fn is_valid(&self, matched: u32, length: usize) -> bool {
         self.general.accepts(matched, length)
             && self.kinds.iter().any(|kind| kind.accepts(matched, length))
+    }
+
+    /// maybe_extract_country_code, for national `digits` that start with the region's own
+    /// calling code: whether the library may read them as that code and `after_code`.
+    /// `matched` is what the patterns matched of all `digits`. When it strips the code, the
+    /// digits as written were not valid either, so this mostly confirms what validity decides;
+    /// it is here so the reading stays the library's step for step.
+    fn may_take_code_off(&self, digits: &[u8], matched: u32, after_code: &[u8]) -> bool {
+        let after_matched = self.scan(after_code);
+        // It strips a national prefix after the code first: not replicated.
+        if !after_code.is_empty() && self.national_prefix.is_some_and(|p| p.is_in(after_matched)) {
+            return true;
+        }
+        // The general pattern alone here, without its lengths, as the library checks it.
+        let general_whole = self.general.pattern.is_in(matched);
+        let general_after = self.general.pattern.is_in(after_matched);
+        (!general_whole && general_after) || self.general_lengths.is_too_long(digits.len())
     }
 
     /// Whether this is the region of a number of a shared calling code, and if so whether
@@ -366,6 +394,40 @@ fn inner(pattern: &str) -> Option<&str> {
         .strip_prefix("^(?:")?
         .strip_suffix(")$")
         .filter(|inner| !inner.is_empty())
+}
+
+/// The general description's lengths as test_number_length reads them.
+struct LengthRule {
+    possible: u64,
+    local_only: u64,
+}
+
+impl LengthRule {
+    /// test_number_length_with_unknown_type says TooLong.
+    fn is_too_long(&self, length: usize) -> bool {
+        let Ok(length) = u32::try_from(length) else {
+            return true;
+        };
+        if self.possible == 0 {
+            return false;
+        }
+        if length >= 64 {
+            return true;
+        }
+        let local_only = self.local_only & (1 << length) != 0;
+        let longest = 63 - self.possible.leading_zeros();
+        !local_only && self.possible.trailing_zeros() < length && longest < length
+    }
+}
+
+/// The library's build_length_mask: a `-1` ("no such numbers") clears what came before it.
+fn library_length_mask(lengths: &[i32]) -> u64 {
+    lengths
+        .iter()
+        .fold(0, |mask, &length| match u32::try_from(length) {
+            Ok(length) if length < 64 => mask | 1 << length,
+            _ => 0,
+        })
 }
 
 /// One bit per allowed length; every length when the list is empty (the library then checks
