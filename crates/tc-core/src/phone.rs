@@ -140,16 +140,14 @@ impl E164 {
 fn fast_path(cleaned: Cleaned, region: Option<Region>) -> Result<E164, Cleaned> {
     // normalize's own last check on the library's answer holds for the fast path's too.
     match region {
-        None => {
+        None => match FAST.international(cleaned.digits()) {
             // Written as `+` and the E.164 digits: the text is the answer, no copy needed.
-            let accepted =
-                FAST.international(cleaned.digits()).is_some() && is_e164_shape(&cleaned.with_plus);
-            if accepted {
+            Some(fast::Accepted::AsWritten) if is_e164_shape(&cleaned.with_plus) => {
                 Ok(E164(cleaned.with_plus))
-            } else {
-                Err(cleaned)
             }
-        }
+            Some(fast::Accepted::Rewritten(e164)) if is_e164_shape(&e164) => Ok(E164(e164)),
+            _ => Err(cleaned),
+        },
         Some(region) => PHONE_NUMBER_UTIL
             .get_country_code_for_region(region.0)
             .and_then(|code| u16::try_from(code).ok())

@@ -80,9 +80,9 @@ impl<K: Copy + Eq> FastPath<K> {
         }
     }
 
-    /// `digits` were written after `+` and read without a default region: `Some(())` when the
-    /// library would accept `+digits` and print exactly that as E.164.
-    pub(super) fn international(&self, digits: &str) -> Option<()> {
+    /// `digits` were written after `+` and read without a default region: how the library
+    /// would print `+digits` in E.164 when it accepts them.
+    pub(super) fn international(&self, digits: &str) -> Option<Accepted> {
         let bytes = digits.as_bytes();
         // extract_country_code: no code starts with 0; the shortest known prefix is the code.
         // A shorter text is TooShortAfterIdd.
@@ -95,16 +95,26 @@ impl<K: Copy + Eq> FastPath<K> {
         })?;
         // A code that exists but that the fast path does not handle is `None` too.
         let country = country?;
-        if !is_plain_nsn(nsn) {
+        if !NSN_LENGTHS.contains(&nsn.len()) {
             return None;
         }
         // The main region's national prefix is stripped even from international numbers.
         let main = country.regions.first()?.matcher()?;
         let matched = main.scan(nsn);
-        if main.national_prefix.is_some_and(|p| p.is_in(matched)) {
+        let kept = main.after_national_prefix(nsn, matched)?;
+        let kept_matched = if kept.len() == nsn.len() {
+            matched
+        } else {
+            main.scan(kept)
+        };
+        if !is_plain_nsn(kept) || !country.is_valid(kept, kept_matched)? {
             return None;
         }
-        country.is_valid(nsn, matched)?.then_some(())
+        Some(if kept.len() == nsn.len() {
+            Accepted::AsWritten
+        } else {
+            Accepted::Rewritten(country.e164(kept))
+        })
     }
 
     /// `digits` were written without `+` and read in `region`, whose calling code is `code`:
@@ -112,31 +122,39 @@ impl<K: Copy + Eq> FastPath<K> {
     pub(super) fn national(&self, digits: &str, code: u16, region: K) -> Option<String> {
         let country = self.country(code)??;
         let nsn = digits.as_bytes();
-        if !is_plain_nsn(nsn) {
+        if !NSN_LENGTHS.contains(&nsn.len()) {
             return None;
         }
         let at = country.regions.iter().position(|r| r.rules.key == region)?;
         let matcher = country.regions[at].matcher()?;
         let matched = matcher.scan(nsn);
-        // An international prefix makes the digits international; a national prefix is
-        // stripped.
-        let prefixed = [matcher.international_prefix, matcher.national_prefix];
-        if prefixed.iter().flatten().any(|p| p.is_in(matched)) {
+        // An international prefix makes the digits international.
+        if matcher
+            .international_prefix
+            .is_some_and(|p| p.is_in(matched))
+        {
             return None;
         }
         if let Some(after_code) = nsn.strip_prefix(country.code.as_bytes()) {
-            if matcher.may_take_code_off(nsn, matched, after_code) {
-                return None;
+            match matcher.reads_code_first(nsn, matched, after_code)? {
+                // Then the library reads the digits as it reads them after `+`.
+                CodeFirst::TakenOff => {
+                    return match self.international(digits)? {
+                        Accepted::AsWritten => Some(format!("+{digits}")),
+                        Accepted::Rewritten(e164) => Some(e164),
+                    };
+                }
+                CodeFirst::Kept => {}
             }
         }
-        let main_matched = if at == 0 {
+        let kept = matcher.after_national_prefix(nsn, matched)?;
+        // Validity is decided by the calling code's regions, main region first.
+        let main_matched = if at == 0 && kept.len() == nsn.len() {
             matched
         } else {
-            country.regions[0].matcher()?.scan(nsn)
+            country.regions[0].matcher()?.scan(kept)
         };
-        country
-            .is_valid(nsn, main_matched)?
-            .then(|| format!("+{}{digits}", country.code))
+        (is_plain_nsn(kept) && country.is_valid(kept, main_matched)?).then(|| country.e164(kept))
     }
 
     /// Bytes held by the DFAs built so far.
@@ -174,6 +192,15 @@ impl<K: Copy + Eq> FastPath<K> {
     }
 }
 
+/// What the library prints for an international number it accepts.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Accepted {
+    /// `+` and the digits as written.
+    AsWritten,
+    /// Another E.164 text: the library took a national prefix off after the code.
+    Rewritten(String),
+}
+
 /// The digits of a calling code as a number; `None` past three digits.
 fn calling_code(digits: &[u8]) -> Option<u16> {
     digits.iter().try_fold(0u16, |code, d| {
@@ -188,6 +215,15 @@ fn is_plain_nsn(nsn: &[u8]) -> bool {
 }
 
 impl<K> Country<K> {
+    /// `+`, the calling code and the national significant number.
+    fn e164(&self, nsn: &[u8]) -> String {
+        let mut e164 = String::with_capacity(1 + self.code.len() + nsn.len());
+        e164.push('+');
+        e164.push_str(&self.code);
+        e164.extend(nsn.iter().map(|&d| char::from(d)));
+        e164
+    }
+
     /// is_valid_number on the national significant number `nsn` of this calling code, given
     /// what the main region's patterns matched: `None` where the fast path cannot tell.
     fn is_valid(&self, nsn: &[u8], main_matched: u32) -> Option<bool> {
@@ -227,6 +263,10 @@ struct Matcher {
     kinds: Vec<Kind>,
     leading_digits: Option<PatternBit>,
     national_prefix: Option<PatternBit>,
+    /// The national prefixes when the pattern is plain digits or a choice of them (`0`, `1`,
+    /// `0|180020`): then the library strips the first of them the number starts with, and the
+    /// fast path can follow it.
+    national_prefix_digits: Option<Vec<Box<[u8]>>>,
     international_prefix: Option<PatternBit>,
 }
 
@@ -277,6 +317,11 @@ impl Matcher {
             kinds: kinds.into_iter().flatten().collect(),
             leading_digits,
             national_prefix,
+            national_prefix_digits: rules
+                .national_prefix_for_parsing
+                .as_deref()
+                .and_then(inner)
+                .and_then(plain_digit_choices),
             international_prefix,
         })
     }
@@ -312,20 +357,57 @@ impl Matcher {
     }
 
     /// maybe_extract_country_code, for national `digits` that start with the region's own
-    /// calling code: whether the library may read them as that code and `after_code`.
-    /// `matched` is what the patterns matched of all `digits`. When it strips the code, the
-    /// digits as written were not valid either, so this mostly confirms what validity decides;
-    /// it is here so the reading stays the library's step for step.
-    fn may_take_code_off(&self, digits: &[u8], matched: u32, after_code: &[u8]) -> bool {
-        let after_matched = self.scan(after_code);
-        // It strips a national prefix after the code first: not replicated.
-        if !after_code.is_empty() && self.national_prefix.is_some_and(|p| p.is_in(after_matched)) {
-            return true;
-        }
+    /// calling code: whether the library takes the code off, reading the rest as the
+    /// national number. `matched` is what the patterns matched of all `digits`; `None` when
+    /// it would take off a national prefix after the code too, which is not replicated here.
+    fn reads_code_first(
+        &self,
+        digits: &[u8],
+        matched: u32,
+        after_code: &[u8],
+    ) -> Option<CodeFirst> {
         // The general pattern alone here, without its lengths, as the library checks it.
         let general_whole = self.general.pattern.is_in(matched);
+        let too_long = matches!(self.general_lengths.test(digits.len()), Length::TooLong);
+        if general_whole && !too_long {
+            // Whatever follows the code: the digits as written fit the region.
+            return Some(CodeFirst::Kept);
+        }
+        let after_matched = self.scan(after_code);
+        if !after_code.is_empty() && self.national_prefix.is_some_and(|p| p.is_in(after_matched)) {
+            return None;
+        }
         let general_after = self.general.pattern.is_in(after_matched);
-        (!general_whole && general_after) || self.general_lengths.is_too_long(digits.len())
+        Some(if general_after || too_long {
+            CodeFirst::TakenOff
+        } else {
+            CodeFirst::Kept
+        })
+    }
+
+    /// maybe_strip_national_prefix_and_carrier_code and parse_helper's length check after it,
+    /// with this region's metadata: the national significant number the library goes on
+    /// with, given what the patterns `matched` of `nsn`. `None` for a national prefix that is
+    /// more than plain digits (carrier codes, transform rules), which is not replicated.
+    fn after_national_prefix<'a>(&self, nsn: &'a [u8], matched: u32) -> Option<&'a [u8]> {
+        if !self.national_prefix.is_some_and(|p| p.is_in(matched)) {
+            return Some(nsn);
+        }
+        // Leftmost-first, as the library's regex matches: the first choice that fits.
+        let prefixes = self.national_prefix_digits.as_deref()?;
+        let prefix = prefixes.iter().find(|p| nsn.starts_with(p))?;
+        let stripped = &nsn[prefix.len()..];
+        // The general pattern alone, as the library checks it: a number that matched it
+        // keeps its prefix unless what is left matches it too.
+        let stripped_matched = self.scan(stripped);
+        if self.general.pattern.is_in(matched) && !self.general.pattern.is_in(stripped_matched) {
+            return Some(nsn);
+        }
+        // What is left must be long enough to be a number of the region.
+        match self.general_lengths.test(stripped.len()) {
+            Length::Possible | Length::TooLong => Some(stripped),
+            Length::LocalOnly | Length::TooShort | Length::Invalid => Some(nsn),
+        }
     }
 
     /// Whether this is the region of a number of a shared calling code, and if so whether
@@ -387,6 +469,17 @@ impl Patterns {
     }
 }
 
+/// `0|180020` as its choices; `None` for a pattern with anything but digits and `|`.
+fn plain_digit_choices(pattern: &str) -> Option<Vec<Box<[u8]>>> {
+    pattern
+        .split('|')
+        .map(|choice| {
+            let plain = !choice.is_empty() && choice.bytes().all(|b| b.is_ascii_digit());
+            plain.then(|| choice.as_bytes().into())
+        })
+        .collect()
+}
+
 /// The `...` of the metadata's `^(?:...)$`: the library's anchored forms are built by cutting
 /// that wrapper, and anything else it would read differently.
 fn inner(pattern: &str) -> Option<&str> {
@@ -402,21 +495,46 @@ struct LengthRule {
     local_only: u64,
 }
 
+/// Whether the library reads a national number's first digits as its region's calling code.
+enum CodeFirst {
+    TakenOff,
+    Kept,
+}
+
+/// What test_number_length says of a length.
+enum Length {
+    Possible,
+    LocalOnly,
+    TooShort,
+    TooLong,
+    Invalid,
+}
+
 impl LengthRule {
-    /// test_number_length_with_unknown_type says TooLong.
-    fn is_too_long(&self, length: usize) -> bool {
-        let Ok(length) = u32::try_from(length) else {
-            return true;
-        };
+    /// test_number_length_with_unknown_type, step for step.
+    fn test(&self, length: usize) -> Length {
         if self.possible == 0 {
-            return false;
+            return Length::Invalid;
         }
-        if length >= 64 {
-            return true;
+        let Some(bit) = u32::try_from(length).ok().and_then(|l| 1u64.checked_shl(l)) else {
+            return Length::TooLong;
+        };
+        if self.local_only & bit != 0 {
+            return Length::LocalOnly;
         }
-        let local_only = self.local_only & (1 << length) != 0;
-        let longest = 63 - self.possible.leading_zeros();
-        !local_only && self.possible.trailing_zeros() < length && longest < length
+        let shortest = 1u64 << self.possible.trailing_zeros();
+        let longest = 1u64 << (63 - self.possible.leading_zeros());
+        if bit == shortest {
+            Length::Possible
+        } else if bit < shortest {
+            Length::TooShort
+        } else if bit > longest {
+            Length::TooLong
+        } else if self.possible & bit != 0 {
+            Length::Possible
+        } else {
+            Length::Invalid
+        }
     }
 }
 

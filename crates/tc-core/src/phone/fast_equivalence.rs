@@ -221,7 +221,7 @@ fn hit_rate(sample: impl Iterator<Item = (String, Option<&'static str>)>) -> f64
 fn the_fast_path_takes_most_common_valid_numbers() {
     let mut rng = Lcg(20_250_723);
     type Shape = fn(&mut Lcg) -> String;
-    let shapes: [(&str, Shape, Option<&'static str>); 9] = [
+    let shapes: [(&str, Shape, Option<&'static str>); 13] = [
         (
             "+91 mobile",
             |r| format!("+91{}{}", r.one_of("6789"), r.digits(9)),
@@ -253,6 +253,26 @@ fn the_fast_path_takes_most_common_valid_numbers() {
             "GB national mobile",
             |r| format!("7{}", r.digits(9)),
             Some("GB"),
+        ),
+        (
+            "IN national mobile with its trunk 0",
+            |r| format!("0{}{}", r.one_of("6789"), r.digits(9)),
+            Some("IN"),
+        ),
+        (
+            "GB national mobile with its trunk 0",
+            |r| format!("07{}", r.digits(9)),
+            Some("GB"),
+        ),
+        (
+            "+44 (0) London",
+            |r| format!("+44 (0)20 {}", r.digits(8)),
+            None,
+        ),
+        (
+            "US national with its trunk 1",
+            |r| format!("1 212 {}{}", r.one_of("23456789"), r.digits(6)),
+            Some("US"),
         ),
         // The library weighs reading these as +91 and eight digits, and keeps all ten.
         (
@@ -339,7 +359,8 @@ fn matchers_of_the_common_countries_stay_small() {
     // A path of its own: the shared one holds whatever other tests compiled.
     let fast = Box::new(fast::FastPath::new(region_rules));
     for digits in ["919876543210", "447911123456", "12125550100"] {
-        assert_eq!(fast.international(digits), Some(()), "+{digits}");
+        let accepted = fast.international(digits);
+        assert_eq!(accepted, Some(fast::Accepted::AsWritten), "+{digits}");
     }
     let bytes = fast.compiled_bytes();
     eprintln!("the matchers of IN, GB and US take {bytes} bytes");
