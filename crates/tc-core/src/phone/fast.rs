@@ -7,11 +7,10 @@
 //! without a lock, and matched by stepping bytes, so a number costs no allocation.
 //!
 //! Soundness runs one way: [`FastPath`] answers `Some` only where the library would accept the
-//! same digits and print the same E.164; anything it does not replicate (a national prefix, an
-//! international prefix, a national number the library may read as the region's calling code
-//! and what follows, leading zeros, a region its patterns do not compile for) is `None`, and
-//! the library decides. The steps replicated are named after the library's functions they
-//! stand for.
+//! same digits and print the same E.164; anything it does not replicate (a national prefix
+//! that is more than plain digits, an international prefix, leading zeros that stay, a region
+//! its patterns do not compile for) is `None`, and the library decides. The steps replicated
+//! are named after the library's functions they stand for.
 //!
 //! This module does not name the library: phone.rs hands it each region's rules as text.
 
