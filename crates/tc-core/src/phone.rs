@@ -6,10 +6,18 @@
 //! it, which both pins down our own decisions (letters, extensions, `00`) and keeps arbitrary
 //! text away from the library.
 
+mod fast;
+#[cfg(test)]
+mod fast_equivalence;
+
 use crate::rules::Code;
 use rlibphonenumber::{ParseError, PhoneNumberFormat, ValidationError, PHONE_NUMBER_UTIL};
 use std::fmt;
 use std::str::FromStr;
+
+/// The library's decision without its per-call costs, for the numbers whose reading it can
+/// replicate exactly (see `fast.rs`); every other number goes to the library.
+static FAST: fast::FastPath<rlibphonenumber::Region> = fast::FastPath::new(region_rules);
 
 /// A phone number in E.164 form: `+`, a country code and the national number, at most 15 digits.
 /// Only [`E164::normalize`] builds one, so holding one means the number is valid for its country.
@@ -75,6 +83,17 @@ impl E164 {
         if digits.len() > MAX_DIGITS {
             return Err(PhoneError::TooLong { national });
         }
+        let region = region.filter(|_| national);
+        match fast_path(cleaned, region) {
+            Ok(e164) => Ok(e164),
+            Err(cleaned) => E164::library_path(&cleaned, region),
+        }
+    }
+
+    /// The phone library's reading of `cleaned`: national in `region` when there is one.
+    fn library_path(cleaned: &Cleaned, region: Option<Region>) -> Result<E164, PhoneError> {
+        let national = region.is_some();
+        let digits = cleaned.digits();
         let parsed = if national {
             PHONE_NUMBER_UTIL.parse(digits, region.map(|r| r.0))
         } else {
@@ -114,6 +133,77 @@ impl E164 {
     pub fn digits(&self) -> &str {
         &self.0[1..]
     }
+}
+
+/// `cleaned` in E.164 when the fast path is sure the library would give exactly that (read
+/// in national form in `region` when there is one); `cleaned` back, untouched, when it is not.
+fn fast_path(cleaned: Cleaned, region: Option<Region>) -> Result<E164, Cleaned> {
+    // normalize's own last check on the library's answer holds for the fast path's too.
+    match region {
+        None => match FAST.international(cleaned.digits()) {
+            // Written as `+` and the E.164 digits: the text is the answer, no copy needed.
+            Some(fast::Accepted::AsWritten) if is_e164_shape(&cleaned.with_plus) => {
+                Ok(E164(cleaned.with_plus))
+            }
+            Some(fast::Accepted::Rewritten(e164)) if is_e164_shape(&e164) => Ok(E164(e164)),
+            _ => Err(cleaned),
+        },
+        Some(region) => PHONE_NUMBER_UTIL
+            .get_country_code_for_region(region.0)
+            .and_then(|code| u16::try_from(code).ok())
+            .and_then(|code| FAST.national(cleaned.digits(), code, region.0))
+            .filter(|e164| is_e164_shape(e164))
+            .map(E164)
+            .ok_or(cleaned),
+    }
+}
+
+/// The fast path's view of the regions of calling code `code`, in the order the library tries
+/// them; `None` when the code does not exist, no regions when one of them has no metadata of
+/// its own (a non-geographic code), which leaves the code to the library.
+fn region_rules(code: u16) -> Option<Vec<fast::RegionRules<rlibphonenumber::Region>>> {
+    use rlibphonenumber::interfaces::AsOriginal;
+    // The metadata's types cannot be named from here, so a macro reads each description.
+    macro_rules! desc {
+        ($desc:expr) => {
+            fast::Desc {
+                pattern: $desc.national_number_pattern().pattern_base.clone(),
+                possible_lengths: $desc.original.possible_length.clone(),
+            }
+        };
+    }
+    let regions = PHONE_NUMBER_UTIL.get_regions_for_country_calling_code(i32::from(code))?;
+    let library = AsOriginal::as_original(&*PHONE_NUMBER_UTIL);
+    let rules = regions
+        .map(|region| {
+            let m = library.get_metadata_for_region(region)?;
+            // get_number_type_helper's order does not matter for validity, only which match.
+            let mut kinds = vec![
+                desc!(m.premium_rate),
+                desc!(m.toll_free),
+                desc!(m.shared_cost),
+                desc!(m.voip),
+                desc!(m.personal_number),
+                desc!(m.pager),
+                desc!(m.uan),
+                desc!(m.voicemail),
+                desc!(m.fixed_line),
+            ];
+            if !m.original.same_mobile_and_fixed_line_pattern() {
+                kinds.push(desc!(m.mobile));
+            }
+            Some(fast::RegionRules {
+                key: region,
+                general: desc!(m.general_desc),
+                local_only_lengths: m.general_desc.original.possible_length_local_only.clone(),
+                kinds,
+                leading_digits: m.leading_digits().pattern_base.clone(),
+                national_prefix_for_parsing: m.national_prefix_for_parsing().pattern_base.clone(),
+                international_prefix: m.international_prefix().pattern_base.clone(),
+            })
+        })
+        .collect::<Option<Vec<_>>>();
+    Some(rules.unwrap_or_default())
 }
 
 /// `^\+[1-9][0-9]{6,14}$`, the shape every output of [`E164::normalize`] has.
