@@ -1,6 +1,12 @@
 //! Delivery polling in the background: one sent batch at a time, least recently asked first,
 //! every `poll_every`, so polling takes a small, fixed share of the client's budget whatever
 //! the traffic. A batch leaves the rotation once every record's delivery is settled.
+//!
+//! A poll takes a place in a token's rate window, the place a batch would otherwise have had.
+//! While a full batch is waiting, every place is wanted for sending (a call is about to be
+//! placed; its delivery can be told later), so polls then wait [`SATURATED_POLL_WINDOWS`] rate
+//! windows between them: sending keeps all but a sliver of the limit, and deliveries still
+//! move. Once the queue drains, polling catches up at its own pace.
 
 use crate::relay::Shared;
 use crate::status::RecordId;
@@ -14,13 +20,25 @@ use tokio::time::Instant;
 /// How often forgotten keys and old settled records are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(10 * 60);
 
+/// Rate windows between polls while a full batch waits for a place.
+pub const SATURATED_POLL_WINDOWS: u32 = 10;
+
 pub(crate) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
     let mut purged = Instant::now();
+    let window_ms = shared.client.config().rate_limit().window_ms;
+    let saturated_gap = Duration::from_millis(u64::try_from(window_ms).unwrap_or(u64::MAX))
+        .saturating_mul(SATURATED_POLL_WINDOWS);
+    let mut polled: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(shared.config.poll_every()) => {}
             _ = stopped.changed() => return,
         }
+        let saturated = shared.queue().len() >= tc_core::MAX_BATCH_RECORDS;
+        if saturated && polled.is_some_and(|at| at.elapsed() < saturated_gap) {
+            continue;
+        }
+        polled = Some(Instant::now());
         if let Err(error) = poll_one(&shared).await {
             tracing::warn!(%error, "delivery polling failed; it is tried again later");
         }

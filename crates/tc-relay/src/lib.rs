@@ -48,6 +48,7 @@ pub use config::{
     RelayConfig, DEFAULT_IN_FLIGHT_PER_TOKEN, DEFAULT_KEY_RETENTION, DEFAULT_LINGER,
     DEFAULT_QUEUE_LIMIT,
 };
+pub use delivery::SATURATED_POLL_WINDOWS;
 pub use error::Error;
 pub use intake::{Problem, EXTERNAL_ID_KEY, MAX_EXTERNAL_ID_CHARS};
 pub use keys::{InvalidKeyDigest, KeyDigest, ProducerKeys};

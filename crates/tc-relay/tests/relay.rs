@@ -551,3 +551,59 @@ async fn tower_post(router: axum::Router, body: String) -> Value {
         .unwrap();
     serde_json::from_slice(&bytes).unwrap()
 }
+
+/// Status requests the simulator answered: every request but the token and create requests.
+fn status_requests(sim: &Simulator) -> u64 {
+    let counters = sim.counters();
+    let answered: u64 = counters.requests_by_status.values().sum();
+    answered - counters.create_requests - counters.tokens_created
+}
+
+#[tokio::test(start_paused = true)]
+async fn delivery_polls_give_their_places_to_batches_while_the_queue_is_saturated() {
+    // 2 tokens at 5 requests a second carry 10 batches a second: 48,000 records keep a full
+    // batch waiting for about 10 s. Polls every 200 ms would take a place in every few.
+    let limit = SimConfig {
+        rate_per_minute: 5,
+        rate_window: Duration::from_secs(1),
+        ..SimConfig::demo()
+    };
+    let running = Running::start(limit, |c| c.with_poll_every(Duration::from_millis(200))).await;
+    let now = running.clock.now();
+    let http = reqwest::Client::new();
+    for post in 0..96 {
+        let body = json!({"call_records": (0..500)
+            .map(|i| record(&format!("+9198{:08}", post * 500 + i), now, 3_600_000))
+            .collect::<Vec<_>>()});
+        let answer = http
+            .post(format!("{}/v1/call-records", running.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 202);
+    }
+    let mut waited = 0;
+    while running.sim.counters().records_stored < 48_000 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+        assert!(
+            waited < 600,
+            "the batches did not all leave in 60 virtual seconds"
+        );
+    }
+    let saturated_polls = status_requests(&running.sim);
+    let elapsed = waited / 10 + 1;
+    // One poll when the first batches are out, then one per 10 windows (10 s).
+    assert!(
+        saturated_polls <= 1 + elapsed / 10,
+        "{saturated_polls} polls in {elapsed} saturated seconds"
+    );
+    // The queue drained: polling goes back to its own pace and settles the deliveries.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        status_requests(&running.sim) >= saturated_polls + 5,
+        "polling did not resume once the queue drained"
+    );
+    running.stop().await;
+}
