@@ -285,6 +285,7 @@ impl Pusher {
             clock: self.clock.clone(),
             observer: Box::new(observer),
             next_seq: AtomicU64::new(ledger.next_seq),
+            turns: Turns::starting_at(ledger.next_seq),
             counts: Mutex::new(BatchCounts::default()),
             stop: self.stop.clone(),
             stopped: Mutex::new(None),
@@ -409,6 +410,8 @@ struct Shared {
     clock: Arc<dyn Clock>,
     observer: Box<dyn Observer>,
     next_seq: AtomicU64,
+    /// Batches reach the client in the order they were read: see [`Turns`].
+    turns: Turns,
     counts: Mutex<BatchCounts>,
     stop: StopHandle,
     stopped: Mutex<Option<tc_http::Error>>,
@@ -643,23 +646,23 @@ async fn send_loop(
     client: tc_http::Client,
 ) -> Result<(), Error> {
     loop {
-        let mut receiver = batches.lock().await;
-        let Some(queued) = receiver.recv().await else {
-            return Ok(());
+        let (ready, turn) = {
+            let mut receiver = batches.lock().await;
+            let Some(queued) = receiver.recv().await else {
+                return Ok(());
+            };
+            if shared.stop.is_stopped() {
+                // Not journaled, so not settled: a resumed push sends these rows.
+                return Ok(());
+            }
+            let ready = reject_expired(queued, &shared)?;
+            if ready.is_empty() {
+                continue;
+            }
+            // Numbered as read, so the turns follow the input.
+            (ready, Turn::take(&shared))
         };
-        if shared.stop.is_stopped() {
-            // Not journaled, so not settled: a resumed push sends these rows.
-            return Ok(());
-        }
-        let ready = reject_expired(queued, &shared)?;
-        if ready.is_empty() {
-            continue;
-        }
-        // Journaled before the next sender may take a batch, so batches reach the rate limit
-        // in the order they were read: when it has room for one only, the earlier rows go.
-        let seq = journal_batch(&ready, &shared).await?;
-        drop(receiver);
-        let mut pending = send_journaled(seq, ready, &shared, &client).await?;
+        let mut pending = send_batch(turn, ready, &shared, &client).await?;
         // A batch the rate limit held past a record's window comes back unsent: its rows are
         // checked against the clock again, and the open ones go out in a batch of their own.
         while !pending.is_empty() {
@@ -667,9 +670,65 @@ async fn send_loop(
             if ready.is_empty() {
                 break;
             }
-            let seq = journal_batch(&ready, &shared).await?;
-            pending = send_journaled(seq, ready, &shared, &client).await?;
+            pending = send_batch(Turn::take(&shared), ready, &shared, &client).await?;
         }
+    }
+}
+
+/// The order batches reach the client in. Journal syncs run side by side, so a batch read
+/// later can be durable first; when the rate limit has room for one request only, the earlier
+/// rows must still go. Each batch waits for its turn (every earlier one has reached the client
+/// and taken its place in a window, or given up), then passes it on.
+struct Turns {
+    next: tokio::sync::watch::Sender<u64>,
+    /// Sequence numbers that passed before their turn came.
+    passed: Mutex<std::collections::BTreeSet<u64>>,
+}
+
+impl Turns {
+    fn starting_at(seq: u64) -> Turns {
+        Turns {
+            next: tokio::sync::watch::Sender::new(seq),
+            passed: Mutex::new(std::collections::BTreeSet::new()),
+        }
+    }
+
+    async fn wait_for(&self, seq: u64) {
+        let mut next = self.next.subscribe();
+        // The sender lives in `Shared`, as long as any batch waits.
+        let _ = next.wait_for(|next| *next >= seq).await;
+    }
+
+    fn pass(&self, seq: u64) {
+        let mut passed = lock(&self.passed);
+        passed.insert(seq);
+        self.next.send_modify(|next| {
+            while passed.remove(next) {
+                *next += 1;
+            }
+        });
+    }
+}
+
+/// A batch's sequence number and its turn, passed on when dropped, whatever happened: a
+/// sender that fails never holds up the others.
+struct Turn<'a> {
+    seq: u64,
+    turns: &'a Turns,
+}
+
+impl Turn<'_> {
+    fn take(shared: &Shared) -> Turn<'_> {
+        Turn {
+            seq: shared.next_seq.fetch_add(1, Ordering::SeqCst),
+            turns: &shared.turns,
+        }
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.turns.pass(self.seq);
     }
 }
 
@@ -701,9 +760,16 @@ fn send_by(ready: &[Queued], now: EpochMillis) -> std::time::Duration {
     std::time::Duration::from_millis(u64::try_from(earliest.as_i64() - now.as_i64()).unwrap_or(0))
 }
 
-/// Writes down a batch about to be sent, durably; returns its sequence number.
-async fn journal_batch(ready: &[Queued], shared: &Arc<Shared>) -> Result<u64, Error> {
-    let seq = shared.next_seq.fetch_add(1, Ordering::SeqCst);
+/// Journals and sends one batch; returns its rows if the request could not leave before a
+/// record's window closed (nothing of it was sent), else nothing.
+async fn send_batch(
+    turn: Turn<'_>,
+    ready: Vec<Queued>,
+    shared: &Arc<Shared>,
+    client: &tc_http::Client,
+) -> Result<Vec<Queued>, Error> {
+    let seq = turn.seq;
+    let rows = ready.len();
     let intent = Entry::Batch {
         seq,
         rows: ready.iter().map(|q| q.row).collect(),
@@ -719,33 +785,31 @@ async fn journal_batch(ready: &[Queued], shared: &Arc<Shared>) -> Result<u64, Er
             .collect(),
     };
     shared.write_now(vec![intent]).await?;
-    let rows = ready.len();
     shared
         .observer
         .on_event(&Event::BatchJournaled { seq, rows });
-    Ok(seq)
-}
-
-/// Sends the batch journaled as `seq`; returns its rows if the request could not leave before
-/// a record's window closed (nothing of it was sent), else nothing.
-async fn send_journaled(
-    seq: u64,
-    ready: Vec<Queued>,
-    shared: &Arc<Shared>,
-    client: &tc_http::Client,
-) -> Result<Vec<Queued>, Error> {
-    let rows = ready.len();
     let batch =
         tc_core::Batch::new(ready.iter().map(|q| q.record.clone()).collect()).map_err(|e| {
             Error::Task {
                 detail: format!("batch {seq}: {e}"),
             }
         })?;
+    shared.turns.wait_for(seq).await;
     let deadline = send_by(&ready, shared.clock.now());
     let stop = shared.stop.signal();
-    let sent = client
-        .create_call_records_until(&batch, deadline, &stop)
-        .await;
+    let call = client.create_call_records_until(&batch, deadline, &stop);
+    tokio::pin!(call);
+    // The first poll takes the call's place in a window (or its place in the line for a
+    // token): from then on the next batch may go.
+    let first = std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(std::future::Future::poll(call.as_mut(), cx))
+    })
+    .await;
+    drop(turn);
+    let sent = match first {
+        std::task::Poll::Ready(sent) => sent,
+        std::task::Poll::Pending => call.await,
+    };
     let (status, outcome) = match sent {
         Ok(created) => (BatchStatus::Accepted, accepted_entry(seq, created)),
         Err(error @ tc_http::Error::SendByPassed { wait, .. }) if !error.outcome_unknown() => {
@@ -923,6 +987,7 @@ mod tests {
             clock: Arc::new(crate::SystemClock),
             observer: Box::new(()),
             next_seq: AtomicU64::new(1),
+            turns: Turns::starting_at(1),
             counts: Mutex::new(BatchCounts::default()),
             stop: StopHandle::default(),
             stopped: Mutex::new(None),
