@@ -44,8 +44,9 @@ pub struct ValidateArgs {
     /// How to report problems.
     #[arg(long, value_enum, default_value_t = Output::Human)]
     pub output: Output,
-    /// Threads that validate; the report is the same whatever the number. Default: one per core.
-    #[arg(long, value_name = "N", default_value_t = Jobs::all_cores())]
+    /// Threads that validate; the report is the same whatever the number. Default: one per core but
+    /// the one the reading takes, at least one.
+    #[arg(long, value_name = "N", default_value_t = Jobs::beside_the_reader())]
     pub jobs: Jobs,
 }
 

@@ -22,7 +22,7 @@ fn snapshot(name: &str, text: &str) {
     settings.add_filter(r"http://127\.0\.0\.1:\d+", "[URL]");
     settings.add_filter(r"batch [0-9a-f-]{36}", "batch [BATCH_ID]");
     settings.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[TIME]");
-    settings.add_filter(r"(one per core\s*\[default: )\d+\]", "${1}[CORES]]");
+    settings.add_filter(r"(at least one\.?\s*\[default: )\d+\]", "${1}[CORES]]");
     settings.bind(|| insta::assert_snapshot!(name, text));
 }
 

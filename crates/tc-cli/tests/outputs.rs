@@ -33,7 +33,7 @@ fn snapshot(name: &str, text: &str, dir: &Path) {
     let text = text.replace(&dir.display().to_string(), "[DIR]");
     let mut settings = insta::Settings::clone_current();
     settings.add_filter(r"http://127\.0\.0\.1:\d+", "[URL]");
-    settings.add_filter(r"(one per core\s*\[default: )\d+\]", "${1}[CORES]]");
+    settings.add_filter(r"(at least one\.?\s*\[default: )\d+\]", "${1}[CORES]]");
     settings.bind(|| insta::assert_snapshot!(name, text));
 }
 

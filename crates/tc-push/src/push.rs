@@ -66,7 +66,7 @@ impl PushConfig {
             start: Start::New,
             guarantee: Guarantee::AtLeastOnce,
             in_flight: 4,
-            jobs: Jobs::all_cores(),
+            jobs: Jobs::beside_the_reader(),
         }
     }
 

@@ -76,8 +76,9 @@ pub struct SubmitArgs {
     /// Summary format.
     #[arg(long, value_enum, default_value_t = OutputArg::Human)]
     pub output: OutputArg,
-    /// Threads that validate; the batches are the same whatever the number. Default: one per core.
-    #[arg(long, value_name = "N", default_value_t = tc_push::ordered::Jobs::all_cores())]
+    /// Threads that validate; the batches are the same whatever the number. Default: one per core but
+    /// the one the reading takes, at least one.
+    #[arg(long, value_name = "N", default_value_t = tc_push::ordered::Jobs::beside_the_reader())]
     pub jobs: tc_push::ordered::Jobs,
     /// Print each push event as a JSON line on standard error (for tests and scripts).
     #[arg(long, hide = true)]
