@@ -235,13 +235,7 @@ fn a_second_relay_on_the_same_store_is_refused() {
 
 #[test]
 fn a_non_loopback_address_is_refused_without_the_insecure_flag() {
-    let output = Command::new(TCBATCH)
-        .args(["serve", "--listen", "0.0.0.0:0", "--mock"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = refused_to_serve(&["--listen", "0.0.0.0:0", "--mock"]);
     assert!(stderr.contains("--insecure-non-loopback"), "{stderr}");
 }
 
@@ -331,13 +325,7 @@ fn a_non_loopback_relay_with_tls_and_producer_keys_serves_https_without_warning(
 
 #[test]
 fn a_tls_certificate_without_its_key_is_a_usage_error() {
-    let output = Command::new(TCBATCH)
-        .args(["serve", "--mock", "--tls-cert", "relay.crt"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = refused_to_serve(&["--mock", "--tls-cert", "relay.crt"]);
     assert!(stderr.contains("--tls-key"), "{stderr}");
 }
 
@@ -350,23 +338,34 @@ fn an_unusable_tls_key_stops_the_relay_before_it_starts_naming_the_file() {
     std::fs::write(&certificate, made.cert.pem()).unwrap();
     std::fs::write(&empty_key, "").unwrap();
     let store = dir.path().join("relay.db");
-    let output = Command::new(TCBATCH)
-        .args(["serve", "--listen", "127.0.0.1:0", "--mock"])
-        .arg("--store")
-        .arg(&store)
-        .arg("--tls-cert")
-        .arg(&certificate)
-        .arg("--tls-key")
-        .arg(&empty_key)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = refused_to_serve(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--mock",
+        "--store",
+        &store.to_string_lossy(),
+        "--tls-cert",
+        &certificate.to_string_lossy(),
+        "--tls-key",
+        &empty_key.to_string_lossy(),
+    ]);
     assert!(stderr.contains(&*empty_key.to_string_lossy()), "{stderr}");
     assert!(stderr.contains("no private key"), "{stderr}");
     assert!(
         !store.exists(),
         "the store was created before the key was read"
     );
+}
+
+/// `tcbatch serve ARGS`, which must refuse to start (exit 2); its standard error.
+fn refused_to_serve(args: &[&str]) -> String {
+    let output = Command::new(TCBATCH)
+        .arg("serve")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    stderr
 }
