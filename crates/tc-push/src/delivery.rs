@@ -4,11 +4,10 @@
 
 use crate::codes::BatchStatus;
 use crate::error::Error;
-use crate::journal::{read_entries, DeliveryRow, Entry, JournalWriter};
-use crate::push::lock;
+use crate::journal::{read_entries, DeliveryRow, Entry, SharedJournal};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How often a batch that is not fully processed yet is asked again.
@@ -30,7 +29,7 @@ pub struct Polled {
 /// runtime drives it.
 pub(crate) async fn poll(
     path: &Path,
-    journal: &Mutex<JournalWriter>,
+    journal: &Arc<SharedJournal>,
     client: &tc_http::Client,
     timeout: Duration,
 ) -> Result<Polled, Error> {
@@ -68,9 +67,9 @@ pub(crate) async fn poll(
             polled.unsettled += 1;
             continue;
         };
-        let mut writer = lock(journal);
-        writer.write(&Entry::Delivery { seq, records })?;
-        writer.sync()?;
+        journal
+            .append_now(vec![Entry::Delivery { seq, records }])
+            .await?;
         polled.settled += 1;
     }
     Ok(polled)

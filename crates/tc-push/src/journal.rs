@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use tc_core::wire::DeliveryStatus;
 use tc_core::{Code, Field};
 
@@ -149,17 +151,93 @@ struct DeliveryFields {
 
 /// Syncs a journal's flushed lines to disk (see [`JournalWriter::sync_handle`]).
 #[derive(Debug)]
-pub struct JournalSync {
+struct JournalSync {
     file: File,
     path: PathBuf,
 }
 
 impl JournalSync {
     /// Everything flushed before this call is on disk when it returns.
-    pub fn sync(&self) -> Result<(), Error> {
+    fn sync(&self) -> Result<(), Error> {
         self.file
             .sync_data()
             .map_err(|e| Error::journal(&self.path, e))
+    }
+}
+
+/// Whether an append must be on disk before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sync {
+    Now,
+    Later,
+}
+
+/// A journal written by several tasks at once (a push's reader and senders, its delivery
+/// polling). Appends take a lock; the disk is waited for outside it, and one sync covers every
+/// append flushed before it began, so writers that need durability at the same time share one
+/// (group commit) while others go on appending.
+#[derive(Debug)]
+pub(crate) struct SharedJournal {
+    writer: Mutex<JournalWriter>,
+    /// Appends flushed so far, and how many of them are on disk.
+    flushed: AtomicU64,
+    synced: Mutex<u64>,
+    syncer: JournalSync,
+}
+
+impl SharedJournal {
+    pub(crate) fn new(writer: JournalWriter) -> Result<SharedJournal, Error> {
+        let syncer = writer.sync_handle()?;
+        Ok(SharedJournal {
+            writer: Mutex::new(writer),
+            flushed: AtomicU64::new(0),
+            synced: Mutex::new(0),
+            syncer,
+        })
+    }
+
+    /// Appends `entries`; with [`Sync::Now`], returns once they are on disk. It blocks: async
+    /// code calls [`SharedJournal::append_now`].
+    pub(crate) fn append(&self, entries: &[Entry], sync: Sync) -> Result<(), Error> {
+        let flushed = {
+            let mut writer = crate::push::lock(&self.writer);
+            for entry in entries {
+                writer.write(entry)?;
+            }
+            if sync == Sync::Later {
+                return Ok(());
+            }
+            writer.flush()?;
+            // Counted under the writer's lock, so the count's order is the file's order.
+            self.flushed.fetch_add(1, Ordering::SeqCst) + 1
+        };
+        let mut synced = crate::push::lock(&self.synced);
+        if *synced >= flushed {
+            return Ok(());
+        }
+        let covered = self.flushed.load(Ordering::SeqCst);
+        self.syncer.sync()?;
+        *synced = covered;
+        Ok(())
+    }
+
+    /// [`SharedJournal::append`] with [`Sync::Now`], on tokio's blocking threads: a sync takes
+    /// milliseconds, and on the runtime's own threads it would hold up the answers and timers
+    /// of every other request (the answer's time places a request in its window, so a late
+    /// answer costs a push throughput).
+    pub(crate) async fn append_now(self: &Arc<Self>, entries: Vec<Entry>) -> Result<(), Error> {
+        let journal = Arc::clone(self);
+        tokio::task::spawn_blocking(move || journal.append(&entries, Sync::Now))
+            .await
+            .map_err(|e| Error::Task {
+                detail: format!("writing the journal: {e}"),
+            })?
+    }
+
+    /// Appends flushed and synced so far: for tests of the group commit.
+    #[cfg(test)]
+    pub(crate) fn synced(&self) -> u64 {
+        *crate::push::lock(&self.synced)
     }
 }
 
@@ -215,12 +293,12 @@ impl JournalWriter {
 
     /// Hands everything written so far to the operating system, without waiting for the disk:
     /// a [`JournalSync`] made earlier then makes it durable.
-    pub fn flush(&mut self) -> Result<(), Error> {
+    fn flush(&mut self) -> Result<(), Error> {
         self.out.flush().map_err(|e| Error::journal(&self.path, e))
     }
 
     /// A handle that syncs this journal to disk while others go on appending to it.
-    pub fn sync_handle(&self) -> Result<JournalSync, Error> {
+    fn sync_handle(&self) -> Result<JournalSync, Error> {
         let file = self
             .out
             .get_ref()
@@ -459,5 +537,44 @@ mod tests {
     fn a_line_with_its_tag_elsewhere_is_read_the_derived_way() {
         let line = r#"{"seq":3,"t":"batch","rows":[1],"lines":[2],"receivers":["+919876543210"]}"#;
         assert_eq!(parse_entry(line).unwrap(), derived(line));
+    }
+
+    /// Group commit must never let a writer return before its own entry is in the file, whether
+    /// it synced or found another writer's sync covering it.
+    #[test]
+    fn every_durable_append_is_in_the_journal_when_it_returns_however_many_append_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("push.journal");
+        let journal = SharedJournal::new(JournalWriter::create(&path).unwrap()).unwrap();
+        std::thread::scope(|scope| {
+            for writer in 0..8u64 {
+                let (journal, path) = (&journal, path.clone());
+                scope.spawn(move || {
+                    for n in 0..25 {
+                        let seq = writer * 1000 + n;
+                        let entry = Entry::Outcome {
+                            seq,
+                            status: BatchStatus::Accepted,
+                            batch_id: None,
+                            code: None,
+                            message: None,
+                            attempts: 1,
+                            possibly_duplicated: false,
+                            possibly_stored: false,
+                            retryable: false,
+                        };
+                        journal.append(&[entry], Sync::Now).unwrap();
+                        let text = std::fs::read_to_string(&path).unwrap();
+                        assert!(
+                            text.contains(&format!(r#""seq":{seq},"#)),
+                            "entry {seq} not in the journal when its durable append returned"
+                        );
+                    }
+                });
+            }
+        });
+        let lines = std::fs::read_to_string(&path).unwrap().lines().count();
+        assert_eq!(lines, 200);
+        assert_eq!(journal.synced(), 200, "the last sync covered every append");
     }
 }

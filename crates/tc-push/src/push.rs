@@ -6,7 +6,7 @@ use crate::codes::{BatchStatus, ReportCode};
 use crate::error::Error;
 use crate::events::{Event, Observer, StopReason};
 use crate::input::IntoRow;
-use crate::journal::{check_start, Entry, JournalSync, JournalWriter, JOURNAL_VERSION};
+use crate::journal::{check_start, Entry, JournalWriter, SharedJournal, Sync, JOURNAL_VERSION};
 use crate::ledger::Ledger;
 use crate::options::{Fingerprint, SendOptions};
 use crate::ordered::{map_ordered, Jobs};
@@ -194,7 +194,7 @@ pub fn fails_every_batch(error: &tc_http::Error) -> bool {
 pub struct Pusher {
     config: PushConfig,
     clock: Arc<dyn Clock>,
-    journal: Arc<Mutex<JournalWriter>>,
+    journal: Arc<SharedJournal>,
     ledger: Option<Ledger>,
     resumed: Option<Resumed>,
     stop: StopHandle,
@@ -235,7 +235,7 @@ impl Pusher {
         Ok(Pusher {
             config,
             clock: Arc::new(clock),
-            journal: Arc::new(Mutex::new(writer)),
+            journal: Arc::new(SharedJournal::new(writer)?),
             ledger: Some(ledger),
             resumed,
             stop: StopHandle::default(),
@@ -276,12 +276,8 @@ impl Pusher {
         };
         let run = ledger.next_run;
         let started = self.clock.now();
-        let syncer = lock(&self.journal).sync_handle()?;
         let shared = Arc::new(Shared {
             journal: self.journal.clone(),
-            flushed: AtomicU64::new(0),
-            synced: Mutex::new(0),
-            syncer,
             clock: self.clock.clone(),
             observer: Box::new(observer),
             next_seq: AtomicU64::new(ledger.next_seq),
@@ -291,7 +287,8 @@ impl Pusher {
             stopped: Mutex::new(None),
         });
         shared
-            .write_now(vec![self.start_entry(run, started)])
+            .journal
+            .append_now(vec![self.start_entry(run, started)])
             .await?;
         let reading = self.spawn_reader(input, ledger, shared.clone());
         let senders = spawn_senders(&shared, reading.batches, self.config.in_flight, client);
@@ -311,7 +308,8 @@ impl Pusher {
         let finished = self.clock.now();
         let interrupted = !matches!(end, PushEnd::Finished { .. });
         shared
-            .write_now(vec![end_entry(run, finished, interrupted)])
+            .journal
+            .append_now(vec![end_entry(run, finished, interrupted)])
             .await?;
         let batches = *lock(&shared.counts);
         Ok(Pushed {
@@ -395,18 +393,8 @@ struct Reading {
     batches: Batches,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Sync {
-    Now,
-    Later,
-}
-
 struct Shared {
-    journal: Arc<Mutex<JournalWriter>>,
-    /// Group commit: appends flushed so far, and how many of them are on disk.
-    flushed: AtomicU64,
-    synced: Mutex<u64>,
-    syncer: JournalSync,
+    journal: Arc<SharedJournal>,
     clock: Arc<dyn Clock>,
     observer: Box<dyn Observer>,
     next_seq: AtomicU64,
@@ -418,46 +406,6 @@ struct Shared {
 }
 
 impl Shared {
-    /// Appends `entries`; with [`Sync::Now`], returns once they are on disk. The disk is waited
-    /// for outside the journal's lock, and one sync covers every append flushed before it
-    /// began, so senders that need their entries durable at the same time share one (group
-    /// commit) while others go on appending. It blocks: async code calls [`Shared::write_now`].
-    fn write(&self, entries: &[Entry], sync: Sync) -> Result<(), Error> {
-        let flushed = {
-            let mut journal = lock(&self.journal);
-            for entry in entries {
-                journal.write(entry)?;
-            }
-            if sync == Sync::Later {
-                return Ok(());
-            }
-            journal.flush()?;
-            // Counted under the journal's lock, so the count's order is the file's order.
-            self.flushed.fetch_add(1, Ordering::SeqCst) + 1
-        };
-        let mut synced = lock(&self.synced);
-        if *synced >= flushed {
-            return Ok(());
-        }
-        let covered = self.flushed.load(Ordering::SeqCst);
-        self.syncer.sync()?;
-        *synced = covered;
-        Ok(())
-    }
-
-    /// [`Shared::write`] with [`Sync::Now`], on tokio's blocking threads: a sync takes
-    /// milliseconds, and on the runtime's own threads it would hold up the answers and timers
-    /// of every other request (the answer's time places a request in its window, so a late
-    /// answer costs the whole push throughput).
-    async fn write_now(self: &Arc<Self>, entries: Vec<Entry>) -> Result<(), Error> {
-        let shared = Arc::clone(self);
-        tokio::task::spawn_blocking(move || shared.write(&entries, Sync::Now))
-            .await
-            .map_err(|e| Error::Task {
-                detail: format!("writing the journal: {e}"),
-            })?
-    }
-
     fn stop_for(&self, error: &tc_http::Error) {
         let mut stopped = lock(&self.stopped);
         if stopped.is_none() {
@@ -595,7 +543,9 @@ impl ReadPlan {
             }
             Err(problems) => {
                 let entry = rejected(row, line, &problems, stored_before);
-                shared.write(std::slice::from_ref(&entry), Sync::Later)?;
+                shared
+                    .journal
+                    .append(std::slice::from_ref(&entry), Sync::Later)?;
                 if let Entry::Rejected { code, .. } = entry {
                     shared
                         .observer
@@ -735,7 +685,7 @@ impl Drop for Turn<'_> {
 /// Journals the rows whose window has closed as `window_expired`; returns the others.
 fn reject_expired(queued: Vec<Queued>, shared: &Shared) -> Result<Vec<Queued>, Error> {
     let (ready, expired) = split_expired(queued, shared.clock.now());
-    shared.write(&expired, Sync::Later)?;
+    shared.journal.append(&expired, Sync::Later)?;
     notify_expired(shared, &expired);
     Ok(ready)
 }
@@ -784,7 +734,7 @@ async fn send_batch(
             .map(|q| q.row)
             .collect(),
     };
-    shared.write_now(vec![intent]).await?;
+    shared.journal.append_now(vec![intent]).await?;
     shared
         .observer
         .on_event(&Event::BatchJournaled { seq, rows });
@@ -818,7 +768,7 @@ async fn send_batch(
             if let Entry::Outcome { retryable, .. } = &mut unsent {
                 *retryable = true;
             }
-            shared.write_now(vec![unsent]).await?;
+            shared.journal.append_now(vec![unsent]).await?;
             // The rows whose window closes before the request could leave cannot make it: the
             // earliest one at least (whatever the two clocks say), so trying again always ends.
             let wait = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
@@ -826,7 +776,7 @@ async fn send_batch(
             let leaves_at = earliest.map_or(EpochMillis::MAX, |e| e.plus(1));
             let leaves_at = leaves_at.max(shared.clock.now().plus(wait));
             let (open, late) = split_expired(ready, leaves_at);
-            shared.write(&late, Sync::Later)?;
+            shared.journal.append(&late, Sync::Later)?;
             notify_expired(shared, &late);
             return Ok(open);
         }
@@ -838,7 +788,7 @@ async fn send_batch(
             (failed_status(&error), failed_entry(seq, &error))
         }
     };
-    shared.write_now(vec![outcome]).await?;
+    shared.journal.append_now(vec![outcome]).await?;
     {
         let mut counts = lock(&shared.counts);
         match status {
@@ -974,67 +924,6 @@ mod tests {
             record,
             stored_before: false,
         }
-    }
-
-    fn shared_on(journal: &Path) -> Arc<Shared> {
-        let writer = JournalWriter::create(journal).unwrap();
-        let syncer = writer.sync_handle().unwrap();
-        Arc::new(Shared {
-            journal: Arc::new(Mutex::new(writer)),
-            flushed: AtomicU64::new(0),
-            synced: Mutex::new(0),
-            syncer,
-            clock: Arc::new(crate::SystemClock),
-            observer: Box::new(()),
-            next_seq: AtomicU64::new(1),
-            turns: Turns::starting_at(1),
-            counts: Mutex::new(BatchCounts::default()),
-            stop: StopHandle::default(),
-            stopped: Mutex::new(None),
-        })
-    }
-
-    /// Group commit must never let a writer return before its own entry is in the file, whether
-    /// it synced or found another writer's sync covering it.
-    #[test]
-    fn every_durable_write_is_in_the_journal_when_it_returns_however_many_write_at_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("push.journal");
-        let shared = shared_on(&path);
-        std::thread::scope(|scope| {
-            for writer in 0..8u64 {
-                let (shared, path) = (Arc::clone(&shared), path.clone());
-                scope.spawn(move || {
-                    for n in 0..25 {
-                        let seq = writer * 1000 + n;
-                        let entry = Entry::Outcome {
-                            seq,
-                            status: BatchStatus::Accepted,
-                            batch_id: None,
-                            code: None,
-                            message: None,
-                            attempts: 1,
-                            possibly_duplicated: false,
-                            possibly_stored: false,
-                            retryable: false,
-                        };
-                        shared.write(&[entry], Sync::Now).unwrap();
-                        let text = std::fs::read_to_string(&path).unwrap();
-                        assert!(
-                            text.contains(&format!(r#""seq":{seq},"#)),
-                            "entry {seq} not in the journal when its durable write returned"
-                        );
-                    }
-                });
-            }
-        });
-        let lines = std::fs::read_to_string(&path).unwrap().lines().count();
-        assert_eq!(lines, 200);
-        assert_eq!(
-            *lock(&shared.synced),
-            200,
-            "the last sync covered every append"
-        );
     }
 
     #[test]
