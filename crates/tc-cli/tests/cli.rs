@@ -1,7 +1,6 @@
 //! The real `tcbatch` binary, run as a user runs it: output, exit status and messages.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::process::Command;
 
 mod common;
@@ -18,10 +17,7 @@ fn tcbatch(args: &[&str], stdin: &[u8]) -> Run {
 }
 
 fn example(name: &str) -> String {
-    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", "..", "examples", name]
-        .iter()
-        .collect();
-    path.to_str().unwrap().to_owned()
+    common::example(name).to_str().unwrap().to_owned()
 }
 
 fn read_example(name: &str) -> String {

@@ -89,16 +89,7 @@ impl Pushed {
 fn push_example(sim: &Simulator) -> Pushed {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("calls.csv");
-    let example: PathBuf = [
-        env!("CARGO_MANIFEST_DIR"),
-        "..",
-        "..",
-        "examples",
-        "calls.csv",
-    ]
-    .iter()
-    .collect();
-    std::fs::copy(example, &input).unwrap();
+    std::fs::copy(common::example("calls.csv"), &input).unwrap();
     let journal = dir.path().join("calls.journal");
     let report = dir.path().join("calls.report.csv");
     let pushed = tcbatch(

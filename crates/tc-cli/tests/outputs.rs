@@ -94,16 +94,7 @@ fn normalize_output_for_people_and_for_machines() {
 fn submit_summary_of_the_example() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("calls.csv");
-    let example: std::path::PathBuf = [
-        env!("CARGO_MANIFEST_DIR"),
-        "..",
-        "..",
-        "examples",
-        "calls.csv",
-    ]
-    .iter()
-    .collect();
-    std::fs::copy(example, &input).unwrap();
+    std::fs::copy(common::example("calls.csv"), &input).unwrap();
     let run = tcbatch(
         &[
             "submit",

@@ -243,12 +243,9 @@ fn a_non_loopback_address_is_refused_without_the_insecure_flag() {
 fn a_non_loopback_relay_with_tls_and_producer_keys_serves_https_without_warning() {
     use sha2::{Digest, Sha256};
     let dir = tempfile::tempdir().unwrap();
-    // Key material goes into the tempdir only.
-    let made = rcgen::generate_simple_self_signed(["127.0.0.1".to_owned()]).unwrap();
-    let certificate = dir.path().join("relay.crt");
+    let (certificate, key_pem) = certificate_in(dir.path());
     let private_key = dir.path().join("relay.key");
-    std::fs::write(&certificate, made.cert.pem()).unwrap();
-    std::fs::write(&private_key, made.signing_key.serialize_pem()).unwrap();
+    std::fs::write(&private_key, key_pem).unwrap();
     let producer_key = "dialer-test-key";
     let keys = dir.path().join("producer-keys");
     let digest: String = Sha256::digest(producer_key.as_bytes())
@@ -296,7 +293,7 @@ fn a_non_loopback_relay_with_tls_and_producer_keys_serves_https_without_warning(
 
     // A producer reaches it over TLS, trusting the relay's certificate, with its key.
     let answer = port.as_ref().map(|port| {
-        let root = reqwest::Certificate::from_pem(made.cert.pem().as_bytes()).unwrap();
+        let root = reqwest::Certificate::from_pem(&std::fs::read(&certificate).unwrap()).unwrap();
         let now = now_ms();
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(async {
@@ -332,10 +329,8 @@ fn a_tls_certificate_without_its_key_is_a_usage_error() {
 #[test]
 fn an_unusable_tls_key_stops_the_relay_before_it_starts_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    let made = rcgen::generate_simple_self_signed(["127.0.0.1".to_owned()]).unwrap();
-    let certificate = dir.path().join("relay.crt");
+    let (certificate, _) = certificate_in(dir.path());
     let empty_key = dir.path().join("empty.key");
-    std::fs::write(&certificate, made.cert.pem()).unwrap();
     std::fs::write(&empty_key, "").unwrap();
     let store = dir.path().join("relay.db");
     let stderr = refused_to_serve(&[
@@ -368,4 +363,13 @@ fn refused_to_serve(args: &[&str]) -> String {
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     stderr
+}
+
+/// A self-signed certificate for 127.0.0.1, written to `dir` (key material goes into test
+/// tempdirs only), and its private key's PEM.
+fn certificate_in(dir: &std::path::Path) -> (std::path::PathBuf, String) {
+    let made = rcgen::generate_simple_self_signed(["127.0.0.1".to_owned()]).unwrap();
+    let certificate = dir.join("relay.crt");
+    std::fs::write(&certificate, made.cert.pem()).unwrap();
+    (certificate, made.signing_key.serialize_pem())
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 /// One run of `tcbatch`: what a user sees.
@@ -45,4 +46,11 @@ pub fn run_with_stdin(command: &mut Command, stdin: &[u8]) -> Run {
         .write_all(stdin)
         .expect("write stdin");
     Run::from_output(child.wait_with_output().expect("wait for tcbatch"))
+}
+
+/// A file of the repository's `examples/` folder.
+pub fn example(name: &str) -> PathBuf {
+    [env!("CARGO_MANIFEST_DIR"), "..", "..", "examples", name]
+        .iter()
+        .collect()
 }
