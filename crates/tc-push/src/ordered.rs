@@ -3,7 +3,8 @@
 //!
 //! The calling thread reads the input and cuts it into chunks of [`CHUNK_ROWS`] items; `jobs`
 //! worker threads map each chunk, each with its own state (a validator's caller memo needs no
-//! lock that way); one consumer thread takes the answers back in input order. Channels are
+//! lock that way), and the calling thread maps a chunk itself whenever every worker is busy and
+//! the queue is full; one consumer thread takes the answers back in input order. Channels are
 //! bounded and every chunk takes a slot until the consumer has taken it, so at most a few chunks
 //! per worker are ever held, whatever the size of the input: memory stays flat, and a slow
 //! consumer (a push at the rate limit) makes the reading wait.
@@ -13,7 +14,7 @@ use std::fmt;
 use std::num::NonZeroUsize;
 use std::panic::{self, AssertUnwindSafe};
 use std::str::FromStr;
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 
 /// Items per chunk: enough that handing a chunk between threads costs little next to the work
@@ -146,7 +147,7 @@ where
             let worker = &worker;
             scope.spawn(move || work(&chunks_rx, &answers_tx, worker()));
         }
-        drop((chunks_rx, answers_tx));
+        drop(chunks_rx);
         let consumer = scope.spawn(move || {
             let mut ordered = Ordered {
                 answers: answers_rx,
@@ -157,7 +158,7 @@ where
             };
             consume(&mut ordered)
         });
-        read(input, &chunks_tx, &slots_rx);
+        read(input, &chunks_tx, (answers_tx, &slots_rx), &worker);
         drop(chunks_tx);
         consumer
             .join()
@@ -166,14 +167,37 @@ where
 }
 
 /// Cuts `input` into chunks; stops when the consumer has ended or every worker has.
-fn read<T>(
+///
+/// When every worker is busy and the queue is full, the reading thread maps the chunk itself
+/// instead of waiting: on a machine with fewer cores than threads, the checking costs more than
+/// the reading, and a reader that only waited would leave its core idle half the time.
+fn read<T, U, F: FnMut(T) -> U>(
     input: impl IntoIterator<Item = T>,
     chunks: &SyncSender<(u64, Vec<T>)>,
-    slots: &Receiver<()>,
+    (answers, slots): (SyncSender<Answer<U>>, &Receiver<()>),
+    lend_a_hand: impl FnOnce() -> F,
 ) {
+    let mut own_map = None;
+    let mut lend_a_hand = Some(lend_a_hand);
     let mut seq = 0u64;
     let mut chunk = Vec::with_capacity(CHUNK_ROWS);
-    let send = |seq: u64, chunk: Vec<T>| slots.recv().is_ok() && chunks.send((seq, chunk)).is_ok();
+    let mut send = |seq: u64, chunk: Vec<T>| {
+        if slots.recv().is_err() {
+            return false;
+        }
+        let chunk = match chunks.try_send((seq, chunk)) {
+            Ok(()) => return true,
+            Err(TrySendError::Disconnected(_)) => return false,
+            Err(TrySendError::Full((_, chunk))) => chunk,
+        };
+        let map = own_map.get_or_insert_with(|| lend_a_hand.take().map(|make| make()));
+        let Some(map) = map.as_mut() else {
+            return false;
+        };
+        let mapped = map_chunk(chunk, map);
+        let panicked = mapped.is_err();
+        answers.send((seq, mapped)).is_ok() && !panicked
+    };
     for item in input {
         chunk.push(item);
         if chunk.len() == CHUNK_ROWS {
@@ -189,6 +213,12 @@ fn read<T>(
     }
 }
 
+/// Maps one chunk, catching a panic so that it reaches the caller of [`map_ordered`] once every
+/// thread has ended.
+fn map_chunk<T, U>(chunk: Vec<T>, map: &mut impl FnMut(T) -> U) -> std::thread::Result<Vec<U>> {
+    panic::catch_unwind(AssertUnwindSafe(|| chunk.into_iter().map(map).collect()))
+}
+
 fn work<T, U>(
     chunks: &Mutex<Receiver<(u64, Vec<T>)>>,
     answers: &SyncSender<Answer<U>>,
@@ -200,9 +230,7 @@ fn work<T, U>(
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .recv();
         let Ok((seq, chunk)) = next else { return };
-        let mapped = panic::catch_unwind(AssertUnwindSafe(|| {
-            chunk.into_iter().map(&mut map).collect::<Vec<U>>()
-        }));
+        let mapped = map_chunk(chunk, &mut map);
         let panicked = mapped.is_err();
         if answers.send((seq, mapped)).is_err() || panicked {
             return;
@@ -275,6 +303,7 @@ impl<U> fmt::Debug for Ordered<U> {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
 
     fn jobs(n: usize) -> Jobs {
         Jobs::new(NonZeroUsize::new(n).unwrap())
@@ -300,6 +329,48 @@ mod tests {
             );
             assert_eq!(got, (0..rows).collect::<Vec<_>>(), "{n} jobs");
         }
+    }
+
+    #[test]
+    fn the_reading_thread_maps_chunks_while_every_worker_is_busy() {
+        let reader = std::thread::current().id();
+        let (helped_tx, helped_rx) = mpsc::channel::<()>();
+        let helped_rx = Mutex::new(helped_rx);
+        let rows = 8 * CHUNK_ROWS;
+        let mapped_by: Vec<(usize, bool)> = map_ordered(
+            0..rows,
+            jobs(1),
+            || {
+                let helped_tx = helped_tx.clone();
+                let helped_rx = &helped_rx;
+                let mut first = true;
+                move |i: usize| {
+                    let on_reader = std::thread::current().id() == reader;
+                    if on_reader {
+                        let _ = helped_tx.send(());
+                    } else if std::mem::take(&mut first) {
+                        // The worker holds its first chunk until the reader has mapped one.
+                        let waited = helped_rx
+                            .lock()
+                            .unwrap()
+                            .recv_timeout(Duration::from_secs(60));
+                        assert!(waited.is_ok(), "the reader never mapped a chunk itself");
+                    }
+                    (i, on_reader)
+                }
+            },
+            |answers| answers.collect(),
+        );
+        let order: Vec<usize> = mapped_by.iter().map(|&(i, _)| i).collect();
+        assert_eq!(order, (0..rows).collect::<Vec<_>>());
+        let by_reader = mapped_by
+            .iter()
+            .filter(|&&(_, on_reader)| on_reader)
+            .count();
+        assert!(
+            by_reader >= CHUNK_ROWS,
+            "{by_reader} items mapped by the reader"
+        );
     }
 
     #[test]
