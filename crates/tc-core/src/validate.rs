@@ -407,6 +407,13 @@ fn call_reason(raw: &RawRecord, problems: &mut Vec<Diagnostic>) -> Option<Option
 /// The character rules of the texts a phone shows: no control characters, and at least one
 /// visible character.
 fn check_characters(field: Field, text: &str, problems: &mut Vec<Diagnostic>) {
+    // Nearly every text is ASCII: a byte test answers for it without decoding characters.
+    if text.is_ascii()
+        && !text.bytes().any(|b| is_control_character(char::from(b)))
+        && !text.bytes().all(|b| is_invisible(char::from(b)))
+    {
+        return;
+    }
     let mut found: Vec<char> = text.chars().filter(|&c| is_control_character(c)).collect();
     if !found.is_empty() {
         found.sort_unstable();
