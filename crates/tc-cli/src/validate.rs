@@ -4,7 +4,7 @@
 
 use crate::read::local_time::TimeReading;
 use crate::read::options::Sources;
-use crate::read::{self, Format, InputRecord, ReadError};
+use crate::read::{self, Format, ReadError, RecordBuilder, Unbuilt};
 use crate::report::{Output, Report};
 use std::fmt;
 use std::io::{self, BufWriter};
@@ -117,10 +117,15 @@ pub fn run(args: ValidateArgs) -> Result<ExitCode, ValidateError> {
         eprintln!("tcbatch: warning: {warning}");
     }
     let time_reading = records.take_time_reading();
+    let builder = records.record_builder();
     let mut count = 0usize;
-    let counted = records.by_ref().inspect(|_| count += 1);
+    let counted = std::iter::from_fn(|| records.next_unbuilt()).inspect(|_| count += 1);
     let sources = options.sources();
-    let checking = (validator, time_reading);
+    let checking = Checking {
+        validator,
+        builder,
+        time_reading,
+    };
     let (report, written) = validate_all(counted, checking, args.jobs, (args.output, &sources));
     written?;
     records.finish()?;
@@ -157,6 +162,14 @@ fn place_times(
     Ok(raw)
 }
 
+/// What a validating thread needs besides the records: how to build them, place their times
+/// and check them.
+struct Checking {
+    validator: Validator,
+    builder: RecordBuilder,
+    time_reading: Option<TimeReading>,
+}
+
 /// A record's place in the input and its problems (none when it is valid).
 struct Checked {
     record: usize,
@@ -168,25 +181,34 @@ struct Checked {
 /// order. Gives back the report, to be finished once the reader's own errors are known, and
 /// whether writing failed (the reading stops at the first failure).
 fn validate_all(
-    records: impl Iterator<Item = InputRecord>,
-    (validator, time_reading): (Validator, Option<TimeReading>),
+    records: impl Iterator<Item = Unbuilt>,
+    checking: Checking,
     jobs: Jobs,
     (output, sources): (Output, &Sources),
 ) -> (Report<BufWriter<io::Stdout>>, io::Result<()>) {
+    let Checking {
+        validator,
+        builder,
+        time_reading,
+    } = checking;
     let check = || {
         let mut memo = CallerMemo::new();
         let time_reading = time_reading.clone();
-        move |input: InputRecord| Checked {
-            record: input.record,
-            line: input.line,
-            problems: match place_times(input.raw, time_reading.as_ref()) {
-                Ok(raw) => validator
-                    .validate_with_memo(&raw, &mut memo)
-                    .err()
-                    .map(Vec::from)
-                    .unwrap_or_default(),
-                Err(unreadable) => vec![unreadable],
-            },
+        let builder = &builder;
+        move |unbuilt: Unbuilt| {
+            let input = unbuilt.build(builder);
+            Checked {
+                record: input.record,
+                line: input.line,
+                problems: match place_times(input.raw, time_reading.as_ref()) {
+                    Ok(raw) => validator
+                        .validate_with_memo(&raw, &mut memo)
+                        .err()
+                        .map(Vec::from)
+                        .unwrap_or_default(),
+                    Err(unreadable) => vec![unreadable],
+                },
+            }
         }
     };
     let mut report = Report::new(BufWriter::with_capacity(1 << 16, io::stdout()), output);

@@ -245,48 +245,40 @@ impl<R: BufRead> CsvRecords<R> {
         }
     }
 
-    /// The current row as a record, or why it cannot be one.
-    fn to_record(&self) -> Result<RawRecord, Diagnostic> {
-        if self.field_count != self.columns.len() {
-            return Err(unreadable(format!(
-                "the row has {} fields but the header has {}; a value that holds a comma must be \
-                 in double quotes",
-                self.field_count,
-                self.columns.len()
-            )));
+    /// The current row's fields, as the header's columns read them.
+    fn current(&self) -> FieldsRef<'_> {
+        let ends = &self.ends[..self.field_count];
+        let len = ends.last().copied().unwrap_or(0);
+        FieldsRef {
+            bytes: &self.fields[..len],
+            ends,
         }
-        let mut raw = RawRecord::default();
-        for (i, column) in self.columns.iter().enumerate() {
-            let field = match *column {
-                Column::Field(field) => field,
-                Column::CallTime => Field::StartsAt,
-                Column::Ignored => continue,
-            };
-            let bytes = self.field(i);
-            match std::str::from_utf8(bytes) {
-                Ok(text) if *column == Column::CallTime => {
-                    raw.set_text(Field::StartsAt, text);
-                    raw.set_text(Field::EndsAt, text);
-                }
-                Ok(text) => raw.set_text(field, text),
-                Err(err) => {
-                    return Err(unreadable(format!(
-                    "the {field} column is not valid UTF-8 (byte 0x{:02X} at position {}); save \
-                         the file as UTF-8",
-                    bytes[err.valid_up_to()],
-                    err.valid_up_to() + 1
-                )))
-                }
-            }
-        }
-        Ok(raw)
     }
-}
 
-impl<R: BufRead> Iterator for CsvRecords<R> {
-    type Item = InputRecord;
+    /// The header's columns, by position: what [`UnbuiltRow::build`] needs.
+    pub fn columns(&self) -> &[Column] {
+        &self.columns
+    }
 
-    fn next(&mut self) -> Option<InputRecord> {
+    /// The next row with its fields copied out but not yet made into a record: the UTF-8
+    /// checks and a string per field are left to [`UnbuiltRow::build`], on another thread.
+    pub fn next_unbuilt(&mut self) -> Option<UnbuiltRow> {
+        let (record, line, row) = self.next_row()?;
+        Some(UnbuiltRow {
+            record,
+            line,
+            fields: row.map(|()| {
+                let current = self.current();
+                CsvFields {
+                    bytes: current.bytes.into(),
+                    ends: current.ends.into(),
+                }
+            }),
+        })
+    }
+
+    /// The next row's place, and its fields left in `fields`/`ends`, or why it is unreadable.
+    fn next_row(&mut self) -> Option<(usize, usize, Result<(), Diagnostic>)> {
         if self.done {
             return None;
         }
@@ -299,22 +291,113 @@ impl<R: BufRead> Iterator for CsvRecords<R> {
             Err(err) => {
                 self.error = Some(ReadError::io(&self.name, &err));
                 self.done = true;
-                return Some(stopped(self.next_record, self.lines.next_number(), &err));
+                let stopped = stopped(self.next_record, self.lines.next_number(), &err);
+                return Some((stopped.record, stopped.line, stopped.raw.map(|_| ())));
             }
         };
         let record = self.next_record;
         self.next_record += 1;
         Some(match row {
-            Row::Parsed { line } => InputRecord {
-                record,
-                line,
-                raw: self.to_record(),
-            },
-            Row::Broken { line, message } => InputRecord {
-                record,
-                line,
-                raw: Err(unreadable(message)),
-            },
+            Row::Parsed { line } => (record, line, Ok(())),
+            Row::Broken { line, message } => (record, line, Err(unreadable(message))),
+        })
+    }
+}
+
+/// A row's unquoted field contents end to end, and where each field ends.
+#[derive(Debug, Clone, Copy)]
+struct FieldsRef<'a> {
+    bytes: &'a [u8],
+    ends: &'a [usize],
+}
+
+/// A row's fields, owned: what the reading thread hands to a validating one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsvFields {
+    bytes: Box<[u8]>,
+    ends: Box<[usize]>,
+}
+
+/// A CSV row read and split into fields, not yet made into a record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnbuiltRow {
+    pub record: usize,
+    pub line: usize,
+    pub fields: Result<CsvFields, Diagnostic>,
+}
+
+impl UnbuiltRow {
+    /// The row as a record, read through the header's `columns`.
+    pub fn build(self, columns: &[Column]) -> InputRecord {
+        let raw = self.fields.and_then(|fields| {
+            to_record(
+                columns,
+                FieldsRef {
+                    bytes: &fields.bytes,
+                    ends: &fields.ends,
+                },
+            )
+        });
+        InputRecord {
+            record: self.record,
+            line: self.line,
+            raw,
+        }
+    }
+}
+
+/// A row as a record, or why it cannot be one.
+fn to_record(columns: &[Column], row: FieldsRef<'_>) -> Result<RawRecord, Diagnostic> {
+    if row.ends.len() != columns.len() {
+        return Err(unreadable(format!(
+            "the row has {} fields but the header has {}; a value that holds a comma must be \
+             in double quotes",
+            row.ends.len(),
+            columns.len()
+        )));
+    }
+    // One UTF-8 check for the whole row: field boundaries fall on the row's separators, so a
+    // valid row slices into valid fields (a field that cuts a character is checked alone).
+    let text = std::str::from_utf8(row.bytes).ok();
+    let mut raw = RawRecord::default();
+    let mut start = 0;
+    for (column, &end) in columns.iter().zip(row.ends) {
+        let (bytes, range) = (&row.bytes[start..end], start..end);
+        start = end;
+        let field = match *column {
+            Column::Field(field) => field,
+            Column::CallTime => Field::StartsAt,
+            Column::Ignored => continue,
+        };
+        let text = text.and_then(|text| text.get(range));
+        match text.map_or_else(|| std::str::from_utf8(bytes), Ok) {
+            Ok(text) if *column == Column::CallTime => {
+                raw.set_text(Field::StartsAt, text);
+                raw.set_text(Field::EndsAt, text);
+            }
+            Ok(text) => raw.set_text(field, text),
+            Err(err) => {
+                return Err(unreadable(format!(
+                    "the {field} column is not valid UTF-8 (byte 0x{:02X} at position {}); save \
+                     the file as UTF-8",
+                    bytes[err.valid_up_to()],
+                    err.valid_up_to() + 1
+                )))
+            }
+        }
+    }
+    Ok(raw)
+}
+
+impl<R: BufRead> Iterator for CsvRecords<R> {
+    type Item = InputRecord;
+
+    fn next(&mut self) -> Option<InputRecord> {
+        let (record, line, row) = self.next_row()?;
+        Some(InputRecord {
+            record,
+            line,
+            raw: row.and_then(|()| to_record(&self.columns, self.current())),
         })
     }
 }

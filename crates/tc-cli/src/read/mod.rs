@@ -372,6 +372,53 @@ impl Records {
     }
 }
 
+/// A record read but perhaps not yet made into a [`RawRecord`]: see [`Records::next_unbuilt`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Unbuilt {
+    Built(InputRecord),
+    Csv(csv::UnbuiltRow),
+}
+
+impl Unbuilt {
+    /// The record, built the way its reader would have built it.
+    pub fn build(self, builder: &RecordBuilder) -> InputRecord {
+        match self {
+            Unbuilt::Built(input) => input,
+            Unbuilt::Csv(row) => row.build(&builder.columns),
+        }
+    }
+}
+
+/// What [`Unbuilt::build`] needs from the reader: a CSV header's columns.
+#[derive(Debug, Clone, Default)]
+pub struct RecordBuilder {
+    columns: Box<[map::Column]>,
+}
+
+impl Records {
+    /// What a validating thread needs to build the records [`Records::next_unbuilt`] yields.
+    pub fn record_builder(&self) -> RecordBuilder {
+        match &self.parsed {
+            Parsed::Csv(r) => RecordBuilder {
+                columns: r.columns().into(),
+            },
+            _ => RecordBuilder::default(),
+        }
+    }
+
+    /// The next record, as [`Iterator::next`] gives it, except that a CSV row comes as its
+    /// fields: making them into a record (a UTF-8 check and a string per field) costs about as
+    /// much as reading them, and is left to the threads that validate, through
+    /// [`Unbuilt::build`]. Once [`Records::take_time_reading`] has been called, build the record
+    /// and then place its times, in that order.
+    pub fn next_unbuilt(&mut self) -> Option<Unbuilt> {
+        match &mut self.parsed {
+            Parsed::Csv(r) if !self.shape => r.next_unbuilt().map(Unbuilt::Csv),
+            _ => self.next().map(Unbuilt::Built),
+        }
+    }
+}
+
 impl Iterator for Records {
     type Item = InputRecord;
 

@@ -636,3 +636,38 @@ fn a_million_joined_empty_arrays_are_read_without_recursion_and_warned_of_once()
     assert_eq!(summary(&records), [(1, 1, Ok("+1".into()))]);
     assert_eq!(reader.warnings().len(), 1);
 }
+
+/// Rows left for a validating thread to build come out the same as rows built as read: the
+/// same records, the same unreadable rows with the same messages, in the same places.
+#[test]
+fn csv_rows_built_on_another_thread_are_the_rows_read_directly() {
+    let text = [
+        HEADER.as_bytes(),
+        b"\n",
+        ROW.as_bytes(),
+        b"\n+919876543210,only three,fields\n",
+        // Not UTF-8 in one field; a two-byte character cut in two by a separator.
+        b"+91987654321\xFF,+919876543211,Centro Bank,Calling you for KYC,,1,2\n",
+        b"+919876543210,+91987654321\xC3,\xA9Centro Bank,Calling you for KYC,,1,2\n",
+        b"\"+919876543210,+919876543211,Centro Bank,Calling you,,1,2\n",
+        "+919876543210,+919876543211,\"Centro, Bank\",Café visit,,1,2\n".as_bytes(),
+        ROW.as_bytes(),
+    ]
+    .concat();
+    let direct = csv(&text);
+    let mut reader = CsvRecords::new(tiny(&text), "test".into()).expect("header");
+    let columns = reader.columns().to_vec();
+    let unbuilt: Vec<_> = std::iter::from_fn(|| reader.next_unbuilt()).collect();
+    let built: Vec<InputRecord> = std::thread::spawn(move || {
+        unbuilt
+            .into_iter()
+            .map(|row| row.build(&columns))
+            .collect()
+    })
+    .join()
+    .expect("building");
+    assert_eq!(built, direct);
+    assert_eq!(direct.len(), 7, "{:?}", summary(&direct));
+    let unreadable = direct.iter().filter(|r| r.raw.is_err()).count();
+    assert_eq!(unreadable, 4, "{:?}", summary(&direct));
+}
