@@ -355,7 +355,10 @@ fn mapped_row(input: &str, mut pairs: Vec<Pair>, rows: usize) -> TableRow {
     let (plain, mapped) = (&median.plain, &median.mapped);
     let (ratio, cpu_ratio) = median.ratios();
     let per_second = |wall: Duration| rows as f64 / wall.as_secs_f64().max(1e-9);
-    let all: Vec<String> = pairs.iter().map(|p| format!("{:.3}", p.ratios().0)).collect();
+    let all: Vec<String> = pairs
+        .iter()
+        .map(|p| format!("{:.3}", p.ratios().0))
+        .collect();
     println!(
         "tcbatch validate with a column map and a time zone: {:.2} s, {:.0} records/s, \
          {ratio:.3}x the plain run; processor time {:.2} s against {:.2} s, {cpu_ratio:.3}x \

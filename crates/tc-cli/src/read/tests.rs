@@ -658,14 +658,10 @@ fn csv_rows_built_on_another_thread_are_the_rows_read_directly() {
     let mut reader = CsvRecords::new(tiny(&text), "test".into()).expect("header");
     let columns = reader.columns().to_vec();
     let unbuilt: Vec<_> = std::iter::from_fn(|| reader.next_unbuilt()).collect();
-    let built: Vec<InputRecord> = std::thread::spawn(move || {
-        unbuilt
-            .into_iter()
-            .map(|row| row.build(&columns))
-            .collect()
-    })
-    .join()
-    .expect("building");
+    let built: Vec<InputRecord> =
+        std::thread::spawn(move || unbuilt.into_iter().map(|row| row.build(&columns)).collect())
+            .join()
+            .expect("building");
     assert_eq!(built, direct);
     assert_eq!(direct.len(), 7, "{:?}", summary(&direct));
     let unreadable = direct.iter().filter(|r| r.raw.is_err()).count();
