@@ -354,7 +354,7 @@ impl EntryCache {
 }
 
 enum Sink<W: Write> {
-    Csv(Box<csv::Writer<W>>),
+    Csv(Box<CsvSink<W>>),
     Jsonl(BufWriter<W>),
 }
 
@@ -362,13 +362,13 @@ impl<W: Write> Sink<W> {
     fn new(out: W, format: ReportFormat) -> Sink<W> {
         match format {
             ReportFormat::JsonLines => Sink::Jsonl(BufWriter::new(out)),
-            ReportFormat::Csv => Sink::Csv(Box::new(csv::Writer::from_writer(out))),
+            ReportFormat::Csv => Sink::Csv(Box::new(CsvSink::new(out))),
         }
     }
 
     fn write(&mut self, row: &ReportRow) -> std::io::Result<()> {
         match self {
-            Sink::Csv(w) => w.serialize(row).map_err(std::io::Error::other),
+            Sink::Csv(w) => w.write(row),
             Sink::Jsonl(w) => {
                 serde_json::to_writer(&mut *w, row)?;
                 w.write_all(b"\n")
@@ -378,8 +378,150 @@ impl<W: Write> Sink<W> {
 
     fn finish(self) -> std::io::Result<()> {
         match self {
-            Sink::Csv(mut w) => w.flush(),
+            Sink::Csv(w) => w.finish(),
             Sink::Jsonl(mut w) => w.flush(),
         }
+    }
+}
+
+/// The report as CSV. The rows of one batch differ only in their row and line numbers, so a
+/// row like the one before it is written as its two numbers and the rest of that row's CSV:
+/// serialising every field of a million rows took about a third of the report's time. The bytes
+/// are the `csv` crate's: numbers are never quoted, and a field's quoting depends on it alone.
+struct CsvSink<W: Write> {
+    out: BufWriter<W>,
+    /// The header is written before the first row.
+    header: bool,
+    /// The last row serialised, and its CSV after the row and line numbers and their commas.
+    last: Option<(ReportRow, Vec<u8>)>,
+}
+
+impl<W: Write> CsvSink<W> {
+    fn new(out: W) -> CsvSink<W> {
+        CsvSink {
+            out: BufWriter::new(out),
+            header: false,
+            last: None,
+        }
+    }
+
+    fn write(&mut self, row: &ReportRow) -> std::io::Result<()> {
+        if !self.header {
+            self.header = true;
+            let mut first = csv::Writer::from_writer(Vec::new());
+            first.serialize(row).map_err(std::io::Error::other)?;
+            let bytes = first.into_inner().map_err(|e| e.into_error())?;
+            // The header's names hold no newline: its line ends at the first one.
+            let header_end = bytes
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(0, |at| at + 1);
+            self.out.write_all(&bytes[..header_end])?;
+        }
+        let same_rest = self
+            .last
+            .as_ref()
+            .is_some_and(|(last, _)| same_but_numbers(last, row));
+        if !same_rest {
+            let mut fields = csv::WriterBuilder::new()
+                .has_headers(false)
+                .buffer_capacity(ROW_BUFFER_BYTES)
+                .from_writer(Vec::with_capacity(ROW_BUFFER_BYTES));
+            fields.serialize(row).map_err(std::io::Error::other)?;
+            let bytes = fields.into_inner().map_err(|e| e.into_error())?;
+            let rest = bytes
+                .iter()
+                .enumerate()
+                .filter(|&(_, &b)| b == b',')
+                .nth(1)
+                .map_or(bytes.len(), |(at, _)| at + 1);
+            self.last = Some((row.clone(), bytes[rest..].to_vec()));
+        }
+        let (_, rest) = self.last.as_ref().expect("set above");
+        write!(self.out, "{},{},", row.row, row.line)?;
+        self.out.write_all(rest)
+    }
+
+    fn finish(mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Room for one row's CSV, most of the time (a longer one grows it).
+const ROW_BUFFER_BYTES: usize = 512;
+
+/// Whether two rows are the same in every field but the row and line numbers.
+fn same_but_numbers(a: &ReportRow, b: &ReportRow) -> bool {
+    a.status == b.status
+        && a.possibly_duplicated == b.possibly_duplicated
+        && a.batch_id == b.batch_id
+        && a.code == b.code
+        && a.message == b.message
+        && a.delivery_status == b.delivery_status
+        && a.delivery_message == b.delivery_message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(row: u64, batch: &str, message: &str) -> ReportRow {
+        ReportRow {
+            row,
+            line: row + 1,
+            status: RowStatus::Accepted,
+            batch_id: batch.to_owned(),
+            code: None,
+            message: message.to_owned(),
+            possibly_duplicated: false,
+            delivery_status: None,
+            delivery_message: String::new(),
+        }
+    }
+
+    /// The report's CSV is byte for byte what the `csv` crate writes for the same rows, whether
+    /// a row repeats the one before it but for its numbers or not.
+    #[test]
+    fn csv_rows_are_the_csv_crates_bytes() {
+        let mut rows = Vec::new();
+        for n in 1..=4 {
+            rows.push(row(n, "b-1", ""));
+        }
+        rows.push(row(5, "b-2", "refused, \"quoted\"\nacross lines"));
+        rows.push(row(6, "b-2", "refused, \"quoted\"\nacross lines"));
+        let mut rejected = row(7, "", "a, b");
+        rejected.status = RowStatus::Rejected;
+        rejected.code = Some(ReportCode::Rule(tc_core::Code::PhoneHasLetters));
+        rows.push(rejected.clone());
+        rejected.row = 8;
+        rejected.possibly_duplicated = true;
+        rows.push(rejected);
+        rows.push(row(9, "b-3", " leading space"));
+        rows.push(row(10, "b-3", " leading space"));
+
+        let mut expected = csv::Writer::from_writer(Vec::new());
+        for r in &rows {
+            expected.serialize(r).unwrap();
+        }
+        let expected = expected.into_inner().unwrap();
+        let mut got = Vec::new();
+        let mut sink = Sink::new(&mut got, ReportFormat::Csv);
+        for r in &rows {
+            sink.write(r).unwrap();
+        }
+        sink.finish().unwrap();
+        assert_eq!(
+            String::from_utf8(got).unwrap(),
+            String::from_utf8(expected).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_csv_report_of_no_rows_is_empty() {
+        let mut got = Vec::new();
+        Sink::new(&mut got, ReportFormat::Csv).finish().unwrap();
+        let mut expected = csv::Writer::from_writer(Vec::new());
+        expected.flush().unwrap();
+        assert_eq!(got, expected.into_inner().unwrap());
     }
 }
