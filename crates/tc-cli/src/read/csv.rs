@@ -267,13 +267,7 @@ impl<R: BufRead> CsvRecords<R> {
         Some(UnbuiltRow {
             record,
             line,
-            fields: row.map(|()| {
-                let current = self.current();
-                CsvFields {
-                    bytes: current.bytes.into(),
-                    ends: current.ends.into(),
-                }
-            }),
+            fields: row.map(|()| CsvFields::new(self.current())),
         })
     }
 
@@ -311,11 +305,38 @@ struct FieldsRef<'a> {
     ends: &'a [usize],
 }
 
-/// A row's fields, owned: what the reading thread hands to a validating one.
+/// A row's fields, owned: what the reading thread hands to a validating one. One allocation
+/// per row: the field bytes, then where each field ends as 4 little-endian bytes (a row is far
+/// shorter than 4 GiB: see [`MAX_RECORD_BYTES`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CsvFields {
-    bytes: Box<[u8]>,
-    ends: Box<[usize]>,
+    data: Box<[u8]>,
+    /// Where the field bytes end and the ends begin.
+    len: usize,
+}
+
+impl CsvFields {
+    fn new(row: FieldsRef<'_>) -> CsvFields {
+        let mut data = Vec::with_capacity(row.bytes.len() + 4 * row.ends.len());
+        data.extend_from_slice(row.bytes);
+        for &end in row.ends {
+            data.extend_from_slice(&u32::try_from(end).unwrap_or(u32::MAX).to_le_bytes());
+        }
+        CsvFields {
+            data: data.into_boxed_slice(),
+            len: row.bytes.len(),
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.data[..self.len]
+    }
+
+    fn ends(&self) -> impl ExactSizeIterator<Item = usize> + '_ {
+        self.data[self.len..]
+            .chunks_exact(4)
+            .map(|end| end.try_into().map_or(0, u32::from_le_bytes) as usize)
+    }
 }
 
 /// A CSV row read and split into fields, not yet made into a record.
@@ -329,15 +350,9 @@ pub struct UnbuiltRow {
 impl UnbuiltRow {
     /// The row as a record, read through the header's `columns`.
     pub fn build(self, columns: &[Column]) -> InputRecord {
-        let raw = self.fields.and_then(|fields| {
-            to_record(
-                columns,
-                FieldsRef {
-                    bytes: &fields.bytes,
-                    ends: &fields.ends,
-                },
-            )
-        });
+        let raw = self
+            .fields
+            .and_then(|fields| to_record(columns, fields.bytes(), fields.ends()));
         InputRecord {
             record: self.record,
             line: self.line,
@@ -347,22 +362,27 @@ impl UnbuiltRow {
 }
 
 /// A row as a record, or why it cannot be one.
-fn to_record(columns: &[Column], row: FieldsRef<'_>) -> Result<RawRecord, Diagnostic> {
-    if row.ends.len() != columns.len() {
+fn to_record(
+    columns: &[Column],
+    bytes: &[u8],
+    ends: impl ExactSizeIterator<Item = usize>,
+) -> Result<RawRecord, Diagnostic> {
+    if ends.len() != columns.len() {
         return Err(unreadable(format!(
             "the row has {} fields but the header has {}; a value that holds a comma must be \
              in double quotes",
-            row.ends.len(),
+            ends.len(),
             columns.len()
         )));
     }
     // One UTF-8 check for the whole row: field boundaries fall on the row's separators, so a
     // valid row slices into valid fields (a field that cuts a character is checked alone).
-    let text = std::str::from_utf8(row.bytes).ok();
+    let text = std::str::from_utf8(bytes).ok();
+    let row = bytes;
     let mut raw = RawRecord::default();
     let mut start = 0;
-    for (column, &end) in columns.iter().zip(row.ends) {
-        let (bytes, range) = (&row.bytes[start..end], start..end);
+    for (column, end) in columns.iter().zip(ends) {
+        let (bytes, range) = (row.get(start..end).unwrap_or_default(), start..end);
         start = end;
         let field = match *column {
             Column::Field(field) => field,
@@ -397,7 +417,10 @@ impl<R: BufRead> Iterator for CsvRecords<R> {
         Some(InputRecord {
             record,
             line,
-            raw: row.and_then(|()| to_record(&self.columns, self.current())),
+            raw: row.and_then(|()| {
+                let current = self.current();
+                to_record(&self.columns, current.bytes, current.ends.iter().copied())
+            }),
         })
     }
 }
