@@ -377,7 +377,7 @@ fn to_record(
     }
     // One UTF-8 check for the whole row: field boundaries fall on the row's separators, so a
     // valid row slices into valid fields (a field that cuts a character is checked alone).
-    let text = std::str::from_utf8(bytes).ok();
+    let text = simdutf8::basic::from_utf8(bytes).ok();
     let row = bytes;
     let mut raw = RawRecord::default();
     let mut start = 0;
