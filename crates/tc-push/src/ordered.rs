@@ -175,10 +175,10 @@ fn read<T, U, F: FnMut(T) -> U>(
     input: impl IntoIterator<Item = T>,
     chunks: &SyncSender<(u64, Vec<T>)>,
     (answers, slots): (SyncSender<Answer<U>>, &Receiver<()>),
-    lend_a_hand: impl FnOnce() -> F,
+    worker: impl Fn() -> F,
 ) {
+    // Made the first time the reader lends a hand: most runs never need it.
     let mut own_map = None;
-    let mut lend_a_hand = Some(lend_a_hand);
     let mut seq = 0u64;
     let mut chunk = Vec::with_capacity(CHUNK_ROWS);
     let mut send = |seq: u64, chunk: Vec<T>| {
@@ -190,11 +190,7 @@ fn read<T, U, F: FnMut(T) -> U>(
             Err(TrySendError::Disconnected(_)) => return false,
             Err(TrySendError::Full((_, chunk))) => chunk,
         };
-        let map = own_map.get_or_insert_with(|| lend_a_hand.take().map(|make| make()));
-        let Some(map) = map.as_mut() else {
-            return false;
-        };
-        let mapped = map_chunk(chunk, map);
+        let mapped = map_chunk(chunk, own_map.get_or_insert_with(&worker));
         let panicked = mapped.is_err();
         answers.send((seq, mapped)).is_ok() && !panicked
     };
