@@ -364,7 +364,7 @@ impl UnbuiltRow {
 /// A row as a record, or why it cannot be one.
 fn to_record(
     columns: &[Column],
-    bytes: &[u8],
+    row: &[u8],
     ends: impl ExactSizeIterator<Item = usize>,
 ) -> Result<RawRecord, Diagnostic> {
     if ends.len() != columns.len() {
@@ -377,19 +377,19 @@ fn to_record(
     }
     // One UTF-8 check for the whole row: field boundaries fall on the row's separators, so a
     // valid row slices into valid fields (a field that cuts a character is checked alone).
-    let text = simdutf8::basic::from_utf8(bytes).ok();
-    let row = bytes;
+    let row_text = simdutf8::basic::from_utf8(row).ok();
     let mut raw = RawRecord::default();
     let mut start = 0;
     for (column, end) in columns.iter().zip(ends) {
-        let (bytes, range) = (row.get(start..end).unwrap_or_default(), start..end);
+        let range = start..end;
         start = end;
         let field = match *column {
             Column::Field(field) => field,
             Column::CallTime => Field::StartsAt,
             Column::Ignored => continue,
         };
-        let text = text.and_then(|text| text.get(range));
+        let bytes = row.get(range.clone()).unwrap_or_default();
+        let text = row_text.and_then(|text| text.get(range));
         match text.map_or_else(|| std::str::from_utf8(bytes), Ok) {
             Ok(text) if *column == Column::CallTime => {
                 raw.set_text(Field::StartsAt, text);
