@@ -390,9 +390,8 @@ impl<W: Write> Sink<W> {
 /// are the `csv` crate's: numbers are never quoted, and a field's quoting depends on it alone.
 struct CsvSink<W: Write> {
     out: BufWriter<W>,
-    /// The header is written before the first row.
-    header: bool,
-    /// The last row serialised, and its CSV after the row and line numbers and their commas.
+    /// The last row serialised, and its CSV after the row and line numbers and their commas;
+    /// none before the first row, which the header goes before.
     last: Option<(ReportRow, Vec<u8>)>,
 }
 
@@ -400,46 +399,40 @@ impl<W: Write> CsvSink<W> {
     fn new(out: W) -> CsvSink<W> {
         CsvSink {
             out: BufWriter::new(out),
-            header: false,
             last: None,
         }
     }
 
     fn write(&mut self, row: &ReportRow) -> std::io::Result<()> {
-        if !self.header {
-            self.header = true;
-            let mut first = csv::Writer::from_writer(Vec::new());
-            first.serialize(row).map_err(std::io::Error::other)?;
-            let bytes = first.into_inner().map_err(|e| e.into_error())?;
-            // The header's names hold no newline: its line ends at the first one.
-            let header_end = bytes
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(0, |at| at + 1);
-            self.out.write_all(&bytes[..header_end])?;
-        }
         let same_rest = self
             .last
             .as_ref()
             .is_some_and(|(last, _)| same_but_numbers(last, row));
         if !same_rest {
-            let mut fields = csv::WriterBuilder::new()
-                .has_headers(false)
-                .buffer_capacity(ROW_BUFFER_BYTES)
-                .from_writer(Vec::with_capacity(ROW_BUFFER_BYTES));
-            fields.serialize(row).map_err(std::io::Error::other)?;
-            let bytes = fields.into_inner().map_err(|e| e.into_error())?;
+            let first = self.last.is_none();
+            let mut bytes = to_csv(row, first)?;
+            if first {
+                // The header's names hold no newline: its line ends at the first one.
+                let header_end = bytes
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(0, |at| at + 1);
+                self.out.write_all(&bytes[..header_end])?;
+                bytes.drain(..header_end);
+            }
             let rest = bytes
                 .iter()
                 .enumerate()
                 .filter(|&(_, &b)| b == b',')
                 .nth(1)
                 .map_or(bytes.len(), |(at, _)| at + 1);
-            self.last = Some((row.clone(), bytes[rest..].to_vec()));
+            self.last = Some((row.clone(), bytes.split_off(rest)));
         }
-        let (_, rest) = self.last.as_ref().expect("set above");
         write!(self.out, "{},{},", row.row, row.line)?;
-        self.out.write_all(rest)
+        if let Some((_, rest)) = &self.last {
+            self.out.write_all(rest)?;
+        }
+        Ok(())
     }
 
     fn finish(mut self) -> std::io::Result<()> {
@@ -449,6 +442,16 @@ impl<W: Write> CsvSink<W> {
 
 /// Room for one row's CSV, most of the time (a longer one grows it).
 const ROW_BUFFER_BYTES: usize = 512;
+
+/// One row as the `csv` crate writes it, after the header line when `with_header`.
+fn to_csv(row: &ReportRow, with_header: bool) -> std::io::Result<Vec<u8>> {
+    let mut writer = csv::WriterBuilder::new()
+        .has_headers(with_header)
+        .buffer_capacity(ROW_BUFFER_BYTES)
+        .from_writer(Vec::with_capacity(ROW_BUFFER_BYTES));
+    writer.serialize(row).map_err(std::io::Error::other)?;
+    writer.into_inner().map_err(|e| e.into_error())
+}
 
 /// Whether two rows are the same in every field but the row and line numbers.
 fn same_but_numbers(a: &ReportRow, b: &ReportRow) -> bool {
