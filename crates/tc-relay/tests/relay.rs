@@ -92,6 +92,15 @@ impl Running {
         }
     }
 
+    /// Posts `body` to the relay's records endpoint, as a producer does.
+    async fn post(&self, http: &reqwest::Client, body: &Value) -> reqwest::Response {
+        http.post(format!("{}/v1/call-records", self.base))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     async fn stop(mut self) -> Simulator {
         let _ = self.stop.take().map(|s| s.send(()));
         self.served.await.unwrap();
@@ -257,12 +266,7 @@ async fn a_post_is_answered_with_ids_and_the_validators_diagnostics() {
     let mut bad = record(&numbers[1], now, 3_600_000);
     bad["receiver_number"] = json!("+91 98765 4321O");
     let body = json!({"call_records": [record(&numbers[0], now, 3_600_000), bad, {"external_id": "crm-9", "caller_number": "+919876543210", "receiver_number": numbers[2], "dynamic_label_name": "Centro Bank", "starts_at": now.as_i64(), "ends_at": now.as_i64() + 60_000}]});
-    let answer = http
-        .post(format!("{}/v1/call-records", running.base))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let answer = running.post(&http, &body).await;
     assert_eq!(answer.status(), 202);
     let answer: Value = answer.json().await.unwrap();
     let accepted = answer["accepted"].as_array().unwrap();
@@ -282,25 +286,14 @@ async fn a_post_is_answered_with_ids_and_the_validators_diagnostics() {
 
     // The same external id again: the earlier record's id, nothing queued twice.
     let again = json!({"external_id": "crm-9", "caller_number": "+919876543210", "receiver_number": numbers[2], "dynamic_label_name": "Centro Bank", "starts_at": now.as_i64(), "ends_at": now.as_i64() + 60_000});
-    let answer: Value = http
-        .post(format!("{}/v1/call-records", running.base))
-        .json(&again)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer: Value = running.post(&http, &again).await.json().await.unwrap();
     assert_eq!(answer["accepted"][0]["id"], accepted[1]["id"]);
     assert_eq!(answer["accepted"][0]["deduplicated"], true);
 
     // Only invalid records: 422, nothing queued.
-    let invalid = http
-        .post(format!("{}/v1/call-records", running.base))
-        .json(&json!({"caller_number": "+919876543210"}))
-        .send()
-        .await
-        .unwrap();
+    let invalid = running
+        .post(&http, &json!({"caller_number": "+919876543210"}))
+        .await;
     assert_eq!(invalid.status(), 422);
     let invalid: Value = invalid.json().await.unwrap();
     assert!(invalid["problems"]
@@ -377,12 +370,9 @@ async fn a_record_whose_window_closes_while_queued_is_rejected_not_sent() {
     let now = running.clock.now();
     let http = reqwest::Client::new();
     let number = receivers(1, 3).remove(0);
-    let answer: Value = http
-        .post(format!("{}/v1/call-records", running.base))
-        .json(&record(&number, now, 10_000))
-        .send()
+    let answer: Value = running
+        .post(&http, &record(&number, now, 10_000))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -575,13 +565,7 @@ async fn delivery_polls_give_their_places_to_batches_while_the_queue_is_saturate
         let body = json!({"call_records": (0..500)
             .map(|i| record(&format!("+9198{:08}", post * 500 + i), now, 3_600_000))
             .collect::<Vec<_>>()});
-        let answer = http
-            .post(format!("{}/v1/call-records", running.base))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 202);
+        assert_eq!(running.post(&http, &body).await.status(), 202);
     }
     let mut waited = 0;
     while running.sim.counters().records_stored < 48_000 {
