@@ -552,16 +552,9 @@ mod tests {
                 scope.spawn(move || {
                     for n in 0..25 {
                         let seq = writer * 1000 + n;
-                        let entry = Entry::Outcome {
+                        let entry = Entry::Delivery {
                             seq,
-                            status: BatchStatus::Accepted,
-                            batch_id: None,
-                            code: None,
-                            message: None,
-                            attempts: 1,
-                            possibly_duplicated: false,
-                            possibly_stored: false,
-                            retryable: false,
+                            records: Vec::new(),
                         };
                         journal.append(&[entry], Sync::Now).unwrap();
                         let text = std::fs::read_to_string(&path).unwrap();
