@@ -13,7 +13,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use tc_core::wire::DeliveryStatus;
 use tc_core::{Code, Field};
 
@@ -183,6 +183,9 @@ pub(crate) struct SharedJournal {
     flushed: AtomicU64,
     synced: Mutex<u64>,
     syncer: JournalSync,
+    /// Counts the flushes, for readers that follow the file as it grows.
+    growth: Mutex<u64>,
+    grew: Condvar,
 }
 
 impl SharedJournal {
@@ -193,6 +196,8 @@ impl SharedJournal {
             flushed: AtomicU64::new(0),
             synced: Mutex::new(0),
             syncer,
+            growth: Mutex::new(0),
+            grew: Condvar::new(),
         })
     }
 
@@ -211,6 +216,7 @@ impl SharedJournal {
             // Counted under the writer's lock, so the count's order is the file's order.
             self.flushed.fetch_add(1, Ordering::SeqCst) + 1
         };
+        self.wake_followers();
         let mut synced = crate::push::lock(&self.synced);
         if *synced >= flushed {
             return Ok(());
@@ -232,6 +238,26 @@ impl SharedJournal {
             .map_err(|e| Error::Task {
                 detail: format!("writing the journal: {e}"),
             })?
+    }
+
+    /// How many times the file has grown (or followers were woken) so far.
+    pub(crate) fn growth(&self) -> u64 {
+        *crate::push::lock(&self.growth)
+    }
+
+    /// Waits until the file has grown past `seen` (a [`SharedJournal::growth`]), or
+    /// [`SharedJournal::wake_followers`] is called.
+    pub(crate) fn wait_to_grow(&self, seen: u64) {
+        let mut growth = crate::push::lock(&self.growth);
+        while *growth == seen {
+            growth = self.grew.wait(growth).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Wakes every reader waiting in [`SharedJournal::wait_to_grow`].
+    pub(crate) fn wake_followers(&self) {
+        *crate::push::lock(&self.growth) += 1;
+        self.grew.notify_all();
     }
 
     /// Appends flushed and synced so far: for tests of the group commit.
@@ -385,42 +411,153 @@ fn lines(path: &Path) -> Result<impl Iterator<Item = std::io::Result<(Position, 
     }))
 }
 
+/// A journal read as it grows: each call to [`JournalTail::read`] hands on the complete lines
+/// written since the last, with their positions. A line still being written waits for its end.
+#[derive(Debug)]
+pub(crate) struct JournalTail {
+    file: File,
+    path: PathBuf,
+    /// Bytes read past the last complete line.
+    partial: Vec<u8>,
+    /// Where the first byte of `partial` stands.
+    at: Position,
+}
+
+impl JournalTail {
+    const CHUNK_BYTES: usize = 64 * 1024;
+
+    pub(crate) fn open(path: &Path) -> Result<JournalTail, Error> {
+        let file = File::open(path).map_err(|e| Error::journal(path, e))?;
+        Ok(JournalTail {
+            file,
+            path: path.to_owned(),
+            partial: Vec::with_capacity(Self::CHUNK_BYTES),
+            at: Position { line: 0, offset: 0 },
+        })
+    }
+
+    /// Reads to the end of what is written, calling `each` with every complete line (its line
+    /// break trimmed), as [`read_entries`] would see it.
+    pub(crate) fn read(
+        &mut self,
+        mut each: impl FnMut(Position, &str) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let mut chunk = vec![0; Self::CHUNK_BYTES];
+        loop {
+            let n = self
+                .file
+                .read(&mut chunk)
+                .map_err(|e| Error::journal(&self.path, e))?;
+            if n == 0 {
+                return Ok(());
+            }
+            self.partial.extend_from_slice(&chunk[..n]);
+            let mut start = 0;
+            while let Some(end) = self.partial[start..].iter().position(|&b| b == b'\n') {
+                let end = start + end + 1;
+                self.hand_on(start..end, &mut each)?;
+                start = end;
+            }
+            self.partial.drain(..start);
+        }
+    }
+
+    /// Hands on what follows the last line break as a last line: the writer has stopped, so a
+    /// line without its end is torn.
+    pub(crate) fn read_last(
+        &mut self,
+        mut each: impl FnMut(Position, &str) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        if self.partial.is_empty() {
+            return Ok(());
+        }
+        let all = 0..self.partial.len();
+        self.hand_on(all, &mut each)?;
+        self.partial.clear();
+        Ok(())
+    }
+
+    fn hand_on(
+        &mut self,
+        bytes: std::ops::Range<usize>,
+        each: &mut impl FnMut(Position, &str) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let here = self.at;
+        self.at.line += 1;
+        self.at.offset += bytes.len() as u64;
+        let text = std::str::from_utf8(&self.partial[bytes]).map_err(|e| {
+            Error::journal(
+                &self.path,
+                std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+            )
+        })?;
+        each(here, text.trim_end_matches(['\n', '\r']))
+    }
+}
+
 /// Reads a journal entry by entry. A torn line (the process died mid-write) is skipped when it
 /// is the last line or the last line of a run: what it would have recorded was never synced, so
 /// nothing depended on it. A damaged line anywhere else is an error.
 pub fn read_entries(
     path: &Path,
 ) -> Result<impl Iterator<Item = Result<(Position, Entry), Error>>, Error> {
-    let mut lines = lines(path)?.peekable();
-    let path = path.to_owned();
+    let mut lines = lines(path)?;
+    let mut judge = LineJudge::new(path);
     Ok(std::iter::from_fn(move || loop {
         let (at, line) = match lines.next()? {
             Ok(line) => line,
-            Err(e) => return Some(Err(Error::journal(&path, e))),
+            Err(e) => return Some(Err(Error::journal(&judge.path, e))),
         };
-        if line.trim().is_empty() {
-            continue;
-        }
-        match parse_entry(&line) {
-            Ok(entry) => return Some(Ok((at, entry))),
-            Err(e) => {
-                let torn = match lines.peek() {
-                    None => true,
-                    Some(Ok((_, next))) => {
-                        matches!(parse_entry(next), Ok(Entry::Start { .. }))
-                    }
-                    Some(Err(_)) => false,
-                };
-                if !torn {
-                    return Some(Err(Error::JournalDamaged {
-                        path: path.clone(),
-                        line: at.line,
-                        detail: e.to_string(),
-                    }));
-                }
-            }
+        match judge.entry(at, &line) {
+            Ok(Some(entry)) => return Some(Ok((at, entry))),
+            Ok(None) => continue,
+            Err(e) => return Some(Err(e)),
         }
     }))
+}
+
+/// Turns journal lines, in order, into entries, deciding whether a line that cannot be read is
+/// torn (skipped) or damaged (an error): the one place [`read_entries`] and a reader that
+/// follows a growing journal decide it. An unreadable line is torn when nothing follows it
+/// or the next line starts a run; the line after it decides, so it is judged then.
+#[derive(Debug)]
+pub(crate) struct LineJudge {
+    path: PathBuf,
+    /// An unreadable line waiting for the next one: where it is, and the parser's words.
+    unreadable: Option<(Position, String)>,
+}
+
+impl LineJudge {
+    pub(crate) fn new(path: &Path) -> LineJudge {
+        LineJudge {
+            path: path.to_owned(),
+            unreadable: None,
+        }
+    }
+
+    /// The entry on `line` (none for a blank or unreadable one), once the unreadable line
+    /// before it, if any, is judged torn.
+    pub(crate) fn entry(&mut self, at: Position, line: &str) -> Result<Option<Entry>, Error> {
+        if let Some((unreadable, detail)) = self.unreadable.take() {
+            if !matches!(parse_entry(line), Ok(Entry::Start { .. })) {
+                return Err(Error::JournalDamaged {
+                    path: self.path.clone(),
+                    line: unreadable.line,
+                    detail,
+                });
+            }
+        }
+        if line.trim().is_empty() {
+            return Ok(None);
+        }
+        match parse_entry(line) {
+            Ok(entry) => Ok(Some(entry)),
+            Err(e) => {
+                self.unreadable = Some((at, e.to_string()));
+                Ok(None)
+            }
+        }
+    }
 }
 
 /// Reads the entry that starts at `offset` (a [`Position::offset`] from [`read_entries`]).

@@ -236,6 +236,12 @@ impl Fold {
         ledger.last[index] = key;
     }
 
+    /// The ledger of the entries applied so far, less what [`Fold::finish`] adds: which rows
+    /// the batches still unanswered may have stored.
+    pub(crate) fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
     pub(crate) fn finish(mut self) -> Ledger {
         // Written down, never answered: the request may have been processed.
         for row in self.open.into_values().flat_map(|(_, rows)| rows) {

@@ -7,7 +7,8 @@
 //! - [`Pusher::push`] validates, packs and sends, telling an [`Observer`] what happens;
 //! - [`Pusher::poll_deliveries`] asks each accepted batch's delivery;
 //! - [`Pusher::write_report`] rebuilds the report from the journal through the [`Ledger`], the
-//!   same fold a resumed push reads.
+//!   same fold a resumed push reads; [`Pusher::start_report`] writes the same report while the
+//!   push runs ([`LiveReport`]).
 //!
 //! The engine reads time only through the [`Clock`] it is given. It validates on every core
 //! with [`ordered::map_ordered`], which `tcbatch validate` uses too.
@@ -70,6 +71,7 @@ mod events;
 mod input;
 pub mod journal;
 mod ledger;
+mod live_report;
 mod options;
 pub mod ordered;
 mod paths;
@@ -84,6 +86,7 @@ pub use error::{Error, FileRole};
 pub use events::{Event, Observer, StopReason};
 pub use input::{InputRow, IntoRow};
 pub use ledger::{Ledger, Outcome, RowSet};
+pub use live_report::LiveReport;
 pub use options::{Destination, Fingerprint, SendOptions, StoredSoFar};
 pub use paths::check_outputs;
 pub use push::{

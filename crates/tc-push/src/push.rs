@@ -360,6 +360,24 @@ impl Pusher {
         crate::delivery::poll(&self.config.journal, &self.journal, client, timeout).await
     }
 
+    /// Starts writing the report of this journal to `path` (CSV, or JSON Lines when it ends in
+    /// `.jsonl`) while the push runs, so that little is left to write when it ends: call it
+    /// before [`Pusher::push`], and [`crate::LiveReport::finish`] after. The report is the one
+    /// [`Pusher::write_report`] would write then.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Report`] when the report's partial file cannot be created, or another push is
+    /// writing the same report; [`Error::Journal`] when the journal cannot be read.
+    pub fn start_report(&self, path: &Path) -> Result<crate::LiveReport, Error> {
+        crate::LiveReport::start(
+            self.journal.clone(),
+            &self.config.journal,
+            path,
+            crate::ReportFormat::of_path(path),
+        )
+    }
+
     /// Writes the report of this journal: see [`crate::write_report`].
     pub fn write_report(&self, path: &Path, input_rows: u64) -> Result<crate::Tally, Error> {
         crate::report::write_report(&self.config.journal, path, input_rows)

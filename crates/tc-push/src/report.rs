@@ -52,7 +52,7 @@ impl Tally {
         self.accepted + self.rejected + self.failed + self.unknown
     }
 
-    fn count(&mut self, row: &ReportRow) {
+    pub(crate) fn count(&mut self, row: &ReportRow) {
         match row.status {
             RowStatus::Accepted => self.accepted += 1,
             RowStatus::Rejected => self.rejected += 1,
@@ -159,7 +159,10 @@ pub(crate) fn write_rows(
     let mut sink = Sink::new(out, format);
     let mut tally = Tally::default();
     for row in 1..=input_rows.max(ledger.highest_row()) {
-        let report = report_row(journal, &ledger, &mut entries, row)?;
+        let report = match ledger.last_word(row) {
+            0 => report_row(journal, &ledger, row, None)?,
+            key => report_row(journal, &ledger, row, Some((key, entries.get(key - 1)?)))?,
+        };
         tally.count(&report);
         sink.write(&report).map_err(report_error)?;
     }
@@ -190,15 +193,16 @@ pub(crate) fn report_dir(path: &Path) -> &Path {
     }
 }
 
-fn report_row(
+/// The report row of `row`, from the journal entry with the last word on it (with its
+/// [`Ledger::last_word`] key), none when the journal never mentions the row.
+pub(crate) fn report_row(
     journal: &Path,
     ledger: &Ledger,
-    entries: &mut EntryCache,
     row: u64,
+    last_word: Option<(u64, &Entry)>,
 ) -> Result<ReportRow, Error> {
-    let key = ledger.last_word(row);
     let stored_before = ledger.stored_before_last_word.contains(row);
-    if key == 0 {
+    let Some((key, entry)) = last_word else {
         return Ok(ReportRow {
             row,
             line: 0,
@@ -212,8 +216,8 @@ fn report_row(
             delivery_status: None,
             delivery_message: String::new(),
         });
-    }
-    Ok(match entries.get(key - 1)? {
+    };
+    Ok(match entry {
         Entry::Rejected {
             line,
             code,
@@ -353,20 +357,20 @@ impl EntryCache {
     }
 }
 
-enum Sink<W: Write> {
+pub(crate) enum Sink<W: Write> {
     Csv(Box<CsvSink<W>>),
     Jsonl(BufWriter<W>),
 }
 
 impl<W: Write> Sink<W> {
-    fn new(out: W, format: ReportFormat) -> Sink<W> {
+    pub(crate) fn new(out: W, format: ReportFormat) -> Sink<W> {
         match format {
             ReportFormat::JsonLines => Sink::Jsonl(BufWriter::new(out)),
             ReportFormat::Csv => Sink::Csv(Box::new(CsvSink::new(out))),
         }
     }
 
-    fn write(&mut self, row: &ReportRow) -> std::io::Result<()> {
+    pub(crate) fn write(&mut self, row: &ReportRow) -> std::io::Result<()> {
         match self {
             Sink::Csv(w) => w.write(row),
             Sink::Jsonl(w) => {
@@ -376,7 +380,7 @@ impl<W: Write> Sink<W> {
         }
     }
 
-    fn finish(self) -> std::io::Result<()> {
+    pub(crate) fn finish(self) -> std::io::Result<()> {
         match self {
             Sink::Csv(w) => w.finish(),
             Sink::Jsonl(mut w) => w.flush(),
@@ -388,7 +392,7 @@ impl<W: Write> Sink<W> {
 /// row like the one before it is written as its two numbers and the rest of that row's CSV:
 /// serialising every field of a million rows took about a third of the report's time. The bytes
 /// are the `csv` crate's: numbers are never quoted, and a field's quoting depends on it alone.
-struct CsvSink<W: Write> {
+pub(crate) struct CsvSink<W: Write> {
     out: BufWriter<W>,
     /// The last row serialised, and its CSV after the row and line numbers and their commas;
     /// none before the first row, which the header goes before.

@@ -124,11 +124,15 @@ async fn push_until_finished(
                 }
             }
         };
+        let live = live_report_path(journal, run);
+        let report = pusher.start_report(&live).unwrap();
         let pushed = pusher
             .push(input.to_vec(), &client, observer)
             .await
             .unwrap();
         elapsed += pushed.elapsed;
+        report.finish(input.len() as u64).unwrap();
+        check_the_live_report_is_the_journals(journal, &live, input.len() as u64);
         match pushed.end {
             PushEnd::Finished { input_rows } if run > 1 => {
                 assert_eq!(input_rows, input.len() as u64);
@@ -140,6 +144,27 @@ async fn push_until_finished(
         }
     }
     panic!("still not finished after {MAX_RUNS} runs")
+}
+
+/// Where run `run` writes its report as it pushes: CSV and JSON Lines in turn.
+fn live_report_path(journal: &Path, run: u32) -> std::path::PathBuf {
+    let extension = if run % 2 == 1 { "csv" } else { "jsonl" };
+    journal.with_file_name(format!("live-{run}.{extension}"))
+}
+
+/// The report written while the push ran is the one written from its journal after it.
+fn check_the_live_report_is_the_journals(journal: &Path, live: &Path, input_rows: u64) {
+    let after = live.with_file_name(format!(
+        "after-{}",
+        live.file_name().unwrap().to_string_lossy()
+    ));
+    tc_push::write_report(journal, &after, input_rows).unwrap();
+    let (live_bytes, after_bytes) = (std::fs::read(live).unwrap(), std::fs::read(&after).unwrap());
+    assert!(
+        live_bytes == after_bytes,
+        "{} differs from the report written after the push",
+        live.display()
+    );
 }
 
 fn read_report(path: &Path) -> Vec<ReportRow> {

@@ -282,6 +282,13 @@ async fn push_and_report(
     let rows = rows::FileRows::new(&args.file, files.read.clone());
     let read_error = rows.error_slot();
     let read_warnings = rows.warning_slot();
+    // Delivery results would change rows already written: with --wait, the report is written
+    // once they are in.
+    let live_report = if args.wait {
+        None
+    } else {
+        Some(pusher.start_report(&files.report)?)
+    };
     let pushed = pusher.push(rows, client, progress.clone()).await?;
     progress.finish();
     let warnings = std::mem::take(&mut *read_warnings.lock().unwrap_or_else(|e| e.into_inner()));
@@ -303,7 +310,10 @@ async fn push_and_report(
         // The push stopped early: count the input so unsent rows get an answer too.
         _ => crate::read::open_with(Some(&args.file), &files.read)?.count() as u64,
     };
-    let tally = pusher.write_report(&files.report, input_rows)?;
+    let tally = match live_report {
+        Some(report) => report.finish(input_rows)?,
+        None => pusher.write_report(&files.report, input_rows)?,
+    };
     drop(pusher);
     if let Some(error) = rows::take(&read_error) {
         return Err(error.into());
