@@ -195,17 +195,18 @@ fn validate_all(
         let mut memo = CallerMemo::new();
         let time_reading = time_reading.clone();
         let builder = &builder;
+        let mut spare = tc_core::RawRecord::default();
         move |unbuilt: Unbuilt| {
-            let input = unbuilt.build(builder);
+            let input = unbuilt.build(builder, std::mem::take(&mut spare));
             Checked {
                 record: input.record,
                 line: input.line,
                 problems: match place_times(input.raw, time_reading.as_ref()) {
-                    Ok(raw) => validator
-                        .validate_with_memo(&raw, &mut memo)
-                        .err()
-                        .map(Vec::from)
-                        .unwrap_or_default(),
+                    Ok(raw) => {
+                        let problems = validator.validate_with_memo(&raw, &mut memo).err();
+                        spare = raw;
+                        problems.map(Vec::from).unwrap_or_default()
+                    }
                     Err(unreadable) => vec![unreadable],
                 },
             }

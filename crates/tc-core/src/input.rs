@@ -125,9 +125,18 @@ impl RawRecord {
     }
 
     /// Sets a field from text. Text that is empty after trimming leaves the field absent.
+    /// A field that holds text already keeps its string's room: a record refilled row after
+    /// row allocates nothing once its strings are long enough.
     pub fn set_text(&mut self, field: Field, text: &str) {
-        let value = (!text.trim().is_empty()).then(|| Scalar::Text(text.to_owned()));
-        *self.slot(field) = value;
+        let slot = self.slot(field);
+        match slot {
+            _ if text.trim().is_empty() => *slot = None,
+            Some(Scalar::Text(held)) => {
+                held.clear();
+                held.push_str(text);
+            }
+            _ => *slot = Some(Scalar::Text(text.to_owned())),
+        }
     }
 
     /// Sets a field to any value, or leaves it absent with `None`.

@@ -348,11 +348,12 @@ pub struct UnbuiltRow {
 }
 
 impl UnbuiltRow {
-    /// The row as a record, read through the header's `columns`.
-    pub fn build(self, columns: &[Column]) -> InputRecord {
+    /// The row as a record, read through the header's `columns`, in `spare` (a record of an
+    /// earlier row, whose strings' room is reused; what it held does not matter).
+    pub fn build(self, columns: &[Column], spare: RawRecord) -> InputRecord {
         let raw = self
             .fields
-            .and_then(|fields| to_record(columns, fields.bytes(), fields.ends()));
+            .and_then(|fields| fill_record(columns, fields.bytes(), fields.ends(), spare));
         InputRecord {
             record: self.record,
             line: self.line,
@@ -367,6 +368,17 @@ fn to_record(
     row: &[u8],
     ends: impl ExactSizeIterator<Item = usize>,
 ) -> Result<RawRecord, Diagnostic> {
+    fill_record(columns, row, ends, RawRecord::default())
+}
+
+/// [`to_record`] into `raw`: every field the columns give is set (or left absent), and every
+/// other one is cleared, so what `raw` held before does not matter.
+fn fill_record(
+    columns: &[Column],
+    row: &[u8],
+    ends: impl ExactSizeIterator<Item = usize>,
+    mut raw: RawRecord,
+) -> Result<RawRecord, Diagnostic> {
     if ends.len() != columns.len() {
         return Err(unreadable(format!(
             "the row has {} fields but the header has {}; a value that holds a comma must be \
@@ -378,7 +390,11 @@ fn to_record(
     // One UTF-8 check for the whole row: field boundaries fall on the row's separators, so a
     // valid row slices into valid fields (a field that cuts a character is checked alone).
     let row_text = simdutf8::basic::from_utf8(row).ok();
-    let mut raw = RawRecord::default();
+    for field in Field::ALL {
+        if !columns.iter().any(|column| column.sets(field)) {
+            raw.set(field, None);
+        }
+    }
     let mut start = 0;
     for (column, end) in columns.iter().zip(ends) {
         let range = start..end;

@@ -139,6 +139,17 @@ pub enum Column {
     Ignored,
 }
 
+impl Column {
+    /// Whether a row's value in this column sets `field`.
+    pub fn sets(self, field: Field) -> bool {
+        match self {
+            Column::Field(own) => own == field,
+            Column::CallTime => matches!(field, Field::StartsAt | Field::EndsAt),
+            Column::Ignored => false,
+        }
+    }
+}
+
 /// How the columns of one input are read, as worked out from its header.
 #[derive(Debug, Clone, Default)]
 pub struct Layout {

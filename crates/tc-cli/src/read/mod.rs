@@ -380,11 +380,14 @@ pub enum Unbuilt {
 }
 
 impl Unbuilt {
-    /// The record, built the way its reader would have built it.
-    pub fn build(self, builder: &RecordBuilder) -> InputRecord {
+    /// The record, built the way its reader would have built it, in `spare` when it is a
+    /// CSV row: a record built earlier and done with, whose strings' room is reused (seven
+    /// strings a row allocated and freed cost a validating thread about a tenth of its time).
+    /// Pass `RawRecord::default()` when there is none.
+    pub fn build(self, builder: &RecordBuilder, spare: RawRecord) -> InputRecord {
         match self {
             Unbuilt::Built(input) => input,
-            Unbuilt::Csv(row) => row.build(&builder.columns),
+            Unbuilt::Csv(row) => row.build(&builder.columns, spare),
         }
     }
 }
