@@ -179,11 +179,8 @@ impl TimeReading {
                 .instant(value)
                 .map_err(|why| time_problem(Field::StartsAt, &window.call_time, &why))?;
             let Some(at) = at else { return Ok(()) };
-            raw.set(
-                Field::StartsAt,
-                Some(Scalar::Int(at - window.before.millis())),
-            );
-            raw.set(Field::EndsAt, Some(Scalar::Int(at + window.after.millis())));
+            set_millis(raw, Field::StartsAt, at - window.before.millis());
+            set_millis(raw, Field::EndsAt, at + window.after.millis());
             return Ok(());
         }
         for field in [Field::StartsAt, Field::EndsAt] {
@@ -192,7 +189,7 @@ impl TimeReading {
                     .local(text)
                     .map_err(|why| Diagnostic::new(field, Code::TimestampInvalid, why))?
                 {
-                    raw.set(field, Some(Scalar::Int(ms)));
+                    set_millis(raw, field, ms);
                 }
             }
         }
@@ -259,6 +256,21 @@ impl TimeReading {
             ));
         };
         zone.instant(civil).map(Some)
+    }
+}
+
+/// Puts `ms` in `field` as its digits, which tc-core reads as it reads the number, in the
+/// string the field holds: a record the validating threads refill row after row keeps it.
+fn set_millis(raw: &mut RawRecord, field: Field, ms: i64) {
+    use std::io::Write;
+    // The longest i64, `-9223372036854775808`, is 20 characters.
+    let mut digits = [0u8; 20];
+    let mut out = std::io::Cursor::new(&mut digits[..]);
+    let written = write!(out, "{ms}").is_ok();
+    let len = usize::try_from(out.position()).unwrap_or(0);
+    match std::str::from_utf8(&digits[..len]) {
+        Ok(text) if written => raw.set_text(field, text),
+        _ => raw.set(field, Some(Scalar::Int(ms))),
     }
 }
 
@@ -382,8 +394,27 @@ mod tests {
 
     fn millis(raw: &RawRecord, field: Field) -> Option<i64> {
         match raw.get(field) {
-            Some(Scalar::Int(ms)) => Some(*ms),
+            Some(Scalar::Text(digits)) => digits.parse().ok(),
             _ => None,
+        }
+    }
+
+    #[test]
+    fn placed_times_are_what_tc_core_reads_as_those_milliseconds() {
+        for ms in [0, 1_753_246_858_000, -1, i64::MIN, i64::MAX] {
+            let mut raw = RawRecord::default();
+            set_millis(&mut raw, Field::StartsAt, ms);
+            let mut as_number = RawRecord::default();
+            as_number.set(Field::StartsAt, Some(Scalar::Int(ms)));
+            let now = tc_core::EpochMillis::try_from(1_753_246_000_000).unwrap();
+            let problems = |raw: &RawRecord| {
+                tc_core::Validator::new(now)
+                    .validate(raw)
+                    .err()
+                    .map(|e| format!("{e:?}"))
+            };
+            assert_eq!(problems(&raw), problems(&as_number), "{ms}");
+            assert_eq!(millis(&raw, Field::StartsAt), Some(ms));
         }
     }
 
