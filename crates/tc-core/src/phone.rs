@@ -425,7 +425,7 @@ impl Cleaned {
 /// Reduces written text to its digits and whether it was written internationally (`+` or `00`),
 /// rejecting letters, extensions and stray characters.
 fn clean(input: &str) -> Result<Cleaned, PhoneError> {
-    let text = input.trim();
+    let text = crate::input::trim(input);
     if text.is_empty() {
         return Err(PhoneError::Empty);
     }

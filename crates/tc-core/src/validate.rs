@@ -274,7 +274,7 @@ fn text_field(
     match raw.get(field) {
         None => Some(None),
         Some(Scalar::Text(text)) => {
-            let text = text.trim();
+            let text = crate::input::trim(text);
             Some((!text.is_empty()).then(|| text.to_owned()))
         }
         Some(other) => {
