@@ -30,6 +30,8 @@ pub struct CsvRecords<R> {
     name: String,
     lines: Lines<R>,
     parser: Reader,
+    /// The separator `parser` splits on.
+    delimiter: u8,
     /// What each column feeds, by position.
     columns: Vec<Column>,
     /// The current row's bytes as read, and where each of its lines starts in them.
@@ -77,6 +79,7 @@ impl<R: BufRead> CsvRecords<R> {
             name,
             lines: Lines::new(reader),
             parser: parser(delimiter.unwrap_or(b',')),
+            delimiter: delimiter.unwrap_or(b','),
             columns: Vec::new(),
             raw: Vec::with_capacity(512),
             line_starts: Vec::with_capacity(4),
@@ -98,6 +101,7 @@ impl<R: BufRead> CsvRecords<R> {
                 let raw = std::mem::take(&mut this.raw);
                 this.lines.unread(&raw, line);
                 this.parser = parser(other);
+                this.delimiter = other;
                 header = this
                     .read_row(None)
                     .map_err(|err| ReadError::io(&this.name, &err))?;
@@ -177,6 +181,12 @@ impl<R: BufRead> CsvRecords<R> {
             break line;
         };
         self.line_starts.push(0);
+        if let Some(count) =
+            split_plain(&self.raw, self.delimiter, &mut self.fields, &mut self.ends)
+        {
+            self.field_count = count;
+            return Ok(Some(Row::Parsed { line: first.number }));
+        }
         self.parser.reset();
         let mut last: Line = first;
         let (mut at, mut nout, mut nend) = (0, 0, 0);
@@ -449,6 +459,121 @@ fn overlong_message() -> String {
     )
 }
 
+/// The fields of a row on one line that holds no quote and no carriage return but in its line
+/// break, split on `delimiter` into `fields` and `ends` as the CSV parser would split them (the
+/// bytes between separators, as they are): most rows of an export, read with a few vectorised
+/// searches instead of the parser's state machine, which was an eighth of `validate`'s time.
+/// `None`, touching nothing, for any other line; the parser reads it.
+fn split_plain(
+    line: &[u8],
+    delimiter: u8,
+    fields: &mut Vec<u8>,
+    ends: &mut Vec<usize>,
+) -> Option<usize> {
+    let content = line.strip_suffix(b"\n").unwrap_or(line);
+    let content = content.strip_suffix(b"\r").unwrap_or(content);
+    // The parser skips an empty line; `read_row` never asks about one.
+    if content.is_empty() || memchr::memchr3(b'"', b'\r', b'\n', content).is_some() {
+        return None;
+    }
+    if fields.len() < content.len() {
+        fields.resize(content.len(), 0);
+    }
+    let (mut count, mut out, mut start) = (0, 0, 0);
+    for at in memchr::memchr_iter(delimiter, content).chain([content.len()]) {
+        let field = &content[start..at];
+        fields[out..out + field.len()].copy_from_slice(field);
+        out += field.len();
+        if count == ends.len() {
+            ends.resize(ends.len() * 2 + 1, 0);
+        }
+        ends[count] = out;
+        count += 1;
+        start = at + 1;
+    }
+    Some(count)
+}
+
 fn parser(delimiter: u8) -> Reader {
     ReaderBuilder::new().delimiter(delimiter).build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fields the CSV parser makes of `line`.
+    fn by_the_parser(line: &[u8], delimiter: u8) -> Vec<Vec<u8>> {
+        let mut reader = parser(delimiter);
+        let (mut fields, mut ends) = (vec![0; 4096], vec![0; 512]);
+        let (mut at, mut nout, mut nend) = (0, 0, 0);
+        loop {
+            let input = &line[at.min(line.len())..];
+            let (result, nin, o, e) =
+                reader.read_record(input, &mut fields[nout..], &mut ends[nend..]);
+            (at, nout, nend) = (at + nin, nout + o, nend + e);
+            match result {
+                ReadRecordResult::InputEmpty if input.is_empty() => break,
+                ReadRecordResult::InputEmpty => {}
+                _ => break,
+            }
+        }
+        split_at_ends(&fields, &ends[..nend])
+    }
+
+    fn split_at_ends(fields: &[u8], ends: &[usize]) -> Vec<Vec<u8>> {
+        let mut start = 0;
+        ends.iter()
+            .map(|&end| {
+                let field = fields[start..end].to_vec();
+                start = end;
+                field
+            })
+            .collect()
+    }
+
+    #[test]
+    fn plain_lines_split_as_the_parser_splits_them() {
+        let alphabet: &[&[u8]] = &[
+            b"a",
+            b"9",
+            b" ",
+            b",",
+            b";",
+            b"\t",
+            b"\"",
+            b"\r",
+            "é".as_bytes(),
+            "🏦".as_bytes(),
+            b"+",
+        ];
+        let mut x: u64 = 7;
+        let mut split = 0;
+        for _ in 0..50_000 {
+            let mut line = Vec::new();
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            for _ in 0..(x >> 59) {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                line.extend_from_slice(alphabet[(x >> 33) as usize % alphabet.len()]);
+            }
+            line.extend_from_slice(match x % 3 {
+                0 => &b"\n"[..],
+                1 => b"\r\n",
+                _ => b"",
+            });
+            for delimiter in [b',', b';', b'\t'] {
+                let (mut fields, mut ends) = (vec![0; 2], vec![0; 1]);
+                if let Some(count) = split_plain(&line, delimiter, &mut fields, &mut ends) {
+                    split += 1;
+                    assert_eq!(
+                        split_at_ends(&fields, &ends[..count]),
+                        by_the_parser(&line, delimiter),
+                        "{:?}",
+                        String::from_utf8_lossy(&line)
+                    );
+                }
+            }
+        }
+        assert!(split > 10_000, "only {split} lines were plain");
+    }
 }
