@@ -375,7 +375,9 @@ impl Records {
 /// A record read but perhaps not yet made into a [`RawRecord`]: see [`Records::next_unbuilt`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Unbuilt {
-    Built(InputRecord),
+    /// Boxed: a record is a few hundred bytes, a CSV row's fields a few dozen, and every row is
+    /// moved into a chunk, through a channel and out again on its way to a validating thread.
+    Built(Box<InputRecord>),
     Csv(csv::UnbuiltRow),
 }
 
@@ -386,7 +388,7 @@ impl Unbuilt {
     /// Pass `RawRecord::default()` when there is none.
     pub fn build(self, builder: &RecordBuilder, spare: RawRecord) -> InputRecord {
         match self {
-            Unbuilt::Built(input) => input,
+            Unbuilt::Built(input) => *input,
             Unbuilt::Csv(row) => row.build(&builder.columns, spare),
         }
     }
@@ -417,7 +419,7 @@ impl Records {
     pub fn next_unbuilt(&mut self) -> Option<Unbuilt> {
         match &mut self.parsed {
             Parsed::Csv(r) if !self.shape => r.next_unbuilt().map(Unbuilt::Csv),
-            _ => self.next().map(Unbuilt::Built),
+            _ => self.next().map(|input| Unbuilt::Built(Box::new(input))),
         }
     }
 }
