@@ -517,6 +517,7 @@ fn is_extension(rest: &str) -> bool {
 
 /// Decimal digits of any common script, read as their ASCII value, as libphonenumber does.
 /// Each entry is the code point of a script's zero; its nine successors are 1 to 9.
+#[inline]
 fn decimal_digit(c: char) -> Option<char> {
     const ZEROS: &[u32] = &[
         0x30, 0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6, 0xC66, 0xCE6, 0xD66,
