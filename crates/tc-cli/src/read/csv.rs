@@ -41,6 +41,8 @@ pub struct CsvRecords<R> {
     fields: Vec<u8>,
     ends: Vec<usize>,
     field_count: usize,
+    /// Where rows handed to other threads are copied.
+    arena: RowArena,
     next_record: usize,
     warnings: Vec<String>,
     error: Option<ReadError>,
@@ -86,6 +88,7 @@ impl<R: BufRead> CsvRecords<R> {
             fields: vec![0; 1024],
             ends: vec![0; 16],
             field_count: 0,
+            arena: RowArena::default(),
             next_record: 1,
             warnings: Vec::new(),
             error: None,
@@ -277,7 +280,13 @@ impl<R: BufRead> CsvRecords<R> {
         Some(UnbuiltRow {
             record,
             line,
-            fields: row.map(|()| CsvFields::new(self.current())),
+            fields: row.map(|()| {
+                // `current` borrows the whole reader: the arena is taken out meanwhile.
+                let mut arena = std::mem::take(&mut self.arena);
+                let fields = arena.hand_over(self.current());
+                self.arena = arena;
+                fields
+            }),
         })
     }
 
@@ -315,29 +324,45 @@ struct FieldsRef<'a> {
     ends: &'a [usize],
 }
 
-/// A row's fields, owned: what the reading thread hands to a validating one. One allocation
-/// per row: the field bytes, then where each field ends as 4 little-endian bytes (a row is far
-/// shorter than 4 GiB: see [`MAX_RECORD_BYTES`]).
+/// A row's fields, owned: what the reading thread hands to a validating one. The field bytes,
+/// then where each field ends as 4 little-endian bytes (a row is far shorter than 4 GiB: see
+/// [`MAX_RECORD_BYTES`]), in a slice of a buffer many rows share ([`RowArena`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CsvFields {
-    data: Box<[u8]>,
+    data: bytes::Bytes,
     /// Where the field bytes end and the ends begin.
     len: usize,
 }
 
-impl CsvFields {
-    fn new(row: FieldsRef<'_>) -> CsvFields {
-        let mut data = Vec::with_capacity(row.bytes.len() + 4 * row.ends.len());
-        data.extend_from_slice(row.bytes);
+/// Where the reading thread puts the rows it hands over: a buffer of many rows, each row a
+/// counted share of it. A row allocated by the reader and freed by a validating thread cost
+/// the allocator more than the row's copy; the buffer goes when its last row has been built.
+#[derive(Debug, Default)]
+struct RowArena(bytes::BytesMut);
+
+impl RowArena {
+    /// Room for about two thousand rows of an export.
+    const BYTES: usize = 256 * 1024;
+
+    fn hand_over(&mut self, row: FieldsRef<'_>) -> CsvFields {
+        let needed = row.bytes.len() + 4 * row.ends.len();
+        if self.0.capacity() < needed {
+            // The rows handed over keep the old buffer alive; this one starts afresh.
+            self.0 = bytes::BytesMut::with_capacity(Self::BYTES.max(needed));
+        }
+        self.0.extend_from_slice(row.bytes);
         for &end in row.ends {
-            data.extend_from_slice(&u32::try_from(end).unwrap_or(u32::MAX).to_le_bytes());
+            let end = u32::try_from(end).unwrap_or(u32::MAX);
+            self.0.extend_from_slice(&end.to_le_bytes());
         }
         CsvFields {
-            data: data.into_boxed_slice(),
+            data: self.0.split().freeze(),
             len: row.bytes.len(),
         }
     }
+}
 
+impl CsvFields {
     fn bytes(&self) -> &[u8] {
         &self.data[..self.len]
     }
