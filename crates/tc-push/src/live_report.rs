@@ -122,6 +122,8 @@ struct Follower {
     rows: Rows,
 }
 
+/// Everything of a [`Follower`] but the file it reads: the journal folded so far and the report
+/// written from it (apart, so the reader can hand lines to it).
 struct Rows {
     journal: PathBuf,
     report: PathBuf,
