@@ -73,6 +73,8 @@ const DOC_STEP: &[&str] = &[
     "tc-http",
     "-p",
     "tc-redis",
+    "-p",
+    "tc-push",
     "--locked",
 ];
 

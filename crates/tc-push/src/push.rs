@@ -351,7 +351,8 @@ impl Pusher {
         }
     }
 
-    /// Polls the delivery of every accepted batch that has none yet; see [`crate::delivery`].
+    /// Polls the delivery of every accepted batch that has none yet, every [`crate::POLL_EVERY`],
+    /// until each is settled or `timeout` passes, and journals what each answered.
     pub async fn poll_deliveries(
         &mut self,
         client: &tc_http::Client,
