@@ -390,108 +390,85 @@ pub struct Position {
     pub offset: u64,
 }
 
-/// The journal's lines with their positions.
-fn lines(path: &Path) -> Result<impl Iterator<Item = std::io::Result<(Position, String)>>, Error> {
-    let file = File::open(path).map_err(|e| Error::journal(path, e))?;
-    let mut reader = BufReader::new(file);
-    let mut at = Position { line: 0, offset: 0 };
-    Ok(std::iter::from_fn(move || {
-        let mut text = String::new();
-        match reader.read_line(&mut text) {
-            Ok(0) => None,
-            Ok(n) => {
-                at.line += 1;
-                let here = at;
-                at.offset += n as u64;
-                text.truncate(text.trim_end_matches(['\n', '\r']).len());
-                Some(Ok((here, text)))
-            }
-            Err(e) => Some(Err(e)),
-        }
-    }))
+/// Whether more may still be written to a journal being read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LineEnd {
+    /// A push is writing it: a line without its line break is still being written, and waits.
+    Growing,
+    /// Nothing more will be written: what follows the last line break is a last line (the torn
+    /// line a killed push leaves).
+    Final,
 }
 
-/// A journal read as it grows: each call to [`JournalTail::read`] hands on the complete lines
-/// written since the last, with their positions. A line still being written waits for its end.
+/// A journal's lines with their positions (the first line is line 1), read in chunks. Read to
+/// the end of what is written, it can be read again later for what was written since: a
+/// [`crate::LiveReport`] follows a push's journal that way, and [`read_entries`] reads it once.
 #[derive(Debug)]
-pub(crate) struct JournalTail {
+pub(crate) struct JournalLines {
     file: File,
     path: PathBuf,
-    /// Bytes read past the last complete line.
-    partial: Vec<u8>,
-    /// Where the first byte of `partial` stands.
-    at: Position,
+    /// Bytes read and not handed on yet start at `start`.
+    buf: Vec<u8>,
+    start: usize,
+    /// The position of the next line.
+    next: Position,
 }
 
-impl JournalTail {
+impl JournalLines {
     const CHUNK_BYTES: usize = 64 * 1024;
 
-    pub(crate) fn open(path: &Path) -> Result<JournalTail, Error> {
+    pub(crate) fn open(path: &Path) -> Result<JournalLines, Error> {
         let file = File::open(path).map_err(|e| Error::journal(path, e))?;
-        Ok(JournalTail {
+        Ok(JournalLines {
             file,
             path: path.to_owned(),
-            partial: Vec::with_capacity(Self::CHUNK_BYTES),
-            at: Position { line: 0, offset: 0 },
+            buf: Vec::with_capacity(Self::CHUNK_BYTES),
+            start: 0,
+            next: Position { line: 1, offset: 0 },
         })
     }
 
-    /// Reads to the end of what is written, calling `each` with every complete line (its line
-    /// break trimmed), as [`read_entries`] would see it.
-    pub(crate) fn read(
-        &mut self,
-        mut each: impl FnMut(Position, &str) -> Result<(), Error>,
-    ) -> Result<(), Error> {
-        let mut chunk = vec![0; Self::CHUNK_BYTES];
+    /// The next line, its line break trimmed; `None` at the end of what is written.
+    pub(crate) fn next_line(&mut self, end: LineEnd) -> Result<Option<(Position, &str)>, Error> {
         loop {
-            let n = self
-                .file
-                .read(&mut chunk)
-                .map_err(|e| Error::journal(&self.path, e))?;
-            if n == 0 {
-                return Ok(());
+            if let Some(at) = memchr::memchr(b'\n', &self.buf[self.start..]) {
+                return self.hand_on(at + 1).map(Some);
             }
-            self.partial.extend_from_slice(&chunk[..n]);
-            let mut start = 0;
-            while let Some(end) = self.partial[start..].iter().position(|&b| b == b'\n') {
-                let end = start + end + 1;
-                self.hand_on(start..end, &mut each)?;
-                start = end;
+            self.buf.drain(..self.start);
+            self.start = 0;
+            if self.read_more()? == 0 {
+                return match end {
+                    LineEnd::Final if !self.buf.is_empty() => {
+                        self.hand_on(self.buf.len()).map(Some)
+                    }
+                    _ => Ok(None),
+                };
             }
-            self.partial.drain(..start);
         }
     }
 
-    /// Hands on what follows the last line break as a last line: the writer has stopped, so a
-    /// line without its end is torn.
-    pub(crate) fn read_last(
-        &mut self,
-        mut each: impl FnMut(Position, &str) -> Result<(), Error>,
-    ) -> Result<(), Error> {
-        if self.partial.is_empty() {
-            return Ok(());
-        }
-        let all = 0..self.partial.len();
-        self.hand_on(all, &mut each)?;
-        self.partial.clear();
-        Ok(())
+    /// Appends what the file holds next to `buf`, a chunk at most; how many bytes (0 at its end).
+    fn read_more(&mut self) -> Result<usize, Error> {
+        (&mut self.file)
+            .take(Self::CHUNK_BYTES as u64)
+            .read_to_end(&mut self.buf)
+            .map_err(|e| Error::journal(&self.path, e))
     }
 
-    fn hand_on(
-        &mut self,
-        bytes: std::ops::Range<usize>,
-        each: &mut impl FnMut(Position, &str) -> Result<(), Error>,
-    ) -> Result<(), Error> {
-        let here = self.at;
-        self.at.line += 1;
-        self.at.offset += bytes.len() as u64;
-        let text = std::str::from_utf8(&self.partial[bytes]).map_err(|e| {
+    /// Hands on the next `len` bytes as a line.
+    fn hand_on(&mut self, len: usize) -> Result<(Position, &str), Error> {
+        let here = self.next;
+        self.next.line += 1;
+        self.next.offset += len as u64;
+        let bytes = &self.buf[self.start..self.start + len];
+        self.start += len;
+        let text = std::str::from_utf8(bytes).map_err(|e| {
             Error::journal(
                 &self.path,
                 std::io::Error::new(std::io::ErrorKind::InvalidData, e),
             )
         })?;
-        each(here, text.trim_end_matches(['\n', '\r']))
+        Ok((here, text.trim_end_matches(['\n', '\r'])))
     }
 }
 
@@ -501,14 +478,14 @@ impl JournalTail {
 pub fn read_entries(
     path: &Path,
 ) -> Result<impl Iterator<Item = Result<(Position, Entry), Error>>, Error> {
-    let mut lines = lines(path)?;
+    let mut lines = JournalLines::open(path)?;
     let mut judge = LineJudge::new(path);
     Ok(std::iter::from_fn(move || loop {
-        let (at, line) = match lines.next()? {
-            Ok(line) => line,
-            Err(e) => return Some(Err(Error::journal(&judge.path, e))),
+        let (at, line) = match lines.next_line(LineEnd::Final) {
+            Ok(line) => line?,
+            Err(e) => return Some(Err(e)),
         };
-        match judge.entry(at, &line) {
+        match judge.entry(at, line) {
             Ok(Some(entry)) => return Some(Ok((at, entry))),
             Ok(None) => continue,
             Err(e) => return Some(Err(e)),

@@ -5,7 +5,7 @@
 //! can change it any more: when the push ends, only the rows of its last answers are left.
 
 use crate::error::Error;
-use crate::journal::{Entry, JournalTail, LineJudge, Position, SharedJournal};
+use crate::journal::{Entry, JournalLines, LineEnd, LineJudge, Position, SharedJournal};
 use crate::ledger::Fold;
 use crate::report::{report_dir, report_row, write_report_as, ReportFormat, Sink, Tally};
 use std::collections::BTreeMap;
@@ -111,14 +111,14 @@ fn follow(
         if finishing.load(Ordering::SeqCst) {
             return Ok(follower);
         }
-        follower.catch_up()?;
+        follower.catch_up(LineEnd::Growing)?;
         journal.wait_to_grow(seen);
     }
 }
 
 /// The journal read so far, and the report written from it.
 struct Follower {
-    tail: JournalTail,
+    lines: JournalLines,
     rows: Rows,
 }
 
@@ -150,7 +150,7 @@ impl Follower {
             source: e,
         })?;
         Ok(Follower {
-            tail: JournalTail::open(journal)?,
+            lines: JournalLines::open(journal)?,
             rows: Rows {
                 journal: journal.to_owned(),
                 report: report.to_owned(),
@@ -167,64 +167,38 @@ impl Follower {
         })
     }
 
-    fn catch_up(&mut self) -> Result<(), Error> {
-        let rows = &mut self.rows;
-        if rows.stale {
-            return Ok(());
+    /// Reads what the journal holds past what was read, and writes the rows that became final.
+    fn catch_up(&mut self, end: LineEnd) -> Result<(), Error> {
+        // A stale report is written again from the journal: reading on is no use.
+        while !self.rows.stale {
+            let Some((at, line)) = self.lines.next_line(end)? else {
+                break;
+            };
+            self.rows.line(at, line)?;
         }
-        self.tail.read(|at, line| rows.line(at, line))
+        Ok(())
     }
 
     fn finish(mut self, input_rows: u64) -> Result<Tally, Error> {
-        self.catch_up()?;
-        let rows = &mut self.rows;
-        if !rows.stale {
-            self.tail.read_last(|at, line| rows.line(at, line))?;
-        }
+        self.catch_up(LineEnd::Final)?;
         self.rows.finish(input_rows)
     }
 }
 
 impl Rows {
     fn line(&mut self, at: Position, line: &str) -> Result<(), Error> {
-        if self.stale {
-            return Ok(());
-        }
-        let Some(entry) = self.judge.entry(at, line)? else {
+        let Some(mut entry) = self.judge.entry(at, line)? else {
             return Ok(());
         };
         self.stale = self.says_more_about_written_rows(&entry);
         let key = at.offset + 1;
-        let entry = match entry {
-            Entry::Batch {
-                seq,
-                rows,
-                lines,
-                receivers: _,
-                stored_before,
-            } => {
-                let report_part = Entry::Batch {
-                    seq,
-                    rows: rows.clone(),
-                    lines,
-                    receivers: Vec::new(),
-                    stored_before: Vec::new(),
-                };
-                self.kept.insert(key, report_part);
-                Entry::Batch {
-                    seq,
-                    rows,
-                    lines: Vec::new(),
-                    receivers: Vec::new(),
-                    stored_before,
-                }
-            }
-            rejected @ Entry::Rejected { .. } => {
-                self.kept.insert(key, rejected.clone());
-                rejected
-            }
-            other => other,
-        };
+        if let Entry::Batch { receivers, .. } = &mut entry {
+            // Neither the fold nor the report reads them: not worth keeping.
+            *receivers = Vec::new();
+        }
+        if matches!(entry, Entry::Batch { .. } | Entry::Rejected { .. }) {
+            self.kept.insert(key, entry.clone());
+        }
         self.fold.apply(key, entry);
         self.write_final_rows()
     }
@@ -442,18 +416,18 @@ mod tests {
             let mut writer = JournalWriter::create(&journal).unwrap();
             append(&mut writer, &[start(1), rejected(1), batch(1, &[2, 3])]);
             let mut follower = Follower::open(&journal, &report, format).unwrap();
-            follower.catch_up().unwrap();
+            follower.catch_up(LineEnd::Growing).unwrap();
             assert_eq!(follower.rows.next_row, 2, "the rejected row is final");
 
             append(&mut writer, &[batch(2, &[4, 6]), rejected(5)]);
             append(&mut writer, &[outcome(2, BatchStatus::Accepted, false)]);
-            follower.catch_up().unwrap();
+            follower.catch_up(LineEnd::Growing).unwrap();
             assert_eq!(
                 follower.rows.next_row, 2,
                 "row 2 waits for its batch's answer"
             );
             append(&mut writer, &[outcome(1, BatchStatus::Accepted, false)]);
-            follower.catch_up().unwrap();
+            follower.catch_up(LineEnd::Growing).unwrap();
             assert_eq!(follower.rows.next_row, 7, "rows 2 to 6 followed");
             assert_eq!(follower.rows.kept.len(), 0, "nothing left to keep");
 
@@ -467,7 +441,7 @@ mod tests {
                     batch(5, &[9]),
                 ],
             );
-            follower.catch_up().unwrap();
+            follower.catch_up(LineEnd::Growing).unwrap();
             assert_eq!(follower.rows.next_row, 7, "a retryable answer is not final");
             drop(writer);
             let tally = follower.finish(10).unwrap();
@@ -497,7 +471,7 @@ mod tests {
             ],
         );
         let mut follower = Follower::open(&journal, &report, ReportFormat::Csv).unwrap();
-        follower.catch_up().unwrap();
+        follower.catch_up(LineEnd::Growing).unwrap();
         assert_eq!(follower.rows.next_row, 3);
         let delivered = DeliveryRow {
             row: 2,
@@ -531,7 +505,7 @@ mod tests {
         std::io::Write::write_all(&mut file, b"{\"t\":\"outcome\",\"se\n").unwrap();
         let mut writer = JournalWriter::append(&journal).unwrap();
         let mut follower = Follower::open(&journal, &report, ReportFormat::Csv).unwrap();
-        follower.catch_up().unwrap();
+        follower.catch_up(LineEnd::Growing).unwrap();
         append(
             &mut writer,
             &[
@@ -540,7 +514,7 @@ mod tests {
                 outcome(2, BatchStatus::Accepted, false),
             ],
         );
-        follower.catch_up().unwrap();
+        follower.catch_up(LineEnd::Growing).unwrap();
         assert_eq!(follower.rows.next_row, 3);
         follower.finish(2).unwrap();
         assert_eq!(
@@ -558,9 +532,14 @@ mod tests {
         )
         .unwrap();
         let mut follower = Follower::open(&journal, &report, ReportFormat::Csv).unwrap();
-        let err = follower.catch_up().unwrap_err();
+        let err = follower.catch_up(LineEnd::Growing).unwrap_err();
         assert!(matches!(err, Error::JournalDamaged { .. }), "{err}");
-        assert!(crate::Ledger::load(&journal).is_err());
+        let by_the_ledger = crate::Ledger::load(&journal).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            by_the_ledger.to_string(),
+            "the same line named"
+        );
     }
 
     #[test]
