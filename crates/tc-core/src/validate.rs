@@ -371,19 +371,13 @@ fn call_reason(raw: &RawRecord, problems: &mut Vec<Diagnostic>) -> Option<Option
         ));
     }
     check_characters(field, &reason, problems);
-    // The forbidden characters are ASCII, and a byte below 128 is one in UTF-8: one pass over
-    // the bytes against a bit set answers for the reasons that have none (nearly all).
-    let has_forbidden = reason
+    // The forbidden characters are ASCII, and in UTF-8 a byte below 128 is always the ASCII
+    // character: the bytes are tested against a bit set, no character decoded.
+    let mut forbidden: Vec<char> = reason
         .bytes()
-        .any(|b| b < 128 && FORBIDDEN_BYTES & (1 << b) != 0);
-    let mut forbidden: Vec<char> = if has_forbidden {
-        reason
-            .chars()
-            .filter(|c| CALL_REASON_FORBIDDEN.contains(c))
-            .collect()
-    } else {
-        Vec::new()
-    };
+        .filter(|&b| b < 128 && FORBIDDEN_BYTES & (1 << b) != 0)
+        .map(char::from)
+        .collect();
     if !forbidden.is_empty() {
         forbidden.sort_unstable();
         forbidden.dedup();
@@ -413,8 +407,6 @@ fn call_reason(raw: &RawRecord, problems: &mut Vec<Diagnostic>) -> Option<Option
     Some(Some(reason))
 }
 
-/// The character rules of the texts a phone shows: no control characters, and at least one
-/// visible character.
 /// [`CALL_REASON_FORBIDDEN`] as a set of bytes: bit `b` for the character `b`.
 const FORBIDDEN_BYTES: u128 = {
     let mut set = 0u128;
@@ -428,6 +420,8 @@ const FORBIDDEN_BYTES: u128 = {
     set
 };
 
+/// The character rules of the texts a phone shows: no control characters, and at least one
+/// visible character.
 fn check_characters(field: Field, text: &str, problems: &mut Vec<Diagnostic>) {
     // Nearly every text is ASCII: a byte test answers for it without decoding characters.
     if text.is_ascii()
