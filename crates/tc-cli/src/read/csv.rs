@@ -260,12 +260,7 @@ impl<R: BufRead> CsvRecords<R> {
 
     /// The current row's fields, as the header's columns read them.
     fn current(&self) -> FieldsRef<'_> {
-        let ends = &self.ends[..self.field_count];
-        let len = ends.last().copied().unwrap_or(0);
-        FieldsRef {
-            bytes: &self.fields[..len],
-            ends,
-        }
+        FieldsRef::of(&self.fields, &self.ends[..self.field_count])
     }
 
     /// The header's columns, by position: what [`UnbuiltRow::build`] needs.
@@ -281,11 +276,8 @@ impl<R: BufRead> CsvRecords<R> {
             record,
             line,
             fields: row.map(|()| {
-                // `current` borrows the whole reader: the arena is taken out meanwhile.
-                let mut arena = std::mem::take(&mut self.arena);
-                let fields = arena.hand_over(self.current());
-                self.arena = arena;
-                fields
+                let current = FieldsRef::of(&self.fields, &self.ends[..self.field_count]);
+                self.arena.hand_over(current)
             }),
         })
     }
@@ -322,6 +314,17 @@ impl<R: BufRead> CsvRecords<R> {
 struct FieldsRef<'a> {
     bytes: &'a [u8],
     ends: &'a [usize],
+}
+
+impl<'a> FieldsRef<'a> {
+    /// The fields of a row parsed into `fields` and `ends`, `ends` cut to the row's fields.
+    fn of(fields: &'a [u8], ends: &'a [usize]) -> FieldsRef<'a> {
+        let len = ends.last().copied().unwrap_or(0);
+        FieldsRef {
+            bytes: &fields[..len],
+            ends,
+        }
+    }
 }
 
 /// A row's fields, owned: what the reading thread hands to a validating one. The field bytes,
@@ -388,7 +391,7 @@ impl UnbuiltRow {
     pub fn build(self, columns: &[Column], spare: RawRecord) -> InputRecord {
         let raw = self
             .fields
-            .and_then(|fields| fill_record(columns, fields.bytes(), fields.ends(), spare));
+            .and_then(|fields| to_record(columns, fields.bytes(), fields.ends(), spare));
         InputRecord {
             record: self.record,
             line: self.line,
@@ -397,18 +400,9 @@ impl UnbuiltRow {
     }
 }
 
-/// A row as a record, or why it cannot be one.
+/// A row as a record, or why it cannot be one, in `raw`: every field the columns give is set
+/// (or left absent), and every other one is cleared, so what `raw` held before does not matter.
 fn to_record(
-    columns: &[Column],
-    row: &[u8],
-    ends: impl ExactSizeIterator<Item = usize>,
-) -> Result<RawRecord, Diagnostic> {
-    fill_record(columns, row, ends, RawRecord::default())
-}
-
-/// [`to_record`] into `raw`: every field the columns give is set (or left absent), and every
-/// other one is cleared, so what `raw` held before does not matter.
-fn fill_record(
     columns: &[Column],
     row: &[u8],
     ends: impl ExactSizeIterator<Item = usize>,
@@ -470,7 +464,8 @@ impl<R: BufRead> Iterator for CsvRecords<R> {
             line,
             raw: row.and_then(|()| {
                 let current = self.current();
-                to_record(&self.columns, current.bytes, current.ends.iter().copied())
+                let ends = current.ends.iter().copied();
+                to_record(&self.columns, current.bytes, ends, RawRecord::default())
             }),
         })
     }
