@@ -2,7 +2,7 @@
 //! policy) and the counters.
 
 use crate::call::{Request, Unreadable};
-use crate::clock::Clock;
+use crate::clock::CallClock;
 use crate::config::{millis, ClientBuilder, ClientConfig, StatusApi};
 use crate::coordinator::Coordinator;
 use crate::error::{Cause, ConfigError, Error};
@@ -42,7 +42,7 @@ pub(crate) struct Inner {
     pub http: reqwest::Client,
     pub config: ClientConfig,
     pub base: Url,
-    pub clock: Clock,
+    pub clock: CallClock,
     pub state: Mutex<State>,
     /// Woken whenever a token creation ends, for calls waiting on it.
     pub token_ready: Notify,
@@ -102,7 +102,7 @@ impl Client {
             http,
             base: config.url().clone(),
             config,
-            clock: Clock::start(),
+            clock: CallClock::start(),
             state: Mutex::new(state),
             token_ready: Notify::new(),
             shared,

@@ -16,16 +16,16 @@ use tc_core::EpochMillis;
 use tokio::time::Instant;
 
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Clock {
+pub(crate) struct CallClock {
     start: Instant,
     /// The wall clock at `start`, in milliseconds since 1970.
     wall_start: i64,
 }
 
-impl Clock {
-    pub fn start() -> Clock {
+impl CallClock {
+    pub fn start() -> CallClock {
         let wall_start = EpochMillis::try_from(SystemTime::now()).map_or(0, EpochMillis::as_i64);
-        Clock {
+        CallClock {
             start: Instant::now(),
             wall_start,
         }

@@ -40,17 +40,10 @@ pub enum StatusApi {
 
 /// What the client does with a create request whose outcome is unknown (sent, and no answer
 /// says whether it was stored): the API has no idempotency key, so it must choose between a
-/// possible duplicate and a possible loss.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum Guarantee {
-    /// Send it again, and flag the batch [`crate::Created::possibly_duplicated`]: a duplicate
-    /// shows the caller's name twice, a loss shows the customer an unknown number.
-    #[default]
-    AtLeastOnce,
-    /// Never send it again: the call fails with [`crate::Error::OutcomeUnknown`].
-    AtMostOnce,
-}
+/// possible duplicate and a possible loss. At least once, the client sends it again and flags
+/// the batch [`crate::Created::possibly_duplicated`]; at most once, the call fails with
+/// [`crate::Error::OutcomeUnknown`]. Decided once, in `tc-engine`.
+pub use tc_engine::Guarantee;
 
 /// How failed attempts are retried: attempts per request, the backoff between them, the cap on
 /// a server's `Retry-After`, and the run's retry budget. The defaults are tc-core's

@@ -539,6 +539,52 @@ impl Error {
         }
     }
 
+    /// What `tc-engine` needs to know of a failed create call to decide its batch's outcome
+    /// ([`tc_engine::BatchOutcome::of_failure`]) and whether sending halts
+    /// ([`tc_engine::CallFailure::halt`]): its kind, the answer's status and slug, whether it
+    /// may be stored, and [`Error::message_with_causes`].
+    pub fn failure(&self) -> tc_engine::CallFailure {
+        use tc_engine::FailureKind as Kind;
+        let kind = match self {
+            Error::Config(_) | Error::Encode(_) => Kind::Misconfigured,
+            Error::Final { .. } => Kind::Refused,
+            Error::Unauthorized { .. } => Kind::Unauthorized,
+            Error::GaveUp { .. } => Kind::GaveUp,
+            Error::OutcomeUnknown { .. } => Kind::Unanswered,
+            Error::TokenBudgetExhausted { retry_after, .. } => Kind::TokenBudgetSpent {
+                retry_after_ms: u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX),
+            },
+            Error::InvalidResponse { .. } => Kind::UnreadableAnswer,
+            Error::Redirected { .. } => Kind::Redirected,
+            Error::SendByPassed { .. } => Kind::SendByPassed,
+        };
+        let mut failure = tc_engine::CallFailure::new(kind, self.message_with_causes());
+        if let Some(status) = self.status() {
+            failure = failure.with_status(status);
+        }
+        if let Some(slug) = self.slug() {
+            failure = failure.with_slug(slug);
+        }
+        if self.outcome_unknown() {
+            failure = failure.possibly_stored();
+        }
+        failure
+    }
+
+    /// The error's message followed by its causes (the operating system's words for a refused
+    /// connection, the parser's for an unreadable answer), on one line: what a report or a
+    /// record's status says of it.
+    pub fn message_with_causes(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
+    }
+
     /// The HTTP status of the answer behind the error, if any.
     pub fn status(&self) -> Option<u16> {
         match self {

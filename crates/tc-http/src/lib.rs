@@ -21,6 +21,7 @@ mod stats;
 mod stop;
 mod tokens;
 mod wait;
+mod wall_clock;
 
 pub use client::{Client, Created};
 pub use config::{
@@ -35,3 +36,4 @@ pub use error::{AttemptFailure, Cause, ConfigError, Error, Setting};
 pub use stats::Stats;
 pub use stop::StopSignal;
 pub use wait::{BatchWait, Settlement};
+pub use wall_clock::{Clock, SystemClock, TokioClock};

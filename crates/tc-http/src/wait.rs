@@ -2,22 +2,16 @@
 //! settled, or the time is up.
 
 use crate::client::Client;
+use crate::config::duration;
 use crate::error::{ConfigError, Error, Setting};
 use std::time::Duration;
+use tc_core::transport::MonotonicMillis;
 use tc_core::wire::{BatchStatusResponse, RecordStatus};
 use tc_core::BatchId;
+use tc_engine::delivery::{StatusWait, WaitStep};
 use tokio::time::{sleep_until, Instant};
 
-/// Whether a batch's deliveries settled before the time was up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Settlement {
-    /// Every record has its final delivery ([`tc_core::wire::DeliveryStatus::is_settled`]).
-    Settled,
-    /// The time was up with a record still pending, processing or queued, or with no record
-    /// listed yet.
-    TimedOut,
-}
+pub use tc_engine::delivery::Settlement;
 
 /// What [`Client::wait_for_batch`] saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,16 +38,6 @@ impl BatchWait {
             .iter()
             .filter(|record| !record.status_info.delivery().is_settled())
     }
-}
-
-/// Every record listed has its final delivery. An empty list is not settled: the API has not
-/// listed the batch's records yet.
-fn settled(status: &BatchStatusResponse) -> bool {
-    !status.data.is_empty()
-        && status
-            .data
-            .iter()
-            .all(|record| record.status_info.delivery().is_settled())
 }
 
 impl Client {
@@ -95,28 +79,30 @@ impl Client {
             )
             .into());
         }
-        // A timeout too long to represent never ends.
-        let deadline = Instant::now().checked_add(timeout);
+        // The schedule is tc-engine's; this loop only reads and sleeps. A timeout too long to
+        // represent never ends.
+        let origin = Instant::now();
+        let since = |instant: Instant| {
+            let elapsed = instant.saturating_duration_since(origin).as_millis();
+            MonotonicMillis::from_millis(i64::try_from(elapsed).unwrap_or(i64::MAX))
+        };
+        let every = i64::try_from(poll_interval.as_millis()).unwrap_or(i64::MAX);
+        let timeout = i64::try_from(timeout.as_millis()).ok();
+        let wait = StatusWait::new(since(origin), every, timeout);
         let mut polls = 0;
         loop {
             let status = self.batch_status(batch_id).await?;
             polls += 1;
-            let next = Instant::now() + poll_interval;
-            let settlement = if settled(&status) {
-                Some(Settlement::Settled)
-            } else if deadline.is_some_and(|deadline| next > deadline) {
-                Some(Settlement::TimedOut)
-            } else {
-                None
-            };
-            if let Some(settlement) = settlement {
-                return Ok(BatchWait {
-                    status,
-                    settlement,
-                    polls,
-                });
+            match wait.after_read(&status, since(Instant::now())) {
+                WaitStep::Done(settlement) => {
+                    return Ok(BatchWait {
+                        status,
+                        settlement,
+                        polls,
+                    })
+                }
+                WaitStep::AskAt(at) => sleep_until(origin + duration(at.as_millis())).await,
             }
-            sleep_until(next).await;
         }
     }
 }

@@ -1,9 +1,11 @@
-//! The one way the engine learns the time: a [`Clock`] it is given, so tests can drive it.
+//! The wall clock of the push and the relay: a [`Clock`] they are given, so tests can drive it.
+//! (The client's own calls run on tokio's monotonic clock, `clock.rs`.)
 
 use tc_core::EpochMillis;
 
-/// Tells the engine what time it is. The engine reads time through nothing else: records are
-/// validated and checked for expiry against it, and the journal's timestamps come from it.
+/// Tells the push or the relay what time it is. They read wall time through nothing else:
+/// records are validated and checked for expiry against it, and the journal's and the store's
+/// timestamps come from it.
 pub trait Clock: Send + Sync + 'static {
     /// Milliseconds since the Unix epoch.
     fn now(&self) -> EpochMillis;
@@ -33,7 +35,7 @@ impl Clock for SystemClock {
 /// ```
 /// use std::time::Duration;
 /// use tc_core::EpochMillis;
-/// use tc_push::{Clock, TokioClock};
+/// use tc_http::{Clock, TokioClock};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -9,9 +9,10 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+use tc_engine::delivery::pair;
 
 /// How often a batch that is not fully processed yet is asked again.
-pub const POLL_EVERY: Duration = Duration::from_secs(2);
+pub const POLL_EVERY: Duration = Duration::from_millis(tc_engine::delivery::POLL_EVERY_MS);
 
 /// What delivery polling got done.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -58,12 +59,7 @@ pub(crate) async fn poll(
             .wait_for_batch(&batch_id, POLL_EVERY, allowed)
             .await?;
         waits_left = waits_left.saturating_sub(u128::from(waited.polls.saturating_sub(1)));
-        // Settled, but with rows the status does not list: not answered either.
-        let records = waited
-            .is_settled()
-            .then(|| match_rows(&rows, &receivers, &waited.status))
-            .flatten();
-        let Some(records) = records else {
+        let Some(records) = settled_rows(&rows, &receivers, &waited.status) else {
             polled.unsettled += 1;
             continue;
         };
@@ -99,34 +95,28 @@ fn accepted_without_delivery(path: &Path) -> Result<HashMap<u64, tc_core::BatchI
     Ok(accepted)
 }
 
-/// Pairs the status entries with the batch's rows by receiver number (in order, so a receiver
-/// that appears twice pairs up twice). `None` unless every row has a settled status.
-fn match_rows(
+/// The deliveries of a batch's rows, once every row has its final one (`tc-engine` pairs them
+/// and decides, as it does for the relay); `None` while a row waits.
+fn settled_rows(
     rows: &[u64],
     receivers: &[String],
     status: &tc_core::wire::BatchStatusResponse,
 ) -> Option<Vec<DeliveryRow>> {
-    let digits = |n: &str| n.trim_start_matches('+').to_owned();
-    let mut pending: HashMap<String, Vec<u64>> = HashMap::new();
-    for (row, receiver) in rows.iter().zip(receivers).rev() {
-        pending.entry(digits(receiver)).or_default().push(*row);
-    }
-    let mut out = Vec::with_capacity(rows.len());
-    for record in &status.data {
-        let delivery = record.status_info.delivery();
-        if !delivery.is_settled() {
-            return None;
-        }
-        if let Some(row) = pending
-            .get_mut(&digits(&record.receiver_number))
-            .and_then(Vec::pop)
-        {
-            out.push(DeliveryRow {
-                row,
-                status: delivery,
-                message: record.status_info.message.clone(),
-            });
-        }
-    }
-    (out.len() == rows.len()).then_some(out)
+    let pairing = pair(
+        rows.iter()
+            .copied()
+            .zip(receivers.iter().map(String::as_str)),
+        status,
+    );
+    pairing.is_settled().then(|| {
+        pairing
+            .paired
+            .into_iter()
+            .map(|paired| DeliveryRow {
+                row: paired.key,
+                status: paired.status,
+                message: paired.message,
+            })
+            .collect()
+    })
 }

@@ -35,7 +35,7 @@ pub enum Event {
 pub enum StopReason {
     /// [`crate::StopHandle::stop`] was called (Ctrl-C, SIGTERM).
     Asked,
-    /// A failure every later batch would meet too (see [`crate::fails_every_batch`]).
+    /// A failure every later batch would meet too (see [`tc_engine::CallFailure::halt`]).
     EveryBatchWouldFail,
 }
 

@@ -63,7 +63,6 @@
 //! # }
 //! ```
 
-mod clock;
 mod codes;
 mod delivery;
 mod error;
@@ -79,7 +78,6 @@ mod push;
 mod rebuild;
 mod report;
 
-pub use clock::{Clock, SystemClock, TokioClock};
 pub use codes::{BatchStatus, ReportCode, RowStatus};
 pub use delivery::{Polled, POLL_EVERY};
 pub use error::{Error, FileRole};
@@ -90,8 +88,7 @@ pub use live_report::LiveReport;
 pub use options::{Destination, Fingerprint, SendOptions, StoredSoFar};
 pub use paths::check_outputs;
 pub use push::{
-    fails_every_batch, BatchCounts, Guarantee, PushConfig, PushEnd, Pushed, Pusher, Resumed, Start,
-    StopHandle,
+    BatchCounts, Guarantee, PushConfig, PushEnd, Pushed, Pusher, Resumed, Start, StopHandle,
 };
 pub use rebuild::{rebuild_report, Rebuilt, ReportOutput};
 pub use report::{verdict, write_report, write_report_as, ReportFormat, ReportRow, Tally};
@@ -101,3 +98,4 @@ pub use tc_core::wire::DeliveryStatus;
 /// on one account give their clients the same coordinator (`tc_redis::RedisCoordinator` over
 /// Redis) through `tc_http::ClientBuilder::coordinator`.
 pub use tc_http::Coordinator;
+pub use tc_http::{Clock, SystemClock, TokioClock};

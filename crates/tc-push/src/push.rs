@@ -1,8 +1,7 @@
 //! The push itself: a reader thread reads rows, workers validate them, the rows come back in
 //! input order and are packed into full batches; sender tasks send them. Every batch is journaled and synced before its request leaves.
 
-use crate::clock::Clock;
-use crate::codes::{BatchStatus, ReportCode};
+use crate::codes::BatchStatus;
 use crate::error::Error;
 use crate::events::{Event, Observer, StopReason};
 use crate::input::IntoRow;
@@ -16,6 +15,8 @@ use std::sync::{Arc, Mutex};
 use tc_core::{
     BatchPlanner, CallRecord, CallerMemo, Diagnostic, EpochMillis, ValidationErrors, Validator,
 };
+use tc_engine::BatchOutcome;
+use tc_http::Clock;
 use tokio::sync::mpsc;
 
 /// Whether the journal is new or continues an earlier push.
@@ -172,24 +173,6 @@ impl StopHandle {
     }
 }
 
-/// Whether every later batch would meet this failure too, so that the push must stop and leave
-/// its rows resumable instead of failing them one batch at a time: the credentials refused, the
-/// base path not found (404, 405), a redirect (the base URL is not the API's), the token budget
-/// or the retries spent, a configuration that cannot work. The one place this is decided.
-pub fn fails_every_batch(error: &tc_http::Error) -> bool {
-    use tc_http::Error as E;
-    match error {
-        E::Config { .. }
-        | E::Encode(_)
-        | E::Unauthorized { .. }
-        | E::TokenBudgetExhausted { .. }
-        | E::Redirected { .. } => true,
-        E::GaveUp { .. } => true,
-        E::Final { status, .. } => matches!(status, 404 | 405),
-        _ => false,
-    }
-}
-
 /// A push on one journal: holds the journal's lock from [`Pusher::open`] until it is dropped.
 pub struct Pusher {
     config: PushConfig,
@@ -285,6 +268,7 @@ impl Pusher {
             counts: Mutex::new(BatchCounts::default()),
             stop: self.stop.clone(),
             stopped: Mutex::new(None),
+            guarantee: self.config.guarantee,
         });
         shared
             .journal
@@ -422,6 +406,7 @@ struct Shared {
     counts: Mutex<BatchCounts>,
     stop: StopHandle,
     stopped: Mutex<Option<tc_http::Error>>,
+    guarantee: Guarantee,
 }
 
 impl Shared {
@@ -779,34 +764,33 @@ async fn send_batch(
         std::task::Poll::Ready(sent) => sent,
         std::task::Poll::Pending => call.await,
     };
-    let (status, outcome) = match sent {
-        Ok(created) => (BatchStatus::Accepted, accepted_entry(seq, created)),
-        Err(error @ tc_http::Error::SendByPassed { wait, .. }) if !error.outcome_unknown() => {
-            // Resumable until its rows are journaled again, in case the process dies between.
-            let mut unsent = failed_entry(seq, &error);
-            if let Entry::Outcome { retryable, .. } = &mut unsent {
-                *retryable = true;
-            }
-            shared.journal.append_now(vec![unsent]).await?;
-            // The rows whose window closes before the request could leave cannot make it: the
-            // earliest one at least (whatever the two clocks say), so trying again always ends.
-            let wait = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
-            let earliest = ready.iter().map(|q| q.record.ends_at()).min();
-            let leaves_at = earliest.map_or(EpochMillis::MAX, |e| e.plus(1));
-            let leaves_at = leaves_at.max(shared.clock.now().plus(wait));
-            let (open, late) = split_expired(ready, leaves_at);
-            shared.journal.append(&late, Sync::Later)?;
-            notify_expired(shared, &late);
-            return Ok(open);
+    let (outcome, attempts) = match sent {
+        Ok(created) => {
+            let attempts = created.attempts;
+            let outcome = BatchOutcome::Accepted {
+                batch_id: created.batch_id,
+                possibly_duplicated: created.possibly_duplicated,
+            };
+            (outcome, attempts)
         }
         Err(error) => {
+            let failure = error.failure();
+            let outcome = BatchOutcome::of_failure(&failure, shared.guarantee);
+            if let (BatchOutcome::Resumable { .. }, None) = (&outcome, failure.halt()) {
+                // The request could not leave in time: the batch is sent again in this run.
+                let entry = outcome_entry(seq, &outcome, error.attempts());
+                shared.journal.append_now(vec![entry]).await?;
+                return resend_late(ready, &outcome, &error, shared);
+            }
             // A call the stop itself ended is the stop's doing, not a failure every batch meets.
-            if fails_every_batch(&error) && !stop.is_stopped() {
+            if failure.halt().is_some() && !stop.is_stopped() {
                 shared.stop_for(&error);
             }
-            (failed_status(&error), failed_entry(seq, &error))
+            (outcome, error.attempts())
         }
     };
+    let status = journal_status(&outcome);
+    let outcome = outcome_entry(seq, &outcome, attempts);
     shared.journal.append_now(vec![outcome]).await?;
     {
         let mut counts = lock(&shared.counts);
@@ -822,68 +806,71 @@ async fn send_batch(
     Ok(Vec::new())
 }
 
-fn accepted_entry(seq: u64, created: tc_http::Created) -> Entry {
+/// The journal's entry for a batch's outcome, decided by `tc-engine`. The journal keeps the
+/// words of its first format: a status, and whether the batch may be stored and is resumable.
+fn outcome_entry(seq: u64, outcome: &BatchOutcome, attempts: u32) -> Entry {
+    let (batch_id, possibly_duplicated) = match outcome {
+        BatchOutcome::Accepted {
+            batch_id,
+            possibly_duplicated,
+        } => (Some(batch_id.clone()), *possibly_duplicated),
+        _ => (None, false),
+    };
     Entry::Outcome {
         seq,
-        status: BatchStatus::Accepted,
-        batch_id: Some(created.batch_id),
-        code: None,
-        message: None,
-        attempts: created.attempts,
-        possibly_duplicated: created.possibly_duplicated,
-        possibly_stored: false,
-        retryable: false,
+        status: journal_status(outcome),
+        batch_id,
+        code: outcome.code(),
+        message: outcome.message().map(str::to_owned),
+        attempts,
+        possibly_duplicated,
+        possibly_stored: outcome.may_be_stored()
+            && !matches!(outcome, BatchOutcome::Accepted { .. }),
+        retryable: matches!(outcome, BatchOutcome::Resumable { .. }),
     }
 }
 
-fn failed_status(error: &tc_http::Error) -> BatchStatus {
-    if error.outcome_unknown() {
-        BatchStatus::Unknown
-    } else {
-        BatchStatus::Failed
+/// The journal's status word for an outcome: a batch that may be stored and is not accepted is
+/// `unknown`.
+fn journal_status(outcome: &BatchOutcome) -> BatchStatus {
+    match outcome {
+        BatchOutcome::Accepted { .. } => BatchStatus::Accepted,
+        BatchOutcome::Unknown { .. }
+        | BatchOutcome::Resumable {
+            possibly_stored: true,
+            ..
+        } => BatchStatus::Unknown,
+        _ => BatchStatus::Failed,
     }
 }
 
-fn failed_entry(seq: u64, error: &tc_http::Error) -> Entry {
-    let unknown = error.outcome_unknown();
-    Entry::Outcome {
-        seq,
-        status: failed_status(error),
-        batch_id: None,
-        code: Some(error_code(error)),
-        message: Some(with_causes(error)),
-        attempts: error.attempts(),
-        possibly_duplicated: false,
-        possibly_stored: unknown,
-        retryable: fails_every_batch(error),
-    }
-}
-
-/// The error's message followed by its causes (the operating system's words for a refused
-/// connection, the parser's for an unreadable answer), for the report.
-fn with_causes(error: &tc_http::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-/// The report's code for a batch the API did not accept: `outcome_unknown` when it may be
-/// stored all the same (whatever the last attempt answered: a 200 whose body could not be read
-/// was processed), else its slug, or the HTTP status.
-fn error_code(error: &tc_http::Error) -> ReportCode {
-    if error.outcome_unknown() {
-        return ReportCode::OutcomeUnknown;
-    }
-    match (error.slug(), error.status()) {
-        (Some(slug), _) => ReportCode::Slug(slug.to_owned()),
-        (None, Some(status)) => ReportCode::Http(status),
-        (None, None) => ReportCode::NotSent,
-    }
+/// The rows of a batch whose request could not leave before a record's window closed: those
+/// whose window closes before it could leave are rejected `window_expired` (the earliest one
+/// at least, whatever the two clocks say, so trying again always ends), the others go back to
+/// be sent again.
+fn resend_late(
+    ready: Vec<Queued>,
+    outcome: &BatchOutcome,
+    error: &tc_http::Error,
+    shared: &Shared,
+) -> Result<Vec<Queued>, Error> {
+    let wait = match error {
+        tc_http::Error::SendByPassed { wait, .. } => *wait,
+        _ => std::time::Duration::ZERO,
+    };
+    let wait = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
+    let earliest = ready.iter().map(|q| q.record.ends_at()).min();
+    let leaves_at = earliest.map_or(EpochMillis::MAX, |e| e.plus(1));
+    let leaves_at = leaves_at.max(shared.clock.now().plus(wait));
+    let stored = outcome.may_be_stored();
+    let ready = ready.into_iter().map(|q| Queued {
+        stored_before: q.stored_before || stored,
+        ..q
+    });
+    let (open, late) = split_expired(ready.collect(), leaves_at);
+    shared.journal.append(&late, Sync::Later)?;
+    notify_expired(shared, &late);
+    Ok(open)
 }
 
 /// One journal line for a rejected row: the first problem's field and code, every message.
@@ -924,6 +911,7 @@ fn split_expired(queued: Vec<Queued>, now: EpochMillis) -> (Vec<Queued>, Vec<Ent
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codes::ReportCode;
     use tc_core::RawRecord;
 
     fn queued(row: u64, ends_at: i64) -> Queued {
@@ -969,10 +957,10 @@ mod tests {
             location: "http://127.0.0.1:9/collect".into(),
             attempts: 1,
         };
-        assert!(fails_every_batch(&error));
+        assert!(error.failure().halt().is_some());
         let Entry::Outcome {
             status, retryable, ..
-        } = failed_entry(7, &error)
+        } = failed_entry(&error, Guarantee::AtLeastOnce)
         else {
             panic!("an outcome")
         };
@@ -993,8 +981,9 @@ mod tests {
             status,
             code,
             possibly_stored,
+            retryable,
             ..
-        } = failed_entry(7, &error)
+        } = failed_entry(&error, Guarantee::AtLeastOnce)
         else {
             panic!("an outcome")
         };
@@ -1004,5 +993,32 @@ mod tests {
             possibly_stored,
             "a 200 was processed: the rows may be stored"
         );
+        assert!(
+            !retryable,
+            "sent again, a processed batch would be stored twice"
+        );
+    }
+
+    #[test]
+    fn an_answer_with_an_empty_slug_is_reported_by_its_status() {
+        // The relay always said `http_NNN` here and the push wrote an empty code: one rule now.
+        let error = tc_http::Error::Final {
+            endpoint: "create call records",
+            status: 422,
+            slug: String::new(),
+            message: "unprocessable".into(),
+            attempts: 1,
+        };
+        let Entry::Outcome { status, code, .. } = failed_entry(&error, Guarantee::AtLeastOnce)
+        else {
+            panic!("an outcome")
+        };
+        assert_eq!(status, BatchStatus::Failed);
+        assert_eq!(code, Some(ReportCode::Http(422)));
+    }
+
+    fn failed_entry(error: &tc_http::Error, guarantee: Guarantee) -> Entry {
+        let outcome = BatchOutcome::of_failure(&error.failure(), guarantee);
+        outcome_entry(7, &outcome, error.attempts())
     }
 }

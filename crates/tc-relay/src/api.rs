@@ -227,7 +227,7 @@ async fn get_record(
         Ok(id) => id,
         Err(invalid) => return error(StatusCode::BAD_REQUEST, invalid.to_string()),
     };
-    match shared.with_store(move |store| store.status(id)).await {
+    match shared.store.status(id).await {
         Ok(Some(status)) => Json(status).into_response(),
         Ok(None) => error(
             StatusCode::NOT_FOUND,
@@ -254,7 +254,7 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
-    let counts = shared.with_store(|store| store.counts()).await;
+    let counts = shared.store.counts().await;
     if let Ok(counts) = counts {
         shared.metrics.records_by_state(&counts);
     }

@@ -4,7 +4,7 @@ use crate::keys::ProducerKeys;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tc_core::Region;
-use tc_push::Guarantee;
+use tc_engine::Guarantee;
 
 /// How long the oldest queued record waits for company before a partial batch leaves.
 pub const DEFAULT_LINGER: Duration = Duration::from_secs(1);
@@ -53,7 +53,7 @@ impl RelayConfig {
             producer_keys: ProducerKeys::default(),
             key_retention: DEFAULT_KEY_RETENTION,
             in_flight: 0,
-            poll_every: tc_push::POLL_EVERY,
+            poll_every: std::time::Duration::from_millis(tc_engine::delivery::POLL_EVERY_MS),
         }
     }
 

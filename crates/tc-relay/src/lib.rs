@@ -5,7 +5,7 @@
 //!
 //! - [`Relay::start`] opens the SQLite store (WAL, synchronous writes, one group commit for
 //!   the posts that arrive together), resumes what the last run left in flight with tc-push's
-//!   rules for unknown outcomes ([`tc_push::Guarantee`]), and starts the sender and the
+//!   rules for unknown outcomes ([`tc_engine::Guarantee`]), and starts the sender and the
 //!   delivery poller;
 //! - [`Relay::router`] is the HTTP API: `POST /v1/call-records`, `GET /v1/call-records/{id}`,
 //!   `/healthz`, `/readyz`, `/metrics`, `/openapi.json`;
@@ -22,7 +22,7 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let client = tc_http::ClientBuilder::from_env().build()?;
 //! let config = tc_relay::RelayConfig::new("relay.db");
-//! let relay = tc_relay::Relay::start(config, client, Arc::new(tc_push::SystemClock)).await?;
+//! let relay = tc_relay::Relay::start(config, client, Arc::new(tc_http::SystemClock)).await?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8090").await?;
 //! relay.serve(listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
 //! # Ok(())

@@ -21,8 +21,7 @@ use utoipa::OpenApi;
         crate::store::PostAnswer,
         crate::store::Accepted,
         crate::intake::Problem,
-        crate::status::RecordStatus,
-        crate::status::RecordState
+        crate::status::RecordStatus
     ))
 )]
 struct RelayApi;

@@ -5,14 +5,16 @@ use crate::config::RelayConfig;
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::status::{RecordId, RecordStatus};
-use crate::store::{Committed, Post, PostAnswer, Resumed, Store};
-use std::collections::BTreeMap;
+use crate::store::{Committed, Post, PostAnswer, RecordChange, Resumed, SqliteStore, Store};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
-use tc_core::{CallRecord, RawRecord, Validator};
-use tc_push::Clock;
+use tc_core::transport::{MonotonicMillis, WindowLimit};
+use tc_core::{RawRecord, Validator};
+use tc_engine::batcher::Queued;
+use tc_engine::{Batcher, BatcherConfig, Halt, RecordState};
+use tc_http::Clock;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -24,14 +26,6 @@ const MAX_GROUP_RECORDS: usize = 50_000;
 /// before this matters).
 const PENDING_POSTS: usize = 4096;
 
-/// A queued record in memory, in the order of its id.
-#[derive(Debug)]
-pub(crate) struct Waiting {
-    pub record: CallRecord,
-    /// When it was acknowledged, on tokio's clock: what the linger is measured from.
-    pub acked: Instant,
-}
-
 pub(crate) struct Job {
     pub post: Post,
     pub reply: oneshot::Sender<Result<PostAnswer, Error>>,
@@ -42,59 +36,55 @@ pub(crate) struct Shared {
     pub config: RelayConfig,
     pub client: tc_http::Client,
     pub clock: Arc<dyn Clock>,
-    pub store: Arc<Mutex<Store>>,
-    pub queue: Mutex<BTreeMap<RecordId, Waiting>>,
-    /// Woken when records join the queue.
+    pub store: Arc<dyn Store>,
+    /// The queued records in memory, and when the next batch is due (tc-engine's).
+    pub batcher: Mutex<Batcher<crate::status::RecordId>>,
+    /// Woken when records join the queue, or sending halts.
     pub queue_changed: Notify,
     /// Records of posts handed to the writer and not yet committed.
     pub pending: AtomicUsize,
     pub posts: mpsc::Sender<Job>,
     pub stopping: AtomicBool,
-    /// Sending waits until then after a failure every batch would meet.
-    pub paused: Mutex<Option<Instant>>,
     pub metrics: Metrics,
+    /// Where the relay's monotonic clock starts: tokio's, so a paused test drives it.
+    origin: Instant,
 }
 
 impl Shared {
-    pub fn queue(&self) -> MutexGuard<'_, BTreeMap<RecordId, Waiting>> {
-        // A panic while the lock was held cannot leave the map half-changed.
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    pub fn batcher(&self) -> MutexGuard<'_, Batcher<crate::status::RecordId>> {
+        // A panic while the lock was held cannot leave the queue half-changed.
+        self.batcher.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Runs `work` on the store, on tokio's blocking pool.
-    pub async fn with_store<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&mut Store) -> Result<T, Error> + Send + 'static,
-    ) -> Result<T, Error> {
-        let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || {
-            let mut store = store.lock().unwrap_or_else(PoisonError::into_inner);
-            work(&mut store)
-        })
-        .await
-        .map_err(|e| Error::Worker(e.to_string()))?
+    /// The relay's monotonic clock at `instant`.
+    pub fn monotonic(&self, instant: Instant) -> MonotonicMillis {
+        let elapsed = instant.saturating_duration_since(self.origin).as_millis();
+        MonotonicMillis::from_millis(i64::try_from(elapsed).unwrap_or(i64::MAX))
     }
 
-    pub fn paused_until(&self) -> MutexGuard<'_, Option<Instant>> {
-        self.paused.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The instant of the relay's monotonic clock `at`.
+    pub fn instant_at(&self, at: MonotonicMillis) -> Instant {
+        self.origin + Duration::from_millis(u64::try_from(at.as_millis()).unwrap_or(0))
     }
 
-    /// Holds sending back for `wait` from now (or longer, if already held longer).
-    pub fn pause(&self, wait: Duration) {
-        let until = Instant::now() + wait;
-        let mut paused = self.paused_until();
-        *paused = Some(paused.map_or(until, |held| held.max(until)));
+    /// Holds sending back as a failure every batch would meet asks.
+    pub fn halt(&self, halt: Halt) {
+        let until = Instant::now() + Duration::from_millis(halt.retry_after_ms());
+        self.batcher().hold_until(self.monotonic(until));
+        self.queue_changed.notify_one();
     }
 
     /// Records acknowledged or being committed and not yet in a batch.
     pub fn backlog(&self) -> usize {
-        self.queue().len() + self.pending.load(Ordering::Relaxed)
+        self.batcher().len() + self.pending.load(Ordering::Relaxed)
     }
 
     /// Puts records back in the queue (a batch that must be sent again), keeping their order.
-    pub fn requeue(&self, records: impl IntoIterator<Item = (RecordId, Waiting)>) {
-        self.queue().extend(records);
-        self.metrics.queue_depth(self.queue().len());
+    pub fn requeue(&self, records: Vec<Queued<crate::status::RecordId>>) {
+        let mut batcher = self.batcher();
+        batcher.requeue(records);
+        self.metrics.queue_depth(batcher.len());
+        drop(batcher);
         self.queue_changed.notify_one();
     }
 }
@@ -129,28 +119,37 @@ impl Relay {
         clock: Arc<dyn Clock>,
     ) -> Result<Relay, Error> {
         let path = config.store().to_path_buf();
-        let guarantee = config.guarantee();
-        let (store, resumed, stored) = tokio::task::spawn_blocking(move || {
-            let mut store = Store::open(&path)?;
-            let resumed = store.resume(guarantee)?;
-            let stored = store.queued()?;
-            Ok::<_, Error>((store, resumed, stored))
-        })
-        .await
-        .map_err(|e| Error::Worker(e.to_string()))??;
+        let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path))
+            .await
+            .map_err(|e| Error::Worker(e.to_string()))??;
+        let store: Arc<dyn Store> = Arc::new(store);
+        let change = RecordChange::resumed(config.guarantee());
+        let moved = store.resume(change.clone()).await?;
+        let resumed = match change.state {
+            RecordState::Unknown => Resumed {
+                unknown: moved,
+                ..Resumed::default()
+            },
+            _ => Resumed {
+                requeued: moved,
+                ..Resumed::default()
+            },
+        };
+        let stored = store.queued().await?;
         let (posts, jobs) = mpsc::channel(PENDING_POSTS);
+        let batcher = Batcher::new(batcher_config(&config, &client));
         let shared = Arc::new(Shared {
             config,
             client,
             clock,
-            store: Arc::new(Mutex::new(store)),
-            queue: Mutex::new(BTreeMap::new()),
+            store,
+            batcher: Mutex::new(batcher),
             queue_changed: Notify::new(),
             pending: AtomicUsize::new(0),
             posts,
             stopping: AtomicBool::new(false),
-            paused: Mutex::new(None),
             metrics: Metrics::new(),
+            origin: Instant::now(),
         });
         load_queue(&shared, stored).await?;
         if resumed != Resumed::default() {
@@ -186,7 +185,7 @@ impl Relay {
 
     /// Records queued and not yet in a batch.
     pub fn queue_depth(&self) -> usize {
-        self.shared.queue().len()
+        self.shared.batcher().len()
     }
 
     /// What the relay knows about one record.
@@ -194,7 +193,7 @@ impl Relay {
     /// # Errors
     /// The store cannot be read.
     pub async fn status(&self, id: RecordId) -> Result<Option<RecordStatus>, Error> {
-        self.shared.with_store(move |store| store.status(id)).await
+        self.shared.store.status(id).await
     }
 
     /// Serves the API on `listener` until `shutdown` completes; then stops taking posts,
@@ -248,13 +247,25 @@ impl Drop for Relay {
     }
 }
 
+/// How the relay's batcher cuts: within every token's window together (only partial batches
+/// wait for it; a full batch is as good as a request can be and queues in the client), after
+/// the configured linger.
+fn batcher_config(config: &RelayConfig, client: &tc_http::Client) -> BatcherConfig {
+    let client = client.config();
+    let tokens = u32::try_from(client.tokens().max(1)).unwrap_or(u32::MAX);
+    let rate = client.rate_limit();
+    let room = WindowLimit::new(rate.limit.saturating_mul(tokens), rate.window_ms);
+    let linger = i64::try_from(config.linger().as_millis()).unwrap_or(i64::MAX);
+    BatcherConfig::new(room).with_linger_ms(linger)
+}
+
 /// Fills the in-memory queue from the store at start. The stored record is the validated one
 /// in E.164; validating it again (at the time it was received) gives back the `CallRecord`.
 async fn load_queue(shared: &Arc<Shared>, stored: Vec<crate::store::Stored>) -> Result<(), Error> {
-    let now = Instant::now();
+    let now = shared.monotonic(Instant::now());
     let mut unreadable = Vec::new();
     {
-        let mut queue = shared.queue();
+        let mut batcher = shared.batcher();
         for stored in stored {
             let record = serde_json::from_str::<RawRecord>(&stored.record)
                 .map_err(|e| e.to_string())
@@ -264,13 +275,11 @@ async fn load_queue(shared: &Arc<Shared>, stored: Vec<crate::store::Stored>) -> 
                         .map_err(|problems| format!("{problems:?}"))
                 });
             match record {
-                Ok(record) => {
-                    queue.insert(stored.id, Waiting { record, acked: now });
-                }
+                Ok(record) => batcher.offer(stored.id, record, now),
                 Err(reason) => unreadable.push((stored.id, reason)),
             }
         }
-        shared.metrics.queue_depth(queue.len());
+        shared.metrics.queue_depth(batcher.len());
     }
     if !unreadable.is_empty() {
         tracing::error!(
@@ -278,7 +287,8 @@ async fn load_queue(shared: &Arc<Shared>, stored: Vec<crate::store::Stored>) -> 
             "queued records in the store can no longer be read; they are marked failed"
         );
         shared
-            .with_store(move |store| store.fail_unreadable(&unreadable))
+            .store
+            .change(unreadable, RecordChange::unreadable())
             .await?;
     }
     Ok(())
@@ -320,9 +330,7 @@ async fn write_posts(
             group.drain(..).map(|job| (job.post, job.reply)).unzip();
         let now = shared.clock.now();
         let started = Instant::now();
-        let committed = shared
-            .with_store(move |store| store.commit_posts(&posts, now))
-            .await;
+        let committed = shared.store.commit_posts(posts, now).await;
         shared.metrics.commit(started.elapsed(), replies.len());
         shared.pending.fetch_sub(records, Ordering::Relaxed);
         match committed {
@@ -343,16 +351,15 @@ fn answer(
     committed: Vec<Committed>,
     replies: Vec<oneshot::Sender<Result<PostAnswer, Error>>>,
 ) {
-    let acked = Instant::now();
+    let acked = shared.monotonic(Instant::now());
     {
-        let mut queue = shared.queue();
+        let mut batcher = shared.batcher();
         for post in &committed {
             for (id, record) in &post.queued {
-                let record = record.clone();
-                queue.insert(*id, Waiting { record, acked });
+                batcher.offer(*id, record.clone(), acked);
             }
         }
-        shared.metrics.queue_depth(queue.len());
+        shared.metrics.queue_depth(batcher.len());
     }
     shared.queue_changed.notify_one();
     for (post, reply) in committed.into_iter().zip(replies) {

@@ -56,75 +56,8 @@ impl TryFrom<String> for RecordId {
     }
 }
 
-/// Where an acknowledged record is on its way to the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum RecordState {
-    /// Stored, waiting for a batch.
-    Queued,
-    /// In a batch whose request has left and has no answer yet.
-    InFlight,
-    /// The API accepted its batch (the batch id is known).
-    Sent,
-    /// Not sent, for a rule: its window closed while it waited (`window_expired`).
-    Rejected,
-    /// The API refused its batch for good.
-    Failed,
-    /// Its batch was possibly stored and, at most once, never sent again: the API may or may
-    /// not hold it.
-    Unknown,
-}
-
-impl RecordState {
-    pub const ALL: [RecordState; 6] = [
-        RecordState::Queued,
-        RecordState::InFlight,
-        RecordState::Sent,
-        RecordState::Rejected,
-        RecordState::Failed,
-        RecordState::Unknown,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RecordState::Queued => "queued",
-            RecordState::InFlight => "in_flight",
-            RecordState::Sent => "sent",
-            RecordState::Rejected => "rejected",
-            RecordState::Failed => "failed",
-            RecordState::Unknown => "unknown",
-        }
-    }
-
-    /// Whether the record has its final answer from the relay's side: nothing will send it
-    /// again.
-    pub fn is_settled(self) -> bool {
-        !matches!(self, RecordState::Queued | RecordState::InFlight)
-    }
-}
-
-impl fmt::Display for RecordState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A text that is not a record state.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a record state")]
-pub struct InvalidRecordState(String);
-
-impl FromStr for RecordState {
-    type Err = InvalidRecordState;
-
-    fn from_str(text: &str) -> Result<RecordState, InvalidRecordState> {
-        RecordState::ALL
-            .into_iter()
-            .find(|s| s.as_str() == text)
-            .ok_or_else(|| InvalidRecordState(tc_core::diagnostic::excerpt(text)))
-    }
-}
+/// Where an acknowledged record is on its way to the API: the lifecycle the push shares.
+pub use tc_engine::{InvalidRecordState, RecordState};
 
 /// Everything the relay knows about one record: the answer of `GET /v1/call-records/{id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -132,17 +65,22 @@ impl FromStr for RecordState {
 pub struct RecordStatus {
     #[schema(value_type = String, example = "r17")]
     pub id: RecordId,
+    /// `queued`, `in_flight`, `accepted`, `rejected`, `failed` or `unknown`.
+    #[schema(value_type = String, example = "accepted")]
     pub state: RecordState,
     /// When the relay acknowledged it, RFC 3339.
     pub received_at: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub external_id: Option<String>,
-    /// The API's id of the batch that carried it, once sent.
+    /// The API's id of the batch that carried it, once accepted.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub batch_id: Option<String>,
-    /// Why it was rejected or failed: a rule code (`window_expired`) or the API's error slug.
+    #[schema(value_type = Option<String>)]
+    pub batch_id: Option<tc_core::BatchId>,
+    /// Why it was rejected, failed or is unknown: a rule code (`window_expired`), the API's
+    /// error slug, `http_NNN` or `outcome_unknown`, as the push's report says it.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub code: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub code: Option<tc_engine::ReportCode>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub message: Option<String>,
     /// The API may hold this record twice: a batch that carried it had an unknown outcome and
@@ -150,7 +88,8 @@ pub struct RecordStatus {
     pub possibly_duplicated: bool,
     /// Its delivery, from the status endpoint, once the relay has asked.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub delivery: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub delivery: Option<tc_core::wire::DeliveryStatus>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub delivery_message: Option<String>,
 }
@@ -166,10 +105,5 @@ mod tests {
         assert_eq!(serde_json::to_string(&id).unwrap(), "\"r42\"");
         assert!("42".parse::<RecordId>().is_err());
         assert!("r-1".parse::<RecordId>().is_err());
-        for state in RecordState::ALL {
-            assert_eq!(state.as_str().parse::<RecordState>(), Ok(state));
-            let json = serde_json::to_string(&state).unwrap();
-            assert_eq!(json, format!("\"{state}\""));
-        }
     }
 }

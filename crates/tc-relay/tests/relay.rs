@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tc_core::EpochMillis;
-use tc_push::{Clock, Guarantee, SystemClock, TokioClock};
+use tc_http::{Clock, Guarantee, SystemClock, TokioClock};
 use tc_relay::{KeyDigest, ProducerKeys, RecordId, RecordState, Relay, RelayConfig};
 use tc_sim::{SimConfig, Simulator};
 use tokio::sync::oneshot;
@@ -229,7 +229,7 @@ async fn under_faults_every_acknowledged_record_is_stored_and_none_twice_unflagg
         let state = status["state"].as_str().unwrap();
         *by_state.entry(state.to_owned()).or_default() += 1;
         let copies = stored.get(receiver).copied().unwrap_or(0);
-        assert_eq!(state, "sent", "{id}: {status}");
+        assert_eq!(state, "accepted", "{id}: {status}");
         assert!(
             copies >= 1,
             "{id} was acknowledged and sent but is not stored"
@@ -316,7 +316,7 @@ async fn a_post_is_answered_with_ids_and_the_validators_diagnostics() {
         .collect();
     let statuses = settled(&http, &running.base, &ids).await;
     for id in &ids {
-        assert_eq!(statuses[id]["state"], "sent", "{}", statuses[id]);
+        assert_eq!(statuses[id]["state"], "accepted", "{}", statuses[id]);
         assert!(statuses[id]["batch_id"].is_string());
     }
     // Both went in one batch: the linger gathered them.

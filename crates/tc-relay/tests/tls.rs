@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tc_core::EpochMillis;
-use tc_push::{Clock, SystemClock, TokioClock};
+use tc_http::{Clock, SystemClock, TokioClock};
 use tc_relay::{Relay, RelayConfig, TlsConfig, TlsError, TlsListener};
 use tc_sim::{SimConfig, Simulator};
 use tokio::io::AsyncReadExt;

@@ -6,14 +6,17 @@
 //! One relay at a time owns a store: it is opened in exclusive locking mode, and a second
 //! relay on the same file is refused at start.
 
+use super::columns;
+use super::{
+    Accepted, AttemptId, Committed, Post, PostAnswer, RecordChange, Store, StoreFuture, Stored,
+};
 use crate::error::Error;
-use crate::intake::Problem;
 use crate::status::{RecordId, RecordState, RecordStatus};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
-use serde::{Deserialize, Serialize};
 use std::path::Path;
-use tc_core::{CallRecord, EpochMillis, NumberFormat};
-use tc_push::Guarantee;
+use std::sync::{Arc, Mutex, PoisonError};
+use tc_core::{BatchId, EpochMillis, NumberFormat};
+use tc_engine::delivery::Pairing;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS records (
@@ -54,105 +57,111 @@ CREATE TABLE IF NOT EXISTS attempts (
 );
 ";
 
-/// A valid record of a post, on its way into the store.
-#[derive(Debug, Clone)]
-pub(crate) struct NewRecord {
-    /// Its place in the post, from 1.
-    pub number: usize,
-    pub record: CallRecord,
-    pub external_id: Option<String>,
+/// The embedded store: one SQLite connection, used on tokio's blocking pool.
+pub(crate) struct SqliteStore {
+    db: Arc<Mutex<Db>>,
 }
 
-/// One post for the group commit.
-#[derive(Debug, Clone)]
-pub(crate) struct Post {
-    pub idempotency_key: Option<String>,
-    pub records: Vec<NewRecord>,
-    pub problems: Vec<Problem>,
-    pub ignored_keys: Vec<String>,
+impl SqliteStore {
+    /// Opens (creating if needed) the store at `path` and takes its lock.
+    pub fn open(path: &Path) -> Result<SqliteStore, Error> {
+        Ok(SqliteStore {
+            db: Arc::new(Mutex::new(Db::open(path)?)),
+        })
+    }
+
+    /// Runs `work` on the connection, on tokio's blocking pool.
+    fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Db) -> Result<T, Error> + Send + 'static,
+    ) -> StoreFuture<'_, T> {
+        let db = Arc::clone(&self.db);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                // A panic while the lock was held cannot leave a transaction half-applied.
+                let mut db = db.lock().unwrap_or_else(PoisonError::into_inner);
+                work(&mut db)
+            })
+            .await
+            .map_err(|e| Error::Worker(e.to_string()))?
+        })
+    }
 }
 
-/// The answer to a post: what was queued under which id, and what was wrong with the rest.
-/// Stored with the post's `Idempotency-Key`, so a retried post gets the same answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[non_exhaustive]
-pub struct PostAnswer {
-    pub accepted: Vec<Accepted>,
-    pub problems: Vec<Problem>,
-    /// Keys of the records that name no field and were ignored.
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
-    pub ignored_keys: Vec<String>,
-    /// This is the stored answer of an earlier post with the same `Idempotency-Key`: nothing
-    /// was queued this time.
-    #[serde(default)]
-    pub replayed: bool,
+impl Store for SqliteStore {
+    fn commit_posts(&self, posts: Vec<Post>, now: EpochMillis) -> StoreFuture<'_, Vec<Committed>> {
+        self.run(move |db| db.commit_posts(&posts, now))
+    }
+
+    fn resume(&self, change: RecordChange) -> StoreFuture<'_, u64> {
+        self.run(move |db| db.change_in_flight(None, &change, "resume batches in flight"))
+    }
+
+    fn queued(&self) -> StoreFuture<'_, Vec<Stored>> {
+        self.run(|db| db.queued())
+    }
+
+    fn change(
+        &self,
+        records: Vec<(RecordId, String)>,
+        change: RecordChange,
+    ) -> StoreFuture<'_, ()> {
+        self.run(move |db| db.change(&records, &change))
+    }
+
+    fn begin_attempt(
+        &self,
+        sent: Vec<RecordId>,
+        expired: Vec<(RecordId, String)>,
+        now: EpochMillis,
+    ) -> StoreFuture<'_, Option<AttemptId>> {
+        self.run(move |db| db.begin_attempt(&sent, &expired, now))
+    }
+
+    fn settle(&self, attempt: AttemptId, change: RecordChange) -> StoreFuture<'_, ()> {
+        self.run(move |db| {
+            let context = "record a batch's outcome";
+            db.change_in_flight(Some(attempt), &change, context)
+                .map(drop)
+        })
+    }
+
+    fn status(&self, id: RecordId) -> StoreFuture<'_, Option<RecordStatus>> {
+        self.run(move |db| db.status(id))
+    }
+
+    fn awaiting_delivery(&self, limit: usize) -> StoreFuture<'_, Vec<(AttemptId, BatchId)>> {
+        self.run(move |db| db.awaiting_delivery(limit))
+    }
+
+    fn receivers(&self, attempt: AttemptId) -> StoreFuture<'_, Vec<(RecordId, String)>> {
+        self.run(move |db| db.receivers(attempt))
+    }
+
+    fn record_deliveries(
+        &self,
+        attempt: AttemptId,
+        pairing: Pairing<RecordId>,
+        now: EpochMillis,
+    ) -> StoreFuture<'_, ()> {
+        self.run(move |db| db.record_deliveries(attempt, &pairing, now))
+    }
+
+    fn counts(&self) -> StoreFuture<'_, Vec<(RecordState, u64)>> {
+        self.run(|db| db.counts())
+    }
+
+    fn purge(&self, before: EpochMillis) -> StoreFuture<'_, ()> {
+        self.run(move |db| db.purge(before))
+    }
 }
 
-/// A record of a post that is durably queued (or was already, under its external id).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[non_exhaustive]
-pub struct Accepted {
-    /// Its place in the post, from 1.
-    pub record: usize,
-    #[schema(value_type = String, example = "r17")]
-    pub id: RecordId,
-    /// An earlier post queued a record with the same `external_id`: this one was not queued
-    /// again, and `id` is the earlier record's.
-    pub deduplicated: bool,
-}
-
-/// What a commit of one post did: the answer, and the records it newly queued.
-#[derive(Debug)]
-pub(crate) struct Committed {
-    pub answer: PostAnswer,
-    pub queued: Vec<(RecordId, CallRecord)>,
-}
-
-/// A queued record read back from the store.
-#[derive(Debug)]
-pub(crate) struct Stored {
-    pub id: RecordId,
-    pub received_at: EpochMillis,
-    pub record: String,
-}
-
-/// How a batch attempt ended, for its records.
-#[derive(Debug, Clone)]
-pub(crate) enum Settle {
-    Sent {
-        batch_id: String,
-        possibly_duplicated: bool,
-    },
-    /// Back to the queue; `possibly_stored` flags the records possibly duplicated.
-    Requeued {
-        possibly_stored: bool,
-    },
-    Failed {
-        code: String,
-        message: String,
-    },
-    Unknown {
-        message: String,
-    },
-}
-
-/// What resuming a store did with the batches that were in flight when the relay stopped.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Resumed {
-    /// Records queued again and flagged possibly duplicated (at least once).
-    pub requeued: u64,
-    /// Records marked unknown (at most once).
-    pub unknown: u64,
-}
-
-pub(crate) struct Store {
+struct Db {
     conn: Connection,
 }
 
-impl Store {
-    /// Opens (creating if needed) the store at `path` and takes its lock.
-    pub fn open(path: &Path) -> Result<Store, Error> {
+impl Db {
+    fn open(path: &Path) -> Result<Db, Error> {
         let conn = Connection::open(path).map_err(Error::store("open the store"))?;
         conn.busy_timeout(std::time::Duration::ZERO)
             .map_err(Error::store("configure the store"))?;
@@ -174,15 +183,11 @@ impl Store {
                 }
                 _ => Error::store("prepare the store")(e),
             })?;
-        Ok(Store { conn })
+        Ok(Db { conn })
     }
 
     /// Commits every post in one transaction (one fsync for all of them): the group commit.
-    pub fn commit_posts(
-        &mut self,
-        posts: &[Post],
-        now: EpochMillis,
-    ) -> Result<Vec<Committed>, Error> {
+    fn commit_posts(&mut self, posts: &[Post], now: EpochMillis) -> Result<Vec<Committed>, Error> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -195,47 +200,55 @@ impl Store {
         Ok(committed)
     }
 
-    /// Applies tc-push's rule for unknown outcomes to the batches in flight when the relay
-    /// stopped: at least once, their records are queued again, flagged possibly duplicated; at
-    /// most once, they are marked unknown.
-    pub fn resume(&mut self, guarantee: Guarantee) -> Result<Resumed, Error> {
-        let sql = match guarantee {
-            Guarantee::AtMostOnce => {
-                "UPDATE records SET state = 'unknown', code = 'outcome_unknown', message = \
-                 'the relay stopped while this record''s batch awaited its answer; at most once, \
-                 it is not sent again' WHERE state = 'in_flight'"
-            }
-            _ => {
-                "UPDATE records SET state = 'queued', attempt = NULL, possibly_duplicated = 1 \
-                 WHERE state = 'in_flight'"
-            }
-        };
-        let changed = self
+    /// Moves the records in flight (of `attempt`, or all of them) as `change` says.
+    fn change_in_flight(
+        &mut self,
+        attempt: Option<AttemptId>,
+        change: &RecordChange,
+        context: &'static str,
+    ) -> Result<u64, Error> {
+        let tx = self
             .conn
-            .execute(sql, [])
-            .map_err(Error::store("resume batches in flight"))? as u64;
-        Ok(match guarantee {
-            Guarantee::AtMostOnce => Resumed {
-                unknown: changed,
-                ..Resumed::default()
-            },
-            _ => Resumed {
-                requeued: changed,
-                ..Resumed::default()
-            },
-        })
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(Error::store(context))?;
+        if let (Some(attempt), Some(batch_id)) = (attempt, &change.batch_id) {
+            tx.execute(
+                "UPDATE attempts SET batch_id = ?2 WHERE attempt = ?1",
+                params![attempt.0, batch_id.as_str()],
+            )
+            .map_err(Error::store(context))?;
+        }
+        let requeued = change.state == RecordState::Queued;
+        let changed = tx
+            .execute(
+                "UPDATE records SET state = ?2, attempt = CASE WHEN ?7 THEN NULL ELSE attempt END, \
+                 batch_id = COALESCE(?3, batch_id), code = ?4, message = ?5, \
+                 possibly_duplicated = MAX(possibly_duplicated, ?6) \
+                 WHERE state = ?8 AND (?1 IS NULL OR attempt = ?1)",
+                params![
+                    attempt.map(|a| a.0),
+                    columns::state(change.state),
+                    change.batch_id.as_ref().map(BatchId::as_str),
+                    change.code.as_ref().map(columns::code),
+                    change.message,
+                    change.possibly_duplicated,
+                    requeued,
+                    columns::state(RecordState::InFlight),
+                ],
+            )
+            .map_err(Error::store(context))?;
+        tx.commit().map_err(Error::store(context))?;
+        Ok(changed as u64)
     }
 
     /// Every queued record, oldest first.
-    pub fn queued(&self) -> Result<Vec<Stored>, Error> {
+    fn queued(&self) -> Result<Vec<Stored>, Error> {
         let mut statement = self
             .conn
-            .prepare(
-                "SELECT id, received_at, record FROM records WHERE state = 'queued' ORDER BY id",
-            )
+            .prepare("SELECT id, received_at, record FROM records WHERE state = ?1 ORDER BY id")
             .map_err(Error::store("read the queue"))?;
         let rows = statement
-            .query_map([], |row| {
+            .query_map([columns::state(RecordState::Queued)], |row| {
                 Ok(Stored {
                     id: RecordId::new(row.get(0)?),
                     received_at: epoch(row.get(1)?),
@@ -247,38 +260,51 @@ impl Store {
         Ok(rows)
     }
 
-    /// Marks records that can no longer be read back failed, with the reason.
-    pub fn fail_unreadable(&mut self, records: &[(RecordId, String)]) -> Result<(), Error> {
-        let context = "mark unreadable records failed";
+    /// Moves the records named, each with its own message, as `change` says.
+    fn change(
+        &mut self,
+        records: &[(RecordId, String)],
+        change: &RecordChange,
+    ) -> Result<(), Error> {
+        let context = "change records";
         let tx = self.conn.transaction().map_err(Error::store(context))?;
-        for (id, reason) in records {
+        for (id, message) in records {
             tx.execute(
-                "UPDATE records SET state = 'failed', code = 'record_unreadable', message = ?2 \
-                 WHERE id = ?1",
-                params![id.get(), reason],
+                "UPDATE records SET state = ?2, code = ?3, message = ?4 WHERE id = ?1",
+                params![
+                    id.get(),
+                    columns::state(change.state),
+                    change.code.as_ref().map(columns::code),
+                    message
+                ],
             )
             .map_err(Error::store(context))?;
         }
         tx.commit().map_err(Error::store(context))
     }
 
-    /// Marks `sent` in flight under a new attempt, and `expired` rejected, synced before the
-    /// request leaves. Returns the attempt's number.
-    pub fn begin_attempt(
+    fn begin_attempt(
         &mut self,
         sent: &[RecordId],
         expired: &[(RecordId, String)],
         now: EpochMillis,
-    ) -> Result<Option<i64>, Error> {
+    ) -> Result<Option<AttemptId>, Error> {
+        let context = "begin a batch";
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(Error::store("begin a batch"))?;
+            .map_err(Error::store(context))?;
+        let window_expired =
+            columns::code(&tc_engine::ReportCode::Rule(tc_core::Code::WindowExpired));
         for (id, message) in expired {
             tx.execute(
-                "UPDATE records SET state = 'rejected', code = 'window_expired', message = ?2 \
-                 WHERE id = ?1",
-                params![id.get(), message],
+                "UPDATE records SET state = ?2, code = ?3, message = ?4 WHERE id = ?1",
+                params![
+                    id.get(),
+                    columns::state(RecordState::Rejected),
+                    window_expired,
+                    message
+                ],
             )
             .map_err(Error::store("reject an expired record"))?;
         }
@@ -289,66 +315,24 @@ impl Store {
                 "INSERT INTO attempts (started_at) VALUES (?1)",
                 [now.as_i64()],
             )
-            .map_err(Error::store("begin a batch"))?;
+            .map_err(Error::store(context))?;
             let attempt = tx.last_insert_rowid();
             let mut update = tx
-                .prepare("UPDATE records SET state = 'in_flight', attempt = ?2 WHERE id = ?1")
-                .map_err(Error::store("begin a batch"))?;
+                .prepare("UPDATE records SET state = ?3, attempt = ?2 WHERE id = ?1")
+                .map_err(Error::store(context))?;
+            let in_flight = columns::state(RecordState::InFlight);
             for id in sent {
                 update
-                    .execute(params![id.get(), attempt])
-                    .map_err(Error::store("begin a batch"))?;
+                    .execute(params![id.get(), attempt, in_flight])
+                    .map_err(Error::store(context))?;
             }
-            Some(attempt)
+            Some(AttemptId(attempt))
         };
-        tx.commit().map_err(Error::store("begin a batch"))?;
+        tx.commit().map_err(Error::store(context))?;
         Ok(attempt)
     }
 
-    /// Records how attempt `attempt` ended, for every record it carried.
-    pub fn settle(&mut self, attempt: i64, settle: &Settle) -> Result<(), Error> {
-        let context = "record a batch's outcome";
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(Error::store(context))?;
-        match settle {
-            Settle::Sent {
-                batch_id,
-                possibly_duplicated,
-            } => tx
-                .execute(
-                    "UPDATE attempts SET batch_id = ?2 WHERE attempt = ?1",
-                    params![attempt, batch_id],
-                )
-                .and_then(|_| {
-                    tx.execute(
-                        "UPDATE records SET state = 'sent', batch_id = ?2, possibly_duplicated = \
-                         MAX(possibly_duplicated, ?3) WHERE attempt = ?1 AND state = 'in_flight'",
-                        params![attempt, batch_id, *possibly_duplicated],
-                    )
-                }),
-            Settle::Requeued { possibly_stored } => tx.execute(
-                "UPDATE records SET state = 'queued', attempt = NULL, possibly_duplicated = \
-                 MAX(possibly_duplicated, ?2) WHERE attempt = ?1 AND state = 'in_flight'",
-                params![attempt, *possibly_stored],
-            ),
-            Settle::Failed { code, message } => tx.execute(
-                "UPDATE records SET state = 'failed', code = ?2, message = ?3 \
-                 WHERE attempt = ?1 AND state = 'in_flight'",
-                params![attempt, code, message],
-            ),
-            Settle::Unknown { message } => tx.execute(
-                "UPDATE records SET state = 'unknown', code = 'outcome_unknown', message = ?2 \
-                 WHERE attempt = ?1 AND state = 'in_flight'",
-                params![attempt, message],
-            ),
-        }
-        .map_err(Error::store(context))?;
-        tx.commit().map_err(Error::store(context))
-    }
-
-    pub fn status(&self, id: RecordId) -> Result<Option<RecordStatus>, Error> {
+    fn status(&self, id: RecordId) -> Result<Option<RecordStatus>, Error> {
         self.conn
             .query_row(
                 "SELECT received_at, external_id, state, batch_id, code, message, \
@@ -356,16 +340,22 @@ impl Store {
                 [id.get()],
                 |row| {
                     let state: String = row.get(2)?;
+                    let batch_id: Option<String> = row.get(3)?;
+                    let code: Option<String> = row.get(4)?;
+                    let delivery: Option<String> = row.get(7)?;
                     Ok(RecordStatus {
                         id,
-                        state: state.parse().unwrap_or(RecordState::Unknown),
+                        // Only this store writes the column, through the same mapping.
+                        state: columns::state_of(&state).unwrap_or(RecordState::Unknown),
                         received_at: epoch(row.get(0)?).to_rfc3339(),
                         external_id: row.get(1)?,
-                        batch_id: row.get(3)?,
-                        code: row.get(4)?,
+                        batch_id: batch_id.and_then(|b| b.parse().ok()),
+                        code: code.as_deref().map(columns::code_of),
                         message: row.get(5)?,
                         possibly_duplicated: row.get(6)?,
-                        delivery: row.get(7)?,
+                        delivery: delivery
+                            .as_deref()
+                            .map(tc_core::wire::DeliveryStatus::parse),
                         delivery_message: row.get(8)?,
                     })
                 },
@@ -374,64 +364,71 @@ impl Store {
             .map_err(Error::store("read a record's status"))
     }
 
-    /// Sent batches whose deliveries are not all settled, oldest first: (attempt, batch id).
-    pub fn awaiting_delivery(&self, limit: usize) -> Result<Vec<(i64, String)>, Error> {
+    /// Accepted batches whose deliveries are not all settled, oldest first.
+    fn awaiting_delivery(&self, limit: usize) -> Result<Vec<(AttemptId, BatchId)>, Error> {
+        let context = "read the batches awaiting delivery";
         let mut statement = self
             .conn
             .prepare(
                 "SELECT attempt, batch_id FROM attempts WHERE batch_id IS NOT NULL AND \
                  delivery_settled = 0 ORDER BY polled_at, attempt LIMIT ?1",
             )
-            .map_err(Error::store("read the batches awaiting delivery"))?;
+            .map_err(Error::store(context))?;
         let rows = statement
-            .query_map([limit as i64], |row| Ok((row.get(0)?, row.get(1)?)))
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(Error::store("read the batches awaiting delivery"))?;
-        Ok(rows)
-    }
-
-    /// The records an attempt sent, with their receivers (E.164).
-    pub fn receivers(&self, attempt: i64) -> Result<Vec<(RecordId, String)>, Error> {
-        let mut statement = self
-            .conn
-            .prepare("SELECT id, receiver FROM records WHERE attempt = ?1 AND state = 'sent' ORDER BY id")
-            .map_err(Error::store("read a batch's records"))?;
-        let rows = statement
-            .query_map([attempt], |row| {
-                Ok((RecordId::new(row.get(0)?), row.get(1)?))
+            .query_map([limit as i64], |row| {
+                Ok((AttemptId(row.get(0)?), row.get::<_, String>(1)?))
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(Error::store(context))?;
+        // A batch id the store cannot have written is left out rather than failing the rest.
+        Ok(rows
+            .into_iter()
+            .filter_map(|(attempt, id)| Some((attempt, id.parse().ok()?)))
+            .collect())
+    }
+
+    /// The accepted records of an attempt, with their receivers (E.164).
+    fn receivers(&self, attempt: AttemptId) -> Result<Vec<(RecordId, String)>, Error> {
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT id, receiver FROM records WHERE attempt = ?1 AND state = ?2 ORDER BY id",
+            )
+            .map_err(Error::store("read a batch's records"))?;
+        let rows = statement
+            .query_map(
+                params![attempt.0, columns::state(RecordState::Accepted)],
+                |row| Ok((RecordId::new(row.get(0)?), row.get(1)?)),
+            )
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
             .map_err(Error::store("read a batch's records"))?;
         Ok(rows)
     }
 
-    /// Writes the deliveries of an attempt's records; `settled` closes the attempt's polling.
-    pub fn record_deliveries(
+    fn record_deliveries(
         &mut self,
-        attempt: i64,
-        deliveries: &[(RecordId, String, Option<String>)],
-        settled: bool,
+        attempt: AttemptId,
+        pairing: &Pairing<RecordId>,
         now: EpochMillis,
     ) -> Result<(), Error> {
         let context = "record deliveries";
         let tx = self.conn.transaction().map_err(Error::store(context))?;
-        for (id, delivery, message) in deliveries {
+        for paired in &pairing.paired {
             tx.execute(
                 "UPDATE records SET delivery = ?2, delivery_message = ?3 WHERE id = ?1",
-                params![id.get(), delivery, message],
+                params![paired.key.get(), paired.status.as_str(), paired.message],
             )
             .map_err(Error::store(context))?;
         }
         tx.execute(
             "UPDATE attempts SET delivery_settled = ?2, polled_at = ?3 WHERE attempt = ?1",
-            params![attempt, settled, now.as_i64()],
+            params![attempt.0, pairing.is_settled(), now.as_i64()],
         )
         .map_err(Error::store(context))?;
         tx.commit().map_err(Error::store(context))
     }
 
-    /// Records per state.
-    pub fn counts(&self) -> Result<Vec<(RecordState, u64)>, Error> {
+    fn counts(&self) -> Result<Vec<(RecordState, u64)>, Error> {
         let mut statement = self
             .conn
             .prepare("SELECT state, COUNT(*) FROM records GROUP BY state")
@@ -444,14 +441,13 @@ impl Store {
             .map_err(Error::store("count records"))?;
         Ok(rows
             .into_iter()
-            .filter_map(|(state, n)| Some((state.parse().ok()?, n as u64)))
+            .filter_map(|(state, n)| Some((columns::state_of(&state)?, n as u64)))
             .collect())
     }
 
-    /// Forgets idempotency keys and external ids older than `before`, and the records that
-    /// were settled before it, with their delivery known or never to be.
-    pub fn purge(&mut self, before: EpochMillis) -> Result<(), Error> {
+    fn purge(&mut self, before: EpochMillis) -> Result<(), Error> {
         let context = "purge old keys";
+        let [rejected, failed, unknown] = columns::FORGETTABLE.map(columns::state);
         let tx = self.conn.transaction().map_err(Error::store(context))?;
         tx.execute(
             "DELETE FROM idempotency_keys WHERE received_at < ?1",
@@ -466,9 +462,15 @@ impl Store {
         })
         .and_then(|_| {
             tx.execute(
-                "DELETE FROM records WHERE received_at < ?1 AND (state IN ('rejected', \
-                 'failed', 'unknown') OR (state = 'sent' AND delivery IS NOT NULL))",
-                [before.as_i64()],
+                "DELETE FROM records WHERE received_at < ?1 AND (state IN (?2, ?3, ?4) OR \
+                 (state = ?5 AND delivery IS NOT NULL))",
+                params![
+                    before.as_i64(),
+                    rejected,
+                    failed,
+                    unknown,
+                    columns::state(RecordState::Accepted)
+                ],
             )
         })
         .map_err(Error::store(context))?;
@@ -524,12 +526,13 @@ fn commit_post(
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
         tx.execute(
             "INSERT INTO records (received_at, external_id, record, receiver, state) \
-             VALUES (?1, ?2, ?3, ?4, 'queued')",
+             VALUES (?1, ?2, ?3, ?4, ?5)",
             params![
                 now.as_i64(),
                 new.external_id,
                 wire,
-                new.record.receiver_number().as_str()
+                new.record.receiver_number().as_str(),
+                columns::state(RecordState::Queued)
             ],
         )?;
         let id = RecordId::new(tx.last_insert_rowid());
