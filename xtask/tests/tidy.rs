@@ -82,8 +82,9 @@ const IO_CRATES: &[&str] = &[
     "glob",
 ];
 
-#[test]
-fn tc_core_has_no_io_dependency() {
+/// The crates of [`IO_CRATES`] that `package` depends on, even indirectly, through normal
+/// (not dev, not build) edges, each as the path that reaches it.
+fn io_dependencies_of(package: &str) -> Vec<String> {
     let output = cargo()
         .args(["metadata", "--format-version", "1"])
         .output()
@@ -107,15 +108,15 @@ fn tc_core_has_no_io_dependency() {
         .iter()
         .filter_map(|n| Some((n["id"].as_str()?, n)))
         .collect();
-    let core = names
+    let start = names
         .iter()
-        .find(|(_, name)| **name == "tc-core")
+        .find(|(_, name)| **name == package)
         .map(|(id, _)| *id)
-        .expect("tc-core in metadata");
+        .unwrap_or_else(|| panic!("{package} in metadata"));
 
-    // Breadth-first over normal (not dev, not build) edges, remembering how each crate was reached.
+    // Breadth-first over normal edges, remembering how each crate was reached.
     let mut reached_from: HashMap<&str, &str> = HashMap::new();
-    let mut queue = VecDeque::from([core]);
+    let mut queue = VecDeque::from([start]);
     while let Some(id) = queue.pop_front() {
         for dep in nodes[id]["deps"].as_array().into_iter().flatten() {
             let normal = dep["dep_kinds"]
@@ -126,7 +127,7 @@ fn tc_core_has_no_io_dependency() {
             let Some(dep_id) = dep["pkg"].as_str() else {
                 continue;
             };
-            if normal && dep_id != core && !reached_from.contains_key(dep_id) {
+            if normal && dep_id != start && !reached_from.contains_key(dep_id) {
                 reached_from.insert(dep_id, id);
                 queue.push_back(dep_id);
             }
@@ -135,7 +136,7 @@ fn tc_core_has_no_io_dependency() {
     let mut offenders = Vec::new();
     for (&id, _) in reached_from
         .iter()
-        .filter(|(id, _)| IO_CRATES.contains(&names[**id]))
+        .filter(|(id, _)| IO_CRATES.contains(&names[**id]) || names[**id] == "tc-push")
     {
         let mut path = vec![names[id]];
         let mut at = id;
@@ -143,15 +144,44 @@ fn tc_core_has_no_io_dependency() {
             path.push(names[parent]);
             at = parent;
         }
-        path.push("tc-core");
+        path.push(package);
         path.reverse();
         path.dedup();
         offenders.push(path.join(" -> "));
     }
     offenders.sort();
+    offenders
+}
+
+#[test]
+fn tc_core_has_no_io_dependency() {
+    let offenders = io_dependencies_of("tc-core");
     assert!(
         offenders.is_empty(),
         "tc-core must stay free of I/O, but depends on: {offenders:#?}\nmove that code to tc-http, tc-sim or tc-cli"
+    );
+}
+
+#[test]
+fn tc_engine_has_no_io_dependency() {
+    let offenders = io_dependencies_of("tc-engine");
+    assert!(
+        offenders.is_empty(),
+        "tc-engine decides without I/O, but depends on: {offenders:#?}\nthe I/O belongs to the \
+         adapters (tc-push, tc-relay)"
+    );
+}
+
+#[test]
+fn tc_relay_does_not_depend_on_tc_push() {
+    // The relay shares the push's decisions through tc-engine, not its journal and threads.
+    let offenders: Vec<String> = io_dependencies_of("tc-relay")
+        .into_iter()
+        .filter(|path| path.ends_with("tc-push"))
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "tc-relay depends on tc-push: {offenders:#?}\nmove the shared decision to tc-engine"
     );
 }
 
@@ -211,6 +241,81 @@ fn tc_core_never_reads_a_clock_or_does_io() {
     assert!(
         found.is_empty(),
         "tc-core is pure: the time is a parameter and I/O belongs to the other crates. Found:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn tc_engine_never_reads_a_clock_or_does_io() {
+    let banned = [
+        "SystemTime",
+        "Instant",
+        "now_utc",
+        "std::fs",
+        "std::net",
+        "std::thread",
+        "std::process",
+        "std::env",
+        "println!",
+        "print!(",
+        "eprint",
+        "tokio",
+    ];
+    let found = library_occurrences("crates/tc-engine/src", &banned, &[]);
+    assert!(
+        found.is_empty(),
+        "tc-engine decides without I/O: the time is a parameter. Found:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_relay_store_names_states_and_codes_only_in_its_column_mapping() {
+    // A state or a code written into a SQL string is a second mapping that can disagree with
+    // `store/columns.rs`; queries bind the mapping's values instead.
+    let mut needles: Vec<String> = tc_engine::RecordState::ALL
+        .iter()
+        .map(|state| format!("'{state}'"))
+        .collect();
+    needles.extend(
+        [
+            "'sent'",
+            "'outcome_unknown'",
+            "'window_expired'",
+            "'record_unreadable'",
+            "'not_sent'",
+        ]
+        .map(str::to_owned),
+    );
+    let files: Vec<PathBuf> = rust_files(&root().join("crates/tc-relay/src"))
+        .into_iter()
+        .filter(|f| !f.ends_with("store/columns.rs"))
+        .collect();
+    let found = occurrences(&files, &needles);
+    assert!(
+        found.is_empty(),
+        "name states and codes through store/columns.rs, not in SQL:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn delivery_is_paired_only_in_tc_engine() {
+    // Pairing a status answer with a batch's records by receiver was written three times, and
+    // the copies disagreed; `tc_engine::delivery::pair` is the one rule.
+    let needle = [concat!("trim_start_matches(", "'+')").to_owned()];
+    let mut files = Vec::new();
+    for dir in [
+        "crates/tc-push/src",
+        "crates/tc-relay/src",
+        "crates/tc-http/src",
+    ] {
+        files.extend(rust_files(&root().join(dir)));
+    }
+    let found = occurrences(&files, &needle);
+    assert!(
+        found.is_empty(),
+        "pair deliveries with tc_engine::delivery::pair:\n{}",
         found.join("\n")
     );
 }
@@ -669,7 +774,7 @@ fn async_tests_of_the_transport_simulator_and_push_run_in_paused_time() {
 #[test]
 fn the_relay_reads_wall_time_only_through_its_clock() {
     // Its linger and rate room run on tokio's monotonic clock; the wall time that records'
-    // windows and stored timestamps need comes from the `tc_push::Clock` it is given.
+    // windows and stored timestamps need comes from the `tc_http::Clock` it is given.
     let found = library_occurrences("crates/tc-relay/src", &["SystemTime", "now_utc"], &[]);
     assert!(
         found.is_empty(),
@@ -688,11 +793,11 @@ fn the_push_engine_reads_time_only_through_its_clock() {
             concat!("thread::", "sleep"),
             "now_utc",
         ],
-        &["crates/tc-push/src/clock.rs"],
+        &[],
     );
     assert!(
         found.is_empty(),
-        "tc-push reads time through the Clock it is given (clock.rs), so a test can drive it:\n{}",
+        "tc-push reads time through the tc_http::Clock it is given, so a test can drive it:\n{}",
         found.join("\n")
     );
 }
