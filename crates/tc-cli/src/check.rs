@@ -23,7 +23,7 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub connection: ConnectionArgs,
     #[command(flatten)]
-    pub profile: crate::read::options::ProfileArgs,
+    pub profile: tc_input::options::ProfileArgs,
 }
 
 /// What the check saw: nothing secret.

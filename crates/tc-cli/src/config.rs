@@ -19,14 +19,15 @@
 //! `secret`, `password`, `token`) is refused, and no error quotes the file's text, so a secret
 //! put there by mistake is not echoed either.
 
-use crate::read::local_time::{DateFormat, Span, TimeReading, Window};
-use crate::read::map::{ColumnMap, Layout};
-use crate::read::options::{InputArgs, ProfileArgs, ReadOptions};
-use crate::read::Format;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use tc_core::{NumberFormat, Region};
+use tc_input::local_time::{DateFormat, Span, TimeReading, Window};
+use tc_input::map::{ColumnMap, Layout};
+use tc_input::options::ReadOptions;
+use tc_input::options::{InputArgs, ProfileArgs};
+use tc_input::Format;
 
 /// The config file read when `--config` is not given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "tcbatch.toml";
@@ -124,7 +125,7 @@ pub struct Profile {
     pub region: Option<Region>,
     #[serde(default)]
     pub map: ColumnMap,
-    pub timezone: Option<crate::read::local_time::Zone>,
+    pub timezone: Option<tc_input::local_time::Zone>,
     pub date_format: Option<DateFormat>,
     pub call_time: Option<String>,
     pub show_before: Option<Span>,

@@ -1,4 +1,8 @@
-//! Input readers: CSV, JSON Lines and JSON files of call records, streamed one record at a time.
+//! Readers of the files call records come in (CSV, JSON Lines, JSON and spreadsheets), for
+//! Truecaller's Call Personalisation Batch v2 API: each record as a `tc_core::RawRecord` with its
+//! record number and line, a diagnostic for each row that cannot be read.
+//!
+//! The records are streamed, one at a time.
 //!
 //! Every reader yields [`InputRecord`]s in file order, each with its 1-based record position and
 //! the line it starts on. A row that cannot be read at all becomes a `record_unreadable`
@@ -14,7 +18,7 @@
 pub mod csv;
 pub mod json;
 pub mod jsonl;
-pub(crate) mod lines;
+pub mod lines;
 pub mod local_time;
 pub mod map;
 pub mod options;
