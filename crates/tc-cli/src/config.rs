@@ -19,6 +19,7 @@
 //! `secret`, `password`, `token`) is refused, and no error quotes the file's text, so a secret
 //! put there by mistake is not echoed either.
 
+use crate::input_args::{InputArgs, ProfileArgs};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -26,7 +27,6 @@ use tc_core::{NumberFormat, Region};
 use tc_input::local_time::{DateFormat, Span, TimeReading, Window};
 use tc_input::map::{ColumnMap, Layout};
 use tc_input::options::ReadOptions;
-use tc_input::options::{InputArgs, ProfileArgs};
 use tc_input::Format;
 
 /// The config file read when `--config` is not given, if it exists.

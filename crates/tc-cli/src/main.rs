@@ -2,12 +2,14 @@
 //! Batch v2 API, from the CSV, JSON Lines and JSON files that CRM and dialer exports produce.
 //!
 //! `main` only dispatches: each subcommand is a module, and the input readers (the `tc-input`
-//! crate) are shared by every subcommand that reads call records.
+//! crate, with the flags of [`input_args`]) are shared by every subcommand that reads call
+//! records.
 
 mod check;
 mod completions;
 mod config;
 mod connection;
+mod input_args;
 mod journal_report;
 mod labels;
 mod mock;

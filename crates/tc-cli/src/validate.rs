@@ -40,7 +40,7 @@ pub struct ValidateArgs {
     #[arg(long, value_name = "MS|RFC3339")]
     pub now: Option<EpochMillis>,
     #[command(flatten)]
-    pub input: tc_input::options::InputArgs,
+    pub input: crate::input_args::InputArgs,
     /// How to report problems.
     #[arg(long, value_enum, default_value_t = Output::Human)]
     pub output: Output,

@@ -40,7 +40,8 @@ pub const MAX_RECORD_BYTES: usize = 1 << 20;
 const READ_BUFFER_BYTES: usize = 1 << 16;
 
 /// The formats `tcbatch` reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Format {
     /// Comma-separated, with a header row of wire field names.
     Csv,

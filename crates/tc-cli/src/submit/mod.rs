@@ -84,7 +84,7 @@ pub struct SubmitArgs {
     #[arg(long, hide = true)]
     pub events: bool,
     #[command(flatten)]
-    pub input: tc_input::options::InputArgs,
+    pub input: crate::input_args::InputArgs,
 }
 
 impl SubmitArgs {
