@@ -248,7 +248,9 @@ impl Settings {
                 )),
             };
         if let Some(window) = &window {
-            window.check().map_err(ConfigError::Settings)?;
+            window
+                .check()
+                .map_err(|err| ConfigError::Settings(err.to_string()))?;
         }
         Ok(ReadOptions {
             format,

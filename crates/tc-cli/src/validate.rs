@@ -75,13 +75,14 @@ impl fmt::Display for ValidateError {
     }
 }
 
-/// No `source` but the config file's: the other messages carry their cause, and `main` prints
-/// the whole chain.
+/// The input's and the config file's errors are shown as they are, so their sources are this
+/// error's; the report's I/O error is in the message. `main` prints the whole chain.
 impl std::error::Error for ValidateError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
+            ValidateError::Input(err) => err.source(),
             ValidateError::Config(err) => err.source(),
-            _ => None,
+            ValidateError::Output(_) => None,
         }
     }
 }

@@ -16,6 +16,7 @@
 //! every format too ([`field_named`]), and names that match no field get a warning.
 
 pub mod csv;
+mod error;
 pub mod json;
 pub mod jsonl;
 pub mod lines;
@@ -26,6 +27,7 @@ pub mod spreadsheet;
 #[cfg(test)]
 mod tests;
 
+pub use error::{ReadError, SettingError, Unopenable};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
@@ -64,9 +66,7 @@ impl Format {
             return Ok(format);
         }
         let Some(path) = file.map(AsRef::as_ref).filter(|p| !is_stdin(Some(p))) else {
-            return Err(ReadError::new(
-                "reading standard input needs --format csv, jsonl or json",
-            ));
+            return Err(ReadError::NoFormat);
         };
         let extension = path
             .extension()
@@ -77,11 +77,9 @@ impl Format {
             Some("jsonl" | "ndjson") => Ok(Format::Jsonl),
             Some("json") => Ok(Format::Json),
             Some(other) if spreadsheet::EXTENSIONS.contains(&other) => Ok(Format::Spreadsheet),
-            _ => Err(ReadError::new(format!(
-                "cannot tell the format of `{}` from its extension; give --format csv, jsonl, \
-                 json or spreadsheet",
-                path.display()
-            ))),
+            _ => Err(ReadError::UnknownExtension {
+                path: path.to_owned(),
+            }),
         }
     }
 }
@@ -96,32 +94,6 @@ pub struct InputRecord {
     /// The record, or a `record_unreadable` diagnostic saying why it could not be read.
     pub raw: Result<RawRecord, Diagnostic>,
 }
-
-/// A problem with the input as a whole: the command cannot go on (exit status 2).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadError {
-    message: String,
-}
-
-impl ReadError {
-    pub fn new(message: impl Into<String>) -> Self {
-        ReadError {
-            message: message.into(),
-        }
-    }
-
-    fn io(name: &str, err: &io::Error) -> Self {
-        ReadError::new(format!("cannot read {name}: {err}"))
-    }
-}
-
-impl fmt::Display for ReadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for ReadError {}
 
 type Source = Box<dyn BufRead>;
 
@@ -186,9 +158,7 @@ fn open_sheet(
     options: &options::ReadOptions,
 ) -> Result<spreadsheet::SheetRecords, ReadError> {
     let Some(path) = file.filter(|p| !is_stdin(Some(p))) else {
-        return Err(ReadError::new(
-            "a spreadsheet is read from a file, not from standard input: give its path",
-        ));
+        return Err(ReadError::SpreadsheetFromStdin);
     };
     let shown = format!("`{}`", path.display());
     // The same messages as for a text file that does not exist or is a directory.
@@ -229,31 +199,19 @@ fn sniff(mut source: Source, name: &str, format: Format) -> Result<Source, ReadE
     (&mut source)
         .take(SNIFF_BYTES)
         .read_to_end(&mut head)
-        .map_err(|err| ReadError::io(name, &err))?;
+        .map_err(|err| ReadError::io(name, err))?;
     if let Some(encoding) = wide_encoding(&head) {
-        return Err(ReadError::new(format!(
-            "{name} is {encoding} text, and tcbatch reads UTF-8 only: save it as UTF-8 (in a \
-             spreadsheet: Save As, \"CSV UTF-8\"; in an editor: the encoding UTF-8) and try again"
-        )));
+        return Err(ReadError::NotUtf8 {
+            name: name.to_owned(),
+            encoding,
+        });
     }
     let content = head.strip_prefix(UTF8_BOM).unwrap_or(&head);
     if (head.len() as u64) < SNIFF_BYTES && content.iter().all(u8::is_ascii_whitespace) {
-        let expected = match format {
-            Format::Csv => {
-                "a CSV file starts with a header row naming its columns, such as \
-                 caller_number,receiver_number,dynamic_label_name,starts_at,ends_at"
-            }
-            Format::Jsonl => "a JSON Lines file holds one record object per line",
-            Format::Json => {
-                "a JSON file holds an array of records [...] or the API body \
-                 {\"call_records\": [...]}"
-            }
-            Format::Spreadsheet => "a spreadsheet holds a header row and one record per row",
-        };
-        return Err(ReadError::new(format!(
-            "{name} is empty, so there is nothing to check or send: {expected}. Check that the \
-             export that wrote it finished"
-        )));
+        return Err(ReadError::Empty {
+            name: name.to_owned(),
+            format,
+        });
     }
     Ok(Box::new(io::Cursor::new(head).chain(source)))
 }
@@ -298,21 +256,25 @@ fn is_stdin(file: Option<&Path>) -> bool {
 }
 
 fn open_file(path: &Path, shown: &str) -> Result<File, ReadError> {
-    let advice = match std::fs::metadata(path) {
-        Ok(meta) if meta.is_dir() => Some("it is a directory; give the file inside it"),
+    let why = match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => Some(Unopenable::Directory),
         Ok(_) => None,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => {
-            Some("no such file; check the path (a relative path starts from the current directory)")
-        }
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Some(Unopenable::NotFound),
         Err(err) if err.kind() == io::ErrorKind::PermissionDenied => {
-            Some("permission denied; check the file's permissions")
+            Some(Unopenable::PermissionDenied)
         }
         Err(_) => None,
     };
-    if let Some(advice) = advice {
-        return Err(ReadError::new(format!("cannot open {shown}: {advice}")));
+    if let Some(why) = why {
+        return Err(ReadError::CannotOpen {
+            name: shown.to_owned(),
+            why,
+        });
     }
-    File::open(path).map_err(|err| ReadError::new(format!("cannot open {shown}: {err}")))
+    File::open(path).map_err(|source| ReadError::Open {
+        name: shown.to_owned(),
+        source,
+    })
 }
 
 /// The field a CSV column or JSON key names. Both are matched the same way: surrounding white

@@ -7,6 +7,7 @@
 //! are left to tc-core as they are. A local time that a daylight-saving change skips or repeats
 //! names no single instant, so it is an error naming both candidates, never a guess.
 
+use crate::SettingError;
 use jiff::civil::DateTime;
 use jiff::tz::{AmbiguousOffset, TimeZone};
 use jiff::{SignedDuration, Timestamp};
@@ -23,21 +24,17 @@ pub struct Zone {
 }
 
 impl FromStr for Zone {
-    type Err = String;
+    type Err = SettingError;
 
-    fn from_str(name: &str) -> Result<Zone, String> {
+    fn from_str(name: &str) -> Result<Zone, SettingError> {
         let name = name.trim();
         TimeZone::get(name)
             .map(|zone| Zone {
                 name: name.to_owned(),
                 zone,
             })
-            .map_err(|_| {
-                format!(
-                    "`{}` is not an IANA time zone name; give one such as Asia/Kolkata, \
-                     Europe/London or America/New_York (UTC for none)",
-                    excerpt(name)
-                )
+            .map_err(|_| SettingError::UnknownZone {
+                given: name.to_owned(),
             })
     }
 }
@@ -53,12 +50,12 @@ impl fmt::Display for Zone {
 pub struct DateFormat(String);
 
 impl FromStr for DateFormat {
-    type Err = String;
+    type Err = SettingError;
 
     /// Accepts a pattern only if a date-time written with it reads back to the same minute: a
     /// pattern without a day, month, year, hour or minute, or with an unknown `%` directive,
     /// could never read a whole time.
-    fn from_str(pattern: &str) -> Result<DateFormat, String> {
+    fn from_str(pattern: &str) -> Result<DateFormat, SettingError> {
         let sample = jiff::civil::date(2030, 7, 23).at(10, 30, 0, 0);
         let round_trip = jiff::fmt::strtime::format(pattern, sample)
             .ok()
@@ -66,12 +63,9 @@ impl FromStr for DateFormat {
         if round_trip.is_some_and(|read| read == sample) {
             return Ok(DateFormat(pattern.to_owned()));
         }
-        Err(format!(
-            "`{}` cannot read a whole date and time: a --date-format needs the day (%d), month \
-             (%m or %b), year (%Y), hour (%H) and minute (%M), such as `%d/%m/%Y %H:%M` for \
-             23/07/2030 10:30 (seconds, if the file has them, are read either way)",
-            excerpt(pattern)
-        ))
+        Err(SettingError::DateFormat {
+            given: pattern.to_owned(),
+        })
     }
 }
 
@@ -94,15 +88,14 @@ impl DateFormat {
 pub struct Span(SignedDuration);
 
 impl FromStr for Span {
-    type Err = String;
+    type Err = SettingError;
 
-    fn from_str(text: &str) -> Result<Span, String> {
+    fn from_str(text: &str) -> Result<Span, SettingError> {
         match text.trim().parse::<SignedDuration>() {
             Ok(duration) if !duration.is_negative() => Ok(Span(duration)),
-            _ => Err(format!(
-                "`{}` is not a length of time; write it as 15m, 2h, 1h30m or 90s (not negative)",
-                excerpt(text)
-            )),
+            _ => Err(SettingError::Span {
+                given: text.to_owned(),
+            }),
         }
     }
 }
@@ -131,23 +124,17 @@ pub struct Window {
 
 impl Window {
     /// Refuses a window the API would refuse for every row: empty, or longer than 24 hours.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), SettingError> {
         let length = self.before.millis().saturating_add(self.after.millis());
         if length == 0 {
-            return Err(
-                "--show-before and --show-after are both 0: the window would be \
-                        empty; give --show-after the time the caller ID shows after the call time"
-                    .to_owned(),
-            );
+            return Err(SettingError::EmptyWindow);
         }
         if length > tc_core::timestamp::MAX_WINDOW_MS {
-            return Err(format!(
-                "--show-before {} and --show-after {} make a window of {:#}, and the API allows \
-                 at most 24 hours between starts_at and ends_at: shorten one of them",
-                self.before,
-                self.after,
-                SignedDuration::from_millis(length)
-            ));
+            return Err(SettingError::WindowTooLong {
+                before: self.before,
+                after: self.after,
+                length: Span(SignedDuration::from_millis(length)),
+            });
         }
         Ok(())
     }

@@ -20,18 +20,18 @@ impl ReadOptions {
     pub fn check_fits(&self, format: Format) -> Result<(), ReadError> {
         let json = matches!(format, Format::Json | Format::Jsonl);
         if json && (!self.layout.map.is_empty() || self.layout.call_time.is_some()) {
-            return Err(ReadError::new(
+            return Err(ReadError::options(
                 "--map and --call-time name columns of CSV files and spreadsheets; the keys of a \
                  JSON input are the API's field names (rename them, or convert the file to CSV)",
             ));
         }
         if self.delimiter.is_some() && format != Format::Csv {
-            return Err(ReadError::new(
+            return Err(ReadError::options(
                 "--delimiter applies to CSV files only; leave it out for this input",
             ));
         }
         if self.sheet.is_some() && format != Format::Spreadsheet {
-            return Err(ReadError::new(
+            return Err(ReadError::options(
                 "--sheet applies to spreadsheets (.xlsx, .xls, .ods) only; leave it out for this \
                  input",
             ));

@@ -39,7 +39,7 @@ impl SheetRecords {
         layout: &Layout,
     ) -> Result<SheetRecords, ReadError> {
         let mut workbook = calamine::open_workbook_auto(path).map_err(|err| {
-            ReadError::new(format!(
+            ReadError::malformed(format!(
                 "cannot read {name} as a spreadsheet: {err}; check that it is an .xlsx, .xls or \
                  .ods workbook, or give --format for another format"
             ))
@@ -51,7 +51,7 @@ impl SheetRecords {
                 .find(|s| s.as_str() == wanted)
                 .or_else(|| sheets.iter().find(|s| s.eq_ignore_ascii_case(wanted)))
                 .ok_or_else(|| {
-                    ReadError::new(format!(
+                    ReadError::options(format!(
                         "{name} has no sheet `{}`; its sheets are {}; give one of them with \
                          --sheet",
                         excerpt(wanted),
@@ -61,18 +61,18 @@ impl SheetRecords {
                 .clone(),
             None => sheets
                 .first()
-                .ok_or_else(|| ReadError::new(format!("{name} has no sheet")))?
+                .ok_or_else(|| ReadError::malformed(format!("{name} has no sheet")))?
                 .clone(),
         };
         let range = workbook.worksheet_range(&chosen).map_err(|err| {
-            ReadError::new(format!(
+            ReadError::malformed(format!(
                 "cannot read the sheet `{}` of {name}: {err}",
                 excerpt(&chosen)
             ))
         })?;
         let shown = format!("the sheet `{}` of {name}", excerpt(&chosen));
         let Some(header) = range.rows().next() else {
-            return Err(ReadError::new(format!(
+            return Err(ReadError::malformed(format!(
                 "{shown} is empty: its first row names the columns, such as {}",
                 Field::ALL.map(Field::wire_name).join(", ")
             )));
