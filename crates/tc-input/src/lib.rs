@@ -15,19 +15,22 @@
 //! before any record, the same way in every format. Field names are matched the same way in
 //! every format too ([`field_named`]), and names that match no field get a warning.
 
-pub mod csv;
+#![warn(missing_docs)]
+
+mod csv;
 mod error;
-pub mod json;
-pub mod jsonl;
+mod json;
+mod jsonl;
 pub mod lines;
 pub mod local_time;
 pub mod map;
 pub mod options;
-pub mod spreadsheet;
+mod spreadsheet;
 #[cfg(test)]
 mod tests;
 
 pub use error::{ReadError, SettingError, Unopenable};
+pub use options::ReadOptions;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
@@ -44,6 +47,7 @@ const READ_BUFFER_BYTES: usize = 1 << 16;
 /// The formats `tcbatch` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[non_exhaustive]
 pub enum Format {
     /// Comma-separated, with a header row of wire field names.
     Csv,
@@ -86,6 +90,7 @@ impl Format {
 
 /// One record as read, before validation.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct InputRecord {
     /// 1-based position of the record in the input (a CSV header and blank lines do not count).
     pub record: usize,
@@ -99,7 +104,7 @@ type Source = Box<dyn BufRead>;
 
 /// Opens `file` (standard input when `None` or `-`) and reads it as `options` say: its format
 /// (else the one its extension names), its column map, delimiter, sheet and time reading.
-pub fn open_with<P>(file: Option<&P>, options: &options::ReadOptions) -> Result<Records, ReadError>
+pub fn open_with<P>(file: Option<&P>, options: &ReadOptions) -> Result<Records, ReadError>
 where
     P: AsRef<Path> + ?Sized,
 {
@@ -341,7 +346,10 @@ impl Records {
 
 /// A record read but perhaps not yet made into a [`RawRecord`]: see [`Records::next_unbuilt`].
 #[derive(Debug, Clone, PartialEq)]
-pub enum Unbuilt {
+pub struct Unbuilt(UnbuiltKind);
+
+#[derive(Debug, Clone, PartialEq)]
+enum UnbuiltKind {
     /// Boxed: a record is a few hundred bytes, a CSV row's fields a few dozen, and every row is
     /// moved into a chunk, through a channel and out again on its way to a validating thread.
     Built(Box<InputRecord>),
@@ -354,9 +362,9 @@ impl Unbuilt {
     /// strings a row allocated and freed cost a validating thread about a tenth of its time).
     /// Pass `RawRecord::default()` when there is none.
     pub fn build(self, builder: &RecordBuilder, spare: RawRecord) -> InputRecord {
-        match self {
-            Unbuilt::Built(input) => *input,
-            Unbuilt::Csv(row) => row.build(&builder.columns, spare),
+        match self.0 {
+            UnbuiltKind::Built(input) => *input,
+            UnbuiltKind::Csv(row) => row.build(&builder.columns, spare),
         }
     }
 }
@@ -385,8 +393,12 @@ impl Records {
     /// and then place its times, in that order.
     pub fn next_unbuilt(&mut self) -> Option<Unbuilt> {
         match &mut self.parsed {
-            Parsed::Csv(r) if !self.shape => r.next_unbuilt().map(Unbuilt::Csv),
-            _ => self.next().map(|input| Unbuilt::Built(Box::new(input))),
+            Parsed::Csv(r) if !self.shape => {
+                r.next_unbuilt().map(|row| Unbuilt(UnbuiltKind::Csv(row)))
+            }
+            _ => self
+                .next()
+                .map(|input| Unbuilt(UnbuiltKind::Built(Box::new(input)))),
         }
     }
 }

@@ -117,14 +117,45 @@ impl Span {
 #[derive(Debug, Clone)]
 pub struct Window {
     /// The header of the call-time column, as the operator named it.
-    pub call_time: String,
-    pub before: Span,
-    pub after: Span,
+    pub(crate) call_time: String,
+    pub(crate) before: Span,
+    pub(crate) after: Span,
 }
 
 impl Window {
+    /// The window from `before` the time in the column `call_time` to `after` it. Refuses a
+    /// window the API would refuse for every row: empty, or longer than 24 hours.
+    pub fn new(
+        call_time: impl Into<String>,
+        before: Span,
+        after: Span,
+    ) -> Result<Window, SettingError> {
+        let window = Window {
+            call_time: call_time.into(),
+            before,
+            after,
+        };
+        window.check()?;
+        Ok(window)
+    }
+
+    /// The header of the call-time column, as it was given.
+    pub fn call_time(&self) -> &str {
+        &self.call_time
+    }
+
+    /// How long before the call time the window starts.
+    pub fn before(&self) -> Span {
+        self.before
+    }
+
+    /// How long after the call time the window ends.
+    pub fn after(&self) -> Span {
+        self.after
+    }
+
     /// Refuses a window the API would refuse for every row: empty, or longer than 24 hours.
-    pub fn check(&self) -> Result<(), SettingError> {
+    fn check(&self) -> Result<(), SettingError> {
         let length = self.before.millis().saturating_add(self.after.millis());
         if length == 0 {
             return Err(SettingError::EmptyWindow);
@@ -140,15 +171,31 @@ impl Window {
     }
 }
 
-/// How the times of an input are read. The default reads them as tc-core does, untouched.
+/// How the times of an input are read. The default reads them as tc-core does, untouched;
+/// [`ReadOptionsBuilder`](crate::options::ReadOptionsBuilder) sets the rest.
 #[derive(Debug, Clone, Default)]
 pub struct TimeReading {
-    pub zone: Option<Zone>,
-    pub date_format: Option<DateFormat>,
-    pub window: Option<Window>,
+    pub(crate) zone: Option<Zone>,
+    pub(crate) date_format: Option<DateFormat>,
+    pub(crate) window: Option<Window>,
 }
 
 impl TimeReading {
+    /// The time zone local times are read in, if any.
+    pub fn zone(&self) -> Option<&Zone> {
+        self.zone.as_ref()
+    }
+
+    /// The form local times are read in besides ISO 8601, if any.
+    pub fn date_format(&self) -> Option<&DateFormat> {
+        self.date_format.as_ref()
+    }
+
+    /// The window derived from a call time, if any.
+    pub fn window(&self) -> Option<&Window> {
+        self.window.as_ref()
+    }
+
     /// Whether records need [`TimeReading::apply`] at all.
     pub fn is_active(&self) -> bool {
         self.zone.is_some() || self.date_format.is_some() || self.window.is_some()
@@ -302,7 +349,7 @@ fn has_offset(text: &str) -> bool {
 impl Zone {
     /// The one instant `civil` names in this zone; a time a clock change skips or repeats is an
     /// error naming both candidates and the offset to write to choose one.
-    pub fn instant(&self, civil: DateTime) -> Result<i64, String> {
+    fn instant(&self, civil: DateTime) -> Result<i64, String> {
         let candidates = |before: jiff::tz::Offset, after: jiff::tz::Offset| {
             let at = |offset: jiff::tz::Offset| {
                 offset

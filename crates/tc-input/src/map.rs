@@ -13,11 +13,25 @@ use std::str::FromStr;
 use tc_core::diagnostic::{escape_control_characters, excerpt};
 use tc_core::Field;
 
-/// One `FIELD=HEADER` pair of a column map.
+/// One `FIELD=HEADER` pair of a column map, read from text such as
+/// `receiver_number=Customer Mobile` (the field's letter case and the spaces around either
+/// side do not matter).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MapEntry {
-    pub field: Field,
-    pub header: String,
+    pub(crate) field: Field,
+    pub(crate) header: String,
+}
+
+impl MapEntry {
+    /// The field the column feeds.
+    pub fn field(&self) -> Field {
+        self.field
+    }
+
+    /// The header of the column, as it was given (trimmed).
+    pub fn header(&self) -> &str {
+        &self.header
+    }
 }
 
 impl FromStr for MapEntry {
@@ -55,10 +69,12 @@ impl ColumnMap {
         self.entries.push(entry);
     }
 
+    /// Whether the map names no column at all.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
+    /// The entries, in the order they were first given for their field.
     pub fn entries(&self) -> &[MapEntry] {
         &self.entries
     }
@@ -118,7 +134,7 @@ impl<'de> serde::Deserialize<'de> for FieldKey {
 
 /// What a column of the input feeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Column {
+pub(crate) enum Column {
     Field(Field),
     /// The planned call time: both ends of the window are derived from it.
     CallTime,
@@ -138,7 +154,7 @@ impl Column {
 
 /// How the columns of one input are read, as worked out from its header.
 #[derive(Debug, Clone, Default)]
-pub struct Layout {
+pub(crate) struct Layout {
     /// The column map of the command line and profile, and the call-time header if any.
     pub map: ColumnMap,
     pub call_time: Option<String>,

@@ -1,23 +1,76 @@
-//! How an input is read: the column map, the delimiter, the sheet and the time reading.
+//! How an input is read ([`ReadOptions`]): its format, the column map, the delimiter, the sheet
+//! and the time reading; and where each field of a record came from ([`Sources`]).
 
-use super::local_time::TimeReading;
-use super::map::Layout;
+use super::local_time::{DateFormat, TimeReading, Window, Zone};
+use super::map::{ColumnMap, Layout};
 use super::{Format, ReadError};
 use tc_core::{Diagnostic, Field};
 
-/// Everything about how to read an input, resolved from the flags and the profile.
+/// Everything about how to read an input. The default reads a file in the format its
+/// extension names, with the API's field names as its headers or keys and its times as
+/// tc-core reads them; [`ReadOptions::builder`] changes that.
+///
+/// ```
+/// use tc_input::local_time::{Window, Zone};
+/// use tc_input::map::ColumnMap;
+/// use tc_input::{Format, ReadOptions};
+///
+/// let mut map = ColumnMap::default();
+/// map.insert("receiver_number=Customer Mobile".parse()?);
+/// let options = ReadOptions::builder()
+///     .format(Format::Csv)
+///     .column_map(map)
+///     .time_zone("Asia/Kolkata".parse::<Zone>()?)
+///     .window(Window::new("Scheduled (IST)", "15m".parse()?, "2h".parse()?)?)
+///     .delimiter(b';')
+///     .build();
+/// assert_eq!(options.format(), Some(Format::Csv));
+/// assert_eq!(options.column_map().entries()[0].header(), "Customer Mobile");
+/// # Ok::<(), tc_input::SettingError>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct ReadOptions {
-    pub format: Option<Format>,
-    pub layout: Layout,
-    pub delimiter: Option<u8>,
-    pub sheet: Option<String>,
-    pub times: TimeReading,
+    pub(crate) format: Option<Format>,
+    pub(crate) layout: Layout,
+    pub(crate) delimiter: Option<u8>,
+    pub(crate) sheet: Option<String>,
+    pub(crate) times: TimeReading,
 }
 
 impl ReadOptions {
+    /// Options to change from the default, one setting at a time.
+    pub fn builder() -> ReadOptionsBuilder {
+        ReadOptionsBuilder::default()
+    }
+
+    /// The format to read; `None` for the one the file's extension names.
+    pub fn format(&self) -> Option<Format> {
+        self.format
+    }
+
+    /// The column map: which column of a CSV file or sheet holds which field.
+    pub fn column_map(&self) -> &ColumnMap {
+        &self.layout.map
+    }
+
+    /// The CSV separator; `None` for a comma, or `;` or a tab when the header splits only on
+    /// that.
+    pub fn delimiter(&self) -> Option<u8> {
+        self.delimiter
+    }
+
+    /// The sheet of a workbook to read; `None` for the first.
+    pub fn sheet(&self) -> Option<&str> {
+        self.sheet.as_deref()
+    }
+
+    /// How local times are read, and the call-time window, if any.
+    pub fn time_reading(&self) -> &TimeReading {
+        &self.times
+    }
+
     /// Refuses settings that cannot apply to an input of `format`, rather than ignore them.
-    pub fn check_fits(&self, format: Format) -> Result<(), ReadError> {
+    pub(crate) fn check_fits(&self, format: Format) -> Result<(), ReadError> {
         let json = matches!(format, Format::Json | Format::Jsonl);
         if json && (!self.layout.map.is_empty() || self.layout.call_time.is_some()) {
             return Err(ReadError::options(
@@ -48,7 +101,7 @@ impl ReadOptions {
             .map
             .entries()
             .iter()
-            .map(|e| (e.field, format!("column `{}`", e.header)))
+            .map(|e| (e.field(), format!("column `{}`", e.header())))
             .collect();
         if let Some(window) = &self.times.window {
             let column = &window.call_time;
@@ -62,6 +115,68 @@ impl ReadOptions {
             ));
         }
         Sources { notes }
+    }
+}
+
+/// Builds [`ReadOptions`]: each setting left out keeps its default.
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct ReadOptionsBuilder {
+    options: ReadOptions,
+}
+
+impl ReadOptionsBuilder {
+    /// The format to read (`None`: the one the file's extension names).
+    pub fn format(mut self, format: impl Into<Option<Format>>) -> Self {
+        self.options.format = format.into();
+        self
+    }
+
+    /// Reads the columns the map names as its fields; the other columns are read by their own
+    /// names. For CSV files and spreadsheets only: opening a JSON input with a map is an error.
+    pub fn column_map(mut self, map: ColumnMap) -> Self {
+        self.options.layout.map = map;
+        self
+    }
+
+    /// Derives `starts_at` and `ends_at` from one call-time column (`None`: each is read from
+    /// its own column). For CSV files and spreadsheets only.
+    pub fn window(mut self, window: impl Into<Option<Window>>) -> Self {
+        let window = window.into();
+        self.options.layout.call_time = window.as_ref().map(|w| w.call_time().to_owned());
+        self.options.times.window = window;
+        self
+    }
+
+    /// Reads times without a UTC offset in this time zone (`None`: such a time is an error on
+    /// its record).
+    pub fn time_zone(mut self, zone: impl Into<Option<Zone>>) -> Self {
+        self.options.times.zone = zone.into();
+        self
+    }
+
+    /// Reads local times written in this form as well as in ISO 8601.
+    pub fn date_format(mut self, format: impl Into<Option<DateFormat>>) -> Self {
+        self.options.times.date_format = format.into();
+        self
+    }
+
+    /// The CSV separator (`None`: a comma, or `;` or a tab when the header splits only on
+    /// that). For CSV files only.
+    pub fn delimiter(mut self, delimiter: impl Into<Option<u8>>) -> Self {
+        self.options.delimiter = delimiter.into();
+        self
+    }
+
+    /// The sheet of a workbook to read, by name (`None`: the first). For spreadsheets only.
+    pub fn sheet(mut self, sheet: impl Into<Option<String>>) -> Self {
+        self.options.sheet = sheet.into();
+        self
+    }
+
+    /// The options.
+    pub fn build(self) -> ReadOptions {
+        self.options
     }
 }
 

@@ -3,7 +3,7 @@
 use super::SubmitArgs;
 use anyhow::Result;
 use tc_core::{Region, Validator, MAX_BATCH_RECORDS};
-use tc_input::options::ReadOptions;
+use tc_input::ReadOptions;
 
 /// `--dry-run`: validate and plan, send nothing, write nothing.
 pub fn run(args: &SubmitArgs, read: &ReadOptions, region: Option<Region>) -> Result<i32> {

@@ -89,7 +89,7 @@ pub struct SubmitArgs {
 
 impl SubmitArgs {
     /// Fills what no flag gave from the config file's profile, and says how to read the input.
-    fn apply_profile(&mut self) -> Result<tc_input::options::ReadOptions> {
+    fn apply_profile(&mut self) -> Result<tc_input::ReadOptions> {
         let settings = crate::config::Settings::load(&self.input.profile)?;
         self.connection.apply_profile(&settings)?;
         if self.region.is_none() {
@@ -145,7 +145,7 @@ pub fn run(args: SubmitArgs) -> Result<i32> {
 
 /// The files of one push.
 struct Files {
-    read: tc_input::options::ReadOptions,
+    read: tc_input::ReadOptions,
     journal: PathBuf,
     report: PathBuf,
     /// How many of the readers' warnings were printed before the push began.
@@ -156,10 +156,7 @@ struct Files {
 /// files distinct and writable, no journal overwritten, and, unless a journal is resumed (whose
 /// journal it is comes first then: a changed input may not even be readable any more), the
 /// input's header read, its warnings printed.
-fn check_files(
-    args: &SubmitArgs,
-    read: tc_input::options::ReadOptions,
-) -> Result<(Files, Fingerprint)> {
+fn check_files(args: &SubmitArgs, read: tc_input::ReadOptions) -> Result<(Files, Fingerprint)> {
     let mut files = Files {
         read,
         journal: args
@@ -190,7 +187,7 @@ fn check_files(
 }
 
 /// Opens the input and reads its header, printing the readers' warnings; returns how many.
-fn read_header(file: &Path, read: &tc_input::options::ReadOptions) -> Result<usize> {
+fn read_header(file: &Path, read: &tc_input::ReadOptions) -> Result<usize> {
     let warnings = tc_input::open_with(Some(file), read)?.warnings();
     print_warnings(&warnings);
     Ok(warnings.len())

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use tc_input::options::ReadOptions;
+use tc_input::ReadOptions;
 use tc_input::{ReadError, Records};
 use tc_push::InputRow;
 
