@@ -1,8 +1,50 @@
 //! Readers of the files call records come in (CSV, JSON Lines, JSON and spreadsheets), for
-//! Truecaller's Call Personalisation Batch v2 API: each record as a `tc_core::RawRecord` with its
-//! record number and line, a diagnostic for each row that cannot be read.
+//! Truecaller's Call Personalisation Batch v2 API: each record as a [`RawRecord`] with its record
+//! number and line, ready for tc-core's `Validator`, and a diagnostic for each row that cannot be
+//! read.
 //!
-//! The records are streamed, one at a time.
+//! These are the readers of `tcbatch validate` and `tcbatch submit`, for any program that reads
+//! the same files the same way: an export of a CRM or a dialer with its own headers
+//! ([`map::ColumnMap`]), local times in an IANA time zone and windows derived from one call time
+//! ([`local_time`]), separated by commas, `;` or tabs, saved from a spreadsheet or as one.
+//!
+//! ```
+//! use tc_core::{Code, EpochMillis, Validator};
+//! use tc_input::{Format, ReadOptions};
+//!
+//! let csv = "caller_number,receiver_number,dynamic_label_name,starts_at,ends_at\n\
+//!            +919876543210,+91 98765 43211,Centro Bank,1753248600000,1753257600000\n\
+//!            +919876543210,+919876543212,Centro Bank\n";
+//! let mut records = tc_input::from_reader(
+//!     csv.as_bytes(),
+//!     "`calls.csv`",
+//!     Format::Csv,
+//!     &ReadOptions::default(),
+//! )?;
+//!
+//! let first = records.next().expect("a first record");
+//! assert_eq!((first.record, first.line), (1, 2));
+//! let raw = first.raw.expect("a row that can be read");
+//! let validator = Validator::new(EpochMillis::try_from(1_753_246_800_000).unwrap());
+//! let record = validator.validate(&raw).expect("a valid record");
+//! assert_eq!(record.receiver_number().as_str(), "+919876543211");
+//!
+//! // A row that cannot be read is that row's diagnostic, and reading goes on.
+//! let second = records.next().expect("a second record");
+//! assert_eq!((second.record, second.line), (2, 3));
+//! let problem = second.raw.expect_err("a row of three fields");
+//! assert_eq!(problem.code, Code::RecordUnreadable);
+//! assert!(problem.field.is_none(), "the whole row");
+//!
+//! assert!(records.next().is_none());
+//! records.finish()?; // the I/O error that ended reading early, if one did
+//! # Ok::<(), tc_input::ReadError>(())
+//! ```
+//!
+//! [`open_with`] opens a file the caller names (or standard input) and reads it in the format its
+//! extension names, or the one [`ReadOptions`] give; [`from_reader`] reads any `BufRead`. Both
+//! give [`Records`], an iterator of [`InputRecord`]s. They are the crate's only I/O: it reads no
+//! clock, starts no thread and prints nothing.
 //!
 //! Every reader yields [`InputRecord`]s in file order, each with its 1-based record position and
 //! the line it starts on. A row that cannot be read at all becomes a `record_unreadable`
@@ -13,7 +55,10 @@
 //! Problems with the file as a whole (it does not exist, it is empty or UTF-16 text, a CSV header
 //! lacks a required column, a JSON file holds no array of records) are [`ReadError`]s, reported
 //! before any record, the same way in every format. Field names are matched the same way in
-//! every format too ([`field_named`]), and names that match no field get a warning.
+//! every format too ([`field_named`]), and names that match no field get a warning
+//! ([`Records::warnings`]).
+//!
+//! With the `clap` feature, [`Format`] is a `clap::ValueEnum`, for a flag that names it.
 
 #![warn(missing_docs)]
 
@@ -24,16 +69,17 @@ mod jsonl;
 pub mod lines;
 pub mod local_time;
 pub mod map;
+mod open;
 pub mod options;
 mod spreadsheet;
 #[cfg(test)]
 mod tests;
 
 pub use error::{ReadError, SettingError, Unopenable};
+pub use open::{estimate_rows, from_reader, open_with};
 pub use options::ReadOptions;
 use std::fmt;
-use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead};
 use std::path::Path;
 use tc_core::diagnostic::excerpt;
 use tc_core::{Code, Diagnostic, Field, RawRecord, Scalar};
@@ -41,8 +87,6 @@ use tc_core::{Code, Diagnostic, Field, RawRecord, Scalar};
 /// The most bytes one record (a CSV row with its quoted line breaks, a JSON Lines line, a JSON
 /// array element) may take. Far above any real record; it bounds memory on a corrupt file.
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
-
-const READ_BUFFER_BYTES: usize = 1 << 16;
 
 /// The formats `tcbatch` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,184 +146,8 @@ pub struct InputRecord {
 
 type Source = Box<dyn BufRead>;
 
-/// Opens `file` (standard input when `None` or `-`) and reads it as `options` say: its format
-/// (else the one its extension names), its column map, delimiter, sheet and time reading.
-pub fn open_with<P>(file: Option<&P>, options: &ReadOptions) -> Result<Records, ReadError>
-where
-    P: AsRef<Path> + ?Sized,
-{
-    let file = file.map(AsRef::as_ref);
-    let format = Format::resolve(options.format, file)?;
-    options.check_fits(format)?;
-    let parsed = match format {
-        Format::Spreadsheet => Parsed::Sheet(Box::new(open_sheet(file, options)?)),
-        Format::Csv => {
-            let (name, source) = open_text(file, format)?;
-            let layout = &options.layout;
-            let csv = csv::CsvRecords::with_layout(source, name, layout, options.delimiter)?;
-            Parsed::Csv(Box::new(csv))
-        }
-        Format::Jsonl => {
-            let (name, source) = open_text(file, format)?;
-            Parsed::Jsonl(jsonl::JsonlRecords::new(source, name))
-        }
-        Format::Json => {
-            let (name, source) = open_text(file, format)?;
-            Parsed::Json(json::JsonRecords::new(source, name)?)
-        }
-    };
-    Ok(Records {
-        parsed,
-        times: options.times.clone(),
-        // A sheet's date cells are local times even when no time flag was given.
-        shape: options.times.is_active() || format == Format::Spreadsheet,
-    })
-}
-
-/// A text input, as messages name it, checked by [`sniff`].
-fn open_text(file: Option<&Path>, format: Format) -> Result<(String, Source), ReadError> {
-    let (name, source): (String, Source) = match file.filter(|p| !is_stdin(Some(p))) {
-        None => (
-            "standard input".to_owned(),
-            Box::new(BufReader::with_capacity(READ_BUFFER_BYTES, io::stdin())),
-        ),
-        Some(path) => {
-            let shown = format!("`{}`", path.display());
-            (
-                shown.clone(),
-                Box::new(BufReader::with_capacity(
-                    READ_BUFFER_BYTES,
-                    open_file(path, &shown)?,
-                )),
-            )
-        }
-    };
-    let source = sniff(source, &name, format)?;
-    Ok((name, source))
-}
-
-fn open_sheet(
-    file: Option<&Path>,
-    options: &options::ReadOptions,
-) -> Result<spreadsheet::SheetRecords, ReadError> {
-    let Some(path) = file.filter(|p| !is_stdin(Some(p))) else {
-        return Err(ReadError::SpreadsheetFromStdin);
-    };
-    let shown = format!("`{}`", path.display());
-    // The same messages as for a text file that does not exist or is a directory.
-    open_file(path, &shown)?;
-    let sheet = options.sheet.as_deref();
-    spreadsheet::SheetRecords::open(path, &shown, sheet, &options.layout)
-}
-
-/// A rough count of the records in `file`, for progress display: its size over the mean length
-/// of its first lines. `None` for standard input or an unreadable file.
-pub fn estimate_rows(file: &Path) -> Option<u64> {
-    use std::io::Read;
-    if is_stdin(Some(file)) {
-        return None;
-    }
-    let size = std::fs::metadata(file).ok()?.len();
-    let mut sample = Vec::with_capacity(READ_BUFFER_BYTES);
-    File::open(file)
-        .ok()?
-        .take(READ_BUFFER_BYTES as u64)
-        .read_to_end(&mut sample)
-        .ok()?;
-    let lines = memchr::memchr_iter(b'\n', &sample).count().max(1) as u64;
-    Some(size.saturating_mul(lines) / (sample.len() as u64).max(1))
-}
-
-/// How much of the input [`sniff`] looks at.
-const SNIFF_BYTES: u64 = 4096;
-
-const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
-
-/// Looks at the start of the input before any reader does: text in another encoding than UTF-8
-/// (UTF-16 or UTF-32, which spreadsheets save as "Unicode text") and an input with nothing in it
-/// are errors that say what happened, in every format alike. Gives the input back whole.
-fn sniff(mut source: Source, name: &str, format: Format) -> Result<Source, ReadError> {
-    use std::io::Read;
-    let mut head = Vec::with_capacity(SNIFF_BYTES as usize);
-    (&mut source)
-        .take(SNIFF_BYTES)
-        .read_to_end(&mut head)
-        .map_err(|err| ReadError::io(name, err))?;
-    if let Some(encoding) = wide_encoding(&head) {
-        return Err(ReadError::NotUtf8 {
-            name: name.to_owned(),
-            encoding,
-        });
-    }
-    let content = head.strip_prefix(UTF8_BOM).unwrap_or(&head);
-    if (head.len() as u64) < SNIFF_BYTES && content.iter().all(u8::is_ascii_whitespace) {
-        return Err(ReadError::Empty {
-            name: name.to_owned(),
-            format,
-        });
-    }
-    Ok(Box::new(io::Cursor::new(head).chain(source)))
-}
-
-/// The wide encoding `head` (the start of an input) is in, by its byte order mark or, without
-/// one, by its zero bytes: text that is mostly ASCII has a zero in every other byte in UTF-16,
-/// and UTF-8 text has none at all.
-fn wide_encoding(head: &[u8]) -> Option<&'static str> {
-    const BOMS: [(&[u8], &str); 4] = [
-        (b"\xFF\xFE\x00\x00", "UTF-32 (little-endian)"),
-        (b"\x00\x00\xFE\xFF", "UTF-32 (big-endian)"),
-        (b"\xFF\xFE", "UTF-16 (little-endian)"),
-        (b"\xFE\xFF", "UTF-16 (big-endian)"),
-    ];
-    if let Some((_, encoding)) = BOMS.iter().find(|(bom, _)| head.starts_with(bom)) {
-        return Some(encoding);
-    }
-    let pairs = head.len() / 2;
-    if pairs == 0 {
-        return None;
-    }
-    let zeros_at = |parity: usize| {
-        head.iter()
-            .skip(parity)
-            .step_by(2)
-            .take(pairs)
-            .filter(|&&b| b == 0)
-            .count()
-    };
-    let (even, odd) = (zeros_at(0), zeros_at(1));
-    if odd * 2 > pairs && even * 4 < pairs {
-        Some("UTF-16 (little-endian)")
-    } else if even * 2 > pairs && odd * 4 < pairs {
-        Some("UTF-16 (big-endian)")
-    } else {
-        None
-    }
-}
-
-fn is_stdin(file: Option<&Path>) -> bool {
+pub(crate) fn is_stdin(file: Option<&Path>) -> bool {
     file.is_none_or(|p| p == Path::new("-"))
-}
-
-fn open_file(path: &Path, shown: &str) -> Result<File, ReadError> {
-    let why = match std::fs::metadata(path) {
-        Ok(meta) if meta.is_dir() => Some(Unopenable::Directory),
-        Ok(_) => None,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Some(Unopenable::NotFound),
-        Err(err) if err.kind() == io::ErrorKind::PermissionDenied => {
-            Some(Unopenable::PermissionDenied)
-        }
-        Err(_) => None,
-    };
-    if let Some(why) = why {
-        return Err(ReadError::CannotOpen {
-            name: shown.to_owned(),
-            why,
-        });
-    }
-    File::open(path).map_err(|source| ReadError::Open {
-        name: shown.to_owned(),
-        source,
-    })
 }
 
 /// The field a CSV column or JSON key names. Both are matched the same way: surrounding white
@@ -307,6 +175,15 @@ enum Parsed {
 }
 
 impl Records {
+    fn new(parsed: Parsed, options: &ReadOptions, format: Format) -> Records {
+        Records {
+            parsed,
+            times: options.times.clone(),
+            // A sheet's date cells are local times even when no time flag was given.
+            shape: options.times.is_active() || format == Format::Spreadsheet,
+        }
+    }
+
     /// Things worth telling the user that do not stop reading: unknown CSV columns, unknown
     /// JSON keys, a second records array. Unknown keys are only known once read, so ask again
     /// after the last record.

@@ -126,7 +126,10 @@ pub struct ReadOptionsBuilder {
 }
 
 impl ReadOptionsBuilder {
-    /// The format to read (`None`: the one the file's extension names).
+    /// The format to read (`None`: the one the file's extension names). [`from_reader`] takes
+    /// its format as an argument instead.
+    ///
+    /// [`from_reader`]: crate::from_reader
     pub fn format(mut self, format: impl Into<Option<Format>>) -> Self {
         self.options.format = format.into();
         self

@@ -4,6 +4,7 @@
 use super::csv::CsvRecords;
 use super::json::JsonRecords;
 use super::jsonl::JsonlRecords;
+use super::open::sniff;
 use super::*;
 use std::io::{BufReader, Cursor};
 
@@ -722,4 +723,87 @@ fn a_csv_row_built_into_an_earlier_record_is_the_row_built_afresh() {
     let built = row.build(&columns, spare);
     assert_eq!(built, csv(no_label_id).remove(0));
     assert_eq!(built.raw.expect("a record").get(Field::LabelId), None);
+}
+
+/// A workbook of two records, the second only a caller's number stored as a number, as an .xlsx
+/// file's bytes.
+fn workbook_bytes() -> Vec<u8> {
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet();
+    for (col, name) in HEADER.split(',').enumerate() {
+        sheet.write_string(0, col as u16, name).unwrap();
+    }
+    for (col, value) in ROW.split(',').enumerate() {
+        sheet.write_string(1, col as u16, value).unwrap();
+    }
+    sheet.write_number(2, 0, 919876543210.0).unwrap();
+    workbook.save_to_buffer().unwrap()
+}
+
+#[test]
+fn a_workbook_reads_from_memory_as_from_its_file() {
+    let bytes = workbook_bytes();
+    let path = std::env::temp_dir().join(format!("tc-input-sheet-{}.xlsx", std::process::id()));
+    std::fs::write(&path, &bytes).unwrap();
+    let from_file: Vec<InputRecord> = open_with(Some(&path), &ReadOptions::default())
+        .expect("the workbook")
+        .collect();
+    std::fs::remove_file(&path).unwrap();
+    let from_memory: Vec<InputRecord> = from_reader(
+        Cursor::new(bytes),
+        "`x.xlsx`",
+        Format::Spreadsheet,
+        &ReadOptions::default(),
+    )
+    .expect("the workbook")
+    .collect();
+    assert_eq!(from_memory, from_file);
+    assert_eq!(
+        summary(&from_memory)
+            .into_iter()
+            .map(|(record, line, outcome)| (record, line, outcome.is_ok()))
+            .collect::<Vec<_>>(),
+        [(1, 2, true), (2, 3, true)]
+    );
+}
+
+#[test]
+fn a_reader_is_read_as_the_file_it_holds() {
+    let text = format!("{HEADER}\n{ROW}\n+919876543210,only three,fields\n{ROW}");
+    let path = std::env::temp_dir().join(format!("tc-input-reader-{}.csv", std::process::id()));
+    std::fs::write(&path, &text).unwrap();
+    let from_file: Vec<InputRecord> = open_with(Some(&path), &ReadOptions::default())
+        .expect("the header")
+        .collect();
+    std::fs::remove_file(&path).unwrap();
+    let options = ReadOptions::default();
+    let from_memory: Vec<InputRecord> =
+        from_reader(tiny(text.as_bytes()), "`x.csv`", Format::Csv, &options)
+            .expect("the header")
+            .collect();
+    assert_eq!(from_memory, from_file);
+    assert_eq!(bad_lines(&from_memory), [3]);
+}
+
+#[test]
+fn a_reader_gets_the_checks_a_file_gets() {
+    let empty = from_reader(
+        tiny(b"\n"),
+        "the request body",
+        Format::Jsonl,
+        &ReadOptions::default(),
+    );
+    let err = empty.err().expect("an empty input is an error");
+    assert!(matches!(err, ReadError::Empty { .. }), "{err:?}");
+    assert!(
+        err.to_string().starts_with("the request body is empty"),
+        "{err}"
+    );
+
+    let mut map = map::ColumnMap::default();
+    map.insert("receiver_number=Customer Mobile".parse().unwrap());
+    let mapped = ReadOptions::builder().column_map(map).build();
+    let json = from_reader(tiny(b"[]"), "the request body", Format::Json, &mapped);
+    let err = json.err().expect("a column map does not apply to JSON");
+    assert!(matches!(err, ReadError::Options { .. }), "{err:?}");
 }
