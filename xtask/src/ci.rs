@@ -54,6 +54,19 @@ const VALIDATOR_FEATURE_STEPS: [&[&str]; 2] = [
     ],
 ];
 
+/// tc-input as a library user builds it: without its `clap` feature, which the workspace's
+/// build always has on (tcbatch asks for it).
+const TC_INPUT_WITHOUT_CLAP_STEP: &[&str] = &[
+    "clippy",
+    "-p",
+    "tc-input",
+    "--all-targets",
+    "--locked",
+    "--",
+    "-D",
+    "warnings",
+];
+
 /// A crate outside the workspace that uses tc-core from its own types: the library must stay
 /// usable by someone who has not read its source.
 const ADOPTER_STEP: &[&str] = &[
@@ -75,6 +88,8 @@ const DOC_STEP: &[&str] = &[
     "tc-redis",
     "-p",
     "tc-push",
+    "-p",
+    "tc-input",
     "--locked",
 ];
 
@@ -102,6 +117,7 @@ pub fn ci(options: &[String]) -> Result<()> {
     reject_unknown(options, &[], &[])?;
     let mut steps: Vec<Step> = CI_STEPS.iter().map(|args| Step::new(args)).collect();
     steps.extend(VALIDATOR_FEATURE_STEPS.iter().map(|args| Step::new(args)));
+    steps.push(Step::new(TC_INPUT_WITHOUT_CLAP_STEP));
     // The adopter shares the workspace's target directory, so its dependencies build once.
     let target = workspace_root().join("target").display().to_string();
     steps.push(Step::new(ADOPTER_STEP).with_env("CARGO_TARGET_DIR", target));

@@ -1,5 +1,6 @@
-//! Tidy checks of the codebase itself: tc-core stays pure, the rules documentation matches the
-//! code, and no file carries machine paths, leftover debugging or an undocumented crate root.
+//! Tidy checks of the codebase itself: tc-core and tc-engine stay pure, tc-input's I/O stays in
+//! its entry points, the rules documentation matches the code, and no file carries machine
+//! paths, leftover debugging or an undocumented crate root.
 
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -242,6 +243,59 @@ fn tc_core_never_reads_a_clock_or_does_io() {
         found.is_empty(),
         "tc-core is pure: the time is a parameter and I/O belongs to the other crates. Found:\n{}",
         found.join("\n")
+    );
+}
+
+/// The one file of tc-input that opens files and standard input: its reader entry points.
+const TC_INPUT_ENTRY_POINTS: &str = "crates/tc-input/src/open.rs";
+
+#[test]
+fn tc_input_does_no_io_beyond_its_readers() {
+    // Anywhere in the library: no clock, no thread, no process, no network, no printing.
+    let banned = [
+        "SystemTime::now",
+        "Instant::now",
+        "now_utc",
+        "now_local",
+        "std::thread",
+        "std::process",
+        "std::net",
+        "TcpStream",
+        "std::env",
+        "println!",
+        "print!(",
+        "eprint",
+        "tokio",
+        "anyhow",
+    ];
+    let mut found = library_occurrences("crates/tc-input/src", &banned, &[]);
+    // Opening what is read is the entry points' job; every other file reads what they hand it.
+    let opening = [
+        "std::fs",
+        "File::open",
+        "File::create",
+        "stdin()",
+        "open_workbook_auto",
+        "calamine::open_workbook(",
+    ];
+    found.extend(library_occurrences(
+        "crates/tc-input/src",
+        &opening,
+        &[TC_INPUT_ENTRY_POINTS],
+    ));
+    assert!(
+        found.is_empty(),
+        "tc-input reads the file its caller names or the reader it is handed, in \
+         {TC_INPUT_ENTRY_POINTS}, and does no other I/O: no clock, no thread, no printing. \
+         Found:\n{}",
+        found.join("\n")
+    );
+    // The allowance names a file that really is where the files are opened.
+    let entry_points = std::fs::read_to_string(root().join(TC_INPUT_ENTRY_POINTS))
+        .expect("tc-input's entry points exist");
+    assert!(
+        entry_points.contains("File::open") && entry_points.contains("stdin()"),
+        "{TC_INPUT_ENTRY_POINTS} no longer opens the input: name the file that does"
     );
 }
 
@@ -917,11 +971,14 @@ fn one_rustls_crypto_provider() {
 
 #[test]
 fn the_time_zone_library_is_named_only_in_local_time_rs() {
-    let found = library_occurrences(
-        "crates/tc-cli/src",
-        &["jiff::"],
-        &["crates/tc-cli/src/read/local_time.rs"],
-    );
+    let mut found = Vec::new();
+    for dir in ["crates/tc-input/src", "crates/tc-cli/src"] {
+        found.extend(library_occurrences(
+            dir,
+            &["jiff::"],
+            &["crates/tc-input/src/local_time.rs"],
+        ));
+    }
     assert!(
         found.is_empty(),
         "local times are read in one place, so every input reads them alike:\n{}",
@@ -931,11 +988,14 @@ fn the_time_zone_library_is_named_only_in_local_time_rs() {
 
 #[test]
 fn the_spreadsheet_library_is_named_only_in_spreadsheet_rs() {
-    let found = library_occurrences(
-        "crates/tc-cli/src",
-        &["calamine::"],
-        &["crates/tc-cli/src/read/spreadsheet.rs"],
-    );
+    let mut found = Vec::new();
+    for dir in ["crates/tc-input/src", "crates/tc-cli/src"] {
+        found.extend(library_occurrences(
+            dir,
+            &["calamine::"],
+            &["crates/tc-input/src/spreadsheet.rs"],
+        ));
+    }
     assert!(
         found.is_empty(),
         "workbooks are read in one place, which turns their rows into the readers' rows:\n{}",

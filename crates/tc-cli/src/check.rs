@@ -23,7 +23,7 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub connection: ConnectionArgs,
     #[command(flatten)]
-    pub profile: crate::read::options::ProfileArgs,
+    pub profile: crate::input_args::ProfileArgs,
 }
 
 /// What the check saw: nothing secret.

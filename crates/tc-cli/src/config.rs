@@ -19,14 +19,15 @@
 //! `secret`, `password`, `token`) is refused, and no error quotes the file's text, so a secret
 //! put there by mistake is not echoed either.
 
-use crate::read::local_time::{DateFormat, Span, TimeReading, Window};
-use crate::read::map::{ColumnMap, Layout};
-use crate::read::options::{InputArgs, ProfileArgs, ReadOptions};
-use crate::read::Format;
+use crate::input_args::{InputArgs, ProfileArgs};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use tc_core::{NumberFormat, Region};
+use tc_input::local_time::{DateFormat, Span, Window};
+use tc_input::map::ColumnMap;
+use tc_input::Format;
+use tc_input::ReadOptions;
 
 /// The config file read when `--config` is not given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "tcbatch.toml";
@@ -124,7 +125,7 @@ pub struct Profile {
     pub region: Option<Region>,
     #[serde(default)]
     pub map: ColumnMap,
-    pub timezone: Option<crate::read::local_time::Zone>,
+    pub timezone: Option<tc_input::local_time::Zone>,
     pub date_format: Option<DateFormat>,
     pub call_time: Option<String>,
     pub show_before: Option<Span>,
@@ -226,11 +227,10 @@ impl Settings {
         let after = args.show_after.or(profile.show_after);
         let window =
             match (&call_time, before, after) {
-                (Some(call_time), Some(before), Some(after)) => Some(Window {
-                    call_time: call_time.clone(),
-                    before,
-                    after,
-                }),
+                (Some(call_time), Some(before), Some(after)) => Some(
+                    Window::new(call_time.clone(), before, after)
+                        .map_err(|err| ConfigError::Settings(err.to_string()))?,
+                ),
                 (None, None, None) => None,
                 (Some(_), _, _) => {
                     return Err(ConfigError::Settings(
@@ -246,20 +246,15 @@ impl Settings {
                         .to_owned(),
                 )),
             };
-        if let Some(window) = &window {
-            window.check().map_err(ConfigError::Settings)?;
-        }
-        Ok(ReadOptions {
-            format,
-            layout: Layout { map, call_time },
-            delimiter: args.delimiter.map(|d| d.0),
-            sheet: args.sheet.clone(),
-            times: TimeReading {
-                zone: args.timezone.clone().or(profile.timezone.clone()),
-                date_format: args.date_format.clone().or(profile.date_format.clone()),
-                window,
-            },
-        })
+        Ok(ReadOptions::builder()
+            .format(format)
+            .column_map(map)
+            .window(window)
+            .delimiter(args.delimiter.map(|d| d.0))
+            .sheet(args.sheet.clone())
+            .time_zone(args.timezone.clone().or(profile.timezone.clone()))
+            .date_format(args.date_format.clone().or(profile.date_format.clone()))
+            .build())
     }
 
     /// The region for numbers written without a country code: the flag's, else the profile's.
@@ -386,13 +381,13 @@ pub fn run(args: ConfigArgs) -> Result<(), ConfigError> {
     ));
     let region = settings.region(show.region);
     out.push(("region", region.map_or("none".to_owned(), |r| quoted(&r))));
-    let times = &read.times;
-    out.push(("timezone", opt(times.zone.as_ref(), &quoted)));
-    out.push(("date_format", opt(times.date_format.as_ref(), &quoted)));
-    if let Some(window) = &times.window {
-        out.push(("call_time", quoted(&window.call_time)));
-        out.push(("show_before", quoted(&window.before)));
-        out.push(("show_after", quoted(&window.after)));
+    let times = read.time_reading();
+    out.push(("timezone", opt(times.zone(), &quoted)));
+    out.push(("date_format", opt(times.date_format(), &quoted)));
+    if let Some(window) = times.window() {
+        out.push(("call_time", quoted(&window.call_time())));
+        out.push(("show_before", quoted(&window.before())));
+        out.push(("show_after", quoted(&window.after())));
     }
     out.push(("number_format", quoted(&settings.number_format(None))));
     out.push(("tokens", tokens.unwrap_or(1).to_string()));
@@ -406,8 +401,8 @@ pub fn run(args: ConfigArgs) -> Result<(), ConfigError> {
     for (key, value) in out {
         println!("{key} = {value}");
     }
-    for entry in read.layout.map.entries() {
-        println!("map.{} = {}", entry.field, quoted(&entry.header));
+    for entry in read.column_map().entries() {
+        println!("map.{} = {}", entry.field(), quoted(&entry.header()));
     }
     Ok(())
 }

@@ -57,7 +57,7 @@ impl ConnectionArgs {
     ///
     /// # Errors
     /// A config file that cannot be read, an unknown profile, or tokens not 1 to 10.
-    pub fn apply_profile_of(&mut self, profile: &crate::read::options::ProfileArgs) -> Result<()> {
+    pub fn apply_profile_of(&mut self, profile: &crate::input_args::ProfileArgs) -> Result<()> {
         let settings = crate::config::Settings::load(profile)?;
         self.apply_profile(&settings)
     }

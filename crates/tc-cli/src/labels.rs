@@ -26,7 +26,7 @@ pub struct LabelsArgs {
     #[command(flatten)]
     pub connection: ConnectionArgs,
     #[command(flatten)]
-    pub profile: crate::read::options::ProfileArgs,
+    pub profile: crate::input_args::ProfileArgs,
 }
 
 pub fn run(mut args: LabelsArgs) -> Result<ExitCode> {

@@ -1,18 +1,19 @@
 //! `tcbatch`: checks, normalises and pushes call records to Truecaller's Call Personalisation
 //! Batch v2 API, from the CSV, JSON Lines and JSON files that CRM and dialer exports produce.
 //!
-//! `main` only dispatches: each subcommand is a module, and the input readers in [`read`] are
-//! shared by every subcommand that reads call records.
+//! `main` only dispatches: each subcommand is a module, and the input readers (the `tc-input`
+//! crate, with the flags of [`input_args`]) are shared by every subcommand that reads call
+//! records.
 
 mod check;
 mod completions;
 mod config;
 mod connection;
+mod input_args;
 mod journal_report;
 mod labels;
 mod mock;
 mod normalize;
-mod read;
 mod report;
 mod serve;
 mod shutdown;

@@ -1,11 +1,11 @@
 //! `tcbatch normalize`: one written phone number per line on standard input, one line out per
 //! line in, in order: the E.164 form, or `error: <code>`.
 
-use crate::read::lines::Lines;
 use crate::submit::OutputArg;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::process::ExitCode;
 use tc_core::{Region, E164};
+use tc_input::lines::Lines;
 
 #[derive(Debug, clap::Args)]
 #[command(

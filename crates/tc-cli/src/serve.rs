@@ -44,7 +44,7 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub connection: crate::connection::ConnectionArgs,
     #[command(flatten)]
-    pub profile: crate::read::options::ProfileArgs,
+    pub profile: crate::input_args::ProfileArgs,
     /// Records queued (acknowledged, not yet sent) above which posts get 503 with Retry-After.
     #[arg(long, value_name = "N", default_value_t = tc_relay::DEFAULT_QUEUE_LIMIT)]
     pub queue_limit: usize,

@@ -46,7 +46,7 @@ pub struct StatusArgs {
     #[command(flatten)]
     pub connection: ConnectionArgs,
     #[command(flatten)]
-    pub profile: crate::read::options::ProfileArgs,
+    pub profile: crate::input_args::ProfileArgs,
 }
 
 /// One batch as read: its records, or why it could not be read.

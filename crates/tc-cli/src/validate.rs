@@ -2,9 +2,6 @@
 //! problem, without sending anything. Data path: read -> validate (tc-core, on every core) ->
 //! report, in input order.
 
-use crate::read::local_time::TimeReading;
-use crate::read::options::Sources;
-use crate::read::{self, Format, ReadError, RecordBuilder, Unbuilt};
 use crate::report::{Output, Report};
 use std::fmt;
 use std::io::{self, BufWriter};
@@ -14,6 +11,9 @@ use std::time::SystemTime;
 use tc_core::{
     check_batch_size, CallerMemo, Diagnostic, EpochMillis, Region, Validator, MAX_BATCH_RECORDS,
 };
+use tc_input::local_time::TimeReading;
+use tc_input::options::Sources;
+use tc_input::{Format, ReadError, RecordBuilder, Unbuilt};
 use tc_push::ordered::{map_ordered, Jobs};
 
 /// Exit status when some record is invalid (2 is for usage and I/O errors).
@@ -40,7 +40,7 @@ pub struct ValidateArgs {
     #[arg(long, value_name = "MS|RFC3339")]
     pub now: Option<EpochMillis>,
     #[command(flatten)]
-    pub input: read::options::InputArgs,
+    pub input: crate::input_args::InputArgs,
     /// How to report problems.
     #[arg(long, value_enum, default_value_t = Output::Human)]
     pub output: Output,
@@ -75,13 +75,14 @@ impl fmt::Display for ValidateError {
     }
 }
 
-/// No `source` but the config file's: the other messages carry their cause, and `main` prints
-/// the whole chain.
+/// The input's and the config file's errors are shown as they are, so their sources are this
+/// error's; the report's I/O error is in the message. `main` prints the whole chain.
 impl std::error::Error for ValidateError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
+            ValidateError::Input(err) => err.source(),
             ValidateError::Config(err) => err.source(),
-            _ => None,
+            ValidateError::Output(_) => None,
         }
     }
 }
@@ -111,7 +112,7 @@ pub fn run(args: ValidateArgs) -> Result<ExitCode, ValidateError> {
     if let Some(region) = settings.region(args.region) {
         validator = validator.with_default_region(region);
     }
-    let mut records = read::open_with(args.file.as_deref(), &options)?;
+    let mut records = tc_input::open_with(args.file.as_deref(), &options)?;
     let header_warnings = records.warnings();
     for warning in &header_warnings {
         eprintln!("tcbatch: warning: {warning}");

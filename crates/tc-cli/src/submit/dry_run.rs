@@ -1,9 +1,9 @@
 //! `--dry-run`: everything `submit` does before the first request, and nothing after.
 
 use super::SubmitArgs;
-use crate::read::{self, options::ReadOptions};
 use anyhow::Result;
 use tc_core::{Region, Validator, MAX_BATCH_RECORDS};
+use tc_input::ReadOptions;
 
 /// `--dry-run`: validate and plan, send nothing, write nothing.
 pub fn run(args: &SubmitArgs, read: &ReadOptions, region: Option<Region>) -> Result<i32> {
@@ -13,7 +13,7 @@ pub fn run(args: &SubmitArgs, read: &ReadOptions, region: Option<Region>) -> Res
     }
     let (mut rows, mut valid) = (0u64, 0u64);
     let mut codes = std::collections::BTreeMap::<&'static str, u64>::new();
-    for input in read::open_with(Some(&args.file), read)? {
+    for input in tc_input::open_with(Some(&args.file), read)? {
         rows += 1;
         match input
             .raw

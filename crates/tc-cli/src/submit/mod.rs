@@ -40,7 +40,7 @@ pub struct SubmitArgs {
     pub file: PathBuf,
     /// Input format; inferred from the file extension when not given.
     #[arg(long, value_enum)]
-    pub format: Option<crate::read::Format>,
+    pub format: Option<tc_input::Format>,
     /// Default region (ISO 3166, such as IN) for numbers written without + or 00.
     #[arg(long, value_name = "CC")]
     pub region: Option<String>,
@@ -84,12 +84,12 @@ pub struct SubmitArgs {
     #[arg(long, hide = true)]
     pub events: bool,
     #[command(flatten)]
-    pub input: crate::read::options::InputArgs,
+    pub input: crate::input_args::InputArgs,
 }
 
 impl SubmitArgs {
     /// Fills what no flag gave from the config file's profile, and says how to read the input.
-    fn apply_profile(&mut self) -> Result<crate::read::options::ReadOptions> {
+    fn apply_profile(&mut self) -> Result<tc_input::ReadOptions> {
         let settings = crate::config::Settings::load(&self.input.profile)?;
         self.connection.apply_profile(&settings)?;
         if self.region.is_none() {
@@ -100,7 +100,7 @@ impl SubmitArgs {
             tc_core::NumberFormat::Digits => NumberFormatArg::Digits,
             _ => NumberFormatArg::E164,
         });
-        let format = crate::read::Format::resolve(self.format, Some(&self.file))?;
+        let format = tc_input::Format::resolve(self.format, Some(&self.file))?;
         Ok(settings.read_options(&self.input, Some(format))?)
     }
 
@@ -145,7 +145,7 @@ pub fn run(args: SubmitArgs) -> Result<i32> {
 
 /// The files of one push.
 struct Files {
-    read: crate::read::options::ReadOptions,
+    read: tc_input::ReadOptions,
     journal: PathBuf,
     report: PathBuf,
     /// How many of the readers' warnings were printed before the push began.
@@ -156,10 +156,7 @@ struct Files {
 /// files distinct and writable, no journal overwritten, and, unless a journal is resumed (whose
 /// journal it is comes first then: a changed input may not even be readable any more), the
 /// input's header read, its warnings printed.
-fn check_files(
-    args: &SubmitArgs,
-    read: crate::read::options::ReadOptions,
-) -> Result<(Files, Fingerprint)> {
+fn check_files(args: &SubmitArgs, read: tc_input::ReadOptions) -> Result<(Files, Fingerprint)> {
     let mut files = Files {
         read,
         journal: args
@@ -190,8 +187,8 @@ fn check_files(
 }
 
 /// Opens the input and reads its header, printing the readers' warnings; returns how many.
-fn read_header(file: &Path, read: &crate::read::options::ReadOptions) -> Result<usize> {
-    let warnings = crate::read::open_with(Some(file), read)?.warnings();
+fn read_header(file: &Path, read: &tc_input::ReadOptions) -> Result<usize> {
+    let warnings = tc_input::open_with(Some(file), read)?.warnings();
     print_warnings(&warnings);
     Ok(warnings.len())
 }
@@ -276,7 +273,7 @@ async fn push_and_report(
     let progress = progress::Progress::start(
         f64::from(args.connection.rate_limit) * 1000.0 / args.connection.rate_window_ms as f64
             * f64::from(args.connection.tokens()),
-        crate::read::estimate_rows(&args.file),
+        tc_input::estimate_rows(&args.file),
         args.events,
     );
     let rows = rows::FileRows::new(&args.file, files.read.clone());
@@ -308,7 +305,7 @@ async fn push_and_report(
     let input_rows = match pushed.end {
         PushEnd::Finished { input_rows } => input_rows,
         // The push stopped early: count the input so unsent rows get an answer too.
-        _ => crate::read::open_with(Some(&args.file), &files.read)?.count() as u64,
+        _ => tc_input::open_with(Some(&args.file), &files.read)?.count() as u64,
     };
     let tally = match live_report {
         Some(report) => report.finish(input_rows)?,

@@ -1,10 +1,10 @@
 //! The input file as the push engine's rows: opened on the engine's reader thread (the readers
 //! are not `Send`), numbered as the readers number them.
 
-use crate::read::options::ReadOptions;
-use crate::read::{self, ReadError, Records};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use tc_input::ReadOptions;
+use tc_input::{ReadError, Records};
 use tc_push::InputRow;
 
 /// Where the I/O error that ended reading early is left for the command to report.
@@ -51,7 +51,7 @@ impl IntoIterator for FileRows {
     type IntoIter = Rows;
 
     fn into_iter(self) -> Rows {
-        let records = read::open_with(Some(&self.path), &self.read);
+        let records = tc_input::open_with(Some(&self.path), &self.read);
         let records = match records {
             Ok(records) => Some(records),
             Err(e) => {

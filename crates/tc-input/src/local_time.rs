@@ -7,6 +7,7 @@
 //! are left to tc-core as they are. A local time that a daylight-saving change skips or repeats
 //! names no single instant, so it is an error naming both candidates, never a guess.
 
+use crate::SettingError;
 use jiff::civil::DateTime;
 use jiff::tz::{AmbiguousOffset, TimeZone};
 use jiff::{SignedDuration, Timestamp};
@@ -23,21 +24,17 @@ pub struct Zone {
 }
 
 impl FromStr for Zone {
-    type Err = String;
+    type Err = SettingError;
 
-    fn from_str(name: &str) -> Result<Zone, String> {
+    fn from_str(name: &str) -> Result<Zone, SettingError> {
         let name = name.trim();
         TimeZone::get(name)
             .map(|zone| Zone {
                 name: name.to_owned(),
                 zone,
             })
-            .map_err(|_| {
-                format!(
-                    "`{}` is not an IANA time zone name; give one such as Asia/Kolkata, \
-                     Europe/London or America/New_York (UTC for none)",
-                    excerpt(name)
-                )
+            .map_err(|_| SettingError::UnknownZone {
+                given: name.to_owned(),
             })
     }
 }
@@ -53,12 +50,12 @@ impl fmt::Display for Zone {
 pub struct DateFormat(String);
 
 impl FromStr for DateFormat {
-    type Err = String;
+    type Err = SettingError;
 
     /// Accepts a pattern only if a date-time written with it reads back to the same minute: a
     /// pattern without a day, month, year, hour or minute, or with an unknown `%` directive,
     /// could never read a whole time.
-    fn from_str(pattern: &str) -> Result<DateFormat, String> {
+    fn from_str(pattern: &str) -> Result<DateFormat, SettingError> {
         let sample = jiff::civil::date(2030, 7, 23).at(10, 30, 0, 0);
         let round_trip = jiff::fmt::strtime::format(pattern, sample)
             .ok()
@@ -66,12 +63,9 @@ impl FromStr for DateFormat {
         if round_trip.is_some_and(|read| read == sample) {
             return Ok(DateFormat(pattern.to_owned()));
         }
-        Err(format!(
-            "`{}` cannot read a whole date and time: a --date-format needs the day (%d), month \
-             (%m or %b), year (%Y), hour (%H) and minute (%M), such as `%d/%m/%Y %H:%M` for \
-             23/07/2030 10:30 (seconds, if the file has them, are read either way)",
-            excerpt(pattern)
-        ))
+        Err(SettingError::DateFormat {
+            given: pattern.to_owned(),
+        })
     }
 }
 
@@ -94,15 +88,14 @@ impl DateFormat {
 pub struct Span(SignedDuration);
 
 impl FromStr for Span {
-    type Err = String;
+    type Err = SettingError;
 
-    fn from_str(text: &str) -> Result<Span, String> {
+    fn from_str(text: &str) -> Result<Span, SettingError> {
         match text.trim().parse::<SignedDuration>() {
             Ok(duration) if !duration.is_negative() => Ok(Span(duration)),
-            _ => Err(format!(
-                "`{}` is not a length of time; write it as 15m, 2h, 1h30m or 90s (not negative)",
-                excerpt(text)
-            )),
+            _ => Err(SettingError::Span {
+                given: text.to_owned(),
+            }),
         }
     }
 }
@@ -124,44 +117,85 @@ impl Span {
 #[derive(Debug, Clone)]
 pub struct Window {
     /// The header of the call-time column, as the operator named it.
-    pub call_time: String,
-    pub before: Span,
-    pub after: Span,
+    pub(crate) call_time: String,
+    pub(crate) before: Span,
+    pub(crate) after: Span,
 }
 
 impl Window {
+    /// The window from `before` the time in the column `call_time` to `after` it. Refuses a
+    /// window the API would refuse for every row: empty, or longer than 24 hours.
+    pub fn new(
+        call_time: impl Into<String>,
+        before: Span,
+        after: Span,
+    ) -> Result<Window, SettingError> {
+        let window = Window {
+            call_time: call_time.into(),
+            before,
+            after,
+        };
+        window.check()?;
+        Ok(window)
+    }
+
+    /// The header of the call-time column, as it was given.
+    pub fn call_time(&self) -> &str {
+        &self.call_time
+    }
+
+    /// How long before the call time the window starts.
+    pub fn before(&self) -> Span {
+        self.before
+    }
+
+    /// How long after the call time the window ends.
+    pub fn after(&self) -> Span {
+        self.after
+    }
+
     /// Refuses a window the API would refuse for every row: empty, or longer than 24 hours.
-    pub fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), SettingError> {
         let length = self.before.millis().saturating_add(self.after.millis());
         if length == 0 {
-            return Err(
-                "--show-before and --show-after are both 0: the window would be \
-                        empty; give --show-after the time the caller ID shows after the call time"
-                    .to_owned(),
-            );
+            return Err(SettingError::EmptyWindow);
         }
         if length > tc_core::timestamp::MAX_WINDOW_MS {
-            return Err(format!(
-                "--show-before {} and --show-after {} make a window of {:#}, and the API allows \
-                 at most 24 hours between starts_at and ends_at: shorten one of them",
-                self.before,
-                self.after,
-                SignedDuration::from_millis(length)
-            ));
+            return Err(SettingError::WindowTooLong {
+                before: self.before,
+                after: self.after,
+                length: Span(SignedDuration::from_millis(length)),
+            });
         }
         Ok(())
     }
 }
 
-/// How the times of an input are read. The default reads them as tc-core does, untouched.
+/// How the times of an input are read. The default reads them as tc-core does, untouched;
+/// [`ReadOptionsBuilder`](crate::options::ReadOptionsBuilder) sets the rest.
 #[derive(Debug, Clone, Default)]
 pub struct TimeReading {
-    pub zone: Option<Zone>,
-    pub date_format: Option<DateFormat>,
-    pub window: Option<Window>,
+    pub(crate) zone: Option<Zone>,
+    pub(crate) date_format: Option<DateFormat>,
+    pub(crate) window: Option<Window>,
 }
 
 impl TimeReading {
+    /// The time zone local times are read in, if any.
+    pub fn zone(&self) -> Option<&Zone> {
+        self.zone.as_ref()
+    }
+
+    /// The form local times are read in besides ISO 8601, if any.
+    pub fn date_format(&self) -> Option<&DateFormat> {
+        self.date_format.as_ref()
+    }
+
+    /// The window derived from a call time, if any.
+    pub fn window(&self) -> Option<&Window> {
+        self.window.as_ref()
+    }
+
     /// Whether records need [`TimeReading::apply`] at all.
     pub fn is_active(&self) -> bool {
         self.zone.is_some() || self.date_format.is_some() || self.window.is_some()
@@ -315,7 +349,7 @@ fn has_offset(text: &str) -> bool {
 impl Zone {
     /// The one instant `civil` names in this zone; a time a clock change skips or repeats is an
     /// error naming both candidates and the offset to write to choose one.
-    pub fn instant(&self, civil: DateTime) -> Result<i64, String> {
+    fn instant(&self, civil: DateTime) -> Result<i64, String> {
         let candidates = |before: jiff::tz::Offset, after: jiff::tz::Offset| {
             let at = |offset: jiff::tz::Offset| {
                 offset

@@ -81,8 +81,8 @@ impl<R: BufRead> JsonRecords<R> {
         };
         match this.find_array() {
             Ok(Ok(())) => Ok(this),
-            Ok(Err(message)) => Err(ReadError::new(format!("{}: {message}", this.name))),
-            Err(err) => Err(ReadError::io(&this.name, &err)),
+            Ok(Err(message)) => Err(ReadError::malformed(format!("{}: {message}", this.name))),
+            Err(err) => Err(ReadError::io(&this.name, err)),
         }
     }
 
@@ -486,9 +486,10 @@ impl<R: BufRead> Iterator for JsonRecords<R> {
                 Ok(None) if self.state != State::Done => continue,
                 Ok(record) => record,
                 Err(err) => {
-                    self.error = Some(ReadError::io(&self.name, &err));
+                    let stopped = stopped(self.next_record, self.cur.line, &err);
+                    self.error = Some(ReadError::io(&self.name, err));
                     self.state = State::Done;
-                    Some(stopped(self.next_record, self.cur.line, &err))
+                    Some(stopped)
                 }
             };
         }

@@ -4,6 +4,7 @@
 use super::csv::CsvRecords;
 use super::json::JsonRecords;
 use super::jsonl::JsonlRecords;
+use super::open::sniff;
 use super::*;
 use std::io::{BufReader, Cursor};
 
@@ -70,20 +71,20 @@ fn bad_lines(records: &[InputRecord]) -> Vec<usize> {
 #[test]
 fn format_comes_from_the_flag_else_the_extension() {
     assert_eq!(
-        Format::resolve(Some(Format::Json), Some(Path::new("a.csv"))),
-        Ok(Format::Json)
+        Format::resolve(Some(Format::Json), Some(Path::new("a.csv"))).ok(),
+        Some(Format::Json)
     );
     assert_eq!(
-        Format::resolve(None, Some(Path::new("a.CSV"))),
-        Ok(Format::Csv)
+        Format::resolve(None, Some(Path::new("a.CSV"))).ok(),
+        Some(Format::Csv)
     );
     assert_eq!(
-        Format::resolve(None, Some(Path::new("a.ndjson"))),
-        Ok(Format::Jsonl)
+        Format::resolve(None, Some(Path::new("a.ndjson"))).ok(),
+        Some(Format::Jsonl)
     );
     assert_eq!(
-        Format::resolve(None, Some(Path::new("a.json"))),
-        Ok(Format::Json)
+        Format::resolve(None, Some(Path::new("a.json"))).ok(),
+        Some(Format::Json)
     );
     assert!(Format::resolve(None, Some(Path::new("a.txt")))
         .unwrap_err()
@@ -309,7 +310,7 @@ fn json_body_may_hold_other_keys_before_call_records() {
         summary(&records),
         [(1, 2, Ok("+1".into())), (2, 2, Ok("+2".into()))]
     );
-    assert_eq!(reader.finish(), Ok(()));
+    assert_eq!(reader.finish().map_err(|e| e.to_string()), Ok(()));
 }
 
 #[test]
@@ -380,7 +381,7 @@ fn json_without_a_records_array_is_an_error() {
 fn json_with_warnings(text: &str) -> (Vec<InputRecord>, Vec<String>) {
     let mut reader = JsonRecords::new(tiny(text.as_bytes()), "`x.json`".into()).expect("records");
     let records: Vec<_> = reader.by_ref().collect();
-    assert_eq!(reader.finish(), Ok(()));
+    assert_eq!(reader.finish().map_err(|e| e.to_string()), Ok(()));
     (records, reader.warnings())
 }
 
@@ -515,6 +516,17 @@ fn failing(text: &str) -> BufReader<FailingReader> {
     )
 }
 
+/// An error as `tcbatch` prints it: the error, then each of its sources, `: `-separated.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
+}
+
 #[test]
 fn an_io_error_stops_reading_visibly() {
     let check = |records: Vec<InputRecord>, finish: Result<(), ReadError>, line: usize| {
@@ -526,10 +538,9 @@ fn an_io_error_stops_reading_visibly() {
             message.contains("reading stopped here: device error"),
             "{message}"
         );
-        assert_eq!(
-            finish.unwrap_err().to_string(),
-            "cannot read x: device error"
-        );
+        let err = finish.unwrap_err();
+        assert!(matches!(err, ReadError::Io { .. }), "{err:?}");
+        assert_eq!(chain(&err), "cannot read x: device error");
     };
     let mut csv = CsvRecords::new(failing(&format!("{HEADER}\n{ROW}\n{ROW}")), "x".into()).unwrap();
     let records: Vec<_> = csv.by_ref().collect();
@@ -712,4 +723,87 @@ fn a_csv_row_built_into_an_earlier_record_is_the_row_built_afresh() {
     let built = row.build(&columns, spare);
     assert_eq!(built, csv(no_label_id).remove(0));
     assert_eq!(built.raw.expect("a record").get(Field::LabelId), None);
+}
+
+/// A workbook of two records, the second only a caller's number stored as a number, as an .xlsx
+/// file's bytes.
+fn workbook_bytes() -> Vec<u8> {
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet();
+    for (col, name) in HEADER.split(',').enumerate() {
+        sheet.write_string(0, col as u16, name).unwrap();
+    }
+    for (col, value) in ROW.split(',').enumerate() {
+        sheet.write_string(1, col as u16, value).unwrap();
+    }
+    sheet.write_number(2, 0, 919876543210.0).unwrap();
+    workbook.save_to_buffer().unwrap()
+}
+
+#[test]
+fn a_workbook_reads_from_memory_as_from_its_file() {
+    let bytes = workbook_bytes();
+    let path = std::env::temp_dir().join(format!("tc-input-sheet-{}.xlsx", std::process::id()));
+    std::fs::write(&path, &bytes).unwrap();
+    let from_file: Vec<InputRecord> = open_with(Some(&path), &ReadOptions::default())
+        .expect("the workbook")
+        .collect();
+    std::fs::remove_file(&path).unwrap();
+    let from_memory: Vec<InputRecord> = from_reader(
+        Cursor::new(bytes),
+        "`x.xlsx`",
+        Format::Spreadsheet,
+        &ReadOptions::default(),
+    )
+    .expect("the workbook")
+    .collect();
+    assert_eq!(from_memory, from_file);
+    assert_eq!(
+        summary(&from_memory)
+            .into_iter()
+            .map(|(record, line, outcome)| (record, line, outcome.is_ok()))
+            .collect::<Vec<_>>(),
+        [(1, 2, true), (2, 3, true)]
+    );
+}
+
+#[test]
+fn a_reader_is_read_as_the_file_it_holds() {
+    let text = format!("{HEADER}\n{ROW}\n+919876543210,only three,fields\n{ROW}");
+    let path = std::env::temp_dir().join(format!("tc-input-reader-{}.csv", std::process::id()));
+    std::fs::write(&path, &text).unwrap();
+    let from_file: Vec<InputRecord> = open_with(Some(&path), &ReadOptions::default())
+        .expect("the header")
+        .collect();
+    std::fs::remove_file(&path).unwrap();
+    let options = ReadOptions::default();
+    let from_memory: Vec<InputRecord> =
+        from_reader(tiny(text.as_bytes()), "`x.csv`", Format::Csv, &options)
+            .expect("the header")
+            .collect();
+    assert_eq!(from_memory, from_file);
+    assert_eq!(bad_lines(&from_memory), [3]);
+}
+
+#[test]
+fn a_reader_gets_the_checks_a_file_gets() {
+    let empty = from_reader(
+        tiny(b"\n"),
+        "the request body",
+        Format::Jsonl,
+        &ReadOptions::default(),
+    );
+    let err = empty.err().expect("an empty input is an error");
+    assert!(matches!(err, ReadError::Empty { .. }), "{err:?}");
+    assert!(
+        err.to_string().starts_with("the request body is empty"),
+        "{err}"
+    );
+
+    let mut map = map::ColumnMap::default();
+    map.insert("receiver_number=Customer Mobile".parse().unwrap());
+    let mapped = ReadOptions::builder().column_map(map).build();
+    let json = from_reader(tiny(b"[]"), "the request body", Format::Json, &mapped);
+    let err = json.err().expect("a column map does not apply to JSON");
+    assert!(matches!(err, ReadError::Options { .. }), "{err:?}");
 }

@@ -1,11 +1,13 @@
 //! Physical lines of an input, capped in length, with line numbers, and a way to read lines again
-//! (the CSV reader re-reads the lines a runaway quoted field swallowed).
+//! (the CSV reader re-reads the lines a runaway quoted field swallowed). `tcbatch normalize`
+//! reads its numbers, one a line, through [`Lines`] too.
 
 use super::MAX_RECORD_BYTES;
 use std::io::{self, BufRead};
 
 /// What [`Lines::read_line`] appended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Line {
     /// 1-based number of the line.
     pub number: usize,
@@ -15,6 +17,8 @@ pub struct Line {
     pub terminated: bool,
 }
 
+/// The lines of a reader, each at most [`MAX_RECORD_BYTES`] long (the rest of a longer one is
+/// skipped), numbered from 1.
 pub struct Lines<R> {
     reader: R,
     /// Bytes to read again before reading on, and how far they have been read.
@@ -24,6 +28,7 @@ pub struct Lines<R> {
 }
 
 impl<R: BufRead> Lines<R> {
+    /// The lines of `reader`, from its first.
     pub fn new(reader: R) -> Self {
         Lines {
             reader,
@@ -97,7 +102,7 @@ impl<R: BufRead> Lines<R> {
 
     /// Makes `bytes`, which start on line `number`, the next ones read, ahead of anything not yet
     /// read again.
-    pub fn unread(&mut self, bytes: &[u8], number: usize) {
+    pub(crate) fn unread(&mut self, bytes: &[u8], number: usize) {
         let mut replay = Vec::with_capacity(bytes.len() + self.replay.len() - self.replay_at);
         replay.extend_from_slice(bytes);
         replay.extend_from_slice(&self.replay[self.replay_at..]);

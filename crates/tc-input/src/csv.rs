@@ -96,7 +96,7 @@ impl<R: BufRead> CsvRecords<R> {
         };
         let mut header = this
             .read_row(None)
-            .map_err(|err| ReadError::io(&this.name, &err))?;
+            .map_err(|err| ReadError::io(&this.name, err))?;
         if let (None, Some(Row::Parsed { line })) = (delimiter, &header) {
             if let Some(other) = this.other_delimiter() {
                 // Read the header again, split the way it does split.
@@ -107,17 +107,19 @@ impl<R: BufRead> CsvRecords<R> {
                 this.delimiter = other;
                 header = this
                     .read_row(None)
-                    .map_err(|err| ReadError::io(&this.name, &err))?;
+                    .map_err(|err| ReadError::io(&this.name, err))?;
             }
         }
         let name = &this.name;
         match header {
-            None => Err(ReadError::new(format!(
+            None => Err(ReadError::malformed(format!(
                 "{name} is empty: a CSV file starts with a header row naming its columns, such as {}",
                 Field::ALL.map(Field::wire_name).join(",")
             ))),
             Some(Row::Broken { message, .. }) => {
-                Err(ReadError::new(format!("cannot read the header row of {name}: {message}")))
+                Err(ReadError::malformed(format!(
+                    "cannot read the header row of {name}: {message}"
+                )))
             }
             Some(Row::Parsed { .. }) => {
                 let names: Vec<String> = (0..this.field_count)
@@ -294,9 +296,9 @@ impl<R: BufRead> CsvRecords<R> {
                 return None;
             }
             Err(err) => {
-                self.error = Some(ReadError::io(&self.name, &err));
-                self.done = true;
                 let stopped = stopped(self.next_record, self.lines.next_number(), &err);
+                self.error = Some(ReadError::io(&self.name, err));
+                self.done = true;
                 return Some((stopped.record, stopped.line, stopped.raw.map(|_| ())));
             }
         };

@@ -51,9 +51,10 @@ impl<R: BufRead> Iterator for JsonlRecords<R> {
                 Ok(Some(line)) => line,
                 Ok(None) => break,
                 Err(err) => {
-                    self.error = Some(ReadError::io(&self.name, &err));
+                    let stopped = stopped(self.next_record, self.lines.next_number(), &err);
+                    self.error = Some(ReadError::io(&self.name, err));
                     self.done = true;
-                    return Some(stopped(self.next_record, self.lines.next_number(), &err));
+                    return Some(stopped);
                 }
             };
             let text = match self.buf.strip_prefix(BOM) {

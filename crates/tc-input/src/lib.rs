@@ -1,4 +1,50 @@
-//! Input readers: CSV, JSON Lines and JSON files of call records, streamed one record at a time.
+//! Readers of the files call records come in (CSV, JSON Lines, JSON and spreadsheets), for
+//! Truecaller's Call Personalisation Batch v2 API: each record as a [`RawRecord`] with its record
+//! number and line, ready for tc-core's `Validator`, and a diagnostic for each row that cannot be
+//! read.
+//!
+//! These are the readers of `tcbatch validate` and `tcbatch submit`, for any program that reads
+//! the same files the same way: an export of a CRM or a dialer with its own headers
+//! ([`map::ColumnMap`]), local times in an IANA time zone and windows derived from one call time
+//! ([`local_time`]), separated by commas, `;` or tabs, saved from a spreadsheet or as one.
+//!
+//! ```
+//! use tc_core::{Code, EpochMillis, Validator};
+//! use tc_input::{Format, ReadOptions};
+//!
+//! let csv = "caller_number,receiver_number,dynamic_label_name,starts_at,ends_at\n\
+//!            +919876543210,+91 98765 43211,Centro Bank,1753248600000,1753257600000\n\
+//!            +919876543210,+919876543212,Centro Bank\n";
+//! let mut records = tc_input::from_reader(
+//!     csv.as_bytes(),
+//!     "`calls.csv`",
+//!     Format::Csv,
+//!     &ReadOptions::default(),
+//! )?;
+//!
+//! let first = records.next().expect("a first record");
+//! assert_eq!((first.record, first.line), (1, 2));
+//! let raw = first.raw.expect("a row that can be read");
+//! let validator = Validator::new(EpochMillis::try_from(1_753_246_800_000).unwrap());
+//! let record = validator.validate(&raw).expect("a valid record");
+//! assert_eq!(record.receiver_number().as_str(), "+919876543211");
+//!
+//! // A row that cannot be read is that row's diagnostic, and reading goes on.
+//! let second = records.next().expect("a second record");
+//! assert_eq!((second.record, second.line), (2, 3));
+//! let problem = second.raw.expect_err("a row of three fields");
+//! assert_eq!(problem.code, Code::RecordUnreadable);
+//! assert!(problem.field.is_none(), "the whole row");
+//!
+//! assert!(records.next().is_none());
+//! records.finish()?; // the I/O error that ended reading early, if one did
+//! # Ok::<(), tc_input::ReadError>(())
+//! ```
+//!
+//! [`open_with`] opens a file the caller names (or standard input) and reads it in the format its
+//! extension names, or the one [`ReadOptions`] give; [`from_reader`] reads any `BufRead`. Both
+//! give [`Records`], an iterator of [`InputRecord`]s. They are the crate's only I/O: it reads no
+//! clock, starts no thread and prints nothing.
 //!
 //! Every reader yields [`InputRecord`]s in file order, each with its 1-based record position and
 //! the line it starts on. A row that cannot be read at all becomes a `record_unreadable`
@@ -9,22 +55,31 @@
 //! Problems with the file as a whole (it does not exist, it is empty or UTF-16 text, a CSV header
 //! lacks a required column, a JSON file holds no array of records) are [`ReadError`]s, reported
 //! before any record, the same way in every format. Field names are matched the same way in
-//! every format too ([`field_named`]), and names that match no field get a warning.
+//! every format too ([`field_named`]), and names that match no field get a warning
+//! ([`Records::warnings`]).
+//!
+//! With the `clap` feature, [`Format`] is a `clap::ValueEnum`, for a flag that names it.
 
-pub mod csv;
-pub mod json;
-pub mod jsonl;
-pub(crate) mod lines;
+#![warn(missing_docs)]
+
+mod csv;
+mod error;
+mod json;
+mod jsonl;
+pub mod lines;
 pub mod local_time;
 pub mod map;
+mod open;
 pub mod options;
-pub mod spreadsheet;
+mod spreadsheet;
 #[cfg(test)]
 mod tests;
 
+pub use error::{ReadError, SettingError, Unopenable};
+pub use open::{estimate_rows, from_reader, open_with};
+pub use options::ReadOptions;
 use std::fmt;
-use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead};
 use std::path::Path;
 use tc_core::diagnostic::excerpt;
 use tc_core::{Code, Diagnostic, Field, RawRecord, Scalar};
@@ -33,10 +88,10 @@ use tc_core::{Code, Diagnostic, Field, RawRecord, Scalar};
 /// array element) may take. Far above any real record; it bounds memory on a corrupt file.
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
 
-const READ_BUFFER_BYTES: usize = 1 << 16;
-
 /// The formats `tcbatch` reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[non_exhaustive]
 pub enum Format {
     /// Comma-separated, with a header row of wire field names.
     Csv,
@@ -59,9 +114,7 @@ impl Format {
             return Ok(format);
         }
         let Some(path) = file.map(AsRef::as_ref).filter(|p| !is_stdin(Some(p))) else {
-            return Err(ReadError::new(
-                "reading standard input needs --format csv, jsonl or json",
-            ));
+            return Err(ReadError::NoFormat);
         };
         let extension = path
             .extension()
@@ -72,17 +125,16 @@ impl Format {
             Some("jsonl" | "ndjson") => Ok(Format::Jsonl),
             Some("json") => Ok(Format::Json),
             Some(other) if spreadsheet::EXTENSIONS.contains(&other) => Ok(Format::Spreadsheet),
-            _ => Err(ReadError::new(format!(
-                "cannot tell the format of `{}` from its extension; give --format csv, jsonl, \
-                 json or spreadsheet",
-                path.display()
-            ))),
+            _ => Err(ReadError::UnknownExtension {
+                path: path.to_owned(),
+            }),
         }
     }
 }
 
 /// One record as read, before validation.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct InputRecord {
     /// 1-based position of the record in the input (a CSV header and blank lines do not count).
     pub record: usize,
@@ -92,222 +144,10 @@ pub struct InputRecord {
     pub raw: Result<RawRecord, Diagnostic>,
 }
 
-/// A problem with the input as a whole: the command cannot go on (exit status 2).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadError {
-    message: String,
-}
-
-impl ReadError {
-    pub fn new(message: impl Into<String>) -> Self {
-        ReadError {
-            message: message.into(),
-        }
-    }
-
-    fn io(name: &str, err: &io::Error) -> Self {
-        ReadError::new(format!("cannot read {name}: {err}"))
-    }
-}
-
-impl fmt::Display for ReadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for ReadError {}
-
 type Source = Box<dyn BufRead>;
 
-/// Opens `file` (standard input when `None` or `-`) and reads it as `options` say: its format
-/// (else the one its extension names), its column map, delimiter, sheet and time reading.
-pub fn open_with<P>(file: Option<&P>, options: &options::ReadOptions) -> Result<Records, ReadError>
-where
-    P: AsRef<Path> + ?Sized,
-{
-    let file = file.map(AsRef::as_ref);
-    let format = Format::resolve(options.format, file)?;
-    options.check_fits(format)?;
-    let parsed = match format {
-        Format::Spreadsheet => Parsed::Sheet(Box::new(open_sheet(file, options)?)),
-        Format::Csv => {
-            let (name, source) = open_text(file, format)?;
-            let layout = &options.layout;
-            let csv = csv::CsvRecords::with_layout(source, name, layout, options.delimiter)?;
-            Parsed::Csv(Box::new(csv))
-        }
-        Format::Jsonl => {
-            let (name, source) = open_text(file, format)?;
-            Parsed::Jsonl(jsonl::JsonlRecords::new(source, name))
-        }
-        Format::Json => {
-            let (name, source) = open_text(file, format)?;
-            Parsed::Json(json::JsonRecords::new(source, name)?)
-        }
-    };
-    Ok(Records {
-        parsed,
-        times: options.times.clone(),
-        // A sheet's date cells are local times even when no time flag was given.
-        shape: options.times.is_active() || format == Format::Spreadsheet,
-    })
-}
-
-/// A text input, as messages name it, checked by [`sniff`].
-fn open_text(file: Option<&Path>, format: Format) -> Result<(String, Source), ReadError> {
-    let (name, source): (String, Source) = match file.filter(|p| !is_stdin(Some(p))) {
-        None => (
-            "standard input".to_owned(),
-            Box::new(BufReader::with_capacity(READ_BUFFER_BYTES, io::stdin())),
-        ),
-        Some(path) => {
-            let shown = format!("`{}`", path.display());
-            (
-                shown.clone(),
-                Box::new(BufReader::with_capacity(
-                    READ_BUFFER_BYTES,
-                    open_file(path, &shown)?,
-                )),
-            )
-        }
-    };
-    let source = sniff(source, &name, format)?;
-    Ok((name, source))
-}
-
-fn open_sheet(
-    file: Option<&Path>,
-    options: &options::ReadOptions,
-) -> Result<spreadsheet::SheetRecords, ReadError> {
-    let Some(path) = file.filter(|p| !is_stdin(Some(p))) else {
-        return Err(ReadError::new(
-            "a spreadsheet is read from a file, not from standard input: give its path",
-        ));
-    };
-    let shown = format!("`{}`", path.display());
-    // The same messages as for a text file that does not exist or is a directory.
-    open_file(path, &shown)?;
-    let sheet = options.sheet.as_deref();
-    spreadsheet::SheetRecords::open(path, &shown, sheet, &options.layout)
-}
-
-/// A rough count of the records in `file`, for progress display: its size over the mean length
-/// of its first lines. `None` for standard input or an unreadable file.
-pub fn estimate_rows(file: &Path) -> Option<u64> {
-    use std::io::Read;
-    if is_stdin(Some(file)) {
-        return None;
-    }
-    let size = std::fs::metadata(file).ok()?.len();
-    let mut sample = Vec::with_capacity(READ_BUFFER_BYTES);
-    File::open(file)
-        .ok()?
-        .take(READ_BUFFER_BYTES as u64)
-        .read_to_end(&mut sample)
-        .ok()?;
-    let lines = memchr::memchr_iter(b'\n', &sample).count().max(1) as u64;
-    Some(size.saturating_mul(lines) / (sample.len() as u64).max(1))
-}
-
-/// How much of the input [`sniff`] looks at.
-const SNIFF_BYTES: u64 = 4096;
-
-const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
-
-/// Looks at the start of the input before any reader does: text in another encoding than UTF-8
-/// (UTF-16 or UTF-32, which spreadsheets save as "Unicode text") and an input with nothing in it
-/// are errors that say what happened, in every format alike. Gives the input back whole.
-fn sniff(mut source: Source, name: &str, format: Format) -> Result<Source, ReadError> {
-    use std::io::Read;
-    let mut head = Vec::with_capacity(SNIFF_BYTES as usize);
-    (&mut source)
-        .take(SNIFF_BYTES)
-        .read_to_end(&mut head)
-        .map_err(|err| ReadError::io(name, &err))?;
-    if let Some(encoding) = wide_encoding(&head) {
-        return Err(ReadError::new(format!(
-            "{name} is {encoding} text, and tcbatch reads UTF-8 only: save it as UTF-8 (in a \
-             spreadsheet: Save As, \"CSV UTF-8\"; in an editor: the encoding UTF-8) and try again"
-        )));
-    }
-    let content = head.strip_prefix(UTF8_BOM).unwrap_or(&head);
-    if (head.len() as u64) < SNIFF_BYTES && content.iter().all(u8::is_ascii_whitespace) {
-        let expected = match format {
-            Format::Csv => {
-                "a CSV file starts with a header row naming its columns, such as \
-                 caller_number,receiver_number,dynamic_label_name,starts_at,ends_at"
-            }
-            Format::Jsonl => "a JSON Lines file holds one record object per line",
-            Format::Json => {
-                "a JSON file holds an array of records [...] or the API body \
-                 {\"call_records\": [...]}"
-            }
-            Format::Spreadsheet => "a spreadsheet holds a header row and one record per row",
-        };
-        return Err(ReadError::new(format!(
-            "{name} is empty, so there is nothing to check or send: {expected}. Check that the \
-             export that wrote it finished"
-        )));
-    }
-    Ok(Box::new(io::Cursor::new(head).chain(source)))
-}
-
-/// The wide encoding `head` (the start of an input) is in, by its byte order mark or, without
-/// one, by its zero bytes: text that is mostly ASCII has a zero in every other byte in UTF-16,
-/// and UTF-8 text has none at all.
-fn wide_encoding(head: &[u8]) -> Option<&'static str> {
-    const BOMS: [(&[u8], &str); 4] = [
-        (b"\xFF\xFE\x00\x00", "UTF-32 (little-endian)"),
-        (b"\x00\x00\xFE\xFF", "UTF-32 (big-endian)"),
-        (b"\xFF\xFE", "UTF-16 (little-endian)"),
-        (b"\xFE\xFF", "UTF-16 (big-endian)"),
-    ];
-    if let Some((_, encoding)) = BOMS.iter().find(|(bom, _)| head.starts_with(bom)) {
-        return Some(encoding);
-    }
-    let pairs = head.len() / 2;
-    if pairs == 0 {
-        return None;
-    }
-    let zeros_at = |parity: usize| {
-        head.iter()
-            .skip(parity)
-            .step_by(2)
-            .take(pairs)
-            .filter(|&&b| b == 0)
-            .count()
-    };
-    let (even, odd) = (zeros_at(0), zeros_at(1));
-    if odd * 2 > pairs && even * 4 < pairs {
-        Some("UTF-16 (little-endian)")
-    } else if even * 2 > pairs && odd * 4 < pairs {
-        Some("UTF-16 (big-endian)")
-    } else {
-        None
-    }
-}
-
-fn is_stdin(file: Option<&Path>) -> bool {
+pub(crate) fn is_stdin(file: Option<&Path>) -> bool {
     file.is_none_or(|p| p == Path::new("-"))
-}
-
-fn open_file(path: &Path, shown: &str) -> Result<File, ReadError> {
-    let advice = match std::fs::metadata(path) {
-        Ok(meta) if meta.is_dir() => Some("it is a directory; give the file inside it"),
-        Ok(_) => None,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => {
-            Some("no such file; check the path (a relative path starts from the current directory)")
-        }
-        Err(err) if err.kind() == io::ErrorKind::PermissionDenied => {
-            Some("permission denied; check the file's permissions")
-        }
-        Err(_) => None,
-    };
-    if let Some(advice) = advice {
-        return Err(ReadError::new(format!("cannot open {shown}: {advice}")));
-    }
-    File::open(path).map_err(|err| ReadError::new(format!("cannot open {shown}: {err}")))
 }
 
 /// The field a CSV column or JSON key names. Both are matched the same way: surrounding white
@@ -335,6 +175,15 @@ enum Parsed {
 }
 
 impl Records {
+    fn new(parsed: Parsed, options: &ReadOptions, format: Format) -> Records {
+        Records {
+            parsed,
+            times: options.times.clone(),
+            // A sheet's date cells are local times even when no time flag was given.
+            shape: options.times.is_active() || format == Format::Spreadsheet,
+        }
+    }
+
     /// Things worth telling the user that do not stop reading: unknown CSV columns, unknown
     /// JSON keys, a second records array. Unknown keys are only known once read, so ask again
     /// after the last record.
@@ -374,7 +223,10 @@ impl Records {
 
 /// A record read but perhaps not yet made into a [`RawRecord`]: see [`Records::next_unbuilt`].
 #[derive(Debug, Clone, PartialEq)]
-pub enum Unbuilt {
+pub struct Unbuilt(UnbuiltKind);
+
+#[derive(Debug, Clone, PartialEq)]
+enum UnbuiltKind {
     /// Boxed: a record is a few hundred bytes, a CSV row's fields a few dozen, and every row is
     /// moved into a chunk, through a channel and out again on its way to a validating thread.
     Built(Box<InputRecord>),
@@ -387,9 +239,9 @@ impl Unbuilt {
     /// strings a row allocated and freed cost a validating thread about a tenth of its time).
     /// Pass `RawRecord::default()` when there is none.
     pub fn build(self, builder: &RecordBuilder, spare: RawRecord) -> InputRecord {
-        match self {
-            Unbuilt::Built(input) => *input,
-            Unbuilt::Csv(row) => row.build(&builder.columns, spare),
+        match self.0 {
+            UnbuiltKind::Built(input) => *input,
+            UnbuiltKind::Csv(row) => row.build(&builder.columns, spare),
         }
     }
 }
@@ -418,8 +270,12 @@ impl Records {
     /// and then place its times, in that order.
     pub fn next_unbuilt(&mut self) -> Option<Unbuilt> {
         match &mut self.parsed {
-            Parsed::Csv(r) if !self.shape => r.next_unbuilt().map(Unbuilt::Csv),
-            _ => self.next().map(|input| Unbuilt::Built(Box::new(input))),
+            Parsed::Csv(r) if !self.shape => {
+                r.next_unbuilt().map(|row| Unbuilt(UnbuiltKind::Csv(row)))
+            }
+            _ => self
+                .next()
+                .map(|input| Unbuilt(UnbuiltKind::Built(Box::new(input)))),
         }
     }
 }

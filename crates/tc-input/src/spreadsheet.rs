@@ -8,8 +8,8 @@
 
 use super::map::{Column, Layout};
 use super::{unreadable, InputRecord, ReadError};
-use calamine::{Data, Range, Reader};
-use std::path::Path;
+use calamine::{Data, Ods, Range, Reader, Sheets, Xls, Xlsb, Xlsx};
+use std::io::{self, Read, Seek};
 use tc_core::diagnostic::excerpt;
 use tc_core::{Field, RawRecord};
 
@@ -30,16 +30,18 @@ pub struct SheetRecords {
 pub const EXTENSIONS: [&str; 5] = ["xlsx", "xlsm", "xlsb", "xls", "ods"];
 
 impl SheetRecords {
-    /// Opens the workbook at `path` and reads the header of the sheet `sheet` (the first when
-    /// `None`). A missing sheet is an error listing the sheets there are.
-    pub fn open(
-        path: &Path,
+    /// Reads the workbook `open` gives (a file with the `extension`, or bytes in memory), and
+    /// the header of the sheet `sheet` (the first when `None`). A missing sheet is an error
+    /// listing the sheets there are.
+    pub fn open<RS: Read + Seek>(
+        extension: Option<&str>,
+        open: impl FnMut() -> io::Result<RS>,
         name: &str,
         sheet: Option<&str>,
         layout: &Layout,
     ) -> Result<SheetRecords, ReadError> {
-        let mut workbook = calamine::open_workbook_auto(path).map_err(|err| {
-            ReadError::new(format!(
+        let mut workbook = workbook(extension, open).map_err(|err| {
+            ReadError::malformed(format!(
                 "cannot read {name} as a spreadsheet: {err}; check that it is an .xlsx, .xls or \
                  .ods workbook, or give --format for another format"
             ))
@@ -51,7 +53,7 @@ impl SheetRecords {
                 .find(|s| s.as_str() == wanted)
                 .or_else(|| sheets.iter().find(|s| s.eq_ignore_ascii_case(wanted)))
                 .ok_or_else(|| {
-                    ReadError::new(format!(
+                    ReadError::options(format!(
                         "{name} has no sheet `{}`; its sheets are {}; give one of them with \
                          --sheet",
                         excerpt(wanted),
@@ -61,18 +63,18 @@ impl SheetRecords {
                 .clone(),
             None => sheets
                 .first()
-                .ok_or_else(|| ReadError::new(format!("{name} has no sheet")))?
+                .ok_or_else(|| ReadError::malformed(format!("{name} has no sheet")))?
                 .clone(),
         };
         let range = workbook.worksheet_range(&chosen).map_err(|err| {
-            ReadError::new(format!(
+            ReadError::malformed(format!(
                 "cannot read the sheet `{}` of {name}: {err}",
                 excerpt(&chosen)
             ))
         })?;
         let shown = format!("the sheet `{}` of {name}", excerpt(&chosen));
         let Some(header) = range.rows().next() else {
-            return Err(ReadError::new(format!(
+            return Err(ReadError::malformed(format!(
                 "{shown} is empty: its first row names the columns, such as {}",
                 Field::ALL.map(Field::wire_name).join(", ")
             )));
@@ -150,6 +152,41 @@ impl Iterator for SheetRecords {
             });
         }
     }
+}
+
+/// The workbook `open` gives, read as its `extension` says or, without a known one, as the
+/// first kind of workbook that reads it: what `calamine::open_workbook_auto` does with a path,
+/// from any reader. `open` gives the workbook from its start for each kind tried.
+fn workbook<RS: Read + Seek>(
+    extension: Option<&str>,
+    mut open: impl FnMut() -> io::Result<RS>,
+) -> Result<Sheets<RS>, calamine::Error> {
+    fn new<W: Reader<RS>, RS: Read + Seek>(
+        open: &mut impl FnMut() -> io::Result<RS>,
+    ) -> Result<W, W::Error> {
+        W::new(open()?)
+    }
+    Ok(match extension {
+        Some("xls" | "xla") => Sheets::Xls(new(&mut open).map_err(calamine::Error::Xls)?),
+        Some("xlsx" | "xlsm" | "xlam") => {
+            Sheets::Xlsx(new(&mut open).map_err(calamine::Error::Xlsx)?)
+        }
+        Some("xlsb") => Sheets::Xlsb(new(&mut open).map_err(calamine::Error::Xlsb)?),
+        Some("ods") => Sheets::Ods(new(&mut open).map_err(calamine::Error::Ods)?),
+        _ => {
+            if let Ok(workbook) = new::<Xls<_>, _>(&mut open) {
+                Sheets::Xls(workbook)
+            } else if let Ok(workbook) = new::<Xlsx<_>, _>(&mut open) {
+                Sheets::Xlsx(workbook)
+            } else if let Ok(workbook) = new::<Xlsb<_>, _>(&mut open) {
+                Sheets::Xlsb(workbook)
+            } else if let Ok(workbook) = new::<Ods<_>, _>(&mut open) {
+                Sheets::Ods(workbook)
+            } else {
+                return Err(calamine::Error::Msg("Cannot detect file format"));
+            }
+        }
+    })
 }
 
 /// A cell as text. Whole numbers lose the `.0` a float would print (a phone number stored as a

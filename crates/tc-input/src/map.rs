@@ -7,42 +7,46 @@
 //! and the closest one. A call-time column (`--call-time`) feeds both `starts_at` and `ends_at`,
 //! which [`super::local_time`] then moves apart by the window around the call.
 
-use super::{edit_distance, field_named, ReadError};
+use super::{edit_distance, field_named, ReadError, SettingError};
 use std::fmt;
 use std::str::FromStr;
 use tc_core::diagnostic::{escape_control_characters, excerpt};
 use tc_core::Field;
 
-/// One `FIELD=HEADER` pair of a column map.
+/// One `FIELD=HEADER` pair of a column map, read from text such as
+/// `receiver_number=Customer Mobile` (the field's letter case and the spaces around either
+/// side do not matter).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MapEntry {
-    pub field: Field,
-    pub header: String,
+    pub(crate) field: Field,
+    pub(crate) header: String,
+}
+
+impl MapEntry {
+    /// The field the column feeds.
+    pub fn field(&self) -> Field {
+        self.field
+    }
+
+    /// The header of the column, as it was given (trimmed).
+    pub fn header(&self) -> &str {
+        &self.header
+    }
 }
 
 impl FromStr for MapEntry {
-    type Err = String;
+    type Err = SettingError;
 
-    fn from_str(text: &str) -> Result<MapEntry, String> {
+    fn from_str(text: &str) -> Result<MapEntry, SettingError> {
         let Some((field, header)) = text.split_once('=') else {
-            return Err(format!(
-                "expected FIELD=HEADER, such as receiver_number=\"Customer Mobile\"; the fields \
-                 are {}",
-                wire_names().join(", ")
-            ));
+            return Err(SettingError::MapEntry);
         };
-        let field = field_named(field).ok_or_else(|| {
-            format!(
-                "`{}` is not a call record field; the fields are {}",
-                excerpt(field.trim()),
-                wire_names().join(", ")
-            )
+        let field = field_named(field).ok_or_else(|| SettingError::UnknownField {
+            given: field.trim().to_owned(),
         })?;
         let header = header.trim();
         if header.is_empty() {
-            return Err(format!(
-                "no header after `{field}=`: name the column of the file that holds {field}"
-            ));
+            return Err(SettingError::NoHeader { field });
         }
         Ok(MapEntry {
             field,
@@ -65,10 +69,12 @@ impl ColumnMap {
         self.entries.push(entry);
     }
 
+    /// Whether the map names no column at all.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
+    /// The entries, in the order they were first given for their field.
     pub fn entries(&self) -> &[MapEntry] {
         &self.entries
     }
@@ -120,19 +126,15 @@ struct FieldKey(Field);
 impl<'de> serde::Deserialize<'de> for FieldKey {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<FieldKey, D::Error> {
         let name = <String as serde::Deserialize>::deserialize(d)?;
-        field_named(&name).map(FieldKey).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "`{}` is not a call record field; the fields are {}",
-                excerpt(&name),
-                wire_names().join(", ")
-            ))
-        })
+        field_named(&name)
+            .map(FieldKey)
+            .ok_or_else(|| serde::de::Error::custom(SettingError::UnknownField { given: name }))
     }
 }
 
 /// What a column of the input feeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Column {
+pub(crate) enum Column {
     Field(Field),
     /// The planned call time: both ends of the window are derived from it.
     CallTime,
@@ -152,7 +154,7 @@ impl Column {
 
 /// How the columns of one input are read, as worked out from its header.
 #[derive(Debug, Clone, Default)]
-pub struct Layout {
+pub(crate) struct Layout {
     /// The column map of the command line and profile, and the call-time header if any.
     pub map: ColumnMap,
     pub call_time: Option<String>,
@@ -165,10 +167,6 @@ fn header_key(header: &str) -> String {
         .filter(|c| !c.is_whitespace())
         .flat_map(char::to_lowercase)
         .collect()
-}
-
-fn wire_names() -> Vec<&'static str> {
-    Field::ALL.iter().map(|f| f.wire_name()).collect()
 }
 
 /// The file's headers as a message lists them.
@@ -208,7 +206,7 @@ impl Layout {
                 .into_iter()
                 .find(|&f| self.map.header_of(f).is_some())
             {
-                return Err(ReadError::new(format!(
+                return Err(ReadError::options(format!(
                     "--call-time derives starts_at and ends_at, and the column map names a column \
                      for {field} too: drop one of them"
                 )));
@@ -285,7 +283,7 @@ impl Layout {
         } else {
             " (or --call-time HEADER with --show-before and --show-after for starts_at and ends_at)"
         };
-        Err(ReadError::new(format!(
+        Err(ReadError::header(format!(
             "no column of {name} holds {}; its headers are {}. Name the column of each with \
              --map FIELD=HEADER{derived}, or rename the header to the field's name; \
              dynamic_label_name may be left out when label_id is given",
@@ -299,7 +297,7 @@ impl Layout {
 fn separated_otherwise(name: &str, headers: &[String]) -> Option<ReadError> {
     let [only] = headers else { return None };
     let sep = [';', '\t', '|'].into_iter().find(|&c| only.contains(c))?;
-    Some(ReadError::new(format!(
+    Some(ReadError::header(format!(
         "the header of {name} looks separated by `{}`, not by commas; give --delimiter '{}' or \
          save the file as comma-separated CSV",
         sep.escape_debug(),
@@ -320,7 +318,7 @@ fn claim(
             Column::Field(field) => format!("`{field}`"),
             _ => "the call time".to_owned(),
         };
-        return Err(ReadError::new(format!(
+        return Err(ReadError::header(format!(
             "two columns of {name} hold {what}: `{}` (column {}) and `{}` (column {}); keep one, \
              or map the field to one of them with --map",
             excerpt(&headers[before]),
@@ -330,7 +328,7 @@ fn claim(
         )));
     }
     if columns[at] != Column::Ignored {
-        return Err(ReadError::new(format!(
+        return Err(ReadError::header(format!(
             "the column `{}` of {name} is mapped twice; give each field its own column",
             excerpt(&headers[at])
         )));
@@ -369,7 +367,7 @@ fn missing_header(name: &str, headers: &[String], wanted: &str, what: &str) -> R
             );
         }
     }
-    ReadError::new(message)
+    ReadError::header(message)
 }
 
 fn unused_warning(name: &str, headers: &[String], columns: &[Column]) -> Option<String> {
