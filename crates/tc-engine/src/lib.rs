@@ -39,5 +39,5 @@ pub use batcher::{Batcher, BatcherConfig, Cut};
 pub use delivery::{Paired, Pairing, Settlement};
 pub use guarantee::{Guarantee, InvalidGuarantee};
 pub use lifecycle::{InvalidRecordState, RecordState, Transition};
-pub use outcome::{BatchOutcome, CallFailure, FailureKind, Halt};
+pub use outcome::{answer, Answer, BatchOutcome, CallFailure, EarlierAttempts, FailureKind, Halt};
 pub use reason::ReportCode;

@@ -270,6 +270,75 @@ impl BatchOutcome {
     }
 }
 
+/// Whether an attempt before the one that has the last word on a record may have stored it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EarlierAttempts {
+    /// No earlier attempt can have stored it.
+    StoredNothing,
+    /// An earlier attempt may have stored it: it was sent and its answer never came.
+    MayHaveStored,
+}
+
+/// A record's final answer: its state, and whether the API may hold it twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Answer {
+    /// Accepted, failed or unknown.
+    pub state: RecordState,
+    /// The API may hold the record more than once.
+    pub possibly_duplicated: bool,
+}
+
+/// The answer a record gets from its batch's outcome (`None`: the batch was sent and never
+/// answered) and from what earlier attempts may have done. The one place that decides it: a
+/// record that may be stored is never `failed`, and an accepted record that may be stored twice
+/// is flagged.
+///
+/// ```
+/// use tc_engine::outcome::{answer, EarlierAttempts};
+/// use tc_engine::{BatchOutcome, ReportCode, RecordState};
+///
+/// let refused = BatchOutcome::Refused { code: ReportCode::Http(400), message: "no".into() };
+/// let first = answer(Some(&refused), EarlierAttempts::StoredNothing);
+/// assert_eq!(first.state, RecordState::Failed);
+/// let again = answer(Some(&refused), EarlierAttempts::MayHaveStored);
+/// assert_eq!(again.state, RecordState::Unknown);
+/// ```
+pub fn answer(outcome: Option<&BatchOutcome>, earlier: EarlierAttempts) -> Answer {
+    let stored_before = earlier == EarlierAttempts::MayHaveStored;
+    let (state, possibly_duplicated) = match outcome {
+        None => (RecordState::Unknown, stored_before),
+        Some(BatchOutcome::Accepted {
+            possibly_duplicated,
+            ..
+        }) => (RecordState::Accepted, *possibly_duplicated || stored_before),
+        Some(
+            BatchOutcome::Refused { .. }
+            | BatchOutcome::Resumable {
+                possibly_stored: false,
+                ..
+            },
+        ) if stored_before => (RecordState::Unknown, false),
+        Some(
+            BatchOutcome::Refused { .. }
+            | BatchOutcome::Resumable {
+                possibly_stored: false,
+                ..
+            },
+        ) => (RecordState::Failed, false),
+        Some(
+            BatchOutcome::Unknown { .. }
+            | BatchOutcome::Resumable {
+                possibly_stored: true,
+                ..
+            },
+        ) => (RecordState::Unknown, stored_before),
+    };
+    Answer {
+        state,
+        possibly_duplicated,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,6 +350,50 @@ mod tests {
     fn outcome(failure: &CallFailure) -> (RecordState, bool) {
         let outcome = BatchOutcome::of_failure(failure, Guarantee::AtLeastOnce);
         (outcome.record_state(), outcome.may_be_stored())
+    }
+
+    #[test]
+    fn a_record_that_may_be_stored_is_never_failed() {
+        use EarlierAttempts::{MayHaveStored, StoredNothing};
+        let refused = BatchOutcome::Refused {
+            code: ReportCode::Http(400),
+            message: String::new(),
+        };
+        let stopped = BatchOutcome::Resumable {
+            code: ReportCode::NotSent,
+            message: String::new(),
+            possibly_stored: false,
+        };
+        let unknown = BatchOutcome::Unknown {
+            message: String::new(),
+        };
+        let accepted = BatchOutcome::Accepted {
+            batch_id: "b-1".parse().unwrap(),
+            possibly_duplicated: false,
+        };
+        let cases = [
+            (None, StoredNothing, RecordState::Unknown, false),
+            (None, MayHaveStored, RecordState::Unknown, true),
+            (Some(&refused), StoredNothing, RecordState::Failed, false),
+            (Some(&refused), MayHaveStored, RecordState::Unknown, false),
+            (Some(&stopped), StoredNothing, RecordState::Failed, false),
+            (Some(&stopped), MayHaveStored, RecordState::Unknown, false),
+            (Some(&unknown), StoredNothing, RecordState::Unknown, false),
+            (Some(&unknown), MayHaveStored, RecordState::Unknown, true),
+            (Some(&accepted), StoredNothing, RecordState::Accepted, false),
+            (Some(&accepted), MayHaveStored, RecordState::Accepted, true),
+        ];
+        for (outcome, earlier, state, possibly_duplicated) in cases {
+            let expected = Answer {
+                state,
+                possibly_duplicated,
+            };
+            assert_eq!(
+                answer(outcome, earlier),
+                expected,
+                "{outcome:?} {earlier:?}"
+            );
+        }
     }
 
     #[test]

@@ -16,6 +16,27 @@ pub enum BatchStatus {
     Unknown,
 }
 
+impl BatchStatus {
+    /// The journal's status word for an outcome: a batch that may be stored and is not
+    /// accepted is `unknown`.
+    pub fn of(outcome: &tc_engine::BatchOutcome) -> BatchStatus {
+        use tc_engine::BatchOutcome as O;
+        match outcome {
+            O::Accepted { .. } => BatchStatus::Accepted,
+            O::Unknown { .. }
+            | O::Resumable {
+                possibly_stored: true,
+                ..
+            } => BatchStatus::Unknown,
+            O::Refused { .. }
+            | O::Resumable {
+                possibly_stored: false,
+                ..
+            } => BatchStatus::Failed,
+        }
+    }
+}
+
 /// A row's answer in the report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use tc_core::wire::DeliveryStatus;
 use tc_core::{Code, Field};
+use tc_engine::BatchOutcome;
 
 /// The journal format this engine writes and reads.
 pub const JOURNAL_VERSION: u32 = 1;
@@ -87,6 +88,72 @@ pub enum Entry {
         at: i64,
         interrupted: bool,
     },
+}
+
+impl Entry {
+    /// The journal's entry for a batch's outcome (`tc-engine` decided it), in the words of the
+    /// journal's first format: a status, and whether the batch may be stored and is resumable.
+    /// [`Entry::batch_outcome`] reads it back.
+    pub fn outcome(seq: u64, outcome: &BatchOutcome, attempts: u32) -> Entry {
+        let (batch_id, possibly_duplicated) = match outcome {
+            BatchOutcome::Accepted {
+                batch_id,
+                possibly_duplicated,
+            } => (Some(batch_id.clone()), *possibly_duplicated),
+            _ => (None, false),
+        };
+        let accepted = matches!(outcome, BatchOutcome::Accepted { .. });
+        Entry::Outcome {
+            seq,
+            status: BatchStatus::of(outcome),
+            batch_id,
+            code: outcome.code(),
+            message: outcome.message().map(str::to_owned),
+            attempts,
+            possibly_duplicated,
+            possibly_stored: outcome.may_be_stored() && !accepted,
+            retryable: matches!(outcome, BatchOutcome::Resumable { .. }),
+        }
+    }
+
+    /// The batch and its outcome, for an outcome entry: what [`Entry::outcome`] wrote, and what
+    /// journals of earlier releases wrote in the same words.
+    pub fn batch_outcome(self) -> Option<(u64, BatchOutcome)> {
+        let Entry::Outcome {
+            seq,
+            status,
+            batch_id,
+            code,
+            message,
+            possibly_duplicated,
+            possibly_stored,
+            retryable,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let message = message.unwrap_or_default();
+        let possibly_stored = possibly_stored || status == BatchStatus::Unknown;
+        let code = || code.clone().unwrap_or(ReportCode::NotSent);
+        let outcome = match (status, batch_id) {
+            (BatchStatus::Accepted, Some(batch_id)) => BatchOutcome::Accepted {
+                batch_id,
+                possibly_duplicated,
+            },
+            _ if retryable => BatchOutcome::Resumable {
+                code: code(),
+                message,
+                possibly_stored,
+            },
+            _ if possibly_stored => BatchOutcome::Unknown { message },
+            _ => BatchOutcome::Refused {
+                code: code(),
+                message,
+            },
+        };
+        Some((seq, outcome))
+    }
 }
 
 /// One record's delivery in an [`Entry::Delivery`].

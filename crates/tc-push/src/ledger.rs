@@ -2,12 +2,12 @@
 //! each row, which rows are settled for good, and which may be stored. Both a resumed push and
 //! the report are built from this one reading, so they cannot disagree.
 
-use crate::codes::{BatchStatus, ReportCode};
 use crate::error::Error;
 use crate::journal::{read_entries, DeliveryRow, Entry};
 use crate::options::StoredSoFar;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use tc_engine::BatchOutcome;
 
 /// A set of row numbers as a bitmap: one bit per input row.
 #[derive(Debug, Default, Clone)]
@@ -52,20 +52,6 @@ impl RowSet {
     }
 }
 
-/// How a batch ended, as far as the journal knows.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    pub status: BatchStatus,
-    pub batch_id: Option<tc_core::BatchId>,
-    pub code: Option<ReportCode>,
-    pub message: String,
-    pub possibly_duplicated: bool,
-    /// Not accepted, but an attempt may have been stored all the same.
-    pub possibly_stored: bool,
-    /// Sending again later may succeed: a resumed push sends these rows again.
-    pub retryable: bool,
-}
-
 /// The journal, read once.
 #[derive(Debug, Default)]
 pub struct Ledger {
@@ -80,7 +66,8 @@ pub struct Ledger {
     /// Rows that an attempt *before* their last word may have stored: the report flags them
     /// whatever the last word says.
     pub stored_before_last_word: RowSet,
-    pub outcomes: HashMap<u64, Outcome>,
+    /// How each answered batch ended (by its seq), as `tc-engine` decided it.
+    pub outcomes: HashMap<u64, BatchOutcome>,
     pub deliveries: HashMap<u64, HashMap<u64, DeliveryRow>>,
     pub next_seq: u64,
     pub next_run: u32,
@@ -167,27 +154,10 @@ impl Fold {
                 self.open.insert(seq, (key, rows));
                 self.open_keys.insert(key);
             }
-            Entry::Outcome {
-                seq,
-                status,
-                batch_id,
-                code,
-                message,
-                possibly_duplicated,
-                possibly_stored,
-                retryable,
-                ..
-            } => {
-                let outcome = Outcome {
-                    status,
-                    batch_id,
-                    code,
-                    message: message.unwrap_or_default(),
-                    possibly_duplicated,
-                    possibly_stored,
-                    retryable,
-                };
-                self.answer(seq, outcome);
+            entry @ Entry::Outcome { .. } => {
+                if let Some((seq, outcome)) = entry.batch_outcome() {
+                    self.answer(seq, outcome);
+                }
             }
             Entry::Delivery { seq, records } => {
                 let records = records.into_iter().map(|r| (r.row, r)).collect();
@@ -199,17 +169,16 @@ impl Fold {
 
     /// Settles the rows of batch `seq` whose last word it is (unless a resume may send them
     /// again), and marks them possibly stored when the outcome says they may be.
-    fn answer(&mut self, seq: u64, outcome: Outcome) {
+    fn answer(&mut self, seq: u64, outcome: BatchOutcome) {
         let (batch_key, rows) = self.open.remove(&seq).unwrap_or_default();
         self.open_keys.remove(&batch_key);
-        let stored = outcome.status != BatchStatus::Failed
-            || outcome.possibly_stored
-            || outcome.possibly_duplicated;
+        let stored = outcome.may_be_stored();
+        let resumable = matches!(outcome, BatchOutcome::Resumable { .. });
         for row in rows {
             if stored {
                 self.ledger.possibly_stored.insert(row);
             }
-            if !outcome.retryable && self.ledger.last_word(row) == batch_key {
+            if !resumable && self.ledger.last_word(row) == batch_key {
                 self.ledger.settled.insert(row);
             }
         }

@@ -83,7 +83,7 @@ pub use delivery::{Polled, POLL_EVERY};
 pub use error::{Error, FileRole};
 pub use events::{Event, Observer, StopReason};
 pub use input::{InputRow, IntoRow};
-pub use ledger::{Ledger, Outcome, RowSet};
+pub use ledger::{Ledger, RowSet};
 pub use live_report::LiveReport;
 pub use options::{Destination, Fingerprint, SendOptions, StoredSoFar};
 pub use paths::check_outputs;
@@ -91,7 +91,7 @@ pub use push::{
     BatchCounts, Guarantee, PushConfig, PushEnd, Pushed, Pusher, Resumed, Start, StopHandle,
 };
 pub use rebuild::{rebuild_report, Rebuilt, ReportOutput};
-pub use report::{verdict, write_report, write_report_as, ReportFormat, ReportRow, Tally};
+pub use report::{write_report, write_report_as, ReportFormat, ReportRow, Tally};
 pub use tc_core::wire::DeliveryStatus;
 /// Where the processes sharing an account keep its budget. In-process, the default, is no
 /// coordinator: the push's client keeps the budget in its own memory. Several pushes and relays

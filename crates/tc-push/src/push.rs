@@ -778,7 +778,7 @@ async fn send_batch(
             let outcome = BatchOutcome::of_failure(&failure, shared.guarantee);
             if let (BatchOutcome::Resumable { .. }, None) = (&outcome, failure.halt()) {
                 // The request could not leave in time: the batch is sent again in this run.
-                let entry = outcome_entry(seq, &outcome, error.attempts());
+                let entry = Entry::outcome(seq, &outcome, error.attempts());
                 shared.journal.append_now(vec![entry]).await?;
                 return resend_late(ready, &outcome, &error, shared);
             }
@@ -789,8 +789,8 @@ async fn send_batch(
             (outcome, error.attempts())
         }
     };
-    let status = journal_status(&outcome);
-    let outcome = outcome_entry(seq, &outcome, attempts);
+    let status = BatchStatus::of(&outcome);
+    let outcome = Entry::outcome(seq, &outcome, attempts);
     shared.journal.append_now(vec![outcome]).await?;
     {
         let mut counts = lock(&shared.counts);
@@ -804,44 +804,6 @@ async fn send_batch(
         .observer
         .on_event(&Event::BatchAnswered { seq, rows, status });
     Ok(Vec::new())
-}
-
-/// The journal's entry for a batch's outcome, decided by `tc-engine`. The journal keeps the
-/// words of its first format: a status, and whether the batch may be stored and is resumable.
-fn outcome_entry(seq: u64, outcome: &BatchOutcome, attempts: u32) -> Entry {
-    let (batch_id, possibly_duplicated) = match outcome {
-        BatchOutcome::Accepted {
-            batch_id,
-            possibly_duplicated,
-        } => (Some(batch_id.clone()), *possibly_duplicated),
-        _ => (None, false),
-    };
-    Entry::Outcome {
-        seq,
-        status: journal_status(outcome),
-        batch_id,
-        code: outcome.code(),
-        message: outcome.message().map(str::to_owned),
-        attempts,
-        possibly_duplicated,
-        possibly_stored: outcome.may_be_stored()
-            && !matches!(outcome, BatchOutcome::Accepted { .. }),
-        retryable: matches!(outcome, BatchOutcome::Resumable { .. }),
-    }
-}
-
-/// The journal's status word for an outcome: a batch that may be stored and is not accepted is
-/// `unknown`.
-fn journal_status(outcome: &BatchOutcome) -> BatchStatus {
-    match outcome {
-        BatchOutcome::Accepted { .. } => BatchStatus::Accepted,
-        BatchOutcome::Unknown { .. }
-        | BatchOutcome::Resumable {
-            possibly_stored: true,
-            ..
-        } => BatchStatus::Unknown,
-        _ => BatchStatus::Failed,
-    }
 }
 
 /// The rows of a batch whose request could not leave before a record's window closed: those
@@ -1019,6 +981,6 @@ mod tests {
 
     fn failed_entry(error: &tc_http::Error, guarantee: Guarantee) -> Entry {
         let outcome = BatchOutcome::of_failure(&error.failure(), guarantee);
-        outcome_entry(7, &outcome, error.attempts())
+        Entry::outcome(7, &outcome, error.attempts())
     }
 }

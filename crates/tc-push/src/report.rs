@@ -6,13 +6,14 @@
 use crate::codes::{BatchStatus, ReportCode, RowStatus};
 use crate::error::Error;
 use crate::journal::{read_entry_at, Entry};
-use crate::ledger::{Ledger, Outcome};
+use crate::ledger::Ledger;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
 use tc_core::wire::DeliveryStatus;
+use tc_engine::{BatchOutcome, EarlierAttempts, RecordState};
 
 /// One row of the report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,19 +79,22 @@ const RESUME_HINT: &str = "; resume the push (tcbatch submit --resume) to send i
 const STORED_BEFORE: &str = "; an earlier attempt may have stored it, so it is reported unknown";
 
 /// A row's status and duplicate flag from its batch's outcome (`None`: never answered) and
-/// whether an earlier attempt may have stored it. The one place that decides it: a row that may
-/// be stored is never `failed` or `rejected`, and an accepted row that may be stored twice is
-/// flagged.
-pub fn verdict(outcome: Option<&Outcome>, stored_before: bool) -> (RowStatus, bool) {
-    let Some(o) = outcome else {
-        return (RowStatus::Unknown, stored_before);
+/// whether an earlier attempt may have stored it: `tc_engine::answer` decides it.
+fn verdict(outcome: Option<&BatchOutcome>, stored_before: bool) -> (RowStatus, bool) {
+    let earlier = if stored_before {
+        EarlierAttempts::MayHaveStored
+    } else {
+        EarlierAttempts::StoredNothing
     };
-    match o.status {
-        BatchStatus::Accepted => (RowStatus::Accepted, o.possibly_duplicated || stored_before),
-        BatchStatus::Failed if !stored_before && !o.possibly_stored => (RowStatus::Failed, false),
-        BatchStatus::Failed => (RowStatus::Unknown, stored_before && o.possibly_stored),
-        BatchStatus::Unknown => (RowStatus::Unknown, stored_before),
-    }
+    let answer = tc_engine::answer(outcome, earlier);
+    let status = match answer.state {
+        RecordState::Accepted => RowStatus::Accepted,
+        RecordState::Failed => RowStatus::Failed,
+        RecordState::Rejected => RowStatus::Rejected,
+        // An answer is never queued or in flight; a row whose answer is not final is unknown.
+        RecordState::Unknown | RecordState::Queued | RecordState::InFlight => RowStatus::Unknown,
+    };
+    (status, answer.possibly_duplicated)
 }
 
 /// How report rows are written.
@@ -275,7 +279,7 @@ fn rejected_row(
 fn batch_row(
     row: u64,
     line: u64,
-    outcome: Option<&Outcome>,
+    outcome: Option<&BatchOutcome>,
     stored_before: bool,
     delivery: Option<&crate::journal::DeliveryRow>,
 ) -> ReportRow {
@@ -296,23 +300,22 @@ fn batch_row(
             delivery_message: String::new(),
         };
     };
-    let mut message = o.message.clone();
-    if o.retryable {
+    let mut message = o.message().unwrap_or_default().to_owned();
+    if matches!(o, BatchOutcome::Resumable { .. }) {
         message.push_str(RESUME_HINT);
     }
-    if o.status == BatchStatus::Failed && stored_before {
+    if BatchStatus::of(o) == BatchStatus::Failed && stored_before {
         message.push_str(STORED_BEFORE);
     }
     ReportRow {
         row,
         line,
         status,
-        batch_id: o
-            .batch_id
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default(),
-        code: o.code.clone(),
+        batch_id: match o {
+            BatchOutcome::Accepted { batch_id, .. } => batch_id.to_string(),
+            _ => String::new(),
+        },
+        code: o.code(),
         message,
         possibly_duplicated,
         delivery_status: delivery.map(|d| d.status.clone()),
