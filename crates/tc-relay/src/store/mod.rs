@@ -17,7 +17,7 @@ use std::future::Future;
 use std::pin::Pin;
 use tc_core::{BatchId, CallRecord, EpochMillis};
 use tc_engine::delivery::Pairing;
-use tc_engine::{BatchOutcome, Guarantee, RecordState, ReportCode};
+use tc_engine::{answer, BatchOutcome, EarlierAttempts, Guarantee, RecordState, ReportCode};
 
 /// What a store's operation returns.
 pub(crate) type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
@@ -87,6 +87,9 @@ pub(crate) struct AttemptId(pub i64);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RecordChange {
     pub state: RecordState,
+    /// The state instead, for a record already flagged possibly duplicated (an earlier attempt
+    /// may have stored it): `tc_engine::answer` never lets such a record end `failed`.
+    pub state_if_possibly_duplicated: RecordState,
     pub batch_id: Option<BatchId>,
     pub code: Option<ReportCode>,
     pub message: Option<String>,
@@ -108,8 +111,14 @@ impl RecordChange {
             _ => (None, false),
         };
         let requeued = outcome.record_state() == RecordState::Queued;
+        let stored_before = answer(Some(outcome), EarlierAttempts::MayHaveStored).state;
         RecordChange {
             state: outcome.record_state(),
+            state_if_possibly_duplicated: if requeued {
+                RecordState::Queued
+            } else {
+                stored_before
+            },
             batch_id,
             // A record back in the queue keeps no reason: it is on its way again.
             code: outcome.code().filter(|_| !requeued),
@@ -125,6 +134,7 @@ impl RecordChange {
         let unknown = state == RecordState::Unknown;
         RecordChange {
             state,
+            state_if_possibly_duplicated: state,
             batch_id: None,
             code: unknown.then_some(ReportCode::OutcomeUnknown),
             message: unknown.then(|| {
@@ -140,6 +150,8 @@ impl RecordChange {
     pub fn unreadable() -> RecordChange {
         RecordChange {
             state: RecordState::Failed,
+            // Never sent, whatever an earlier run flagged: nothing of it can reach the API now.
+            state_if_possibly_duplicated: RecordState::Failed,
             batch_id: None,
             code: Some(ReportCode::Rule(tc_core::Code::RecordUnreadable)),
             message: None,
@@ -219,3 +231,6 @@ pub struct Resumed {
     /// Records marked unknown (at most once).
     pub unknown: u64,
 }
+
+#[cfg(test)]
+mod tests;

@@ -211,17 +211,11 @@ impl Db {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(Error::store(context))?;
-        if let (Some(attempt), Some(batch_id)) = (attempt, &change.batch_id) {
-            tx.execute(
-                "UPDATE attempts SET batch_id = ?2 WHERE attempt = ?1",
-                params![attempt.0, batch_id.as_str()],
-            )
-            .map_err(Error::store(context))?;
-        }
         let requeued = change.state == RecordState::Queued;
         let changed = tx
             .execute(
-                "UPDATE records SET state = ?2, attempt = CASE WHEN ?7 THEN NULL ELSE attempt END, \
+                "UPDATE records SET state = CASE WHEN possibly_duplicated THEN ?9 ELSE ?2 END, \
+                 attempt = CASE WHEN ?7 THEN NULL ELSE attempt END, \
                  batch_id = COALESCE(?3, batch_id), code = ?4, message = ?5, \
                  possibly_duplicated = MAX(possibly_duplicated, ?6) \
                  WHERE state = ?8 AND (?1 IS NULL OR attempt = ?1)",
@@ -234,9 +228,19 @@ impl Db {
                     change.possibly_duplicated,
                     requeued,
                     columns::state(RecordState::InFlight),
+                    columns::state(change.state_if_possibly_duplicated),
                 ],
             )
             .map_err(Error::store(context))?;
+        // An attempt whose records were taken back (a restart, a lapsed lease) owns nothing:
+        // it gets no batch id, so delivery polling never asks about it.
+        if let (Some(attempt), Some(batch_id), true) = (attempt, &change.batch_id, changed > 0) {
+            tx.execute(
+                "UPDATE attempts SET batch_id = ?2 WHERE attempt = ?1",
+                params![attempt.0, batch_id.as_str()],
+            )
+            .map_err(Error::store(context))?;
+        }
         tx.commit().map_err(Error::store(context))?;
         Ok(changed as u64)
     }
