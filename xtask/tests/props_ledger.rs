@@ -8,7 +8,7 @@ mod common;
 use common::config;
 use proptest::prelude::*;
 use tc_push::journal::{Entry, JournalWriter};
-use tc_push::{BatchStatus, Fingerprint, ReportCode, ReportRow, RowStatus};
+use tc_push::{Fingerprint, OutcomeStatus, ReportCode, ReportRow, RowStatus};
 
 const ROWS: u64 = 6;
 
@@ -124,17 +124,17 @@ fn step_entries(seq: u64, rows: &[u64], stored_before: &[u64], fate: Fate) -> Ve
     };
     let (status, possibly_stored, retryable, duplicated) = match fate {
         Fate::Unanswered | Fate::Rejected => return vec![batch],
-        Fate::Accepted { duplicated } => (BatchStatus::Accepted, false, false, duplicated),
-        Fate::Unknown => (BatchStatus::Unknown, true, true, false),
-        Fate::FailedMaybeStored => (BatchStatus::Failed, true, false, false),
-        Fate::Failed { retryable } => (BatchStatus::Failed, false, retryable, false),
+        Fate::Accepted { duplicated } => (OutcomeStatus::Accepted, false, false, duplicated),
+        Fate::Unknown => (OutcomeStatus::Unknown, true, true, false),
+        Fate::FailedMaybeStored => (OutcomeStatus::Failed, true, false, false),
+        Fate::Failed { retryable } => (OutcomeStatus::Failed, false, retryable, false),
     };
     let outcome = Entry::Outcome {
         seq,
         status,
-        batch_id: (status == BatchStatus::Accepted)
+        batch_id: (status == OutcomeStatus::Accepted)
             .then(|| format!("b{seq}").parse().expect("a batch id")),
-        code: (status != BatchStatus::Accepted).then_some(ReportCode::Http(401)),
+        code: (status != OutcomeStatus::Accepted).then_some(ReportCode::Http(401)),
         message: None,
         attempts: 1,
         possibly_duplicated: duplicated,

@@ -17,7 +17,7 @@ pub enum Output {
 
 /// Counts of records and of problems per code.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Tally {
+pub struct ValidationTally {
     pub records: u64,
     pub valid: u64,
     pub invalid: u64,
@@ -25,7 +25,7 @@ pub struct Tally {
     problems: Vec<u64>,
 }
 
-impl Tally {
+impl ValidationTally {
     /// `(code, problems)` for every code seen, most frequent first, then by name.
     pub fn by_code(&self) -> Vec<(Code, u64)> {
         let mut counts: Vec<(Code, u64)> = Code::ALL
@@ -53,7 +53,7 @@ pub struct Report<W: Write> {
     output: Output,
     shown: usize,
     hidden: usize,
-    tally: Tally,
+    tally: ValidationTally,
 }
 
 impl<W: Write> Report<W> {
@@ -63,7 +63,7 @@ impl<W: Write> Report<W> {
             output,
             shown: 0,
             hidden: 0,
-            tally: Tally::default(),
+            tally: ValidationTally::default(),
         }
     }
 
@@ -98,7 +98,7 @@ impl<W: Write> Report<W> {
 
     /// Writes the summary (to the report for human output, to standard error next to JSON
     /// output) followed by `notes`, and returns the counts.
-    pub fn finish(mut self, notes: &[String]) -> io::Result<Tally> {
+    pub fn finish(mut self, notes: &[String]) -> io::Result<ValidationTally> {
         match self.output {
             Output::Human => {
                 if self.hidden > 0 {
@@ -144,7 +144,11 @@ fn write_json(
     out.write_all(b"}\n")
 }
 
-fn write_summary(out: &mut impl Write, tally: &Tally, notes: &[String]) -> io::Result<()> {
+fn write_summary(
+    out: &mut impl Write,
+    tally: &ValidationTally,
+    notes: &[String],
+) -> io::Result<()> {
     if tally.records == 0 {
         writeln!(out, "no records found in the input")?;
     } else {

@@ -157,7 +157,7 @@ async fn serve(args: ServeArgs, tls: Option<TlsConfig>) -> Result<()> {
     if tls.is_none() && !address.ip().is_loopback() {
         eprintln!("tcbatch: WARNING: serving without TLS on {address}: records cross the network in clear");
     }
-    let resumed = relay.resumed();
+    let resumed = relay.recovered();
     eprintln!(
         "tcbatch: relay listening on {scheme}://{address} (store {}, {} queued, {} resumed in flight)",
         args.store.display(),

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
-pub enum BatchStatus {
+pub enum OutcomeStatus {
     /// The API acknowledged the batch with a batch id.
     Accepted,
     /// The API refused the batch, or every attempt failed before it could be processed.
@@ -16,23 +16,23 @@ pub enum BatchStatus {
     Unknown,
 }
 
-impl BatchStatus {
+impl OutcomeStatus {
     /// The journal's status word for an outcome: a batch that may be stored and is not
     /// accepted is `unknown`.
-    pub fn of(outcome: &tc_engine::BatchOutcome) -> BatchStatus {
+    pub fn of(outcome: &tc_engine::BatchOutcome) -> OutcomeStatus {
         use tc_engine::BatchOutcome as O;
         match outcome {
-            O::Accepted { .. } => BatchStatus::Accepted,
+            O::Accepted { .. } => OutcomeStatus::Accepted,
             O::Unknown { .. }
             | O::Resumable {
                 possibly_stored: true,
                 ..
-            } => BatchStatus::Unknown,
+            } => OutcomeStatus::Unknown,
             O::Refused { .. }
             | O::Resumable {
                 possibly_stored: false,
                 ..
-            } => BatchStatus::Failed,
+            } => OutcomeStatus::Failed,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! has a settled delivery, and journal it so the report can say whether each customer's phone
 //! was reached.
 
-use crate::codes::BatchStatus;
+use crate::codes::OutcomeStatus;
 use crate::error::Error;
 use crate::journal::{read_entries, DeliveryRow, Entry, SharedJournal};
 use std::collections::{HashMap, HashSet};
@@ -79,7 +79,7 @@ fn accepted_without_delivery(path: &Path) -> Result<HashMap<u64, tc_core::BatchI
         match entry?.1 {
             Entry::Outcome {
                 seq,
-                status: BatchStatus::Accepted,
+                status: OutcomeStatus::Accepted,
                 batch_id: Some(id),
                 ..
             } => {

@@ -1,6 +1,6 @@
 //! What the engine tells its caller while it works, for progress displays and tests.
 
-use crate::codes::BatchStatus;
+use crate::codes::OutcomeStatus;
 use serde::Serialize;
 use tc_core::Code;
 
@@ -22,7 +22,7 @@ pub enum Event {
     BatchAnswered {
         seq: u64,
         rows: usize,
-        status: BatchStatus,
+        status: OutcomeStatus,
     },
     /// The push stops after the requests in flight.
     Stopping { reason: StopReason },

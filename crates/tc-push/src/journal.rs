@@ -5,7 +5,7 @@
 //! and its outcome ([`Entry::Outcome`]) after the answer. The writer holds an exclusive lock on
 //! the file for as long as it lives; the operating system releases it when the process dies.
 
-use crate::codes::{BatchStatus, ReportCode};
+use crate::codes::{OutcomeStatus, ReportCode};
 use crate::error::Error;
 use crate::options::{Fingerprint, SendOptions};
 use serde::{Deserialize, Serialize};
@@ -61,7 +61,7 @@ pub enum Entry {
     /// What became of a batch.
     Outcome {
         seq: u64,
-        status: BatchStatus,
+        status: OutcomeStatus,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         batch_id: Option<tc_core::BatchId>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -105,7 +105,7 @@ impl Entry {
         let accepted = matches!(outcome, BatchOutcome::Accepted { .. });
         Entry::Outcome {
             seq,
-            status: BatchStatus::of(outcome),
+            status: OutcomeStatus::of(outcome),
             batch_id,
             code: outcome.code(),
             message: outcome.message().map(str::to_owned),
@@ -134,10 +134,10 @@ impl Entry {
             return None;
         };
         let message = message.unwrap_or_default();
-        let possibly_stored = possibly_stored || status == BatchStatus::Unknown;
+        let possibly_stored = possibly_stored || status == OutcomeStatus::Unknown;
         let code = || code.clone().unwrap_or(ReportCode::NotSent);
         let outcome = match (status, batch_id) {
-            (BatchStatus::Accepted, Some(batch_id)) => BatchOutcome::Accepted {
+            (OutcomeStatus::Accepted, Some(batch_id)) => BatchOutcome::Accepted {
                 batch_id,
                 possibly_duplicated,
             },

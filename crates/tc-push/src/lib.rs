@@ -78,7 +78,7 @@ mod push;
 mod rebuild;
 mod report;
 
-pub use codes::{BatchStatus, ReportCode, RowStatus};
+pub use codes::{OutcomeStatus, ReportCode, RowStatus};
 pub use delivery::{Polled, POLL_EVERY};
 pub use error::{Error, FileRole};
 pub use events::{Event, Observer, StopReason};

@@ -341,7 +341,7 @@ fn partial_path(report: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codes::BatchStatus;
+    use crate::codes::OutcomeStatus;
     use crate::journal::{DeliveryRow, JournalWriter};
     use crate::{DeliveryStatus, Fingerprint};
 
@@ -366,17 +366,17 @@ mod tests {
         }
     }
 
-    fn outcome(seq: u64, status: BatchStatus, retryable: bool) -> Entry {
+    fn outcome(seq: u64, status: OutcomeStatus, retryable: bool) -> Entry {
         Entry::Outcome {
             seq,
             status,
-            batch_id: (status == BatchStatus::Accepted)
+            batch_id: (status == OutcomeStatus::Accepted)
                 .then(|| format!("b{seq}").parse().expect("a batch id")),
             code: None,
             message: None,
             attempts: 1,
             possibly_duplicated: false,
-            possibly_stored: status == BatchStatus::Unknown,
+            possibly_stored: status == OutcomeStatus::Unknown,
             retryable,
         }
     }
@@ -420,13 +420,13 @@ mod tests {
             assert_eq!(follower.rows.next_row, 2, "the rejected row is final");
 
             append(&mut writer, &[batch(2, &[4, 6]), rejected(5)]);
-            append(&mut writer, &[outcome(2, BatchStatus::Accepted, false)]);
+            append(&mut writer, &[outcome(2, OutcomeStatus::Accepted, false)]);
             follower.catch_up(LineEnd::Growing).unwrap();
             assert_eq!(
                 follower.rows.next_row, 2,
                 "row 2 waits for its batch's answer"
             );
-            append(&mut writer, &[outcome(1, BatchStatus::Accepted, false)]);
+            append(&mut writer, &[outcome(1, OutcomeStatus::Accepted, false)]);
             follower.catch_up(LineEnd::Growing).unwrap();
             assert_eq!(follower.rows.next_row, 7, "rows 2 to 6 followed");
             assert_eq!(follower.rows.kept.len(), 0, "nothing left to keep");
@@ -436,7 +436,7 @@ mod tests {
                 &mut writer,
                 &[
                     batch(3, &[7, 8]),
-                    outcome(3, BatchStatus::Failed, true),
+                    outcome(3, OutcomeStatus::Failed, true),
                     batch(4, &[7, 8]),
                     batch(5, &[9]),
                 ],
@@ -467,7 +467,7 @@ mod tests {
             &[
                 start(1),
                 batch(1, &[1, 2]),
-                outcome(1, BatchStatus::Accepted, false),
+                outcome(1, OutcomeStatus::Accepted, false),
             ],
         );
         let mut follower = Follower::open(&journal, &report, ReportFormat::Csv).unwrap();
@@ -511,7 +511,7 @@ mod tests {
             &[
                 start(2),
                 batch(2, &[1, 2]),
-                outcome(2, BatchStatus::Accepted, false),
+                outcome(2, OutcomeStatus::Accepted, false),
             ],
         );
         follower.catch_up(LineEnd::Growing).unwrap();

@@ -1,7 +1,7 @@
 //! The push itself: a reader thread reads rows, workers validate them, the rows come back in
 //! input order and are packed into full batches; sender tasks send them. Every batch is journaled and synced before its request leaves.
 
-use crate::codes::BatchStatus;
+use crate::codes::OutcomeStatus;
 use crate::error::Error;
 use crate::events::{Event, Observer, StopReason};
 use crate::input::IntoRow;
@@ -789,15 +789,15 @@ async fn send_batch(
             (outcome, error.attempts())
         }
     };
-    let status = BatchStatus::of(&outcome);
+    let status = OutcomeStatus::of(&outcome);
     let outcome = Entry::outcome(seq, &outcome, attempts);
     shared.journal.append_now(vec![outcome]).await?;
     {
         let mut counts = lock(&shared.counts);
         match status {
-            BatchStatus::Accepted => counts.accepted += 1,
-            BatchStatus::Failed => counts.failed += 1,
-            BatchStatus::Unknown => counts.unknown += 1,
+            OutcomeStatus::Accepted => counts.accepted += 1,
+            OutcomeStatus::Failed => counts.failed += 1,
+            OutcomeStatus::Unknown => counts.unknown += 1,
         }
     }
     shared
@@ -926,7 +926,7 @@ mod tests {
         else {
             panic!("an outcome")
         };
-        assert_eq!((status, retryable), (BatchStatus::Failed, true));
+        assert_eq!((status, retryable), (OutcomeStatus::Failed, true));
     }
 
     #[test]
@@ -949,7 +949,7 @@ mod tests {
         else {
             panic!("an outcome")
         };
-        assert_eq!(status, BatchStatus::Unknown);
+        assert_eq!(status, OutcomeStatus::Unknown);
         assert_eq!(code, Some(ReportCode::OutcomeUnknown));
         assert!(
             possibly_stored,
@@ -975,7 +975,7 @@ mod tests {
         else {
             panic!("an outcome")
         };
-        assert_eq!(status, BatchStatus::Failed);
+        assert_eq!(status, OutcomeStatus::Failed);
         assert_eq!(code, Some(ReportCode::Http(422)));
     }
 

@@ -3,7 +3,7 @@
 //! is reported as the journal entry with the last word on it says, and a row that may be stored
 //! is never reported as if it were not.
 
-use crate::codes::{BatchStatus, ReportCode, RowStatus};
+use crate::codes::{OutcomeStatus, ReportCode, RowStatus};
 use crate::error::Error;
 use crate::journal::{read_entry_at, Entry};
 use crate::ledger::Ledger;
@@ -304,7 +304,7 @@ fn batch_row(
     if matches!(o, BatchOutcome::Resumable { .. }) {
         message.push_str(RESUME_HINT);
     }
-    if BatchStatus::of(o) == BatchStatus::Failed && stored_before {
+    if OutcomeStatus::of(o) == OutcomeStatus::Failed && stored_before {
         message.push_str(STORED_BEFORE);
     }
     ReportRow {

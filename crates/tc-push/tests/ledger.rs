@@ -2,7 +2,7 @@
 //! row that may be stored never reported as if it were not.
 
 use tc_push::journal::{Entry, JournalWriter};
-use tc_push::{write_report, BatchStatus, Fingerprint, Ledger, ReportCode, ReportRow, RowStatus};
+use tc_push::{write_report, Fingerprint, Ledger, OutcomeStatus, ReportCode, ReportRow, RowStatus};
 
 fn start(run: u32) -> Entry {
     Entry::Start {
@@ -25,13 +25,13 @@ fn batch(seq: u64, rows: &[u64], stored_before: &[u64]) -> Entry {
     }
 }
 
-fn outcome(seq: u64, status: BatchStatus, possibly_stored: bool, retryable: bool) -> Entry {
+fn outcome(seq: u64, status: OutcomeStatus, possibly_stored: bool, retryable: bool) -> Entry {
     Entry::Outcome {
         seq,
         status,
-        batch_id: (status == BatchStatus::Accepted)
+        batch_id: (status == OutcomeStatus::Accepted)
             .then(|| format!("b{seq}").parse().expect("a batch id")),
-        code: (status != BatchStatus::Accepted).then_some(ReportCode::Http(500)),
+        code: (status != OutcomeStatus::Accepted).then_some(ReportCode::Http(500)),
         message: None,
         attempts: 1,
         possibly_duplicated: false,
@@ -72,7 +72,7 @@ fn a_resumed_push_reports_each_row_once() {
         &[
             start(1),
             batch(1, &[1, 2], &[]),
-            outcome(1, BatchStatus::Accepted, false, false),
+            outcome(1, OutcomeStatus::Accepted, false, false),
             batch(2, &[3, 4], &[]),
         ],
     );
@@ -99,7 +99,7 @@ fn a_resumed_push_reports_each_row_once() {
         &[
             start(2),
             batch(3, &[3, 4], &[3, 4]),
-            outcome(3, BatchStatus::Accepted, false, false),
+            outcome(3, OutcomeStatus::Accepted, false, false),
             rejected,
         ],
     );
@@ -156,10 +156,10 @@ fn a_later_failure_never_unflags_a_row_that_may_be_stored() {
         &[
             start(1),
             batch(1, &[1, 2], &[]),
-            outcome(1, BatchStatus::Unknown, true, true),
+            outcome(1, OutcomeStatus::Unknown, true, true),
             start(2),
             batch(2, &[1, 2], &[1, 2]),
-            outcome(2, BatchStatus::Failed, false, false),
+            outcome(2, OutcomeStatus::Failed, false, false),
         ],
     );
     let rows = report(dir.path(), &journal, 2);
@@ -235,7 +235,7 @@ fn the_report_gets_the_permissions_any_new_file_would() {
         &[
             start(1),
             batch(1, &[1], &[]),
-            outcome(1, BatchStatus::Accepted, false, false),
+            outcome(1, OutcomeStatus::Accepted, false, false),
         ],
     );
     let path = dir.path().join("report.csv");

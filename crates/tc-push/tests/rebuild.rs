@@ -4,7 +4,7 @@
 use std::path::Path;
 use tc_push::journal::{Entry, JournalWriter};
 use tc_push::{
-    rebuild_report, write_report, BatchStatus, Error, FileRole, Fingerprint, ReportFormat,
+    rebuild_report, write_report, Error, FileRole, Fingerprint, OutcomeStatus, ReportFormat,
     ReportOutput,
 };
 
@@ -30,7 +30,7 @@ fn accepted_batch(seq: u64, rows: &[u64]) -> [Entry; 2] {
         },
         Entry::Outcome {
             seq,
-            status: BatchStatus::Accepted,
+            status: OutcomeStatus::Accepted,
             batch_id: Some(format!("b{seq}").parse().unwrap()),
             code: None,
             message: None,

@@ -53,6 +53,6 @@ pub use error::Error;
 pub use intake::{Problem, EXTERNAL_ID_KEY, MAX_EXTERNAL_ID_CHARS};
 pub use keys::{InvalidKeyDigest, KeyDigest, ProducerKeys};
 pub use relay::Relay;
-pub use status::{InvalidRecordId, InvalidRecordState, RecordId, RecordState, RecordStatus};
-pub use store::{Accepted, PostAnswer, Resumed};
+pub use status::{InvalidRecordId, InvalidRecordState, RecordId, RecordState, TrackedRecord};
+pub use store::{Accepted, PostAnswer, Recovered};
 pub use tls::{PemOrigin, TlsConfig, TlsError, TlsListener, DEFAULT_HANDSHAKE_TIMEOUT};

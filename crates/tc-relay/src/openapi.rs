@@ -21,7 +21,7 @@ use utoipa::OpenApi;
         crate::store::PostAnswer,
         crate::store::Accepted,
         crate::intake::Problem,
-        crate::status::RecordStatus
+        crate::status::TrackedRecord
     ))
 )]
 struct RelayApi;
@@ -34,7 +34,7 @@ pub(crate) fn document() -> utoipa::openapi::OpenApi {
 /// The operations as utoipa reads them; the handlers themselves are in `api`.
 mod paths {
     #![allow(dead_code)]
-    use crate::status::RecordStatus;
+    use crate::status::TrackedRecord;
     use crate::store::PostAnswer;
 
     /// Queue call records: one record object, `{"call_records": [...]}` or an array. Each
@@ -61,7 +61,7 @@ mod paths {
         path = "/v1/call-records/{id}",
         params(("id" = String, Path, description = "the id the post answered, such as r17")),
         responses(
-            (status = 200, body = RecordStatus),
+            (status = 200, body = TrackedRecord),
             (status = 404, description = "never acknowledged, or purged")
         )
     )]

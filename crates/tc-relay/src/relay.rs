@@ -4,8 +4,8 @@
 use crate::config::RelayConfig;
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::status::{RecordId, RecordStatus};
-use crate::store::{Committed, Post, PostAnswer, RecordChange, Resumed, SqliteStore, Store};
+use crate::status::{RecordId, TrackedRecord};
+use crate::store::{Committed, Post, PostAnswer, RecordChange, Recovered, SqliteStore, Store};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -95,14 +95,14 @@ pub struct Relay {
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
-    resumed: Resumed,
+    recovered: Recovered,
 }
 
 impl std::fmt::Debug for Relay {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Relay")
             .field("config", &self.shared.config)
-            .field("resumed", &self.resumed)
+            .field("recovered", &self.recovered)
             .finish_non_exhaustive()
     }
 }
@@ -125,14 +125,14 @@ impl Relay {
         let store: Arc<dyn Store> = Arc::new(store);
         let change = RecordChange::resumed(config.guarantee());
         let moved = store.resume(change.clone()).await?;
-        let resumed = match change.state {
-            RecordState::Unknown => Resumed {
+        let recovered = match change.state {
+            RecordState::Unknown => Recovered {
                 unknown: moved,
-                ..Resumed::default()
+                ..Recovered::default()
             },
-            _ => Resumed {
+            _ => Recovered {
                 requeued: moved,
-                ..Resumed::default()
+                ..Recovered::default()
             },
         };
         let stored = store.queued().await?;
@@ -152,10 +152,10 @@ impl Relay {
             origin: Instant::now(),
         });
         load_queue(&shared, stored).await?;
-        if resumed != Resumed::default() {
+        if recovered != Recovered::default() {
             tracing::warn!(
-                requeued = resumed.requeued,
-                unknown = resumed.unknown,
+                requeued = recovered.requeued,
+                unknown = recovered.unknown,
                 "batches were in flight when the relay stopped: their outcome is unknown"
             );
         }
@@ -169,13 +169,13 @@ impl Relay {
             shared,
             stop,
             tasks,
-            resumed,
+            recovered,
         })
     }
 
     /// What resuming the store did with the batches the last run left in flight.
-    pub fn resumed(&self) -> Resumed {
-        self.resumed
+    pub fn recovered(&self) -> Recovered {
+        self.recovered
     }
 
     /// The relay's HTTP API, to serve on a listener of the caller's choosing.
@@ -192,7 +192,7 @@ impl Relay {
     ///
     /// # Errors
     /// The store cannot be read.
-    pub async fn status(&self, id: RecordId) -> Result<Option<RecordStatus>, Error> {
+    pub async fn status(&self, id: RecordId) -> Result<Option<TrackedRecord>, Error> {
         self.shared.store.status(id).await
     }
 

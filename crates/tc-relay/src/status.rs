@@ -62,7 +62,7 @@ pub use tc_engine::{InvalidRecordState, RecordState};
 /// Everything the relay knows about one record: the answer of `GET /v1/call-records/{id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[non_exhaustive]
-pub struct RecordStatus {
+pub struct TrackedRecord {
     #[schema(value_type = String, example = "r17")]
     pub id: RecordId,
     /// `queued`, `in_flight`, `accepted`, `rejected`, `failed` or `unknown`.

@@ -510,7 +510,7 @@ async fn a_restart_resumes_batches_in_flight_by_the_guarantee() {
         let status = relay.status(id).await.unwrap().unwrap();
         match guarantee {
             Guarantee::AtLeastOnce => {
-                assert_eq!(relay.resumed().requeued, 1);
+                assert_eq!(relay.recovered().requeued, 1);
                 assert!(status.possibly_duplicated);
                 assert!(matches!(
                     status.state,
@@ -518,7 +518,7 @@ async fn a_restart_resumes_batches_in_flight_by_the_guarantee() {
                 ));
             }
             _ => {
-                assert_eq!(relay.resumed().unknown, 1);
+                assert_eq!(relay.recovered().unknown, 1);
                 assert_eq!(status.state, RecordState::Unknown);
             }
         }

@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tc_push::{BatchStatus, Event, Observer};
+use tc_push::{Event, Observer, OutcomeStatus};
 
 /// Cheap to clone: clones share one display.
 #[derive(Clone)]
@@ -92,7 +92,7 @@ impl Observer for Progress {
             }
             Event::BatchAnswered { rows, status, .. } => {
                 inner.batches.fetch_add(1, Relaxed);
-                if *status == BatchStatus::Accepted {
+                if *status == OutcomeStatus::Accepted {
                     inner.accepted.fetch_add(*rows as u64, Relaxed);
                 }
                 inner.redraw();

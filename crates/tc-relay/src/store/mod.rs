@@ -11,7 +11,7 @@ pub(crate) use sqlite::SqliteStore;
 
 use crate::error::Error;
 use crate::intake::Problem;
-use crate::status::{RecordId, RecordStatus};
+use crate::status::{RecordId, TrackedRecord};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::pin::Pin;
@@ -52,7 +52,7 @@ pub(crate) trait Store: Send + Sync + 'static {
     fn settle(&self, attempt: AttemptId, change: RecordChange) -> StoreFuture<'_, ()>;
 
     /// Everything the store knows about one record.
-    fn status(&self, id: RecordId) -> StoreFuture<'_, Option<RecordStatus>>;
+    fn status(&self, id: RecordId) -> StoreFuture<'_, Option<TrackedRecord>>;
 
     /// Accepted batches whose deliveries are not all settled, least recently asked first.
     fn awaiting_delivery(&self, limit: usize) -> StoreFuture<'_, Vec<(AttemptId, BatchId)>>;
@@ -225,7 +225,7 @@ pub(crate) struct Stored {
 /// What resuming a store did with the batches that were in flight when the relay stopped.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Resumed {
+pub struct Recovered {
     /// Records queued again and flagged possibly duplicated (at least once).
     pub requeued: u64,
     /// Records marked unknown (at most once).

@@ -11,7 +11,7 @@ use super::{
     Accepted, AttemptId, Committed, Post, PostAnswer, RecordChange, Store, StoreFuture, Stored,
 };
 use crate::error::Error;
-use crate::status::{RecordId, RecordState, RecordStatus};
+use crate::status::{RecordId, RecordState, TrackedRecord};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -126,7 +126,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn status(&self, id: RecordId) -> StoreFuture<'_, Option<RecordStatus>> {
+    fn status(&self, id: RecordId) -> StoreFuture<'_, Option<TrackedRecord>> {
         self.run(move |db| db.status(id))
     }
 
@@ -336,7 +336,7 @@ impl Db {
         Ok(attempt)
     }
 
-    fn status(&self, id: RecordId) -> Result<Option<RecordStatus>, Error> {
+    fn status(&self, id: RecordId) -> Result<Option<TrackedRecord>, Error> {
         self.conn
             .query_row(
                 "SELECT received_at, external_id, state, batch_id, code, message, \
@@ -347,7 +347,7 @@ impl Db {
                     let batch_id: Option<String> = row.get(3)?;
                     let code: Option<String> = row.get(4)?;
                     let delivery: Option<String> = row.get(7)?;
-                    Ok(RecordStatus {
+                    Ok(TrackedRecord {
                         id,
                         // Only this store writes the column, through the same mapping.
                         state: columns::state_of(&state).unwrap_or(RecordState::Unknown),

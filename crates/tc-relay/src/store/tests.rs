@@ -40,7 +40,7 @@ fn post(receivers: &[&str], idempotency_key: Option<&str>) -> Post {
     }
 }
 
-async fn state(store: &dyn Store, id: RecordId) -> RecordStatus {
+async fn state(store: &dyn Store, id: RecordId) -> TrackedRecord {
     store.status(id).await.unwrap().expect("a stored record")
 }
 
