@@ -83,6 +83,8 @@ const DOC_STEP: &[&str] = &[
     "-p",
     "tc-core",
     "-p",
+    "tc-engine",
+    "-p",
     "tc-http",
     "-p",
     "tc-redis",

@@ -372,6 +372,14 @@ fn delivery_is_paired_only_in_tc_engine() {
         "pair deliveries with tc_engine::delivery::pair:\n{}",
         found.join("\n")
     );
+    // And both pollers do call it.
+    for poller in ["crates/tc-push/src/delivery.rs", "crates/tc-relay/src/delivery.rs"] {
+        let text = std::fs::read_to_string(root().join(poller)).expect("the poller exists");
+        assert!(
+            text.contains("use tc_engine::delivery::") && text.contains("pair("),
+            "{poller} no longer pairs with tc_engine::delivery::pair"
+        );
+    }
 }
 
 /// How docs/rules.md's source column names each `RuleInfo::source`.
