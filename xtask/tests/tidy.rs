@@ -373,7 +373,10 @@ fn delivery_is_paired_only_in_tc_engine() {
         found.join("\n")
     );
     // And both pollers do call it.
-    for poller in ["crates/tc-push/src/delivery.rs", "crates/tc-relay/src/delivery.rs"] {
+    for poller in [
+        "crates/tc-push/src/delivery.rs",
+        "crates/tc-relay/src/delivery.rs",
+    ] {
         let text = std::fs::read_to_string(root().join(poller)).expect("the poller exists");
         assert!(
             text.contains("use tc_engine::delivery::") && text.contains("pair("),

@@ -724,21 +724,7 @@ async fn send_batch(
 ) -> Result<Vec<Queued>, Error> {
     let seq = turn.seq;
     let rows = ready.len();
-    let intent = Entry::Batch {
-        seq,
-        rows: ready.iter().map(|q| q.row).collect(),
-        lines: ready.iter().map(|q| q.line).collect(),
-        receivers: ready
-            .iter()
-            .map(|q| q.record.receiver_number().to_string())
-            .collect(),
-        stored_before: ready
-            .iter()
-            .filter(|q| q.stored_before)
-            .map(|q| q.row)
-            .collect(),
-    };
-    shared.journal.append_now(vec![intent]).await?;
+    shared.journal.append_now(vec![intent(seq, &ready)]).await?;
     shared
         .observer
         .on_event(&Event::BatchJournaled { seq, rows });
@@ -748,31 +734,16 @@ async fn send_batch(
                 detail: format!("batch {seq}: {e}"),
             }
         })?;
-    shared.turns.wait_for(seq).await;
-    let deadline = send_by(&ready, shared.clock.now());
     let stop = shared.stop.signal();
-    let call = client.create_call_records_until(&batch, deadline, &stop);
-    tokio::pin!(call);
-    // The first poll takes the call's place in a window (or its place in the line for a
-    // token): from then on the next batch may go.
-    let first = std::future::poll_fn(|cx| {
-        std::task::Poll::Ready(std::future::Future::poll(call.as_mut(), cx))
-    })
-    .await;
-    drop(turn);
-    let sent = match first {
-        std::task::Poll::Ready(sent) => sent,
-        std::task::Poll::Pending => call.await,
-    };
+    let sent = call_in_turn(turn, &batch, &ready, shared, client, &stop).await;
     let (outcome, attempts) = match sent {
-        Ok(created) => {
-            let attempts = created.attempts;
-            let outcome = BatchOutcome::Accepted {
+        Ok(created) => (
+            BatchOutcome::Accepted {
                 batch_id: created.batch_id,
                 possibly_duplicated: created.possibly_duplicated,
-            };
-            (outcome, attempts)
-        }
+            },
+            created.attempts,
+        ),
         Err(error) => {
             let failure = error.failure();
             let outcome = BatchOutcome::of_failure(&failure, shared.guarantee);
@@ -789,9 +760,67 @@ async fn send_batch(
             (outcome, error.attempts())
         }
     };
-    let status = OutcomeStatus::of(&outcome);
-    let outcome = Entry::outcome(seq, &outcome, attempts);
-    shared.journal.append_now(vec![outcome]).await?;
+    record_answer(seq, rows, &outcome, attempts, shared).await?;
+    Ok(Vec::new())
+}
+
+/// The batch's entry, journaled before its request may leave.
+fn intent(seq: u64, ready: &[Queued]) -> Entry {
+    Entry::Batch {
+        seq,
+        rows: ready.iter().map(|q| q.row).collect(),
+        lines: ready.iter().map(|q| q.line).collect(),
+        receivers: ready
+            .iter()
+            .map(|q| q.record.receiver_number().to_string())
+            .collect(),
+        stored_before: ready
+            .iter()
+            .filter(|q| q.stored_before)
+            .map(|q| q.row)
+            .collect(),
+    }
+}
+
+/// Sends the batch once its turn comes, and gives the turn up as soon as the call holds its
+/// place in a window (or its place in the line for a token): from then on the next batch may
+/// go.
+async fn call_in_turn(
+    turn: Turn<'_>,
+    batch: &tc_core::Batch,
+    ready: &[Queued],
+    shared: &Shared,
+    client: &tc_http::Client,
+    stop: &tc_http::StopSignal,
+) -> Result<tc_http::Created, tc_http::Error> {
+    shared.turns.wait_for(turn.seq).await;
+    let deadline = send_by(ready, shared.clock.now());
+    let call = client.create_call_records_until(batch, deadline, stop);
+    tokio::pin!(call);
+    let first = std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(std::future::Future::poll(call.as_mut(), cx))
+    })
+    .await;
+    drop(turn);
+    match first {
+        std::task::Poll::Ready(sent) => sent,
+        std::task::Poll::Pending => call.await,
+    }
+}
+
+/// Journals a batch's answer and counts it.
+async fn record_answer(
+    seq: u64,
+    rows: usize,
+    outcome: &BatchOutcome,
+    attempts: u32,
+    shared: &Shared,
+) -> Result<(), Error> {
+    let status = OutcomeStatus::of(outcome);
+    shared
+        .journal
+        .append_now(vec![Entry::outcome(seq, outcome, attempts)])
+        .await?;
     {
         let mut counts = lock(&shared.counts);
         match status {
@@ -803,7 +832,7 @@ async fn send_batch(
     shared
         .observer
         .on_event(&Event::BatchAnswered { seq, rows, status });
-    Ok(Vec::new())
+    Ok(())
 }
 
 /// The rows of a batch whose request could not leave before a record's window closed: those

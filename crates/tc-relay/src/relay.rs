@@ -123,18 +123,7 @@ impl Relay {
             .await
             .map_err(|e| Error::Worker(e.to_string()))??;
         let store: Arc<dyn Store> = Arc::new(store);
-        let change = RecordChange::resumed(config.guarantee());
-        let moved = store.resume(change.clone()).await?;
-        let recovered = match change.state {
-            RecordState::Unknown => Recovered {
-                unknown: moved,
-                ..Recovered::default()
-            },
-            _ => Recovered {
-                requeued: moved,
-                ..Recovered::default()
-            },
-        };
+        let recovered = recover(store.as_ref(), config.guarantee()).await?;
         let stored = store.queued().await?;
         let (posts, jobs) = mpsc::channel(PENDING_POSTS);
         let batcher = Batcher::new(batcher_config(&config, &client));
@@ -245,6 +234,23 @@ impl Drop for Relay {
             task.abort();
         }
     }
+}
+
+/// Moves the records a stopped relay left in flight as the guarantee says (tc-engine's
+/// `RecordState::resumed_from_flight`), and counts them.
+async fn recover(store: &dyn Store, guarantee: tc_engine::Guarantee) -> Result<Recovered, Error> {
+    let change = RecordChange::resumed(guarantee);
+    let moved = store.resume(change.clone()).await?;
+    Ok(match change.state {
+        RecordState::Unknown => Recovered {
+            unknown: moved,
+            ..Recovered::default()
+        },
+        _ => Recovered {
+            requeued: moved,
+            ..Recovered::default()
+        },
+    })
 }
 
 /// How the relay's batcher cuts: within every token's window together (only partial batches

@@ -121,26 +121,37 @@ async fn send(shared: Arc<Shared>, cut: Cut<RecordId>, _permit: OwnedSemaphorePe
             return;
         }
     };
-    let outcome = match result {
-        Ok(created) => BatchOutcome::Accepted {
-            batch_id: created.batch_id,
-            possibly_duplicated: created.possibly_duplicated,
-        },
-        Err(error) => {
-            let failure = error.failure();
-            tracing::warn!(
-                attempt = attempt.0,
-                status = failure.status(),
-                possibly_stored = failure.is_possibly_stored(),
-                "a batch was not accepted"
-            );
-            if let Some(halt) = failure.halt() {
-                shared.halt(halt);
-            }
-            BatchOutcome::of_failure(&failure, shared.config.guarantee())
-        }
-    };
+    let outcome = outcome_of(&shared, attempt, result);
     record_outcome(&shared, attempt, outcome, open).await;
+}
+
+/// What the call's result means for the batch (tc-engine decides), halting sending when every
+/// later batch would meet the same failure.
+fn outcome_of(
+    shared: &Shared,
+    attempt: crate::store::AttemptId,
+    result: Result<tc_http::Created, tc_http::Error>,
+) -> BatchOutcome {
+    let error = match result {
+        Ok(created) => {
+            return BatchOutcome::Accepted {
+                batch_id: created.batch_id,
+                possibly_duplicated: created.possibly_duplicated,
+            }
+        }
+        Err(error) => error,
+    };
+    let failure = error.failure();
+    tracing::warn!(
+        attempt = attempt.0,
+        status = failure.status(),
+        possibly_stored = failure.is_possibly_stored(),
+        "a batch was not accepted"
+    );
+    if let Some(halt) = failure.halt() {
+        shared.halt(halt);
+    }
+    BatchOutcome::of_failure(&failure, shared.config.guarantee())
 }
 
 /// How long the batch's request may wait before it leaves: until the earliest `ends_at` of

@@ -8,14 +8,15 @@
 
 use super::columns;
 use super::{
-    Accepted, AttemptId, Committed, Post, PostAnswer, RecordChange, Store, StoreFuture, Stored,
+    Accepted, AttemptId, Committed, NewRecord, Post, PostAnswer, RecordChange, Store, StoreFuture,
+    Stored,
 };
 use crate::error::Error;
 use crate::status::{RecordId, RecordState, TrackedRecord};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
-use tc_core::{BatchId, EpochMillis, NumberFormat};
+use tc_core::{BatchId, CallRecord, EpochMillis, NumberFormat};
 use tc_engine::delivery::Pairing;
 
 const SCHEMA: &str = "
@@ -487,65 +488,18 @@ fn commit_post(
     post: &Post,
     now: EpochMillis,
 ) -> rusqlite::Result<Committed> {
-    if let Some(key) = &post.idempotency_key {
-        let earlier: Option<String> = tx
-            .query_row(
-                "SELECT answer FROM idempotency_keys WHERE key = ?1",
-                [key],
-                |row| row.get(0),
-            )
-            .optional()?;
-        if let Some(answer) = earlier.and_then(|a| serde_json::from_str::<PostAnswer>(&a).ok()) {
-            return Ok(Committed {
-                answer: PostAnswer {
-                    replayed: true,
-                    ..answer
-                },
-                queued: Vec::new(),
-            });
-        }
+    if let Some(answer) = replayed(tx, post.idempotency_key.as_deref())? {
+        return Ok(Committed {
+            answer,
+            queued: Vec::new(),
+        });
     }
     let mut accepted = Vec::with_capacity(post.records.len());
     let mut queued = Vec::with_capacity(post.records.len());
     for new in &post.records {
-        let earlier: Option<i64> = match &new.external_id {
-            Some(external_id) => tx
-                .query_row(
-                    "SELECT id FROM records WHERE external_id = ?1",
-                    [external_id],
-                    |row| row.get(0),
-                )
-                .optional()?,
-            None => None,
-        };
-        if let Some(id) = earlier {
-            accepted.push(Accepted {
-                record: new.number,
-                id: RecordId::new(id),
-                deduplicated: true,
-            });
-            continue;
-        }
-        let wire = serde_json::to_string(&new.record.to_wire(NumberFormat::E164))
-            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-        tx.execute(
-            "INSERT INTO records (received_at, external_id, record, receiver, state) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                now.as_i64(),
-                new.external_id,
-                wire,
-                new.record.receiver_number().as_str(),
-                columns::state(RecordState::Queued)
-            ],
-        )?;
-        let id = RecordId::new(tx.last_insert_rowid());
-        accepted.push(Accepted {
-            record: new.number,
-            id,
-            deduplicated: false,
-        });
-        queued.push((id, new.record.clone()));
+        let (answer, newly) = queue_record(tx, new, now)?;
+        accepted.push(answer);
+        queued.extend(newly);
     }
     let answer = PostAnswer {
         accepted,
@@ -562,6 +516,76 @@ fn commit_post(
         )?;
     }
     Ok(Committed { answer, queued })
+}
+
+/// The stored answer of an earlier post with the same `Idempotency-Key`, marked replayed.
+fn replayed(
+    tx: &rusqlite::Transaction<'_>,
+    key: Option<&str>,
+) -> rusqlite::Result<Option<PostAnswer>> {
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    let earlier: Option<String> = tx
+        .query_row(
+            "SELECT answer FROM idempotency_keys WHERE key = ?1",
+            [key],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(earlier
+        .and_then(|a| serde_json::from_str::<PostAnswer>(&a).ok())
+        .map(|answer| PostAnswer {
+            replayed: true,
+            ..answer
+        }))
+}
+
+/// Queues one record, unless a record with its `external_id` is queued already: its answer,
+/// and the record with its new id when it was queued.
+fn queue_record(
+    tx: &rusqlite::Transaction<'_>,
+    new: &NewRecord,
+    now: EpochMillis,
+) -> rusqlite::Result<(Accepted, Option<(RecordId, CallRecord)>)> {
+    let earlier: Option<i64> = match &new.external_id {
+        Some(external_id) => tx
+            .query_row(
+                "SELECT id FROM records WHERE external_id = ?1",
+                [external_id],
+                |row| row.get(0),
+            )
+            .optional()?,
+        None => None,
+    };
+    if let Some(id) = earlier {
+        let answer = Accepted {
+            record: new.number,
+            id: RecordId::new(id),
+            deduplicated: true,
+        };
+        return Ok((answer, None));
+    }
+    let wire = serde_json::to_string(&new.record.to_wire(NumberFormat::E164))
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    tx.execute(
+        "INSERT INTO records (received_at, external_id, record, receiver, state) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            now.as_i64(),
+            new.external_id,
+            wire,
+            new.record.receiver_number().as_str(),
+            columns::state(RecordState::Queued)
+        ],
+    )?;
+    let id = RecordId::new(tx.last_insert_rowid());
+    let answer = Accepted {
+        record: new.number,
+        id,
+        deduplicated: false,
+    };
+    Ok((answer, Some((id, new.record.clone()))))
 }
 
 /// A time the store wrote; one it cannot have written reads as the earliest time a record can
