@@ -10,7 +10,7 @@
 //! batch.
 
 use std::collections::BTreeMap;
-use tc_core::transport::{MonotonicMillis, SlidingWindow, WindowLimit};
+use tc_core::transport::{MonotonicMillis, RateLimiter, WindowLimit};
 use tc_core::{CallRecord, Diagnostic, EpochMillis, MAX_BATCH_RECORDS};
 
 /// How a [`Batcher`] cuts batches.
@@ -62,6 +62,9 @@ pub struct Queued<K> {
 /// A batch cut from the queue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cut<K> {
+    /// When it was cut: its place in the account's window until its answer comes
+    /// ([`Batcher::answered`]).
+    pub at: MonotonicMillis,
     /// The records to send, oldest first: 1 to 500 of them, or none when every record taken
     /// had expired.
     pub open: Vec<Queued<K>>,
@@ -75,7 +78,7 @@ pub struct Cut<K> {
 pub struct Batcher<K> {
     config: BatcherConfig,
     queue: BTreeMap<K, (CallRecord, MonotonicMillis)>,
-    room: SlidingWindow,
+    room: RateLimiter,
     held_until: Option<MonotonicMillis>,
 }
 
@@ -85,7 +88,7 @@ impl<K: Ord + Copy> Batcher<K> {
         Batcher {
             config,
             queue: BTreeMap::new(),
-            room: SlidingWindow::new(config.room),
+            room: RateLimiter::new(config.room),
             held_until: None,
         }
     }
@@ -127,7 +130,7 @@ impl<K: Ord + Copy> Batcher<K> {
             now
         } else {
             let lingered = since.as_millis().saturating_add(self.config.linger_ms);
-            MonotonicMillis::from_millis(lingered).max(self.room.earliest(now))
+            MonotonicMillis::from_millis(lingered).max(self.room.earliest_send(now))
         };
         Some(self.held_until.map_or(due, |held| due.max(held)))
     }
@@ -140,6 +143,7 @@ impl<K: Ord + Copy> Batcher<K> {
             return None;
         }
         let mut cut = Cut {
+            at: now,
             open: Vec::with_capacity(MAX_BATCH_RECORDS.min(self.queue.len())),
             expired: Vec::new(),
         };
@@ -154,9 +158,21 @@ impl<K: Ord + Copy> Batcher<K> {
             }
         }
         if !cut.open.is_empty() {
-            self.room.record(now);
+            self.room.record_send(now);
         }
         Some(cut)
+    }
+
+    /// The batch cut at `cut_at` got its answer (or failed) at `answered_at`: its place in the
+    /// window moves there, the latest moment the API can have counted it, as tc-core's rate
+    /// limiter moves a request's place, so the batcher and the client agree on the room.
+    pub fn answered(&mut self, cut_at: MonotonicMillis, answered_at: MonotonicMillis) {
+        self.room.send_finished(cut_at, answered_at);
+    }
+
+    /// The batch cut at `cut_at` never left (it could not be recorded): it gives its place back.
+    pub fn unsent(&mut self, cut_at: MonotonicMillis) {
+        self.room.forget_send(cut_at);
     }
 }
 
@@ -218,6 +234,16 @@ mod tests {
         assert_eq!(batcher.poll_timeout(at(500)), Some(at(60_200)));
         assert!(batcher.poll(at(60_199), wall(60_199)).is_none());
         assert!(batcher.poll(at(60_200), wall(60_200)).is_some());
+    }
+
+    #[test]
+    fn a_batch_holds_its_place_in_the_window_from_its_answer() {
+        let mut batcher = batcher(1);
+        batcher.offer(1, record(NOW + 3_600_000), at(0));
+        let cut = batcher.poll(at(200), wall(200)).unwrap();
+        batcher.answered(cut.at, at(1_200));
+        batcher.offer(2, record(NOW + 3_600_000), at(300));
+        assert_eq!(batcher.poll_timeout(at(500)), Some(at(61_200)));
     }
 
     #[test]

@@ -79,7 +79,7 @@ async fn next_cut(shared: &Shared, stopped: &mut watch::Receiver<bool>) -> Optio
 /// queue.
 async fn send(shared: Arc<Shared>, cut: Cut<RecordId>, _permit: OwnedSemaphorePermit) {
     let now = shared.clock.now();
-    let Cut { open, expired } = cut;
+    let Cut { at, open, expired } = cut;
     let rejected = expired.len();
     let expired: Vec<(RecordId, String)> = expired
         .into_iter()
@@ -96,6 +96,7 @@ async fn send(shared: Arc<Shared>, cut: Cut<RecordId>, _permit: OwnedSemaphorePe
         }
         Err(error) => {
             tracing::error!(%error, "a batch could not be recorded; its records stay queued");
+            shared.batcher().unsent(at);
             shared.halt(Halt::default());
             shared.requeue(open);
             return;
@@ -121,6 +122,8 @@ async fn send(shared: Arc<Shared>, cut: Cut<RecordId>, _permit: OwnedSemaphorePe
             return;
         }
     };
+    let answered = shared.monotonic(Instant::now());
+    shared.batcher().answered(at, answered);
     let outcome = outcome_of(&shared, attempt, result);
     record_outcome(&shared, attempt, outcome, open).await;
 }
