@@ -385,6 +385,33 @@ fn delivery_is_paired_only_in_tc_engine() {
     }
 }
 
+#[test]
+fn architecture_maps_every_module_of_the_engine_and_its_adapters() {
+    // A module the map does not name is one nobody knows where to look for.
+    let map = std::fs::read_to_string(root().join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let mut missing = Vec::new();
+    for krate in ["tc-engine", "tc-http", "tc-push", "tc-relay"] {
+        let src = root().join("crates").join(krate).join("src");
+        for file in rust_files(&src) {
+            let name = file
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if name == "lib.rs" || name == "mod.rs" || name == "tests.rs" {
+                continue;
+            }
+            if !map.contains(&format!("`{name}`")) {
+                missing.push(format!("{krate}: {name}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md's module maps do not name:\n{}",
+        missing.join("\n")
+    );
+}
+
 /// How docs/rules.md's source column names each `RuleInfo::source`.
 fn documented_source(source: &str) -> &'static str {
     match source {
