@@ -259,7 +259,7 @@ impl Pusher {
         };
         let run = ledger.next_run;
         let started = self.clock.now();
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(Run {
             journal: self.journal.clone(),
             clock: self.clock.clone(),
             observer: Box::new(observer),
@@ -316,7 +316,7 @@ impl Pusher {
         }
     }
 
-    fn spawn_reader<I>(&self, input: I, ledger: Ledger, shared: Arc<Shared>) -> Reading
+    fn spawn_reader<I>(&self, input: I, ledger: Ledger, shared: Arc<Run>) -> Reading
     where
         I: IntoIterator + Send + 'static,
         I::Item: IntoRow,
@@ -396,7 +396,9 @@ struct Reading {
     batches: Batches,
 }
 
-struct Shared {
+/// What one run of the push shares between its reader thread and its senders: the journal, the
+/// clock, the observer, the turns, the counts and how the run is to stop.
+struct Run {
     journal: Arc<SharedJournal>,
     clock: Arc<dyn Clock>,
     observer: Box<dyn Observer>,
@@ -409,7 +411,7 @@ struct Shared {
     guarantee: Guarantee,
 }
 
-impl Shared {
+impl Run {
     fn stop_for(&self, error: &tc_http::Error) {
         let mut stopped = lock(&self.stopped);
         if stopped.is_none() {
@@ -455,7 +457,7 @@ impl ReadPlan {
     fn read(
         self,
         input: impl Iterator<Item = impl IntoRow>,
-        shared: &Shared,
+        shared: &Run,
         tx: mpsc::Sender<Vec<Queued>>,
     ) -> Result<Option<u64>, Error> {
         let mut rows = 0;
@@ -503,7 +505,7 @@ impl ReadPlan {
     fn pack(
         &self,
         checked: impl Iterator<Item = Checked>,
-        shared: &Shared,
+        shared: &Run,
         tx: &mpsc::Sender<Vec<Queued>>,
     ) -> Result<bool, Error> {
         let mut planner = BatchPlanner::new();
@@ -532,7 +534,7 @@ impl ReadPlan {
         row: u64,
         line: u64,
         checked: Result<CallRecord, ValidationErrors>,
-        shared: &Shared,
+        shared: &Run,
     ) -> Result<Option<Queued>, Error> {
         let stored_before = self.ledger.possibly_stored.contains(row);
         match checked {
@@ -565,7 +567,7 @@ impl ReadPlan {
 type Checked = (u64, u64, Result<CallRecord, ValidationErrors>);
 
 fn spawn_senders(
-    shared: &Arc<Shared>,
+    shared: &Arc<Run>,
     batches: Batches,
     in_flight: usize,
     client: &tc_http::Client,
@@ -579,7 +581,7 @@ fn spawn_senders(
 
 async fn join_senders(
     mut senders: tokio::task::JoinSet<Result<(), Error>>,
-    shared: &Shared,
+    shared: &Run,
 ) -> Result<(), Error> {
     let mut first_error = None;
     while let Some(done) = senders.join_next().await {
@@ -596,7 +598,7 @@ async fn join_senders(
 
 async fn send_loop(
     batches: Batches,
-    shared: Arc<Shared>,
+    shared: Arc<Run>,
     client: tc_http::Client,
 ) -> Result<(), Error> {
     loop {
@@ -649,7 +651,7 @@ impl Turns {
 
     async fn wait_for(&self, seq: u64) {
         let mut next = self.next.subscribe();
-        // The sender lives in `Shared`, as long as any batch waits.
+        // The sender lives in `Run`, as long as any batch waits.
         let _ = next.wait_for(|next| *next >= seq).await;
     }
 
@@ -672,7 +674,7 @@ struct Turn<'a> {
 }
 
 impl Turn<'_> {
-    fn take(shared: &Shared) -> Turn<'_> {
+    fn take(shared: &Run) -> Turn<'_> {
         Turn {
             seq: shared.next_seq.fetch_add(1, Ordering::SeqCst),
             turns: &shared.turns,
@@ -687,14 +689,14 @@ impl Drop for Turn<'_> {
 }
 
 /// Journals the rows whose window has closed as `window_expired`; returns the others.
-fn reject_expired(queued: Vec<Queued>, shared: &Shared) -> Result<Vec<Queued>, Error> {
+fn reject_expired(queued: Vec<Queued>, shared: &Run) -> Result<Vec<Queued>, Error> {
     let (ready, expired) = split_expired(queued, shared.clock.now());
     shared.journal.append(&expired, Sync::Later)?;
     notify_expired(shared, &expired);
     Ok(ready)
 }
 
-fn notify_expired(shared: &Shared, expired: &[Entry]) {
+fn notify_expired(shared: &Run, expired: &[Entry]) {
     for entry in expired {
         if let Entry::Rejected { row, line, .. } = entry {
             let (row, line) = (*row, *line);
@@ -719,7 +721,7 @@ fn send_by(ready: &[Queued], now: EpochMillis) -> std::time::Duration {
 async fn send_batch(
     turn: Turn<'_>,
     ready: Vec<Queued>,
-    shared: &Arc<Shared>,
+    shared: &Arc<Run>,
     client: &tc_http::Client,
 ) -> Result<Vec<Queued>, Error> {
     let seq = turn.seq;
@@ -789,7 +791,7 @@ async fn call_in_turn(
     turn: Turn<'_>,
     batch: &tc_core::Batch,
     ready: &[Queued],
-    shared: &Shared,
+    shared: &Run,
     client: &tc_http::Client,
     stop: &tc_http::StopSignal,
 ) -> Result<tc_http::Created, tc_http::Error> {
@@ -814,7 +816,7 @@ async fn record_answer(
     rows: usize,
     outcome: &BatchOutcome,
     attempts: u32,
-    shared: &Shared,
+    shared: &Run,
 ) -> Result<(), Error> {
     let status = OutcomeStatus::of(outcome);
     shared
@@ -843,7 +845,7 @@ fn resend_late(
     ready: Vec<Queued>,
     outcome: &BatchOutcome,
     error: &tc_http::Error,
-    shared: &Shared,
+    shared: &Run,
 ) -> Result<Vec<Queued>, Error> {
     let wait = match error {
         tc_http::Error::SendByPassed { wait, .. } => *wait,

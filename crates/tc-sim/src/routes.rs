@@ -4,7 +4,7 @@
 use crate::create::create_call_records;
 use crate::fault::Dropped;
 use crate::labels;
-use crate::state::{RetryAfter, Shared};
+use crate::state::{Account, RetryAfter};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
@@ -20,7 +20,7 @@ use tc_core::wire::{ApiErrorBody, BatchStatusResponse, TokenResponse};
 use tc_core::EpochMillis;
 use tokio::time::Instant;
 
-pub(crate) type SharedState = Arc<Shared>;
+pub(crate) type SharedState = Arc<Account>;
 
 /// Far above a full batch of 500 long records (about 250 KB), so a big body is refused by the
 /// record-count rule with a useful message, not by the body limit.
@@ -147,7 +147,7 @@ pub(crate) fn human(d: Duration) -> String {
 }
 
 /// The bearer token of a request, if it is one this simulator issued and it has not expired.
-pub(crate) fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<String, ApiError> {
+pub(crate) fn authorize(shared: &Account, headers: &HeaderMap) -> Result<String, ApiError> {
     let value = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -163,7 +163,7 @@ pub(crate) fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<String, 
     }
 }
 
-pub(crate) fn check_account(shared: &Shared, account: &str) -> Result<(), ApiError> {
+pub(crate) fn check_account(shared: &Account, account: &str) -> Result<(), ApiError> {
     if account == shared.config.client_account_id {
         Ok(())
     } else {

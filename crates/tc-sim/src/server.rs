@@ -2,7 +2,7 @@
 
 use crate::config::SimConfig;
 use crate::routes;
-use crate::state::{Counters, Shared, StoredRecord};
+use crate::state::{Account, Counters, StoredRecord};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -16,7 +16,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// A simulator serving on a local port. Dropping it stops the server too, without waiting.
 pub struct Simulator {
-    shared: Arc<Shared>,
+    shared: Arc<Account>,
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<io::Result<()>>>,
@@ -34,7 +34,7 @@ impl Simulator {
         check(&config).map_err(|message| io::Error::new(io::ErrorKind::InvalidInput, message))?;
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::new(config));
+        let shared = Arc::new(Account::new(config));
         let app = routes::router(shared.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

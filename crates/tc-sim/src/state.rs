@@ -89,12 +89,14 @@ struct Inner {
     counters: Counters,
 }
 
-pub(crate) struct Shared {
+/// The simulated account every route answers for: its limits (the config) and what it holds
+/// (tokens, batches, records, counters).
+pub(crate) struct Account {
     pub config: SimConfig,
     inner: Mutex<Inner>,
 }
 
-impl Shared {
+impl Account {
     pub fn new(config: SimConfig) -> Self {
         let inner = Inner {
             rng: StdRng::seed_from_u64(config.seed),
@@ -106,7 +108,7 @@ impl Shared {
             seen: HashSet::new(),
             counters: Counters::default(),
         };
-        Shared {
+        Account {
             config,
             inner: Mutex::new(inner),
         }
@@ -325,7 +327,7 @@ mod tests {
     #[test]
     fn same_seed_same_tokens_and_ids() {
         let run = || {
-            let shared = Shared::new(SimConfig::demo());
+            let shared = Account::new(SimConfig::demo());
             let token = shared.create_token(Instant::now()).ok().unwrap();
             let batch_id = shared.store(Vec::new());
             (token, batch_id)
@@ -338,7 +340,7 @@ mod tests {
 
     #[test]
     fn expired_tokens_are_refused() {
-        let shared = Shared::new(SimConfig {
+        let shared = Account::new(SimConfig {
             token_ttl: Duration::from_secs(1),
             ..SimConfig::demo()
         });
