@@ -62,7 +62,7 @@ impl Metrics {
         });
     }
 
-    /// `records` reached `status` (acknowledged, sent, rejected, failed, unknown, requeued).
+    /// `records` reached `status` (acknowledged, accepted, rejected, failed, unknown, requeued).
     pub fn records(&self, status: &'static str, records: usize) {
         with_local_recorder(&self.recorder, || {
             counter!("tc_relay_records_total", "status" => status).increment(records as u64)
