@@ -12,8 +12,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tc_sim::{SimConfig, Simulator};
+use tokio::sync::mpsc;
 
 const TCBATCH: &str = env!("CARGO_BIN_EXE_tcbatch");
+
+/// Generous bounds on waits for a real child process: reached only when something is broken,
+/// and then the test fails saying which wait it was. Never an asserted duration.
+const ACK_BOUND: Duration = Duration::from_secs(60);
+const DELIVERY_BOUND: Duration = Duration::from_secs(120);
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -86,13 +92,14 @@ fn serve(sim: &Simulator, store: &Path) -> Served {
     Served { child, base }
 }
 
-/// Posts `records` until `limit` acknowledgements are counted or the relay stops answering;
-/// returns the receivers acknowledged.
+/// Posts `records` until the relay stops answering, counting each acknowledged record into
+/// `acked` and `acknowledged` and telling `progress` of each acknowledgement as it comes.
 async fn produce(
     base: String,
     records: Vec<String>,
     acked: Arc<AtomicUsize>,
     acknowledged: Arc<Mutex<Vec<String>>>,
+    progress: mpsc::UnboundedSender<usize>,
 ) {
     let http = reqwest::Client::new();
     let now = now_ms();
@@ -115,7 +122,9 @@ async fn produce(
         }
         // Counted only once the 202 is read: that is the acknowledgement.
         acknowledged.lock().unwrap().extend(chunk.iter().cloned());
-        acked.fetch_add(chunk.len(), Ordering::SeqCst);
+        let total = acked.fetch_add(chunk.len(), Ordering::SeqCst) + chunk.len();
+        // The test may have stopped listening once it had what it waited for.
+        let _ = progress.send(total);
     }
 }
 
@@ -137,6 +146,7 @@ async fn a_relay_killed_under_load_loses_no_acknowledged_record() {
     let acked = Arc::new(AtomicUsize::new(0));
     let acknowledged = Arc::new(Mutex::new(Vec::new()));
     let numbers = receivers(4000, 9);
+    let (progress, mut acks) = mpsc::unbounded_channel();
     let producers: Vec<_> = numbers
         .chunks(500)
         .map(|chunk| {
@@ -145,20 +155,28 @@ async fn a_relay_killed_under_load_loses_no_acknowledged_record() {
                 chunk.to_vec(),
                 acked.clone(),
                 acknowledged.clone(),
+                progress.clone(),
             ))
         })
         .collect();
-    // The kill comes on an event, the 1,000th acknowledgement, not after a sleep; the wait for
-    // it is bounded.
-    for _ in 0..60_000 {
-        if acked.load(Ordering::SeqCst) >= 1000 {
-            break;
+    drop(progress);
+    // The kill comes on an event, the acknowledgement that reaches 1,000 records, not after a
+    // sleep. Every producer ending first closes the channel, which fails at once; a relay that
+    // neither acknowledges nor refuses fails at the generous bound, loudly.
+    let reached = tokio::time::timeout(ACK_BOUND, async {
+        while let Some(total) = acks.recv().await {
+            if total >= 1000 {
+                return Some(total);
+            }
         }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+        None
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no 1,000th acknowledgement within {ACK_BOUND:?}"));
     assert!(
-        acked.load(Ordering::SeqCst) >= 1000,
-        "the relay acknowledged too little"
+        reached.is_some(),
+        "every producer stopped before 1,000 acknowledgements: {}",
+        acked.load(Ordering::SeqCst)
     );
     first.child.kill().unwrap(); // SIGKILL
     first.child.wait().unwrap();
@@ -167,24 +185,32 @@ async fn a_relay_killed_under_load_loses_no_acknowledged_record() {
     }
     let acknowledged: Vec<String> = acknowledged.lock().unwrap().clone();
 
+    // Watched from before the restart: each batch the simulator stores is an event, and the
+    // check runs on each, never on a timer.
+    let mut stores = sim.watch_stored();
     let mut second = serve(&sim, &store);
-    let mut missing = acknowledged.len();
-    for _ in 0..1200 {
+    let missing = |sim: &Simulator| {
         let stored: HashSet<String> = sim
             .stored_records()
             .into_iter()
             .map(|r| r.record.receiver_number)
             .collect();
-        missing = acknowledged.iter().filter(|r| !stored.contains(*r)).count();
-        if missing == 0 {
-            break;
+        acknowledged.iter().filter(|r| !stored.contains(*r)).count()
+    };
+    let delivered = tokio::time::timeout(DELIVERY_BOUND, async {
+        loop {
+            stores.borrow_and_update();
+            if missing(&sim) == 0 {
+                return;
+            }
+            stores.changed().await.expect("the simulator runs");
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(
-        missing,
-        0,
-        "of {} acknowledged records, {missing} never reached the API",
+    })
+    .await;
+    let missing = missing(&sim);
+    assert!(
+        delivered.is_ok() && missing == 0,
+        "of {} acknowledged records, {missing} never reached the API within {DELIVERY_BOUND:?}",
         acknowledged.len()
     );
 
