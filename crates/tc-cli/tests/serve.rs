@@ -399,3 +399,96 @@ fn certificate_in(dir: &std::path::Path) -> (std::path::PathBuf, String) {
     std::fs::write(&certificate, made.cert.pem()).unwrap();
     (certificate, made.signing_key.serialize_pem())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_posts_problems_are_the_ones_validate_prints_for_the_same_json() {
+    let sim = Simulator::start(SimConfig::demo()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = serve(&sim, &dir.path().join("relay.db"));
+    let now = now_ms();
+    let (starts, ends) = (now, now + 3_600_000);
+    // Valid records around broken ones: a key given twice, a number where a record should be,
+    // a string with a raw line break (not JSON at all: the reader picks up at the next line
+    // that starts a record), and a number that is no phone number. Records span lines, so a line counted
+    // from the wrong place shows.
+    let body = format!(
+        "{{\"note\": \"from the dialer\",\n\"call_records\": [\n\
+         {{\"caller_number\": \"+919876543210\", \"receiver_number\": \"+919812345678\",\n \
+         \"dynamic_label_name\": \"Centro Bank\", \"starts_at\": {starts}, \"ends_at\": {ends},\n \
+         \"external_id\": \"crm-1\"}},\n\
+         {{\"caller_number\": \"+919876543210\", \"ends_at\": 1, \"ENDS_AT\": 2}},\n\
+         7,\n\
+         {{\"caller_number\": \"+919876543210\", \"dynamic_label_name\": \"Centro\nBank\"}},\n\
+         {{\"caller_number\": \"+919876543210\", \"receiver_number\": \"+91 12\",\n \
+         \"dynamic_label_name\": \"Centro Bank\", \"starts_at\": {starts}, \"ends_at\": {ends}}},\n\
+         {{\"Caller_Number \": \"+919876543210\", \"receiver_number\": \"+919812345679\",\n \
+         \"dynamic_label_name\": \"Centro Bank\", \"starts_at\": {starts}, \"ends_at\": {ends}}}\n\
+         ]}}\n"
+    );
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let answer = http
+        .post(format!("{}/v1/call-records", served.base))
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .expect("the relay answers");
+    let status = answer.status().as_u16();
+    let answer: Value = answer.json().await.unwrap();
+    served.child.kill().unwrap();
+    served.child.wait().unwrap();
+    assert_eq!(status, 202, "the valid neighbours are queued: {answer}");
+    let accepted: Vec<i64> = answer["accepted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["record"].as_i64().unwrap())
+        .collect();
+    assert_eq!(accepted, [1, 6], "{answer}");
+
+    let file = dir.path().join("post.json");
+    std::fs::write(&file, &body).unwrap();
+    let validated = Command::new(TCBATCH)
+        .arg("validate")
+        .arg(&file)
+        .args(["--now", &now.to_string(), "--output", "json"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(validated.status.code(), Some(1), "some records are invalid");
+    let printed: Vec<Value> = String::from_utf8(validated.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let problems = answer["problems"].as_array().unwrap();
+    assert_eq!(
+        *problems, printed,
+        "the relay and validate disagree on the same JSON"
+    );
+    // And they are the problems the body holds, each on its record's line.
+    let places: Vec<(i64, i64, &str)> = problems
+        .iter()
+        .map(|p| {
+            (
+                p["record"].as_i64().unwrap(),
+                p["line"].as_i64().unwrap(),
+                p["code"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        places,
+        [
+            (2, 6, "record_unreadable"),
+            (3, 7, "record_unreadable"),
+            (4, 8, "record_unreadable"),
+            (5, 10, "phone_too_short"),
+        ],
+        "{problems:?}"
+    );
+    sim.shutdown().await;
+}
