@@ -18,6 +18,7 @@ const TCBATCH: &str = env!("CARGO_BIN_EXE_tcbatch");
 
 /// Generous bounds on waits for a real child process: reached only when something is broken,
 /// and then the test fails saying which wait it was. Never an asserted duration.
+const START_BOUND: Duration = Duration::from_secs(60);
 const ACK_BOUND: Duration = Duration::from_secs(60);
 const DELIVERY_BOUND: Duration = Duration::from_secs(120);
 
@@ -77,18 +78,24 @@ fn serve(sim: &Simulator, store: &Path) -> Served {
         .stderr(Stdio::piped())
         .spawn()
         .expect("tcbatch runs");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    // Its log is read on a thread for as long as it runs, so it never blocks on a full pipe;
+    // the lines come here until the start-up line has.
+    let stderr = child.stderr.take().unwrap();
+    let (sender, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            // Once the start-up line is read, nobody listens: the rest is drained.
+            let _ = sender.send(line);
+        }
+    });
     let base = loop {
-        let line = lines
-            .next()
-            .expect("tcbatch serve prints its address before anything else ends")
-            .unwrap();
+        let line = lines.recv_timeout(START_BOUND).unwrap_or_else(|error| {
+            panic!("tcbatch serve printed no start-up line within {START_BOUND:?}: {error}")
+        });
         if let Some(rest) = line.split("relay listening on ").nth(1) {
             break rest.split_whitespace().next().unwrap().to_owned();
         }
     };
-    // Keep reading its log so it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines.by_ref() {});
     Served { child, base }
 }
 
