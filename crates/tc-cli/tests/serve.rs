@@ -78,8 +78,20 @@ fn serve(sim: &Simulator, store: &Path) -> Served {
         .stderr(Stdio::piped())
         .spawn()
         .expect("tcbatch runs");
-    // Its log is read on a thread for as long as it runs, so it never blocks on a full pipe;
-    // the lines come here until the start-up line has.
+    let (started, _) = start_up_line(&mut child);
+    let base = started
+        .split("relay listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    Served { child, base }
+}
+
+/// Reads `child`'s standard error on a thread for as long as it runs (so it never blocks on a
+/// full pipe) up to its `relay listening on` line: that line and the lines before it. The wait
+/// is bounded, and fails naming it, with the child killed.
+fn start_up_line(child: &mut Child) -> (String, Vec<String>) {
     let stderr = child.stderr.take().unwrap();
     let (sender, lines) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -88,15 +100,25 @@ fn serve(sim: &Simulator, store: &Path) -> Served {
             let _ = sender.send(line);
         }
     });
-    let base = loop {
-        let line = lines.recv_timeout(START_BOUND).unwrap_or_else(|error| {
-            panic!("tcbatch serve printed no start-up line within {START_BOUND:?}: {error}")
-        });
-        if let Some(rest) = line.split("relay listening on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
+    let mut before = Vec::new();
+    loop {
+        let line = match lines.recv_timeout(START_BOUND) {
+            Ok(line) => line,
+            Err(error) => {
+                // Ended (the channel closed) or hung: either way it is not left running.
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "tcbatch serve printed no start-up line within {START_BOUND:?} ({error}); \
+                     it printed {before:?}"
+                )
+            }
+        };
+        if line.contains("relay listening on ") {
+            return (line, before);
         }
-    };
-    Served { child, base }
+        before.push(line);
+    }
 }
 
 /// Posts `records` until the relay stops answering, counting each acknowledged record into
@@ -303,20 +325,7 @@ fn a_non_loopback_relay_with_tls_and_producer_keys_serves_https_without_warning(
         .stderr(Stdio::piped())
         .spawn()
         .expect("tcbatch runs");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut before = Vec::new();
-    let started = loop {
-        let Some(line) = lines.next() else {
-            child.kill().unwrap();
-            panic!("tcbatch serve ended before its start-up line: {before:?}");
-        };
-        let line = line.unwrap();
-        if line.contains("relay listening on ") {
-            break line;
-        }
-        before.push(line);
-    };
-    std::thread::spawn(move || for _ in lines.by_ref() {});
+    let (started, before) = start_up_line(&mut child);
     let port = started
         .split("relay listening on https://0.0.0.0:")
         .nth(1)
