@@ -16,6 +16,9 @@ pub const EXTERNAL_ID_KEY: &str = "external_id";
 /// Longest external id kept, in characters.
 pub const MAX_EXTERNAL_ID_CHARS: usize = 200;
 
+/// UTF-8's byte order mark, which a body may start with.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// What the reader calls a post's body in its messages.
 const BODY_NAME: &str = "the request body";
 
@@ -76,10 +79,12 @@ pub(crate) fn read_post(body: &[u8]) -> Result<Intake, Unreadable> {
         .build();
     // A single record object is read as the array of it: `[` and `]` on the lines the object
     // starts and ends on, so every line stays where the producer wrote it.
-    let bytes = if is_one_record(body) {
-        let mut wrapped = Vec::with_capacity(body.len() + 2);
+    // A byte order mark goes before the `[`, where the reader looks for one.
+    let text = body.strip_prefix(BOM).unwrap_or(body);
+    let bytes = if is_one_record(text) {
+        let mut wrapped = Vec::with_capacity(text.len() + 2);
         wrapped.push(b'[');
-        wrapped.extend_from_slice(body);
+        wrapped.extend_from_slice(text);
         wrapped.push(b']');
         wrapped
     } else {
@@ -91,7 +96,7 @@ pub(crate) fn read_post(body: &[u8]) -> Result<Intake, Unreadable> {
         Format::Json,
         &options,
     )
-    .map_err(|error| match serde_json::from_slice::<IgnoredAny>(body) {
+    .map_err(|error| match serde_json::from_slice::<IgnoredAny>(text) {
         // The reader's message, unless the body is not JSON at all: then serde's, with its
         // line and column.
         Err(not_json) if not_json.is_syntax() || not_json.is_eof() => {
@@ -126,11 +131,10 @@ pub(crate) fn read_post(body: &[u8]) -> Result<Intake, Unreadable> {
     Ok(intake)
 }
 
-/// Whether `body` is one record object rather than a records array or the API body: an object
-/// (after a byte order mark and white space) with no `call_records` key. An object that is not
+/// Whether `text` (a body without its byte order mark) is one record object rather than a
+/// records array or the API body: an object with no `call_records` key. An object that is not
 /// JSON is left to the reader, which says where it breaks.
-fn is_one_record(body: &[u8]) -> bool {
-    let text = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+fn is_one_record(text: &[u8]) -> bool {
     let first = text.iter().find(|b| !b.is_ascii_whitespace());
     first == Some(&b'{')
         && serde_json::from_slice::<TopKeys>(text).is_ok_and(|keys| !keys.has_records)
@@ -257,6 +261,14 @@ mod tests {
         let intake = read_post(br#"{" Call_Records": [{"ends_at": 1}, {"ends_at": 2}]}"#).unwrap();
         assert_eq!(intake.records.len(), 2, "{intake:?}");
         assert!(intake.ignored_keys.is_empty(), "{intake:?}");
+    }
+
+    #[test]
+    fn one_record_after_a_byte_order_mark_is_read() {
+        let intake = read_post(b"\xEF\xBB\xBF\n{\"ends_at\": 1, \"external_id\": 7}").unwrap();
+        assert_eq!(intake.records.len(), 1, "{intake:?}");
+        assert_eq!(intake.records[0].line, 2);
+        assert_eq!(intake.records[0].external_id.as_deref(), Some("7"));
     }
 
     #[test]
