@@ -863,6 +863,111 @@ fn async_tests_of_the_transport_simulator_and_push_run_in_paused_time() {
     );
 }
 
+/// The `assert!` calls of `text` (a test file) that compare a measured duration: one whose
+/// argument holds `elapsed()`, or a name bound to an `elapsed()`, beside `<`, `>`, `<=` or `>=`.
+/// Each as `line: text` of the line the assert starts on. `assert_eq!` is what such a test
+/// means: in virtual time the duration is exact.
+fn duration_range_asserts(text: &str) -> Vec<String> {
+    let mut measured: Vec<String> = vec!["elapsed()".to_owned()];
+    for line in text.lines() {
+        let line = line.trim();
+        if let (Some(rest), true) = (line.strip_prefix("let "), line.contains("elapsed()")) {
+            let name: String = rest
+                .trim_start_matches("mut ")
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                measured.push(name);
+            }
+        }
+    }
+    let names_a_measure = |argument: &str| {
+        measured.iter().any(|name| {
+            argument.match_indices(name.as_str()).any(|(at, _)| {
+                let before = argument[..at].chars().next_back();
+                let after = argument[at + name.len()..].chars().next();
+                let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+                name == "elapsed()" || (!word(before) && !word(after))
+            })
+        })
+    };
+    let mut found = Vec::new();
+    for (at, _) in text.match_indices("assert!(") {
+        // The macro's argument, to its closing parenthesis; strings are cut off at their first
+        // quote, so a message that mentions a comparison is not taken for one.
+        let mut depth = 0usize;
+        let mut argument = String::new();
+        let mut in_string = false;
+        for c in text[at + "assert!".len()..].chars() {
+            match c {
+                '"' => in_string = !in_string,
+                '(' if !in_string => depth += 1,
+                ')' if !in_string => {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                _ => {}
+            }
+            if !in_string && c != '"' {
+                argument.push(c);
+            }
+        }
+        let compares = [" < ", " > ", " <= ", " >= "]
+            .iter()
+            .any(|op| argument.contains(op));
+        if compares && names_a_measure(&argument) {
+            let line = text[..at].matches('\n').count() + 1;
+            let shown = text.lines().nth(line - 1).unwrap_or_default().trim();
+            found.push(format!("{line}: `{shown}`"));
+        }
+    }
+    found
+}
+
+#[test]
+fn tests_assert_no_measured_duration_as_a_range() {
+    let mut found = Vec::new();
+    for dir in [
+        "crates/tc-http/tests",
+        "crates/tc-sim/tests",
+        "crates/tc-push/tests",
+        "crates/tc-relay/tests",
+        "crates/tc-cli/tests",
+    ] {
+        for file in rust_files(&root().join(dir)) {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            let shown = file.strip_prefix(root()).unwrap_or(&file).display();
+            for hit in duration_range_asserts(&text) {
+                found.push(format!("{shown}:{hit}"));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "time in tests is virtual: a duration is asserted exactly (assert_eq!), never as a range \
+         around the wall clock; a test with a real process waits for an event, bounded by a \
+         timeout that fails, and asserts no duration:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_duration_range_check_sees_what_it_must() {
+    let range = "let started = Instant::now();\nassert!(\n    started.elapsed() >= timeout,\n    \"early\"\n);";
+    assert_eq!(duration_range_asserts(range), ["2: `assert!(`"]);
+    let named = "let waited = started.elapsed();\nassert!(waited <= Duration::from_secs(1), \"{waited:?}\");";
+    assert_eq!(duration_range_asserts(named).len(), 1);
+    let exact = "let waited = started.elapsed();\nassert_eq!(waited, Duration::from_secs(1));";
+    assert!(duration_range_asserts(exact).is_empty());
+    let counts = "let waited = started.elapsed();\nassert!(written < 20 << 20, \"waited < 1 s\");";
+    assert!(duration_range_asserts(counts).is_empty());
+    let unrelated = "let waited_for = x.elapsed();\nassert!(waited_more > 1);";
+    assert!(duration_range_asserts(unrelated).is_empty());
+}
+
 #[test]
 fn the_relay_reads_wall_time_only_through_its_clock() {
     // Its linger and rate room run on tokio's monotonic clock; the wall time that records'

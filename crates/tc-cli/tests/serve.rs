@@ -12,8 +12,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tc_sim::{SimConfig, Simulator};
+use tokio::sync::mpsc;
 
 const TCBATCH: &str = env!("CARGO_BIN_EXE_tcbatch");
+
+/// Generous bounds on waits for a real child process: reached only when something is broken,
+/// and then the test fails saying which wait it was. Never an asserted duration.
+const START_BOUND: Duration = Duration::from_secs(60);
+const ACK_BOUND: Duration = Duration::from_secs(60);
+const DELIVERY_BOUND: Duration = Duration::from_secs(120);
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -71,28 +78,57 @@ fn serve(sim: &Simulator, store: &Path) -> Served {
         .stderr(Stdio::piped())
         .spawn()
         .expect("tcbatch runs");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("tcbatch serve prints its address before anything else ends")
-            .unwrap();
-        if let Some(rest) = line.split("relay listening on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
-    // Keep reading its log so it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines.by_ref() {});
+    let (started, _) = start_up_line(&mut child);
+    let base = started
+        .split("relay listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
     Served { child, base }
 }
 
-/// Posts `records` until `limit` acknowledgements are counted or the relay stops answering;
-/// returns the receivers acknowledged.
+/// Reads `child`'s standard error on a thread for as long as it runs (so it never blocks on a
+/// full pipe) up to its `relay listening on` line: that line and the lines before it. The wait
+/// is bounded, and fails naming it, with the child killed.
+fn start_up_line(child: &mut Child) -> (String, Vec<String>) {
+    let stderr = child.stderr.take().unwrap();
+    let (sender, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            // Once the start-up line is read, nobody listens: the rest is drained.
+            let _ = sender.send(line);
+        }
+    });
+    let mut before = Vec::new();
+    loop {
+        let line = match lines.recv_timeout(START_BOUND) {
+            Ok(line) => line,
+            Err(error) => {
+                // Ended (the channel closed) or hung: either way it is not left running.
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "tcbatch serve printed no start-up line within {START_BOUND:?} ({error}); \
+                     it printed {before:?}"
+                )
+            }
+        };
+        if line.contains("relay listening on ") {
+            return (line, before);
+        }
+        before.push(line);
+    }
+}
+
+/// Posts `records` until the relay stops answering, counting each acknowledged record into
+/// `acked` and `acknowledged` and telling `progress` of each acknowledgement as it comes.
 async fn produce(
     base: String,
     records: Vec<String>,
     acked: Arc<AtomicUsize>,
     acknowledged: Arc<Mutex<Vec<String>>>,
+    progress: mpsc::UnboundedSender<usize>,
 ) {
     let http = reqwest::Client::new();
     let now = now_ms();
@@ -115,7 +151,9 @@ async fn produce(
         }
         // Counted only once the 202 is read: that is the acknowledgement.
         acknowledged.lock().unwrap().extend(chunk.iter().cloned());
-        acked.fetch_add(chunk.len(), Ordering::SeqCst);
+        let total = acked.fetch_add(chunk.len(), Ordering::SeqCst) + chunk.len();
+        // The test may have stopped listening once it had what it waited for.
+        let _ = progress.send(total);
     }
 }
 
@@ -137,6 +175,7 @@ async fn a_relay_killed_under_load_loses_no_acknowledged_record() {
     let acked = Arc::new(AtomicUsize::new(0));
     let acknowledged = Arc::new(Mutex::new(Vec::new()));
     let numbers = receivers(4000, 9);
+    let (progress, mut acks) = mpsc::unbounded_channel();
     let producers: Vec<_> = numbers
         .chunks(500)
         .map(|chunk| {
@@ -145,20 +184,28 @@ async fn a_relay_killed_under_load_loses_no_acknowledged_record() {
                 chunk.to_vec(),
                 acked.clone(),
                 acknowledged.clone(),
+                progress.clone(),
             ))
         })
         .collect();
-    // The kill comes on an event, the 1,000th acknowledgement, not after a sleep; the wait for
-    // it is bounded.
-    for _ in 0..60_000 {
-        if acked.load(Ordering::SeqCst) >= 1000 {
-            break;
+    drop(progress);
+    // The kill comes on an event, the acknowledgement that reaches 1,000 records, not after a
+    // sleep. Every producer ending first closes the channel, which fails at once; a relay that
+    // neither acknowledges nor refuses fails at the generous bound, loudly.
+    let reached = tokio::time::timeout(ACK_BOUND, async {
+        while let Some(total) = acks.recv().await {
+            if total >= 1000 {
+                return Some(total);
+            }
         }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+        None
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no 1,000th acknowledgement within {ACK_BOUND:?}"));
     assert!(
-        acked.load(Ordering::SeqCst) >= 1000,
-        "the relay acknowledged too little"
+        reached.is_some(),
+        "every producer stopped before 1,000 acknowledgements: {}",
+        acked.load(Ordering::SeqCst)
     );
     first.child.kill().unwrap(); // SIGKILL
     first.child.wait().unwrap();
@@ -167,24 +214,32 @@ async fn a_relay_killed_under_load_loses_no_acknowledged_record() {
     }
     let acknowledged: Vec<String> = acknowledged.lock().unwrap().clone();
 
+    // Watched from before the restart: each batch the simulator stores is an event, and the
+    // check runs on each, never on a timer.
+    let mut stores = sim.watch_stored();
     let mut second = serve(&sim, &store);
-    let mut missing = acknowledged.len();
-    for _ in 0..1200 {
+    let missing = |sim: &Simulator| {
         let stored: HashSet<String> = sim
             .stored_records()
             .into_iter()
             .map(|r| r.record.receiver_number)
             .collect();
-        missing = acknowledged.iter().filter(|r| !stored.contains(*r)).count();
-        if missing == 0 {
-            break;
+        acknowledged.iter().filter(|r| !stored.contains(*r)).count()
+    };
+    let delivered = tokio::time::timeout(DELIVERY_BOUND, async {
+        loop {
+            stores.borrow_and_update();
+            if missing(&sim) == 0 {
+                return;
+            }
+            stores.changed().await.expect("the simulator runs");
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(
-        missing,
-        0,
-        "of {} acknowledged records, {missing} never reached the API",
+    })
+    .await;
+    let missing = missing(&sim);
+    assert!(
+        delivered.is_ok() && missing == 0,
+        "of {} acknowledged records, {missing} never reached the API within {DELIVERY_BOUND:?}",
         acknowledged.len()
     );
 
@@ -270,20 +325,7 @@ fn a_non_loopback_relay_with_tls_and_producer_keys_serves_https_without_warning(
         .stderr(Stdio::piped())
         .spawn()
         .expect("tcbatch runs");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut before = Vec::new();
-    let started = loop {
-        let Some(line) = lines.next() else {
-            child.kill().unwrap();
-            panic!("tcbatch serve ended before its start-up line: {before:?}");
-        };
-        let line = line.unwrap();
-        if line.contains("relay listening on ") {
-            break line;
-        }
-        before.push(line);
-    };
-    std::thread::spawn(move || for _ in lines.by_ref() {});
+    let (started, before) = start_up_line(&mut child);
     let port = started
         .split("relay listening on https://0.0.0.0:")
         .nth(1)
@@ -372,4 +414,97 @@ fn certificate_in(dir: &std::path::Path) -> (std::path::PathBuf, String) {
     let certificate = dir.join("relay.crt");
     std::fs::write(&certificate, made.cert.pem()).unwrap();
     (certificate, made.signing_key.serialize_pem())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_posts_problems_are_the_ones_validate_prints_for_the_same_json() {
+    let sim = Simulator::start(SimConfig::demo()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = serve(&sim, &dir.path().join("relay.db"));
+    let now = now_ms();
+    let (starts, ends) = (now, now + 3_600_000);
+    // Valid records around broken ones: a key given twice, a number where a record should be,
+    // a string with a raw line break (not JSON at all: the reader picks up at the next line
+    // that starts a record), and a number that is no phone number. Records span lines, so a line counted
+    // from the wrong place shows.
+    let body = format!(
+        "{{\"note\": \"from the dialer\",\n\"call_records\": [\n\
+         {{\"caller_number\": \"+919876543210\", \"receiver_number\": \"+919812345678\",\n \
+         \"dynamic_label_name\": \"Centro Bank\", \"starts_at\": {starts}, \"ends_at\": {ends},\n \
+         \"external_id\": \"crm-1\"}},\n\
+         {{\"caller_number\": \"+919876543210\", \"ends_at\": 1, \"ENDS_AT\": 2}},\n\
+         7,\n\
+         {{\"caller_number\": \"+919876543210\", \"dynamic_label_name\": \"Centro\nBank\"}},\n\
+         {{\"caller_number\": \"+919876543210\", \"receiver_number\": \"+91 12\",\n \
+         \"dynamic_label_name\": \"Centro Bank\", \"starts_at\": {starts}, \"ends_at\": {ends}}},\n\
+         {{\"Caller_Number \": \"+919876543210\", \"receiver_number\": \"+919812345679\",\n \
+         \"dynamic_label_name\": \"Centro Bank\", \"starts_at\": {starts}, \"ends_at\": {ends}}}\n\
+         ]}}\n"
+    );
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let answer = http
+        .post(format!("{}/v1/call-records", served.base))
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .expect("the relay answers");
+    let status = answer.status().as_u16();
+    let answer: Value = answer.json().await.unwrap();
+    served.child.kill().unwrap();
+    served.child.wait().unwrap();
+    assert_eq!(status, 202, "the valid neighbours are queued: {answer}");
+    let accepted: Vec<i64> = answer["accepted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["record"].as_i64().unwrap())
+        .collect();
+    assert_eq!(accepted, [1, 6], "{answer}");
+
+    let file = dir.path().join("post.json");
+    std::fs::write(&file, &body).unwrap();
+    let validated = Command::new(TCBATCH)
+        .arg("validate")
+        .arg(&file)
+        .args(["--now", &now.to_string(), "--output", "json"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(validated.status.code(), Some(1), "some records are invalid");
+    let printed: Vec<Value> = String::from_utf8(validated.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let problems = answer["problems"].as_array().unwrap();
+    assert_eq!(
+        *problems, printed,
+        "the relay and validate disagree on the same JSON"
+    );
+    // And they are the problems the body holds, each on its record's line.
+    let places: Vec<(i64, i64, &str)> = problems
+        .iter()
+        .map(|p| {
+            (
+                p["record"].as_i64().unwrap(),
+                p["line"].as_i64().unwrap(),
+                p["code"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        places,
+        [
+            (2, 6, "record_unreadable"),
+            (3, 7, "record_unreadable"),
+            (4, 8, "record_unreadable"),
+            (5, 10, "phone_too_short"),
+        ],
+        "{problems:?}"
+    );
+    sim.shutdown().await;
 }

@@ -398,6 +398,7 @@ impl UnbuiltRow {
             record: self.record,
             line: self.line,
             raw,
+            kept: None,
         }
     }
 }
@@ -464,6 +465,7 @@ impl<R: BufRead> Iterator for CsvRecords<R> {
         Some(InputRecord {
             record,
             line,
+            kept: None,
             raw: row.and_then(|()| {
                 let current = self.current();
                 let ends = current.ends.iter().copied();

@@ -54,12 +54,14 @@ pub struct JsonRecords<R> {
     next_record: usize,
     warnings: Vec<String>,
     unknown: UnknownKeys,
+    /// The key whose value each record keeps aside (`ReadOptionsBuilder::keep_key`).
+    keep: Option<Box<str>>,
     error: Option<ReadError>,
 }
 
 impl<R: BufRead> JsonRecords<R> {
     /// Reads up to the start of the records array; a file with no such array is an error.
-    pub fn new(reader: R, name: String) -> Result<Self, ReadError> {
+    pub fn new(reader: R, name: String, keep: Option<Box<str>>) -> Result<Self, ReadError> {
         let mut this = JsonRecords {
             name,
             cur: Cursor {
@@ -77,6 +79,7 @@ impl<R: BufRead> JsonRecords<R> {
             next_record: 1,
             warnings: Vec::new(),
             unknown: UnknownKeys::default(),
+            keep,
             error: None,
         };
         match this.find_array() {
@@ -96,6 +99,10 @@ impl<R: BufRead> JsonRecords<R> {
         let mut warnings = self.warnings.clone();
         warnings.extend(self.unknown.warning(&self.name));
         warnings
+    }
+
+    pub fn unknown_keys(&self) -> Vec<String> {
+        self.unknown.keys()
     }
 
     pub fn finish(&mut self) -> Result<(), ReadError> {
@@ -177,7 +184,8 @@ impl<R: BufRead> JsonRecords<R> {
             };
             let shown = excerpt(&key);
             let value_line = self.cur.line;
-            if key == "call_records" {
+            // Matched as field names are: surrounding white space and ASCII case do not matter.
+            if key.trim().eq_ignore_ascii_case("call_records") {
                 return self.open_records(value_line);
             }
             looks_like_a_record |= field_named(&key).is_some();
@@ -280,6 +288,7 @@ impl<R: BufRead> JsonRecords<R> {
         self.next_record += 1;
         let (kept, overlong) = self.cur.stop_keeping();
         self.state = State::AfterElement;
+        let mut kept_value = None;
         let raw = match scanned {
             Scanned::EndOfInput => {
                 self.state = State::Done;
@@ -304,10 +313,18 @@ impl<R: BufRead> JsonRecords<R> {
                 "a `,` is missing before this record (line {line}, column {column}); records in \
                  an array are separated by commas"
             ))),
-            Scanned::Complete => parse_json_record(&kept, (line, column), true, &mut self.unknown),
+            Scanned::Complete => {
+                let keep = (self.keep.as_deref(), &mut kept_value);
+                parse_json_record(&kept, (line, column), true, &mut self.unknown, keep)
+            }
         };
         self.cur.kept = kept;
-        Ok(Some(InputRecord { record, line, raw }))
+        Ok(Some(InputRecord {
+            record,
+            line,
+            kept: kept_value.filter(|_| raw.is_ok()),
+            raw,
+        }))
     }
 
     /// At the `]` that closes a records array: what follows is read by the next step.
@@ -414,6 +431,7 @@ impl<R: BufRead> JsonRecords<R> {
             record,
             line: self.cur.line,
             raw: Err(unreadable(message)),
+            kept: None,
         }
     }
 
@@ -426,6 +444,7 @@ impl<R: BufRead> JsonRecords<R> {
         InputRecord {
             record,
             line: self.cur.line,
+            kept: None,
             raw: Err(unreadable(
                 "the file ends before the `]` that closes the array of records; it looks cut short, \
                  so records may be missing",

@@ -14,18 +14,21 @@ pub struct JsonlRecords<R> {
     buf: Vec<u8>,
     next_record: usize,
     unknown: UnknownKeys,
+    /// The key whose value each record keeps aside (`ReadOptionsBuilder::keep_key`).
+    keep: Option<Box<str>>,
     error: Option<ReadError>,
     done: bool,
 }
 
 impl<R: BufRead> JsonlRecords<R> {
-    pub fn new(reader: R, name: String) -> Self {
+    pub fn new(reader: R, name: String, keep: Option<Box<str>>) -> Self {
         JsonlRecords {
             name,
             lines: Lines::new(reader),
             buf: Vec::with_capacity(512),
             next_record: 1,
             unknown: UnknownKeys::default(),
+            keep,
             error: None,
             done: false,
         }
@@ -34,6 +37,10 @@ impl<R: BufRead> JsonlRecords<R> {
     /// Keys of the records read so far that name no field.
     pub fn warnings(&self) -> Vec<String> {
         self.unknown.warning(&self.name).into_iter().collect()
+    }
+
+    pub fn unknown_keys(&self) -> Vec<String> {
+        self.unknown.keys()
     }
 
     pub fn finish(&mut self) -> Result<(), ReadError> {
@@ -66,6 +73,7 @@ impl<R: BufRead> Iterator for JsonlRecords<R> {
             }
             let record = self.next_record;
             self.next_record += 1;
+            let mut kept = None;
             let raw = if line.overlong {
                 Err(unreadable(format!(
                     "the line is longer than {} MiB, far more than any call record; check that the \
@@ -73,11 +81,13 @@ impl<R: BufRead> Iterator for JsonlRecords<R> {
                     MAX_RECORD_BYTES >> 20
                 )))
             } else {
-                parse_json_record(text, (line.number, 1), false, &mut self.unknown)
+                let keep = (self.keep.as_deref(), &mut kept);
+                parse_json_record(text, (line.number, 1), false, &mut self.unknown, keep)
             };
             return Some(InputRecord {
                 record,
                 line: line.number,
+                kept: kept.filter(|_| raw.is_ok()),
                 raw,
             });
         }

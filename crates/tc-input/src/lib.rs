@@ -142,6 +142,11 @@ pub struct InputRecord {
     pub line: usize,
     /// The record, or a `record_unreadable` diagnostic saying why it could not be read.
     pub raw: Result<RawRecord, Diagnostic>,
+    /// The value of the key [`ReadOptionsBuilder::keep_key`] names, when the record is a JSON
+    /// object that has it and could be read (`None` in every other format).
+    ///
+    /// [`ReadOptionsBuilder::keep_key`]: options::ReadOptionsBuilder::keep_key
+    pub kept: Option<Scalar>,
 }
 
 type Source = Box<dyn BufRead>;
@@ -193,6 +198,18 @@ impl Records {
             Parsed::Jsonl(r) => r.warnings(),
             Parsed::Json(r) => r.warnings(),
             Parsed::Sheet(r) => r.warnings().to_vec(),
+        }
+    }
+
+    /// The keys of the JSON records read so far that name no field (nor the kept key), each
+    /// once, quoted as the warnings quote them (escaped, cut short), at most twenty: the list
+    /// behind the warning, for a program that answers with it. Empty for CSV and spreadsheets,
+    /// whose unknown columns [`Records::warnings`] names.
+    pub fn unknown_keys(&self) -> Vec<String> {
+        match &self.parsed {
+            Parsed::Jsonl(r) => r.unknown_keys(),
+            Parsed::Json(r) => r.unknown_keys(),
+            Parsed::Csv(_) | Parsed::Sheet(_) => Vec::new(),
         }
     }
 
@@ -308,6 +325,7 @@ fn stopped(record: usize, line: usize, err: &io::Error) -> InputRecord {
     InputRecord {
         record,
         line,
+        kept: None,
         raw: Err(unreadable(format!(
             "reading stopped here: {err}; the rest of the input was not read"
         ))),
@@ -327,6 +345,7 @@ fn parse_json_record(
     (line, column): (usize, usize),
     multi_line: bool,
     unknown: &mut UnknownKeys,
+    (keep, kept): (Option<&str>, &mut Option<Scalar>),
 ) -> Result<RawRecord, Diagnostic> {
     let place = |err_line: usize, err_column: usize| {
         let column = if err_line <= 1 {
@@ -356,10 +375,16 @@ fn parse_json_record(
     }
     let mut keys = Vec::new();
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let mut raw =
-        serde::de::DeserializeSeed::deserialize(RecordSeed { unknown: &mut keys }, &mut de)
-            .and_then(|raw| de.end().map(|()| raw))
-            .map_err(|err| json_error(&err, place(err.line(), err.column())))?;
+    let mut raw = serde::de::DeserializeSeed::deserialize(
+        RecordSeed {
+            unknown: &mut keys,
+            keep,
+            kept,
+        },
+        &mut de,
+    )
+    .and_then(|raw| de.end().map(|()| raw))
+    .map_err(|err| json_error(&err, place(err.line(), err.column())))?;
     for key in keys {
         unknown.note(key, line);
     }
@@ -371,6 +396,9 @@ fn parse_json_record(
 /// ([`field_named`]) and keeping the keys that name no field.
 struct RecordSeed<'a> {
     unknown: &'a mut Vec<String>,
+    /// The key whose value is kept aside, not a field and not unknown, and where it goes.
+    keep: Option<&'a str>,
+    kept: &'a mut Option<Scalar>,
 }
 
 impl<'de> serde::de::DeserializeSeed<'de> for RecordSeed<'_> {
@@ -392,6 +420,13 @@ impl<'de> serde::de::Visitor<'de> for RecordSeed<'_> {
         let mut raw = RawRecord::default();
         let mut seen: [Option<String>; Field::ALL.len()] = Default::default();
         while let Some(key) = map.next_key::<String>()? {
+            if self
+                .keep
+                .is_some_and(|keep| key.trim().eq_ignore_ascii_case(keep))
+            {
+                *self.kept = map.next_value::<Option<Scalar>>()?;
+                continue;
+            }
             let Some(field) = field_named(&key) else {
                 map.next_value::<serde::de::IgnoredAny>()?;
                 self.unknown.push(key);
@@ -425,6 +460,10 @@ pub(crate) struct UnknownKeys {
 const MAX_UNKNOWN_KEYS: usize = 20;
 
 impl UnknownKeys {
+    fn keys(&self) -> Vec<String> {
+        self.keys.iter().map(|(key, _)| key.clone()).collect()
+    }
+
     fn note(&mut self, key: String, line: usize) {
         // Kept as quoted, escaped and cut short: twenty huge keys cannot fill memory.
         let key = excerpt(&key);

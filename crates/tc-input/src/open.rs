@@ -70,11 +70,11 @@ fn parse(
         }
         Format::Jsonl => {
             let source = sniff(source, &name, format)?;
-            Parsed::Jsonl(jsonl::JsonlRecords::new(source, name))
+            Parsed::Jsonl(jsonl::JsonlRecords::new(source, name, options.keep.clone()))
         }
         Format::Json => {
             let source = sniff(source, &name, format)?;
-            Parsed::Json(json::JsonRecords::new(source, name)?)
+            Parsed::Json(json::JsonRecords::new(source, name, options.keep.clone())?)
         }
         Format::Spreadsheet => {
             let mut bytes = Vec::new();

@@ -35,6 +35,7 @@ pub struct ReadOptions {
     pub(crate) delimiter: Option<u8>,
     pub(crate) sheet: Option<String>,
     pub(crate) times: TimeReading,
+    pub(crate) keep: Option<Box<str>>,
 }
 
 impl ReadOptions {
@@ -174,6 +175,17 @@ impl ReadOptionsBuilder {
     /// The sheet of a workbook to read, by name (`None`: the first). For spreadsheets only.
     pub fn sheet(mut self, sheet: impl Into<Option<String>>) -> Self {
         self.options.sheet = sheet.into();
+        self
+    }
+
+    /// A key of JSON records, besides the fields, whose value each record keeps aside in
+    /// [`InputRecord::kept`] (matched as field names are, ignoring surrounding white space and
+    /// ASCII case); it is neither a field nor an unknown key. For JSON and JSON Lines: the
+    /// relay keeps its `external_id` this way.
+    ///
+    /// [`InputRecord::kept`]: crate::InputRecord::kept
+    pub fn keep_key(mut self, key: impl Into<Option<String>>) -> Self {
+        self.options.keep = key.into().map(|key| key.trim().into());
         self
     }
 

@@ -149,6 +149,7 @@ impl Iterator for SheetRecords {
                 record,
                 line: self.first_row_number + at,
                 raw: self.to_record(at),
+                kept: None,
             });
         }
     }

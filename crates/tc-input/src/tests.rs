@@ -22,11 +22,11 @@ fn csv(text: &[u8]) -> Vec<InputRecord> {
 }
 
 fn jsonl(text: &[u8]) -> Vec<InputRecord> {
-    JsonlRecords::new(tiny(text), "test".into()).collect()
+    JsonlRecords::new(tiny(text), "test".into(), None).collect()
 }
 
 fn json(text: &str) -> Vec<InputRecord> {
-    JsonRecords::new(tiny(text.as_bytes()), "test".into())
+    JsonRecords::new(tiny(text.as_bytes()), "test".into(), None)
         .expect("records array")
         .collect()
 }
@@ -303,7 +303,7 @@ fn json_empty_array_and_empty_body_hold_no_records() {
 fn json_body_may_hold_other_keys_before_call_records() {
     let text = r#"{"meta": {"call_records": "not this", "list": [1, "]"]}, "n": 2,
                    "call_records": [{"caller_number": "+1"}, {"caller_number": "+2"}], "after": true}"#;
-    let mut reader = JsonRecords::new(tiny(text.as_bytes()), "x".into()).unwrap();
+    let mut reader = JsonRecords::new(tiny(text.as_bytes()), "x".into(), None).unwrap();
     assert!(reader.is_api_body());
     let records: Vec<_> = reader.by_ref().collect();
     assert_eq!(
@@ -364,7 +364,7 @@ fn json_cut_short_inside_a_record_or_between_records() {
 #[test]
 fn json_without_a_records_array_is_an_error() {
     let err = |text: &str| {
-        JsonRecords::new(tiny(text.as_bytes()), "`x.json`".into())
+        JsonRecords::new(tiny(text.as_bytes()), "`x.json`".into(), None)
             .err()
             .unwrap()
             .to_string()
@@ -379,7 +379,8 @@ fn json_without_a_records_array_is_an_error() {
 
 /// The records and the warnings of a JSON input.
 fn json_with_warnings(text: &str) -> (Vec<InputRecord>, Vec<String>) {
-    let mut reader = JsonRecords::new(tiny(text.as_bytes()), "`x.json`".into()).expect("records");
+    let mut reader =
+        JsonRecords::new(tiny(text.as_bytes()), "`x.json`".into(), None).expect("records");
     let records: Vec<_> = reader.by_ref().collect();
     assert_eq!(reader.finish().map_err(|e| e.to_string()), Ok(()));
     (records, reader.warnings())
@@ -478,7 +479,7 @@ fn json_keys_match_fields_like_csv_headers_do() {
 #[test]
 fn unknown_json_keys_get_one_warning_like_unknown_csv_columns() {
     let text = b"{\"caller_number\": \"+1\", \"customer\": 7}\n\n{\"reciever_number\": \"+2\", \"customer\": 8}\n";
-    let mut reader = JsonlRecords::new(tiny(text), "`x.jsonl`".into());
+    let mut reader = JsonlRecords::new(tiny(text), "`x.jsonl`".into(), None);
     assert!(reader.warnings().is_empty());
     assert_eq!(reader.by_ref().filter(|r| r.raw.is_ok()).count(), 2);
     assert_eq!(
@@ -548,12 +549,14 @@ fn an_io_error_stops_reading_visibly() {
     let mut jsonl = JsonlRecords::new(
         failing("{\"caller_number\": \"+1\"}\n{\"caller"),
         "x".into(),
+        None,
     );
     let records: Vec<_> = jsonl.by_ref().collect();
     check(records, jsonl.finish(), 2);
     let mut json = JsonRecords::new(
         failing("[{\"caller_number\": \"+1\"},\n{\"caller"),
         "x".into(),
+        None,
     )
     .unwrap();
     let records: Vec<_> = json.by_ref().collect();
@@ -641,8 +644,12 @@ fn an_empty_input_is_the_same_error_in_every_format() {
 fn a_million_joined_empty_arrays_are_read_without_recursion_and_warned_of_once() {
     let mut text = "[]".repeat(1_000_000);
     text.push_str(r#"[{"caller_number": "+1"}]"#);
-    let mut reader = JsonRecords::new(BufReader::new(Cursor::new(text.into_bytes())), "x".into())
-        .expect("records");
+    let mut reader = JsonRecords::new(
+        BufReader::new(Cursor::new(text.into_bytes())),
+        "x".into(),
+        None,
+    )
+    .expect("records");
     let records: Vec<_> = reader.by_ref().collect();
     assert_eq!(summary(&records), [(1, 1, Ok("+1".into()))]);
     assert_eq!(reader.warnings().len(), 1);
@@ -806,4 +813,29 @@ fn a_reader_gets_the_checks_a_file_gets() {
     let json = from_reader(tiny(b"[]"), "the request body", Format::Json, &mapped);
     let err = json.err().expect("a column map does not apply to JSON");
     assert!(matches!(err, ReadError::Options { .. }), "{err:?}");
+}
+
+#[test]
+fn a_kept_key_is_set_aside_and_the_records_key_matches_in_any_case() {
+    let text = "{\" Call_Records\": [\n{\"caller_number\": \"+1\", \"External_ID\": \"crm-7\"},\n{\"caller_number\": \"+2\", \"colour\": 1}\n]}";
+    let mut reader = JsonRecords::new(
+        tiny(text.as_bytes()),
+        "x".into(),
+        Some("external_id".into()),
+    )
+    .unwrap();
+    let records: Vec<InputRecord> = reader.by_ref().collect();
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0].kept, Some(Scalar::Text("crm-7".into())));
+    assert_eq!((records[1].line, records[1].kept.clone()), (3, None));
+    assert_eq!(
+        reader.unknown_keys(),
+        ["colour"],
+        "the kept key is not unknown"
+    );
+    // Without the key kept, it is one more unknown key, and nothing is set aside.
+    let plain: Vec<InputRecord> = JsonRecords::new(tiny(text.as_bytes()), "x".into(), None)
+        .unwrap()
+        .collect();
+    assert_eq!(plain[0].kept, None);
 }

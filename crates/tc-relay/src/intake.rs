@@ -1,20 +1,26 @@
 //! Reading a producer's post: one record, or the API's own body `{"call_records": [...]}` (a
-//! bare array is read too), each record's keys matched to fields the way `tcbatch`'s JSON
-//! readers match them (surrounding white space and ASCII case do not matter), plus the relay's
-//! own `external_id`. A broken record costs only itself: its neighbours are still read.
+//! bare array is read too), through tc-input's JSON reader, the one `tcbatch validate` reads a
+//! `.json` file with: the same keys matched to the same fields, and each problem with the same
+//! record number, line, field, code and message. The relay's own `external_id` is the key the
+//! reader keeps aside. A broken record costs only itself: its neighbours are still read. The
+//! reader reports each record's line as it passes it, so reading is linear in the body's size.
 
-use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
-use serde_json::value::RawValue;
-use std::collections::HashMap;
+use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use std::fmt;
-use tc_core::diagnostic::excerpt;
 use tc_core::{Code, Diagnostic, Field, RawRecord, Scalar};
+use tc_input::{Format, ReadOptions};
 
 /// The key of a record that names it for deduplication, besides its call record fields.
 pub const EXTERNAL_ID_KEY: &str = "external_id";
 
 /// Longest external id kept, in characters.
 pub const MAX_EXTERNAL_ID_CHARS: usize = 200;
+
+/// UTF-8's byte order mark, which a body may start with.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// What the reader calls a post's body in its messages.
+const BODY_NAME: &str = "the request body";
 
 /// One problem of one record of a post, in the shape `tcbatch validate --output json` prints.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -68,163 +74,126 @@ pub(crate) struct Unreadable(pub String);
 
 /// Reads a post's body.
 pub(crate) fn read_post(body: &[u8]) -> Result<Intake, Unreadable> {
-    let top: &RawValue = serde_json::from_slice(body)
-        .map_err(|e| Unreadable(format!("the body is not JSON: {e}")))?;
-    let text = top.get();
-    let elements: Vec<&RawValue> = match text.as_bytes().first() {
-        Some(b'[') => serde_json::from_str(text)
-            .map_err(|e| Unreadable(format!("the records array is not JSON: {e}")))?,
-        Some(b'{') => {
-            let members: HashMap<String, &RawValue> = serde_json::from_str(text)
-                .map_err(|e| Unreadable(format!("the body is not a JSON object: {e}")))?;
-            match members.iter().find(|(k, _)| is_records_key(k)) {
-                Some((_, records)) => serde_json::from_str(records.get()).map_err(|_| {
-                    Unreadable("`call_records` must be an array of record objects".into())
-                })?,
-                None => vec![top],
-            }
-        }
-        _ => {
-            return Err(Unreadable(
-                "expected a record object, {\"call_records\": [...]} or an array of records".into(),
-            ))
-        }
+    let options = ReadOptions::builder()
+        .keep_key(EXTERNAL_ID_KEY.to_owned())
+        .build();
+    // A single record object is read as the array of it: `[` and `]` on the lines the object
+    // starts and ends on, so every line stays where the producer wrote it.
+    // A byte order mark goes before the `[`, where the reader looks for one.
+    let text = body.strip_prefix(BOM).unwrap_or(body);
+    let bytes = if is_one_record(text) {
+        let mut wrapped = Vec::with_capacity(text.len() + 2);
+        wrapped.push(b'[');
+        wrapped.extend_from_slice(text);
+        wrapped.push(b']');
+        wrapped
+    } else {
+        body.to_vec()
     };
+    let mut read = tc_input::from_reader(
+        std::io::Cursor::new(bytes),
+        BODY_NAME,
+        Format::Json,
+        &options,
+    )
+    .map_err(|error| match serde_json::from_slice::<IgnoredAny>(text) {
+        // The reader's message, unless the body is not JSON at all: then serde's, with its
+        // line and column.
+        Err(not_json) if not_json.is_syntax() || not_json.is_eof() => {
+            Unreadable(format!("the body is not JSON: {not_json}"))
+        }
+        _ => Unreadable(error.to_string()),
+    })?;
     let mut intake = Intake::default();
-    for (index, element) in elements.into_iter().enumerate() {
-        let number = index + 1;
-        let line = line_of(body, element);
-        match read_record(element) {
-            Ok((raw, external_id, unknown)) => {
-                for key in unknown {
-                    if !intake.ignored_keys.contains(&key) {
-                        intake.ignored_keys.push(key);
-                    }
-                }
-                intake.records.push(Incoming {
-                    number,
-                    line,
-                    raw,
-                    external_id,
-                });
+    for input in read.by_ref() {
+        let (number, line) = (input.record, input.line);
+        let external_id = match read_external_id(input.kept) {
+            Ok(id) => id,
+            Err(diagnostic) => {
+                intake.problems.push(Problem::new(number, line, diagnostic));
+                continue;
             }
+        };
+        match input.raw {
+            Ok(raw) => intake.records.push(Incoming {
+                number,
+                line,
+                raw,
+                external_id,
+            }),
             Err(diagnostic) => intake.problems.push(Problem::new(number, line, diagnostic)),
         }
     }
+    // A body is in memory: reading it cannot fail part way, but say so if it ever does.
+    read.finish()
+        .map_err(|error| Unreadable(error.to_string()))?;
+    intake.ignored_keys = read.unknown_keys();
     Ok(intake)
 }
 
-fn is_records_key(key: &str) -> bool {
-    key.trim().eq_ignore_ascii_case("call_records")
+/// Whether `text` (a body without its byte order mark) is one record object rather than a
+/// records array or the API body: an object with no `call_records` key. An object that is not
+/// JSON is left to the reader, which says where it breaks.
+fn is_one_record(text: &[u8]) -> bool {
+    let first = text.iter().find(|b| !b.is_ascii_whitespace());
+    first == Some(&b'{')
+        && serde_json::from_slice::<TopKeys>(text).is_ok_and(|keys| !keys.has_records)
 }
 
-/// The line of `body` on which `element` (a slice of it) starts.
-fn line_of(body: &[u8], element: &RawValue) -> usize {
-    let start = element.get().as_ptr() as usize;
-    let offset = start.saturating_sub(body.as_ptr() as usize).min(body.len());
-    1 + body[..offset].iter().filter(|&&b| b == b'\n').count()
+/// The keys of a JSON object, read only for whether one is the API body's `call_records`;
+/// values are skipped, never built.
+struct TopKeys {
+    has_records: bool,
 }
 
-/// The field a JSON key names: white space around it and ASCII case do not matter.
-fn field_named(name: &str) -> Option<Field> {
-    Field::from_wire_name(&name.trim().to_ascii_lowercase())
-}
-
-type ReadRecord = (RawRecord, Option<String>, Vec<String>);
-
-fn read_record(element: &RawValue) -> Result<ReadRecord, Diagnostic> {
-    let text = element.get();
-    if !text.starts_with('{') {
-        let kind = match text.as_bytes().first() {
-            Some(b'[') => "an array",
-            Some(b'"') => "a string",
-            Some(b't' | b'f') => "a boolean",
-            Some(b'n') => "null",
-            _ => "a number",
-        };
-        return Err(unreadable(format!(
-            "expected a JSON object {{\"caller_number\": ...}}, found {kind}"
-        )));
-    }
-    let mut de = serde_json::Deserializer::from_str(text);
-    let mut read = RecordSeed
-        .deserialize(&mut de)
-        .map_err(|e| unreadable(format!("invalid record: {e}")))?;
-    for field in Field::ALL {
-        if matches!(read.0.get(field), Some(Scalar::Text(t)) if t.trim().is_empty()) {
-            read.0.set(field, None);
-        }
-    }
-    Ok(read)
-}
-
-fn unreadable(message: String) -> Diagnostic {
-    Diagnostic::new(None, Code::RecordUnreadable, message)
-}
-
-struct RecordSeed;
-
-impl<'de> DeserializeSeed<'de> for RecordSeed {
-    type Value = ReadRecord;
-
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<ReadRecord, D::Error> {
-        d.deserialize_map(self)
+impl<'de> serde::Deserialize<'de> for TopKeys {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<TopKeys, D::Error> {
+        d.deserialize_map(TopKeysVisitor)
     }
 }
 
-impl<'de> Visitor<'de> for RecordSeed {
-    type Value = ReadRecord;
+struct TopKeysVisitor;
+
+impl<'de> Visitor<'de> for TopKeysVisitor {
+    type Value = TopKeys;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON object of call record fields")
+        f.write_str("a JSON object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ReadRecord, A::Error> {
-        let mut raw = RawRecord::default();
-        let mut seen: [Option<String>; Field::ALL.len()] = Default::default();
-        let mut external_id = None;
-        let mut unknown = Vec::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if key.trim().eq_ignore_ascii_case(EXTERNAL_ID_KEY) {
-                external_id = read_external_id(map.next_value()?)?;
-                continue;
-            }
-            let Some(field) = field_named(&key) else {
-                map.next_value::<de::IgnoredAny>()?;
-                unknown.push(excerpt(&key));
-                continue;
-            };
-            let at = Field::ALL.iter().position(|f| *f == field).unwrap_or(0);
-            if let Some(before) = &seen[at] {
-                return Err(de::Error::custom(format!(
-                    "the record has `{field}` twice (as `{}` and `{}`); keep one",
-                    excerpt(before),
-                    excerpt(&key)
-                )));
-            }
-            seen[at] = Some(key);
-            raw.set(field, map.next_value::<Option<Scalar>>()?);
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TopKeys, A::Error> {
+        let mut has_records = false;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            // Matched as the reader matches it: white space and ASCII case do not matter.
+            has_records |= key.trim().eq_ignore_ascii_case("call_records");
+            map.next_value::<IgnoredAny>()?;
         }
-        Ok((raw, external_id, unknown))
+        Ok(TopKeys { has_records })
     }
 }
 
-fn read_external_id<E: de::Error>(value: Option<Scalar>) -> Result<Option<String>, E> {
+/// The record's `external_id`, as the relay keeps it: trimmed text up to
+/// [`MAX_EXTERNAL_ID_CHARS`] or a whole number; blank is none.
+fn read_external_id(value: Option<Scalar>) -> Result<Option<String>, Diagnostic> {
     match value {
         None => Ok(None),
         Some(Scalar::Text(text)) if text.trim().is_empty() => Ok(None),
         Some(Scalar::Text(text)) if text.trim().chars().count() <= MAX_EXTERNAL_ID_CHARS => {
             Ok(Some(text.trim().to_owned()))
         }
-        Some(Scalar::Text(_)) => Err(E::custom(format!(
+        Some(Scalar::Text(_)) => Err(unreadable(format!(
             "`{EXTERNAL_ID_KEY}` is longer than {MAX_EXTERNAL_ID_CHARS} characters"
         ))),
         Some(Scalar::Int(n)) => Ok(Some(n.to_string())),
-        Some(other) => Err(E::custom(format!(
+        Some(other) => Err(unreadable(format!(
             "`{EXTERNAL_ID_KEY}` must be a string, not {}",
             other.kind()
         ))),
     }
+}
+
+fn unreadable(message: String) -> Diagnostic {
+    Diagnostic::new(None, Code::RecordUnreadable, message)
 }
 
 #[cfg(test)]
@@ -285,6 +254,21 @@ mod tests {
             .unwrap_err()
             .0
             .contains("array"));
+    }
+
+    #[test]
+    fn a_records_key_in_another_case_is_the_records_not_one_record() {
+        let intake = read_post(br#"{" Call_Records": [{"ends_at": 1}, {"ends_at": 2}]}"#).unwrap();
+        assert_eq!(intake.records.len(), 2, "{intake:?}");
+        assert!(intake.ignored_keys.is_empty(), "{intake:?}");
+    }
+
+    #[test]
+    fn one_record_after_a_byte_order_mark_is_read() {
+        let intake = read_post(b"\xEF\xBB\xBF\n{\"ends_at\": 1, \"external_id\": 7}").unwrap();
+        assert_eq!(intake.records.len(), 1, "{intake:?}");
+        assert_eq!(intake.records[0].line, 2);
+        assert_eq!(intake.records[0].external_id.as_deref(), Some("7"));
     }
 
     #[test]

@@ -304,11 +304,35 @@ async fn a_post_is_answered_with_ids_and_the_validators_diagnostics() {
     // Not records at all: 400, with a reason.
     let unreadable = http
         .post(format!("{}/v1/call-records", running.base))
-        .body("[1,")
+        .body("\"records\"")
         .send()
         .await
         .unwrap();
     assert_eq!(unreadable.status(), 400);
+    let reason: Value = unreadable.json().await.unwrap();
+    assert!(
+        reason.to_string().contains("expected a JSON array"),
+        "{reason}"
+    );
+    // A records array cut short is read as `validate` reads such a file: its broken records
+    // are problems, the last one saying where the body ends.
+    let cut = http
+        .post(format!("{}/v1/call-records", running.base))
+        .body("[1,")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cut.status(), 422);
+    let cut: Value = cut.json().await.unwrap();
+    let problems = cut["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 2, "{cut}");
+    assert!(
+        problems[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cut short"),
+        "{cut}"
+    );
 
     let ids: Vec<String> = accepted
         .iter()

@@ -76,6 +76,12 @@ impl Simulator {
         self.shared.stored_records()
     }
 
+    /// The number of records stored so far (duplicates included), as a `watch` that changes
+    /// after every stored batch: a test waits for a store as an event instead of polling.
+    pub fn watch_stored(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.watch_stored()
+    }
+
     /// Stops accepting, lets in-flight requests finish (up to 5 s), then returns.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {

@@ -11,6 +11,7 @@ use std::ops::Range;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tc_core::wire::{CallRecordBody, RecordStatus, StatusInfo};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 /// What the simulator has seen and done so far. A snapshot: it does not change after it is taken.
@@ -94,6 +95,8 @@ struct Inner {
 pub(crate) struct Account {
     pub config: SimConfig,
     inner: Mutex<Inner>,
+    /// The number of records stored so far, sent after every stored batch.
+    stored: watch::Sender<u64>,
 }
 
 impl Account {
@@ -111,6 +114,7 @@ impl Account {
         Account {
             config,
             inner: Mutex::new(inner),
+            stored: watch::Sender::new(0),
         }
     }
 
@@ -213,7 +217,18 @@ impl Account {
         let range = start..inner.records.len();
         inner.batches.insert(batch_id.clone(), range);
         inner.counters.batches_stored += 1;
+        let stored = inner.counters.records_stored;
+        // Sent with the state unlocked: a receiver may read the state when it wakes.
+        drop(inner);
+        // Two batches stored side by side may send out of order: the count never goes back.
+        self.stored
+            .send_modify(|count| *count = (*count).max(stored));
         batch_id
+    }
+
+    /// Follows the number of records stored: changes after every stored batch.
+    pub fn watch_stored(&self) -> watch::Receiver<u64> {
+        self.stored.subscribe()
     }
 
     /// The per-record outcomes of a stored batch, or `None` for an unknown id.
