@@ -102,13 +102,13 @@ for i = 2, #places, 2 do answer[#answer + 1] = places[i] end
 return answer
 ";
 
-/// A place moves to when its request ended, never earlier; the window outlives it by a window.
+/// A place moves to when its request ended, never earlier; the window's key is kept two
+/// windows more (garbage collection: every expiry of it is set to two windows, so this only
+/// lengthens it, as the former check of its time to live did).
 /// KEYS: epoch, window. ARGV: epoch, place id, at, window.
 const FINISH: &str = "
 redis.call('ZADD', KEYS[2], 'XX', 'GT', ARGV[3], ARGV[2])
-if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[4]) * 2 then
-  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[4]) * 2)
-end
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[4]) * 2)
 return {'ok'}
 ";
 
