@@ -5,7 +5,8 @@
 //! - What a client does with a coordinator's answer: when it asks again after another process
 //!   was creating the token ([`busy_recheck_at`]) or after the coordinator did not answer
 //!   ([`unreachable_retry_at`]), how long a claim to create a token lasts ([`claim_lease_ms`]),
-//!   and what a refused send means for the exchange ([`SendRefusal`]).
+//!   whether a failed creation is refunded ([`token_request_may_have_reached`]), and what a
+//!   refused send means for the exchange ([`SendRefusal`]).
 //! - What a coordinator answers ([`SharedAccount`]): the account's tokens, its creation budget
 //!   and each token's exact sliding window, as one in-memory model. `tc-http`'s
 //!   `MemoryCoordinator` is this model behind a lock; `tc-redis`'s Lua scripts answer the same
@@ -14,7 +15,7 @@
 //! Every time here is wall-clock [`EpochMillis`], the clock processes on several machines share,
 //! except the client's own instants ([`MonotonicMillis`]); none is ever read from a clock.
 
-use super::exchange::{COORDINATOR_RETRY_MS, SHARED_TOKEN_RECHECK_MS};
+use super::exchange::{TransportError, COORDINATOR_RETRY_MS, SHARED_TOKEN_RECHECK_MS};
 use super::{MonotonicMillis, WindowLimit};
 use crate::EpochMillis;
 use std::collections::BTreeMap;
@@ -40,6 +41,13 @@ pub fn unreachable_retry_at(now: MonotonicMillis) -> MonotonicMillis {
 /// holding one blocks the others this long at most. At least 1 ms.
 pub fn claim_lease_ms(connect_timeout_ms: i64, request_timeout_ms: i64) -> i64 {
     connect_timeout_ms.saturating_add(request_timeout_ms).max(1)
+}
+
+/// Whether a claimed token request that failed with `error` may have reached the API, which
+/// may then have counted the creation against the account's budget: every failure but a
+/// connection never made. A creation that cannot have reached the API is refunded.
+pub fn token_request_may_have_reached(error: TransportError) -> bool {
+    !matches!(error, TransportError::Connect)
 }
 
 /// Why the coordinator did not let a reserved send leave.

@@ -58,6 +58,15 @@ fn a_claim_lasts_as_long_as_the_longest_token_request() {
 }
 
 #[test]
+fn only_a_token_request_that_never_connected_is_refunded() {
+    assert!(!token_request_may_have_reached(TransportError::Connect));
+    assert!(token_request_may_have_reached(TransportError::Timeout));
+    assert!(token_request_may_have_reached(
+        TransportError::ConnectionLost
+    ));
+}
+
+#[test]
 fn a_full_window_replans_at_once_a_hold_or_an_outage_waits() {
     let full = SendRefusal::Full(vec![mono(1), mono(2)]).plan(mono(10));
     assert_eq!(full.sends, vec![mono(1), mono(2)]);
