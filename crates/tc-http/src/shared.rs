@@ -36,25 +36,16 @@ impl Client {
                     self.wait(coordination::unreachable_retry_at(now), request)
                         .await?
                 }
-                Some(TokenClaim::Shared(token)) => match shared.sealer.open(token.sealed()) {
-                    Some(value) => {
-                        let value = value.shared_as(token.id());
-                        let created = self.inner.clock.monotonic_at(token.created_at());
-                        let expires = self.inner.clock.monotonic_at(token.expires_at());
-                        self.take_shared_token(running, value, created, expires);
+                Some(TokenClaim::Shared(token)) => {
+                    if self.take_sealed(shared, slot, &token, running).await {
                         return Ok(());
                     }
-                    // Sealed under other credentials (a rotated key): useless to this
-                    // process, and to every process with the current key.
-                    None => {
-                        tracing::warn!("a shared token was sealed under other credentials");
-                        let retired = shared.coordinator.retire(slot, token.id()).await;
-                        if self.reachable(retired).is_none() {
-                            let retry = coordination::unreachable_retry_at(now);
-                            self.wait(retry, request).await?;
-                        }
+                    // Retired; asked again at once, unless the coordinator did not answer.
+                    if self.is_down() {
+                        let retry = coordination::unreachable_retry_at(now);
+                        self.wait(retry, request).await?;
                     }
-                },
+                }
                 Some(TokenClaim::Claimed(claim)) => {
                     self.mint_shared(shared, slot, claim, running).await;
                     return Ok(());
@@ -66,16 +57,50 @@ impl Client {
                 }
                 Some(TokenClaim::BudgetUntil(until)) => {
                     let until = self.inner.clock.monotonic_at(until);
-                    let mut state = self.lock();
-                    running
-                        .exchange
-                        .on_creation_deferred(&mut state.transport, until);
-                    drop(state);
-                    self.inner.token_ready.notify_waiters();
+                    self.defer_creation(running, until);
                     return Ok(());
                 }
             }
         }
+    }
+
+    /// Takes the shared `token` for this call, if it opens under this client's key (`true`).
+    /// One sealed under other credentials (a rotated key) is useless to this process, and to
+    /// every process with the current key: it is retired for all.
+    async fn take_sealed(
+        &self,
+        shared: &Shared,
+        slot: usize,
+        token: &crate::SharedToken,
+        running: &mut Running<'_>,
+    ) -> bool {
+        let Some(value) = shared.sealer.open(token.sealed()) else {
+            tracing::warn!("a shared token was sealed under other credentials");
+            let retired = shared.coordinator.retire(slot, token.id()).await;
+            let _ = self.reachable(retired);
+            return false;
+        };
+        let value = value.shared_as(token.id());
+        let created = self.inner.clock.monotonic_at(token.created_at());
+        let expires = self.inner.clock.monotonic_at(token.expires_at());
+        self.take_shared_token(running, value, created, expires);
+        true
+    }
+
+    /// The account's creations are spent until `until`: the exchange holds its creation back,
+    /// and the calls waiting for it are woken to learn so.
+    fn defer_creation(&self, running: &mut Running<'_>, until: MonotonicMillis) {
+        let mut state = self.lock();
+        running
+            .exchange
+            .on_creation_deferred(&mut state.transport, until);
+        drop(state);
+        self.inner.token_ready.notify_waiters();
+    }
+
+    /// Whether the coordinator's last answer was a failure (an outage under way).
+    fn is_down(&self) -> bool {
+        self.lock().coordinator_down
     }
 
     fn take_shared_token(
