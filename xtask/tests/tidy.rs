@@ -798,6 +798,134 @@ fn tc_http_decides_no_policy() {
     );
 }
 
+/// The longest a function of tc-http's library code may be, signature to closing brace: a
+/// driver's steps stay named and short enough to read at once.
+const TC_HTTP_LONGEST_FN: usize = 60;
+
+/// `line`'s braces that count: none inside a string, a `'{'`/`'}'` or a comment.
+fn brace_balance(line: &str) -> (i64, bool) {
+    let code = line.replace("'{'", "").replace("'}'", "");
+    let (mut depth, mut opened, mut in_string, mut escaped) = (0, false, false, false);
+    let mut chars = code.chars().peekable();
+    while let Some(c) = chars.next() {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_string = true,
+            '/' if chars.peek() == Some(&'/') => break,
+            '{' => {
+                depth += 1;
+                opened = true;
+            }
+            '}' => depth -= 1,
+            _ => {}
+        }
+    }
+    (depth, opened)
+}
+
+/// Each function with a body in `lines` (numbered lines of one file): its first line, its name
+/// and its length in lines, signature to closing brace.
+fn fn_lengths(lines: &[(usize, String)]) -> Vec<(usize, String, usize)> {
+    let mut found = Vec::new();
+    for (start, (number, line)) in lines.iter().enumerate() {
+        let line = line
+            .replace("pub(crate)", "pub")
+            .replace("pub(super)", "pub");
+        let words: Vec<&str> = line
+            .split(|c: char| c.is_whitespace() || c == '(' || c == '<')
+            .filter(|w| !w.is_empty())
+            .collect();
+        let leading = [
+            "pub",
+            "pub(crate)",
+            "pub(super)",
+            "async",
+            "const",
+            "unsafe",
+        ];
+        let mut rest = words.iter().skip_while(|w| leading.contains(w));
+        if rest.next() != Some(&"fn") {
+            continue;
+        }
+        let name = rest.next().map_or("?", |n| n).to_owned();
+        let mut depth = 0;
+        let mut opened = false;
+        for (end, (_, body)) in lines.iter().enumerate().skip(start) {
+            if !opened && body.contains(';') && !body.contains('{') && depth == 0 {
+                break;
+            }
+            let (change, opens) = brace_balance(body);
+            depth += change;
+            opened |= opens;
+            if opened && depth == 0 {
+                found.push((*number, name.clone(), end - start + 1));
+                break;
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_function_length_check_sees_what_it_must() {
+    let numbered = |text: &str| -> Vec<(usize, String)> {
+        text.lines()
+            .enumerate()
+            .map(|(n, l)| (n + 1, l.to_owned()))
+            .collect()
+    };
+    let source = "impl X {\n    pub(crate) async fn call<T>(\n        &self,\n    ) -> T {\n        \
+                  let s = \"}\"; // }\n        if c == '{' { 1 } else { 2 }\n    }\n    fn decl(&self);\n}\n\
+                  fn free() {}\n";
+    assert_eq!(
+        fn_lengths(&numbered(source)),
+        [(2, "call".to_owned(), 6), (10, "free".to_owned(), 1)]
+    );
+}
+
+#[test]
+fn tc_http_functions_are_short() {
+    let mut found = Vec::new();
+    for file in rust_files(&root().join("crates/tc-http/src")) {
+        let (lines, _) = library_lines(&file);
+        for (number, name, length) in fn_lengths(&lines) {
+            if length > TC_HTTP_LONGEST_FN {
+                let shown = file.strip_prefix(root()).unwrap_or(&file).display();
+                found.push(format!("{shown}:{number}: `{name}` is {length} lines"));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "split tc-http's functions into named steps of at most {TC_HTTP_LONGEST_FN} lines:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_coordinators_store_never_reads_its_clock() {
+    // Every time a tc-redis script sees is passed in by the caller: a lease ends at a time
+    // stored with the claim, never at a key's expiry. Expiries only collect garbage, and are
+    // set, never read.
+    let scripts = std::fs::read_to_string(root().join("crates/tc-redis/src/scripts.rs")).unwrap();
+    let found: Vec<_> = ["'PTTL'", "'TTL'", "'TIME'", "'EXPIRETIME'", "'PEXPIRETIME'"]
+        .into_iter()
+        .filter(|command| scripts.contains(command))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "tc-redis's scripts read the store's clock through {found:?}: pass the time in instead"
+    );
+}
+
 #[test]
 fn the_status_arm_check_sees_what_it_must() {
     assert!(has_status_arm("            429 => hold(),"));

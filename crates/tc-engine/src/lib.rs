@@ -1,7 +1,8 @@
 //! The decisions above one call to Truecaller's Call Personalisation Batch v2 API, each taken
 //! once and without I/O: what a batch's answer means for its records ([`outcome`]), when a batch
 //! is cut from a queue ([`batcher`]), how a status answer pairs with a batch's records and when
-//! to ask again ([`delivery`]), and the states a record moves through ([`lifecycle`]).
+//! to ask again ([`delivery`]), the states a record moves through ([`lifecycle`]), and when a
+//! paged list of labels is complete ([`labels`]).
 //!
 //! `tc-core` decides one exchange (a token, a request, its retries); this crate decides what
 //! the push (`tc-push`) and the relay (`tc-relay`) do with its result, so the two cannot
@@ -31,6 +32,7 @@
 pub mod batcher;
 pub mod delivery;
 mod guarantee;
+pub mod labels;
 pub mod lifecycle;
 pub mod outcome;
 mod reason;

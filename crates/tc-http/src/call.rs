@@ -102,16 +102,7 @@ impl Client {
             let ready = self.inner.token_ready.notified();
             tokio::pin!(ready);
             ready.as_mut().enable();
-            let attempt = running.exchange.attempt();
-            let action = {
-                let now = self.now();
-                running.exchange.poll(&mut self.lock().transport, now)
-            };
-            if running.exchange.attempt() > attempt {
-                let failure = running.last.as_ref().map(ToString::to_string);
-                tracing::debug!(endpoint = %request.endpoint, attempt, ?failure, "retrying");
-            }
-            match action {
+            match self.next_action(&mut running, request) {
                 // A success is always decoded first (an unreadable one ends as a failure), so
                 // `None` cannot happen; if it did, the batch may be stored, and the error says so.
                 Action::Done(Ok(delivered)) => match decoded.take() {
@@ -122,41 +113,65 @@ impl Client {
                     let wait = self.until(&failed.reason);
                     return Err(Error::ended(failed, running.last.take(), wait));
                 }
-                Action::CreateToken => match &self.inner.shared {
-                    Some(shared) => {
-                        if let Err(Stopped) = self
-                            .create_shared_token(shared, &mut running, request)
-                            .await
-                        {
-                            return Err(self.stopped(&mut running));
-                        }
-                    }
-                    None => drop(self.create_token(&mut running, None).await),
-                },
-                Action::Send { at, token } => {
-                    let sent = match self.wait_for_place(&mut running, at, request).await {
-                        Ok(SendCheck::Now) => {
-                            self.send_coordinated(&mut running, request, &token, decode)
-                                .await
-                        }
-                        Ok(_) => None,
+                action => {
+                    let step = self.carry_out(&mut running, action, request, decode, ready);
+                    match step.await {
+                        Ok(Some(value)) => decoded = Some(value),
+                        Ok(None) => {}
                         Err(Stopped) => return Err(self.stopped(&mut running)),
-                    };
-                    decoded = sent;
-                }
-                Action::WaitUntil(at) => {
-                    if let Err(Stopped) = self.wait(at, request).await {
-                        return Err(self.stopped(&mut running));
-                    }
-                }
-                Action::WaitForToken { recheck_at } => {
-                    let recheck = timeout_at(self.inner.clock.instant_at(recheck_at), ready);
-                    if let Err(Stopped) = self.unless_stopped(recheck, request).await {
-                        return Err(self.stopped(&mut running));
                     }
                 }
             }
         }
+    }
+
+    /// What the exchange says to do now; a new attempt is logged with the failure before it.
+    fn next_action(&self, running: &mut Running<'_>, request: &Request) -> Action<AccessToken> {
+        let attempt = running.exchange.attempt();
+        let action = {
+            let now = self.now();
+            running.exchange.poll(&mut self.lock().transport, now)
+        };
+        if running.exchange.attempt() > attempt {
+            let failure = running.last.as_ref().map(ToString::to_string);
+            tracing::debug!(endpoint = %request.endpoint, attempt, ?failure, "retrying");
+        }
+        action
+    }
+
+    /// Carries out an action that does not end the call: creates a token, sends (the decoded
+    /// success body, if one came back), or waits (`ready` wakes a wait for another call's
+    /// token). `Stopped` when the request's stop signal came while it waited.
+    async fn carry_out<T>(
+        &self,
+        running: &mut Running<'_>,
+        action: Action<AccessToken>,
+        request: &Request,
+        decode: Decode<T>,
+        ready: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
+    ) -> Result<Option<T>, Stopped> {
+        match action {
+            Action::CreateToken => match &self.inner.shared {
+                Some(shared) => self.create_shared_token(shared, running, request).await?,
+                None => drop(self.create_token(running, None).await),
+            },
+            Action::Send { at, token } => {
+                if let SendCheck::Now = self.wait_for_place(running, at, request).await? {
+                    return Ok(self
+                        .send_coordinated(running, request, &token, decode)
+                        .await);
+                }
+            }
+            Action::WaitUntil(at) => self.wait(at, request).await?,
+            Action::WaitForToken { recheck_at } => {
+                let recheck = timeout_at(self.inner.clock.instant_at(recheck_at), ready);
+                // Woken or timed out, the pool is read again either way.
+                let _woken = self.unless_stopped(recheck, request).await?;
+            }
+            // The call's end is the caller's to carry out.
+            Action::Done(_) => {}
+        }
+        Ok(None)
     }
 
     /// Waits until `at`, then until the exchange confirms the send's place in its token's

@@ -16,6 +16,7 @@ use tc_core::transport::MonotonicMillis;
 use tc_core::transport::{Endpoint, PoolConfig, Transport, TransportConfig, WindowLimit};
 use tc_core::wire::{BatchStatusResponse, CreateCallRecordsResponse, Label};
 use tc_core::{Batch, BatchId};
+use tc_engine::labels::{self, NextPage};
 use tokio::sync::Notify;
 
 /// A batch the API accepted.
@@ -62,9 +63,6 @@ pub(crate) struct State {
     /// The coordinator failed its last request: sending is paused until it answers.
     pub coordinator_down: bool,
 }
-
-/// The labels endpoint is paged; a server that never returns a short page is stopped here.
-const MAX_LABEL_PAGES: usize = 10_000;
 
 impl Client {
     /// A builder: give it the credentials (or start from [`ClientBuilder::from_env`]), change
@@ -262,36 +260,34 @@ impl Client {
     pub async fn labels(&self) -> Result<Vec<Label>, Error> {
         let page_size = self.inner.config.labels_page_size();
         let mut labels = Vec::new();
-        for page in 1..=MAX_LABEL_PAGES {
-            let mut url = self.url(&["clients", self.inner.config.client_account_id(), "labels"]);
-            url.query_pairs_mut()
-                .append_pair("page", &page.to_string())
-                .append_pair("limit", &page_size.to_string());
-            let request = Request {
-                endpoint: Endpoint::Labels,
-                method: Method::GET,
-                url,
-                body: None,
-                send_by: None,
-                stop: None,
-            };
-            let (batch, _) = self.call(&request, read_json::<Vec<Label>>).await?;
-            let full = batch.len() >= page_size;
+        let mut page = labels::FIRST_PAGE;
+        loop {
+            let batch = self.labels_page(page, page_size).await?;
+            let next = labels::after_page(page, batch.len(), page_size);
             labels.extend(batch);
-            if !full {
-                return Ok(labels);
+            match next {
+                NextPage::Read(following) => page = following,
+                NextPage::Done => return Ok(labels),
+                NextPage::IgnoresPaging => return Err(ignores_paging()),
             }
         }
-        Err(Error::InvalidResponse {
-            endpoint: Endpoint::Labels.name(),
-            status: 200,
-            detail: format!(
-                "still full pages after {MAX_LABEL_PAGES} pages; the server ignores paging"
-            ),
-            attempts: 0,
-            possibly_stored: false,
-            cause: None,
-        })
+    }
+
+    /// One page of labels.
+    async fn labels_page(&self, page: usize, page_size: usize) -> Result<Vec<Label>, Error> {
+        let mut url = self.url(&["clients", self.inner.config.client_account_id(), "labels"]);
+        url.query_pairs_mut()
+            .append_pair("page", &page.to_string())
+            .append_pair("limit", &page_size.to_string());
+        let request = Request {
+            endpoint: Endpoint::Labels,
+            method: Method::GET,
+            url,
+            body: None,
+            send_by: None,
+            stop: None,
+        };
+        Ok(self.call(&request, read_json::<Vec<Label>>).await?.0)
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -352,5 +348,20 @@ impl std::fmt::Debug for Client {
         f.debug_struct("Client")
             .field("config", &self.inner.config)
             .finish_non_exhaustive()
+    }
+}
+
+/// The labels endpoint kept returning full pages: the server ignores paging.
+fn ignores_paging() -> Error {
+    Error::InvalidResponse {
+        endpoint: Endpoint::Labels.name(),
+        status: 200,
+        detail: format!(
+            "still full pages after {} pages; the server ignores paging",
+            labels::MAX_LABEL_PAGES
+        ),
+        attempts: 0,
+        possibly_stored: false,
+        cause: None,
     }
 }

@@ -15,6 +15,7 @@ mod config;
 mod coordinator;
 mod error;
 mod http;
+mod memory_coordinator;
 mod secret;
 mod shared;
 mod stats;
@@ -33,6 +34,7 @@ pub use coordinator::{
     SharedToken, TokenClaim, TokenTerms,
 };
 pub use error::{AttemptFailure, Cause, ConfigError, Error, Setting};
+pub use memory_coordinator::MemoryCoordinator;
 pub use stats::Stats;
 pub use stop::StopSignal;
 pub use wait::{BatchWait, Settlement};

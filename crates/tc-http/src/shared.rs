@@ -9,9 +9,8 @@ use crate::config::millis;
 use crate::coordinator::{Claim, CoordinatorError, Place, Reservation, TokenClaim, TokenTerms};
 use crate::secret::AccessToken;
 use crate::tokens::Minted;
-use tc_core::transport::{
-    MonotonicMillis, SlotState, COORDINATOR_RETRY_MS, SHARED_TOKEN_RECHECK_MS,
-};
+use tc_core::transport::coordination::{self, SendRefusal};
+use tc_core::transport::{MonotonicMillis, SlotState};
 use tc_core::EpochMillis;
 
 impl Client {
@@ -33,46 +32,75 @@ impl Client {
             let asked = shared.coordinator.token(slot, self.wall(now), &terms);
             let answer = self.unless_stopped(asked, request).await?;
             match self.reachable(answer) {
-                None => self.wait(now.plus(COORDINATOR_RETRY_MS), request).await?,
-                Some(TokenClaim::Shared(token)) => match shared.sealer.open(token.sealed()) {
-                    Some(value) => {
-                        let value = value.shared_as(token.id());
-                        let created = self.inner.clock.monotonic_at(token.created_at());
-                        let expires = self.inner.clock.monotonic_at(token.expires_at());
-                        self.take_shared_token(running, value, created, expires);
+                None => {
+                    self.wait(coordination::unreachable_retry_at(now), request)
+                        .await?
+                }
+                Some(TokenClaim::Shared(token)) => {
+                    if self.take_sealed(shared, slot, &token, running).await {
                         return Ok(());
                     }
-                    // Sealed under other credentials (a rotated key): useless to this
-                    // process, and to every process with the current key.
-                    None => {
-                        tracing::warn!("a shared token was sealed under other credentials");
-                        let retired = shared.coordinator.retire(slot, token.id()).await;
-                        if self.reachable(retired).is_none() {
-                            self.wait(now.plus(COORDINATOR_RETRY_MS), request).await?;
-                        }
+                    // Retired; asked again at once, unless the coordinator did not answer.
+                    if self.is_down() {
+                        let retry = coordination::unreachable_retry_at(now);
+                        self.wait(retry, request).await?;
                     }
-                },
+                }
                 Some(TokenClaim::Claimed(claim)) => {
                     self.mint_shared(shared, slot, claim, running).await;
                     return Ok(());
                 }
                 Some(TokenClaim::Busy { recheck_at }) => {
-                    let recheck = self.inner.clock.monotonic_at(recheck_at).max(now.plus(1));
-                    self.wait(recheck.min(now.plus(SHARED_TOKEN_RECHECK_MS)), request)
-                        .await?;
+                    let recheck_at = self.inner.clock.monotonic_at(recheck_at);
+                    let recheck = coordination::busy_recheck_at(now, recheck_at);
+                    self.wait(recheck, request).await?;
                 }
                 Some(TokenClaim::BudgetUntil(until)) => {
                     let until = self.inner.clock.monotonic_at(until);
-                    let mut state = self.lock();
-                    running
-                        .exchange
-                        .on_creation_deferred(&mut state.transport, until);
-                    drop(state);
-                    self.inner.token_ready.notify_waiters();
+                    self.defer_creation(running, until);
                     return Ok(());
                 }
             }
         }
+    }
+
+    /// Takes the shared `token` for this call, if it opens under this client's key (`true`).
+    /// One sealed under other credentials (a rotated key) is useless to this process, and to
+    /// every process with the current key: it is retired for all.
+    async fn take_sealed(
+        &self,
+        shared: &Shared,
+        slot: usize,
+        token: &crate::SharedToken,
+        running: &mut Running<'_>,
+    ) -> bool {
+        let Some(value) = shared.sealer.open(token.sealed()) else {
+            tracing::warn!("a shared token was sealed under other credentials");
+            let retired = shared.coordinator.retire(slot, token.id()).await;
+            let _ = self.reachable(retired);
+            return false;
+        };
+        let value = value.shared_as(token.id());
+        let created = self.inner.clock.monotonic_at(token.created_at());
+        let expires = self.inner.clock.monotonic_at(token.expires_at());
+        self.take_shared_token(running, value, created, expires);
+        true
+    }
+
+    /// The account's creations are spent until `until`: the exchange holds its creation back,
+    /// and the calls waiting for it are woken to learn so.
+    fn defer_creation(&self, running: &mut Running<'_>, until: MonotonicMillis) {
+        let mut state = self.lock();
+        running
+            .exchange
+            .on_creation_deferred(&mut state.transport, until);
+        drop(state);
+        self.inner.token_ready.notify_waiters();
+    }
+
+    /// Whether the coordinator's last answer was a failure (an outage under way).
+    fn is_down(&self) -> bool {
+        self.lock().coordinator_down
     }
 
     fn take_shared_token(
@@ -172,23 +200,23 @@ impl Client {
             .coordinator
             .reserve(slot, self.wall(now), limit)
             .await;
-        let (sends, resume_at) = match self.reachable(answer) {
+        let refusal = match self.reachable(answer) {
             Some(Reservation::Granted(place)) => return Some(place),
             Some(Reservation::Full { sends }) => {
                 self.lock().stats.shared_window_refusals += 1;
                 let clock = &self.inner.clock;
-                let sends: Vec<_> = sends.into_iter().map(|at| clock.monotonic_at(at)).collect();
-                (sends, None)
+                SendRefusal::Full(sends.into_iter().map(|at| clock.monotonic_at(at)).collect())
             }
             Some(Reservation::Held { until }) => {
-                (Vec::new(), Some(self.inner.clock.monotonic_at(until)))
+                SendRefusal::Held(self.inner.clock.monotonic_at(until))
             }
-            None => (Vec::new(), Some(now.plus(COORDINATOR_RETRY_MS))),
+            None => SendRefusal::Unreachable,
         };
+        let plan = refusal.plan(now);
         running
             .exchange
-            .on_send_refused(&mut self.lock().transport, sends);
-        if let Some(at) = resume_at {
+            .on_send_refused(&mut self.lock().transport, plan.sends);
+        if let Some(at) = plan.resume_at {
             // A stop given meanwhile ends the call at its next wait, before anything leaves.
             let _ = self.wait(at, request).await;
         }
@@ -214,9 +242,10 @@ impl Client {
         TokenTerms {
             refresh_margin_ms: pool.refresh_margin_ms,
             creations: pool.creations,
-            // Longer than any token request can take, connection included.
-            lease_ms: millis(config.connect_timeout())
-                .saturating_add(millis(config.request_timeout())),
+            lease_ms: coordination::claim_lease_ms(
+                millis(config.connect_timeout()),
+                millis(config.request_timeout()),
+            ),
             rate_window_ms: pool.rate.window_ms,
         }
     }

@@ -6,7 +6,7 @@ use crate::coordinator::Reached;
 use crate::http::{exchange, Reply};
 use crate::secret::AccessToken;
 use secrecy::ExposeSecret;
-use tc_core::transport::{Endpoint, TransportError};
+use tc_core::transport::{coordination, Endpoint};
 use tc_core::wire::TokenRequest;
 
 /// What a token request produced.
@@ -34,16 +34,15 @@ impl Client {
         let mut state = self.lock();
         let transport = &mut state.transport;
         let exchange = &mut running.exchange;
-        let mut minted = Minted::Failed(Reached::Maybe);
-        match reply {
+        let minted = match reply {
             Reply::Lost(kind, _) => {
-                if kind == TransportError::Connect {
-                    minted = Minted::Failed(Reached::No);
-                }
-                exchange.on_transport_error(transport, kind, now)
+                exchange.on_transport_error(transport, kind, now);
+                let reached = coordination::token_request_may_have_reached(kind);
+                Minted::Failed(if reached { Reached::Maybe } else { Reached::No })
             }
             Reply::Answer(answer) if !answer.is_success() => {
-                exchange.on_token_refused(transport, answer.status, answer.retry_after_ms, now)
+                exchange.on_token_refused(transport, answer.status, answer.retry_after_ms, now);
+                Minted::Failed(Reached::Maybe)
             }
             Reply::Answer(answer) => match read_token(&answer.body).filter(|_| answer.complete) {
                 Some(token) => {
@@ -54,20 +53,16 @@ impl Client {
                     exchange.on_token_minted(transport, token.clone());
                     state.stats.tokens_created += 1;
                     tracing::debug!("token created");
-                    minted = Minted::Token(token);
+                    Minted::Token(token)
                 }
                 None => {
                     // Without the parser's error: its message can quote the token.
-                    running.last = Some(crate::error::AttemptFailure::Unreadable {
-                        status: answer.status,
-                        detail: "the body is not {\"token\": \"...\", \"created_at\": \"...\"}"
-                            .into(),
-                        cause: None,
-                    });
+                    running.last = Some(unreadable_token(answer.status));
                     exchange.on_unreadable_answer(transport, answer.status, now);
+                    Minted::Failed(Reached::Maybe)
                 }
             },
-        }
+        };
         drop(state);
         self.inner.token_ready.notify_waiters();
         minted
@@ -97,6 +92,15 @@ impl Client {
         let reply = exchange(request, Endpoint::Token).await;
         self.count(Endpoint::Token, &reply);
         reply
+    }
+}
+
+/// Why a success answer of the token endpoint held no token.
+fn unreadable_token(status: u16) -> crate::error::AttemptFailure {
+    crate::error::AttemptFailure::Unreadable {
+        status,
+        detail: "the body is not {\"token\": \"...\", \"created_at\": \"...\"}".into(),
+        cause: None,
     }
 }
 

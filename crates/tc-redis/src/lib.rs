@@ -315,7 +315,8 @@ impl Coordinator for RedisCoordinator {
                         .arg(terms.creations.limit)
                         .arg(terms.creations.window_ms)
                         .arg(claim_id)
-                        .arg(terms.rate_window_ms);
+                        .arg(terms.rate_window_ms)
+                        .arg(claim_collected_after(terms));
                     invocation
                 })
                 .await?;
@@ -448,10 +449,13 @@ fn publish_invocation(
     claim_id: u64,
     token: &SharedToken,
 ) -> redis::ScriptInvocation<'static> {
+    // Garbage collection only: twice the token's life, so the store's clock never drops a
+    // token callers still count as valid.
     let time_to_live = token
         .expires_at()
         .as_i64()
         .saturating_sub(token.created_at().as_i64())
+        .saturating_mul(2)
         .max(1);
     let mut invocation = scripts::PUBLISH_SCRIPT.prepare_invoke();
     invocation
@@ -465,6 +469,16 @@ fn publish_invocation(
         .arg(token.expires_at().as_i64())
         .arg(time_to_live);
     invocation
+}
+
+/// When the store may drop a claim's key: long after its lease ends (the lease's end is a time
+/// in the claim, checked against the callers' times), so the store's clock never ends a lease.
+fn claim_collected_after(terms: &TokenTerms) -> i64 {
+    terms
+        .lease_ms
+        .max(1)
+        .saturating_add(terms.creations.window_ms.max(terms.rate_window_ms))
+        .saturating_mul(2)
 }
 
 fn unexpected(action: &'static str, answer: &[Value]) -> CoordinatorError {

@@ -5,7 +5,9 @@
 //! (a restart without persistence, a flush) has no epoch or another one, and the script answers
 //! `epoch` without touching anything, so the caller restores what it knows before going on.
 //! Times are the callers' wall-clock milliseconds, passed in: the store's own clock is never
-//! read, so a test can drive the scripts with any times it likes.
+//! read, so a test can drive the scripts with any times it likes. A claim's lease ends at a time
+//! stored with it (`now + lease` when claimed), never at a key's expiry; key expiries (`PX`,
+//! `PEXPIRE`) only collect garbage, each longer than anything its key holds still counts.
 
 use redis::Script;
 use std::sync::LazyLock;
@@ -18,7 +20,8 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {'epoch'} end
 /// The slot's token, or the right to create it.
 /// KEYS: epoch, hold, token, mint, creations.
 /// ARGV: epoch, now, refresh margin, lease, creation limit, creation window, claim id, rate
-/// window. After a loss, creations wait one rate window longer than sends: by then every
+/// window, the claim's garbage collection (longer than the lease). The claim is a hash of its
+/// id and the time its lease ends. After a loss, creations wait one rate window longer than sends: by then every
 /// process that is sending has noticed the loss and written back its tokens.
 /// Answers `token id sealed created_at expires_at`, `busy recheck_at`, `budget until` or
 /// `claimed id`.
@@ -30,8 +33,8 @@ local answer = {'token', token[1], token[2], token[3], token[4]}
 if alive and tonumber(token[4]) - tonumber(ARGV[3]) > now then return answer end
 local busy_until = tonumber(redis.call('GET', KEYS[2]) or '0')
 if busy_until > 0 then busy_until = busy_until + tonumber(ARGV[8]) end
-local lease = redis.call('PTTL', KEYS[4])
-if lease > 0 then busy_until = math.max(busy_until, now + lease) end
+local lease_until = tonumber(redis.call('HGET', KEYS[4], 'until') or '0')
+if lease_until > now then busy_until = math.max(busy_until, lease_until) end
 if busy_until > now then
   if alive then return answer end
   return {'busy', string.format('%d', busy_until)}
@@ -45,14 +48,17 @@ if redis.call('ZCARD', KEYS[5]) >= tonumber(ARGV[5]) then
 end
 redis.call('ZADD', KEYS[5], ARGV[2], ARGV[7])
 redis.call('PEXPIRE', KEYS[5], window * 2)
-redis.call('SET', KEYS[4], ARGV[7], 'PX', ARGV[4])
+redis.call('DEL', KEYS[4])
+redis.call('HSET', KEYS[4], 'id', ARGV[7], 'until', string.format('%d', now + tonumber(ARGV[4])))
+redis.call('PEXPIRE', KEYS[4], ARGV[9])
 return {'claimed', ARGV[7]}
 ";
 
 /// A created token becomes the slot's, unless a newer one is there; the claim is released.
-/// KEYS: epoch, token, mint. ARGV: epoch, id, sealed, created_at, expires_at, time to live.
+/// KEYS: epoch, token, mint. ARGV: epoch, id, sealed, created_at, expires_at, the token's
+/// garbage collection (longer than its life: its expiry is `expires_at`, checked by `TOKEN`).
 const PUBLISH: &str = "
-if redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end
+if redis.call('HGET', KEYS[3], 'id') == ARGV[2] then redis.call('DEL', KEYS[3]) end
 local current = redis.call('HGET', KEYS[2], 'created_at')
 if current and tonumber(current) >= tonumber(ARGV[4]) then return {'kept'} end
 redis.call('DEL', KEYS[2])
@@ -64,7 +70,7 @@ return {'ok'}
 /// A failed creation's claim is released, and refunded if nothing reached the API.
 /// KEYS: epoch, mint, creations. ARGV: epoch, id, refund (`1` or `0`).
 const RELEASE: &str = "
-if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
+if redis.call('HGET', KEYS[2], 'id') == ARGV[2] then redis.call('DEL', KEYS[2]) end
 if ARGV[3] == '1' then redis.call('ZREM', KEYS[3], ARGV[2]) end
 return {'ok'}
 ";
@@ -96,13 +102,13 @@ for i = 2, #places, 2 do answer[#answer + 1] = places[i] end
 return answer
 ";
 
-/// A place moves to when its request ended, never earlier; the window outlives it by a window.
+/// A place moves to when its request ended, never earlier; the window's key is kept two
+/// windows more (garbage collection: every expiry of it is set to two windows, so this only
+/// lengthens it, as the former check of its time to live did).
 /// KEYS: epoch, window. ARGV: epoch, place id, at, window.
 const FINISH: &str = "
 redis.call('ZADD', KEYS[2], 'XX', 'GT', ARGV[3], ARGV[2])
-if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[4]) * 2 then
-  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[4]) * 2)
-end
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[4]) * 2)
 return {'ok'}
 ";
 

@@ -245,3 +245,31 @@ where
         .map(|answer| answer.expect("Redis answers"))
         .collect()
 }
+
+#[tokio::test]
+#[cfg_attr(
+    not(tc_redis),
+    ignore = "needs Redis: set TC_REDIS_URL=redis://127.0.0.1:6379/"
+)]
+async fn a_claim_lasts_until_the_time_its_lease_ends_at_the_callers_times() {
+    let account = account("lease");
+    let (a, b) = (coordinator(&account), coordinator(&account));
+    let terms = TokenTerms {
+        lease_ms: 2,
+        ..terms()
+    };
+    assert!(matches!(
+        a.token(0, at(0), &terms).await.unwrap(),
+        TokenClaim::Claimed(_)
+    ));
+    // Real time passes well beyond the lease; the callers' times say it still runs.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert_eq!(
+        b.token(0, at(1), &terms).await.unwrap(),
+        TokenClaim::Busy { recheck_at: at(2) }
+    );
+    assert!(matches!(
+        b.token(0, at(2), &terms).await.unwrap(),
+        TokenClaim::Claimed(_)
+    ));
+}

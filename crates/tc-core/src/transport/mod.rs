@@ -19,7 +19,10 @@
 //! - [`RetryPolicy`]: failure classes ([`Failure`]), exponential backoff with full jitter from a
 //!   caller-supplied random number, `Retry-After` as a floor, attempt cap, run-wide retry budget,
 //!   and at-most-once for requests whose outcome is unknown.
+//! - [`coordination`]: the protocol with the coordinator of an account several processes
+//!   share: what its answers mean for a call, and [`SharedAccount`], what it answers.
 
+pub mod coordination;
 pub mod exchange;
 mod monotonic;
 pub mod rate_limit;
@@ -29,6 +32,9 @@ pub mod token;
 #[cfg(test)]
 mod tests;
 
+pub use coordination::{
+    KeptToken, PlaceAnswer, RefusalPlan, SendRefusal, SharedAccount, TokenAnswer, TokenRules,
+};
 pub use exchange::is_success;
 pub use exchange::{
     Action, Counts, Delivered, Endpoint, Exchange, FailReason, Failed, SendCheck, Transport,
