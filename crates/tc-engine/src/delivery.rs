@@ -250,6 +250,64 @@ mod tests {
     }
 
     #[test]
+    fn the_push_and_the_relay_read_the_same_answers_alike() {
+        // The push keys a batch's records by input row, the relay by record id; both hand the
+        // same status answers to `pair`, so the same receivers get the same deliveries and the
+        // batch settles at the same answer, whatever the keys.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        struct RecordId(i64);
+        let receivers = ["+911", "+912", "+911", "+913"];
+        let answers = [
+            status(&[]),
+            status(&[("911", "queued"), ("912", "success")]),
+            status(&[
+                ("911", "success"),
+                ("912", "success"),
+                ("911", "push_failed"),
+            ]),
+            status(&[
+                ("911", "success"),
+                ("912", "success"),
+                ("911", "push_failed"),
+                ("913", "not_truecaller_user"),
+                ("914", "pending"),
+            ]),
+        ];
+        let rows = [10_u64, 11, 12, 13];
+        let ids = [RecordId(7), RecordId(8), RecordId(9), RecordId(10)];
+        let mut settled_at = Vec::new();
+        for (n, answer) in answers.iter().enumerate() {
+            let push = pair(rows.iter().copied().zip(receivers), answer);
+            let relay = pair(ids.iter().copied().zip(receivers), answer);
+            let push_places: Vec<_> = push
+                .paired
+                .iter()
+                .map(|p| (place(&rows, &p.key), p.status.clone()))
+                .collect();
+            let relay_places: Vec<_> = relay
+                .paired
+                .iter()
+                .map(|p| (place(&ids, &p.key), p.status.clone()))
+                .collect();
+            assert_eq!(push_places, relay_places, "answer {n}");
+            assert_eq!(push.is_settled(), relay.is_settled(), "answer {n}");
+            if push.is_settled() {
+                settled_at.push(n);
+            }
+        }
+        assert_eq!(
+            settled_at,
+            [3],
+            "settled once every record has a final delivery"
+        );
+    }
+
+    /// Where `key` stands among a batch's keys.
+    fn place<K: PartialEq>(keys: &[K], key: &K) -> Option<usize> {
+        keys.iter().position(|k| k == key)
+    }
+
+    #[test]
     fn an_entry_about_no_record_of_the_batch_is_left_out_and_does_not_hold_it_back() {
         // The push used to hold the whole batch back for a pending stranger, the relay did
         // not: one rule now, the relay's.
