@@ -48,11 +48,12 @@ pub(crate) struct Inner {
     /// Woken whenever a token creation ends, for calls waiting on it.
     pub token_ready: Notify,
     /// The coordinator and the sealer of shared tokens, when the account is shared.
-    pub shared: Option<Shared>,
+    pub shared: Option<Coordination>,
 }
 
-/// What a client that shares its account with other processes needs.
-pub(crate) struct Shared {
+/// How a client shares its account with other processes: the coordinator it asks, and the
+/// sealer its tokens cross to the coordinator under.
+pub(crate) struct Coordination {
     pub coordinator: Arc<dyn Coordinator>,
     pub sealer: Sealer,
 }
@@ -88,7 +89,7 @@ impl Client {
             stats: Stats::default(),
             coordinator_down: false,
         };
-        let shared = config.coordinator().map(|coordinator| Shared {
+        let shared = config.coordinator().map(|coordinator| Coordination {
             coordinator: Arc::clone(coordinator),
             sealer: Sealer::new(
                 config.key_id(),

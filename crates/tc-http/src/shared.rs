@@ -4,7 +4,7 @@
 //! sent: the client fails closed and says so once in its log, and again when it resumes.
 
 use crate::call::{Decode, Request, Running, Stopped};
-use crate::client::{Client, Shared};
+use crate::client::{Client, Coordination};
 use crate::config::millis;
 use crate::coordinator::{Claim, CoordinatorError, Place, Reservation, TokenClaim, TokenTerms};
 use crate::secret::AccessToken;
@@ -19,7 +19,7 @@ impl Client {
     /// creates it, or defers to the shared budget.
     pub(crate) async fn create_shared_token(
         &self,
-        shared: &Shared,
+        shared: &Coordination,
         running: &mut Running<'_>,
         request: &Request,
     ) -> Result<(), Stopped> {
@@ -69,7 +69,7 @@ impl Client {
     /// every process with the current key: it is retired for all.
     async fn take_sealed(
         &self,
-        shared: &Shared,
+        shared: &Coordination,
         slot: usize,
         token: &crate::SharedToken,
         running: &mut Running<'_>,
@@ -124,7 +124,7 @@ impl Client {
     /// releases the claim.
     async fn mint_shared(
         &self,
-        shared: &Shared,
+        shared: &Coordination,
         slot: usize,
         claim: Claim,
         running: &mut Running<'_>,
@@ -189,7 +189,7 @@ impl Client {
     /// call waits as long as it must before polling again.
     async fn reserve_shared(
         &self,
-        shared: &Shared,
+        shared: &Coordination,
         running: &mut Running<'_>,
         request: &Request,
         slot: usize,
@@ -224,7 +224,7 @@ impl Client {
     }
 
     /// Retires, for every process, the shared tokens the API refused with 401.
-    async fn retire_shared(&self, shared: &Shared) {
+    async fn retire_shared(&self, shared: &Coordination) {
         let retired = self.lock().transport.take_retired();
         for (slot, token) in retired {
             if let Some(id) = token.shared_id() {
