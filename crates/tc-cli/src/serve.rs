@@ -143,7 +143,7 @@ fn load_tls(args: &ServeArgs) -> Result<Option<TlsConfig>> {
 
 async fn serve(args: ServeArgs, tls: Option<TlsConfig>) -> Result<()> {
     let (simulator, client) = connect(&args).await?;
-    let relay = Relay::start(relay_config(&args)?, client, Arc::new(tc_push::SystemClock))
+    let relay = Relay::start(relay_config(&args)?, client, Arc::new(tc_http::SystemClock))
         .await
         .context("cannot start the relay")?;
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -217,11 +217,11 @@ async fn connect(args: &ServeArgs) -> Result<(Option<tc_sim::Simulator>, tc_http
 }
 
 /// At least once unless `--at-most-once`: the relay and its client follow the same guarantee.
-fn guarantee(args: &ServeArgs) -> tc_push::Guarantee {
+fn guarantee(args: &ServeArgs) -> tc_http::Guarantee {
     if args.at_most_once {
-        tc_push::Guarantee::AtMostOnce
+        tc_http::Guarantee::AtMostOnce
     } else {
-        tc_push::Guarantee::AtLeastOnce
+        tc_http::Guarantee::AtLeastOnce
     }
 }
 
