@@ -177,6 +177,18 @@ impl<K: Ord + Copy> Batcher<K> {
     }
 }
 
+/// How long a batch's request may wait before it leaves, from `now`: until the earliest
+/// `ends_at` of its records, so no request leaves after a record of it stopped being valid,
+/// however long the rate limit holds it. Zero for a batch with a window closed already.
+pub fn send_within<'a>(
+    records: impl IntoIterator<Item = &'a CallRecord>,
+    now: EpochMillis,
+) -> std::time::Duration {
+    let earliest = records.into_iter().map(|r| r.ends_at().as_i64()).min();
+    let left = earliest.map_or(0, |e| e.saturating_sub(now.as_i64()));
+    std::time::Duration::from_millis(u64::try_from(left).unwrap_or(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,6 +257,17 @@ mod tests {
         batcher.answered(cut.at, at(1_200));
         batcher.offer(2, record(NOW + 3_600_000), at(300));
         assert_eq!(batcher.poll_timeout(at(500)), Some(at(61_200)));
+    }
+
+    #[test]
+    fn a_request_may_wait_until_its_earliest_record_closes() {
+        let records = [record(NOW + 5_000), record(NOW + 3_000)];
+        let within = send_within(&records, wall(1_000));
+        assert_eq!(within, std::time::Duration::from_millis(2_000));
+        assert_eq!(
+            send_within(&records, wall(4_000)),
+            std::time::Duration::ZERO
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use tc_core::{
     BatchPlanner, CallRecord, CallerMemo, Diagnostic, EpochMillis, ValidationErrors, Validator,
 };
+use tc_engine::batcher::send_within;
 use tc_engine::BatchOutcome;
 use tc_http::Clock;
 use tokio::sync::mpsc;
@@ -705,17 +706,6 @@ fn notify_expired(shared: &Run, expired: &[Entry]) {
     }
 }
 
-/// How long the batch's request may wait before it leaves: until the earliest `ends_at` of its
-/// records, by the engine's clock.
-fn send_by(ready: &[Queued], now: EpochMillis) -> std::time::Duration {
-    let earliest = ready
-        .iter()
-        .map(|q| q.record.ends_at())
-        .min()
-        .unwrap_or(now);
-    std::time::Duration::from_millis(u64::try_from(earliest.as_i64() - now.as_i64()).unwrap_or(0))
-}
-
 /// Journals and sends one batch; returns its rows if the request could not leave before a
 /// record's window closed (nothing of it was sent), else nothing.
 async fn send_batch(
@@ -796,7 +786,7 @@ async fn call_in_turn(
     stop: &tc_http::StopSignal,
 ) -> Result<tc_http::Created, tc_http::Error> {
     shared.turns.wait_for(turn.seq).await;
-    let deadline = send_by(ready, shared.clock.now());
+    let deadline = send_within(ready.iter().map(|q| &q.record), shared.clock.now());
     let call = client.create_call_records_until(batch, deadline, stop);
     tokio::pin!(call);
     let first = std::future::poll_fn(|cx| {

@@ -15,7 +15,7 @@ use crate::store::RecordChange;
 use std::sync::Arc;
 use std::time::Duration;
 use tc_core::Batch;
-use tc_engine::batcher::{Cut, Queued};
+use tc_engine::batcher::{send_within, Cut, Queued};
 use tc_engine::{BatchOutcome, Halt, RecordState};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -114,7 +114,7 @@ async fn send(shared: Arc<Shared>, cut: Cut<RecordId>, _permit: OwnedSemaphorePe
     let records = open.iter().map(|q| q.record.clone()).collect();
     let result = match Batch::new(records) {
         Ok(batch) => {
-            let send_by = send_by(&open, now);
+            let send_by = send_within(open.iter().map(|q| &q.record), now);
             shared.client.create_call_records_by(&batch, send_by).await
         }
         Err(error) => {
@@ -155,14 +155,6 @@ fn outcome_of(
         shared.halt(halt);
     }
     BatchOutcome::of_failure(&failure, shared.config.guarantee())
-}
-
-/// How long the batch's request may wait before it leaves: until the earliest `ends_at` of
-/// its records.
-fn send_by(open: &[Queued<RecordId>], now: tc_core::EpochMillis) -> Duration {
-    let earliest = open.iter().map(|q| q.record.ends_at().as_i64()).min();
-    let left = earliest.map_or(0, |e| e.saturating_sub(now.as_i64()));
-    Duration::from_millis(u64::try_from(left).unwrap_or(0))
 }
 
 async fn record_outcome(
