@@ -21,23 +21,8 @@ async fn sends_at_the_limit_without_a_single_429() {
     let sim = Simulator::start(config).await.unwrap();
     let client = client(client_config(&sim).rate_guard(Duration::ZERO));
     let started = Instant::now();
-    let tasks: Vec<_> = batches(20, 35, 2)
-        .into_iter()
-        .map(|batch| {
-            let client = client.clone();
-            tokio::spawn(async move {
-                client
-                    .create_call_records(&batch)
-                    .await
-                    .map(|_| started.elapsed())
-            })
-        })
-        .collect();
-    let mut done = Vec::new();
-    for task in tasks {
-        done.push(task.await.unwrap().expect("every batch is created"));
-    }
-    done.sort();
+    let tasks = spawn_creations(&client, batches(20, 35, 2), started);
+    let done = creation_times(tasks).await;
     let counters = sim.counters();
     assert_eq!(status_count(&sim, 429), 0, "{counters:?}");
     assert_eq!(counters.batches_stored, 35);

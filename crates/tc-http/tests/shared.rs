@@ -45,21 +45,13 @@ async fn two_clients_on_one_memory_coordinator_share_one_token_and_its_window() 
     let started = Instant::now();
     let mut tasks = Vec::new();
     for (c, client) in clients.iter().enumerate() {
-        for batch in batches(40 + c as u32, 75, 2) {
-            let client = client.clone();
-            tasks.push(tokio::spawn(async move {
-                client
-                    .create_call_records(&batch)
-                    .await
-                    .map(|_| started.elapsed())
-            }));
-        }
+        tasks.extend(spawn_creations(
+            client,
+            batches(40 + c as u32, 75, 2),
+            started,
+        ));
     }
-    let mut done = Vec::new();
-    for task in tasks {
-        done.push(task.await.unwrap().expect("every batch is created"));
-    }
-    done.sort();
+    let done = creation_times(tasks).await;
     let counters = sim.counters();
     assert_eq!(status_count(&sim, 429), 0, "{counters:?}");
     assert_eq!(counters.batches_stored, 150);

@@ -134,3 +134,36 @@ pub fn assert_all_created_once(results: &[Result<tc_http::Created, tc_http::Erro
         );
     }
 }
+
+/// Creates each batch on `client` in a task of its own; each task answers how long after
+/// `started` its batch was created.
+pub fn spawn_creations(
+    client: &Client,
+    batches: Vec<Batch>,
+    started: tokio::time::Instant,
+) -> Vec<tokio::task::JoinHandle<Result<Duration, tc_http::Error>>> {
+    batches
+        .into_iter()
+        .map(|batch| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                client
+                    .create_call_records(&batch)
+                    .await
+                    .map(|_| started.elapsed())
+            })
+        })
+        .collect()
+}
+
+/// When each batch of `tasks` was created, earliest first; every batch must be.
+pub async fn creation_times(
+    tasks: Vec<tokio::task::JoinHandle<Result<Duration, tc_http::Error>>>,
+) -> Vec<Duration> {
+    let mut done = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        done.push(task.await.unwrap().expect("every batch is created"));
+    }
+    done.sort();
+    done
+}
