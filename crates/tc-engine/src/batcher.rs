@@ -111,6 +111,14 @@ impl<K: Ord + Copy> Batcher<K> {
         self.held_until = Some(self.held_until.map_or(until, |held| held.max(until)));
     }
 
+    /// Drops every waiting record (they are no longer this batcher's to send), keeping the
+    /// account's window as it is; how many there were.
+    pub fn clear(&mut self) -> usize {
+        let dropped = self.queue.len();
+        self.queue.clear();
+        dropped
+    }
+
     /// Records waiting.
     pub fn len(&self) -> usize {
         self.queue.len()

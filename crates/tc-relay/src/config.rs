@@ -1,7 +1,7 @@
 //! [`RelayConfig`]: where the queue lives and how batches are cut.
 
 use crate::keys::ProducerKeys;
-use std::path::{Path, PathBuf};
+use crate::store::{Sharing, StoreLocation};
 use std::time::Duration;
 use tc_core::Region;
 use tc_engine::Guarantee;
@@ -15,13 +15,23 @@ pub const DEFAULT_QUEUE_LIMIT: usize = 1_000_000;
 /// How long an `Idempotency-Key` or an `external_id` is remembered.
 pub const DEFAULT_KEY_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// How long a relay's lease on a shared store lasts: after it dies, another relay takes its
+/// records over within this (and a third of it). Renewed three times per lease.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(15);
+
 /// Everything a relay needs besides its API client and clock. Build with [`RelayConfig::new`]
 /// and the `with_*` methods.
 ///
 /// ```
 /// use std::time::Duration;
-/// let config = tc_relay::RelayConfig::new("relay.db").with_linger(Duration::from_millis(250));
+/// let config = tc_relay::RelayConfig::new(std::path::Path::new("relay.db"))
+///     .with_linger(Duration::from_millis(250));
 /// assert_eq!(config.linger(), Duration::from_millis(250));
+///
+/// // Several relays on one PostgreSQL queue:
+/// let shared: tc_relay::StoreLocation = "postgres://relay@db.internal/tcbatch".parse()?;
+/// let config = tc_relay::RelayConfig::new(shared);
+/// # Ok::<(), tc_relay::InvalidStoreLocation>(())
 /// ```
 /// Batches in flight per token by default: as many as `tcbatch submit` keeps, so a token's
 /// window stays full while each batch's round trip (marked in flight in the store, sent,
@@ -30,7 +40,9 @@ pub const DEFAULT_IN_FLIGHT_PER_TOKEN: usize = 4;
 
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
-    store: PathBuf,
+    store: StoreLocation,
+    lease: Duration,
+    sharing: Option<Sharing>,
     linger: Duration,
     queue_limit: usize,
     guarantee: Guarantee,
@@ -42,10 +54,13 @@ pub struct RelayConfig {
 }
 
 impl RelayConfig {
-    /// A relay storing its queue at `store`, with a 1 s linger, at least once.
-    pub fn new(store: impl Into<PathBuf>) -> RelayConfig {
+    /// A relay storing its queue at `store` (a SQLite file, or a PostgreSQL database several
+    /// relays share), with a 1 s linger, at least once.
+    pub fn new(store: impl Into<StoreLocation>) -> RelayConfig {
         RelayConfig {
             store: store.into(),
+            lease: DEFAULT_LEASE,
+            sharing: None,
             linger: DEFAULT_LINGER,
             queue_limit: DEFAULT_QUEUE_LIMIT,
             guarantee: Guarantee::AtLeastOnce,
@@ -107,8 +122,30 @@ impl RelayConfig {
         self
     }
 
-    pub fn store(&self) -> &Path {
+    /// How long this relay's lease on a shared store lasts ([`DEFAULT_LEASE`]); at least
+    /// 300 ms.
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_millis(300));
+        self
+    }
+
+    /// How this relay shares the account with other relays of its store. By default: through
+    /// the client's coordinator if it has one, else not at all (and the relay refuses to start
+    /// beside others). [`Sharing::SplitTokens`] when each relay was given its own share of the
+    /// account's tokens.
+    pub fn with_sharing(mut self, sharing: Sharing) -> Self {
+        self.sharing = Some(sharing);
+        self
+    }
+
+    pub fn store(&self) -> &StoreLocation {
         &self.store
+    }
+    pub fn lease(&self) -> Duration {
+        self.lease
+    }
+    pub fn sharing(&self) -> Option<Sharing> {
+        self.sharing
     }
     pub fn linger(&self) -> Duration {
         self.linger

@@ -1,5 +1,6 @@
 //! Delivery polling in the background: one accepted batch at a time, least recently asked
-//! first, every `poll_every`, so polling takes a small, fixed share of the client's budget
+//! first (claimed in the store, so relays sharing it never ask about one batch together),
+//! every `poll_every`, so polling takes a small, fixed share of the client's budget
 //! whatever the traffic. A batch leaves the rotation once every record's delivery is settled.
 //! The pairing, the settlement and the pace while a full batch waits are `tc-engine`'s
 //! ([`tc_engine::delivery`]), as they are for the push.
@@ -45,7 +46,8 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>)
 
 /// Asks the status of the batch asked least recently and stores what it says.
 async fn poll_one(shared: &Arc<Shared>) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let Some((attempt, batch_id)) = shared.store.awaiting_delivery(1).await?.pop() else {
+    let now = shared.clock.now();
+    let Some((attempt, batch_id)) = shared.store.next_to_poll(now).await? else {
         return Ok(());
     };
     let status = shared.client.batch_status(&batch_id).await?;
@@ -56,7 +58,6 @@ async fn poll_one(shared: &Arc<Shared>) -> Result<(), Box<dyn std::error::Error 
             .map(|(id, receiver)| (*id, receiver.as_str())),
         &status,
     );
-    let now = shared.clock.now();
     shared
         .store
         .record_deliveries(attempt, pairing, now)

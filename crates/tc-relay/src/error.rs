@@ -11,8 +11,23 @@ pub enum Error {
     Store {
         context: &'static str,
         #[source]
-        source: rusqlite::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The store was written by a newer relay, in a layout this one cannot read.
+    #[error(
+        "the store's layout is version {found}, newer than this relay reads ({supported}): \
+         run the newer tcbatch, or a store of its own"
+    )]
+    StoreSchema { found: i64, supported: i64 },
+    /// Other relays send from the same store, and this one would not share the account with
+    /// them: together they would go past its limits.
+    #[error(
+        "{peers} other relay(s) send from this store, and this one has no coordinator: \
+         together they would go past the account's limits. Give every relay the same \
+         --coordinator redis://..., or split the account's tokens between them with --tokens N \
+         on each"
+    )]
+    UnsharedAccount { peers: usize },
     /// Another relay holds the store: two relays sending one queue would send it twice.
     #[error("the store {} is in use by another relay; stop that one first", .path.display())]
     StoreInUse { path: PathBuf },
@@ -27,7 +42,13 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn store(context: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
-        move |source| Error::Store { context, source }
+    pub(crate) fn store<E>(context: &'static str) -> impl FnOnce(E) -> Error
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        move |source| Error::Store {
+            context,
+            source: Box::new(source),
+        }
     }
 }

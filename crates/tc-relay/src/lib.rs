@@ -21,7 +21,7 @@
 //! use std::sync::Arc;
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let client = tc_http::ClientBuilder::from_env().build()?;
-//! let config = tc_relay::RelayConfig::new("relay.db");
+//! let config = tc_relay::RelayConfig::new(std::path::Path::new("relay.db"));
 //! let relay = tc_relay::Relay::start(config, client, Arc::new(tc_http::SystemClock)).await?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8090").await?;
 //! relay.serve(listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
@@ -35,6 +35,7 @@ mod delivery;
 mod error;
 mod intake;
 mod keys;
+mod lease;
 mod metrics;
 mod openapi;
 mod relay;
@@ -45,7 +46,7 @@ mod tls;
 
 pub use api::{IDEMPOTENCY_KEY, MAX_BODY_BYTES};
 pub use config::{
-    RelayConfig, DEFAULT_IN_FLIGHT_PER_TOKEN, DEFAULT_KEY_RETENTION, DEFAULT_LINGER,
+    RelayConfig, DEFAULT_IN_FLIGHT_PER_TOKEN, DEFAULT_KEY_RETENTION, DEFAULT_LEASE, DEFAULT_LINGER,
     DEFAULT_QUEUE_LIMIT,
 };
 pub use delivery::SATURATED_POLL_WINDOWS;
@@ -54,5 +55,7 @@ pub use intake::{Problem, EXTERNAL_ID_KEY, MAX_EXTERNAL_ID_CHARS};
 pub use keys::{InvalidKeyDigest, KeyDigest, ProducerKeys};
 pub use relay::Relay;
 pub use status::{InvalidRecordId, InvalidRecordState, RecordId, RecordState, TrackedRecord};
-pub use store::{Accepted, PostAnswer, Recovered};
+pub use store::{
+    Accepted, InvalidStoreLocation, PostAnswer, PostgresUrl, Recovered, Sharing, StoreLocation,
+};
 pub use tls::{PemOrigin, TlsConfig, TlsError, TlsListener, DEFAULT_HANDSHAKE_TIMEOUT};

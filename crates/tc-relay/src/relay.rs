@@ -5,7 +5,7 @@ use crate::config::RelayConfig;
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::status::{RecordId, TrackedRecord};
-use crate::store::{Committed, Post, PostAnswer, RecordChange, Recovered, SqliteStore, Store};
+use crate::store::{Committed, Lease, Post, PostAnswer, RecordChange, Recovered, Sharing, Store};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -13,7 +13,7 @@ use std::time::Duration;
 use tc_core::transport::{MonotonicMillis, WindowLimit};
 use tc_core::{RawRecord, Validator};
 use tc_engine::batcher::Queued;
-use tc_engine::{Batcher, BatcherConfig, Halt, RecordState};
+use tc_engine::{Batcher, BatcherConfig, Halt};
 use tc_http::Clock;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::task::JoinHandle;
@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     pub posts: mpsc::Sender<Job>,
     pub stopping: AtomicBool,
     pub metrics: Metrics,
+    /// How this relay shares the account with the other relays of its store.
+    pub sharing: Sharing,
     /// Where the relay's monotonic clock starts: tokio's, so a paused test drives it.
     origin: Instant,
 }
@@ -72,6 +74,13 @@ impl Shared {
         let until = Instant::now() + Duration::from_millis(halt.retry_after_ms());
         self.batcher().hold_until(self.monotonic(until));
         self.queue_changed.notify_one();
+    }
+
+    /// Drops every queued record from memory: they are another relay's now. How many.
+    pub fn forget_queue(&self) -> usize {
+        let forgotten = self.batcher().clear();
+        self.metrics.queue_depth(0);
+        forgotten
     }
 
     /// Records acknowledged or being committed and not yet in a batch.
@@ -108,23 +117,42 @@ impl std::fmt::Debug for Relay {
 }
 
 impl Relay {
-    /// Opens the store (creating it if needed), resumes what the last run left in flight with
-    /// tc-push's rules for unknown outcomes, loads the queue and starts sending.
+    /// Opens the store (creating or migrating it if needed), joins the relays that share it,
+    /// takes over what a stopped relay left (its batches in flight by the engine's rule for
+    /// unknown outcomes, [`tc_engine::Guarantee`]), loads the queue and starts sending.
     ///
     /// # Errors
-    /// The store cannot be opened, is held by another relay, or cannot be read.
+    /// The store cannot be opened, is held by another relay (SQLite), was written by a newer
+    /// relay, or cannot be read; or other relays send from it and this one would not share the
+    /// account with them ([`Error::UnsharedAccount`]).
     pub async fn start(
         config: RelayConfig,
         client: tc_http::Client,
         clock: Arc<dyn Clock>,
     ) -> Result<Relay, Error> {
-        let path = config.store().to_path_buf();
-        let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path))
-            .await
-            .map_err(|e| Error::Worker(e.to_string()))??;
-        let store: Arc<dyn Store> = Arc::new(store);
-        let recovered = recover(store.as_ref(), config.guarantee()).await?;
-        let stored = store.queued().await?;
+        let store = crate::store::open(config.store()).await?;
+        let sharing = config
+            .sharing()
+            .unwrap_or(match client.config().coordinator() {
+                Some(_) => Sharing::Coordinator,
+                None => Sharing::Alone,
+            });
+        let peers = store.join(lease(&config, clock.as_ref()), sharing).await?;
+        if !peers.is_empty() && sharing == Sharing::Alone {
+            store.leave().await?;
+            return Err(Error::UnsharedAccount { peers: peers.len() });
+        }
+        if let Some(peer) = peers.iter().find(|p| p.sharing != sharing) {
+            tracing::warn!(
+                relay = peer.relay,
+                "another relay of this store shares the account differently ({:?}, this one \
+                 {:?}): give every relay the same --coordinator, or each its own --tokens",
+                peer.sharing,
+                sharing
+            );
+        }
+        let change = RecordChange::resumed(config.guarantee());
+        let taken = store.take_over(change, clock.now()).await?;
         let (posts, jobs) = mpsc::channel(PENDING_POSTS);
         let batcher = Batcher::new(batcher_config(&config, &client));
         let shared = Arc::new(Shared {
@@ -139,20 +167,23 @@ impl Relay {
             stopping: AtomicBool::new(false),
             metrics: Metrics::new(),
             origin: Instant::now(),
+            sharing,
         });
-        load_queue(&shared, stored).await?;
-        if recovered != Recovered::default() {
+        let recovered = taken.recovered;
+        load_queue(&shared, taken.queued).await?;
+        if !recovered.is_empty() {
             tracing::warn!(
                 requeued = recovered.requeued,
                 unknown = recovered.unknown,
-                "batches were in flight when the relay stopped: their outcome is unknown"
+                "batches were in flight when a relay stopped: their outcome is unknown"
             );
         }
         let (stop, stopped) = watch::channel(false);
         let tasks = vec![
             tokio::spawn(write_posts(Arc::clone(&shared), jobs, stopped.clone())),
             tokio::spawn(crate::sender::run(Arc::clone(&shared), stopped.clone())),
-            tokio::spawn(crate::delivery::run(Arc::clone(&shared), stopped)),
+            tokio::spawn(crate::delivery::run(Arc::clone(&shared), stopped.clone())),
+            tokio::spawn(crate::lease::run(Arc::clone(&shared), stopped)),
         ];
         Ok(Relay {
             shared,
@@ -223,6 +254,11 @@ impl Relay {
         for task in std::mem::take(&mut self.tasks) {
             let _ = task.await;
         }
+        // Another relay of the store sends what is still queued without waiting for the
+        // lease to lapse.
+        if let Err(error) = self.shared.store.leave().await {
+            tracing::warn!(%error, "the queue could not be given back; other relays take it when the lease lapses");
+        }
     }
 }
 
@@ -236,21 +272,14 @@ impl Drop for Relay {
     }
 }
 
-/// Moves the records a stopped relay left in flight as the guarantee says (tc-engine's
-/// `RecordState::resumed_from_flight`), and counts them.
-async fn recover(store: &dyn Store, guarantee: tc_engine::Guarantee) -> Result<Recovered, Error> {
-    let change = RecordChange::resumed(guarantee);
-    let moved = store.resume(change.clone()).await?;
-    Ok(match change.state {
-        RecordState::Unknown => Recovered {
-            unknown: moved,
-            ..Recovered::default()
-        },
-        _ => Recovered {
-            requeued: moved,
-            ..Recovered::default()
-        },
-    })
+/// This relay's lease from now, as long as configured.
+pub(crate) fn lease(config: &RelayConfig, clock: &dyn Clock) -> Lease {
+    let now = clock.now();
+    let length = i64::try_from(config.lease().as_millis()).unwrap_or(i64::MAX);
+    Lease {
+        now,
+        until: now.plus(length),
+    }
 }
 
 /// How the relay's batcher cuts: within every token's window together (only partial batches
@@ -267,7 +296,10 @@ fn batcher_config(config: &RelayConfig, client: &tc_http::Client) -> BatcherConf
 
 /// Fills the in-memory queue from the store at start. The stored record is the validated one
 /// in E.164; validating it again (at the time it was received) gives back the `CallRecord`.
-async fn load_queue(shared: &Arc<Shared>, stored: Vec<crate::store::Stored>) -> Result<(), Error> {
+pub(crate) async fn load_queue(
+    shared: &Arc<Shared>,
+    stored: Vec<crate::store::Stored>,
+) -> Result<(), Error> {
     let now = shared.monotonic(Instant::now());
     let mut unreadable = Vec::new();
     {
@@ -287,6 +319,7 @@ async fn load_queue(shared: &Arc<Shared>, stored: Vec<crate::store::Stored>) -> 
         }
         shared.metrics.queue_depth(batcher.len());
     }
+    shared.queue_changed.notify_one();
     if !unreadable.is_empty() {
         tracing::error!(
             records = unreadable.len(),

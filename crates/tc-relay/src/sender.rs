@@ -86,9 +86,13 @@ async fn send(shared: Arc<Shared>, cut: Cut<RecordId>, _permit: OwnedSemaphorePe
         .map(|(queued, problem)| (queued.key, problem.message))
         .collect();
     let ids: Vec<RecordId> = open.iter().map(|q| q.key).collect();
-    let attempt = match shared.store.begin_attempt(ids.clone(), expired, now).await {
-        Ok(Some(attempt)) => attempt,
+    let (attempt, open) = match shared.store.begin_attempt(ids, expired, now).await {
+        Ok(Some(begun)) => (begun.attempt, still_ours(open, &begun.sent)),
         Ok(None) => {
+            if !open.is_empty() {
+                // Every record was taken over by another relay meanwhile: nothing leaves.
+                shared.batcher().unsent(at);
+            }
             shared
                 .metrics
                 .records(RecordState::Rejected.as_str(), rejected);
@@ -126,6 +130,16 @@ async fn send(shared: Arc<Shared>, cut: Cut<RecordId>, _permit: OwnedSemaphorePe
     shared.batcher().answered(at, answered);
     let outcome = outcome_of(&shared, attempt, result);
     record_outcome(&shared, attempt, outcome, open).await;
+}
+
+/// The records of a cut that moved in flight: the others were taken over by another relay
+/// (this one's lease had lapsed) and are that relay's to send.
+fn still_ours(open: Vec<Queued<RecordId>>, sent: &[RecordId]) -> Vec<Queued<RecordId>> {
+    if open.len() == sent.len() {
+        return open;
+    }
+    let sent: std::collections::HashSet<RecordId> = sent.iter().copied().collect();
+    open.into_iter().filter(|q| sent.contains(&q.key)).collect()
 }
 
 /// What the call's result means for the batch (tc-engine decides), halting sending when every

@@ -32,6 +32,24 @@ pub(crate) fn code_of(text: &str) -> ReportCode {
     text.parse().unwrap_or_else(|never| match never {})
 }
 
+/// The column text of how a relay shares the account.
+pub(crate) fn sharing(sharing: super::Sharing) -> &'static str {
+    match sharing {
+        super::Sharing::Coordinator => "coordinator",
+        super::Sharing::SplitTokens => "split_tokens",
+        super::Sharing::Alone => "alone",
+    }
+}
+
+/// How a relay shares the account, from its column; a text of a newer relay reads as alone,
+/// the most careful reading.
+pub(crate) fn sharing_of(text: &str) -> super::Sharing {
+    [super::Sharing::Coordinator, super::Sharing::SplitTokens]
+        .into_iter()
+        .find(|s| sharing(*s) == text)
+        .unwrap_or(super::Sharing::Alone)
+}
+
 /// The settled states whose records the purge may forget.
 pub(crate) const FORGETTABLE: [RecordState; 3] = [
     RecordState::Rejected,

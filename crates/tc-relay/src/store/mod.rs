@@ -5,8 +5,13 @@
 //! types are named once, in `columns`.
 
 mod columns;
+mod location;
+mod postgres;
+mod postgres_tls;
 mod sqlite;
 
+pub use location::{InvalidStoreLocation, PostgresUrl, StoreLocation};
+pub(crate) use postgres::PostgresStore;
 pub(crate) use sqlite::SqliteStore;
 
 use crate::error::Error;
@@ -19,34 +24,67 @@ use tc_core::{BatchId, CallRecord, EpochMillis};
 use tc_engine::delivery::Pairing;
 use tc_engine::{answer, BatchOutcome, EarlierAttempts, Guarantee, RecordState, ReportCode};
 
+/// Opens the store at `location`, creating or migrating its tables.
+pub(crate) async fn open(location: &StoreLocation) -> Result<std::sync::Arc<dyn Store>, Error> {
+    Ok(match location {
+        StoreLocation::Sqlite(path) => {
+            let path = path.clone();
+            let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path))
+                .await
+                .map_err(|e| Error::Worker(e.to_string()))??;
+            std::sync::Arc::new(store)
+        }
+        StoreLocation::Postgres(url) => std::sync::Arc::new(PostgresStore::open(url).await?),
+    })
+}
+
 /// What a store's operation returns.
 pub(crate) type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
 
-/// The relay's durable queue. Every write is durable when its future completes: the relay
-/// acknowledges a post, and lets a batch's request leave, only after that.
+/// The relay's durable queue, which one relay or several share. Every write is durable when
+/// its future completes: the relay acknowledges a post, and lets a batch's request leave, only
+/// after that.
+///
+/// Several relays on one store each hold a lease, which they renew; the records a relay queued
+/// or took are its own to send while its lease holds. Once a lease lapses (the relay died, or
+/// lost the store for longer than the lease), any other relay takes its records over: queued
+/// ones to send, and those in flight as the engine's rule for a restart says. An embedded store
+/// has one relay: the one that opened it, whose lease holds until it exits.
 pub(crate) trait Store: Send + Sync + 'static {
-    /// Queues the valid records of every post, in one durable commit (the group commit),
-    /// honouring `Idempotency-Key` and `external_id`.
+    /// Starts this relay's lease, until `lease.until`, and says which other relays hold one.
+    fn join(&self, lease: Lease, sharing: Sharing) -> StoreFuture<'_, Vec<Peer>>;
+
+    /// Extends this relay's lease. [`Held::Lost`]: another relay took this one's records over
+    /// (its lease had lapsed); the relay joins again and sends only what it takes.
+    fn renew(&self, lease: Lease) -> StoreFuture<'_, Held>;
+
+    /// Takes over what relays whose lease lapsed before `now` left, and what no relay holds:
+    /// records in flight move as `change` says (a restart's rule), and every queued record
+    /// among them (with those `change` queues again) becomes this relay's, returned oldest
+    /// first.
+    fn take_over(&self, change: RecordChange, now: EpochMillis) -> StoreFuture<'_, TakenOver>;
+
+    /// Ends this relay's lease and gives its queued records back, so another relay sends them
+    /// at once. Its records in flight, if any are left, are taken over as after a lapse.
+    fn leave(&self) -> StoreFuture<'_, ()>;
+
+    /// Queues the valid records of every post as this relay's, in one durable commit (the
+    /// group commit), honouring `Idempotency-Key` and `external_id` across every relay.
     fn commit_posts(&self, posts: Vec<Post>, now: EpochMillis) -> StoreFuture<'_, Vec<Committed>>;
-
-    /// Moves every record in flight (left by a relay that stopped) as `change` says.
-    fn resume(&self, change: RecordChange) -> StoreFuture<'_, u64>;
-
-    /// Every queued record, oldest first.
-    fn queued(&self) -> StoreFuture<'_, Vec<Stored>>;
 
     /// Moves the records named, each with its own message, as `change` says.
     fn change(&self, records: Vec<(RecordId, String)>, change: RecordChange)
         -> StoreFuture<'_, ()>;
 
     /// Moves `sent` in flight under a new attempt and `expired` to rejected
-    /// (`window_expired`), durably, before the request leaves. The attempt, if any was sent.
+    /// (`window_expired`), durably, before the request leaves; only records still queued and
+    /// this relay's move. The attempt and the records it holds, if any moved.
     fn begin_attempt(
         &self,
         sent: Vec<RecordId>,
         expired: Vec<(RecordId, String)>,
         now: EpochMillis,
-    ) -> StoreFuture<'_, Option<AttemptId>>;
+    ) -> StoreFuture<'_, Option<Begun>>;
 
     /// Moves the records of `attempt` still in flight as `change` says.
     fn settle(&self, attempt: AttemptId, change: RecordChange) -> StoreFuture<'_, ()>;
@@ -54,8 +92,9 @@ pub(crate) trait Store: Send + Sync + 'static {
     /// Everything the store knows about one record.
     fn status(&self, id: RecordId) -> StoreFuture<'_, Option<TrackedRecord>>;
 
-    /// Accepted batches whose deliveries are not all settled, least recently asked first.
-    fn awaiting_delivery(&self, limit: usize) -> StoreFuture<'_, Vec<(AttemptId, BatchId)>>;
+    /// Claims the accepted batch whose deliveries are not all settled and that was asked least
+    /// recently, marking it asked at `now`, so no other relay asks about it at the same time.
+    fn next_to_poll(&self, now: EpochMillis) -> StoreFuture<'_, Option<(AttemptId, BatchId)>>;
 
     /// The accepted records of an attempt, with their receivers (E.164), in id order.
     fn receivers(&self, attempt: AttemptId) -> StoreFuture<'_, Vec<(RecordId, String)>>;
@@ -69,12 +108,64 @@ pub(crate) trait Store: Send + Sync + 'static {
         now: EpochMillis,
     ) -> StoreFuture<'_, ()>;
 
-    /// Records per state.
+    /// Records per state, across every relay of the store.
     fn counts(&self) -> StoreFuture<'_, Vec<(RecordState, u64)>>;
 
     /// Forgets idempotency keys and external ids older than `before`, and the records settled
     /// before it whose delivery is known or will never be.
     fn purge(&self, before: EpochMillis) -> StoreFuture<'_, ()>;
+}
+
+/// A relay's lease on the store: from `now` until `until`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Lease {
+    pub now: EpochMillis,
+    pub until: EpochMillis,
+}
+
+/// Whether a relay still held its lease when it renewed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Held {
+    Yes,
+    Lost,
+}
+
+/// How a relay shares the account with the other relays of its store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Sharing {
+    /// Tokens, windows and the creation budget through a coordinator all relays use.
+    Coordinator,
+    /// Each relay its own share of the account's tokens, as its operator split them.
+    SplitTokens,
+    /// The whole account: no other relay may send from the same store.
+    Alone,
+}
+
+/// Another relay holding a lease on the same store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Peer {
+    /// The store's number for it.
+    pub relay: i64,
+    pub sharing: Sharing,
+    pub lease_until: EpochMillis,
+}
+
+/// What a take-over found.
+#[derive(Debug, Default)]
+pub(crate) struct TakenOver {
+    /// What happened to records that were in flight.
+    pub recovered: Recovered,
+    /// The queued records now this relay's, oldest first.
+    pub queued: Vec<Stored>,
+}
+
+/// A batch's records, in flight under an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Begun {
+    pub attempt: AttemptId,
+    /// The records of the batch that moved: those another relay took over meanwhile did not.
+    pub sent: Vec<RecordId>,
 }
 
 /// One attempt at sending a batch: the records it carried share it.
@@ -222,7 +313,7 @@ pub(crate) struct Stored {
     pub record: String,
 }
 
-/// What resuming a store did with the batches that were in flight when the relay stopped.
+/// What taking over a stopped relay's records did with the batches it left in flight.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Recovered {
@@ -230,6 +321,34 @@ pub struct Recovered {
     pub requeued: u64,
     /// Records marked unknown (at most once).
     pub unknown: u64,
+}
+
+impl Recovered {
+    /// What moving `moved` records in flight as `change` says comes to.
+    pub(crate) fn of(change: &RecordChange, moved: u64) -> Recovered {
+        match change.state {
+            RecordState::Queued => Recovered {
+                requeued: moved,
+                unknown: 0,
+            },
+            _ => Recovered {
+                requeued: 0,
+                unknown: moved,
+            },
+        }
+    }
+
+    /// Whether nothing was in flight.
+    pub fn is_empty(&self) -> bool {
+        *self == Recovered::default()
+    }
+}
+
+impl std::ops::AddAssign for Recovered {
+    fn add_assign(&mut self, other: Recovered) {
+        self.requeued += other.requeued;
+        self.unknown += other.unknown;
+    }
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@
 
 use super::columns;
 use super::{
-    Accepted, AttemptId, Committed, NewRecord, Post, PostAnswer, RecordChange, Store, StoreFuture,
-    Stored,
+    Accepted, AttemptId, Begun, Committed, Held, Lease, NewRecord, Peer, Post, PostAnswer,
+    RecordChange, Recovered, Sharing, Store, StoreFuture, Stored, TakenOver,
 };
 use crate::error::Error;
 use crate::status::{RecordId, RecordState, TrackedRecord};
@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS records (
     message TEXT,
     possibly_duplicated INTEGER NOT NULL DEFAULT 0,
     delivery TEXT,
-    delivery_message TEXT
+    delivery_message TEXT,
+    owner INTEGER
 );
 CREATE UNIQUE INDEX IF NOT EXISTS records_by_external_id ON records(external_id)
     WHERE external_id IS NOT NULL;
@@ -48,7 +49,6 @@ CREATE TABLE IF NOT EXISTS opened (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     times INTEGER NOT NULL
 );
-INSERT INTO opened (id, times) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET times = times + 1;
 CREATE TABLE IF NOT EXISTS attempts (
     attempt INTEGER PRIMARY KEY,
     started_at INTEGER NOT NULL,
@@ -90,16 +90,26 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
+    fn join(&self, _lease: Lease, _sharing: Sharing) -> StoreFuture<'_, Vec<Peer>> {
+        // The exclusive lock taken at open keeps every other relay out.
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    fn renew(&self, _lease: Lease) -> StoreFuture<'_, Held> {
+        // Held until the process exits: the lock goes with it.
+        Box::pin(async { Ok(Held::Yes) })
+    }
+
+    fn take_over(&self, change: RecordChange, _now: EpochMillis) -> StoreFuture<'_, TakenOver> {
+        self.run(move |db| db.take_over(&change))
+    }
+
+    fn leave(&self) -> StoreFuture<'_, ()> {
+        self.run(|db| db.leave())
+    }
+
     fn commit_posts(&self, posts: Vec<Post>, now: EpochMillis) -> StoreFuture<'_, Vec<Committed>> {
         self.run(move |db| db.commit_posts(&posts, now))
-    }
-
-    fn resume(&self, change: RecordChange) -> StoreFuture<'_, u64> {
-        self.run(move |db| db.change_in_flight(None, &change, "resume batches in flight"))
-    }
-
-    fn queued(&self) -> StoreFuture<'_, Vec<Stored>> {
-        self.run(|db| db.queued())
     }
 
     fn change(
@@ -115,24 +125,20 @@ impl Store for SqliteStore {
         sent: Vec<RecordId>,
         expired: Vec<(RecordId, String)>,
         now: EpochMillis,
-    ) -> StoreFuture<'_, Option<AttemptId>> {
+    ) -> StoreFuture<'_, Option<Begun>> {
         self.run(move |db| db.begin_attempt(&sent, &expired, now))
     }
 
     fn settle(&self, attempt: AttemptId, change: RecordChange) -> StoreFuture<'_, ()> {
-        self.run(move |db| {
-            let context = "record a batch's outcome";
-            db.change_in_flight(Some(attempt), &change, context)
-                .map(drop)
-        })
+        self.run(move |db| db.settle(attempt, &change))
     }
 
     fn status(&self, id: RecordId) -> StoreFuture<'_, Option<TrackedRecord>> {
         self.run(move |db| db.status(id))
     }
 
-    fn awaiting_delivery(&self, limit: usize) -> StoreFuture<'_, Vec<(AttemptId, BatchId)>> {
-        self.run(move |db| db.awaiting_delivery(limit))
+    fn next_to_poll(&self, now: EpochMillis) -> StoreFuture<'_, Option<(AttemptId, BatchId)>> {
+        self.run(move |db| db.next_to_poll(now))
     }
 
     fn receivers(&self, attempt: AttemptId) -> StoreFuture<'_, Vec<(RecordId, String)>> {
@@ -159,7 +165,13 @@ impl Store for SqliteStore {
 
 struct Db {
     conn: Connection,
+    /// This relay's number: how many times the store was opened, this time included. Records
+    /// of an earlier number were left by a relay that stopped.
+    me: i64,
 }
+
+/// The layout this build writes. 1: before records had an owner (read and migrated).
+const SCHEMA_VERSION: i64 = 2;
 
 impl Db {
     fn open(path: &Path) -> Result<Db, Error> {
@@ -175,7 +187,7 @@ impl Db {
                 })
             })
             .and_then(|_| conn.pragma_update(None, "synchronous", "FULL"))
-            .and_then(|()| conn.execute_batch(SCHEMA))
+            .and_then(|()| conn.execute_batch("BEGIN IMMEDIATE"))
             .map_err(|e| match e.sqlite_error_code() {
                 Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
                     Error::StoreInUse {
@@ -184,7 +196,61 @@ impl Db {
                 }
                 _ => Error::store("prepare the store")(e),
             })?;
-        Ok(Db { conn })
+        let me = migrate(&conn).map_err(|e| {
+            let _ = conn.execute_batch("ROLLBACK");
+            e
+        })?;
+        conn.execute_batch("COMMIT")
+            .map_err(Error::store("prepare the store"))?;
+        Ok(Db { conn, me })
+    }
+
+    /// Takes over what a relay that stopped left: records in flight as `change` says, then
+    /// every queued record not this relay's.
+    fn take_over(&mut self, change: &RecordChange) -> Result<TakenOver, Error> {
+        let context = "take over the records left";
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(Error::store(context))?;
+        let moved = change_in_flight(&tx, None, change, self.me).map_err(Error::store(context))?;
+        let mut queued = tx
+            .prepare(
+                "UPDATE records SET owner = ?1 WHERE state = ?2 AND owner IS NOT ?1 \
+                 RETURNING id, received_at, record",
+            )
+            .and_then(|mut statement| {
+                statement
+                    .query_map(
+                        params![self.me, columns::state(RecordState::Queued)],
+                        |row| {
+                            Ok(Stored {
+                                id: RecordId::new(row.get(0)?),
+                                received_at: epoch(row.get(1)?),
+                                record: row.get(2)?,
+                            })
+                        },
+                    )?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(Error::store(context))?;
+        tx.commit().map_err(Error::store(context))?;
+        queued.sort_by_key(|stored| stored.id);
+        Ok(TakenOver {
+            recovered: Recovered::of(change, moved),
+            queued,
+        })
+    }
+
+    /// Gives this relay's queued records back.
+    fn leave(&mut self) -> Result<(), Error> {
+        self.conn
+            .execute(
+                "UPDATE records SET owner = NULL WHERE owner = ?1 AND state = ?2",
+                params![self.me, columns::state(RecordState::Queued)],
+            )
+            .map(drop)
+            .map_err(Error::store("give the queue back"))
     }
 
     /// Commits every post in one transaction (one fsync for all of them): the group commit.
@@ -195,74 +261,22 @@ impl Db {
             .map_err(Error::store("begin a commit"))?;
         let mut committed = Vec::with_capacity(posts.len());
         for post in posts {
-            committed.push(commit_post(&tx, post, now).map_err(Error::store("queue a post"))?);
+            committed
+                .push(commit_post(&tx, post, now, self.me).map_err(Error::store("queue a post"))?);
         }
         tx.commit().map_err(Error::store("commit posts"))?;
         Ok(committed)
     }
 
-    /// Moves the records in flight (of `attempt`, or all of them) as `change` says.
-    fn change_in_flight(
-        &mut self,
-        attempt: Option<AttemptId>,
-        change: &RecordChange,
-        context: &'static str,
-    ) -> Result<u64, Error> {
+    /// Moves the records in flight of `attempt` as `change` says.
+    fn settle(&mut self, attempt: AttemptId, change: &RecordChange) -> Result<(), Error> {
+        let context = "record a batch's outcome";
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(Error::store(context))?;
-        let requeued = change.state == RecordState::Queued;
-        let changed = tx
-            .execute(
-                "UPDATE records SET state = CASE WHEN possibly_duplicated THEN ?9 ELSE ?2 END, \
-                 attempt = CASE WHEN ?7 THEN NULL ELSE attempt END, \
-                 batch_id = COALESCE(?3, batch_id), code = ?4, message = ?5, \
-                 possibly_duplicated = MAX(possibly_duplicated, ?6) \
-                 WHERE state = ?8 AND (?1 IS NULL OR attempt = ?1)",
-                params![
-                    attempt.map(|a| a.0),
-                    columns::state(change.state),
-                    change.batch_id.as_ref().map(BatchId::as_str),
-                    change.code.as_ref().map(columns::code),
-                    change.message,
-                    change.possibly_duplicated,
-                    requeued,
-                    columns::state(RecordState::InFlight),
-                    columns::state(change.state_if_possibly_duplicated),
-                ],
-            )
-            .map_err(Error::store(context))?;
-        // An attempt whose records were taken back (a restart, a lapsed lease) owns nothing:
-        // it gets no batch id, so delivery polling never asks about it.
-        if let (Some(attempt), Some(batch_id), true) = (attempt, &change.batch_id, changed > 0) {
-            tx.execute(
-                "UPDATE attempts SET batch_id = ?2 WHERE attempt = ?1",
-                params![attempt.0, batch_id.as_str()],
-            )
-            .map_err(Error::store(context))?;
-        }
-        tx.commit().map_err(Error::store(context))?;
-        Ok(changed as u64)
-    }
-
-    /// Every queued record, oldest first.
-    fn queued(&self) -> Result<Vec<Stored>, Error> {
-        let mut statement = self
-            .conn
-            .prepare("SELECT id, received_at, record FROM records WHERE state = ?1 ORDER BY id")
-            .map_err(Error::store("read the queue"))?;
-        let rows = statement
-            .query_map([columns::state(RecordState::Queued)], |row| {
-                Ok(Stored {
-                    id: RecordId::new(row.get(0)?),
-                    received_at: epoch(row.get(1)?),
-                    record: row.get(2)?,
-                })
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(Error::store("read the queue"))?;
-        Ok(rows)
+        change_in_flight(&tx, Some(attempt), change, self.me).map_err(Error::store(context))?;
+        tx.commit().map_err(Error::store(context))
     }
 
     /// Moves the records named, each with its own message, as `change` says.
@@ -293,27 +307,31 @@ impl Db {
         sent: &[RecordId],
         expired: &[(RecordId, String)],
         now: EpochMillis,
-    ) -> Result<Option<AttemptId>, Error> {
+    ) -> Result<Option<Begun>, Error> {
         let context = "begin a batch";
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(Error::store(context))?;
+        let queued = columns::state(RecordState::Queued);
         let window_expired =
             columns::code(&tc_engine::ReportCode::Rule(tc_core::Code::WindowExpired));
         for (id, message) in expired {
             tx.execute(
-                "UPDATE records SET state = ?2, code = ?3, message = ?4 WHERE id = ?1",
+                "UPDATE records SET state = ?2, code = ?3, message = ?4 \
+                 WHERE id = ?1 AND state = ?5 AND owner = ?6",
                 params![
                     id.get(),
                     columns::state(RecordState::Rejected),
                     window_expired,
-                    message
+                    message,
+                    queued,
+                    self.me
                 ],
             )
             .map_err(Error::store("reject an expired record"))?;
         }
-        let attempt = if sent.is_empty() {
+        let begun = if sent.is_empty() {
             None
         } else {
             tx.execute(
@@ -323,18 +341,28 @@ impl Db {
             .map_err(Error::store(context))?;
             let attempt = tx.last_insert_rowid();
             let mut update = tx
-                .prepare("UPDATE records SET state = ?3, attempt = ?2 WHERE id = ?1")
+                .prepare(
+                    "UPDATE records SET state = ?3, attempt = ?2 \
+                     WHERE id = ?1 AND state = ?4 AND owner = ?5",
+                )
                 .map_err(Error::store(context))?;
             let in_flight = columns::state(RecordState::InFlight);
+            let mut moved = Vec::with_capacity(sent.len());
             for id in sent {
-                update
-                    .execute(params![id.get(), attempt, in_flight])
+                let changed = update
+                    .execute(params![id.get(), attempt, in_flight, queued, self.me])
                     .map_err(Error::store(context))?;
+                if changed == 1 {
+                    moved.push(*id);
+                }
             }
-            Some(AttemptId(attempt))
+            (!moved.is_empty()).then_some(Begun {
+                attempt: AttemptId(attempt),
+                sent: moved,
+            })
         };
         tx.commit().map_err(Error::store(context))?;
-        Ok(attempt)
+        Ok(begun)
     }
 
     fn status(&self, id: RecordId) -> Result<Option<TrackedRecord>, Error> {
@@ -369,27 +397,37 @@ impl Db {
             .map_err(Error::store("read a record's status"))
     }
 
-    /// Accepted batches whose deliveries are not all settled, oldest first.
-    fn awaiting_delivery(&self, limit: usize) -> Result<Vec<(AttemptId, BatchId)>, Error> {
+    /// Claims the batch awaiting delivery that was asked least recently.
+    fn next_to_poll(&mut self, now: EpochMillis) -> Result<Option<(AttemptId, BatchId)>, Error> {
         let context = "read the batches awaiting delivery";
-        let mut statement = self
-            .conn
+        let tx = self.conn.transaction().map_err(Error::store(context))?;
+        let mut next = tx
             .prepare(
                 "SELECT attempt, batch_id FROM attempts WHERE batch_id IS NOT NULL AND \
-                 delivery_settled = 0 ORDER BY polled_at, attempt LIMIT ?1",
+                 delivery_settled = 0 ORDER BY polled_at, attempt LIMIT 16",
+            )
+            .and_then(|mut statement| {
+                statement
+                    .query_map([], |row| {
+                        Ok((AttemptId(row.get(0)?), row.get::<_, String>(1)?))
+                    })?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(Error::store(context))?
+            .into_iter()
+            // A batch id the store cannot have written is passed over rather than failing
+            // the rest.
+            .filter_map(|(attempt, id)| Some((attempt, id.parse::<BatchId>().ok()?)));
+        let claimed = next.next();
+        if let Some((attempt, _)) = &claimed {
+            tx.execute(
+                "UPDATE attempts SET polled_at = ?2 WHERE attempt = ?1",
+                params![attempt.0, now.as_i64()],
             )
             .map_err(Error::store(context))?;
-        let rows = statement
-            .query_map([limit as i64], |row| {
-                Ok((AttemptId(row.get(0)?), row.get::<_, String>(1)?))
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(Error::store(context))?;
-        // A batch id the store cannot have written is left out rather than failing the rest.
-        Ok(rows
-            .into_iter()
-            .filter_map(|(attempt, id)| Some((attempt, id.parse().ok()?)))
-            .collect())
+        }
+        tx.commit().map_err(Error::store(context))?;
+        Ok(claimed)
     }
 
     /// The accepted records of an attempt, with their receivers (E.164).
@@ -487,6 +525,7 @@ fn commit_post(
     tx: &rusqlite::Transaction<'_>,
     post: &Post,
     now: EpochMillis,
+    me: i64,
 ) -> rusqlite::Result<Committed> {
     if let Some(answer) = replayed(tx, post.idempotency_key.as_deref())? {
         return Ok(Committed {
@@ -497,7 +536,7 @@ fn commit_post(
     let mut accepted = Vec::with_capacity(post.records.len());
     let mut queued = Vec::with_capacity(post.records.len());
     for new in &post.records {
-        let (answer, newly) = queue_record(tx, new, now)?;
+        let (answer, newly) = queue_record(tx, new, now, me)?;
         accepted.push(answer);
         queued.extend(newly);
     }
@@ -547,6 +586,7 @@ fn queue_record(
     tx: &rusqlite::Transaction<'_>,
     new: &NewRecord,
     now: EpochMillis,
+    me: i64,
 ) -> rusqlite::Result<(Accepted, Option<(RecordId, CallRecord)>)> {
     let earlier: Option<i64> = match &new.external_id {
         Some(external_id) => tx
@@ -569,14 +609,15 @@ fn queue_record(
     let wire = serde_json::to_string(&new.record.to_wire(NumberFormat::E164))
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     tx.execute(
-        "INSERT INTO records (received_at, external_id, record, receiver, state) \
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO records (received_at, external_id, record, receiver, state, owner) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
             now.as_i64(),
             new.external_id,
             wire,
             new.record.receiver_number().as_str(),
-            columns::state(RecordState::Queued)
+            columns::state(RecordState::Queued),
+            me
         ],
     )?;
     let id = RecordId::new(tx.last_insert_rowid());
@@ -592,4 +633,81 @@ fn queue_record(
 /// hold rather than failing the whole read.
 fn epoch(ms: i64) -> EpochMillis {
     EpochMillis::try_from(ms).unwrap_or(EpochMillis::MIN)
+}
+
+/// Creates or migrates the tables, checks the layout's version, and counts this open: the
+/// relay's number.
+fn migrate(conn: &Connection) -> Result<i64, Error> {
+    let context = "prepare the store";
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(Error::store(context))?;
+    if version > SCHEMA_VERSION {
+        return Err(Error::StoreSchema {
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    conn.execute_batch(SCHEMA).map_err(Error::store(context))?;
+    let has_owner: bool = conn
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('records') WHERE name = 'owner'",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(Error::store(context))?;
+    if !has_owner {
+        // A store of the first layout: its records belong to no relay, so the first
+        // take-over claims them.
+        conn.execute_batch("ALTER TABLE records ADD COLUMN owner INTEGER")
+            .map_err(Error::store(context))?;
+    }
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+        .map_err(Error::store(context))?;
+    conn.query_row(
+        "INSERT INTO opened (id, times) VALUES (1, 1) \
+         ON CONFLICT (id) DO UPDATE SET times = times + 1 RETURNING times",
+        [],
+        |row| row.get(0),
+    )
+    .map_err(Error::store(context))
+}
+
+/// Moves the records in flight (of `attempt`, or else those not `me`'s) as `change` says; how
+/// many moved.
+fn change_in_flight(
+    tx: &rusqlite::Transaction<'_>,
+    attempt: Option<AttemptId>,
+    change: &RecordChange,
+    me: i64,
+) -> rusqlite::Result<u64> {
+    let requeued = change.state == RecordState::Queued;
+    let changed = tx.execute(
+        "UPDATE records SET state = CASE WHEN possibly_duplicated THEN ?9 ELSE ?2 END, \
+         attempt = CASE WHEN ?7 THEN NULL ELSE attempt END, \
+         batch_id = COALESCE(?3, batch_id), code = ?4, message = ?5, \
+         possibly_duplicated = MAX(possibly_duplicated, ?6) \
+         WHERE state = ?8 AND (attempt = ?1 OR (?1 IS NULL AND owner IS NOT ?10))",
+        params![
+            attempt.map(|a| a.0),
+            columns::state(change.state),
+            change.batch_id.as_ref().map(BatchId::as_str),
+            change.code.as_ref().map(columns::code),
+            change.message,
+            change.possibly_duplicated,
+            requeued,
+            columns::state(RecordState::InFlight),
+            columns::state(change.state_if_possibly_duplicated),
+            me,
+        ],
+    )?;
+    // An attempt whose records were taken back (a restart, a lapsed lease) owns nothing:
+    // it gets no batch id, so delivery polling never asks about it.
+    if let (Some(attempt), Some(batch_id), true) = (attempt, &change.batch_id, changed > 0) {
+        tx.execute(
+            "UPDATE attempts SET batch_id = ?2 WHERE attempt = ?1",
+            params![attempt.0, batch_id.as_str()],
+        )?;
+    }
+    Ok(changed as u64)
 }

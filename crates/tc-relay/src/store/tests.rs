@@ -1,12 +1,18 @@
-//! The suite every backend of [`Store`] passes: the lifecycle's moves as the relay makes them.
-//! A backend is a function from a fresh, empty store to this suite (SQLite here).
+//! The suite every backend of [`Store`] passes: the lifecycle's moves as the relay makes them,
+//! and a relay's records taken over by another once its lease lapsed (for SQLite, the next
+//! start). Each backend runs it on a store of its own: SQLite in a temporary file, PostgreSQL
+//! in a database made for the test on the server of `TC_POSTGRES_URL`.
 
 use super::*;
+use std::sync::Arc;
 use tc_core::wire::BatchStatusResponse;
 use tc_core::{RawRecord, Validator};
 use tc_engine::delivery::pair;
 
 const NOW: i64 = 1_900_000_000_000;
+
+/// The lease the tests' relays take.
+const LEASE_MS: i64 = 15_000;
 
 fn now() -> EpochMillis {
     EpochMillis::try_from(NOW).unwrap()
@@ -51,6 +57,42 @@ fn accepted(batch: &str) -> BatchOutcome {
     }
 }
 
+fn at(ms_after: i64) -> EpochMillis {
+    now().plus(ms_after)
+}
+
+fn lease(ms_after: i64) -> Lease {
+    Lease {
+        now: at(ms_after),
+        until: at(ms_after + LEASE_MS),
+    }
+}
+
+/// A relay's store, joined at `ms_after`, having taken over what was left as `guarantee` says.
+async fn joined(
+    store: Arc<dyn Store>,
+    ms_after: i64,
+    guarantee: Guarantee,
+) -> (Arc<dyn Store>, TakenOver) {
+    store
+        .join(lease(ms_after), Sharing::Coordinator)
+        .await
+        .unwrap();
+    let taken = store
+        .take_over(RecordChange::resumed(guarantee), at(ms_after))
+        .await
+        .unwrap();
+    (store, taken)
+}
+
+fn ids_of(stored: &[Stored]) -> Vec<RecordId> {
+    stored.iter().map(|s| s.id).collect()
+}
+
+/// Opens a store on the backend under test: a second call is a second relay (PostgreSQL) or
+/// the next start (SQLite, once the first is dropped).
+type Open = Box<dyn Fn() -> Pin<Box<dyn Future<Output = Arc<dyn Store>>>>>;
+
 /// Posts are queued in order, once: a retried post and a repeated `external_id` queue nothing.
 async fn posts_are_queued_once(store: &dyn Store) -> Vec<RecordId> {
     let first = post(&["+919876543211", "+919876543212"], Some("k1"));
@@ -60,50 +102,72 @@ async fn posts_are_queued_once(store: &dyn Store) -> Vec<RecordId> {
         .unwrap();
     let ids: Vec<RecordId> = committed[0].queued.iter().map(|(id, _)| *id).collect();
     assert_eq!(ids.len(), 2);
+    assert!(ids[0] < ids[1], "ids follow the order of arrival");
     let again = store.commit_posts(vec![first], now()).await.unwrap();
     assert!(again[0].answer.replayed && again[0].queued.is_empty());
+    assert_eq!(again[0].answer.accepted, committed[0].answer.accepted);
     let same_external = store
         .commit_posts(vec![post(&["+919876543211", "+919876543213"], None)], now())
         .await
         .unwrap();
-    assert!(same_external[0].answer.accepted[0].deduplicated);
+    let accepted = &same_external[0].answer.accepted;
+    assert!(accepted[0].deduplicated && accepted[0].id == ids[0]);
+    assert!(!accepted[1].deduplicated);
     let mut all = ids.clone();
     all.extend(same_external[0].queued.iter().map(|(id, _)| *id));
-    let queued: Vec<RecordId> = store.queued().await.unwrap().iter().map(|s| s.id).collect();
-    assert_eq!(queued, all);
     all
 }
 
-async fn suite(store: &dyn Store) {
-    let ids = posts_are_queued_once(store).await;
+/// Within one group commit: a key twice, and an external id twice, queue once.
+async fn a_group_repeats_nothing(store: &dyn Store) {
+    let first = post(&["+919876543231"], Some("g1"));
+    let mut twin = post(&["+919876543232"], None);
+    twin.records[0].external_id = Some("ext-+919876543231".into());
+    let committed = store
+        .commit_posts(vec![first.clone(), first, twin], now())
+        .await
+        .unwrap();
+    assert_eq!(committed[0].queued.len(), 1);
+    assert!(committed[1].answer.replayed && committed[1].queued.is_empty());
+    assert_eq!(committed[1].answer.accepted, committed[0].answer.accepted);
+    let repeated = &committed[2].answer.accepted[0];
+    assert!(repeated.deduplicated && repeated.id == committed[0].queued[0].0);
+}
+
+async fn suite(open: Open) {
+    let (first, taken) = joined(open().await, 0, Guarantee::AtLeastOnce).await;
+    assert!(taken.queued.is_empty() && taken.recovered.is_empty());
+    let ids = posts_are_queued_once(first.as_ref()).await;
     let (a, b, c) = (ids[0], ids[1], ids[2]);
 
     // A batch: two records in flight, one expired.
-    let attempt = store
+    let begun = first
         .begin_attempt(vec![a, b], vec![(c, "closed".into())], now())
         .await
         .unwrap()
         .expect("an attempt");
-    assert_eq!(state(store, a).await.state, RecordState::InFlight);
-    let expired = state(store, c).await;
+    assert_eq!(begun.sent, [a, b]);
+    assert_eq!(state(first.as_ref(), a).await.state, RecordState::InFlight);
+    let expired = state(first.as_ref(), c).await;
     assert_eq!(expired.state, RecordState::Rejected);
     assert_eq!(
         expired.code,
         Some(ReportCode::Rule(tc_core::Code::WindowExpired))
     );
 
-    // A restart at least once: back in the queue, flagged.
-    let moved = store
-        .resume(RecordChange::resumed(Guarantee::AtLeastOnce))
-        .await
-        .unwrap();
-    assert_eq!(moved, 2);
+    // The relay dies; the next one (after the lease) takes its batch back, at least once:
+    // queued again, flagged, and its to send.
+    drop(first);
+    let (store, taken) = joined(open().await, LEASE_MS + 1, Guarantee::AtLeastOnce).await;
+    assert_eq!(taken.recovered.requeued, 2);
+    assert_eq!(ids_of(&taken.queued), [a, b]);
+    let store = store.as_ref();
     let requeued = state(store, a).await;
     assert_eq!(requeued.state, RecordState::Queued);
     assert!(requeued.possibly_duplicated);
     // The earlier attempt no longer owns them.
     let stale = RecordChange::of_outcome(&accepted("b-stale"));
-    store.settle(attempt, stale).await.unwrap();
+    store.settle(begun.attempt, stale).await.unwrap();
     assert_eq!(state(store, a).await.state, RecordState::Queued);
 
     // Sent again and refused: a record an earlier attempt may have stored is unknown, never
@@ -118,7 +182,7 @@ async fn suite(store: &dyn Store) {
         message: "refused".into(),
     };
     store
-        .settle(again, RecordChange::of_outcome(&refused))
+        .settle(again.attempt, RecordChange::of_outcome(&refused))
         .await
         .unwrap();
     let answered = state(store, a).await;
@@ -127,38 +191,7 @@ async fn suite(store: &dyn Store) {
         answered.code,
         Some(ReportCode::Slug("invalid-input".into()))
     );
-
-    // Accepted, then its deliveries: settled once every record has its final delivery.
-    let third = store
-        .begin_attempt(vec![b], Vec::new(), now())
-        .await
-        .unwrap()
-        .unwrap();
-    store
-        .settle(third, RecordChange::of_outcome(&accepted("b-3")))
-        .await
-        .unwrap();
-    let accepted_b = state(store, b).await;
-    assert_eq!(accepted_b.state, RecordState::Accepted);
-    assert_eq!(accepted_b.batch_id, Some("b-3".parse().unwrap()));
-    let waiting = store.awaiting_delivery(10).await.unwrap();
-    assert_eq!(waiting, [(third, "b-3".parse().unwrap())]);
-    let receivers = store.receivers(third).await.unwrap();
-    assert_eq!(receivers, [(b, "+919876543212".to_owned())]);
-    let status: BatchStatusResponse = serde_json::from_value(serde_json::json!({"data": [
-        {"receiver_number": "919876543212", "status_info": {"status": "success"}}
-    ]}))
-    .unwrap();
-    let pairing = pair(receivers.iter().map(|(id, r)| (*id, r.as_str())), &status);
-    store
-        .record_deliveries(third, pairing, now())
-        .await
-        .unwrap();
-    assert!(store.awaiting_delivery(10).await.unwrap().is_empty());
-    assert_eq!(
-        state(store, b).await.delivery,
-        Some(tc_core::wire::DeliveryStatus::Success)
-    );
+    deliveries_settle_a_batch(store, b).await;
 
     let mut counts = store.counts().await.unwrap();
     counts.sort();
@@ -170,31 +203,82 @@ async fn suite(store: &dyn Store) {
             (RecordState::Unknown, 1)
         ]
     );
+    a_group_repeats_nothing(store).await;
+}
+
+/// Accepted, then its deliveries: settled once every record has its final delivery.
+async fn deliveries_settle_a_batch(store: &dyn Store, b: RecordId) {
+    let third = store
+        .begin_attempt(vec![b], Vec::new(), now())
+        .await
+        .unwrap()
+        .unwrap()
+        .attempt;
+    store
+        .settle(third, RecordChange::of_outcome(&accepted("b-3")))
+        .await
+        .unwrap();
+    let accepted_b = state(store, b).await;
+    assert_eq!(accepted_b.state, RecordState::Accepted);
+    assert_eq!(accepted_b.batch_id, Some("b-3".parse().unwrap()));
+    let claimed = store.next_to_poll(at(1)).await.unwrap();
+    assert_eq!(claimed, Some((third, "b-3".parse().unwrap())));
+    let receivers = store.receivers(third).await.unwrap();
+    assert_eq!(receivers, [(b, "+919876543212".to_owned())]);
+    let status: BatchStatusResponse = serde_json::from_value(serde_json::json!({"data": [
+        {"receiver_number": "919876543212", "status_info": {"status": "success"}}
+    ]}))
+    .unwrap();
+    let pairing = pair(receivers.iter().map(|(id, r)| (*id, r.as_str())), &status);
+    store
+        .record_deliveries(third, pairing, at(2))
+        .await
+        .unwrap();
+    assert_eq!(store.next_to_poll(at(3)).await.unwrap(), None);
+    assert_eq!(
+        state(store, b).await.delivery,
+        Some(tc_core::wire::DeliveryStatus::Success)
+    );
+}
+
+async fn at_most_once_a_restart_ends_records_in_flight_unknown(open: Open) {
+    let (first, _) = joined(open().await, 0, Guarantee::AtMostOnce).await;
+    let ids = posts_are_queued_once(first.as_ref()).await;
+    first
+        .begin_attempt(ids.clone(), Vec::new(), now())
+        .await
+        .unwrap();
+    drop(first);
+    let (store, taken) = joined(open().await, LEASE_MS + 1, Guarantee::AtMostOnce).await;
+    assert_eq!(taken.recovered.unknown, 3);
+    assert!(taken.queued.is_empty());
+    let status = state(store.as_ref(), ids[0]).await;
+    assert_eq!(status.state, RecordState::Unknown);
+    assert_eq!(status.code, Some(ReportCode::OutcomeUnknown));
+    assert!(!status.possibly_duplicated);
+}
+
+fn sqlite(dir: &tempfile::TempDir) -> Open {
+    let path = dir.path().join("relay.db");
+    Box::new(move || {
+        let path = path.clone();
+        Box::pin(async move {
+            let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+            store
+        })
+    })
 }
 
 #[tokio::test(start_paused = true)]
 async fn the_sqlite_store_keeps_the_lifecycle() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("relay.db")).unwrap();
-    suite(&store).await;
+    suite(sqlite(&dir)).await;
 }
 
 #[tokio::test(start_paused = true)]
-async fn at_most_once_a_restart_ends_records_in_flight_unknown() {
+async fn at_most_once_a_sqlite_restart_ends_records_in_flight_unknown() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("relay.db")).unwrap();
-    let ids = posts_are_queued_once(&store).await;
-    store
-        .begin_attempt(ids.clone(), Vec::new(), now())
-        .await
-        .unwrap();
-    let moved = store
-        .resume(RecordChange::resumed(Guarantee::AtMostOnce))
-        .await
-        .unwrap();
-    assert_eq!(moved, 3);
-    let status = state(&store, ids[0]).await;
-    assert_eq!(status.state, RecordState::Unknown);
-    assert_eq!(status.code, Some(ReportCode::OutcomeUnknown));
-    assert!(!status.possibly_duplicated);
+    at_most_once_a_restart_ends_records_in_flight_unknown(sqlite(&dir)).await;
 }
+
+mod postgres;
