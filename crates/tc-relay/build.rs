@@ -1,6 +1,6 @@
-//! The tests that need a PostgreSQL server run when `TC_POSTGRES_URL` names one, and are
-//! ignored, each with the reason, when it does not; with `TC_POSTGRES_REQUIRED=1` (as CI sets
-//! it) a missing URL stops the build instead, so CI can never skip them.
+// The tests that need a PostgreSQL server run when `TC_POSTGRES_URL` names one, and are
+// ignored, each with the reason, when it does not; with `TC_POSTGRES_REQUIRED=1` (as CI sets
+// it) a missing URL stops the build instead, so CI can never skip them.
 
 use std::env;
 use std::process::ExitCode;

@@ -137,6 +137,8 @@ pub struct Profile {
     pub credentials: Option<PathBuf>,
     /// The Redis that the processes sharing the account coordinate through.
     pub coordinator: Option<String>,
+    /// The relay's queue (`tcbatch serve --store`): a SQLite file or a PostgreSQL URL.
+    pub store: Option<String>,
     /// Keys a secret would be written under: present only to be refused with their line.
     #[serde(
         default,
@@ -398,6 +400,14 @@ pub fn run(args: ConfigArgs) -> Result<(), ConfigError> {
     out.push(("credentials", credentials_shown(credentials.as_deref())));
     let coordinator = coordinator.map(|url| without_password(&url));
     out.push(("coordinator", opt(coordinator.as_ref(), &quoted)));
+    if let Some(store) = &settings.profile.store {
+        // Shown as the relay shows it: a PostgreSQL URL without its password.
+        let shown = match store.parse::<tc_relay::StoreLocation>() {
+            Ok(location) => location.to_string(),
+            Err(error) => format!("invalid: {error}"),
+        };
+        out.push(("store", quoted(&shown)));
+    }
     for (key, value) in out {
         println!("{key} = {value}");
     }

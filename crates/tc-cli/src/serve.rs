@@ -11,29 +11,40 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tc_core::Region;
-use tc_relay::{ProducerKeys, Relay, RelayConfig, TlsConfig, TlsListener};
+use tc_relay::{ProducerKeys, Relay, RelayConfig, Sharing, StoreLocation, TlsConfig, TlsListener};
 
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Producers post to /v1/call-records (one record or {\"call_records\": [...]}); \
                   GET /v1/call-records/{id} says what became of a record. SIGTERM or Ctrl-C \
                   stops taking posts, finishes the requests in flight and exits; queued \
-                  records stay in the store for the next start.\n\nHTTPS: --tls-cert and \
+                  records stay in the store for the next start (or another relay of a shared \
+                  store).\n\nSeveral relays share one queue on PostgreSQL (--store \
+                  postgres://...): any of them takes posts and answers for any record; the \
+                  records of one that dies are taken over by another after --lease.\n\nHTTPS: --tls-cert and \
                   --tls-key (PEM) serve TLS 1.2/1.3; a new certificate is served after a \
                   restart. A non-loopback --listen needs TLS and --producer-keys, or \
                   --insecure-non-loopback and --producer-keys.\n\nExit status: 0 when stopped \
                   by SIGTERM or Ctrl-C; 2 on a usage or credentials error, a certificate or key \
                   that cannot be used, a store that cannot be opened (or is held by another \
-                  relay), or an address that cannot be served on."
+                  relay, or shared by relays this one would not share the account with), or an \
+                  address that cannot be served on."
 )]
 pub struct ServeArgs {
     /// Address to serve on. Any but loopback needs --producer-keys and either TLS
     /// (--tls-cert, --tls-key) or --insecure-non-loopback.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8090")]
     pub listen: SocketAddr,
-    /// The queue's SQLite file (created if missing).
-    #[arg(long, value_name = "PATH", default_value = "tcbatch-relay.db")]
-    pub store: PathBuf,
+    /// Where the queue lives: a SQLite file (created if missing) one relay holds, or
+    /// postgres://USER@HOST:PORT/DATABASE, a queue any number of relays share (each needs the
+    /// same --coordinator, or its own --tokens). Default: the profile's `store`, else
+    /// tcbatch-relay.db.
+    #[arg(long, value_name = "PATH|URL")]
+    pub store: Option<StoreLocation>,
+    /// On a shared store: how long a relay that stops answering keeps its records before
+    /// another takes them over (such as 15s).
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub lease: Duration,
     /// How long the oldest queued record waits for company before a partial batch leaves
     /// (such as 1s, 250ms, 2m).
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
@@ -101,8 +112,16 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(seconds).map_err(|_| format!("`{text}` is out of range"))
 }
 
+/// The store of a relay started without --store and without a profile's.
+const DEFAULT_STORE: &str = "tcbatch-relay.db";
+
 pub fn run(mut args: ServeArgs) -> Result<()> {
-    args.connection.apply_profile_of(&args.profile)?;
+    let settings = crate::config::Settings::load(&args.profile)?;
+    args.connection.apply_profile(&settings)?;
+    if args.store.is_none() {
+        let text = settings.profile.store.as_deref().unwrap_or(DEFAULT_STORE);
+        args.store = Some(text.parse().context("the profile's `store`")?);
+    }
     check_bind(&args)?;
     let tls = load_tls(&args)?;
     let runtime = crate::runtime()?;
@@ -160,7 +179,7 @@ async fn serve(args: ServeArgs, tls: Option<TlsConfig>) -> Result<()> {
     let resumed = relay.recovered();
     eprintln!(
         "tcbatch: relay listening on {scheme}://{address} (store {}, {} queued, {} resumed in flight)",
-        args.store.display(),
+        store_of(&args),
         relay.queue_depth(),
         resumed.requeued + resumed.unknown
     );
@@ -175,8 +194,28 @@ async fn serve(args: ServeArgs, tls: Option<TlsConfig>) -> Result<()> {
     Ok(())
 }
 
+fn store_of(args: &ServeArgs) -> StoreLocation {
+    args.store
+        .clone()
+        .unwrap_or_else(|| StoreLocation::Sqlite(PathBuf::from(DEFAULT_STORE)))
+}
+
+/// How this relay shares the account with others on its store: through the coordinator, or
+/// with the tokens its operator gave it (the flag or the profile), else not at all.
+fn sharing(args: &ServeArgs) -> Sharing {
+    if args.connection.coordinator.is_some() {
+        Sharing::Coordinator
+    } else if args.connection.tokens.is_some() {
+        Sharing::SplitTokens
+    } else {
+        Sharing::Alone
+    }
+}
+
 fn relay_config(args: &ServeArgs) -> Result<RelayConfig> {
-    let mut config = RelayConfig::new(&args.store)
+    let mut config = RelayConfig::new(store_of(args))
+        .with_lease(args.lease)
+        .with_sharing(sharing(args))
         .with_linger(args.linger)
         .with_queue_limit(args.queue_limit)
         .with_in_flight(args.in_flight.map_or(0, usize::from))

@@ -54,6 +54,11 @@ struct Served {
 
 /// Starts `tcbatch serve` on a free loopback port and reads its address from the start-up line.
 fn serve(sim: &Simulator, store: &Path) -> Served {
+    serve_with(sim, store.as_os_str(), &[])
+}
+
+/// [`serve`] on any store (a file or a PostgreSQL URL), with more flags.
+fn serve_with(sim: &Simulator, store: &std::ffi::OsStr, flags: &[&str]) -> Served {
     let config = sim.config();
     let mut child = Command::new(TCBATCH)
         .args([
@@ -68,6 +73,7 @@ fn serve(sim: &Simulator, store: &Path) -> Served {
         .args(["--rate-limit", "50", "--rate-window-ms", "1000"])
         .arg("--store")
         .arg(store)
+        .args(flags)
         .args(["--base-url", &sim.base_url()])
         .env("TRUECALLER_CLIENT_ACCOUNT_ID", &config.client_account_id)
         .env("TRUECALLER_KEY_ID", &config.key_id)
@@ -507,4 +513,194 @@ async fn a_posts_problems_are_the_ones_validate_prints_for_the_same_json() {
         "{problems:?}"
     );
     sim.shutdown().await;
+}
+
+#[path = "../../tc-relay/tests/support/database.rs"]
+mod database;
+
+/// The receivers the simulator stored more than once.
+fn stored_twice(sim: &Simulator) -> HashSet<String> {
+    let mut seen = HashSet::new();
+    sim.stored_records()
+        .into_iter()
+        .map(|r| r.record.receiver_number)
+        .filter(|r| !seen.insert(r.clone()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(tc_postgres),
+    ignore = "needs PostgreSQL: set TC_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres"
+)]
+async fn two_relays_on_one_postgres_queue_survive_the_kill_of_one() {
+    let sim = Simulator::start(SimConfig {
+        rate_per_minute: 50,
+        rate_window: Duration::from_secs(1),
+        fail_rate: 0.05,
+        drop_rate: 0.05,
+        seed: 5,
+        ..SimConfig::demo()
+    })
+    .await
+    .unwrap();
+    let database = database::TestDatabase::create().await;
+    let url = database.url();
+    // Each relay its own token of the account (split, no coordinator), a short lease.
+    let flags = ["--lease", "2s"];
+    let mut doomed = serve_with(&sim, url.as_ref(), &flags);
+    let mut survivor = serve_with(&sim, url.as_ref(), &flags);
+    let acked = Arc::new(AtomicUsize::new(0));
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let numbers = receivers(4000, 11);
+    let (progress, mut acks) = mpsc::unbounded_channel();
+    // Producers spread over both relays, as behind a load balancer.
+    let to_doomed: Vec<String> = numbers.chunks(500).step_by(2).flatten().cloned().collect();
+    let producers: Vec<_> = numbers
+        .chunks(500)
+        .enumerate()
+        .map(|(n, chunk)| {
+            let base = if n % 2 == 0 {
+                &doomed.base
+            } else {
+                &survivor.base
+            };
+            tokio::spawn(produce(
+                base.clone(),
+                chunk.to_vec(),
+                acked.clone(),
+                acknowledged.clone(),
+                progress.clone(),
+            ))
+        })
+        .collect();
+    drop(progress);
+    let reached = tokio::time::timeout(ACK_BOUND, async {
+        while let Some(total) = acks.recv().await {
+            if total >= 1000 {
+                return Some(total);
+            }
+        }
+        None
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no 1,000th acknowledgement within {ACK_BOUND:?}"));
+    assert!(
+        reached.is_some(),
+        "producers stopped before 1,000 acknowledgements"
+    );
+    doomed.child.kill().unwrap(); // SIGKILL, with batches in flight and records queued
+    doomed.child.wait().unwrap();
+    for producer in producers {
+        producer.await.unwrap();
+    }
+    let acknowledged: Vec<String> = acknowledged.lock().unwrap().clone();
+
+    // The survivor takes the dead relay's records over once its lease lapses, and sends them.
+    let mut stores = sim.watch_stored();
+    let missing = |sim: &Simulator| {
+        let stored: HashSet<String> = sim
+            .stored_records()
+            .into_iter()
+            .map(|r| r.record.receiver_number)
+            .collect();
+        acknowledged.iter().filter(|r| !stored.contains(*r)).count()
+    };
+    let delivered = tokio::time::timeout(DELIVERY_BOUND, async {
+        loop {
+            stores.borrow_and_update();
+            if missing(&sim) == 0 {
+                return;
+            }
+            stores.changed().await.expect("the simulator runs");
+        }
+    })
+    .await;
+    let missing = missing(&sim);
+    assert!(
+        delivered.is_ok() && missing == 0,
+        "of {} acknowledged records, {missing} never reached the API within {DELIVERY_BOUND:?}",
+        acknowledged.len()
+    );
+    // Every record the API holds twice is flagged in the shared store.
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let flagged: HashSet<String> = client
+        .query(
+            "SELECT receiver FROM tc_relay.records WHERE possibly_duplicated",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let unflagged: Vec<String> = stored_twice(&sim)
+        .into_iter()
+        .filter(|r| !flagged.contains(r))
+        .collect();
+    assert!(
+        unflagged.is_empty(),
+        "stored twice, never flagged: {unflagged:?}"
+    );
+    // And the survivor did take over: records posted to the dead relay are now its own.
+    let taken: i64 = client
+        .query_one(
+            "SELECT count(*) FROM tc_relay.records r JOIN tc_relay.relays l ON r.owner = l.relay \
+             WHERE r.receiver = ANY($1)",
+            &[&to_doomed],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        taken > 0,
+        "the survivor took none of the dead relay's records"
+    );
+    drop(client);
+
+    let terminated = Command::new("kill")
+        .args(["-TERM", &survivor.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
+    let status = survivor.child.wait().unwrap();
+    assert!(status.success(), "SIGTERM ends the relay cleanly: {status}");
+    sim.shutdown().await;
+}
+
+#[test]
+#[cfg_attr(
+    not(tc_postgres),
+    ignore = "needs PostgreSQL: set TC_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres"
+)]
+fn a_second_relay_that_would_not_share_the_account_is_refused() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let sim = runtime
+        .block_on(Simulator::start(SimConfig::demo()))
+        .unwrap();
+    let database = runtime.block_on(database::TestDatabase::create());
+    let url = database.url();
+    let mut first = serve_with(&sim, url.as_ref(), &[]);
+    let config = sim.config();
+    let refused = Command::new(TCBATCH)
+        .args(["serve", "--listen", "127.0.0.1:0", "--store", &url])
+        .args(["--base-url", &sim.base_url()])
+        .env("TRUECALLER_CLIENT_ACCOUNT_ID", &config.client_account_id)
+        .env("TRUECALLER_KEY_ID", &config.key_id)
+        .env("TRUECALLER_API_KEY", &config.api_key)
+        .output()
+        .unwrap();
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--coordinator") && stderr.contains("--tokens"),
+        "{stderr}"
+    );
+    runtime.block_on(sim.shutdown());
+    drop(database);
 }
