@@ -975,8 +975,18 @@ fn async_tests_of_the_transport_simulator_and_push_run_in_paused_time() {
     ] {
         for file in rust_files(&root().join(dir)) {
             let text = std::fs::read_to_string(&file).unwrap_or_default();
-            for (number, line) in text.lines().enumerate() {
-                if line.contains("#[tokio::test") && !line.contains("start_paused = true") {
+            let lines: Vec<&str> = text.lines().collect();
+            for (number, line) in lines.iter().enumerate() {
+                // A test of the PostgreSQL store talks to a server over a socket, which a
+                // paused clock does not govern: it runs in real time, asserting no duration.
+                let needs_postgres = lines[number + 1..]
+                    .iter()
+                    .take(3)
+                    .any(|l| l.contains("not(tc_postgres)"));
+                if line.contains("#[tokio::test")
+                    && !line.contains("start_paused = true")
+                    && !needs_postgres
+                {
                     let shown = file.strip_prefix(root()).unwrap_or(&file).display();
                     found.push(format!("{shown}:{}: `{}`", number + 1, line.trim()));
                 }
@@ -1183,6 +1193,65 @@ fn redis_tests_run_with_redis_and_say_why_they_are_ignored_without_it() {
     assert!(
         ci.contains("export TC_REDIS_REQUIRED=1"),
         ".ci/run requires the Redis tests to run"
+    );
+}
+
+#[test]
+fn postgres_tests_run_with_postgres_and_say_why_they_are_ignored_without_it() {
+    // A test that makes a database of its own needs a PostgreSQL server: without
+    // TC_POSTGRES_URL it is ignored with the reason, and with TC_POSTGRES_REQUIRED=1 (CI) the
+    // build stops instead (tc-relay's build script, which tc-cli's includes).
+    let mut found = Vec::new();
+    for dir in ["crates/tc-relay", "crates/tc-cli/tests"] {
+        for file in rust_files(&root().join(dir)) {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            for (number, line) in lines.iter().enumerate() {
+                let trimmed = line.trim();
+                if trimmed != "#[test]" && !trimmed.starts_with("#[tokio::test") {
+                    continue;
+                }
+                let attributes: String = lines[number + 1..]
+                    .iter()
+                    .take_while(|l| !l.contains("fn "))
+                    .flat_map(|l| l.chars())
+                    .filter(|c| !c.is_whitespace())
+                    .collect();
+                // The test's body: up to the next test attribute.
+                let body: String = lines[number + 1..]
+                    .iter()
+                    .take_while(|l| !l.trim().starts_with("#[test") && !l.contains("#[tokio::test"))
+                    .copied()
+                    .collect();
+                let needs = body.contains("TestDatabase") || body.contains("postgres(&database)");
+                let gated =
+                    attributes.starts_with("#[cfg_attr(not(tc_postgres),ignore=\"needsPostgreSQL");
+                if needs && !gated {
+                    let shown = file.strip_prefix(root()).unwrap_or(&file).display();
+                    found.push(format!("{shown}:{}: `{trimmed}`", number + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "follow each PostgreSQL test's attribute with #[cfg_attr(not(tc_postgres), ignore = \
+         \"needs PostgreSQL: set TC_POSTGRES_URL=...\")]:\n{}",
+        found.join("\n")
+    );
+    let build = std::fs::read_to_string(root().join("crates/tc-relay/build.rs")).unwrap();
+    assert!(build.contains("TC_POSTGRES_REQUIRED") && build.contains("rustc-cfg=tc_postgres"));
+    let cli_build = std::fs::read_to_string(root().join("crates/tc-cli/build.rs")).unwrap();
+    assert!(cli_build.contains("include!(\"../tc-relay/build.rs\")"));
+    let ci = std::fs::read_to_string(root().join(".ci/run")).unwrap();
+    assert!(
+        ci.contains("export TC_POSTGRES_REQUIRED=1"),
+        ".ci/run requires the PostgreSQL tests to run"
+    );
+    let workflow = std::fs::read_to_string(root().join(".github/workflows/ci.yml")).unwrap();
+    assert!(
+        workflow.contains("TC_POSTGRES_URL"),
+        "the workflow gives the tests a PostgreSQL"
     );
 }
 

@@ -37,9 +37,14 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
     /// Where the queue lives: a SQLite file (created if missing) one relay holds, or
     /// postgres://USER@HOST:PORT/DATABASE, a queue any number of relays share (each needs the
-    /// same --coordinator, or its own --tokens). Default: the profile's `store`, else
-    /// tcbatch-relay.db.
-    #[arg(long, value_name = "PATH|URL")]
+    /// same --coordinator, or its own --tokens). Default: TCBATCH_STORE (so a password in the
+    /// URL stays out of the process list), else the profile's `store`, else tcbatch-relay.db.
+    #[arg(
+        long,
+        value_name = "PATH|URL",
+        env = "TCBATCH_STORE",
+        hide_env_values = true
+    )]
     pub store: Option<StoreLocation>,
     /// On a shared store: how long a relay that stops answering keeps its records before
     /// another takes them over (such as 15s).

@@ -168,6 +168,9 @@ struct Db {
     /// This relay's number: how many times the store was opened, this time included. Records
     /// of an earlier number were left by a relay that stopped.
     me: i64,
+    /// Whether this relay took over what the last one left: once is all there is, since no
+    /// other relay can open the file meanwhile.
+    taken_over: bool,
 }
 
 /// The layout this build writes. 1: before records had an owner (read and migrated).
@@ -202,12 +205,19 @@ impl Db {
         })?;
         conn.execute_batch("COMMIT")
             .map_err(Error::store("prepare the store"))?;
-        Ok(Db { conn, me })
+        Ok(Db {
+            conn,
+            me,
+            taken_over: false,
+        })
     }
 
     /// Takes over what a relay that stopped left: records in flight as `change` says, then
     /// every queued record not this relay's.
     fn take_over(&mut self, change: &RecordChange) -> Result<TakenOver, Error> {
+        if self.taken_over {
+            return Ok(TakenOver::default());
+        }
         let context = "take over the records left";
         let tx = self
             .conn
@@ -235,6 +245,7 @@ impl Db {
             })
             .map_err(Error::store(context))?;
         tx.commit().map_err(Error::store(context))?;
+        self.taken_over = true;
         queued.sort_by_key(|stored| stored.id);
         Ok(TakenOver {
             recovered: Recovered::of(change, moved),
