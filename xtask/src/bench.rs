@@ -33,8 +33,16 @@ pub fn bench(options: &[String]) -> Result<()> {
             "--validate-only",
             "--no-shared",
             "--shared-only",
+            "--no-postgres",
+            "--postgres-only",
         ],
-        &["--records", "--rows", "--submit-rows", "--redis"],
+        &[
+            "--records",
+            "--rows",
+            "--submit-rows",
+            "--redis",
+            "--postgres",
+        ],
     )?;
     let records = numeric_option(options, "--records", 200_000)?;
     let rows = numeric_option(options, "--rows", 1_000_000)?;
@@ -51,6 +59,12 @@ pub fn bench(options: &[String]) -> Result<()> {
         table.extend(crate::bench_relay::relay_rows()?);
     } else if given("--shared-only") {
         table.extend(crate::bench_shared::shared_rows(&redis_url)?);
+    } else if given("--postgres-only") {
+        let postgres_url = postgres_url(options)?;
+        table.extend(crate::bench_postgres::postgres_rows(
+            &redis_url,
+            &postgres_url,
+        )?);
     } else {
         let core = core_throughput(records)?;
         table.extend(core.rows);
@@ -65,6 +79,13 @@ pub fn bench(options: &[String]) -> Result<()> {
             if !given("--no-shared") && !given("--validate-only") {
                 table.extend(crate::bench_shared::shared_rows(&redis_url)?);
             }
+            if !given("--no-postgres") && !given("--validate-only") {
+                let postgres_url = postgres_url(options)?;
+                table.extend(crate::bench_postgres::postgres_rows(
+                    &redis_url,
+                    &postgres_url,
+                )?);
+            }
         }
         if !given("--validate-only") {
             for tokens in [1, 10] {
@@ -77,6 +98,18 @@ pub fn bench(options: &[String]) -> Result<()> {
         println!("{row}");
     }
     Ok(())
+}
+
+/// The PostgreSQL the shared-queue runs make their databases on: `--postgres URL`, else
+/// `$TC_POSTGRES_URL`, else the default port on loopback.
+fn postgres_url(options: &[String]) -> Result<String> {
+    match options.iter().position(|o| o == "--postgres") {
+        Some(at) => options.get(at + 1).cloned().context(
+            "--postgres needs a URL, as in `--postgres postgres://postgres@127.0.0.1:5432/postgres`",
+        ),
+        None => Ok(std::env::var("TC_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())),
+    }
 }
 
 /// The Redis the shared-account runs coordinate through: `--redis URL`, else `$TC_REDIS_URL`,

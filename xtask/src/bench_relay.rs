@@ -18,14 +18,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const PRODUCERS: usize = 50;
 /// How long each ingestion run posts.
-const INGEST_TIME: Duration = Duration::from_secs(8);
+pub(crate) const INGEST_TIME: Duration = Duration::from_secs(8);
 /// A ceiling on each producer's posts, so a run ends even if the clock misbehaves.
 const MAX_POSTS_PER_PRODUCER: u64 = 200_000;
 const INGEST_TARGET_PER_SECOND: f64 = 20_000.0;
 /// The latency run: one record every 5 ms for 10 s.
 const ARRIVAL_PER_SECOND: u64 = 200;
 const ARRIVAL_TIME: Duration = Duration::from_secs(10);
-const LINGER: Duration = Duration::from_secs(1);
+pub(crate) const LINGER: Duration = Duration::from_secs(1);
 /// The latency target: the linger plus 100 ms, a bucket bound of the relay's histogram.
 const LATENCY_TARGET_SECONDS: f64 = 1.1;
 /// The saturation runs' scaled limit: 40 requests per token in any 2-second window carry
@@ -85,7 +85,7 @@ impl RateLimit {
 }
 
 /// The API's own limit: 60 requests per token per minute.
-const REAL_LIMIT: RateLimit = RateLimit {
+pub(crate) const REAL_LIMIT: RateLimit = RateLimit {
     requests: 60,
     window_ms: 60_000,
 };
@@ -165,11 +165,22 @@ impl Relay {
         limit: RateLimit,
         extra: &[String],
     ) -> Result<Relay> {
-        let dir = bench_dir()?;
-        let store = dir.join(format!("relay-{name}.db"));
+        let store = bench_dir()?.join(format!("relay-{name}.db"));
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", store.display()));
         }
+        Relay::start_on(name, store.as_os_str(), mock_addr, limit, extra).await
+    }
+
+    /// [`Relay::start`] on a store of the caller's: a file or a PostgreSQL URL.
+    pub async fn start_on(
+        name: &str,
+        store: &std::ffi::OsStr,
+        mock_addr: SocketAddr,
+        limit: RateLimit,
+        extra: &[String],
+    ) -> Result<Relay> {
+        let dir = bench_dir()?;
         let credentials = demo_credentials(&dir.join("relay.credentials"))?;
         let addr = free_loopback_port()?;
         let log = dir.join(format!("relay-{name}.stderr"));
@@ -222,6 +233,12 @@ impl Relay {
         }
     }
 
+    /// Ends the relay with SIGKILL, as a machine's loss would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     pub fn last_words(&self) -> String {
         super::bench::tail(&self.log, 10)
     }
@@ -244,13 +261,13 @@ impl Drop for Relay {
 }
 
 /// Receivers numbered from one counter, so no two records in a run are the same call.
-struct Records {
-    next: AtomicU64,
+pub(crate) struct Records {
+    pub next: AtomicU64,
 }
 
 impl Records {
     /// `count` records, each showing from now until an hour from now.
-    fn body(&self, count: usize) -> serde_json::Value {
+    pub fn body(&self, count: usize) -> serde_json::Value {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
@@ -284,7 +301,7 @@ pub(crate) struct Posted {
 }
 
 /// Posts `records` records, counting those a 202 acknowledged.
-async fn post(
+pub(crate) async fn post(
     client: &reqwest::Client,
     url: &str,
     records: &Records,
@@ -471,13 +488,13 @@ async fn settled_histogram(
 }
 
 /// A Prometheus histogram: cumulative counts per upper bound, in seconds.
-struct Histogram {
-    buckets: Vec<(f64, u64)>,
-    count: u64,
+pub(crate) struct Histogram {
+    pub buckets: Vec<(f64, u64)>,
+    pub count: u64,
 }
 
 impl Histogram {
-    fn parse(text: &str, name: &str) -> Result<Histogram> {
+    pub fn parse(text: &str, name: &str) -> Result<Histogram> {
         let bucket_prefix = format!("{name}_bucket{{le=\"");
         let mut buckets = Vec::new();
         let mut count = None;
@@ -504,7 +521,7 @@ impl Histogram {
     }
 
     /// The smallest bucket bound at or below which a share `q` of the observations lie.
-    fn quantile_bound(&self, q: f64) -> f64 {
+    pub fn quantile_bound(&self, q: f64) -> f64 {
         let wanted = (q * self.count as f64).ceil() as u64;
         self.buckets
             .iter()
@@ -513,7 +530,7 @@ impl Histogram {
     }
 
     /// The share of observations at or below `bound`, which must be one of the buckets'.
-    fn share_within(&self, bound: f64) -> f64 {
+    pub fn share_within(&self, bound: f64) -> f64 {
         let n = self
             .buckets
             .iter()

@@ -192,7 +192,7 @@ fn load(relays: &[Relay]) -> Vec<tokio::task::JoinHandle<Duration>> {
 
 /// Deletes Redis's keys of the demo account on the simulator at `base_url` (the coordinator
 /// scopes them by account and API); returns how many there were.
-fn clear_namespace(redis_url: &str, base_url: &str) -> Result<usize> {
+pub(crate) fn clear_namespace(redis_url: &str, base_url: &str) -> Result<usize> {
     let client = redis::Client::open(redis_url).context("--redis is not a Redis URL")?;
     let mut connection = client
         .get_connection_with_timeout(Duration::from_secs(2))

@@ -2,6 +2,7 @@
 //! `fuzz` runs the property tests long; `bench` measures throughput and memory.
 
 mod bench;
+mod bench_postgres;
 mod bench_relay;
 mod bench_shared;
 mod bench_submit;

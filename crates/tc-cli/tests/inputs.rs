@@ -627,3 +627,25 @@ fn the_bank_example_validates_the_same_as_csv_and_as_xlsx() {
     assert!(csv.stderr.contains("8 records: 8 valid, 0 invalid"));
     assert!(xlsx.stderr.contains("8 records: 8 valid, 0 invalid"));
 }
+
+#[test]
+fn a_relay_store_in_a_profile_is_shown_without_its_password() {
+    let dir = with_file(
+        "tcbatch.toml",
+        "[profiles.relay]\nstore = \"postgres://relay:pa55w0rd@db.internal:5432/tcbatch?sslmode=require\"\n",
+    );
+    let run = tcbatch(dir.path(), &["config", "show", "--profile", "relay"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains(
+            "store = \"postgres://relay:[redacted]@db.internal:5432/tcbatch?sslmode=require\""
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.transcript().contains("pa55w0rd"),
+        "{}",
+        run.transcript()
+    );
+}

@@ -115,7 +115,10 @@ impl PostgresStore {
     }
 
     async fn client(&self, context: &'static str) -> Result<Object, Error> {
-        self.pool.get().await.map_err(Error::store(context))
+        self.pool.get().await.map_err(|error| match error {
+            deadpool_postgres::PoolError::Backend(error) => db(context)(error),
+            other => Error::store(context)(other),
+        })
     }
 
     fn me(&self) -> i64 {
@@ -141,7 +144,7 @@ impl PostgresStore {
             let mut tries = 0;
             loop {
                 tries += 1;
-                let tx = client.transaction().await.map_err(Error::store(context))?;
+                let tx = client.transaction().await.map_err(db(context))?;
                 let done = match work(&tx, self.me()).await {
                     Ok(value) => tx.commit().await.map(|()| value),
                     Err(error) => Err(error),
@@ -149,7 +152,7 @@ impl PostgresStore {
                 match done {
                     Ok(value) => return Ok(value),
                     Err(error) if tries < TRIES && is_transient(&error) => continue,
-                    Err(error) => return Err(Error::store(context)(error)),
+                    Err(error) => return Err(db(context)(error)),
                 }
             }
         })
@@ -159,6 +162,39 @@ impl PostgresStore {
 /// Boxed futures borrowing a transaction, for [`PostgresStore::transact`].
 mod futures_core_like {
     pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+}
+
+/// A failure of the database, said whole: tokio-postgres's own words are "db error", its
+/// cause holds the server's message and code.
+#[derive(Debug)]
+pub(crate) struct DatabaseError(String);
+
+impl std::fmt::Display for DatabaseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DatabaseError {}
+
+/// Maps a tokio-postgres error to the relay's, with the server's message and SQLSTATE.
+fn db(context: &'static str) -> impl FnOnce(tokio_postgres::Error) -> Error {
+    move |error| {
+        let text = match error.as_db_error() {
+            Some(db) => format!("{} ({}): {}", db.severity(), db.code().code(), db.message()),
+            None => {
+                let mut text = error.to_string();
+                let mut cause = std::error::Error::source(&error);
+                while let Some(inner) = cause {
+                    text.push_str(": ");
+                    text.push_str(&inner.to_string());
+                    cause = inner.source();
+                }
+                text
+            }
+        };
+        Error::store(context)(DatabaseError(text))
+    }
 }
 
 fn is_transient(error: &tokio_postgres::Error) -> bool {
@@ -171,20 +207,20 @@ fn is_transient(error: &tokio_postgres::Error) -> bool {
 
 async fn migrate(client: &mut Object) -> Result<(), Error> {
     let context = "prepare the store";
-    let tx = client.transaction().await.map_err(Error::store(context))?;
+    let tx = client.transaction().await.map_err(db(context))?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
-        .map_err(Error::store(context))?;
+        .map_err(db(context))?;
     tx.batch_execute(
         "CREATE SCHEMA IF NOT EXISTS tc_relay; \
          CREATE TABLE IF NOT EXISTS tc_relay.schema_version (version INTEGER NOT NULL)",
     )
     .await
-    .map_err(Error::store(context))?;
+    .map_err(db(context))?;
     let found: Option<i32> = tx
         .query_opt("SELECT max(version) FROM tc_relay.schema_version", &[])
         .await
-        .map_err(Error::store(context))?
+        .map_err(db(context))?
         .and_then(|row| row.get(0));
     if let Some(found) = found.filter(|v| *v > SCHEMA_VERSION) {
         return Err(Error::StoreSchema {
@@ -192,18 +228,16 @@ async fn migrate(client: &mut Object) -> Result<(), Error> {
             supported: i64::from(SCHEMA_VERSION),
         });
     }
-    tx.batch_execute(SCHEMA)
-        .await
-        .map_err(Error::store(context))?;
+    tx.batch_execute(SCHEMA).await.map_err(db(context))?;
     if found.is_none() {
         tx.execute(
             "INSERT INTO tc_relay.schema_version (version) VALUES ($1)",
             &[&SCHEMA_VERSION],
         )
         .await
-        .map_err(Error::store(context))?;
+        .map_err(db(context))?;
     }
-    tx.commit().await.map_err(Error::store(context))
+    tx.commit().await.map_err(db(context))
 }
 
 impl Store for PostgresStore {
@@ -222,7 +256,7 @@ impl Store for PostgresStore {
                     ],
                 )
                 .await
-                .map_err(Error::store(context))?;
+                .map_err(db(context))?;
             let me: i64 = row.get(0);
             self.me.store(me, Ordering::SeqCst);
             let rows = client
@@ -232,7 +266,7 @@ impl Store for PostgresStore {
                     &[&me, &lease.now.as_i64()],
                 )
                 .await
-                .map_err(Error::store(context))?;
+                .map_err(db(context))?;
             Ok(rows
                 .iter()
                 .map(|row| Peer {
@@ -372,7 +406,7 @@ impl Store for PostgresStore {
                     &[&id.get()],
                 )
                 .await
-                .map_err(Error::store(context))?;
+                .map_err(db(context))?;
             Ok(row.map(|row| tracked(id, &row)))
         })
     }
@@ -411,7 +445,7 @@ impl Store for PostgresStore {
                     &[&attempt.0, &columns::state(RecordState::Accepted)],
                 )
                 .await
-                .map_err(Error::store(context))?;
+                .map_err(db(context))?;
             Ok(rows
                 .iter()
                 .map(|row| (RecordId::new(row.get(0)), row.get(1)))
@@ -467,7 +501,7 @@ impl Store for PostgresStore {
                     &[],
                 )
                 .await
-                .map_err(Error::store(context))?;
+                .map_err(db(context))?;
             Ok(rows
                 .iter()
                 .filter_map(|row| {

@@ -188,3 +188,19 @@ async fn a_store_of_a_newer_relay_is_refused() {
     let refused = PostgresStore::open(&url).await.err().expect("refused");
     assert!(matches!(refused, Error::StoreSchema { .. }), "{refused}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_database_that_does_not_answer_is_named_with_the_reason() {
+    // Port 1 on loopback: nothing listens there, so the connection is refused at once.
+    let url: PostgresUrl = "postgres://relay:hunter2@127.0.0.1:1/queue"
+        .parse()
+        .unwrap();
+    let error = PostgresStore::open(&url).await.err().expect("refused");
+    let message = error.to_string();
+    assert!(
+        message.starts_with("cannot connect to the store: "),
+        "{message}"
+    );
+    assert!(message.to_lowercase().contains("refused"), "{message}");
+    assert!(!message.contains("hunter2"), "{message}");
+}
