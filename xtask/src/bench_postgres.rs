@@ -371,6 +371,41 @@ async fn saturation(redis_url: &str, server: &str) -> Result<TableRow> {
     })
 }
 
+/// Waits until the records `held` by the relay `dead` (killed at `killed`) were taken over and
+/// sent: the time to each.
+async fn until_sent(
+    db: &tokio_postgres::Client,
+    held: &[i64],
+    dead: i64,
+    killed: Instant,
+) -> Result<(Duration, Duration)> {
+    let mut taken_after = None;
+    loop {
+        let rows = db
+            .query_one(
+                "SELECT count(*) FILTER (WHERE owner = $2), \
+                        count(*) FILTER (WHERE state IN ('queued', 'in_flight')) \
+                 FROM tc_relay.records WHERE id = ANY($1)",
+                &[&held, &dead],
+            )
+            .await?;
+        let (still_dead, unsent): (i64, i64) = (rows.get(0), rows.get(1));
+        if still_dead == 0 && taken_after.is_none() {
+            taken_after = Some(killed.elapsed());
+        }
+        if unsent == 0 {
+            let sent_after = killed.elapsed();
+            return Ok((taken_after.unwrap_or(sent_after), sent_after));
+        }
+        ensure!(
+            killed.elapsed() < TAKE_OVER_LIMIT,
+            "{unsent} of the {} records the dead relay held were not sent within {TAKE_OVER_LIMIT:?}",
+            held.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Saturating load over both relays; `kill -9` of the first; the time until the second has
 /// taken over and sent every record the first held queued or in flight.
 async fn kill(redis_url: &str, server: &str) -> Result<TableRow> {
@@ -405,31 +440,7 @@ async fn kill(redis_url: &str, server: &str) -> Result<TableRow> {
         .iter()
         .map(|row| row.get(0))
         .collect();
-    let mut taken_after = None;
-    let sent_after = loop {
-        let rows = db
-            .query_one(
-                "SELECT count(*) FILTER (WHERE owner = $2), \
-                        count(*) FILTER (WHERE state IN ('queued', 'in_flight')) \
-                 FROM tc_relay.records WHERE id = ANY($1)",
-                &[&held, &dead],
-            )
-            .await?;
-        let (still_dead, unsent): (i64, i64) = (rows.get(0), rows.get(1));
-        if still_dead == 0 && taken_after.is_none() {
-            taken_after = Some(killed.elapsed());
-        }
-        if unsent == 0 {
-            break killed.elapsed();
-        }
-        ensure!(
-            killed.elapsed() < TAKE_OVER_LIMIT,
-            "{unsent} of the {} records the dead relay held were not sent within {TAKE_OVER_LIMIT:?}",
-            held.len()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let taken_after = taken_after.unwrap_or(sent_after);
+    let (taken_after, sent_after) = until_sent(&db, &held, dead, killed).await?;
     let acknowledged = posted
         .acknowledged
         .load(std::sync::atomic::Ordering::Relaxed);

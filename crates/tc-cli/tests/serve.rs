@@ -518,6 +518,35 @@ async fn a_posts_problems_are_the_ones_validate_prints_for_the_same_json() {
 #[path = "../../tc-relay/tests/support/database.rs"]
 mod database;
 
+/// From the shared store at `url`: the receivers of records flagged possibly duplicated, and
+/// how many of the records posted to `receivers` a live relay owns.
+async fn read_shared_store(url: &str, receivers: &[String]) -> (HashSet<String>, i64) {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let flagged = client
+        .query(
+            "SELECT receiver FROM tc_relay.records WHERE possibly_duplicated",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let owned: i64 = client
+        .query_one(
+            "SELECT count(*) FROM tc_relay.records r JOIN tc_relay.relays l ON r.owner = l.relay \
+             WHERE r.receiver = ANY($1)",
+            &[&receivers],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    (flagged, owned)
+}
+
 /// The receivers the simulator stored more than once.
 fn stored_twice(sim: &Simulator) -> HashSet<String> {
     let mut seen = HashSet::new();
@@ -622,21 +651,9 @@ async fn two_relays_on_one_postgres_queue_survive_the_kill_of_one() {
         "of {} acknowledged records, {missing} never reached the API within {DELIVERY_BOUND:?}",
         acknowledged.len()
     );
-    // Every record the API holds twice is flagged in the shared store.
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    let flagged: HashSet<String> = client
-        .query(
-            "SELECT receiver FROM tc_relay.records WHERE possibly_duplicated",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
+    // Every record the API holds twice is flagged in the shared store, and the survivor did
+    // take over: records posted to the dead relay are now its own.
+    let (flagged, taken) = read_shared_store(&url, &to_doomed).await;
     let unflagged: Vec<String> = stored_twice(&sim)
         .into_iter()
         .filter(|r| !flagged.contains(r))
@@ -645,21 +662,10 @@ async fn two_relays_on_one_postgres_queue_survive_the_kill_of_one() {
         unflagged.is_empty(),
         "stored twice, never flagged: {unflagged:?}"
     );
-    // And the survivor did take over: records posted to the dead relay are now its own.
-    let taken: i64 = client
-        .query_one(
-            "SELECT count(*) FROM tc_relay.records r JOIN tc_relay.relays l ON r.owner = l.relay \
-             WHERE r.receiver = ANY($1)",
-            &[&to_doomed],
-        )
-        .await
-        .unwrap()
-        .get(0);
     assert!(
         taken > 0,
         "the survivor took none of the dead relay's records"
     );
-    drop(client);
 
     let terminated = Command::new("kill")
         .args(["-TERM", &survivor.child.id().to_string()])

@@ -137,20 +137,7 @@ impl Relay {
                 Some(_) => Sharing::Coordinator,
                 None => Sharing::Alone,
             });
-        let peers = store.join(lease(&config, clock.as_ref()), sharing).await?;
-        if !peers.is_empty() && sharing == Sharing::Alone {
-            store.leave().await?;
-            return Err(Error::UnsharedAccount { peers: peers.len() });
-        }
-        if let Some(peer) = peers.iter().find(|p| p.sharing != sharing) {
-            tracing::warn!(
-                relay = peer.relay,
-                "another relay of this store shares the account differently ({:?}, this one \
-                 {:?}): give every relay the same --coordinator, or each its own --tokens",
-                peer.sharing,
-                sharing
-            );
-        }
+        join(store.as_ref(), lease(&config, clock.as_ref()), sharing).await?;
         let change = RecordChange::resumed(config.guarantee());
         let taken = store.take_over(change, clock.now()).await?;
         let (posts, jobs) = mpsc::channel(PENDING_POSTS);
@@ -270,6 +257,25 @@ impl Drop for Relay {
             task.abort();
         }
     }
+}
+
+/// Joins the relays of the store, unless this one would not share the account with them.
+async fn join(store: &dyn Store, lease: Lease, sharing: Sharing) -> Result<(), Error> {
+    let peers = store.join(lease, sharing).await?;
+    if !peers.is_empty() && sharing == Sharing::Alone {
+        store.leave().await?;
+        return Err(Error::UnsharedAccount { peers: peers.len() });
+    }
+    if let Some(peer) = peers.iter().find(|p| p.sharing != sharing) {
+        tracing::warn!(
+            relay = peer.relay,
+            "another relay of this store shares the account differently ({:?}, this one \
+             {:?}): give every relay the same --coordinator, or each its own --tokens",
+            peer.sharing,
+            sharing
+        );
+    }
+    Ok(())
 }
 
 /// This relay's lease from now, as long as configured.

@@ -647,27 +647,7 @@ async fn begin_attempt(
     expired: &[(RecordId, String)],
     now: EpochMillis,
 ) -> Result<Option<Begun>, tokio_postgres::Error> {
-    let queued = columns::state(RecordState::Queued);
-    if !expired.is_empty() {
-        let (ids, messages): (Vec<i64>, Vec<&str>) =
-            expired.iter().map(|(id, m)| (id.get(), m.as_str())).unzip();
-        let window_expired =
-            columns::code(&tc_engine::ReportCode::Rule(tc_core::Code::WindowExpired));
-        tx.execute(
-            "UPDATE tc_relay.records SET state = $3, code = $4, message = u.message \
-             FROM UNNEST($1::int8[], $2::text[]) AS u(id, message) \
-             WHERE records.id = u.id AND records.state = $5 AND records.owner = $6",
-            &[
-                &ids,
-                &messages,
-                &columns::state(RecordState::Rejected),
-                &window_expired,
-                &queued,
-                &me,
-            ],
-        )
-        .await?;
-    }
+    reject_expired(tx, me, expired).await?;
     if sent.is_empty() {
         return Ok(None);
     }
@@ -687,7 +667,7 @@ async fn begin_attempt(
                 &ids,
                 &attempt,
                 &columns::state(RecordState::InFlight),
-                &queued,
+                &columns::state(RecordState::Queued),
                 &me,
             ],
         )
@@ -711,6 +691,36 @@ async fn begin_attempt(
             .filter(|id| moved.contains(&id.get()))
             .collect(),
     }))
+}
+
+/// Rejects the records whose window closed before their batch left (`window_expired`), those
+/// still queued and `me`'s.
+async fn reject_expired(
+    tx: &deadpool_postgres::Transaction<'_>,
+    me: i64,
+    expired: &[(RecordId, String)],
+) -> Result<(), tokio_postgres::Error> {
+    if expired.is_empty() {
+        return Ok(());
+    }
+    let (ids, messages): (Vec<i64>, Vec<&str>) =
+        expired.iter().map(|(id, m)| (id.get(), m.as_str())).unzip();
+    let window_expired = columns::code(&tc_engine::ReportCode::Rule(tc_core::Code::WindowExpired));
+    tx.execute(
+        "UPDATE tc_relay.records SET state = $3, code = $4, message = u.message \
+         FROM UNNEST($1::int8[], $2::text[]) AS u(id, message) \
+         WHERE records.id = u.id AND records.state = $5 AND records.owner = $6",
+        &[
+            &ids,
+            &messages,
+            &columns::state(RecordState::Rejected),
+            &window_expired,
+            &columns::state(RecordState::Queued),
+            &me,
+        ],
+    )
+    .await
+    .map(drop)
 }
 
 /// The group commit in a few statements, whatever the number of posts: keys claimed first
@@ -874,6 +884,51 @@ impl<'p> Plan<'p> {
         }
         Plan { new, repeats }
     }
+
+    /// The columns of the new records: external ids, records as the API reads them (E.164),
+    /// receivers.
+    fn columns(&self) -> (Vec<Option<String>>, Vec<String>, Vec<String>) {
+        let mut externals = Vec::with_capacity(self.new.len());
+        let mut records = Vec::with_capacity(self.new.len());
+        let mut receivers = Vec::with_capacity(self.new.len());
+        for (_, _, new) in &self.new {
+            externals.push(new.external_id.clone());
+            let wire = new.record.to_wire(NumberFormat::E164);
+            records.push(serde_json::to_string(&wire).unwrap_or_default());
+            receivers.push(new.record.receiver_number().as_str().to_owned());
+        }
+        (externals, records, receivers)
+    }
+
+    /// Each (post, record in post) → its id and whether it was deduplicated, given the ids
+    /// drawn for the new records (`fresh`, in their order), those the insert kept, and the
+    /// earlier records of the external ids it left out.
+    fn resolve(
+        &self,
+        fresh: &[i64],
+        inserted: &BTreeSet<i64>,
+        earlier: &HashMap<String, i64>,
+    ) -> HashMap<(usize, usize), (RecordId, bool)> {
+        let mut ids = HashMap::with_capacity(self.new.len() + self.repeats.len());
+        let mut resolved = Vec::with_capacity(self.new.len());
+        for ((index, number, new), id) in self.new.iter().zip(fresh) {
+            let answer = if inserted.contains(id) {
+                (RecordId::new(*id), false)
+            } else {
+                let external = new.external_id.as_deref().unwrap_or_default();
+                (
+                    RecordId::new(earlier.get(external).copied().unwrap_or(*id)),
+                    true,
+                )
+            };
+            ids.insert((*index, *number), answer);
+            resolved.push(answer.0);
+        }
+        for (place, at) in &self.repeats {
+            ids.insert(*place, (resolved[*at], true));
+        }
+        ids
+    }
 }
 
 /// Inserts the plan's records as `me`'s; each (post, record) → its id and whether it was
@@ -884,9 +939,8 @@ async fn insert_records(
     plan: &Plan<'_>,
     now: EpochMillis,
 ) -> Result<HashMap<(usize, usize), (RecordId, bool)>, tokio_postgres::Error> {
-    let mut ids = HashMap::with_capacity(plan.new.len() + plan.repeats.len());
     if plan.new.is_empty() {
-        return Ok(ids);
+        return Ok(HashMap::new());
     }
     let count = i64::try_from(plan.new.len()).unwrap_or(i64::MAX);
     // Ids in arrival order, so the queue's order (by id) is the order records were posted.
@@ -901,16 +955,7 @@ async fn insert_records(
         .collect::<BTreeSet<i64>>()
         .into_iter()
         .collect();
-    let mut externals = Vec::with_capacity(plan.new.len());
-    let mut records = Vec::with_capacity(plan.new.len());
-    let mut receivers = Vec::with_capacity(plan.new.len());
-    for (_, _, new) in &plan.new {
-        externals.push(new.external_id.clone());
-        records.push(
-            serde_json::to_string(&new.record.to_wire(NumberFormat::E164)).unwrap_or_default(),
-        );
-        receivers.push(new.record.receiver_number().as_str().to_owned());
-    }
+    let (externals, records, receivers) = plan.columns();
     let inserted: BTreeSet<i64> = tx
         .query(
             "INSERT INTO tc_relay.records \
@@ -935,25 +980,7 @@ async fn insert_records(
         .map(|row| row.get(0))
         .collect();
     let earlier = earlier_ids(tx, plan, &fresh, &inserted).await?;
-    let mut resolved = Vec::with_capacity(plan.new.len());
-    for (at, (index, number, new)) in plan.new.iter().enumerate() {
-        let id = fresh[at];
-        let answer = if inserted.contains(&id) {
-            (RecordId::new(id), false)
-        } else {
-            let external = new.external_id.as_deref().unwrap_or_default();
-            (
-                RecordId::new(earlier.get(external).copied().unwrap_or(id)),
-                true,
-            )
-        };
-        ids.insert((*index, *number), answer);
-        resolved.push(answer.0);
-    }
-    for (place, at) in &plan.repeats {
-        ids.insert(*place, (resolved[*at], true));
-    }
-    Ok(ids)
+    Ok(plan.resolve(&fresh, &inserted, &earlier))
 }
 
 /// The ids of records queued before this group under the external ids the insert left out.

@@ -324,24 +324,8 @@ impl Db {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(Error::store(context))?;
+        reject_expired(&tx, expired, self.me).map_err(Error::store("reject an expired record"))?;
         let queued = columns::state(RecordState::Queued);
-        let window_expired =
-            columns::code(&tc_engine::ReportCode::Rule(tc_core::Code::WindowExpired));
-        for (id, message) in expired {
-            tx.execute(
-                "UPDATE records SET state = ?2, code = ?3, message = ?4 \
-                 WHERE id = ?1 AND state = ?5 AND owner = ?6",
-                params![
-                    id.get(),
-                    columns::state(RecordState::Rejected),
-                    window_expired,
-                    message,
-                    queued,
-                    self.me
-                ],
-            )
-            .map_err(Error::store("reject an expired record"))?;
-        }
         let begun = if sent.is_empty() {
             None
         } else {
@@ -644,6 +628,31 @@ fn queue_record(
 /// hold rather than failing the whole read.
 fn epoch(ms: i64) -> EpochMillis {
     EpochMillis::try_from(ms).unwrap_or(EpochMillis::MIN)
+}
+
+/// Rejects the records whose window closed before their batch left (`window_expired`), those
+/// still queued and `me`'s.
+fn reject_expired(
+    tx: &rusqlite::Transaction<'_>,
+    expired: &[(RecordId, String)],
+    me: i64,
+) -> rusqlite::Result<()> {
+    let window_expired = columns::code(&tc_engine::ReportCode::Rule(tc_core::Code::WindowExpired));
+    for (id, message) in expired {
+        tx.execute(
+            "UPDATE records SET state = ?2, code = ?3, message = ?4 \
+             WHERE id = ?1 AND state = ?5 AND owner = ?6",
+            params![
+                id.get(),
+                columns::state(RecordState::Rejected),
+                window_expired,
+                message,
+                columns::state(RecordState::Queued),
+                me
+            ],
+        )?;
+    }
+    Ok(())
 }
 
 /// Creates or migrates the tables, checks the layout's version, and counts this open: the
