@@ -187,7 +187,7 @@ impl Relay {
         let child = Command::new(tcbatch())
             .args(["serve", "--listen", &addr.to_string()])
             .arg("--store")
-            .arg(&store)
+            .arg(store)
             .args(["--base-url", &format!("http://{mock_addr}")])
             .arg("--credentials")
             .arg(&credentials)

@@ -36,7 +36,8 @@ pub enum StoreLocation {
 #[derive(Clone)]
 pub struct PostgresUrl {
     text: String,
-    config: tokio_postgres::Config,
+    // Boxed: the parsed configuration is large, and a location is mostly a path.
+    config: Box<tokio_postgres::Config>,
     certificates: Certificates,
 }
 
@@ -122,7 +123,7 @@ impl FromStr for PostgresUrl {
         }
         Ok(PostgresUrl {
             text: text.to_owned(),
-            config,
+            config: Box::new(config),
             certificates,
         })
     }

@@ -199,9 +199,8 @@ impl Db {
                 }
                 _ => Error::store("prepare the store")(e),
             })?;
-        let me = migrate(&conn).map_err(|e| {
+        let me = migrate(&conn).inspect_err(|_| {
             let _ = conn.execute_batch("ROLLBACK");
-            e
         })?;
         conn.execute_batch("COMMIT")
             .map_err(Error::store("prepare the store"))?;
