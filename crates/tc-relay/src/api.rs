@@ -5,7 +5,7 @@ use crate::intake::{read_post, Intake, Problem};
 use crate::metrics::RequestOutcome;
 use crate::relay::{Job, Shared};
 use crate::status::RecordId;
-use crate::store::{NewRecord, Post, PostAnswer};
+use crate::store::{BodyDigest, IdempotencyKey, NewRecord, Post, PostAnswer, Reply};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -126,6 +126,10 @@ async fn answer_post(
             return (RequestOutcome::Unreadable, response);
         }
     };
+    let key = key.map(|key| IdempotencyKey {
+        key,
+        body: BodyDigest::of(body),
+    });
     let post = validate(shared, intake, key);
     if post.records.is_empty() {
         let answer = PostAnswer {
@@ -160,7 +164,16 @@ async fn queue_post(shared: &Arc<Shared>, post: Post) -> (RequestOutcome, Respon
         );
     }
     match answered.await {
-        Ok(Ok(answer)) => {
+        Ok(Ok(Reply::KeyReused { key })) => {
+            let message = format!(
+                "the Idempotency-Key `{}` was used before for a different body: nothing was \
+                 queued. Retry a post with its exact bytes, or give a new post a new key",
+                tc_core::diagnostic::excerpt(&key)
+            );
+            let response = error(StatusCode::UNPROCESSABLE_ENTITY, message);
+            (RequestOutcome::Invalid, response)
+        }
+        Ok(Ok(Reply::Answer(answer))) => {
             let queued = answer.accepted.iter().filter(|a| !a.deduplicated).count();
             let outcome = if answer.replayed {
                 RequestOutcome::Replayed
@@ -185,7 +198,7 @@ async fn queue_post(shared: &Arc<Shared>, post: Post) -> (RequestOutcome, Respon
 }
 
 /// Validates each record as `tcbatch validate` would, at the time of the post.
-fn validate(shared: &Shared, intake: Intake, key: Option<String>) -> Post {
+fn validate(shared: &Shared, intake: Intake, key: Option<IdempotencyKey>) -> Post {
     let mut validator = Validator::new(shared.clock.now());
     if let Some(region) = shared.config.region() {
         validator = validator.with_default_region(region);

@@ -49,7 +49,7 @@ mod paths {
             (status = 202, description = "valid records stored (invalid ones listed)", body = PostAnswer),
             (status = 400, description = "the body is not records"),
             (status = 401, description = "a producer key is required"),
-            (status = 422, description = "no record is valid", body = PostAnswer),
+            (status = 422, description = "no record is valid (a `PostAnswer` with the problems), or the `Idempotency-Key` was used before for a different body (`{\"error\": ...}` naming the key)", body = PostAnswer),
             (status = 503, description = "queue full or shutting down; see Retry-After")
         )
     )]

@@ -5,7 +5,7 @@ use crate::config::RelayConfig;
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::status::{RecordId, TrackedRecord};
-use crate::store::{Committed, Lease, Post, PostAnswer, RecordChange, Recovered, Sharing, Store};
+use crate::store::{Committed, Lease, Post, RecordChange, Recovered, Reply, Sharing, Store};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -28,7 +28,7 @@ const PENDING_POSTS: usize = 4096;
 
 pub(crate) struct Job {
     pub post: Post,
-    pub reply: oneshot::Sender<Result<PostAnswer, Error>>,
+    pub reply: oneshot::Sender<Result<Reply, Error>>,
 }
 
 /// What the HTTP handlers, the writer, the sender and the poller share.
@@ -394,7 +394,7 @@ async fn write_posts(
 fn answer(
     shared: &Shared,
     committed: Vec<Committed>,
-    replies: Vec<oneshot::Sender<Result<PostAnswer, Error>>>,
+    replies: Vec<oneshot::Sender<Result<Reply, Error>>>,
 ) {
     let acked = shared.monotonic(Instant::now());
     {
@@ -408,6 +408,6 @@ fn answer(
     }
     shared.queue_changed.notify_one();
     for (post, reply) in committed.into_iter().zip(replies) {
-        let _ = reply.send(Ok(post.answer));
+        let _ = reply.send(Ok(post.reply));
     }
 }

@@ -615,3 +615,48 @@ async fn delivery_polls_give_their_places_to_batches_while_the_queue_is_saturate
     );
     running.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_idempotency_key_used_again_for_another_body_is_refused_naming_it() {
+    let running = Running::start(SimConfig::demo(), |c| {
+        c.with_linger(Duration::from_secs(60))
+    })
+    .await;
+    let now = running.clock.now();
+    let http = reqwest::Client::new();
+    let numbers = receivers(2, 5);
+    let post = |receiver: &str| {
+        let body = json!({"call_records": [record(receiver, now, 3_600_000)]});
+        http.post(format!("{}/v1/call-records", running.base))
+            .header("Idempotency-Key", "order-17")
+            .json(&body)
+            .send()
+    };
+    let first: Value = post(&numbers[0]).await.unwrap().json().await.unwrap();
+    // The same bytes again: the first answer, replayed.
+    let again: Value = post(&numbers[0]).await.unwrap().json().await.unwrap();
+    assert_eq!(again["replayed"], true);
+    assert_eq!(again["accepted"], first["accepted"]);
+    // Another body under the same key: refused, naming the key, and nothing queued.
+    let other = post(&numbers[1]).await.unwrap();
+    assert_eq!(other.status(), 422);
+    let refusal: Value = other.json().await.unwrap();
+    let message = refusal["error"].as_str().unwrap();
+    assert!(
+        message.contains("order-17") && message.contains("different body"),
+        "{message}"
+    );
+    let metrics = http
+        .get(format!("{}/metrics", running.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("tc_relay_stored_records{state=\"queued\"} 1"),
+        "{metrics}"
+    );
+    running.stop().await;
+}

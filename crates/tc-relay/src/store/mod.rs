@@ -260,10 +260,76 @@ pub(crate) struct NewRecord {
     pub external_id: Option<String>,
 }
 
+/// A post's `Idempotency-Key`, with the digest of the body it came with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IdempotencyKey {
+    pub key: String,
+    pub body: BodyDigest,
+}
+
+/// The SHA-256 of a post's body, in hex: a key sent again with other bytes names another
+/// post, which is refused rather than answered with the first one's ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BodyDigest(String);
+
+impl BodyDigest {
+    pub fn of(body: &[u8]) -> BodyDigest {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(body);
+        BodyDigest(digest.iter().map(|byte| format!("{byte:02x}")).collect())
+    }
+
+    /// A digest as a store wrote it.
+    pub fn stored(text: String) -> BodyDigest {
+        BodyDigest(text)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An earlier post under an `Idempotency-Key`, as the store kept it.
+#[derive(Debug, Clone)]
+pub(crate) struct EarlierPost {
+    /// Its answer; `None` if it cannot be read back.
+    pub answer: Option<PostAnswer>,
+    /// Its body's digest; `None` in a store written before digests were kept.
+    pub body: Option<BodyDigest>,
+}
+
+impl EarlierPost {
+    /// What a post under the same key gets: the earlier answer, replayed, when the bodies are
+    /// the same (or the earlier one's is unknown); a refusal naming the key when they differ.
+    /// `None`: the earlier answer cannot be read, and the post is queued as a new one.
+    pub fn reply_to(self, key: &IdempotencyKey) -> Option<Reply> {
+        if self.body.as_ref().is_some_and(|body| *body != key.body) {
+            return Some(Reply::KeyReused {
+                key: key.key.clone(),
+            });
+        }
+        self.answer.map(|answer| {
+            Reply::Answer(PostAnswer {
+                replayed: true,
+                ..answer
+            })
+        })
+    }
+}
+
+/// What the group commit says to one post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Reply {
+    /// Its records are queued, or it repeats an earlier post whose answer this is.
+    Answer(PostAnswer),
+    /// Its `Idempotency-Key` was used before for a different body: nothing was queued.
+    KeyReused { key: String },
+}
+
 /// One post for the group commit.
 #[derive(Debug, Clone)]
 pub(crate) struct Post {
-    pub idempotency_key: Option<String>,
+    pub idempotency_key: Option<IdempotencyKey>,
     pub records: Vec<NewRecord>,
     pub problems: Vec<Problem>,
     pub ignored_keys: Vec<String>,
@@ -298,10 +364,10 @@ pub struct Accepted {
     pub deduplicated: bool,
 }
 
-/// What a commit of one post did: the answer, and the records it newly queued.
+/// What a commit of one post did: the reply, and the records it newly queued.
 #[derive(Debug)]
 pub(crate) struct Committed {
-    pub answer: PostAnswer,
+    pub reply: Reply,
     pub queued: Vec<(RecordId, CallRecord)>,
 }
 

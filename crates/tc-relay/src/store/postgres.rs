@@ -10,8 +10,9 @@
 
 use super::columns;
 use super::{
-    Accepted, AttemptId, Begun, Committed, Held, Lease, NewRecord, Peer, Post, PostAnswer,
-    PostgresUrl, RecordChange, Recovered, Sharing, Store, StoreFuture, Stored, TakenOver,
+    Accepted, AttemptId, Begun, BodyDigest, Committed, EarlierPost, Held, IdempotencyKey, Lease,
+    NewRecord, Peer, Post, PostAnswer, PostgresUrl, RecordChange, Recovered, Reply, Sharing, Store,
+    StoreFuture, Stored, TakenOver,
 };
 use crate::error::Error;
 use crate::status::{RecordId, RecordState, TrackedRecord};
@@ -61,8 +62,10 @@ CREATE INDEX IF NOT EXISTS records_by_received_at ON tc_relay.records (received_
 CREATE TABLE IF NOT EXISTS tc_relay.idempotency_keys (
     key TEXT PRIMARY KEY,
     received_at BIGINT NOT NULL,
-    answer TEXT NOT NULL
+    answer TEXT NOT NULL,
+    digest TEXT
 );
+ALTER TABLE tc_relay.idempotency_keys ADD COLUMN IF NOT EXISTS digest TEXT;
 CREATE INDEX IF NOT EXISTS keys_by_received_at ON tc_relay.idempotency_keys (received_at);
 CREATE TABLE IF NOT EXISTS tc_relay.attempts (
     attempt BIGSERIAL PRIMARY KEY,
@@ -732,83 +735,159 @@ async fn commit_posts(
     posts: &[Post],
     now: EpochMillis,
 ) -> Result<Vec<Committed>, tokio_postgres::Error> {
-    let replays = claim_keys(tx, posts, now).await?;
-    let plan = Plan::new(posts, &replays);
+    let mut earlier = claim_keys(tx, posts, now).await?;
+    let replies = Replies::new(posts, &mut earlier);
+    let plan = Plan::new(posts, &replies);
     let ids = insert_records(tx, me, &plan, now).await?;
     let mut committed = Vec::with_capacity(posts.len());
-    let mut answers: Vec<(String, String)> = Vec::new();
+    let mut answers: Vec<(String, String, String)> = Vec::new();
     let mut first_answers: HashMap<&str, PostAnswer> = HashMap::new();
     for (index, post) in posts.iter().enumerate() {
-        let key = post.idempotency_key.as_deref();
-        if let Some(answer) = key.and_then(|k| replays.get(k).cloned().flatten()) {
-            committed.push(replayed(answer));
-            continue;
-        }
-        if let Some(answer) = key.and_then(|k| first_answers.get(k)) {
-            committed.push(replayed(answer.clone()));
-            continue;
-        }
-        let mut accepted = Vec::with_capacity(post.records.len());
-        let mut queued = Vec::new();
-        for (number, new) in post.records.iter().enumerate() {
-            let (id, deduplicated) = ids[&(index, number)];
-            accepted.push(Accepted {
-                record: new.number,
-                id,
-                deduplicated,
+        if let Some(reply) = replies.of(index, &first_answers) {
+            committed.push(Committed {
+                reply,
+                queued: Vec::new(),
             });
-            if !deduplicated {
-                queued.push((id, new.record.clone()));
-            }
+            continue;
         }
-        let answer = PostAnswer {
-            accepted,
-            problems: post.problems.clone(),
-            ignored_keys: post.ignored_keys.clone(),
-            replayed: false,
-        };
-        if let Some(key) = key {
+        let (answer, queued) = answer_of(post, index, &ids);
+        if let Some(key) = &post.idempotency_key {
             let text = serde_json::to_string(&answer).unwrap_or_default();
-            answers.push((key.to_owned(), text));
-            first_answers.insert(key, answer.clone());
+            answers.push((key.key.clone(), text, key.body.as_str().to_owned()));
+            first_answers.insert(&key.key, answer.clone());
         }
-        committed.push(Committed { answer, queued });
+        committed.push(Committed {
+            reply: Reply::Answer(answer),
+            queued,
+        });
     }
-    if !answers.is_empty() {
-        let (keys, texts): (Vec<String>, Vec<String>) = answers.into_iter().unzip();
-        tx.execute(
-            "UPDATE tc_relay.idempotency_keys SET answer = u.answer \
-             FROM UNNEST($1::text[], $2::text[]) AS u(key, answer) \
-             WHERE idempotency_keys.key = u.key",
-            &[&keys, &texts],
-        )
-        .await?;
-    }
+    store_answers(tx, answers).await?;
     Ok(committed)
 }
 
-fn replayed(answer: PostAnswer) -> Committed {
-    Committed {
-        answer: PostAnswer {
-            replayed: true,
-            ..answer
-        },
-        queued: Vec::new(),
+/// A post's answer from the ids its records got, and the records it newly queued.
+fn answer_of(
+    post: &Post,
+    index: usize,
+    ids: &HashMap<(usize, usize), (RecordId, bool)>,
+) -> (PostAnswer, Vec<(RecordId, tc_core::CallRecord)>) {
+    let mut accepted = Vec::with_capacity(post.records.len());
+    let mut queued = Vec::new();
+    for (number, new) in post.records.iter().enumerate() {
+        let (id, deduplicated) = ids[&(index, number)];
+        accepted.push(Accepted {
+            record: new.number,
+            id,
+            deduplicated,
+        });
+        if !deduplicated {
+            queued.push((id, new.record.clone()));
+        }
+    }
+    let answer = PostAnswer {
+        accepted,
+        problems: post.problems.clone(),
+        ignored_keys: post.ignored_keys.clone(),
+        replayed: false,
+    };
+    (answer, queued)
+}
+
+/// Writes the answers (and body digests) of the keys this group claimed.
+async fn store_answers(
+    tx: &deadpool_postgres::Transaction<'_>,
+    answers: Vec<(String, String, String)>,
+) -> Result<(), tokio_postgres::Error> {
+    if answers.is_empty() {
+        return Ok(());
+    }
+    let mut keys = Vec::with_capacity(answers.len());
+    let mut texts = Vec::with_capacity(answers.len());
+    let mut digests = Vec::with_capacity(answers.len());
+    for (key, text, digest) in answers {
+        keys.push(key);
+        texts.push(text);
+        digests.push(digest);
+    }
+    tx.execute(
+        "UPDATE tc_relay.idempotency_keys SET answer = u.answer, digest = u.digest \
+         FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(key, answer, digest) \
+         WHERE idempotency_keys.key = u.key",
+        &[&keys, &texts, &digests],
+    )
+    .await
+    .map(drop)
+}
+
+/// What each post of a group gets without queueing anything: the reply an earlier post
+/// under its key decides, or, for a key an earlier post of the same group carries, that
+/// post's answer (or a refusal if the bodies differ).
+struct Replies<'p> {
+    /// Per post: the reply decided by a post before this group, if any.
+    earlier: Vec<Option<Reply>>,
+    /// Per post: the earlier post of this group with the same key, if any.
+    repeats: Vec<Option<&'p IdempotencyKey>>,
+    keys: Vec<Option<&'p IdempotencyKey>>,
+}
+
+impl<'p> Replies<'p> {
+    fn new(posts: &'p [Post], earlier: &mut HashMap<String, EarlierPost>) -> Replies<'p> {
+        let mut first: HashMap<&str, &IdempotencyKey> = HashMap::new();
+        let mut replies = Replies {
+            earlier: Vec::with_capacity(posts.len()),
+            repeats: Vec::with_capacity(posts.len()),
+            keys: Vec::with_capacity(posts.len()),
+        };
+        for post in posts {
+            let key = post.idempotency_key.as_ref();
+            let decided = key.and_then(|k| earlier.get(&k.key).cloned()?.reply_to(k));
+            let repeat = match (key, &decided) {
+                (Some(k), None) => first.get(k.key.as_str()).copied(),
+                _ => None,
+            };
+            if let (Some(k), None, None) = (key, &decided, repeat) {
+                first.insert(&k.key, k);
+            }
+            replies.earlier.push(decided);
+            replies.repeats.push(repeat);
+            replies.keys.push(key);
+        }
+        replies
+    }
+
+    /// Whether post `index` queues records (false: it is answered without).
+    fn queues(&self, index: usize) -> bool {
+        self.earlier[index].is_none() && self.repeats[index].is_none()
+    }
+
+    /// The reply of post `index` if it queues nothing, given the answers of the group's
+    /// first posts under each key.
+    fn of(&self, index: usize, first_answers: &HashMap<&str, PostAnswer>) -> Option<Reply> {
+        if let Some(reply) = &self.earlier[index] {
+            return Some(reply.clone());
+        }
+        let first = self.repeats[index]?;
+        let key = self.keys[index]?;
+        let answer = first_answers.get(first.key.as_str())?.clone();
+        EarlierPost {
+            answer: Some(answer),
+            body: Some(first.body.clone()),
+        }
+        .reply_to(key)
     }
 }
 
-/// Claims the posts' `Idempotency-Key`s. Each key an earlier post used maps to that post's
-/// answer (`None` if it cannot be read back: the post is then queued under a key that
-/// answers nothing new); claimed keys are absent.
+/// Claims the posts' `Idempotency-Key`s. Each key an earlier post used maps to that post as
+/// stored; claimed keys are absent.
 async fn claim_keys(
     tx: &deadpool_postgres::Transaction<'_>,
     posts: &[Post],
     now: EpochMillis,
-) -> Result<HashMap<String, Option<PostAnswer>>, tokio_postgres::Error> {
+) -> Result<HashMap<String, EarlierPost>, tokio_postgres::Error> {
     // Sorted, so two relays claiming overlapping keys take their locks in one order.
     let keys: Vec<&str> = posts
         .iter()
-        .filter_map(|p| p.idempotency_key.as_deref())
+        .filter_map(|p| p.idempotency_key.as_ref().map(|k| k.key.as_str()))
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -832,7 +911,7 @@ async fn claim_keys(
     }
     let rows = tx
         .query(
-            "SELECT key, answer FROM tc_relay.idempotency_keys WHERE key = ANY($1)",
+            "SELECT key, answer, digest FROM tc_relay.idempotency_keys WHERE key = ANY($1)",
             &[&used],
         )
         .await?;
@@ -840,7 +919,11 @@ async fn claim_keys(
         .iter()
         .map(|row| {
             let answer: &str = row.get(1);
-            (row.get(0), serde_json::from_str(answer).ok())
+            let earlier = EarlierPost {
+                answer: serde_json::from_str(answer).ok(),
+                body: row.get::<_, Option<String>>(2).map(BodyDigest::stored),
+            };
+            (row.get(0), earlier)
         })
         .collect())
 }
@@ -855,16 +938,13 @@ struct Plan<'p> {
 }
 
 impl<'p> Plan<'p> {
-    fn new(posts: &'p [Post], replays: &HashMap<String, Option<PostAnswer>>) -> Plan<'p> {
+    fn new(posts: &'p [Post], replies: &Replies<'_>) -> Plan<'p> {
         let mut new = Vec::new();
         let mut repeats = Vec::new();
         let mut by_external: HashMap<&str, usize> = HashMap::new();
-        let mut keys_seen: BTreeSet<&str> = BTreeSet::new();
         for (index, post) in posts.iter().enumerate() {
-            if let Some(key) = post.idempotency_key.as_deref() {
-                if replays.contains_key(key) || !keys_seen.insert(key) {
-                    continue;
-                }
+            if !replies.queues(index) {
+                continue;
             }
             for (number, record) in post.records.iter().enumerate() {
                 let earlier = record

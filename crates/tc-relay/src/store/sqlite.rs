@@ -8,8 +8,9 @@
 
 use super::columns;
 use super::{
-    Accepted, AttemptId, Begun, Committed, Held, Lease, NewRecord, Peer, Post, PostAnswer,
-    RecordChange, Recovered, Sharing, Store, StoreFuture, Stored, TakenOver,
+    Accepted, AttemptId, Begun, BodyDigest, Committed, EarlierPost, Held, IdempotencyKey, Lease,
+    NewRecord, Peer, Post, PostAnswer, RecordChange, Recovered, Reply, Sharing, Store, StoreFuture,
+    Stored, TakenOver,
 };
 use crate::error::Error;
 use crate::status::{RecordId, RecordState, TrackedRecord};
@@ -43,7 +44,8 @@ CREATE INDEX IF NOT EXISTS records_by_attempt ON records(attempt);
 CREATE TABLE IF NOT EXISTS idempotency_keys (
     key TEXT PRIMARY KEY,
     received_at INTEGER NOT NULL,
-    answer TEXT NOT NULL
+    answer TEXT NOT NULL,
+    digest TEXT
 );
 CREATE TABLE IF NOT EXISTS opened (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -521,9 +523,9 @@ fn commit_post(
     now: EpochMillis,
     me: i64,
 ) -> rusqlite::Result<Committed> {
-    if let Some(answer) = replayed(tx, post.idempotency_key.as_deref())? {
+    if let Some(reply) = replayed(tx, post.idempotency_key.as_ref())? {
         return Ok(Committed {
-            answer,
+            reply,
             queued: Vec::new(),
         });
     }
@@ -543,35 +545,41 @@ fn commit_post(
     if let Some(key) = &post.idempotency_key {
         let text = serde_json::to_string(&answer)
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        // A key whose earlier answer cannot be read is answered anew, and keeps the new one.
         tx.execute(
-            "INSERT INTO idempotency_keys (key, received_at, answer) VALUES (?1, ?2, ?3)",
-            params![key, now.as_i64(), text],
+            "INSERT OR REPLACE INTO idempotency_keys (key, received_at, answer, digest) \
+             VALUES (?1, ?2, ?3, ?4)",
+            params![key.key, now.as_i64(), text, key.body.as_str()],
         )?;
     }
-    Ok(Committed { answer, queued })
+    Ok(Committed {
+        reply: Reply::Answer(answer),
+        queued,
+    })
 }
 
-/// The stored answer of an earlier post with the same `Idempotency-Key`, marked replayed.
+/// The reply an earlier post with the same `Idempotency-Key` decides, if there was one.
 fn replayed(
     tx: &rusqlite::Transaction<'_>,
-    key: Option<&str>,
-) -> rusqlite::Result<Option<PostAnswer>> {
+    key: Option<&IdempotencyKey>,
+) -> rusqlite::Result<Option<Reply>> {
     let Some(key) = key else {
         return Ok(None);
     };
-    let earlier: Option<String> = tx
+    let earlier = tx
         .query_row(
-            "SELECT answer FROM idempotency_keys WHERE key = ?1",
-            [key],
-            |row| row.get(0),
+            "SELECT answer, digest FROM idempotency_keys WHERE key = ?1",
+            [&key.key],
+            |row| {
+                let answer: String = row.get(0)?;
+                Ok(EarlierPost {
+                    answer: serde_json::from_str(&answer).ok(),
+                    body: row.get::<_, Option<String>>(1)?.map(BodyDigest::stored),
+                })
+            },
         )
         .optional()?;
-    Ok(earlier
-        .and_then(|a| serde_json::from_str::<PostAnswer>(&a).ok())
-        .map(|answer| PostAnswer {
-            replayed: true,
-            ..answer
-        }))
+    Ok(earlier.and_then(|earlier| earlier.reply_to(key)))
 }
 
 /// Queues one record, unless a record with its `external_id` is queued already: its answer,
@@ -668,17 +676,15 @@ fn migrate(conn: &Connection) -> Result<i64, Error> {
         });
     }
     conn.execute_batch(SCHEMA).map_err(Error::store(context))?;
-    let has_owner: bool = conn
-        .query_row(
-            "SELECT COUNT(*) FROM pragma_table_info('records') WHERE name = 'owner'",
-            [],
-            |row| row.get(0),
-        )
-        .map_err(Error::store(context))?;
-    if !has_owner {
+    if !has_column(conn, "records", "owner")? {
         // A store of the first layout: its records belong to no relay, so the first
         // take-over claims them.
         conn.execute_batch("ALTER TABLE records ADD COLUMN owner INTEGER")
+            .map_err(Error::store(context))?;
+    }
+    if !has_column(conn, "idempotency_keys", "digest")? {
+        // Keys kept before digests were: their posts are replayed whatever the body.
+        conn.execute_batch("ALTER TABLE idempotency_keys ADD COLUMN digest TEXT")
             .map_err(Error::store(context))?;
     }
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)
@@ -690,6 +696,16 @@ fn migrate(conn: &Connection) -> Result<i64, Error> {
         |row| row.get(0),
     )
     .map_err(Error::store(context))
+}
+
+/// Whether `table` has `column`: a store of an earlier layout may not.
+fn has_column(conn: &Connection, table: &str, column: &str) -> Result<bool, Error> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = ?2",
+        [table, column],
+        |row| row.get(0),
+    )
+    .map_err(Error::store("prepare the store"))
 }
 
 /// Moves the records in flight (of `attempt`, or else those not `me`'s) as `change` says; how

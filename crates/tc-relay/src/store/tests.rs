@@ -31,7 +31,11 @@ fn record(receiver: &str) -> CallRecord {
 
 fn post(receivers: &[&str], idempotency_key: Option<&str>) -> Post {
     Post {
-        idempotency_key: idempotency_key.map(str::to_owned),
+        // The body: its receivers, so the same receivers are the same post.
+        idempotency_key: idempotency_key.map(|key| IdempotencyKey {
+            key: key.to_owned(),
+            body: BodyDigest::of(receivers.join(",").as_bytes()),
+        }),
         records: receivers
             .iter()
             .enumerate()
@@ -93,6 +97,14 @@ fn ids_of(stored: &[Stored]) -> Vec<RecordId> {
 /// the next start (SQLite, once the first is dropped).
 type Open = Box<dyn Fn() -> Pin<Box<dyn Future<Output = Arc<dyn Store>>>>>;
 
+/// The answer a commit gave a post, which was not refused.
+fn answer(committed: &Committed) -> &PostAnswer {
+    match &committed.reply {
+        Reply::Answer(answer) => answer,
+        Reply::KeyReused { key } => panic!("the key {key} was refused as used before"),
+    }
+}
+
 /// Posts are queued in order, once: a retried post and a repeated `external_id` queue nothing.
 async fn posts_are_queued_once(store: &dyn Store) -> Vec<RecordId> {
     let first = post(&["+919876543211", "+919876543212"], Some("k1"));
@@ -104,13 +116,18 @@ async fn posts_are_queued_once(store: &dyn Store) -> Vec<RecordId> {
     assert_eq!(ids.len(), 2);
     assert!(ids[0] < ids[1], "ids follow the order of arrival");
     let again = store.commit_posts(vec![first], now()).await.unwrap();
-    assert!(again[0].answer.replayed && again[0].queued.is_empty());
-    assert_eq!(again[0].answer.accepted, committed[0].answer.accepted);
+    assert!(answer(&again[0]).replayed && again[0].queued.is_empty());
+    assert_eq!(answer(&again[0]).accepted, answer(&committed[0]).accepted);
+    // The same key for another body is refused, and queues nothing.
+    let other = post(&["+919876543219"], Some("k1"));
+    let refused = store.commit_posts(vec![other], now()).await.unwrap();
+    assert_eq!(refused[0].reply, Reply::KeyReused { key: "k1".into() });
+    assert!(refused[0].queued.is_empty());
     let same_external = store
         .commit_posts(vec![post(&["+919876543211", "+919876543213"], None)], now())
         .await
         .unwrap();
-    let accepted = &same_external[0].answer.accepted;
+    let accepted = &answer(&same_external[0]).accepted;
     assert!(accepted[0].deduplicated && accepted[0].id == ids[0]);
     assert!(!accepted[1].deduplicated);
     let mut all = ids.clone();
@@ -123,14 +140,19 @@ async fn a_group_repeats_nothing(store: &dyn Store) {
     let first = post(&["+919876543231"], Some("g1"));
     let mut twin = post(&["+919876543232"], None);
     twin.records[0].external_id = Some("ext-+919876543231".into());
+    let reused = post(&["+919876543233"], Some("g1"));
     let committed = store
-        .commit_posts(vec![first.clone(), first, twin], now())
+        .commit_posts(vec![first.clone(), first, twin, reused], now())
         .await
         .unwrap();
+    assert_eq!(committed[3].reply, Reply::KeyReused { key: "g1".into() });
     assert_eq!(committed[0].queued.len(), 1);
-    assert!(committed[1].answer.replayed && committed[1].queued.is_empty());
-    assert_eq!(committed[1].answer.accepted, committed[0].answer.accepted);
-    let repeated = &committed[2].answer.accepted[0];
+    assert!(answer(&committed[1]).replayed && committed[1].queued.is_empty());
+    assert_eq!(
+        answer(&committed[1]).accepted,
+        answer(&committed[0]).accepted
+    );
+    let repeated = &answer(&committed[2]).accepted[0];
     assert!(repeated.deduplicated && repeated.id == committed[0].queued[0].0);
 }
 

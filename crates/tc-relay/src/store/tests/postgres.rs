@@ -128,8 +128,13 @@ async fn a_post_retried_on_another_relay_queues_nothing_twice() {
         let (on_a, on_b) = (on_a.unwrap(), on_b.unwrap());
         let queued = on_a[0].queued.len() + on_b[0].queued.len();
         assert_eq!(queued, 1, "round {round}: queued once");
-        assert_eq!(on_a[0].answer.accepted, on_b[0].answer.accepted);
-        assert!(on_a[0].answer.replayed != on_b[0].answer.replayed);
+        // And the same key with another body, on either relay, is refused.
+        let other = post(&["+919876599999"], Some(&key));
+        let refused = b.commit_posts(vec![other], now()).await.unwrap();
+        assert_eq!(refused[0].reply, Reply::KeyReused { key: key.clone() });
+        let (on_a, on_b) = (answer(&on_a[0]), answer(&on_b[0]));
+        assert_eq!(on_a.accepted, on_b.accepted);
+        assert!(on_a.replayed != on_b.replayed);
     }
     let counts = a.counts().await.unwrap();
     assert_eq!(counts, [(RecordState::Queued, 20)]);
