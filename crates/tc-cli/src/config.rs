@@ -398,7 +398,7 @@ pub fn run(args: ConfigArgs) -> Result<(), ConfigError> {
         quoted(&base_url.unwrap_or_else(|| tc_http::DEFAULT_BASE_URL.to_owned())),
     ));
     out.push(("credentials", credentials_shown(credentials.as_deref())));
-    let coordinator = coordinator.map(|url| without_password(&url));
+    let coordinator = coordinator.map(|url| tc_core::diagnostic::without_password(&url));
     out.push(("coordinator", opt(coordinator.as_ref(), &quoted)));
     if let Some(store) = &settings.profile.store {
         // Shown as the relay shows it: a PostgreSQL URL without its password.
@@ -415,20 +415,6 @@ pub fn run(args: ConfigArgs) -> Result<(), ConfigError> {
         println!("map.{} = {}", entry.field(), quoted(&entry.header()));
     }
     Ok(())
-}
-
-/// A URL with any password replaced: `redis://:secret@host` shows as `redis://:[redacted]@host`.
-fn without_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.split_once('@') {
-        Some((user, host)) => {
-            let user = user.split_once(':').map_or(user, |(name, _)| name);
-            format!("{scheme}://{user}:[redacted]@{host}")
-        }
-        None => url.to_owned(),
-    }
 }
 
 fn opt<T: fmt::Display>(value: Option<&T>, quoted: &dyn Fn(&dyn fmt::Display) -> String) -> String {

@@ -88,7 +88,7 @@ fn main() -> ExitCode {
         Err(err) => {
             // A closed pipe (`tcbatch ... | head`) is the reader's choice, not an error to report.
             if !is_broken_pipe(&err) {
-                eprintln!("tcbatch: error: {err:#}");
+                eprintln!("tcbatch: error: {}", message_of(&err));
             }
             ExitCode::from(EXIT_ERROR)
         }
@@ -158,6 +158,23 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
+/// The error and its causes on one line, each said once: many errors already quote their
+/// source in their own words, and printing the chain after them would say it twice.
+fn message_of(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if part.is_empty() || text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
         let io = match e.downcast_ref::<validate::ValidateError>() {
@@ -166,4 +183,22 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
         };
         io.is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 26, item 15: a cause an error already quotes is not printed again.
+    #[test]
+    fn each_cause_is_said_once() {
+        let inner = io::Error::other("another push is writing this report now");
+        let err = anyhow::Error::new(inner)
+            .context("cannot write report r.csv: another push is writing this report now")
+            .context("the push stopped");
+        assert_eq!(
+            message_of(&err),
+            "the push stopped: cannot write report r.csv: another push is writing this report now"
+        );
+    }
 }

@@ -649,3 +649,25 @@ fn a_relay_store_in_a_profile_is_shown_without_its_password() {
         run.transcript()
     );
 }
+
+/// Issue 26, item 9: a password holding `@`, and one in the query, are hidden whole.
+#[test]
+fn a_coordinator_password_is_never_shown_even_in_part() {
+    let dir = with_file(
+        "tcbatch.toml",
+        "[profiles.relay]\ncoordinator = \"redis://:p@ssW0rdX@127.0.0.1:6392/4?password=s3cr3t\"\n",
+    );
+    let run = tcbatch(dir.path(), &["config", "show", "--profile", "relay"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("coordinator = \"redis://:[redacted]@127.0.0.1:6392/4?password=[redacted]\""),
+        "{}",
+        run.stdout
+    );
+    let shown = run.transcript();
+    assert!(
+        !shown.contains("ssW0rdX") && !shown.contains("s3cr3t"),
+        "{shown}"
+    );
+}

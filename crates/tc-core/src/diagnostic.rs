@@ -266,9 +266,66 @@ pub fn excerpt(text: &str) -> String {
     }
 }
 
+/// A URL as it may be shown (a config, a start-up line, a log): the password of its user
+/// (from the user's `:` up to the authority's LAST `@`, so a password holding `@` is hidden
+/// whole) and any `password=` parameter replaced by `[redacted]`.
+///
+/// ```
+/// use tc_core::diagnostic::without_password;
+/// assert_eq!(
+///     without_password("redis://:p@ssW0rd@127.0.0.1:6392/4?password=x&db=2"),
+///     "redis://:[redacted]@127.0.0.1:6392/4?password=[redacted]&db=2"
+/// );
+/// ```
+pub fn without_password(url: &str) -> String {
+    let mut shown = url.to_owned();
+    if let Some(start) = shown.find("://").map(|at| at + 3) {
+        // The authority ends at the first `/` or `?` after its last `@`, if it has one.
+        let query = shown[start..]
+            .find('?')
+            .map_or(shown.len(), |at| start + at);
+        if let Some(at) = shown[start..query].rfind('@').map(|at| start + at) {
+            if let Some(colon) = shown[start..at].find(':').map(|c| start + c) {
+                shown.replace_range(colon + 1..at, "[redacted]");
+            }
+        }
+    }
+    let mut from = 0;
+    while let Some(found) = shown[from..].find("password=").map(|at| from + at + 9) {
+        let end = shown[found..]
+            .find(['&', ' '])
+            .map_or(shown.len(), |at| found + at);
+        shown.replace_range(found..end, "[redacted]");
+        from = found + "[redacted]".len();
+    }
+    shown
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_url_is_shown_without_any_password() {
+        for (url, shown) in [
+            (
+                "redis://:p@ssW0rdX@127.0.0.1:6392/4",
+                "redis://:[redacted]@127.0.0.1:6392/4",
+            ),
+            (
+                "postgres://relay:a/b@c@db:5432/q?sslmode=require",
+                "postgres://relay:[redacted]@db:5432/q?sslmode=require",
+            ),
+            (
+                "redis://127.0.0.1:6379/0?password=hunter2",
+                "redis://127.0.0.1:6379/0?password=[redacted]",
+            ),
+            ("redis://user@host/0", "redis://user@host/0"),
+            ("redis://host/0", "redis://host/0"),
+        ] {
+            assert_eq!(without_password(url), shown);
+        }
+    }
 
     #[test]
     fn control_characters_are_escaped_and_the_rest_kept() {

@@ -408,11 +408,21 @@ impl fmt::Display for Error {
                 slug,
                 message,
                 ..
-            } => write!(
-                f,
-                "{endpoint}: authorization refused with HTTP {status} {slug}: {message}; check the \
-                 client account id, key id and API key in the business console"
-            ),
+            } => {
+                write!(
+                    f,
+                    "{endpoint}: authorization refused with HTTP {status} {slug}: {message}"
+                )?;
+                // The API's own words may already send the reader to the console.
+                if message.contains("business console") {
+                    Ok(())
+                } else {
+                    f.write_str(
+                        "; check the client account id, key id and API key in the business \
+                         console",
+                    )
+                }
+            }
             Error::GaveUp {
                 endpoint,
                 attempts,

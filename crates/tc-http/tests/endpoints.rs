@@ -105,6 +105,12 @@ async fn wrong_credentials_fail_once_with_advice() {
         "{error}"
     );
     assert!(error.to_string().contains("business console"), "{error}");
+    // Said once: the simulator's message already names the console, as the API's may.
+    assert_eq!(
+        error.to_string().matches("business console").count(),
+        1,
+        "{error}"
+    );
     assert_eq!(error.attempts(), 1);
     assert_eq!(sim.counters().tokens_created, 0);
     assert_eq!(

@@ -24,17 +24,20 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
-/// A value in matching double or single quotes loses them, as a shell would remove them.
-fn unquote(value: &str) -> &str {
+/// A value in matching double or single quotes loses them, as a shell would remove them;
+/// `None` for a quote opened and never closed (or closed and never opened), which a shell
+/// would refuse too, rather than a key with a stray quote that the API refuses later as a 401.
+fn unquote(value: &str) -> Option<&str> {
     for quote in ['"', '\''] {
-        if let Some(inner) = value
-            .strip_prefix(quote)
-            .and_then(|v| v.strip_suffix(quote))
-        {
-            return inner;
+        let opened = value.starts_with(quote);
+        let closed = value.len() > 1 && value.ends_with(quote);
+        match (opened, closed) {
+            (true, true) => return Some(&value[1..value.len() - 1]),
+            (true, false) | (false, true) => return None,
+            (false, false) => {}
         }
     }
-    value
+    Some(value)
 }
 
 /// Fills `values` (indexed like `names`) from the `KEY=VALUE` lines of `file`.
@@ -55,7 +58,15 @@ fn read_file(file: &Path, names: &[&str; 3], values: &mut [Option<String>; 3]) -
             );
         };
         let key = key.trim().trim_start_matches("export ").trim();
-        let value = unquote(value.trim()).to_owned();
+        let Some(value) = unquote(value.trim()).map(str::to_owned) else {
+            // Do not echo the value: it may be the secret.
+            bail!(
+                "credentials file {} line {}: the value of {key} opens a quote it never closes \
+                 (or closes one it never opened); quote the whole value or none of it",
+                file.display(),
+                n + 1
+            );
+        };
         match names.iter().position(|&name| name == key) {
             Some(i) => values[i] = Some(value),
             None => bail!(
@@ -162,5 +173,25 @@ mod tests {
         assert_eq!(credentials.client_account_id, "acct");
         assert_eq!(credentials.key_id, "key");
         assert_eq!(credentials.api_key.expose_secret(), "it\"s");
+    }
+
+    /// Issue 26, item 14: an unmatched quote is refused here, naming the line, not sent.
+    #[test]
+    fn an_unmatched_quote_is_refused_naming_the_line_not_the_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("credentials");
+        for value in ["'abc", "abc'", "\"abc", "'"] {
+            std::fs::write(
+                &file,
+                format!("TRUECALLER_CLIENT_ACCOUNT_ID=acct\nTRUECALLER_KEY_ID={value}\n"),
+            )
+            .unwrap();
+            let error = load(Some(&file), None).unwrap_err().to_string();
+            assert!(
+                error.contains("line 2") && error.contains("TRUECALLER_KEY_ID"),
+                "{error}"
+            );
+            assert!(!error.contains("abc"), "{error}");
+        }
     }
 }

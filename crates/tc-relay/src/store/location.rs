@@ -209,32 +209,9 @@ fn is_postgres_url(text: &str) -> bool {
     text.starts_with("postgres://") || text.starts_with("postgresql://")
 }
 
-/// The URL with its password (between the user's `:` and the last `@` of the authority, and
-/// any `password=` parameter) replaced.
+/// The URL with its password replaced, as tc-core shows every URL.
 fn redact(text: &str) -> String {
-    let mut shown = text.to_owned();
-    if let Some(scheme_end) = shown.find("://").map(|at| at + 3) {
-        let authority_end = shown[scheme_end..]
-            .find(['/', '?'])
-            .map_or(shown.len(), |at| scheme_end + at);
-        if let Some(at) = shown[scheme_end..authority_end].rfind('@') {
-            let userinfo = scheme_end..scheme_end + at;
-            if let Some(colon) = shown[userinfo.clone()].find(':') {
-                shown.replace_range(scheme_end + colon + 1..userinfo.end, "[redacted]");
-            }
-        }
-    }
-    redact_parameter(&shown, "password=")
-}
-
-fn redact_parameter(text: &str, name: &str) -> String {
-    let Some(start) = text.find(name).map(|at| at + name.len()) else {
-        return text.to_owned();
-    };
-    let end = text[start..]
-        .find(['&', ' '])
-        .map_or(text.len(), |at| start + at);
-    format!("{}[redacted]{}", &text[..start], &text[end..])
+    tc_core::diagnostic::without_password(text)
 }
 
 #[cfg(test)]
