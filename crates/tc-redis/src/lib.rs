@@ -77,6 +77,8 @@ pub struct RedisCoordinator {
     /// Where the server is, without any password, for messages.
     server: String,
     memory: Mutex<Memory>,
+    /// Whether this process already said it removed a hold no process can have written.
+    hold_removed: std::sync::atomic::AtomicBool,
 }
 
 /// Why a [`RedisCoordinator`] could not be made.
@@ -114,6 +116,7 @@ impl RedisCoordinator {
             keys: Keys::new(account),
             server,
             memory: Mutex::new(Memory::default()),
+            hold_removed: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -163,18 +166,37 @@ impl RedisCoordinator {
                 .invoke_async(&mut connection)
                 .await
                 .map_err(fail)?;
-            if text(answer.first()) != Some("epoch") {
-                return Ok(answer);
+            match text(answer.first()) {
+                Some("epoch") => {
+                    self.restore(&mut connection, &epoch, now)
+                        .await
+                        .map_err(fail)?;
+                }
+                Some("hold_removed") => self.warn_of_a_removed_hold(),
+                _ => return Ok(answer),
             }
-            self.restore(&mut connection, &epoch, now)
-                .await
-                .map_err(fail)?;
         }
         Err(CoordinatorError::new(action, StoreKeepsLosingData))
     }
 }
 
 impl RedisCoordinator {
+    /// Says once per process that a hold no process can have written was found and removed.
+    fn warn_of_a_removed_hold(&self) {
+        if !self
+            .hold_removed
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            tracing::warn!(
+                server = %self.server,
+                key = %self.keys.hold(),
+                "the coordinator's store held every process back with a value no tcbatch \
+                 writes (not a time, or further ahead than two rate windows); it was removed. \
+                 Something else writes to this Redis: give tcbatch a database of its own"
+            );
+        }
+    }
+
     /// The store's epoch as this process knows it; on first use, the store's (set now if the
     /// account is new to the store).
     async fn epoch(&self, connection: &mut ConnectionManager) -> Result<String, RedisError> {

@@ -17,14 +17,15 @@ const EPOCH_CHECK: &str = "
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {'epoch'} end
 ";
 
-/// The slot's token, or the right to create it.
+/// The slot's token, or the right to create it. A hold no process can have written is removed
+/// as `RESERVE` removes it.
 /// KEYS: epoch, hold, token, mint, creations.
 /// ARGV: epoch, now, refresh margin, lease, creation limit, creation window, claim id, rate
 /// window, the claim's garbage collection (longer than the lease). The claim is a hash of its
 /// id and the time its lease ends. After a loss, creations wait one rate window longer than sends: by then every
 /// process that is sending has noticed the loss and written back its tokens.
-/// Answers `token id sealed created_at expires_at`, `busy recheck_at`, `budget until` or
-/// `claimed id`.
+/// Answers `token id sealed created_at expires_at`, `busy recheck_at`, `budget until`,
+/// `claimed id` or `hold_removed`.
 const TOKEN: &str = "
 local now = tonumber(ARGV[2])
 local token = redis.call('HMGET', KEYS[3], 'id', 'sealed', 'created_at', 'expires_at')
@@ -32,6 +33,10 @@ local alive = token[1] and tonumber(token[4]) > now
 local answer = {'token', token[1], token[2], token[3], token[4]}
 if alive and tonumber(token[4]) - tonumber(ARGV[3]) > now then return answer end
 local busy_until = tonumber(redis.call('GET', KEYS[2]) or '0')
+if busy_until == nil or busy_until > now + 2 * tonumber(ARGV[8]) then
+  redis.call('DEL', KEYS[2])
+  return {'hold_removed'}
+end
 if busy_until > 0 then busy_until = busy_until + tonumber(ARGV[8]) end
 local lease_until = tonumber(redis.call('HGET', KEYS[4], 'until') or '0')
 if lease_until > now then busy_until = math.max(busy_until, lease_until) end
@@ -82,14 +87,22 @@ if redis.call('HGET', KEYS[2], 'id') == ARGV[2] then redis.call('DEL', KEYS[2]) 
 return {'ok'}
 ";
 
-/// A place in the token's window, or the window's places when it is full.
+/// A place in the token's window, or the window's places when it is full. A hold no process
+/// of tcbatch can have written (not a time, or more than two windows ahead: a real one is one
+/// window ahead of the first process to notice a loss, give or take the processes' clocks) is
+/// removed, and the caller told, rather than holding every process back forever.
 /// KEYS: epoch, hold, window. ARGV: epoch, now, limit, window, place id.
-/// Answers `granted`, `held until`, or `full` and the places' times, oldest first.
+/// Answers `granted`, `held until`, `full` and the places' times, oldest first, or
+/// `hold_removed`.
 const RESERVE: &str = "
 local now = tonumber(ARGV[2])
-local hold = tonumber(redis.call('GET', KEYS[2]) or '0')
-if hold > now then return {'held', string.format('%d', hold)} end
 local window = tonumber(ARGV[4])
+local hold = tonumber(redis.call('GET', KEYS[2]) or '0')
+if hold == nil or hold > now + 2 * window then
+  redis.call('DEL', KEYS[2])
+  return {'hold_removed'}
+end
+if hold > now then return {'held', string.format('%d', hold)} end
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - window)
 if redis.call('ZCARD', KEYS[3]) < tonumber(ARGV[3]) then
   redis.call('ZADD', KEYS[3], ARGV[2], ARGV[5])

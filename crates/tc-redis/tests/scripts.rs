@@ -234,6 +234,63 @@ async fn after_the_store_loses_its_data_everyone_holds_back_one_window_and_nothi
     );
 }
 
+/// Issue 26, item 10: a hold no tcbatch can have written (no expiry, far ahead, or not a
+/// time) is removed instead of stopping every process forever.
+#[tokio::test]
+#[cfg_attr(
+    not(tc_redis),
+    ignore = "needs Redis: set TC_REDIS_URL=redis://127.0.0.1:6379/"
+)]
+async fn a_hold_no_process_can_have_written_is_removed_not_obeyed() {
+    let account = account("garbage-hold");
+    let process = coordinator(&account);
+    let terms = terms();
+    create_and_publish(&process, &terms).await;
+    let client = redis::Client::open(common::url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    for garbage in ["99999999999999", "not a time"] {
+        let _: () = redis::cmd("SET")
+            .arg(format!("tc:{{{account}}}:hold"))
+            .arg(garbage)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        assert!(
+            granted(&process.reserve(0, at(100), WINDOW).await.unwrap()),
+            "a hold of {garbage:?} is not obeyed"
+        );
+        let _: () = redis::cmd("SET")
+            .arg(format!("tc:{{{account}}}:hold"))
+            .arg(garbage)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        // Slot 1 has no token: its claim reads the hold. Claimed the first time, then the
+        // budget of two creations is spent; never busy behind the garbage.
+        let claim = process.token(1, at(200), &terms).await.unwrap();
+        assert!(
+            matches!(claim, TokenClaim::Claimed(_) | TokenClaim::BudgetUntil(_)),
+            "{claim:?}"
+        );
+        let _: () = redis::cmd("DEL")
+            .arg(format!("tc:{{{account}}}:mint:1"))
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+    }
+    // A hold one window ahead, as a process that noticed a loss writes it, is obeyed.
+    let _: () = redis::cmd("SET")
+        .arg(format!("tc:{{{account}}}:hold"))
+        .arg(1_900_000_001_000_i64)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(
+        process.reserve(0, at(300), WINDOW).await.unwrap(),
+        Reservation::Held { until: at(1_000) }
+    );
+}
+
 /// Runs the futures at once and returns their results in order.
 async fn futures_all<F, T>(futures: impl Iterator<Item = F>) -> Vec<T>
 where
