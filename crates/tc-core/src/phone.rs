@@ -62,7 +62,8 @@ pub enum PhoneError {
     },
 }
 
-/// Most digits a written number may hold: 15 for E.164, plus room for a trunk prefix.
+/// Most digits a written number may hold after its `+` or `00` (or in all, with neither): 15 for
+/// E.164, plus room for a trunk or carrier prefix.
 const MAX_DIGITS: usize = 17;
 
 impl E164 {
@@ -75,7 +76,7 @@ impl E164 {
     /// fix when there is a likely one.
     pub fn normalize(input: &str, region: Option<Region>) -> Result<E164, PhoneError> {
         let cleaned = clean(input)?;
-        let national = !cleaned.international && region.is_some();
+        let national = !cleaned.is_international() && region.is_some();
         let digits = cleaned.digits();
         if digits.len() < 2 {
             return Err(PhoneError::TooShort { national });
@@ -410,42 +411,70 @@ impl fmt::Display for PhoneError {
 impl std::error::Error for PhoneError {}
 
 struct Cleaned {
-    /// `+` and the digits: the library reads the international form from it without another
-    /// copy, and the national form is the same text after the `+`.
+    /// `+` and the digits after any international prefix: the library reads the international
+    /// form from it without another copy, and the national form is the same text after the `+`.
     with_plus: String,
-    international: bool,
+    prefix: Prefix,
+}
+
+/// How a written number marks itself international.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Prefix {
+    /// `+` before the first digit.
+    Plus,
+    /// `00` as its first digits, written without `+`.
+    DoubleZero,
+    /// Neither: national when there is a default region.
+    Bare,
 }
 
 impl Cleaned {
+    fn new() -> Cleaned {
+        // The `+` and the most digits kept, one past the limit: never grown.
+        let mut with_plus = String::with_capacity(MAX_DIGITS + 2);
+        with_plus.push('+');
+        Cleaned {
+            with_plus,
+            prefix: Prefix::Bare,
+        }
+    }
+
     fn digits(&self) -> &str {
         &self.with_plus[1..]
     }
-}
 
-/// Reduces written text to its digits and whether it was written internationally (`+` or `00`),
-/// rejecting letters, extensions and stray characters.
-fn clean(input: &str) -> Result<Cleaned, PhoneError> {
-    let text = crate::input::trim(input);
-    if text.is_empty() {
-        return Err(PhoneError::Empty);
+    fn is_international(&self) -> bool {
+        self.prefix != Prefix::Bare
     }
-    if is_scientific(text) {
-        return Err(PhoneError::ScientificNotation);
+
+    /// Whether nothing but blanks and separators came before (the `00` prefix is digits).
+    fn no_digit_yet(&self) -> bool {
+        self.with_plus.len() == 1 && self.prefix != Prefix::DoubleZero
     }
-    let mut with_plus = String::with_capacity(MAX_DIGITS + 2);
-    with_plus.push('+');
-    let no_digit_yet = |with_plus: &String| with_plus.len() == 1;
-    let mut plus = false;
-    for (at, c) in text.char_indices() {
-        if let Some(d) = decimal_digit(c) {
-            if with_plus.len() > MAX_DIGITS + 1 {
-                return Err(PhoneError::TooLong { national: false });
-            }
-            with_plus.push(d);
-            continue;
+
+    /// Keeps a digit. A second `0` opening a number without `+` makes the two its international
+    /// prefix, which is not kept: the limit counts the digits after `00` as it does after `+`.
+    fn push_digit(&mut self, digit: char) -> Result<(), PhoneError> {
+        if digit == '0' && self.prefix == Prefix::Bare && self.with_plus == "+0" {
+            self.with_plus.truncate(1);
+            self.prefix = Prefix::DoubleZero;
+            return Ok(());
         }
+        // One digit past the limit is kept, so normalize says too long with its hint for
+        // national numbers; more would grow the buffer for nothing.
+        if self.digits().len() > MAX_DIGITS {
+            return Err(PhoneError::TooLong { national: false });
+        }
+        self.with_plus.push(digit);
+        Ok(())
+    }
+
+    /// Reads a character that is not a digit; `rest` is the text from it on.
+    fn read_non_digit(&mut self, c: char, rest: &str) -> Result<(), PhoneError> {
         match c {
-            '+' | '\u{FF0B}' if no_digit_yet(&with_plus) && !plus => plus = true,
+            '+' | '\u{FF0B}' if self.no_digit_yet() && self.prefix == Prefix::Bare => {
+                self.prefix = Prefix::Plus;
+            }
             '-'
             | '.'
             | '('
@@ -462,9 +491,9 @@ fn clean(input: &str) -> Result<Cleaned, PhoneError> {
             | '\u{FF08}'
             | '\u{FF09}' => {}
             c if c.is_whitespace() => {}
-            '#' | ';' | ',' if !no_digit_yet(&with_plus) => return Err(PhoneError::HasExtension),
+            '#' | ';' | ',' if !self.no_digit_yet() => return Err(PhoneError::HasExtension),
             c if c.is_alphabetic() => {
-                return Err(if !no_digit_yet(&with_plus) && is_extension(&text[at..]) {
+                return Err(if !self.no_digit_yet() && is_extension(rest) {
                     PhoneError::HasExtension
                 } else {
                     PhoneError::HasLetters
@@ -472,15 +501,28 @@ fn clean(input: &str) -> Result<Cleaned, PhoneError> {
             }
             c => return Err(PhoneError::InvalidCharacter(c)),
         }
+        Ok(())
     }
-    let international = plus || with_plus[1..].starts_with("00");
-    if !plus && international {
-        with_plus.drain(1..3);
+}
+
+/// Reduces written text to its digits and how it was marked international (`+` or `00`),
+/// rejecting letters, extensions and stray characters.
+fn clean(input: &str) -> Result<Cleaned, PhoneError> {
+    let text = crate::input::trim(input);
+    if text.is_empty() {
+        return Err(PhoneError::Empty);
     }
-    Ok(Cleaned {
-        with_plus,
-        international,
-    })
+    if is_scientific(text) {
+        return Err(PhoneError::ScientificNotation);
+    }
+    let mut cleaned = Cleaned::new();
+    for (at, c) in text.char_indices() {
+        match decimal_digit(c) {
+            Some(digit) => cleaned.push_digit(digit)?,
+            None => cleaned.read_non_digit(c, &text[at..])?,
+        }
+    }
+    Ok(cleaned)
 }
 
 /// `9.19877E+11`, `9,19877E+11` (a decimal comma), `9.19877e11`: how a spreadsheet writes a
@@ -656,6 +698,23 @@ mod tests {
             norm("+91 98765 43210 12345 678", None).unwrap_err().code(),
             Code::PhoneTooLong
         );
+    }
+
+    #[test]
+    fn the_digit_limit_counts_the_digits_after_the_international_prefix() {
+        // Japan's carrier prefix 003768 after the code: 17 digits of a valid number, and 18
+        // with the trunk 0 the library also takes off. Only the limit tells them apart.
+        for written in ["+81 003768 312345678", "0081 003768 312345678"] {
+            assert_eq!(
+                norm(written, None).as_deref(),
+                Ok("+81312345678"),
+                "{written}"
+            );
+        }
+        for written in ["+81 0037680 312345678", "0081 0037680 312345678"] {
+            let err = norm(written, None).unwrap_err();
+            assert_eq!(err, PhoneError::TooLong { national: false }, "{written}");
+        }
     }
 
     #[test]
