@@ -10,7 +10,7 @@ mod fast;
 #[cfg(test)]
 mod fast_equivalence;
 
-use crate::rules::Code;
+use crate::rules::{Code, PHONE_SEPARATORS};
 use rlibphonenumber::{ParseError, PhoneNumberFormat, ValidationError, PHONE_NUMBER_UTIL};
 use std::fmt;
 use std::str::FromStr;
@@ -475,22 +475,7 @@ impl Cleaned {
             '+' | '\u{FF0B}' if self.no_digit_yet() && self.prefix == Prefix::Bare => {
                 self.prefix = Prefix::Plus;
             }
-            '-'
-            | '.'
-            | '('
-            | ')'
-            | '['
-            | ']'
-            | '/'
-            | '~'
-            | '\u{2010}'..='\u{2015}'
-            | '\u{2212}'
-            | '\u{30FB}'
-            | '\u{FF0D}'
-            | '\u{FF0E}'
-            | '\u{FF08}'
-            | '\u{FF09}' => {}
-            c if c.is_whitespace() => {}
+            c if c.is_whitespace() || PHONE_SEPARATORS.contains(&c) => {}
             '#' | ';' | ',' if !self.no_digit_yet() => return Err(PhoneError::HasExtension),
             c if c.is_alphabetic() => {
                 return Err(if !self.no_digit_yet() && is_extension(rest) {
@@ -610,6 +595,24 @@ mod tests {
         ] {
             assert_eq!(norm(s, Some("IN")).as_deref(), Ok(ok), "{s} in IN");
         }
+    }
+
+    #[test]
+    fn every_separator_of_the_table_is_read_as_nothing() {
+        for separator in PHONE_SEPARATORS {
+            let written = format!("+91{separator}98765{separator}43210");
+            assert_eq!(
+                norm(&written, None).as_deref(),
+                Ok("+919876543210"),
+                "U+{:04X}",
+                u32::from(*separator)
+            );
+        }
+        // The full-width forms of `/ ~ [ ]`, as a Japanese input method writes them.
+        assert_eq!(
+            norm("［+91］９８７６５／４３２１０～", None).as_deref(),
+            Ok("+919876543210")
+        );
     }
 
     #[test]
