@@ -6,6 +6,8 @@
 //! it, which both pins down our own decisions (letters, extensions, `00`) and keeps arbitrary
 //! text away from the library.
 
+#[cfg(test)]
+mod double_zero_tests;
 mod fast;
 #[cfg(test)]
 mod fast_equivalence;
@@ -60,6 +62,17 @@ pub enum PhoneError {
         /// Read in national form, with the default region.
         national: bool,
     },
+    /// Written with `00` in a region whose own reading of the digits is another valid number
+    /// than `00` as the international prefix gives (`00 7803 025 1580` in Indonesia, where
+    /// `007803` opens toll-free numbers): neither is likelier, so neither is chosen.
+    AmbiguousPrefix {
+        /// The number with `00` as the international prefix.
+        international: E164,
+        /// The number as the region reads all the digits, `00` included.
+        national: E164,
+        /// The default region the number was read in.
+        region: Region,
+    },
 }
 
 /// Most digits a written number may hold after its `+` or `00` (or in all, with neither): 15 for
@@ -69,6 +82,8 @@ const MAX_DIGITS: usize = 17;
 impl E164 {
     /// Normalises a written number. `region` is how numbers without `+` or `00` are read; without
     /// it such a number is read as country code plus number (`919876543210` is `+919876543210`).
+    /// A number written with `00` is read with `00` as the international prefix, unless `region`
+    /// reads its digits otherwise (see [`PhoneError::AmbiguousPrefix`]).
     ///
     /// # Errors
     ///
@@ -84,10 +99,39 @@ impl E164 {
         if digits.len() > MAX_DIGITS {
             return Err(PhoneError::TooLong { national });
         }
-        let region = region.filter(|_| national);
+        match region {
+            Some(region) if cleaned.prefix == Prefix::DoubleZero && !region.dials_out(digits) => {
+                E164::either_reading(cleaned, region)
+            }
+            _ => E164::read(cleaned, region.filter(|_| national)),
+        }
+    }
+
+    /// The fast path's reading of `cleaned` when it is sure of it, else the library's: national
+    /// in `region` when there is one.
+    fn read(cleaned: Cleaned, region: Option<Region>) -> Result<E164, PhoneError> {
         match fast_path(cleaned, region) {
             Ok(e164) => Ok(e164),
             Err(cleaned) => E164::library_path(&cleaned, region),
+        }
+    }
+
+    /// `00` and `cleaned`'s digits, in a `region` that may not take that `00` for its
+    /// international prefix: the one valid reading of the two, `00` as the international prefix
+    /// or the region's own; two different valid readings are refused, as neither is likelier.
+    /// With none, the error is the international reading's, as where `00` is the prefix.
+    fn either_reading(cleaned: Cleaned, region: Region) -> Result<E164, PhoneError> {
+        let as_national = E164::read(cleaned.with_00_as_digits(), Some(region));
+        match (E164::read(cleaned, None), as_national) {
+            (Ok(international), Ok(national)) if international != national => {
+                Err(PhoneError::AmbiguousPrefix {
+                    international,
+                    national,
+                    region,
+                })
+            }
+            (Ok(number), _) | (Err(_), Ok(number)) => Ok(number),
+            (Err(err), Err(_)) => Err(err),
         }
     }
 
@@ -228,6 +272,17 @@ impl fmt::Debug for E164 {
     }
 }
 
+impl Region {
+    /// Whether a number of this region written as `00` and `after_00` surely dials out: the
+    /// library then reads it as `+` and `after_00`, so there is no second reading to weigh.
+    fn dials_out(self, after_00: &str) -> bool {
+        PHONE_NUMBER_UTIL
+            .get_country_code_for_region(self.0)
+            .and_then(|code| u16::try_from(code).ok())
+            .is_some_and(|code| FAST.takes_00_for_international_prefix(after_00, code, self.0))
+    }
+}
+
 /// Parses an ISO 3166 alpha-2 code that the phone metadata knows (`IN`, `gb`).
 ///
 /// ```
@@ -364,6 +419,7 @@ impl PhoneError {
             PhoneError::TooShort { .. } => Code::PhoneTooShort,
             PhoneError::TooLong { .. } => Code::PhoneTooLong,
             PhoneError::Invalid { .. } => Code::PhoneInvalid,
+            PhoneError::AmbiguousPrefix { .. } => Code::PhoneAmbiguousPrefix,
         }
     }
 }
@@ -404,6 +460,15 @@ impl fmt::Display for PhoneError {
             PhoneError::Invalid { national } => {
                 write!(f, "not a valid number for its country{}", hint(national))
             }
+            PhoneError::AmbiguousPrefix {
+                international,
+                national,
+                region,
+            } => write!(
+                f,
+                "with 00 as the international prefix this is {international}, but as a number \
+                 of {region} it is {national}; write the one meant with + and its country code"
+            ),
         }
     }
 }
@@ -445,6 +510,18 @@ impl Cleaned {
 
     fn is_international(&self) -> bool {
         self.prefix != Prefix::Bare
+    }
+
+    /// The same digits with their `00` in front, as a number without a prefix: how a region
+    /// whose international prefix is not `00` may read them.
+    fn with_00_as_digits(&self) -> Cleaned {
+        let mut with_plus = String::with_capacity(self.with_plus.len() + 2);
+        with_plus.push_str("+00");
+        with_plus.push_str(self.digits());
+        Cleaned {
+            with_plus,
+            prefix: Prefix::Bare,
+        }
     }
 
     /// Whether nothing but blanks and separators came before (the `00` prefix is digits).

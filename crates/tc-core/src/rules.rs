@@ -162,6 +162,8 @@ codes! {
         "The number has too many digits for its country (E.164 allows at most 15).";
     PhoneInvalid = "phone_invalid", Some(CallerNumber), "decision",
         "The number is not a valid number for its country (full validity, not just plausible length).";
+    PhoneAmbiguousPrefix = "phone_ambiguous_prefix", Some(CallerNumber), "decision",
+        "A number written with `00` is one valid number with `00` as the international prefix and another as the default region reads it.";
     LabelNameRequired = "label_name_required", Some(DynamicLabelName), "decision",
         "`dynamic_label_name` is required unless `label_id` is present.";
     LabelNameTooShort = "label_name_too_short", Some(DynamicLabelName), "doc",
