@@ -145,6 +145,7 @@ proptest! {
                     code,
                     Code::MissingField | Code::PhoneScientificNotation | Code::PhoneHasLetters | Code::PhoneHasExtension | Code::PhoneInvalidCharacters
                         | Code::PhoneInvalidCountryCode | Code::PhoneTooShort | Code::PhoneTooLong | Code::PhoneInvalid
+                        | Code::PhoneAmbiguousPrefix
                 );
                 prop_assert!(phone_code, "`{}`: {:?}", input, err);
                 prop_assert!(!err.to_string().is_empty());

@@ -6,6 +6,7 @@ use serde_json::Value;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use tc_core::rules::PHONE_SEPARATORS;
 use tc_core::{Code, EpochMillis, Field, RawRecord, Region, Validator, E164};
 use xtask::rules_doc::{rule_rows, tables, unquote};
 
@@ -623,6 +624,33 @@ fn phone_examples_in_the_rules_doc_hold() {
         wrong.is_empty(),
         "docs/rules.md phone examples are wrong:\n{}",
         wrong.join("\n")
+    );
+}
+
+#[test]
+fn the_rules_doc_lists_exactly_the_phone_separators_the_code_reads() {
+    let rows = example_rows(&["separators", "code points"]);
+    // Each row shows its characters in backticks and names their code points, in one order.
+    let shown: Vec<String> = rows
+        .iter()
+        .flat_map(|(_, cells)| cells[0].split('`').skip(1).step_by(2).map(str::to_owned))
+        .collect();
+    let named: Vec<String> = rows
+        .iter()
+        .flat_map(|(_, cells)| cells[1].split_whitespace().map(str::to_owned))
+        .collect();
+    let code: Vec<String> = PHONE_SEPARATORS.iter().map(char::to_string).collect();
+    let code_points: Vec<String> = PHONE_SEPARATORS
+        .iter()
+        .map(|c| format!("U+{:04X}", u32::from(*c)))
+        .collect();
+    assert_eq!(
+        shown, code,
+        "docs/rules.md shows other phone separators than tc_core::rules::PHONE_SEPARATORS"
+    );
+    assert_eq!(
+        named, code_points,
+        "docs/rules.md names other code points than tc_core::rules::PHONE_SEPARATORS"
     );
 }
 

@@ -6,11 +6,13 @@
 //! it, which both pins down our own decisions (letters, extensions, `00`) and keeps arbitrary
 //! text away from the library.
 
+#[cfg(test)]
+mod double_zero_tests;
 mod fast;
 #[cfg(test)]
 mod fast_equivalence;
 
-use crate::rules::Code;
+use crate::rules::{Code, PHONE_SEPARATORS};
 use rlibphonenumber::{ParseError, PhoneNumberFormat, ValidationError, PHONE_NUMBER_UTIL};
 use std::fmt;
 use std::str::FromStr;
@@ -60,14 +62,28 @@ pub enum PhoneError {
         /// Read in national form, with the default region.
         national: bool,
     },
+    /// Written with `00` in a region whose own reading of the digits is another valid number
+    /// than `00` as the international prefix gives (`00 7803 025 1580` in Indonesia, where
+    /// `007803` opens toll-free numbers): neither is likelier, so neither is chosen.
+    AmbiguousPrefix {
+        /// The number with `00` as the international prefix.
+        international: E164,
+        /// The number as the region reads all the digits, `00` included.
+        national: E164,
+        /// The default region the number was read in.
+        region: Region,
+    },
 }
 
-/// Most digits a written number may hold: 15 for E.164, plus room for a trunk prefix.
+/// Most digits a written number may hold after its `+` or `00` (or in all, with neither): 15 for
+/// E.164, plus room for a trunk or carrier prefix.
 const MAX_DIGITS: usize = 17;
 
 impl E164 {
     /// Normalises a written number. `region` is how numbers without `+` or `00` are read; without
     /// it such a number is read as country code plus number (`919876543210` is `+919876543210`).
+    /// A number written with `00` is read with `00` as the international prefix, unless `region`
+    /// reads its digits otherwise (see [`PhoneError::AmbiguousPrefix`]).
     ///
     /// # Errors
     ///
@@ -75,7 +91,7 @@ impl E164 {
     /// fix when there is a likely one.
     pub fn normalize(input: &str, region: Option<Region>) -> Result<E164, PhoneError> {
         let cleaned = clean(input)?;
-        let national = !cleaned.international && region.is_some();
+        let national = !cleaned.is_international() && region.is_some();
         let digits = cleaned.digits();
         if digits.len() < 2 {
             return Err(PhoneError::TooShort { national });
@@ -83,10 +99,39 @@ impl E164 {
         if digits.len() > MAX_DIGITS {
             return Err(PhoneError::TooLong { national });
         }
-        let region = region.filter(|_| national);
+        match region {
+            Some(region) if cleaned.prefix == Prefix::DoubleZero && !region.dials_out(digits) => {
+                E164::either_reading(cleaned, region)
+            }
+            _ => E164::read(cleaned, region.filter(|_| national)),
+        }
+    }
+
+    /// The fast path's reading of `cleaned` when it is sure of it, else the library's: national
+    /// in `region` when there is one.
+    fn read(cleaned: Cleaned, region: Option<Region>) -> Result<E164, PhoneError> {
         match fast_path(cleaned, region) {
             Ok(e164) => Ok(e164),
             Err(cleaned) => E164::library_path(&cleaned, region),
+        }
+    }
+
+    /// `00` and `cleaned`'s digits, in a `region` that may not take that `00` for its
+    /// international prefix: the one valid reading of the two, `00` as the international prefix
+    /// or the region's own; two different valid readings are refused, as neither is likelier.
+    /// With none, the error is the international reading's, as where `00` is the prefix.
+    fn either_reading(cleaned: Cleaned, region: Region) -> Result<E164, PhoneError> {
+        let as_national = E164::read(cleaned.with_00_as_digits(), Some(region));
+        match (E164::read(cleaned, None), as_national) {
+            (Ok(international), Ok(national)) if international != national => {
+                Err(PhoneError::AmbiguousPrefix {
+                    international,
+                    national,
+                    region,
+                })
+            }
+            (Ok(number), _) | (Err(_), Ok(number)) => Ok(number),
+            (Err(err), Err(_)) => Err(err),
         }
     }
 
@@ -227,6 +272,17 @@ impl fmt::Debug for E164 {
     }
 }
 
+impl Region {
+    /// Whether a number of this region written as `00` and `after_00` surely dials out: the
+    /// library then reads it as `+` and `after_00`, so there is no second reading to weigh.
+    fn dials_out(self, after_00: &str) -> bool {
+        PHONE_NUMBER_UTIL
+            .get_country_code_for_region(self.0)
+            .and_then(|code| u16::try_from(code).ok())
+            .is_some_and(|code| FAST.takes_00_for_international_prefix(after_00, code, self.0))
+    }
+}
+
 /// Parses an ISO 3166 alpha-2 code that the phone metadata knows (`IN`, `gb`).
 ///
 /// ```
@@ -363,6 +419,7 @@ impl PhoneError {
             PhoneError::TooShort { .. } => Code::PhoneTooShort,
             PhoneError::TooLong { .. } => Code::PhoneTooLong,
             PhoneError::Invalid { .. } => Code::PhoneInvalid,
+            PhoneError::AmbiguousPrefix { .. } => Code::PhoneAmbiguousPrefix,
         }
     }
 }
@@ -403,6 +460,15 @@ impl fmt::Display for PhoneError {
             PhoneError::Invalid { national } => {
                 write!(f, "not a valid number for its country{}", hint(national))
             }
+            PhoneError::AmbiguousPrefix {
+                international,
+                national,
+                region,
+            } => write!(
+                f,
+                "with 00 as the international prefix this is {international}, but as a number \
+                 of {region} it is {national}; write the one meant with + and its country code"
+            ),
         }
     }
 }
@@ -410,19 +476,98 @@ impl fmt::Display for PhoneError {
 impl std::error::Error for PhoneError {}
 
 struct Cleaned {
-    /// `+` and the digits: the library reads the international form from it without another
-    /// copy, and the national form is the same text after the `+`.
+    /// `+` and the digits after any international prefix: the library reads the international
+    /// form from it without another copy, and the national form is the same text after the `+`.
     with_plus: String,
-    international: bool,
+    prefix: Prefix,
+}
+
+/// How a written number marks itself international.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Prefix {
+    /// `+` before the first digit.
+    Plus,
+    /// `00` as its first digits, written without `+`.
+    DoubleZero,
+    /// Neither: national when there is a default region.
+    Bare,
 }
 
 impl Cleaned {
+    fn new() -> Cleaned {
+        // The `+` and the most digits kept, one past the limit: never grown.
+        let mut with_plus = String::with_capacity(MAX_DIGITS + 2);
+        with_plus.push('+');
+        Cleaned {
+            with_plus,
+            prefix: Prefix::Bare,
+        }
+    }
+
     fn digits(&self) -> &str {
         &self.with_plus[1..]
     }
+
+    fn is_international(&self) -> bool {
+        self.prefix != Prefix::Bare
+    }
+
+    /// The same digits with their `00` in front, as a number without a prefix: how a region
+    /// whose international prefix is not `00` may read them.
+    fn with_00_as_digits(&self) -> Cleaned {
+        let mut with_plus = String::with_capacity(self.with_plus.len() + 2);
+        with_plus.push_str("+00");
+        with_plus.push_str(self.digits());
+        Cleaned {
+            with_plus,
+            prefix: Prefix::Bare,
+        }
+    }
+
+    /// Whether nothing but blanks and separators came before (the `00` prefix is digits).
+    fn no_digit_yet(&self) -> bool {
+        self.with_plus.len() == 1 && self.prefix != Prefix::DoubleZero
+    }
+
+    /// Keeps a digit. A second `0` opening a number without `+` makes the two its international
+    /// prefix, which is not kept: the limit counts the digits after `00` as it does after `+`.
+    fn push_digit(&mut self, digit: char) -> Result<(), PhoneError> {
+        if digit == '0' && self.prefix == Prefix::Bare && self.with_plus == "+0" {
+            self.with_plus.truncate(1);
+            self.prefix = Prefix::DoubleZero;
+            return Ok(());
+        }
+        // One digit past the limit is kept, so normalize says too long with its hint for
+        // national numbers; more would grow the buffer for nothing.
+        if self.digits().len() > MAX_DIGITS {
+            return Err(PhoneError::TooLong { national: false });
+        }
+        self.with_plus.push(digit);
+        Ok(())
+    }
+
+    /// Reads a character that is not a digit; `rest` is the text from it on.
+    fn read_non_digit(&mut self, c: char, rest: &str) -> Result<(), PhoneError> {
+        match c {
+            '+' | '\u{FF0B}' if self.no_digit_yet() && self.prefix == Prefix::Bare => {
+                self.prefix = Prefix::Plus;
+            }
+            c if c.is_whitespace() || PHONE_SEPARATORS.contains(&c) => {}
+            '#' | ';' | ',' if !self.no_digit_yet() => return Err(PhoneError::HasExtension),
+            c if c.is_alphabetic() => {
+                return Err(if !self.no_digit_yet() && is_extension(rest) {
+                    PhoneError::HasExtension
+                } else {
+                    PhoneError::HasLetters
+                });
+            }
+            c => return Err(PhoneError::InvalidCharacter(c)),
+        }
+        Ok(())
+    }
 }
 
-/// Reduces written text to its digits and whether it was written internationally (`+` or `00`),
+/// Reduces written text to its digits and how it was marked international (`+` or `00`),
 /// rejecting letters, extensions and stray characters.
 fn clean(input: &str) -> Result<Cleaned, PhoneError> {
     let text = crate::input::trim(input);
@@ -432,55 +577,14 @@ fn clean(input: &str) -> Result<Cleaned, PhoneError> {
     if is_scientific(text) {
         return Err(PhoneError::ScientificNotation);
     }
-    let mut with_plus = String::with_capacity(MAX_DIGITS + 2);
-    with_plus.push('+');
-    let no_digit_yet = |with_plus: &String| with_plus.len() == 1;
-    let mut plus = false;
+    let mut cleaned = Cleaned::new();
     for (at, c) in text.char_indices() {
-        if let Some(d) = decimal_digit(c) {
-            if with_plus.len() > MAX_DIGITS + 1 {
-                return Err(PhoneError::TooLong { national: false });
-            }
-            with_plus.push(d);
-            continue;
-        }
-        match c {
-            '+' | '\u{FF0B}' if no_digit_yet(&with_plus) && !plus => plus = true,
-            '-'
-            | '.'
-            | '('
-            | ')'
-            | '['
-            | ']'
-            | '/'
-            | '~'
-            | '\u{2010}'..='\u{2015}'
-            | '\u{2212}'
-            | '\u{30FB}'
-            | '\u{FF0D}'
-            | '\u{FF0E}'
-            | '\u{FF08}'
-            | '\u{FF09}' => {}
-            c if c.is_whitespace() => {}
-            '#' | ';' | ',' if !no_digit_yet(&with_plus) => return Err(PhoneError::HasExtension),
-            c if c.is_alphabetic() => {
-                return Err(if !no_digit_yet(&with_plus) && is_extension(&text[at..]) {
-                    PhoneError::HasExtension
-                } else {
-                    PhoneError::HasLetters
-                });
-            }
-            c => return Err(PhoneError::InvalidCharacter(c)),
+        match decimal_digit(c) {
+            Some(digit) => cleaned.push_digit(digit)?,
+            None => cleaned.read_non_digit(c, &text[at..])?,
         }
     }
-    let international = plus || with_plus[1..].starts_with("00");
-    if !plus && international {
-        with_plus.drain(1..3);
-    }
-    Ok(Cleaned {
-        with_plus,
-        international,
-    })
+    Ok(cleaned)
 }
 
 /// `9.19877E+11`, `9,19877E+11` (a decimal comma), `9.19877e11`: how a spreadsheet writes a
@@ -571,6 +675,24 @@ mod tests {
     }
 
     #[test]
+    fn every_separator_of_the_table_is_read_as_nothing() {
+        for separator in PHONE_SEPARATORS {
+            let written = format!("+91{separator}98765{separator}43210");
+            assert_eq!(
+                norm(&written, None).as_deref(),
+                Ok("+919876543210"),
+                "U+{:04X}",
+                u32::from(*separator)
+            );
+        }
+        // The full-width forms of `/ ~ [ ]`, as a Japanese input method writes them.
+        assert_eq!(
+            norm("［+91］９８７６５／４３２１０～", None).as_deref(),
+            Ok("+919876543210")
+        );
+    }
+
+    #[test]
     fn indian_mobile_starting_with_91_keeps_its_digits() {
         assert_eq!(
             norm("9106542107", Some("IN")).as_deref(),
@@ -656,6 +778,23 @@ mod tests {
             norm("+91 98765 43210 12345 678", None).unwrap_err().code(),
             Code::PhoneTooLong
         );
+    }
+
+    #[test]
+    fn the_digit_limit_counts_the_digits_after_the_international_prefix() {
+        // Japan's carrier prefix 003768 after the code: 17 digits of a valid number, and 18
+        // with the trunk 0 the library also takes off. Only the limit tells them apart.
+        for written in ["+81 003768 312345678", "0081 003768 312345678"] {
+            assert_eq!(
+                norm(written, None).as_deref(),
+                Ok("+81312345678"),
+                "{written}"
+            );
+        }
+        for written in ["+81 0037680 312345678", "0081 0037680 312345678"] {
+            let err = norm(written, None).unwrap_err();
+            assert_eq!(err, PhoneError::TooLong { national: false }, "{written}");
+        }
     }
 
     #[test]

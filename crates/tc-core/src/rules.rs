@@ -18,6 +18,21 @@ pub const CALL_REASON_FORBIDDEN: &[char] = &[
 /// Characters allowed inside a call reason but not as its first or last character.
 pub const CALL_REASON_NOT_AT_EDGES: &[char] = &['.', ',', '-'];
 
+/// The characters written between the digits of a phone number and read as nothing, besides
+/// white space. A character that is none of these, no digit, no letter and no leading `+` is
+/// [`Code::PhoneInvalidCharacters`]. docs/rules.md lists exactly these, in this order (a tidy
+/// test holds it to this table).
+pub const PHONE_SEPARATORS: &[char] = &[
+    // ASCII.
+    '-', '.', '/', '~', '(', ')', '[', ']',
+    // Their full-width forms, in the same order.
+    '\u{FF0D}', '\u{FF0E}', '\u{FF0F}', '\u{FF5E}', '\u{FF08}', '\u{FF09}', '\u{FF3B}', '\u{FF3D}',
+    // The dashes a word processor puts for `-`.
+    '\u{2010}', '\u{2011}', '\u{2012}', '\u{2013}', '\u{2014}', '\u{2015}',
+    // The minus sign and the katakana middle dot.
+    '\u{2212}', '\u{30FB}',
+];
+
 /// Whether `c` has no place in a label name or call reason ([`Code::TextControlCharacter`]):
 /// every C0 and C1 control (ESC, BEL, backspace, tab and line breaks inside the text), the line
 /// and paragraph separators, the bidirectional embeddings, overrides and isolates (U+202E can
@@ -138,7 +153,7 @@ codes! {
     PhoneHasExtension = "phone_has_extension", Some(CallerNumber), "decision",
         "Numbers with an extension (`ext. 12`, `x12`, `#12`) cannot receive a personalised call.";
     PhoneInvalidCharacters = "phone_invalid_characters", Some(CallerNumber), "decision",
-        "Only digits, spaces, `+`, `-`, `.`, `/`, brackets and a leading `00` make up a written number.";
+        "Only digits, white space, one leading `+` or `00` and the separators of `PHONE_SEPARATORS` (`-` `.` `/` `~`, brackets, their full-width forms, dashes) make up a written number.";
     PhoneInvalidCountryCode = "phone_invalid_country_code", Some(CallerNumber), "decision",
         "The number starts with a country calling code that does not exist.";
     PhoneTooShort = "phone_too_short", Some(CallerNumber), "decision",
@@ -147,6 +162,8 @@ codes! {
         "The number has too many digits for its country (E.164 allows at most 15).";
     PhoneInvalid = "phone_invalid", Some(CallerNumber), "decision",
         "The number is not a valid number for its country (full validity, not just plausible length).";
+    PhoneAmbiguousPrefix = "phone_ambiguous_prefix", Some(CallerNumber), "decision",
+        "A number written with `00` is one valid number with `00` as the international prefix and another as the default region reads it.";
     LabelNameRequired = "label_name_required", Some(DynamicLabelName), "decision",
         "`dynamic_label_name` is required unless `label_id` is present.";
     LabelNameTooShort = "label_name_too_short", Some(DynamicLabelName), "doc",

@@ -156,6 +156,31 @@ impl<K: Copy + Eq> FastPath<K> {
         (is_plain_nsn(kept) && country.is_valid(kept, main_matched)?).then(|| country.e164(kept))
     }
 
+    /// Whether the library, reading `00` and then `after_00` as a number of `region` (calling
+    /// code `code`), surely takes exactly that `00` for the region's international prefix and
+    /// reads what follows as it reads it after `+`. `false` where it may not, or where the fast
+    /// path cannot tell: then the caller weighs both readings.
+    pub(super) fn takes_00_for_international_prefix(
+        &self,
+        after_00: &str,
+        code: u16,
+        region: K,
+    ) -> bool {
+        // parse_prefix_as_idd: no calling code starts with 0, so a 0 after the prefix undoes it.
+        if !matches!(after_00.bytes().next(), Some(b'1'..=b'9')) {
+            return false;
+        }
+        let Some(Some(country)) = self.country(code) else {
+            return false;
+        };
+        let rules = country.regions.iter().find(|r| r.rules.key == region);
+        let pattern = rules.and_then(|r| r.rules.international_prefix.as_deref());
+        pattern
+            .and_then(inner)
+            .and_then(|choices| first_choice_after_00(choices, after_00.as_bytes()))
+            .is_some_and(|choice| choice == "00")
+    }
+
     /// Bytes held by the DFAs built so far.
     #[cfg(test)]
     pub(super) fn compiled_bytes(&self) -> usize {
@@ -466,6 +491,23 @@ impl Patterns {
             .build_many(&self.0)
             .ok()
     }
+}
+
+/// The choice of an international prefix such as `00|99` that the library's leftmost-first
+/// match takes at the start of `00` and `after_00`; `None` when none matches, or when a choice
+/// up to the one that matches is more than plain digits (a `|` may then lie inside a group).
+fn first_choice_after_00<'a>(choices: &'a str, after_00: &[u8]) -> Option<&'a str> {
+    let written = || b"00".iter().chain(after_00);
+    for choice in choices.split('|') {
+        if choice.is_empty() || !choice.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let fits = choice.len() <= 2 + after_00.len();
+        if fits && choice.bytes().zip(written()).all(|(c, w)| c == *w) {
+            return Some(choice);
+        }
+    }
+    None
 }
 
 /// `0|180020` as its choices; `None` for a pattern with anything but digits and `|`.

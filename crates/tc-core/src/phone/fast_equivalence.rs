@@ -17,7 +17,7 @@ fn both(text: &str, region: Option<&str>) -> Option<Both> {
     let region = region.map(|r| r.parse::<Region>().expect("a known region"));
     let read = || {
         let cleaned = clean(text).ok()?;
-        let national = !cleaned.international && region.is_some();
+        let national = !cleaned.is_international() && region.is_some();
         let length_ok = (2..=MAX_DIGITS).contains(&cleaned.digits().len());
         length_ok.then_some((cleaned, region.filter(|_| national)))
     };
