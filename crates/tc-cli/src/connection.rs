@@ -89,7 +89,7 @@ impl ConnectionArgs {
     /// coordinator.
     ///
     /// # Errors
-    /// A `--coordinator` that is not a Redis URL.
+    /// A `--coordinator` that is not a Redis URL, or whose server refuses its credentials.
     pub fn client_builder(
         &self,
         base_url: String,
@@ -101,6 +101,9 @@ impl ConnectionArgs {
                     tc_redis::RedisCoordinator::new(url, &credentials.client_account_id)
                         .context("--coordinator")?
                         .with_api(&base_url);
+                // A refused password is a mistake, as a wrong API key is: said now, exit 2,
+                // rather than waited on forever.
+                coordinator.check_credentials().context("--coordinator")?;
                 eprintln!(
                     "tcbatch: sharing the account through Redis at {}",
                     coordinator.server()

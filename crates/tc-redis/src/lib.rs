@@ -93,9 +93,39 @@ pub enum RedisCoordinatorError {
     /// The account id is empty.
     #[error("the coordinator needs the client account id, to keep each account's keys apart")]
     NoAccount,
+    /// The server refused the URL's user or password: nothing would ever be sent.
+    #[error(
+        "the coordinator's Redis refused the user or password of the URL; fix them (as \
+         redis://USER:PASSWORD@HOST:PORT/DB) or ask its operator"
+    )]
+    Refused(#[source] RedisError),
 }
 
+/// How long [`RedisCoordinator::check_credentials`] waits for the server.
+pub const CREDENTIALS_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
 impl RedisCoordinator {
+    /// Connects once, now, to tell a refused user or password (a mistake to fix before anything
+    /// runs) from a server that does not answer (an outage, which the client waits out,
+    /// sending nothing meanwhile). Blocks for at most [`CREDENTIALS_CHECK_TIMEOUT`].
+    ///
+    /// # Errors
+    /// [`RedisCoordinatorError::Refused`] when the server refuses the URL's credentials.
+    pub fn check_credentials(&self) -> Result<(), RedisCoordinatorError> {
+        let refused = |error: &RedisError| {
+            error.kind() == redis::ErrorKind::AuthenticationFailed
+                || matches!(error.code(), Some("WRONGPASS" | "NOAUTH" | "NOPERM"))
+        };
+        let answer = self
+            .client
+            .get_connection_with_timeout(CREDENTIALS_CHECK_TIMEOUT)
+            .and_then(|mut connection| redis::cmd("PING").query::<String>(&mut connection));
+        match answer {
+            Err(error) if refused(&error) => Err(RedisCoordinatorError::Refused(error)),
+            _ => Ok(()),
+        }
+    }
+
     /// A coordinator for `account` (the client account id) on the Redis server at `url`
     /// (`redis://HOST:PORT/DB`, `rediss://` for TLS, a password as `redis://:PASSWORD@HOST`).
     /// Nothing is connected until the first call.

@@ -330,3 +330,41 @@ async fn a_claim_lasts_until_the_time_its_lease_ends_at_the_callers_times() {
         TokenClaim::Claimed(_)
     ));
 }
+
+/// Issue 26, item 11: a refused password is said at once, not waited on forever; a server
+/// that does not answer is an outage, waited out.
+#[tokio::test]
+#[cfg_attr(
+    not(tc_redis),
+    ignore = "needs Redis: set TC_REDIS_URL=redis://127.0.0.1:6379/"
+)]
+async fn a_refused_password_is_told_apart_from_a_server_that_does_not_answer() {
+    let user = format!("tc-test-{:08x}", rand::random::<u32>());
+    let client = redis::Client::open(common::url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("ACL")
+        .arg(&["SETUSER", &user, "on", ">right-password", "~*", "+@all"][..])
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let server = common::url();
+    let host = server.trim_start_matches("redis://");
+    let with = |password: &str| format!("redis://{user}:{password}@{host}");
+    let wrong = tc_redis::RedisCoordinator::new(&with("wrong-password"), "acct").unwrap();
+    let refused = wrong.check_credentials().unwrap_err();
+    assert!(
+        matches!(refused, tc_redis::RedisCoordinatorError::Refused(_)),
+        "{refused}"
+    );
+    assert!(!refused.to_string().contains("wrong-password"), "{refused}");
+    let right = tc_redis::RedisCoordinator::new(&with("right-password"), "acct").unwrap();
+    right.check_credentials().unwrap();
+    // Nothing listens on port 1: an outage, not a refusal.
+    let away = tc_redis::RedisCoordinator::new("redis://127.0.0.1:1/0", "acct").unwrap();
+    away.check_credentials().unwrap();
+    let _: () = redis::cmd("ACL")
+        .arg(&["DELUSER", &user][..])
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+}
