@@ -241,8 +241,10 @@ async fn get_record(
         Err(invalid) => return error(StatusCode::BAD_REQUEST, invalid.to_string()),
     };
     match shared.store.status(id).await {
-        Ok(Some(status)) => Json(status).into_response(),
-        Ok(None) => error(
+        // Only the id the post was answered with opens a record: its number alone, or a
+        // guessed tag, is answered as a record that does not exist.
+        Ok(Some(status)) if id.shows_tag_of(status.id) => Json(status).into_response(),
+        Ok(_) => error(
             StatusCode::NOT_FOUND,
             format!("no record {id}: never acknowledged, or settled and purged since"),
         ),

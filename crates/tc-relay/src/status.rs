@@ -4,42 +4,132 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// The relay's id of an acknowledged record, given in the answer to the post.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// The relay's id of an acknowledged record, given in the answer to the post: `r` and the
+/// record's number in the queue, then `-` and a random tag (`r17-9f86d081884c7d65`), so that
+/// ids cannot be guessed from one another.
+///
+/// The number alone names the record inside the relay: two ids are equal, ordered and hashed
+/// by it (the queue's order is the order of arrival). The tag is what a reader must show:
+/// `GET /v1/call-records/{id}` answers only an id whose tag is the record's. Records queued
+/// before tags were kept have none, and their ids are `r17`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
-pub struct RecordId(i64);
+pub struct RecordId {
+    number: i64,
+    /// 0: no tag.
+    tag: u64,
+}
 
 impl RecordId {
-    pub(crate) fn new(id: i64) -> RecordId {
-        RecordId(id)
+    /// The record numbered `number`, as the relay names it inside (no tag).
+    pub(crate) fn new(number: i64) -> RecordId {
+        RecordId { number, tag: 0 }
+    }
+
+    /// The record numbered `number` with its tag, as a reader is shown it.
+    #[cfg(test)]
+    fn tagged(number: i64, tag: u64) -> RecordId {
+        RecordId { number, tag }
+    }
+
+    /// A fresh random tag for a new record (never 0).
+    fn new_tag() -> u64 {
+        rand::random::<u64>().max(1)
     }
 
     pub(crate) fn get(self) -> i64 {
-        self.0
+        self.number
+    }
+
+    /// The id a store read back: its number, and its tag's column (a signed integer holding
+    /// the tag's bits; none for a record queued before tags).
+    pub(crate) fn from_columns(number: i64, tag: Option<i64>) -> RecordId {
+        let tag = tag.map_or(0, |bits| u64::from_ne_bytes(bits.to_ne_bytes()));
+        RecordId { number, tag }
+    }
+
+    /// A fresh random tag for a new record, as its column holds it.
+    pub(crate) fn new_tag_column() -> i64 {
+        i64::from_ne_bytes(RecordId::new_tag().to_ne_bytes())
+    }
+
+    /// Whether `self`, as a reader gave it, shows the tag of `stored`, the record's own: in
+    /// constant time, so a reader learns nothing of a tag from how long a refusal takes.
+    pub(crate) fn shows_tag_of(self, stored: RecordId) -> bool {
+        use subtle::ConstantTimeEq;
+        self.number == stored.number && bool::from(self.tag.ct_eq(&stored.tag))
+    }
+}
+
+impl PartialEq for RecordId {
+    fn eq(&self, other: &RecordId) -> bool {
+        self.number == other.number
+    }
+}
+
+impl Eq for RecordId {}
+
+impl std::hash::Hash for RecordId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.number.hash(state);
+    }
+}
+
+impl PartialOrd for RecordId {
+    fn partial_cmp(&self, other: &RecordId) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for RecordId {
+    fn cmp(&self, other: &RecordId) -> std::cmp::Ordering {
+        self.number.cmp(&other.number)
     }
 }
 
 impl fmt::Display for RecordId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "r{}", self.0)
+        match self.tag {
+            0 => write!(f, "r{}", self.number),
+            tag => write!(f, "r{}-{tag:016x}", self.number),
+        }
     }
 }
 
 /// A text that is not a record id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a record id (ids look like r123)")]
+#[error("`{0}` is not a record id (ids look like r123-9f86d081884c7d65)")]
 pub struct InvalidRecordId(String);
 
 impl FromStr for RecordId {
     type Err = InvalidRecordId;
 
     fn from_str(text: &str) -> Result<RecordId, InvalidRecordId> {
-        text.strip_prefix('r')
-            .and_then(|digits| digits.parse::<i64>().ok())
+        let invalid = || InvalidRecordId(tc_core::diagnostic::excerpt(text));
+        let rest = text.strip_prefix('r').ok_or_else(invalid)?;
+        let (number, tag) = match rest.split_once('-') {
+            Some((number, tag)) if tag.len() == 16 => {
+                let tag = u64::from_str_radix(tag, 16).map_err(|_| invalid())?;
+                (number, tag)
+            }
+            Some(_) => return Err(invalid()),
+            None => (rest, 0),
+        };
+        let number = number
+            .parse::<i64>()
+            .ok()
             .filter(|n| *n > 0)
-            .map(RecordId)
-            .ok_or_else(|| InvalidRecordId(tc_core::diagnostic::excerpt(text)))
+            .ok_or_else(invalid)?;
+        if !number.to_string().eq(number_text(rest)) {
+            return Err(invalid());
+        }
+        Ok(RecordId { number, tag })
     }
+}
+
+/// The digits of an id's number, before any tag.
+fn number_text(rest: &str) -> &str {
+    rest.split_once('-').map_or(rest, |(number, _)| number)
 }
 
 impl From<RecordId> for String {
@@ -105,5 +195,21 @@ mod tests {
         assert_eq!(serde_json::to_string(&id).unwrap(), "\"r42\"");
         assert!("42".parse::<RecordId>().is_err());
         assert!("r-1".parse::<RecordId>().is_err());
+        assert!("r007".parse::<RecordId>().is_err());
+    }
+
+    #[test]
+    fn a_tagged_id_reads_back_and_only_its_tag_opens_it() {
+        let id = RecordId::tagged(17, 0x9f86_d081_884c_7d65);
+        assert_eq!(id.to_string(), "r17-9f86d081884c7d65");
+        let read: RecordId = "r17-9f86d081884c7d65".parse().unwrap();
+        assert!(read.shows_tag_of(id));
+        let guessed: RecordId = "r17-0000000000000001".parse().unwrap();
+        assert!(!guessed.shows_tag_of(id));
+        assert!(!"r17".parse::<RecordId>().unwrap().shows_tag_of(id));
+        // Inside the relay the number names the record.
+        assert_eq!(guessed, id);
+        assert!("r17-9f86".parse::<RecordId>().is_err());
+        assert!("r17-zzzzzzzzzzzzzzzz".parse::<RecordId>().is_err());
     }
 }

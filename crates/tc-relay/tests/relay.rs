@@ -660,3 +660,41 @@ async fn an_idempotency_key_used_again_for_another_body_is_refused_naming_it() {
     );
     running.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_record_opens_only_to_the_id_its_post_was_answered_with() {
+    let running = Running::start(SimConfig::demo(), |c| {
+        c.with_linger(Duration::from_secs(60))
+    })
+    .await;
+    let now = running.clock.now();
+    let http = reqwest::Client::new();
+    let numbers = receivers(2, 6);
+    let body = json!({"call_records": numbers.iter().map(|r| record(r, now, 3_600_000)).collect::<Vec<_>>()});
+    let answer: Value = running.post(&http, &body).await.json().await.unwrap();
+    let ids: Vec<String> = answer["accepted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect();
+    // Ids do not follow from one another: each carries a random tag.
+    let (first, second) = (&ids[0], &ids[1]);
+    let number = |id: &str| id.split('-').next().unwrap().to_owned();
+    assert_ne!(first.split('-').nth(1), second.split('-').nth(1), "{ids:?}");
+    let get = |id: String| {
+        let url = format!("{}/v1/call-records/{id}", running.base);
+        let http = http.clone();
+        async move { http.get(url).send().await.unwrap().status() }
+    };
+    assert_eq!(get(first.clone()).await, 200);
+    // The number alone, the next number, or a guessed tag: as if there were no such record.
+    assert_eq!(get(number(first)).await, 404);
+    assert_eq!(
+        get(format!("{}-0000000000000001", number(first))).await,
+        404
+    );
+    let next = format!("{}-{}", number(second), first.split('-').nth(1).unwrap());
+    assert_eq!(get(next).await, 404);
+    running.stop().await;
+}

@@ -52,8 +52,10 @@ CREATE TABLE IF NOT EXISTS tc_relay.records (
     possibly_duplicated BOOLEAN NOT NULL DEFAULT FALSE,
     delivery TEXT,
     delivery_message TEXT,
-    owner BIGINT
+    owner BIGINT,
+    tag BIGINT
 );
+ALTER TABLE tc_relay.records ADD COLUMN IF NOT EXISTS tag BIGINT;
 CREATE UNIQUE INDEX IF NOT EXISTS records_by_external_id ON tc_relay.records (external_id)
     WHERE external_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS records_by_state ON tc_relay.records (state, owner);
@@ -404,7 +406,7 @@ impl Store for PostgresStore {
             let row = client
                 .query_opt(
                     "SELECT received_at, external_id, state, batch_id, code, message, \
-                     possibly_duplicated, delivery, delivery_message \
+                     possibly_duplicated, delivery, delivery_message, tag \
                      FROM tc_relay.records WHERE id = $1",
                     &[&id.get()],
                 )
@@ -980,24 +982,33 @@ impl<'p> Plan<'p> {
         (externals, records, receivers)
     }
 
+    /// A fresh tag for each new record, as the column holds it.
+    fn tags(&self) -> Vec<i64> {
+        self.new
+            .iter()
+            .map(|_| RecordId::new_tag_column())
+            .collect()
+    }
+
     /// Each (post, record in post) → its id and whether it was deduplicated, given the ids
     /// drawn for the new records (`fresh`, in their order), those the insert kept, and the
     /// earlier records of the external ids it left out.
     fn resolve(
         &self,
-        fresh: &[i64],
+        fresh: &[(i64, i64)],
         inserted: &BTreeSet<i64>,
-        earlier: &HashMap<String, i64>,
+        earlier: &HashMap<String, RecordId>,
     ) -> HashMap<(usize, usize), (RecordId, bool)> {
         let mut ids = HashMap::with_capacity(self.new.len() + self.repeats.len());
         let mut resolved = Vec::with_capacity(self.new.len());
-        for ((index, number, new), id) in self.new.iter().zip(fresh) {
+        for ((index, number, new), (id, tag)) in self.new.iter().zip(fresh) {
             let answer = if inserted.contains(id) {
-                (RecordId::new(*id), false)
+                (RecordId::from_columns(*id, Some(*tag)), false)
             } else {
                 let external = new.external_id.as_deref().unwrap_or_default();
+                let earlier = earlier.get(external).copied();
                 (
-                    RecordId::new(earlier.get(external).copied().unwrap_or(*id)),
+                    earlier.unwrap_or_else(|| RecordId::from_columns(*id, Some(*tag))),
                     true,
                 )
             };
@@ -1036,13 +1047,14 @@ async fn insert_records(
         .into_iter()
         .collect();
     let (externals, records, receivers) = plan.columns();
+    let tags = plan.tags();
     let inserted: BTreeSet<i64> = tx
         .query(
             "INSERT INTO tc_relay.records \
-             (id, received_at, external_id, record, receiver, state, owner) \
-             SELECT u.id, $5, u.external_id, u.record, u.receiver, $6, $7 \
-             FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[]) \
-               AS u(id, external_id, record, receiver) \
+             (id, received_at, external_id, record, receiver, state, owner, tag) \
+             SELECT u.id, $5, u.external_id, u.record, u.receiver, $6, $7, u.tag \
+             FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $8::int8[]) \
+               AS u(id, external_id, record, receiver, tag) \
              ON CONFLICT (external_id) WHERE external_id IS NOT NULL DO NOTHING \
              RETURNING id",
             &[
@@ -1053,6 +1065,7 @@ async fn insert_records(
                 &now.as_i64(),
                 &columns::state(RecordState::Queued),
                 &me,
+                &tags,
             ],
         )
         .await?
@@ -1060,6 +1073,7 @@ async fn insert_records(
         .map(|row| row.get(0))
         .collect();
     let earlier = earlier_ids(tx, plan, &fresh, &inserted).await?;
+    let fresh: Vec<(i64, i64)> = fresh.into_iter().zip(tags).collect();
     Ok(plan.resolve(&fresh, &inserted, &earlier))
 }
 
@@ -1069,7 +1083,7 @@ async fn earlier_ids(
     plan: &Plan<'_>,
     fresh: &[i64],
     inserted: &BTreeSet<i64>,
-) -> Result<HashMap<String, i64>, tokio_postgres::Error> {
+) -> Result<HashMap<String, RecordId>, tokio_postgres::Error> {
     let left_out: Vec<&str> = plan
         .new
         .iter()
@@ -1082,11 +1096,14 @@ async fn earlier_ids(
     }
     let rows = tx
         .query(
-            "SELECT external_id, id FROM tc_relay.records WHERE external_id = ANY($1)",
+            "SELECT external_id, id, tag FROM tc_relay.records WHERE external_id = ANY($1)",
             &[&left_out],
         )
         .await?;
-    Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    Ok(rows
+        .iter()
+        .map(|row| (row.get(0), RecordId::from_columns(row.get(1), row.get(2))))
+        .collect())
 }
 
 fn stored(row: &Row) -> Stored {
@@ -1103,7 +1120,7 @@ fn tracked(id: RecordId, row: &Row) -> TrackedRecord {
     let code: Option<&str> = row.get(4);
     let delivery: Option<&str> = row.get(7);
     TrackedRecord {
-        id,
+        id: RecordId::from_columns(id.get(), row.get(9)),
         // Only this store writes the column, through the same mapping.
         state: columns::state_of(state).unwrap_or(RecordState::Unknown),
         received_at: epoch(row.get(0)).to_rfc3339(),

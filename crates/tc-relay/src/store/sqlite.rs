@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS records (
     possibly_duplicated INTEGER NOT NULL DEFAULT 0,
     delivery TEXT,
     delivery_message TEXT,
-    owner INTEGER
+    owner INTEGER,
+    tag INTEGER
 );
 CREATE UNIQUE INDEX IF NOT EXISTS records_by_external_id ON records(external_id)
     WHERE external_id IS NOT NULL;
@@ -365,7 +366,7 @@ impl Db {
         self.conn
             .query_row(
                 "SELECT received_at, external_id, state, batch_id, code, message, \
-                 possibly_duplicated, delivery, delivery_message FROM records WHERE id = ?1",
+                 possibly_duplicated, delivery, delivery_message, tag FROM records WHERE id = ?1",
                 [id.get()],
                 |row| {
                     let state: String = row.get(2)?;
@@ -373,7 +374,7 @@ impl Db {
                     let code: Option<String> = row.get(4)?;
                     let delivery: Option<String> = row.get(7)?;
                     Ok(TrackedRecord {
-                        id,
+                        id: RecordId::from_columns(id.get(), row.get(9)?),
                         // Only this store writes the column, through the same mapping.
                         state: columns::state_of(&state).unwrap_or(RecordState::Unknown),
                         received_at: epoch(row.get(0)?).to_rfc3339(),
@@ -590,12 +591,12 @@ fn queue_record(
     now: EpochMillis,
     me: i64,
 ) -> rusqlite::Result<(Accepted, Option<(RecordId, CallRecord)>)> {
-    let earlier: Option<i64> = match &new.external_id {
+    let earlier: Option<RecordId> = match &new.external_id {
         Some(external_id) => tx
             .query_row(
-                "SELECT id FROM records WHERE external_id = ?1",
+                "SELECT id, tag FROM records WHERE external_id = ?1",
                 [external_id],
-                |row| row.get(0),
+                |row| Ok(RecordId::from_columns(row.get(0)?, row.get(1)?)),
             )
             .optional()?,
         None => None,
@@ -603,26 +604,28 @@ fn queue_record(
     if let Some(id) = earlier {
         let answer = Accepted {
             record: new.number,
-            id: RecordId::new(id),
+            id,
             deduplicated: true,
         };
         return Ok((answer, None));
     }
     let wire = serde_json::to_string(&new.record.to_wire(NumberFormat::E164))
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let tag = RecordId::new_tag_column();
     tx.execute(
-        "INSERT INTO records (received_at, external_id, record, receiver, state, owner) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO records (received_at, external_id, record, receiver, state, owner, tag) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             now.as_i64(),
             new.external_id,
             wire,
             new.record.receiver_number().as_str(),
             columns::state(RecordState::Queued),
-            me
+            me,
+            tag
         ],
     )?;
-    let id = RecordId::new(tx.last_insert_rowid());
+    let id = RecordId::from_columns(tx.last_insert_rowid(), Some(tag));
     let answer = Accepted {
         record: new.number,
         id,
@@ -680,6 +683,11 @@ fn migrate(conn: &Connection) -> Result<i64, Error> {
         // A store of the first layout: its records belong to no relay, so the first
         // take-over claims them.
         conn.execute_batch("ALTER TABLE records ADD COLUMN owner INTEGER")
+            .map_err(Error::store(context))?;
+    }
+    if !has_column(conn, "records", "tag")? {
+        // Records queued before ids had tags keep untagged ids.
+        conn.execute_batch("ALTER TABLE records ADD COLUMN tag INTEGER")
             .map_err(Error::store(context))?;
     }
     if !has_column(conn, "idempotency_keys", "digest")? {
