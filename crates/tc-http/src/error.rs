@@ -387,6 +387,16 @@ pub enum Error {
     Encode(Cause),
 }
 
+/// What to check after a 401, unless the API's own words already send the reader to the
+/// business console.
+fn unauthorized_advice(message: &str) -> &'static str {
+    if message.contains("business console") {
+        ""
+    } else {
+        "; check the client account id, key id and API key in the business console"
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -413,15 +423,7 @@ impl fmt::Display for Error {
                     f,
                     "{endpoint}: authorization refused with HTTP {status} {slug}: {message}"
                 )?;
-                // The API's own words may already send the reader to the console.
-                if message.contains("business console") {
-                    Ok(())
-                } else {
-                    f.write_str(
-                        "; check the client account id, key id and API key in the business \
-                         console",
-                    )
-                }
+                f.write_str(unauthorized_advice(message))
             }
             Error::GaveUp {
                 endpoint,
