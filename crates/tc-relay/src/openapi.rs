@@ -59,7 +59,7 @@ mod paths {
     #[utoipa::path(
         get,
         path = "/v1/call-records/{id}",
-        params(("id" = String, Path, description = "the id the post answered, such as r17")),
+        params(("id" = String, Path, description = "the id the post answered, such as r17-9f86d081884c7d65; its number alone, or another tag, is answered 404")),
         responses(
             (status = 200, body = TrackedRecord),
             (status = 404, description = "never acknowledged, or purged")

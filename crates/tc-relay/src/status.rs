@@ -153,7 +153,7 @@ pub use tc_engine::{InvalidRecordState, RecordState};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[non_exhaustive]
 pub struct TrackedRecord {
-    #[schema(value_type = String, example = "r17")]
+    #[schema(value_type = String, example = "r17-9f86d081884c7d65")]
     pub id: RecordId,
     /// `queued`, `in_flight`, `accepted`, `rejected`, `failed` or `unknown`.
     #[schema(value_type = String, example = "accepted")]

@@ -357,7 +357,7 @@ pub struct PostAnswer {
 pub struct Accepted {
     /// Its place in the post, from 1.
     pub record: usize,
-    #[schema(value_type = String, example = "r17")]
+    #[schema(value_type = String, example = "r17-9f86d081884c7d65")]
     pub id: RecordId,
     /// An earlier post queued a record with the same `external_id`: this one was not queued
     /// again, and `id` is the earlier record's.
