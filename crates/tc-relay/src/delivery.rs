@@ -29,7 +29,12 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>)
         if !pacer.poll_now(shared.monotonic(Instant::now()), queued) {
             continue;
         }
-        if let Err(error) = poll_one(&shared).await {
+        // A poll waiting for a token or a window must not hold a stopping relay up.
+        let polled = tokio::select! {
+            polled = poll_one(&shared) => polled,
+            _ = stopped.changed() => return,
+        };
+        if let Err(error) = polled {
             tracing::warn!(%error, "delivery polling failed; it is tried again later");
         }
         if purged.elapsed() >= PURGE_EVERY {

@@ -45,6 +45,9 @@ pub(crate) struct Shared {
     pub pending: AtomicUsize,
     pub posts: mpsc::Sender<Job>,
     pub stopping: AtomicBool,
+    /// Given when the relay stops: calls still waiting for a token, a window or the API end
+    /// at once, their records left queued; a request already out is answered first.
+    pub stop: tc_http::StopSignal,
     pub metrics: Metrics,
     /// How this relay shares the account with the other relays of its store.
     pub sharing: Sharing,
@@ -152,6 +155,7 @@ impl Relay {
             pending: AtomicUsize::new(0),
             posts,
             stopping: AtomicBool::new(false),
+            stop: tc_http::StopSignal::new(),
             metrics: Metrics::new(),
             origin: Instant::now(),
             sharing,
@@ -237,6 +241,7 @@ impl Relay {
     /// the store.
     pub async fn shutdown(mut self) {
         self.shared.stopping.store(true, Ordering::SeqCst);
+        self.shared.stop.stop();
         let _ = self.stop.send(true);
         for task in std::mem::take(&mut self.tasks) {
             let _ = task.await;

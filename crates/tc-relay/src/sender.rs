@@ -119,7 +119,10 @@ async fn send(shared: Arc<Shared>, cut: Cut<RecordId>, _permit: OwnedSemaphorePe
     let result = match Batch::new(records) {
         Ok(batch) => {
             let send_by = send_within(open.iter().map(|q| &q.record), now);
-            shared.client.create_call_records_by(&batch, send_by).await
+            let client = &shared.client;
+            client
+                .create_call_records_until(&batch, send_by, &shared.stop)
+                .await
         }
         Err(error) => {
             tracing::error!(%error, "a batch could not be built");

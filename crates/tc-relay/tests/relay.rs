@@ -698,3 +698,59 @@ async fn a_record_opens_only_to_the_id_its_post_was_answered_with() {
     assert_eq!(get(next).await, 404);
     running.stop().await;
 }
+
+/// Issue 26, item 2: a stop ends the waits for a token, a window or an API that does not
+/// answer at once, and leaves the records queued for the next start.
+#[tokio::test(start_paused = true)]
+async fn a_stop_ends_the_wait_for_an_api_that_does_not_answer() {
+    let client = tc_http::Client::builder()
+        // Nothing listens on port 1: every attempt is refused, and retried with backoff.
+        .base_url("http://127.0.0.1:1")
+        .client_account_id("acct")
+        .key_id("key")
+        .api_key("secret".to_owned())
+        .seed(3)
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(TokioClock::starting_at(SystemClock.now()).unwrap());
+    let config =
+        RelayConfig::new(dir.path().join("relay.db")).with_linger(Duration::from_millis(10));
+    let relay = Relay::start(config, client, clock.clone()).await.unwrap();
+    let now = clock.now();
+    let numbers = receivers(3, 7);
+    let body = json!({"call_records": numbers.iter().map(|r| record(r, now, 3_600_000)).collect::<Vec<_>>()});
+    let answer = tower_post(relay.router(), body.to_string()).await;
+    let id: RecordId = answer["accepted"][0]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The batch is cut and its call waits on the unreachable API.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let stopped = tokio::time::timeout(Duration::from_secs(2), relay.shutdown()).await;
+    assert!(
+        stopped.is_ok(),
+        "the relay did not stop within 2 s of (virtual) time"
+    );
+    let store = tc_relay::Relay::start(
+        RelayConfig::new(dir.path().join("relay.db")),
+        tc_http::Client::builder()
+            .base_url("http://127.0.0.1:1")
+            .client_account_id("acct")
+            .key_id("key")
+            .api_key("secret".to_owned())
+            .build()
+            .unwrap(),
+        clock,
+    )
+    .await
+    .unwrap();
+    let status = store.status(id).await.unwrap().unwrap();
+    assert_eq!(status.state, RecordState::Queued, "{status:?}");
+    assert!(
+        !status.possibly_duplicated,
+        "nothing of it left: {status:?}"
+    );
+    store.shutdown().await;
+}
