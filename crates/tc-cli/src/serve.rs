@@ -74,7 +74,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub at_most_once: bool,
     /// A file of producer key digests, one SHA-256 (64 hex digits) per line; posts must then
-    /// carry `Authorization: Bearer <key>`.
+    /// carry `Authorization: Bearer <key>`. A file with no digest stops the start.
     #[arg(long, value_name = "FILE")]
     pub producer_keys: Option<PathBuf>,
     /// The server's certificate chain as PEM, its own certificate first: serve HTTPS.
@@ -129,8 +129,9 @@ pub fn run(mut args: ServeArgs) -> Result<()> {
     }
     check_bind(&args)?;
     let tls = load_tls(&args)?;
+    let keys = load_producer_keys(&args)?;
     let runtime = crate::runtime()?;
-    runtime.block_on(serve(args, tls))
+    runtime.block_on(serve(args, tls, keys))
 }
 
 /// Off loopback, producers must prove who they are, and the records and keys they send must
@@ -165,11 +166,34 @@ fn load_tls(args: &ServeArgs) -> Result<Option<TlsConfig>> {
     Ok(Some(TlsConfig::from_pem_files(certificate, private_key)?))
 }
 
-async fn serve(args: ServeArgs, tls: Option<TlsConfig>) -> Result<()> {
+/// The producer keys, read before anything starts. A file that cannot be read, or holds no
+/// digest, stops the start: serving without keys because a file came out empty would let
+/// anyone post.
+fn load_producer_keys(args: &ServeArgs) -> Result<Option<ProducerKeys>> {
+    let Some(file) = &args.producer_keys else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(file).with_context(|| {
+        format!(
+            "cannot read producer keys {}: give a readable file of SHA-256 digests, one per \
+             line (printf %s \"$KEY\" | sha256sum)",
+            file.display()
+        )
+    })?;
+    let keys = ProducerKeys::parse_lines(&text)
+        .map_err(|e| anyhow::anyhow!("producer keys {}: {e}", file.display()))?;
+    Ok(Some(keys))
+}
+
+async fn serve(args: ServeArgs, tls: Option<TlsConfig>, keys: Option<ProducerKeys>) -> Result<()> {
     let (simulator, client) = connect(&args).await?;
-    let relay = Relay::start(relay_config(&args)?, client, Arc::new(tc_http::SystemClock))
-        .await
-        .context("cannot start the relay")?;
+    let relay = Relay::start(
+        relay_config(&args, keys),
+        client,
+        Arc::new(tc_http::SystemClock),
+    )
+    .await
+    .context("cannot start the relay")?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -217,7 +241,7 @@ fn sharing(args: &ServeArgs) -> Sharing {
     }
 }
 
-fn relay_config(args: &ServeArgs) -> Result<RelayConfig> {
+fn relay_config(args: &ServeArgs, keys: Option<ProducerKeys>) -> RelayConfig {
     let mut config = RelayConfig::new(store_of(args))
         .with_lease(args.lease)
         .with_sharing(sharing(args))
@@ -228,14 +252,10 @@ fn relay_config(args: &ServeArgs) -> Result<RelayConfig> {
     if let Some(region) = args.region {
         config = config.with_region(region);
     }
-    if let Some(file) = &args.producer_keys {
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read producer keys {}", file.display()))?;
-        let keys = ProducerKeys::parse_lines(&text)
-            .map_err(|e| anyhow::anyhow!("producer keys {}: {e}", file.display()))?;
+    if let Some(keys) = keys {
         config = config.with_producer_keys(keys);
     }
-    Ok(config)
+    config
 }
 
 /// The API client, and the simulator it talks to with --mock.

@@ -369,6 +369,39 @@ fn a_non_loopback_relay_with_tls_and_producer_keys_serves_https_without_warning(
 }
 
 #[test]
+fn a_producer_keys_file_without_a_key_stops_the_start_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("relay.db");
+    let empty = dir.path().join("empty-keys");
+    std::fs::write(&empty, "").unwrap();
+    let comments = dir.path().join("commented-keys");
+    std::fs::write(&comments, "# dialer\n\n   \n# crm: not issued yet\n").unwrap();
+    let missing = dir.path().join("missing-keys");
+    for (file, why) in [
+        (&empty, "holds no key digest"),
+        (&comments, "holds no key digest"),
+        (&missing, "cannot read"),
+    ] {
+        let stderr = refused_to_serve(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--mock",
+            "--store",
+            &store.to_string_lossy(),
+            "--producer-keys",
+            &file.to_string_lossy(),
+        ]);
+        assert!(stderr.contains(&*file.to_string_lossy()), "{stderr}");
+        assert!(stderr.contains(why), "{stderr}");
+        assert!(stderr.contains("sha256sum"), "says what to do: {stderr}");
+        assert!(
+            !store.exists(),
+            "the store was created before the keys were read"
+        );
+    }
+}
+
+#[test]
 fn a_tls_certificate_without_its_key_is_a_usage_error() {
     let stderr = refused_to_serve(&["--mock", "--tls-cert", "relay.crt"]);
     assert!(stderr.contains("--tls-key"), "{stderr}");
@@ -400,16 +433,30 @@ fn an_unusable_tls_key_stops_the_relay_before_it_starts_naming_the_file() {
     );
 }
 
-/// `tcbatch serve ARGS`, which must refuse to start (exit 2); its standard error.
+/// `tcbatch serve ARGS`, which must refuse to start (exit 2); its standard error. A relay that
+/// starts serving instead is killed and the test fails, rather than waiting on it forever.
 fn refused_to_serve(args: &[&str]) -> String {
-    let output = Command::new(TCBATCH)
+    let mut child = Command::new(TCBATCH)
         .arg("serve")
         .args(args)
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = Vec::new();
+    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        if line.contains("relay listening on ") {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("tcbatch serve {args:?} started serving instead of refusing: {lines:?} {line}");
+        }
+        lines.push(line);
+    }
+    let status = child.wait().unwrap();
+    let stderr = lines.join("\n");
+    assert_eq!(status.code(), Some(2), "{stderr}");
     stderr
 }
 

@@ -58,10 +58,9 @@ fn unavailable(message: impl Into<String>) -> Response {
 
 /// A producer key, when the relay asks for one: `Authorization: Bearer <key>`.
 fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
-    let keys = shared.config.producer_keys();
-    if keys.is_empty() {
+    let Some(keys) = shared.config.producer_keys() else {
         return true;
-    }
+    };
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -47,7 +47,8 @@ pub struct RelayConfig {
     queue_limit: usize,
     guarantee: Guarantee,
     region: Option<Region>,
-    producer_keys: ProducerKeys,
+    /// `None`: no key is asked for (loopback). Never an empty set: [`ProducerKeys`] has none.
+    producer_keys: Option<ProducerKeys>,
     key_retention: Duration,
     in_flight: usize,
     poll_every: Duration,
@@ -65,7 +66,7 @@ impl RelayConfig {
             queue_limit: DEFAULT_QUEUE_LIMIT,
             guarantee: Guarantee::AtLeastOnce,
             region: None,
-            producer_keys: ProducerKeys::default(),
+            producer_keys: None,
             key_retention: DEFAULT_KEY_RETENTION,
             in_flight: 0,
             poll_every: std::time::Duration::from_millis(tc_engine::delivery::POLL_EVERY_MS),
@@ -96,8 +97,9 @@ impl RelayConfig {
         self
     }
 
+    /// Posts and reads then need `Authorization: Bearer <key>` with one of `keys`.
     pub fn with_producer_keys(mut self, keys: ProducerKeys) -> Self {
-        self.producer_keys = keys;
+        self.producer_keys = Some(keys);
         self
     }
 
@@ -159,8 +161,9 @@ impl RelayConfig {
     pub fn region(&self) -> Option<Region> {
         self.region
     }
-    pub fn producer_keys(&self) -> &ProducerKeys {
-        &self.producer_keys
+    /// The keys producers must show; `None` when none is asked for.
+    pub fn producer_keys(&self) -> Option<&ProducerKeys> {
+        self.producer_keys.as_ref()
     }
     pub fn key_retention(&self) -> Duration {
         self.key_retention

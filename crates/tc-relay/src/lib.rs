@@ -52,7 +52,7 @@ pub use config::{
 pub use delivery::SATURATED_POLL_WINDOWS;
 pub use error::Error;
 pub use intake::{Problem, EXTERNAL_ID_KEY, MAX_EXTERNAL_ID_CHARS};
-pub use keys::{InvalidKeyDigest, KeyDigest, ProducerKeys};
+pub use keys::{InvalidKeyDigest, KeyDigest, NoProducerKeys, ProducerKeys};
 pub use relay::Relay;
 pub use status::{InvalidRecordId, InvalidRecordState, RecordId, RecordState, TrackedRecord};
 pub use store::{

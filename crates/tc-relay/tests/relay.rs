@@ -439,7 +439,7 @@ async fn a_full_queue_answers_503_with_retry_after() {
 
 #[tokio::test(start_paused = true)]
 async fn producer_keys_are_required_when_configured() {
-    let keys = ProducerKeys::new([KeyDigest::of_key("dialer-key")]);
+    let keys = ProducerKeys::new([KeyDigest::of_key("dialer-key")]).unwrap();
     let running = Running::start(SimConfig::demo(), |c| c.with_producer_keys(keys)).await;
     let now = running.clock.now();
     let http = reqwest::Client::new();
