@@ -38,6 +38,7 @@ mod keys;
 mod lease;
 mod metrics;
 mod openapi;
+mod refusal;
 mod relay;
 mod sender;
 mod status;

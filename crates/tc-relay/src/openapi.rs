@@ -21,7 +21,9 @@ use utoipa::OpenApi;
         crate::store::PostAnswer,
         crate::store::Accepted,
         crate::intake::Problem,
-        crate::status::TrackedRecord
+        crate::status::TrackedRecord,
+        crate::refusal::ErrorBody,
+        crate::refusal::ErrorCode
     ))
 )]
 struct RelayApi;
@@ -34,6 +36,7 @@ pub(crate) fn document() -> utoipa::openapi::OpenApi {
 /// The operations as utoipa reads them; the handlers themselves are in `api`.
 mod paths {
     #![allow(dead_code)]
+    use crate::refusal::ErrorBody;
     use crate::status::TrackedRecord;
     use crate::store::PostAnswer;
 
@@ -47,10 +50,14 @@ mod paths {
         request_body(content = serde_json::Value, content_type = "application/json"),
         responses(
             (status = 202, description = "valid records stored (invalid ones listed)", body = PostAnswer),
-            (status = 400, description = "the body is not records"),
-            (status = 401, description = "a producer key is required"),
+            (status = 400, description = "the body is not records (`unreadable_body`), or the \
+                Idempotency-Key cannot be used (`invalid_idempotency_key`)", body = ErrorBody),
+            (status = 401, description = "a producer key is required (`unauthorized`)", body = ErrorBody),
+            (status = 413, description = "the body is over 8 MiB (`body_too_large`)", body = ErrorBody),
             (status = 422, description = "no record is valid", body = PostAnswer),
-            (status = 503, description = "queue full or shutting down; see Retry-After")
+            (status = 503, description = "the queue is full (`queue_full`), the relay is \
+                stopping (`shutting_down`) or the records could not be stored \
+                (`store_unavailable`); see Retry-After", body = ErrorBody)
         )
     )]
     fn post_records() {}
@@ -62,7 +69,11 @@ mod paths {
         params(("id" = String, Path, description = "the id the post answered, such as r17")),
         responses(
             (status = 200, body = TrackedRecord),
-            (status = 404, description = "never acknowledged, or purged")
+            (status = 400, description = "not a record id (`invalid_record_id`)", body = ErrorBody),
+            (status = 401, description = "a producer key is required (`unauthorized`)", body = ErrorBody),
+            (status = 404, description = "never acknowledged, or purged (`record_not_found`)", body = ErrorBody),
+            (status = 503, description = "the store cannot be read (`store_unavailable`); see \
+                Retry-After", body = ErrorBody)
         )
     )]
     fn get_record() {}
@@ -72,7 +83,15 @@ mod paths {
     fn healthz() {}
 
     /// The relay takes posts.
-    #[utoipa::path(get, path = "/readyz", responses((status = 200), (status = 503)))]
+    #[utoipa::path(
+        get,
+        path = "/readyz",
+        responses(
+            (status = 200, description = "ready", content_type = "text/plain"),
+            (status = 503, description = "not taking posts: `shutting_down` or `queue_full`; \
+                see Retry-After", body = ErrorBody)
+        )
+    )]
     fn readyz() {}
 
     /// Prometheus metrics.

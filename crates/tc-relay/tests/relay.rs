@@ -615,3 +615,125 @@ async fn delivery_polls_give_their_places_to_batches_while_the_queue_is_saturate
     );
     running.stop().await;
 }
+
+/// An error answer's status, and its body as JSON (which it must be).
+async fn error_answer(answer: reqwest::Response) -> (u16, Value) {
+    let status = answer.status().as_u16();
+    let kind = answer
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap_or("").to_owned());
+    let text = answer.text().await.unwrap();
+    let body: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("{status} answered {kind:?}, not JSON: {text:?}"));
+    assert!(
+        body["error"].as_str().is_some_and(|e| !e.is_empty()) && body["code"].is_string(),
+        "{status}: {body}"
+    );
+    (status, body)
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_error_answer_is_json_with_an_error_and_a_code() {
+    let keys = ProducerKeys::new([KeyDigest::of_key("dialer-key")]).unwrap();
+    let running = Running::start(SimConfig::demo(), |c| c.with_producer_keys(keys)).await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/call-records", running.base);
+    let record = record(&receivers(1, 7)[0], running.clock.now(), 3_600_000);
+    let post = || http.post(&url).bearer_auth("dialer-key");
+
+    let too_large = vec![b' '; tc_relay::MAX_BODY_BYTES + 1];
+    let answer = post()
+        .header("content-type", "application/json")
+        .body(too_large)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = error_answer(answer).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (413, Some("body_too_large"))
+    );
+    assert!(body["error"].as_str().unwrap().contains("8 MiB"), "{body}");
+
+    // A tab and a byte beyond ASCII reach the relay; neither is visible ASCII.
+    for key in [&b"retry\t1"[..], &b"caf\xe9"[..]] {
+        let key = reqwest::header::HeaderValue::from_bytes(key).unwrap();
+        let answer = post()
+            .header("idempotency-key", key)
+            .json(&record)
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = error_answer(answer).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("invalid_idempotency_key"))
+        );
+    }
+
+    // A control character is refused by the HTTP parser before any handler sees the request:
+    // the one answer that is not the relay's (docs/relay.md says so).
+    let raw = "POST /v1/call-records HTTP/1.1\r\nhost: relay\r\nidempotency-key: a\x01b\r\n\
+               content-length: 2\r\n\r\n{}";
+    let parsed = raw_exchange(&running.base, raw.as_bytes()).await;
+    assert!(parsed.starts_with("HTTP/1.1 400"), "{parsed}");
+
+    let answer = http.post(&url).json(&record).send().await.unwrap();
+    let (status, body) = error_answer(answer).await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")));
+    let unreadable = post().json(&json!("records")).send().await.unwrap();
+    let (status, body) = error_answer(unreadable).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("unreadable_body"))
+    );
+
+    let read = |path: &str| {
+        http.get(format!("{}{path}", running.base))
+            .bearer_auth("dialer-key")
+            .send()
+    };
+    for (path, expected) in [
+        ("/v1/call-records/r999999", (404, "record_not_found")),
+        ("/v1/call-records/nine", (400, "invalid_record_id")),
+        ("/v1/call-records/%FF", (400, "invalid_record_id")),
+        ("/v2/call-records", (404, "not_found")),
+    ] {
+        let (status, body) = error_answer(read(path).await.unwrap()).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (expected.0, Some(expected.1)),
+            "{path}"
+        );
+    }
+    let delete = http.delete(&url).send().await.unwrap();
+    let (status, body) = error_answer(delete).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+
+    // The OpenAPI document promises the same shape for every error answer of a post.
+    let openapi: Value = read("/openapi.json").await.unwrap().json().await.unwrap();
+    let responses = &openapi["paths"]["/v1/call-records"]["post"]["responses"];
+    for status in ["400", "401", "413", "503"] {
+        let schema = &responses[status]["content"]["application/json"]["schema"]["$ref"];
+        assert_eq!(
+            schema, "#/components/schemas/ErrorBody",
+            "{status}: {responses}"
+        );
+    }
+    running.stop().await;
+}
+
+/// Writes `request` to the relay as raw bytes and reads what it answers until it closes.
+async fn raw_exchange(base: &str, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
