@@ -71,6 +71,34 @@ fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
         .is_some_and(|key| keys.admits(key.trim()))
 }
 
+/// What a post whose body is not declared JSON is told.
+const NOT_DECLARED_JSON: &str = "declare the body JSON: Content-Type: application/json (a +json \
+                                 type, and charset=utf-8, are fine too)";
+
+/// Whether the post declares its body JSON: `application/json` or a `+json` type, in UTF-8 (the
+/// only charset JSON has). Without keys the relay admits any local process, and a browser would
+/// post a `text/plain` body, or one with no type, cross-origin without asking first; a JSON
+/// type needs a CORS preflight, which the relay never grants (it sends no CORS headers).
+fn declared_json(headers: &HeaderMap) -> bool {
+    let Some(declared) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mut parts = declared.split(';');
+    let essence = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+    let json = essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"));
+    let utf8 = parts.all(|parameter| match parameter.split_once('=') {
+        Some((name, value)) if name.trim().eq_ignore_ascii_case("charset") => {
+            value.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+        }
+        _ => true,
+    });
+    json && utf8
+}
+
 /// The post's `Idempotency-Key`, if any; `Err` holds why it cannot be used.
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, String> {
     let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
@@ -119,6 +147,10 @@ async fn answer_post(
             RequestOutcome::Unavailable,
             refuse(ErrorCode::ShuttingDown, SHUTTING_DOWN),
         );
+    }
+    if !declared_json(headers) {
+        let response = refuse(ErrorCode::UnsupportedMediaType, NOT_DECLARED_JSON);
+        return (RequestOutcome::NotDeclaredJson, response);
     }
     let key = match idempotency_key(headers) {
         Ok(key) => key,

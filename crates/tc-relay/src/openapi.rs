@@ -42,7 +42,8 @@ mod paths {
 
     /// Queue call records: one record object, `{"call_records": [...]}` or an array. Each
     /// record may carry an `external_id`; a post may carry an `Idempotency-Key` header. The
-    /// answer comes only once the valid records are durable on disk.
+    /// answer comes only once the valid records are durable on disk. The body must be declared
+    /// `application/json` (a `+json` type, `charset=utf-8`, are fine).
     #[utoipa::path(
         post,
         path = "/v1/call-records",
@@ -54,6 +55,8 @@ mod paths {
                 Idempotency-Key cannot be used (`invalid_idempotency_key`)", body = ErrorBody),
             (status = 401, description = "a producer key is required (`unauthorized`)", body = ErrorBody),
             (status = 413, description = "the body is over 8 MiB (`body_too_large`)", body = ErrorBody),
+            (status = 415, description = "the body is not declared `application/json` \
+                (`unsupported_media_type`)", body = ErrorBody),
             (status = 422, description = "no record is valid", body = PostAnswer),
             (status = 503, description = "the queue is full (`queue_full`), the relay is \
                 stopping (`shutting_down`) or the records could not be stored \

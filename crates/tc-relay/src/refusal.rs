@@ -30,6 +30,8 @@ pub(crate) enum ErrorCode {
     MethodNotAllowed,
     /// `413`: the body is larger than the relay takes.
     BodyTooLarge,
+    /// `415`: the body is not declared JSON (`Content-Type: application/json`).
+    UnsupportedMediaType,
     /// `503`: the queue holds `--queue-limit` records.
     QueueFull,
     /// `503`: the relay is stopping.
@@ -48,6 +50,7 @@ impl ErrorCode {
             ErrorCode::NotFound | ErrorCode::RecordNotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::QueueFull | ErrorCode::ShuttingDown | ErrorCode::StoreUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
