@@ -17,7 +17,8 @@ use tc_relay::{ProducerKeys, Relay, RelayConfig, Sharing, StoreLocation, TlsConf
 #[command(
     after_help = "Producers post to /v1/call-records (one record or {\"call_records\": [...]}); \
                   GET /v1/call-records/{id} says what became of a record. SIGTERM or Ctrl-C \
-                  stops taking posts, finishes the requests in flight and exits; queued \
+                  stops taking posts (503, and /readyz 503, for --drain), closes the listener, \
+                  finishes the requests in flight and exits; queued \
                   records stay in the store for the next start (or another relay of a shared \
                   store).\n\nSeveral relays share one queue on PostgreSQL (--store \
                   postgres://...): any of them takes posts and answers for any record; the \
@@ -54,6 +55,10 @@ pub struct ServeArgs {
     /// (such as 1s, 250ms, 2m).
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     pub linger: Duration,
+    /// After SIGTERM or Ctrl-C: how long posts and /readyz answer 503 before the listener
+    /// closes, so a load balancer sees the relay leave (0s closes it at once).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub drain: Duration,
     /// Reads numbers written without + or 00 as national numbers of this region (ISO 3166, e.g. IN).
     #[arg(long, value_name = "CC")]
     pub region: Option<Region>,
@@ -199,8 +204,10 @@ async fn serve(args: ServeArgs, tls: Option<TlsConfig>, keys: Option<ProducerKey
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
     // Before the start-up line: a signal sent as soon as it is read must stop the relay cleanly.
-    let stop =
-        crate::shutdown::stop_signal("stopping: no more posts; finishing the requests in flight");
+    let stop = crate::shutdown::stop_signal(
+        "stopping: posts and /readyz answer 503 for --drain, then the listener closes and the \
+         requests in flight finish",
+    );
     let scheme = if tls.is_some() { "https" } else { "http" };
     if tls.is_none() && !address.ip().is_loopback() {
         eprintln!("tcbatch: WARNING: serving without TLS on {address}: records cross the network in clear");
@@ -246,6 +253,7 @@ fn relay_config(args: &ServeArgs, keys: Option<ProducerKeys>) -> RelayConfig {
         .with_lease(args.lease)
         .with_sharing(sharing(args))
         .with_linger(args.linger)
+        .with_drain(args.drain)
         .with_queue_limit(args.queue_limit)
         .with_in_flight(args.in_flight.map_or(0, usize::from))
         .with_guarantee(guarantee(args));

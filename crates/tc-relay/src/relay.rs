@@ -203,7 +203,8 @@ impl Relay {
         self.shared.store.status(id).await
     }
 
-    /// Serves the API on `listener` until `shutdown` completes; then stops taking posts,
+    /// Serves the API on `listener` until `shutdown` completes; then answers posts and
+    /// `/readyz` `503` for the drain ([`RelayConfig::with_drain`]), closes the listener,
     /// finishes the requests in progress and the batches in flight, and returns. What is still
     /// queued stays in the store for the next start.
     ///
@@ -223,10 +224,20 @@ impl Relay {
     {
         let shared = Arc::clone(&self.shared);
         let router = self.router();
+        // axum stops accepting the moment this future completes, and a refused connection
+        // tells a load balancer nothing until its next health check fails. So the relay keeps
+        // its listener for the drain, answering 503 to posts and /readyz, before it closes.
         let served = axum::serve(listener, router)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 shared.stopping.store(true, Ordering::SeqCst);
+                let drain = shared.config.drain();
+                tracing::info!(
+                    drain_ms = u64::try_from(drain.as_millis()).unwrap_or(u64::MAX),
+                    "stopping: posts and /readyz answer 503 for the drain, then the listener \
+                     closes and the requests in progress finish"
+                );
+                tokio::time::sleep(drain).await;
             })
             .await;
         self.shutdown().await;

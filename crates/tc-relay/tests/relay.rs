@@ -101,8 +101,13 @@ impl Running {
             .unwrap()
     }
 
-    async fn stop(mut self) -> Simulator {
+    /// Sends the relay its stop signal, as SIGTERM does, without waiting for it to stop.
+    fn signal_stop(&mut self) {
         let _ = self.stop.take().map(|s| s.send(()));
+    }
+
+    async fn stop(mut self) -> Simulator {
+        self.signal_stop();
         self.served.await.unwrap();
         self.sim
     }
@@ -832,4 +837,50 @@ async fn a_post_must_be_declared_json_so_a_web_page_cannot_post_without_a_prefli
         "only the posts declared JSON were queued: {metrics}"
     );
     running.stop().await;
+}
+
+/// A load balancer learns that a stopping relay takes no more posts from `/readyz` and from the
+/// posts' own `503`s; a refused connection would tell it nothing until the next health check.
+#[tokio::test(start_paused = true)]
+async fn after_the_stop_signal_posts_and_readyz_answer_503_before_the_listener_closes() {
+    let mut running = Running::start(SimConfig::demo(), |c| c).await;
+    let http = reqwest::Client::new();
+    let body = record(&receivers(1, 9)[0], running.clock.now(), 3_600_000);
+    running.signal_stop();
+    // The relay's tasks see the signal; no virtual time needs to pass for that.
+    tokio::task::yield_now().await;
+
+    let post = http
+        .post(format!("{}/v1/call-records", running.base))
+        .json(&body)
+        .send()
+        .await
+        .expect("a stopping relay still answers posts");
+    assert_eq!(post.headers()["retry-after"], "1");
+    let (status, refused) = error_answer(post).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (503, Some("shutting_down"))
+    );
+    let ready = http
+        .get(format!("{}/readyz", running.base))
+        .send()
+        .await
+        .expect("a stopping relay still answers /readyz");
+    let (status, refused) = error_answer(ready).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (503, Some("shutting_down"))
+    );
+
+    let base = running.base.clone();
+    running.stop().await;
+    let closed = reqwest::Client::new()
+        .get(format!("{base}/readyz"))
+        .send()
+        .await;
+    assert!(
+        closed.is_err(),
+        "the listener closes once the relay stopped"
+    );
 }
