@@ -315,13 +315,30 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// The relay takes posts: not shutting down, and the queue below its limit.
+/// The relay takes posts and sends them: not shutting down, the queue below its limit, the
+/// last group commit a success, sending not paused. A load balancer then sends posts to a
+/// relay that does both.
 async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     if shared.stopping.load(Ordering::SeqCst) {
         return refuse(ErrorCode::ShuttingDown, "the relay is shutting down");
     }
     if shared.backlog() >= shared.config.queue_limit() {
         return refuse(ErrorCode::QueueFull, "the queue is full");
+    }
+    if shared.health.snapshot().commit_failing {
+        return refuse(
+            ErrorCode::StoreFailing,
+            "the store failed the last group commit and none has succeeded since: posts get \
+             503 (the log says why); ready again once a post's commit succeeds",
+        );
+    }
+    if let Some(reason) = shared.sending_paused() {
+        let message = format!(
+            "sending is paused ({}): {}; posts are still stored",
+            reason.as_str(),
+            reason.advice()
+        );
+        return refuse(ErrorCode::SendingPaused, message);
     }
     "ready\n".into_response()
 }
@@ -331,6 +348,8 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     if let Ok(counts) = counts {
         shared.metrics.records_by_state(&counts);
     }
+    let paused = shared.sending_paused();
+    shared.metrics.health(paused, &shared.health.snapshot());
     let text = shared.metrics.render(&shared.client.stats());
     (
         [(

@@ -33,6 +33,7 @@ mod api;
 mod config;
 mod delivery;
 mod error;
+mod health;
 mod intake;
 mod keys;
 mod lease;

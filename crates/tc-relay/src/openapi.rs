@@ -91,8 +91,9 @@ mod paths {
         path = "/readyz",
         responses(
             (status = 200, description = "ready", content_type = "text/plain"),
-            (status = 503, description = "not taking posts: `shutting_down` or `queue_full`; \
-                see Retry-After", body = ErrorBody)
+            (status = 503, description = "not ready: `shutting_down`, `queue_full`, \
+                `store_failing` (the last group commit failed) or `sending_paused` (the message \
+                names the reason); see Retry-After", body = ErrorBody)
         )
     )]
     fn readyz() {}

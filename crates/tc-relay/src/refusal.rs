@@ -38,6 +38,10 @@ pub(crate) enum ErrorCode {
     ShuttingDown,
     /// `503`: the store could not be written or read for this request.
     StoreUnavailable,
+    /// `503` from `/readyz`: the last group commit failed, and none has succeeded since.
+    StoreFailing,
+    /// `503` from `/readyz`: sending is paused while records wait.
+    SendingPaused,
 }
 
 impl ErrorCode {
@@ -51,9 +55,11 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ErrorCode::QueueFull | ErrorCode::ShuttingDown | ErrorCode::StoreUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ErrorCode::QueueFull
+            | ErrorCode::ShuttingDown
+            | ErrorCode::StoreUnavailable
+            | ErrorCode::StoreFailing
+            | ErrorCode::SendingPaused => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

@@ -47,9 +47,26 @@ struct Running {
     _dir: tempfile::TempDir,
 }
 
+/// What a test changes of the relay [`Running::start_with`] runs, beyond its configuration.
+#[derive(Default)]
+struct Launch {
+    /// A store the test made (else one in a directory of the relay's own).
+    store: Option<std::path::PathBuf>,
+    /// An API key other than the simulator's.
+    api_key: Option<String>,
+}
+
 impl Running {
     async fn start(
         sim_config: SimConfig,
+        relay: impl FnOnce(RelayConfig) -> RelayConfig,
+    ) -> Running {
+        Running::start_with(sim_config, Launch::default(), relay).await
+    }
+
+    async fn start_with(
+        sim_config: SimConfig,
+        launch: Launch,
         relay: impl FnOnce(RelayConfig) -> RelayConfig,
     ) -> Running {
         let sim = Simulator::start(sim_config.clone()).await.unwrap();
@@ -57,8 +74,12 @@ impl Running {
         let client = tc_http::Client::builder()
             .base_url(sim.base_url())
             .client_account_id(account.client_account_id.as_str())
-            .key_id(account.key_id.as_str())
-            .api_key(account.api_key.clone())
+            .key_id(account.key_id.as_str());
+        let client = match launch.api_key {
+            Some(wrong) => client.api_key(wrong),
+            None => client.api_key(account.api_key.clone()),
+        };
+        let client = client
             .tokens(2)
             .token_ttl(sim_config.token_ttl)
             .refresh_margin(sim_config.token_ttl / 4)
@@ -69,7 +90,8 @@ impl Running {
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(TokioClock::starting_at(SystemClock.now()).unwrap());
-        let config = relay(RelayConfig::new(dir.path().join("relay.db")));
+        let store = launch.store.unwrap_or_else(|| dir.path().join("relay.db"));
+        let config = relay(RelayConfig::new(store));
         let relay = Relay::start(config, client, clock.clone()).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -883,4 +905,219 @@ async fn after_the_stop_signal_posts_and_readyz_answer_503_before_the_listener_c
         closed.is_err(),
         "the listener closes once the relay stopped"
     );
+}
+
+/// A store laid out by a relay, in which every record for `receiver` fails to be written, as a
+/// full disk fails a commit: the relay's group commit fails whole, and succeeds again once
+/// the post holds other records.
+async fn store_failing_for(dir: &std::path::Path, receiver: &str) -> std::path::PathBuf {
+    let store = dir.join("relay.db");
+    let laid_out = Running::start_with(
+        SimConfig::demo(),
+        Launch {
+            store: Some(store.clone()),
+            ..Launch::default()
+        },
+        |c| c,
+    )
+    .await;
+    laid_out.stop().await;
+    let trigger = format!(
+        "CREATE TRIGGER disk_full BEFORE INSERT ON records WHEN NEW.receiver = '{receiver}' \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;"
+    );
+    for _ in 0..100 {
+        // The stopped relay's blocking work may hold the file's lock for a moment.
+        let made = rusqlite::Connection::open(&store).and_then(|db| db.execute_batch(&trigger));
+        if made.is_ok() {
+            return store;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the trigger could not be added to {}", store.display());
+}
+
+async fn metrics_text(http: &reqwest::Client, base: &str) -> String {
+    let metrics = http.get(format!("{base}/metrics")).send().await.unwrap();
+    metrics.text().await.unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_relay_whose_store_fails_is_not_ready_until_a_commit_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let numbers = receivers(2, 10);
+    let store = store_failing_for(dir.path(), &numbers[0]).await;
+    let launch = Launch {
+        store: Some(store),
+        ..Launch::default()
+    };
+    let running = Running::start_with(SimConfig::demo(), launch, |c| c).await;
+    let http = reqwest::Client::new();
+    let now = running.clock.now();
+    let ready = || http.get(format!("{}/readyz", running.base)).send();
+    assert_eq!(ready().await.unwrap().status(), 200);
+
+    let failed = running
+        .post(&http, &record(&numbers[0], now, 3_600_000))
+        .await;
+    let (status, refused) = error_answer(failed).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (503, Some("store_unavailable"))
+    );
+    let (status, unready) = error_answer(ready().await.unwrap()).await;
+    assert_eq!(
+        (status, unready["code"].as_str()),
+        (503, Some("store_failing"))
+    );
+    let metrics = metrics_text(&http, &running.base).await;
+    assert!(
+        metrics.contains("tc_relay_last_error{reason=\"store\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("tc_relay_paused 0"), "{metrics}");
+
+    // The next commit that succeeds makes it ready again; the metric keeps what went wrong.
+    let stored = running
+        .post(&http, &record(&numbers[1], now, 3_600_000))
+        .await;
+    assert_eq!(stored.status(), 202);
+    assert_eq!(ready().await.unwrap().status(), 200);
+    let metrics = metrics_text(&http, &running.base).await;
+    assert!(
+        metrics.contains("tc_relay_last_error{reason=\"store\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tc_relay_errors_total{reason=\"store\"} 1"),
+        "{metrics}"
+    );
+    running.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_relay_whose_sending_is_paused_is_not_ready_and_says_why() {
+    let launch = Launch {
+        api_key: Some("not-the-accounts-key".to_owned()),
+        ..Launch::default()
+    };
+    let running = Running::start_with(SimConfig::demo(), launch, |c| c).await;
+    let http = reqwest::Client::new();
+    let number = receivers(1, 11).remove(0);
+    let posted = running
+        .post(&http, &record(&number, running.clock.now(), 3_600_000))
+        .await;
+    assert_eq!(posted.status(), 202, "posts are still stored");
+    // The linger passes, the batch leaves, the API refuses the key: sending halts.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let ready = http
+        .get(format!("{}/readyz", running.base))
+        .send()
+        .await
+        .unwrap();
+    let (status, unready) = error_answer(ready).await;
+    assert_eq!(
+        (status, unready["code"].as_str()),
+        (503, Some("sending_paused"))
+    );
+    assert!(
+        unready["error"].as_str().unwrap().contains("credentials"),
+        "{unready}"
+    );
+    let metrics = metrics_text(&http, &running.base).await;
+    assert!(metrics.contains("tc_relay_paused 1"), "{metrics}");
+    assert!(
+        metrics.contains("tc_relay_last_error{reason=\"unauthorized\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tc_relay_last_error{reason=\"store\"} 0"),
+        "every reason is shown, so a dashboard sees them all: {metrics}"
+    );
+    running.stop().await;
+}
+
+/// What the relay logs while a test runs, as the lines `tcbatch serve` would print.
+#[derive(Clone, Default)]
+struct CapturedLog(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLog {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl CapturedLog {
+    /// Captures this thread's log (a paused-time test runs the relay on its own thread).
+    fn install(&self) -> tracing::subscriber::DefaultGuard {
+        let log = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || log.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    fn lines(&self) -> Vec<String> {
+        let text = String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned();
+        text.lines().map(str::to_owned).collect()
+    }
+}
+
+/// The number a log line gives `field` (`more=12`), 0 without it.
+fn field(line: &str, field: &str) -> u64 {
+    line.split_whitespace()
+        .find_map(|word| word.strip_prefix(&format!("{field}=")))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_store_that_fails_every_commit_is_logged_once_then_counted() {
+    let log = CapturedLog::default();
+    let _capture = log.install();
+    let dir = tempfile::tempdir().unwrap();
+    let numbers = receivers(2, 12);
+    let store = store_failing_for(dir.path(), &numbers[0]).await;
+    let launch = Launch {
+        store: Some(store),
+        ..Launch::default()
+    };
+    let running = Running::start_with(SimConfig::demo(), launch, |c| c).await;
+    let http = reqwest::Client::new();
+    let now = running.clock.now();
+    let failing = record(&numbers[0], now, 3_600_000);
+    let failures = 300;
+    for _ in 0..failures {
+        assert_eq!(running.post(&http, &failing).await.status(), 503);
+    }
+    let stored = running
+        .post(&http, &record(&numbers[1], now, 3_600_000))
+        .await;
+    assert_eq!(stored.status(), 202);
+    running.stop().await;
+
+    let lines = log.lines();
+    let errors: Vec<&String> = lines.iter().filter(|l| l.contains("ERROR")).collect();
+    assert!(errors[0].contains("a group commit failed"), "{errors:?}");
+    let recovered = lines
+        .iter()
+        .find(|l| l.contains("group commits succeed again"))
+        .unwrap_or_else(|| panic!("the recovery is logged: {lines:?}"));
+    // Every failure is accounted for: each error line, the ones it says were not logged
+    // before it, and those the recovery line says were not logged.
+    let accounted: u64 =
+        errors.iter().map(|l| 1 + field(l, "more")).sum::<u64>() + field(recovered, "unlogged");
+    assert_eq!(accounted, failures, "{errors:?} {recovered}");
+    assert!(
+        errors.len() * 10 < failures as usize,
+        "{} error lines for {failures} failures",
+        errors.len()
+    );
+    eprintln!("{} error lines", errors.len());
 }
