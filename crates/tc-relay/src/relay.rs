@@ -85,21 +85,17 @@ impl Shared {
         self.queue_changed.notify_one();
     }
 
-    /// Why sending is paused while records wait, if it is: a halt no batch has lifted yet, or
-    /// the coordinator not answering. With nothing queued, nothing is held back.
+    /// Why sending is paused, if it is: a halt no batch has lifted yet while records wait (with
+    /// nothing queued, a halt holds nothing back), or the coordinator not answering (nothing
+    /// leaves then, not even a batch already cut).
     pub fn sending_paused(&self) -> Option<Reason> {
         let coordinator_down = self.client.coordinator_down();
         if self.health.coordinator(coordinator_down) {
             self.metrics.error(Reason::CoordinatorUnreachable);
         }
-        if self.batcher().is_empty() {
-            return None;
-        }
-        match self.health.snapshot().paused {
-            Some(reason) => Some(reason),
-            None if coordinator_down => Some(Reason::CoordinatorUnreachable),
-            None => None,
-        }
+        let halted = self.health.snapshot().paused;
+        let halted = halted.filter(|_| !self.batcher().is_empty());
+        halted.or(coordinator_down.then_some(Reason::CoordinatorUnreachable))
     }
 
     /// Drops every queued record from memory: they are another relay's now. How many.

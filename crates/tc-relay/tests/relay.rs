@@ -54,6 +54,8 @@ struct Launch {
     store: Option<std::path::PathBuf>,
     /// An API key other than the simulator's.
     api_key: Option<String>,
+    /// A coordinator the client shares the account through.
+    coordinator: Option<Arc<dyn tc_http::Coordinator>>,
 }
 
 impl Running {
@@ -78,6 +80,10 @@ impl Running {
         let client = match launch.api_key {
             Some(wrong) => client.api_key(wrong),
             None => client.api_key(account.api_key.clone()),
+        };
+        let client = match launch.coordinator {
+            Some(coordinator) => client.coordinator(coordinator),
+            None => client,
         };
         let client = client
             .tokens(2)
@@ -1120,4 +1126,97 @@ async fn a_store_that_fails_every_commit_is_logged_once_then_counted() {
         errors.len()
     );
     eprintln!("{} error lines", errors.len());
+}
+
+/// A coordinator that never answers, as Redis when it is down.
+#[derive(Debug)]
+struct CoordinatorDown;
+
+impl CoordinatorDown {
+    fn down<'a, T: Send + 'a>(action: &'static str) -> tc_http::CoordinatorFuture<'a, T> {
+        Box::pin(async move { Err(tc_http::CoordinatorError::new(action, "connection refused")) })
+    }
+}
+
+impl tc_http::Coordinator for CoordinatorDown {
+    fn token<'a>(
+        &'a self,
+        _: usize,
+        _: EpochMillis,
+        _: &'a tc_http::TokenTerms,
+    ) -> tc_http::CoordinatorFuture<'a, tc_http::TokenClaim> {
+        CoordinatorDown::down("find the token")
+    }
+    fn publish<'a>(
+        &'a self,
+        _: usize,
+        _: &'a tc_http::Claim,
+        _: &'a tc_http::SharedToken,
+    ) -> tc_http::CoordinatorFuture<'a, ()> {
+        CoordinatorDown::down("publish a token")
+    }
+    fn release<'a>(
+        &'a self,
+        _: usize,
+        _: &'a tc_http::Claim,
+        _: tc_http::Reached,
+    ) -> tc_http::CoordinatorFuture<'a, ()> {
+        CoordinatorDown::down("release a claim")
+    }
+    fn retire(&self, _: usize, _: u64) -> tc_http::CoordinatorFuture<'_, ()> {
+        CoordinatorDown::down("retire a token")
+    }
+    fn reserve(
+        &self,
+        _: usize,
+        _: EpochMillis,
+        _: tc_core::transport::WindowLimit,
+    ) -> tc_http::CoordinatorFuture<'_, tc_http::Reservation> {
+        CoordinatorDown::down("reserve a send")
+    }
+    fn send_finished<'a>(
+        &'a self,
+        _: usize,
+        _: &'a tc_http::Place,
+        _: EpochMillis,
+    ) -> tc_http::CoordinatorFuture<'a, ()> {
+        CoordinatorDown::down("finish a send")
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_relay_whose_coordinator_is_down_is_not_ready_and_says_why() {
+    let launch = Launch {
+        coordinator: Some(Arc::new(CoordinatorDown)),
+        ..Launch::default()
+    };
+    let running = Running::start_with(SimConfig::demo(), launch, |c| c).await;
+    let http = reqwest::Client::new();
+    let ready = || http.get(format!("{}/readyz", running.base)).send();
+    assert_eq!(ready().await.unwrap().status(), 200, "nothing waits yet");
+    let number = receivers(1, 13).remove(0);
+    let posted = running
+        .post(&http, &record(&number, running.clock.now(), 3_600_000))
+        .await;
+    assert_eq!(posted.status(), 202, "posts are still stored");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (status, unready) = error_answer(ready().await.unwrap()).await;
+    assert_eq!(
+        (status, unready["code"].as_str()),
+        (503, Some("sending_paused"))
+    );
+    assert!(
+        unready["error"]
+            .as_str()
+            .unwrap()
+            .contains("coordinator_unreachable"),
+        "{unready}"
+    );
+    let metrics = metrics_text(&http, &running.base).await;
+    assert!(metrics.contains("tc_relay_paused 1"), "{metrics}");
+    assert!(
+        metrics.contains("tc_relay_last_error{reason=\"coordinator_unreachable\"} 1"),
+        "{metrics}"
+    );
+    // No stop: the batch waits for the coordinator, and a stopping relay waits for its batches.
 }
