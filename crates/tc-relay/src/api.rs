@@ -334,7 +334,7 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     }
     if let Some(reason) = shared.sending_paused() {
         let message = format!(
-            "sending is paused ({}): {}; posts are still stored",
+            "sending is paused ({}): {}; posts are still taken and queued",
             reason.as_str(),
             reason.advice()
         );

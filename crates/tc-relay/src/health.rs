@@ -78,6 +78,7 @@ impl Reason {
         match failure.kind() {
             FailureKind::Unauthorized => Reason::Unauthorized,
             FailureKind::TokenBudgetSpent { .. } => Reason::TokenBudgetSpent,
+            // A refusal halts sending only when it is a 404 or a 405: the path is not the API's.
             FailureKind::Redirected | FailureKind::Refused => Reason::WrongBaseUrl,
             FailureKind::GaveUp => Reason::ApiUnreachable,
             _ => Reason::Misconfigured,
