@@ -1043,7 +1043,8 @@ async fn a_relay_whose_sending_is_paused_is_not_ready_and_says_why() {
     running.stop().await;
 }
 
-/// What the relay logs while a test runs, as the lines `tcbatch serve` would print.
+/// What the relays of this test binary log, as the lines `tcbatch serve` would print, each
+/// with the name of the thread it came from.
 #[derive(Clone, Default)]
 struct CapturedLog(Arc<std::sync::Mutex<Vec<u8>>>);
 
@@ -1058,20 +1059,41 @@ impl std::io::Write for CapturedLog {
 }
 
 impl CapturedLog {
-    /// Captures this thread's log (a paused-time test runs the relay on its own thread).
-    fn install(&self) -> tracing::subscriber::DefaultGuard {
-        let log = self.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || log.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .finish();
-        tracing::subscriber::set_default(subscriber)
+    /// The log of the whole test binary, captured from the first call on. It is the global
+    /// subscriber: tracing caches whether a log line is wanted once for every thread, so a
+    /// subscriber of one thread misses the lines another test's thread reached first.
+    fn global() -> &'static CapturedLog {
+        static LOG: std::sync::OnceLock<CapturedLog> = std::sync::OnceLock::new();
+        LOG.get_or_init(|| {
+            let log = CapturedLog::default();
+            let writer = log.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(move || writer.clone())
+                .with_ansi(false)
+                .with_thread_names(true)
+                .with_max_level(tracing::Level::INFO)
+                .finish();
+            tracing::subscriber::set_global_default(subscriber)
+                .expect("no other test sets a global subscriber");
+            log
+        })
     }
 
-    fn lines(&self) -> Vec<String> {
+    /// The lines logged on this thread: a paused-time test runs its relay on its own thread,
+    /// which the test harness names after the test.
+    fn lines_of_this_test(&self) -> Vec<String> {
+        let thread = std::thread::current();
+        let name = thread
+            .name()
+            .expect("test threads are named after their test");
         let text = String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned();
-        text.lines().map(str::to_owned).collect()
+        text.lines()
+            .filter(|line| {
+                line.split_whitespace()
+                    .any(|word| word.trim_end_matches(':') == name)
+            })
+            .map(str::to_owned)
+            .collect()
     }
 }
 
@@ -1085,8 +1107,7 @@ fn field(line: &str, field: &str) -> u64 {
 
 #[tokio::test(start_paused = true)]
 async fn a_store_that_fails_every_commit_is_logged_once_then_counted() {
-    let log = CapturedLog::default();
-    let _capture = log.install();
+    let log = CapturedLog::global();
     let dir = tempfile::tempdir().unwrap();
     let numbers = receivers(2, 12);
     let store = store_failing_for(dir.path(), &numbers[0]).await;
@@ -1108,7 +1129,7 @@ async fn a_store_that_fails_every_commit_is_logged_once_then_counted() {
     assert_eq!(stored.status(), 202);
     running.stop().await;
 
-    let lines = log.lines();
+    let lines = log.lines_of_this_test();
     let errors: Vec<&String> = lines.iter().filter(|l| l.contains("ERROR")).collect();
     assert!(errors[0].contains("a group commit failed"), "{errors:?}");
     let recovered = lines
