@@ -757,3 +757,46 @@ fn a_second_relay_that_would_not_share_the_account_is_refused() {
     runtime.block_on(sim.shutdown());
     drop(database);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_sigterm_posts_get_503_not_a_refused_connection_then_it_exits_cleanly() {
+    let sim = Simulator::start(SimConfig::demo()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = serve_with(
+        &sim,
+        dir.path().join("relay.db").as_os_str(),
+        &["--drain", "2s"],
+    );
+    let terminated = Command::new("kill")
+        .args(["-TERM", &served.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
+    let http = reqwest::Client::new();
+    let now = now_ms();
+    let body = json!({"caller_number": "+919876543210", "receiver_number": "+919812345678",
+                      "dynamic_label_name": "Centro Bank", "starts_at": now, "ends_at": now + 3_600_000});
+    // Until the signal is handled, posts are still taken; the first refusal must be an answer.
+    let refused = tokio::time::timeout(START_BOUND, async {
+        loop {
+            let answer = http
+                .post(format!("{}/v1/call-records", served.base))
+                .json(&body)
+                .send()
+                .await;
+            match answer {
+                Ok(answer) if answer.status() == 202 => continue,
+                Ok(answer) => return Ok(answer),
+                Err(error) => return Err(error),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the relay took posts for {START_BOUND:?} after SIGTERM"));
+    let refused = refused.expect("a stopping relay answers posts instead of refusing connections");
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let status = served.child.wait().unwrap();
+    assert!(status.success(), "SIGTERM ends the relay cleanly: {status}");
+    sim.shutdown().await;
+}
