@@ -17,7 +17,8 @@ use tc_relay::{ProducerKeys, Relay, RelayConfig, Sharing, StoreLocation, TlsConf
 #[command(
     after_help = "Producers post to /v1/call-records (one record or {\"call_records\": [...]}); \
                   GET /v1/call-records/{id} says what became of a record. SIGTERM or Ctrl-C \
-                  stops taking posts, finishes the requests in flight and exits; queued \
+                  stops taking posts (503, and /readyz 503, for --drain), closes the listener, \
+                  finishes the requests in flight and exits; queued \
                   records stay in the store for the next start (or another relay of a shared \
                   store).\n\nSeveral relays share one queue on PostgreSQL (--store \
                   postgres://...): any of them takes posts and answers for any record; the \
@@ -54,6 +55,10 @@ pub struct ServeArgs {
     /// (such as 1s, 250ms, 2m).
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     pub linger: Duration,
+    /// After SIGTERM or Ctrl-C: how long posts and /readyz answer 503 before the listener
+    /// closes, so a load balancer sees the relay leave (0s closes it at once).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub drain: Duration,
     /// Reads numbers written without + or 00 as national numbers of this region (ISO 3166, e.g. IN).
     #[arg(long, value_name = "CC")]
     pub region: Option<Region>,
@@ -74,7 +79,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub at_most_once: bool,
     /// A file of producer key digests, one SHA-256 (64 hex digits) per line; posts must then
-    /// carry `Authorization: Bearer <key>`.
+    /// carry `Authorization: Bearer <key>`. A file with no digest stops the start.
     #[arg(long, value_name = "FILE")]
     pub producer_keys: Option<PathBuf>,
     /// The server's certificate chain as PEM, its own certificate first: serve HTTPS.
@@ -129,8 +134,9 @@ pub fn run(mut args: ServeArgs) -> Result<()> {
     }
     check_bind(&args)?;
     let tls = load_tls(&args)?;
+    let keys = load_producer_keys(&args)?;
     let runtime = crate::runtime()?;
-    runtime.block_on(serve(args, tls))
+    runtime.block_on(serve(args, tls, keys))
 }
 
 /// Off loopback, producers must prove who they are, and the records and keys they send must
@@ -165,18 +171,43 @@ fn load_tls(args: &ServeArgs) -> Result<Option<TlsConfig>> {
     Ok(Some(TlsConfig::from_pem_files(certificate, private_key)?))
 }
 
-async fn serve(args: ServeArgs, tls: Option<TlsConfig>) -> Result<()> {
+/// The producer keys, read before anything starts. A file that cannot be read, or holds no
+/// digest, stops the start: serving without keys because a file came out empty would let
+/// anyone post.
+fn load_producer_keys(args: &ServeArgs) -> Result<Option<ProducerKeys>> {
+    let Some(file) = &args.producer_keys else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(file).with_context(|| {
+        format!(
+            "cannot read producer keys {}: give a readable file of SHA-256 digests, one per \
+             line (printf %s \"$KEY\" | sha256sum)",
+            file.display()
+        )
+    })?;
+    let keys = ProducerKeys::parse_lines(&text)
+        .map_err(|e| anyhow::anyhow!("producer keys {}: {e}", file.display()))?;
+    Ok(Some(keys))
+}
+
+async fn serve(args: ServeArgs, tls: Option<TlsConfig>, keys: Option<ProducerKeys>) -> Result<()> {
     let (simulator, client) = connect(&args).await?;
-    let relay = Relay::start(relay_config(&args)?, client, Arc::new(tc_http::SystemClock))
-        .await
-        .context("cannot start the relay")?;
+    let relay = Relay::start(
+        relay_config(&args, keys),
+        client,
+        Arc::new(tc_http::SystemClock),
+    )
+    .await
+    .context("cannot start the relay")?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
     // Before the start-up line: a signal sent as soon as it is read must stop the relay cleanly.
-    let stop =
-        crate::shutdown::stop_signal("stopping: no more posts; finishing the requests in flight");
+    let stop = crate::shutdown::stop_signal(
+        "stopping: posts and /readyz answer 503 for --drain, then the listener closes and the \
+         requests in flight finish",
+    );
     let scheme = if tls.is_some() { "https" } else { "http" };
     if tls.is_none() && !address.ip().is_loopback() {
         eprintln!("tcbatch: WARNING: serving without TLS on {address}: records cross the network in clear");
@@ -217,25 +248,22 @@ fn sharing(args: &ServeArgs) -> Sharing {
     }
 }
 
-fn relay_config(args: &ServeArgs) -> Result<RelayConfig> {
+fn relay_config(args: &ServeArgs, keys: Option<ProducerKeys>) -> RelayConfig {
     let mut config = RelayConfig::new(store_of(args))
         .with_lease(args.lease)
         .with_sharing(sharing(args))
         .with_linger(args.linger)
+        .with_drain(args.drain)
         .with_queue_limit(args.queue_limit)
         .with_in_flight(args.in_flight.map_or(0, usize::from))
         .with_guarantee(guarantee(args));
     if let Some(region) = args.region {
         config = config.with_region(region);
     }
-    if let Some(file) = &args.producer_keys {
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read producer keys {}", file.display()))?;
-        let keys = ProducerKeys::parse_lines(&text)
-            .map_err(|e| anyhow::anyhow!("producer keys {}: {e}", file.display()))?;
+    if let Some(keys) = keys {
         config = config.with_producer_keys(keys);
     }
-    Ok(config)
+    config
 }
 
 /// The API client, and the simulator it talks to with --mock.

@@ -369,6 +369,39 @@ fn a_non_loopback_relay_with_tls_and_producer_keys_serves_https_without_warning(
 }
 
 #[test]
+fn a_producer_keys_file_without_a_key_stops_the_start_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("relay.db");
+    let empty = dir.path().join("empty-keys");
+    std::fs::write(&empty, "").unwrap();
+    let comments = dir.path().join("commented-keys");
+    std::fs::write(&comments, "# dialer\n\n   \n# crm: not issued yet\n").unwrap();
+    let missing = dir.path().join("missing-keys");
+    for (file, why) in [
+        (&empty, "holds no key digest"),
+        (&comments, "holds no key digest"),
+        (&missing, "cannot read"),
+    ] {
+        let stderr = refused_to_serve(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--mock",
+            "--store",
+            &store.to_string_lossy(),
+            "--producer-keys",
+            &file.to_string_lossy(),
+        ]);
+        assert!(stderr.contains(&*file.to_string_lossy()), "{stderr}");
+        assert!(stderr.contains(why), "{stderr}");
+        assert!(stderr.contains("sha256sum"), "says what to do: {stderr}");
+        assert!(
+            !store.exists(),
+            "the store was created before the keys were read"
+        );
+    }
+}
+
+#[test]
 fn a_tls_certificate_without_its_key_is_a_usage_error() {
     let stderr = refused_to_serve(&["--mock", "--tls-cert", "relay.crt"]);
     assert!(stderr.contains("--tls-key"), "{stderr}");
@@ -400,16 +433,30 @@ fn an_unusable_tls_key_stops_the_relay_before_it_starts_naming_the_file() {
     );
 }
 
-/// `tcbatch serve ARGS`, which must refuse to start (exit 2); its standard error.
+/// `tcbatch serve ARGS`, which must refuse to start (exit 2); its standard error. A relay that
+/// starts serving instead is killed and the test fails, rather than waiting on it forever.
 fn refused_to_serve(args: &[&str]) -> String {
-    let output = Command::new(TCBATCH)
+    let mut child = Command::new(TCBATCH)
         .arg("serve")
         .args(args)
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = Vec::new();
+    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        if line.contains("relay listening on ") {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("tcbatch serve {args:?} started serving instead of refusing: {lines:?} {line}");
+        }
+        lines.push(line);
+    }
+    let status = child.wait().unwrap();
+    let stderr = lines.join("\n");
+    assert_eq!(status.code(), Some(2), "{stderr}");
     stderr
 }
 
@@ -709,4 +756,47 @@ fn a_second_relay_that_would_not_share_the_account_is_refused() {
     );
     runtime.block_on(sim.shutdown());
     drop(database);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_sigterm_posts_get_503_not_a_refused_connection_then_it_exits_cleanly() {
+    let sim = Simulator::start(SimConfig::demo()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = serve_with(
+        &sim,
+        dir.path().join("relay.db").as_os_str(),
+        &["--drain", "2s"],
+    );
+    let terminated = Command::new("kill")
+        .args(["-TERM", &served.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
+    let http = reqwest::Client::new();
+    let now = now_ms();
+    let body = json!({"caller_number": "+919876543210", "receiver_number": "+919812345678",
+                      "dynamic_label_name": "Centro Bank", "starts_at": now, "ends_at": now + 3_600_000});
+    // Until the signal is handled, posts are still taken; the first refusal must be an answer.
+    let refused = tokio::time::timeout(START_BOUND, async {
+        loop {
+            let answer = http
+                .post(format!("{}/v1/call-records", served.base))
+                .json(&body)
+                .send()
+                .await;
+            match answer {
+                Ok(answer) if answer.status() == 202 => continue,
+                Ok(answer) => return Ok(answer),
+                Err(error) => return Err(error),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the relay took posts for {START_BOUND:?} after SIGTERM"));
+    let refused = refused.expect("a stopping relay answers posts instead of refusing connections");
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let status = served.child.wait().unwrap();
+    assert!(status.success(), "SIGTERM ends the relay cleanly: {status}");
+    sim.shutdown().await;
 }

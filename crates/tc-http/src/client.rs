@@ -116,6 +116,12 @@ impl Client {
         &self.inner.config
     }
 
+    /// Whether the coordinator failed its last request: nothing is sent through it until it
+    /// answers again. Always `false` without a coordinator.
+    pub fn coordinator_down(&self) -> bool {
+        self.lock().coordinator_down
+    }
+
     /// Counts since the client was made.
     pub fn stats(&self) -> Stats {
         let state = self.lock();

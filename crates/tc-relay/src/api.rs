@@ -3,10 +3,12 @@
 
 use crate::intake::{read_post, Intake, Problem};
 use crate::metrics::RequestOutcome;
+use crate::refusal::{refuse, ErrorCode};
 use crate::relay::{Job, Shared};
 use crate::status::RecordId;
 use crate::store::{BodyDigest, IdempotencyKey, NewRecord, Post, PostAnswer, Reply};
 use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -26,9 +28,6 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Longest `Idempotency-Key` kept, in bytes.
 const MAX_IDEMPOTENCY_KEY_BYTES: usize = 200;
 
-/// Seconds a refused producer is asked to wait before posting again.
-const RETRY_AFTER_SECONDS: &str = "1";
-
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v1/call-records", post(post_records))
@@ -37,31 +36,34 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
+        .fallback(no_such_endpoint)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(shared)
 }
 
-/// An error answer: `{"error": "..."}`.
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    let body = serde_json::json!({ "error": message.into() });
-    (status, Json(body)).into_response()
+async fn no_such_endpoint() -> Response {
+    refuse(
+        ErrorCode::NotFound,
+        "no such endpoint: see /openapi.json for the relay's API",
+    )
 }
 
-fn unavailable(message: impl Into<String>) -> Response {
-    let mut response = error(StatusCode::SERVICE_UNAVAILABLE, message);
-    response.headers_mut().insert(
-        header::RETRY_AFTER,
-        HeaderValue::from_static(RETRY_AFTER_SECONDS),
-    );
-    response
+async fn method_not_allowed() -> Response {
+    refuse(
+        ErrorCode::MethodNotAllowed,
+        "this endpoint does not take that method: see /openapi.json for the relay's API",
+    )
 }
+
+/// What a producer without a valid key is told.
+const KEY_REQUIRED: &str = "a producer key is required: send Authorization: Bearer <key>";
 
 /// A producer key, when the relay asks for one: `Authorization: Bearer <key>`.
 fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
-    let keys = shared.config.producer_keys();
-    if keys.is_empty() {
+    let Some(keys) = shared.config.producer_keys() else {
         return true;
-    }
+    };
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -69,17 +71,54 @@ fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
         .is_some_and(|key| keys.admits(key.trim()))
 }
 
+/// What a post whose body is not declared JSON is told.
+const NOT_DECLARED_JSON: &str = "declare the body JSON: Content-Type: application/json (a +json \
+                                 type, and charset=utf-8, are fine too)";
+
+/// Whether the post declares its body JSON: `application/json` or a `+json` type, in UTF-8 (the
+/// only charset JSON has). Without keys the relay admits any local process, and a browser would
+/// post a `text/plain` body, or one with no type, cross-origin without asking first; a JSON
+/// type needs a CORS preflight, which the relay never grants (it sends no CORS headers).
+fn declared_json(headers: &HeaderMap) -> bool {
+    let Some(declared) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mut parts = declared.split(';');
+    let essence = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+    let json = essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"));
+    let utf8 = parts.all(|parameter| match parameter.split_once('=') {
+        Some((name, value)) if name.trim().eq_ignore_ascii_case("charset") => {
+            value.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+        }
+        _ => true,
+    });
+    json && utf8
+}
+
 /// The post's `Idempotency-Key`, if any; `Err` holds why it cannot be used.
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, String> {
     let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
         return Ok(None);
     };
-    match value.to_str() {
-        Ok(key) if !key.trim().is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY_BYTES => {
-            Ok(Some(key.trim().to_owned()))
+    // A tab passes HTTP's rules for header values, but a key a person cannot see whole is
+    // one a retry gets wrong.
+    let visible = |b: &u8| b.is_ascii_graphic() || *b == b' ';
+    let key = std::str::from_utf8(value.as_bytes()).map(str::trim);
+    match key {
+        Ok(key)
+            if !key.is_empty()
+                && key.len() <= MAX_IDEMPOTENCY_KEY_BYTES
+                && key.as_bytes().iter().all(visible) =>
+        {
+            Ok(Some(key.to_owned()))
         }
         _ => Err(format!(
-            "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_BYTES} bytes of visible ASCII"
+            "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_BYTES} bytes of visible ASCII \
+             (spaces inside are kept): send the same key with every retry of a post"
         )),
     }
 }
@@ -87,9 +126,9 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, String> {
 async fn post_records(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let (outcome, response) = answer_post(&shared, &headers, &body).await;
+    let (outcome, response) = answer_post(&shared, &headers, body).await;
     shared.metrics.request(outcome);
     response
 }
@@ -97,38 +136,43 @@ async fn post_records(
 async fn answer_post(
     shared: &Arc<Shared>,
     headers: &HeaderMap,
-    body: &[u8],
+    body: Result<Bytes, BytesRejection>,
 ) -> (RequestOutcome, Response) {
     if !authorized(shared, headers) {
-        let mut response = error(StatusCode::UNAUTHORIZED, "a producer key is required");
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        let response = refuse(ErrorCode::Unauthorized, KEY_REQUIRED);
         return (RequestOutcome::Unauthorized, response);
     }
     if shared.stopping.load(Ordering::SeqCst) {
         return (
             RequestOutcome::Unavailable,
-            unavailable("the relay is shutting down; post again to another relay or later"),
+            refuse(ErrorCode::ShuttingDown, SHUTTING_DOWN),
         );
+    }
+    if !declared_json(headers) {
+        let response = refuse(ErrorCode::UnsupportedMediaType, NOT_DECLARED_JSON);
+        return (RequestOutcome::NotDeclaredJson, response);
     }
     let key = match idempotency_key(headers) {
         Ok(key) => key,
         Err(message) => {
-            let response = error(StatusCode::BAD_REQUEST, message);
+            let response = refuse(ErrorCode::InvalidIdempotencyKey, message);
             return (RequestOutcome::Unreadable, response);
         }
     };
-    let intake = match read_post(body) {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return (RequestOutcome::Unreadable, body_refused(&rejection)),
+    };
+    let intake = match read_post(&body) {
         Ok(intake) => intake,
         Err(unreadable) => {
-            let response = error(StatusCode::BAD_REQUEST, unreadable.0);
+            let response = refuse(ErrorCode::UnreadableBody, unreadable.0);
             return (RequestOutcome::Unreadable, response);
         }
     };
     let key = key.map(|key| IdempotencyKey {
         key,
-        body: BodyDigest::of(body),
+        body: BodyDigest::of(&body),
     });
     let post = validate(shared, intake, key);
     if post.records.is_empty() {
@@ -144,6 +188,20 @@ async fn answer_post(
     queue_post(shared, post).await
 }
 
+/// Why a body could not be taken: too large, or cut off while it was read.
+fn body_refused(rejection: &BytesRejection) -> Response {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        let message = format!(
+            "the body is larger than the relay takes ({} MiB): post the records in several \
+             smaller posts",
+            MAX_BODY_BYTES >> 20
+        );
+        return refuse(ErrorCode::BodyTooLarge, message);
+    }
+    let message = format!("the body could not be read: {}", rejection.body_text());
+    refuse(ErrorCode::UnreadableBody, message)
+}
+
 /// Hands a post with valid records to the group commit and answers once it is durable.
 async fn queue_post(shared: &Arc<Shared>, post: Post) -> (RequestOutcome, Response) {
     let records = post.records.len();
@@ -152,7 +210,10 @@ async fn queue_post(shared: &Arc<Shared>, post: Post) -> (RequestOutcome, Respon
             "the relay's queue is full ({} records); post again after Retry-After",
             shared.config.queue_limit()
         );
-        return (RequestOutcome::Overloaded, unavailable(message));
+        return (
+            RequestOutcome::Overloaded,
+            refuse(ErrorCode::QueueFull, message),
+        );
     }
     shared.pending.fetch_add(records, Ordering::Relaxed);
     let (reply, answered) = oneshot::channel();
@@ -160,7 +221,7 @@ async fn queue_post(shared: &Arc<Shared>, post: Post) -> (RequestOutcome, Respon
         shared.pending.fetch_sub(records, Ordering::Relaxed);
         return (
             RequestOutcome::Unavailable,
-            unavailable("the relay is shutting down"),
+            refuse(ErrorCode::ShuttingDown, SHUTTING_DOWN),
         );
     }
     match answered.await {
@@ -170,7 +231,7 @@ async fn queue_post(shared: &Arc<Shared>, post: Post) -> (RequestOutcome, Respon
                  queued. Retry a post with its exact bytes, or give a new post a new key",
                 tc_core::diagnostic::excerpt(&key)
             );
-            let response = error(StatusCode::UNPROCESSABLE_ENTITY, message);
+            let response = refuse(ErrorCode::IdempotencyKeyReused, message);
             (RequestOutcome::Invalid, response)
         }
         Ok(Ok(Reply::Answer(answer))) => {
@@ -188,14 +249,22 @@ async fn queue_post(shared: &Arc<Shared>, post: Post) -> (RequestOutcome, Respon
         }
         Ok(Err(failure)) => (
             RequestOutcome::Unavailable,
-            unavailable(format!("the records could not be stored: {failure}")),
+            refuse(
+                ErrorCode::StoreUnavailable,
+                format!(
+                    "the records could not be stored, and none of the post is acknowledged: \
+                     {failure}; post again after Retry-After"
+                ),
+            ),
         ),
         Err(_) => (
             RequestOutcome::Unavailable,
-            unavailable("the relay is shutting down"),
+            refuse(ErrorCode::ShuttingDown, SHUTTING_DOWN),
         ),
     }
 }
+
+const SHUTTING_DOWN: &str = "the relay is shutting down; post again to another relay or later";
 
 /// Validates each record as `tcbatch validate` would, at the time of the post.
 fn validate(shared: &Shared, intake: Intake, key: Option<IdempotencyKey>) -> Post {
@@ -231,24 +300,28 @@ fn validate(shared: &Shared, intake: Intake, key: Option<IdempotencyKey>) -> Pos
 async fn get_record(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Response {
     if !authorized(&shared, &headers) {
-        return error(StatusCode::UNAUTHORIZED, "a producer key is required");
+        return refuse(ErrorCode::Unauthorized, KEY_REQUIRED);
     }
-    let id: RecordId = match id.parse() {
-        Ok(id) => id,
-        Err(invalid) => return error(StatusCode::BAD_REQUEST, invalid.to_string()),
+    let id: RecordId = match id.map(|Path(id)| id.parse()) {
+        Ok(Ok(id)) => id,
+        Ok(Err(invalid)) => return refuse(ErrorCode::InvalidRecordId, invalid.to_string()),
+        Err(rejection) => return refuse(ErrorCode::InvalidRecordId, rejection.body_text()),
     };
     match shared.store.status(id).await {
         // Only the id the post was answered with opens a record: its number alone, or a
         // guessed tag, is answered as a record that does not exist.
         Ok(Some(status)) if id.shows_tag_of(status.id) => Json(status).into_response(),
-        Ok(_) => error(
-            StatusCode::NOT_FOUND,
+        Ok(_) => refuse(
+            ErrorCode::RecordNotFound,
             format!("no record {id}: never acknowledged, or settled and purged since"),
         ),
-        Err(failure) => unavailable(failure.to_string()),
+        Err(failure) => refuse(
+            ErrorCode::StoreUnavailable,
+            format!("the store could not be read: {failure}; ask again after Retry-After"),
+        ),
     }
 }
 
@@ -257,13 +330,30 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// The relay takes posts: not shutting down, and the queue below its limit.
+/// The relay takes posts and sends them: not shutting down, the queue below its limit, the
+/// last group commit a success, sending not paused. A load balancer then sends posts to a
+/// relay that does both.
 async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     if shared.stopping.load(Ordering::SeqCst) {
-        return unavailable("shutting down");
+        return refuse(ErrorCode::ShuttingDown, "the relay is shutting down");
     }
     if shared.backlog() >= shared.config.queue_limit() {
-        return unavailable("the queue is full");
+        return refuse(ErrorCode::QueueFull, "the queue is full");
+    }
+    if shared.health.snapshot().commit_failing {
+        return refuse(
+            ErrorCode::StoreFailing,
+            "the store failed the last group commit and none has succeeded since: posts get \
+             503 (the log says why); ready again once a post's commit succeeds",
+        );
+    }
+    if let Some(reason) = shared.sending_paused() {
+        let message = format!(
+            "sending is paused ({}): {}; posts are still taken and queued",
+            reason.as_str(),
+            reason.advice()
+        );
+        return refuse(ErrorCode::SendingPaused, message);
     }
     "ready\n".into_response()
 }
@@ -273,6 +363,8 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     if let Ok(counts) = counts {
         shared.metrics.records_by_state(&counts);
     }
+    let paused = shared.sending_paused();
+    shared.metrics.health(paused, &shared.health.snapshot());
     let text = shared.metrics.render(&shared.client.stats());
     (
         [(

@@ -19,6 +19,16 @@ pub const DEFAULT_KEY_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 /// records over within this (and a third of it). Renewed three times per lease.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(15);
 
+/// How long a stopping relay keeps its listener open, answering posts and `/readyz` with `503`,
+/// before it closes it: long enough for a load balancer's health checks (every few seconds) to
+/// see it, short enough not to hold up a restart.
+pub const DEFAULT_DRAIN: Duration = Duration::from_secs(5);
+
+/// Batches in flight per token by default: as many as `tcbatch submit` keeps, so a token's
+/// window stays full while each batch's round trip (marked in flight in the store, sent,
+/// answered, recorded) takes up to a quarter of the time the window gives each request.
+pub const DEFAULT_IN_FLIGHT_PER_TOKEN: usize = 4;
+
 /// Everything a relay needs besides its API client and clock. Build with [`RelayConfig::new`]
 /// and the `with_*` methods.
 ///
@@ -33,11 +43,6 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(15);
 /// let config = tc_relay::RelayConfig::new(shared);
 /// # Ok::<(), tc_relay::InvalidStoreLocation>(())
 /// ```
-/// Batches in flight per token by default: as many as `tcbatch submit` keeps, so a token's
-/// window stays full while each batch's round trip (marked in flight in the store, sent,
-/// answered, recorded) takes up to a quarter of the time the window gives each request.
-pub const DEFAULT_IN_FLIGHT_PER_TOKEN: usize = 4;
-
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
     store: StoreLocation,
@@ -47,10 +52,12 @@ pub struct RelayConfig {
     queue_limit: usize,
     guarantee: Guarantee,
     region: Option<Region>,
-    producer_keys: ProducerKeys,
+    /// `None`: no key is asked for (loopback). Never an empty set: [`ProducerKeys`] has none.
+    producer_keys: Option<ProducerKeys>,
     key_retention: Duration,
     in_flight: usize,
     poll_every: Duration,
+    drain: Duration,
 }
 
 impl RelayConfig {
@@ -65,10 +72,11 @@ impl RelayConfig {
             queue_limit: DEFAULT_QUEUE_LIMIT,
             guarantee: Guarantee::AtLeastOnce,
             region: None,
-            producer_keys: ProducerKeys::default(),
+            producer_keys: None,
             key_retention: DEFAULT_KEY_RETENTION,
             in_flight: 0,
             poll_every: std::time::Duration::from_millis(tc_engine::delivery::POLL_EVERY_MS),
+            drain: DEFAULT_DRAIN,
         }
     }
 
@@ -96,8 +104,9 @@ impl RelayConfig {
         self
     }
 
+    /// Posts and reads then need `Authorization: Bearer <key>` with one of `keys`.
     pub fn with_producer_keys(mut self, keys: ProducerKeys) -> Self {
-        self.producer_keys = keys;
+        self.producer_keys = Some(keys);
         self
     }
 
@@ -138,6 +147,13 @@ impl RelayConfig {
         self
     }
 
+    /// How long a stopping relay answers posts and `/readyz` with `503` before it closes its
+    /// listener ([`DEFAULT_DRAIN`]); zero closes it at once.
+    pub fn with_drain(mut self, drain: Duration) -> Self {
+        self.drain = drain;
+        self
+    }
+
     pub fn store(&self) -> &StoreLocation {
         &self.store
     }
@@ -159,8 +175,9 @@ impl RelayConfig {
     pub fn region(&self) -> Option<Region> {
         self.region
     }
-    pub fn producer_keys(&self) -> &ProducerKeys {
-        &self.producer_keys
+    /// The keys producers must show; `None` when none is asked for.
+    pub fn producer_keys(&self) -> Option<&ProducerKeys> {
+        self.producer_keys.as_ref()
     }
     pub fn key_retention(&self) -> Duration {
         self.key_retention
@@ -170,5 +187,8 @@ impl RelayConfig {
     }
     pub fn poll_every(&self) -> Duration {
         self.poll_every
+    }
+    pub fn drain(&self) -> Duration {
+        self.drain
     }
 }

@@ -48,23 +48,46 @@ impl FromStr for KeyDigest {
     }
 }
 
-/// The keys producers may post with. Empty means no key is asked for (loopback only).
-#[derive(Clone, Default, PartialEq, Eq)]
+/// The keys producers may post with: never none. An empty set would admit no one if read
+/// literally and everyone if read as "no keys configured"; the second is what a truncated keys
+/// file used to do, so an empty set cannot be made. A relay without producer keys has no
+/// `ProducerKeys` at all ([`crate::RelayConfig::producer_keys`] is `None`).
+#[derive(Clone, PartialEq, Eq)]
 pub struct ProducerKeys {
     digests: Vec<KeyDigest>,
 }
 
+/// A set of producer keys with no key in it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "no key digest was given: add one SHA-256 digest per key (printf %s \"$KEY\" | sha256sum), \
+     or configure no producer keys to serve on loopback without them"
+)]
+pub struct NoProducerKeys;
+
+/// What [`ProducerKeys::parse_lines`] says of a file with no digest in it.
+const NO_DIGEST_IN_TEXT: &str =
+    "holds no key digest (only blank lines and comments): add one SHA-256 digest per line \
+     (printf %s \"$KEY\" | sha256sum), or leave producer keys out to serve on loopback without \
+     them";
+
 impl ProducerKeys {
-    pub fn new(digests: impl IntoIterator<Item = KeyDigest>) -> ProducerKeys {
-        ProducerKeys {
-            digests: digests.into_iter().collect(),
+    /// # Errors
+    /// [`NoProducerKeys`] when `digests` is empty.
+    pub fn new(
+        digests: impl IntoIterator<Item = KeyDigest>,
+    ) -> Result<ProducerKeys, NoProducerKeys> {
+        let digests: Vec<KeyDigest> = digests.into_iter().collect();
+        if digests.is_empty() {
+            return Err(NoProducerKeys);
         }
+        Ok(ProducerKeys { digests })
     }
 
     /// Reads one digest per line; blank lines and `#` comments are skipped.
     ///
     /// # Errors
-    /// The first line that is not a digest, by its number.
+    /// The first line that is not a digest, by its number; or a text with no digest at all.
     pub fn parse_lines(text: &str) -> Result<ProducerKeys, String> {
         let mut digests = Vec::new();
         for (n, line) in text.lines().enumerate() {
@@ -76,14 +99,11 @@ impl ProducerKeys {
             let word = line.split_whitespace().next().unwrap_or(line);
             digests.push(word.parse().map_err(|e| format!("line {}: {e}", n + 1))?);
         }
-        Ok(ProducerKeys { digests })
+        ProducerKeys::new(digests).map_err(|NoProducerKeys| NO_DIGEST_IN_TEXT.to_owned())
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.digests.is_empty()
-    }
-
-    pub fn len(&self) -> usize {
+    /// How many keys there are: at least one.
+    pub fn count(&self) -> usize {
         self.digests.len()
     }
 
@@ -116,7 +136,7 @@ mod tests {
             hex(&KeyDigest::of_key("producer-one"))
         );
         let keys = ProducerKeys::parse_lines(&line).unwrap();
-        assert_eq!(keys.len(), 1);
+        assert_eq!(keys.count(), 1);
         assert!(keys.admits("producer-one"));
         assert!(!keys.admits("producer-two"));
         assert!(!keys.admits(""));
@@ -127,6 +147,15 @@ mod tests {
     fn a_line_that_is_not_a_digest_is_named() {
         let err = ProducerKeys::parse_lines("\nnot-a-digest\n").unwrap_err();
         assert!(err.starts_with("line 2:"), "{err}");
+    }
+
+    #[test]
+    fn a_file_of_only_blank_lines_and_comments_is_refused_not_read_as_no_keys() {
+        for text in ["", "\n\n", "# dialer\n   \n# crm\n"] {
+            let refused = ProducerKeys::parse_lines(text).unwrap_err();
+            assert!(refused.contains("no key digest"), "{refused}");
+        }
+        assert_eq!(ProducerKeys::new([]), Err(NoProducerKeys));
     }
 
     fn hex(digest: &KeyDigest) -> String {

@@ -33,11 +33,13 @@ mod api;
 mod config;
 mod delivery;
 mod error;
+mod health;
 mod intake;
 mod keys;
 mod lease;
 mod metrics;
 mod openapi;
+mod refusal;
 mod relay;
 mod sender;
 mod status;
@@ -46,13 +48,13 @@ mod tls;
 
 pub use api::{IDEMPOTENCY_KEY, MAX_BODY_BYTES};
 pub use config::{
-    RelayConfig, DEFAULT_IN_FLIGHT_PER_TOKEN, DEFAULT_KEY_RETENTION, DEFAULT_LEASE, DEFAULT_LINGER,
-    DEFAULT_QUEUE_LIMIT,
+    RelayConfig, DEFAULT_DRAIN, DEFAULT_IN_FLIGHT_PER_TOKEN, DEFAULT_KEY_RETENTION, DEFAULT_LEASE,
+    DEFAULT_LINGER, DEFAULT_QUEUE_LIMIT,
 };
 pub use delivery::SATURATED_POLL_WINDOWS;
 pub use error::Error;
 pub use intake::{Problem, EXTERNAL_ID_KEY, MAX_EXTERNAL_ID_CHARS};
-pub use keys::{InvalidKeyDigest, KeyDigest, ProducerKeys};
+pub use keys::{InvalidKeyDigest, KeyDigest, NoProducerKeys, ProducerKeys};
 pub use relay::Relay;
 pub use status::{InvalidRecordId, InvalidRecordState, RecordId, RecordState, TrackedRecord};
 pub use store::{

@@ -1,6 +1,7 @@
 //! The relay's Prometheus metrics, through the `metrics` crates. Each relay keeps its own
 //! recorder (no process-wide one), so two relays in one process, as in tests, count apart.
 
+use crate::health::{Reason, Snapshot};
 use crate::status::RecordState;
 use metrics::{counter, gauge, histogram, with_local_recorder};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
@@ -13,6 +14,7 @@ pub(crate) enum RequestOutcome {
     Replayed,
     Invalid,
     Unreadable,
+    NotDeclaredJson,
     Unauthorized,
     Overloaded,
     Unavailable,
@@ -25,6 +27,7 @@ impl RequestOutcome {
             RequestOutcome::Replayed => "replayed",
             RequestOutcome::Invalid => "invalid",
             RequestOutcome::Unreadable => "unreadable",
+            RequestOutcome::NotDeclaredJson => "unsupported_media_type",
             RequestOutcome::Unauthorized => "unauthorized",
             RequestOutcome::Overloaded => "overloaded",
             RequestOutcome::Unavailable => "unavailable",
@@ -90,6 +93,30 @@ impl Metrics {
             histogram!("tc_relay_group_commit_seconds").record(took.as_secs_f64());
             counter!("tc_relay_group_commits_total").increment(1);
             counter!("tc_relay_committed_posts_total").increment(posts as u64);
+        });
+    }
+
+    /// One error of the relay, by its reason: `tc_relay_errors_total{reason}`.
+    pub fn error(&self, reason: Reason) {
+        with_local_recorder(&self.recorder, || {
+            counter!("tc_relay_errors_total", "reason" => reason.as_str()).increment(1)
+        });
+    }
+
+    /// Whether sending is paused (`tc_relay_paused`, 0 or 1), and the reason of the latest
+    /// error (`tc_relay_last_error{reason}`: 1 for it, 0 for every other reason, so every
+    /// reason is always shown).
+    pub fn health(&self, paused: Option<Reason>, health: &Snapshot) {
+        with_local_recorder(&self.recorder, || {
+            gauge!("tc_relay_paused").set(if paused.is_some() { 1.0 } else { 0.0 });
+            for reason in Reason::ALL {
+                let last = if health.last == Some(reason) {
+                    1.0
+                } else {
+                    0.0
+                };
+                gauge!("tc_relay_last_error", "reason" => reason.as_str()).set(last);
+            }
         });
     }
 

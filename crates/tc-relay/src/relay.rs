@@ -3,6 +3,7 @@
 
 use crate::config::RelayConfig;
 use crate::error::Error;
+use crate::health::{Health, LogNow, Reason, RepeatedError};
 use crate::metrics::Metrics;
 use crate::status::{RecordId, TrackedRecord};
 use crate::store::{Committed, Lease, Post, RecordChange, Recovered, Reply, Sharing, Store};
@@ -49,6 +50,12 @@ pub(crate) struct Shared {
     /// at once, their records left queued; a request already out is answered first.
     pub stop: tc_http::StopSignal,
     pub metrics: Metrics,
+    /// Whether the last group commit failed, and whether sending is paused and why.
+    pub health: Health,
+    /// Group commits failing one after another (a full disk): logged once, then counted.
+    pub commit_errors: RepeatedError,
+    /// The same for batches whose move in the store failed.
+    pub batch_errors: RepeatedError,
     /// How this relay shares the account with the other relays of its store.
     pub sharing: Sharing,
     /// Where the relay's monotonic clock starts: tokio's, so a paused test drives it.
@@ -72,11 +79,26 @@ impl Shared {
         self.origin + Duration::from_millis(u64::try_from(at.as_millis()).unwrap_or(0))
     }
 
-    /// Holds sending back as a failure every batch would meet asks.
-    pub fn halt(&self, halt: Halt) {
+    /// Holds sending back as a failure every batch would meet asks, for `reason`.
+    pub fn halt(&self, halt: Halt, reason: Reason) {
+        self.health.pause(reason);
+        self.metrics.error(reason);
         let until = Instant::now() + Duration::from_millis(halt.retry_after_ms());
         self.batcher().hold_until(self.monotonic(until));
         self.queue_changed.notify_one();
+    }
+
+    /// Why sending is paused, if it is: a halt no batch has lifted yet while records wait (with
+    /// nothing queued, a halt holds nothing back), or the coordinator not answering (nothing
+    /// leaves then, not even a batch already cut).
+    pub fn sending_paused(&self) -> Option<Reason> {
+        let coordinator_down = self.client.coordinator_down();
+        if self.health.coordinator(coordinator_down) {
+            self.metrics.error(Reason::CoordinatorUnreachable);
+        }
+        let halted = self.health.snapshot().paused;
+        let halted = halted.filter(|_| !self.batcher().is_empty());
+        halted.or(coordinator_down.then_some(Reason::CoordinatorUnreachable))
     }
 
     /// Drops every queued record from memory: they are another relay's now. How many.
@@ -157,6 +179,9 @@ impl Relay {
             stopping: AtomicBool::new(false),
             stop: tc_http::StopSignal::new(),
             metrics: Metrics::new(),
+            health: Health::default(),
+            commit_errors: RepeatedError::default(),
+            batch_errors: RepeatedError::default(),
             origin: Instant::now(),
             sharing,
         });
@@ -207,7 +232,8 @@ impl Relay {
         self.shared.store.status(id).await
     }
 
-    /// Serves the API on `listener` until `shutdown` completes; then stops taking posts,
+    /// Serves the API on `listener` until `shutdown` completes; then answers posts and
+    /// `/readyz` `503` for the drain ([`RelayConfig::with_drain`]), closes the listener,
     /// finishes the requests in progress and the batches in flight, and returns. What is still
     /// queued stays in the store for the next start.
     ///
@@ -227,10 +253,20 @@ impl Relay {
     {
         let shared = Arc::clone(&self.shared);
         let router = self.router();
+        // axum stops accepting the moment this future completes, and a refused connection
+        // tells a load balancer nothing until its next health check fails. So the relay keeps
+        // its listener for the drain, answering 503 to posts and /readyz, before it closes.
         let served = axum::serve(listener, router)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 shared.stopping.store(true, Ordering::SeqCst);
+                let drain = shared.config.drain();
+                tracing::info!(
+                    drain_ms = u64::try_from(drain.as_millis()).unwrap_or(u64::MAX),
+                    "stopping: posts and /readyz answer 503 for the drain, then the listener \
+                     closes and the requests in progress finish"
+                );
+                tokio::time::sleep(drain).await;
             })
             .await;
         self.shutdown().await;
@@ -384,15 +420,47 @@ async fn write_posts(
         shared.metrics.commit(started.elapsed(), replies.len());
         shared.pending.fetch_sub(records, Ordering::Relaxed);
         match committed {
-            Ok(committed) => answer(&shared, committed, replies),
+            Ok(committed) => {
+                commit_succeeded(&shared);
+                answer(&shared, committed, replies);
+            }
             Err(error) => {
-                tracing::error!(%error, "a group commit failed; its posts are answered 503");
+                commit_failed(&shared, &error);
                 let message = error.to_string();
                 for reply in replies {
                     let _ = reply.send(Err(Error::Worker(message.clone())));
                 }
             }
         }
+    }
+}
+
+/// A full disk fails every group commit, several a millisecond under load: the first failure
+/// is logged, then one line per interval says how many more there were.
+fn commit_failed(shared: &Shared, error: &Error) {
+    shared.health.commit_failed();
+    shared.metrics.error(Reason::Store);
+    match shared.commit_errors.occurred(&error.to_string()) {
+        LogNow::First => {
+            tracing::error!(%error, "a group commit failed; its posts are answered 503");
+        }
+        LogNow::Again { more } => tracing::error!(
+            %error,
+            more,
+            "group commits keep failing ({more} more since the last line); their posts are \
+             answered 503"
+        ),
+        LogNow::Quiet => {}
+    }
+}
+
+fn commit_succeeded(shared: &Shared) {
+    if shared.health.commit_succeeded() {
+        let unlogged = shared.commit_errors.ended();
+        tracing::warn!(
+            unlogged,
+            "group commits succeed again: posts are acknowledged"
+        );
     }
 }
 

@@ -9,6 +9,7 @@
 //! moment leaves each record queued, in flight (an unknown outcome, resumed by the engine's
 //! rule) or settled.
 
+use crate::health::{LogNow, Reason};
 use crate::relay::Shared;
 use crate::status::RecordId;
 use crate::store::RecordChange;
@@ -99,9 +100,13 @@ async fn send(shared: Arc<Shared>, cut: Cut<RecordId>, _permit: OwnedSemaphorePe
             return;
         }
         Err(error) => {
-            tracing::error!(%error, "a batch could not be recorded; its records stay queued");
+            batch_error(
+                &shared,
+                &error,
+                "a batch could not be recorded; its records stay queued",
+            );
             shared.batcher().unsent(at);
-            shared.halt(Halt::default());
+            shared.halt(Halt::default(), Reason::Store);
             shared.requeue(open);
             return;
         }
@@ -154,10 +159,11 @@ fn outcome_of(
 ) -> BatchOutcome {
     let error = match result {
         Ok(created) => {
+            shared.health.resume();
             return BatchOutcome::Accepted {
                 batch_id: created.batch_id,
                 possibly_duplicated: created.possibly_duplicated,
-            }
+            };
         }
         Err(error) => error,
     };
@@ -168,8 +174,10 @@ fn outcome_of(
         possibly_stored = failure.is_possibly_stored(),
         "a batch was not accepted"
     );
-    if let Some(halt) = failure.halt() {
-        shared.halt(halt);
+    match failure.halt() {
+        Some(halt) => shared.halt(halt, Reason::of_halt(&failure)),
+        // The API answered, or the network failed this once: sending is not held back.
+        None => shared.health.resume(),
     }
     BatchOutcome::of_failure(&failure, shared.config.guarantee())
 }
@@ -185,7 +193,8 @@ async fn record_outcome(
     if let Err(error) = shared.store.settle(attempt, change).await {
         // The records stay in flight in the store: the next start resumes them as unknown
         // outcomes. Sending them again now could only add duplicates the store cannot flag.
-        tracing::error!(%error, attempt = attempt.0, "a batch's outcome could not be recorded");
+        shared.metrics.error(Reason::Store);
+        batch_error(shared, &error, "a batch's outcome could not be recorded");
         return;
     }
     let label = match state {
@@ -195,5 +204,16 @@ async fn record_outcome(
     shared.metrics.records(label, open.len());
     if state == RecordState::Queued {
         shared.requeue(open);
+    }
+}
+
+/// Logs a store failure of a batch: the first, then one line per interval with how many more.
+fn batch_error(shared: &Shared, error: &crate::Error, what: &'static str) {
+    match shared.batch_errors.occurred(&error.to_string()) {
+        LogNow::First => tracing::error!(%error, "{what}"),
+        LogNow::Again { more } => {
+            tracing::error!(%error, more, "{what} ({more} more store failures since the last line)")
+        }
+        LogNow::Quiet => {}
     }
 }

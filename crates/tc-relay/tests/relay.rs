@@ -47,9 +47,28 @@ struct Running {
     _dir: tempfile::TempDir,
 }
 
+/// What a test changes of the relay [`Running::start_with`] runs, beyond its configuration.
+#[derive(Default)]
+struct Launch {
+    /// A store the test made (else one in a directory of the relay's own).
+    store: Option<std::path::PathBuf>,
+    /// An API key other than the simulator's.
+    api_key: Option<String>,
+    /// A coordinator the client shares the account through.
+    coordinator: Option<Arc<dyn tc_http::Coordinator>>,
+}
+
 impl Running {
     async fn start(
         sim_config: SimConfig,
+        relay: impl FnOnce(RelayConfig) -> RelayConfig,
+    ) -> Running {
+        Running::start_with(sim_config, Launch::default(), relay).await
+    }
+
+    async fn start_with(
+        sim_config: SimConfig,
+        launch: Launch,
         relay: impl FnOnce(RelayConfig) -> RelayConfig,
     ) -> Running {
         let sim = Simulator::start(sim_config.clone()).await.unwrap();
@@ -57,8 +76,16 @@ impl Running {
         let client = tc_http::Client::builder()
             .base_url(sim.base_url())
             .client_account_id(account.client_account_id.as_str())
-            .key_id(account.key_id.as_str())
-            .api_key(account.api_key.clone())
+            .key_id(account.key_id.as_str());
+        let client = match launch.api_key {
+            Some(wrong) => client.api_key(wrong),
+            None => client.api_key(account.api_key.clone()),
+        };
+        let client = match launch.coordinator {
+            Some(coordinator) => client.coordinator(coordinator),
+            None => client,
+        };
+        let client = client
             .tokens(2)
             .token_ttl(sim_config.token_ttl)
             .refresh_margin(sim_config.token_ttl / 4)
@@ -69,7 +96,8 @@ impl Running {
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(TokioClock::starting_at(SystemClock.now()).unwrap());
-        let config = relay(RelayConfig::new(dir.path().join("relay.db")));
+        let store = launch.store.unwrap_or_else(|| dir.path().join("relay.db"));
+        let config = relay(RelayConfig::new(store));
         let relay = Relay::start(config, client, clock.clone()).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -101,8 +129,13 @@ impl Running {
             .unwrap()
     }
 
-    async fn stop(mut self) -> Simulator {
+    /// Sends the relay its stop signal, as SIGTERM does, without waiting for it to stop.
+    fn signal_stop(&mut self) {
         let _ = self.stop.take().map(|s| s.send(()));
+    }
+
+    async fn stop(mut self) -> Simulator {
+        self.signal_stop();
         self.served.await.unwrap();
         self.sim
     }
@@ -304,6 +337,7 @@ async fn a_post_is_answered_with_ids_and_the_validators_diagnostics() {
     // Not records at all: 400, with a reason.
     let unreadable = http
         .post(format!("{}/v1/call-records", running.base))
+        .header("content-type", "application/json")
         .body("\"records\"")
         .send()
         .await
@@ -318,6 +352,7 @@ async fn a_post_is_answered_with_ids_and_the_validators_diagnostics() {
     // are problems, the last one saying where the body ends.
     let cut = http
         .post(format!("{}/v1/call-records", running.base))
+        .header("content-type", "application/json")
         .body("[1,")
         .send()
         .await
@@ -439,7 +474,7 @@ async fn a_full_queue_answers_503_with_retry_after() {
 
 #[tokio::test(start_paused = true)]
 async fn producer_keys_are_required_when_configured() {
-    let keys = ProducerKeys::new([KeyDigest::of_key("dialer-key")]);
+    let keys = ProducerKeys::new([KeyDigest::of_key("dialer-key")]).unwrap();
     let running = Running::start(SimConfig::demo(), |c| c.with_producer_keys(keys)).await;
     let now = running.clock.now();
     let http = reqwest::Client::new();
@@ -614,6 +649,597 @@ async fn delivery_polls_give_their_places_to_batches_while_the_queue_is_saturate
         "polling did not resume once the queue drained"
     );
     running.stop().await;
+}
+
+/// An error answer's status, and its body as JSON (which it must be).
+async fn error_answer(answer: reqwest::Response) -> (u16, Value) {
+    let status = answer.status().as_u16();
+    let kind = answer
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap_or("").to_owned());
+    let text = answer.text().await.unwrap();
+    let body: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("{status} answered {kind:?}, not JSON: {text:?}"));
+    assert!(
+        body["error"].as_str().is_some_and(|e| !e.is_empty()) && body["code"].is_string(),
+        "{status}: {body}"
+    );
+    (status, body)
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_error_answer_is_json_with_an_error_and_a_code() {
+    let keys = ProducerKeys::new([KeyDigest::of_key("dialer-key")]).unwrap();
+    let running = Running::start(SimConfig::demo(), |c| c.with_producer_keys(keys)).await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/call-records", running.base);
+    let record = record(&receivers(1, 7)[0], running.clock.now(), 3_600_000);
+    let post = || http.post(&url).bearer_auth("dialer-key");
+
+    let too_large = vec![b' '; tc_relay::MAX_BODY_BYTES + 1];
+    let answer = post()
+        .header("content-type", "application/json")
+        .body(too_large)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = error_answer(answer).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (413, Some("body_too_large"))
+    );
+    assert!(body["error"].as_str().unwrap().contains("8 MiB"), "{body}");
+
+    // A tab and a byte beyond ASCII reach the relay; neither is visible ASCII.
+    for key in [&b"retry\t1"[..], &b"caf\xe9"[..]] {
+        let key = reqwest::header::HeaderValue::from_bytes(key).unwrap();
+        let answer = post()
+            .header("idempotency-key", key)
+            .json(&record)
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = error_answer(answer).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("invalid_idempotency_key"))
+        );
+    }
+
+    // A control character is refused by the HTTP parser before any handler sees the request:
+    // the one answer that is not the relay's (docs/relay.md says so).
+    let raw = "POST /v1/call-records HTTP/1.1\r\nhost: relay\r\nidempotency-key: a\x01b\r\n\
+               content-length: 2\r\n\r\n{}";
+    let parsed = raw_exchange(&running.base, raw.as_bytes()).await;
+    assert!(parsed.starts_with("HTTP/1.1 400"), "{parsed}");
+
+    let answer = http.post(&url).json(&record).send().await.unwrap();
+    let (status, body) = error_answer(answer).await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")));
+    let unreadable = post().json(&json!("records")).send().await.unwrap();
+    let (status, body) = error_answer(unreadable).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("unreadable_body"))
+    );
+
+    let read = |path: &str| {
+        http.get(format!("{}{path}", running.base))
+            .bearer_auth("dialer-key")
+            .send()
+    };
+    for (path, expected) in [
+        ("/v1/call-records/r999999", (404, "record_not_found")),
+        ("/v1/call-records/nine", (400, "invalid_record_id")),
+        ("/v1/call-records/%FF", (400, "invalid_record_id")),
+        ("/v2/call-records", (404, "not_found")),
+    ] {
+        let (status, body) = error_answer(read(path).await.unwrap()).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (expected.0, Some(expected.1)),
+            "{path}"
+        );
+    }
+    let delete = http.delete(&url).send().await.unwrap();
+    let (status, body) = error_answer(delete).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+
+    // The OpenAPI document promises the same shape for every error answer of a post.
+    let openapi: Value = read("/openapi.json").await.unwrap().json().await.unwrap();
+    let responses = &openapi["paths"]["/v1/call-records"]["post"]["responses"];
+    for status in ["400", "401", "413", "503"] {
+        let schema = &responses[status]["content"]["application/json"]["schema"]["$ref"];
+        assert_eq!(
+            schema, "#/components/schemas/ErrorBody",
+            "{status}: {responses}"
+        );
+    }
+    running.stop().await;
+}
+
+/// Writes `request` to the relay as raw bytes and reads what it answers until it closes.
+async fn raw_exchange(base: &str, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// With no producer keys (loopback), a web page open on the relay's host could post records
+/// cross-origin as a "simple" request (`text/plain`, no preflight). Declaring JSON needs a
+/// preflight, which the relay never grants: it sends no CORS headers.
+#[tokio::test(start_paused = true)]
+async fn a_post_must_be_declared_json_so_a_web_page_cannot_post_without_a_preflight() {
+    let running = Running::start(SimConfig::demo(), |c| c).await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/call-records", running.base);
+    let numbers = receivers(6, 8);
+    let now = running.clock.now();
+    let body = |n: usize| record(&numbers[n], now, 3_600_000).to_string();
+    for (n, declared) in [
+        Some("text/plain"),
+        None,
+        Some("application/json; charset=latin1"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut post = http
+            .post(&url)
+            .header("origin", "http://page.example")
+            .body(body(n));
+        if let Some(declared) = declared {
+            post = post.header("content-type", declared);
+        }
+        let answer = post.send().await.unwrap();
+        assert!(
+            answer
+                .headers()
+                .get("access-control-allow-origin")
+                .is_none(),
+            "{declared:?}"
+        );
+        let (status, refused) = error_answer(answer).await;
+        assert_eq!(
+            (status, refused["code"].as_str()),
+            (415, Some("unsupported_media_type")),
+            "{declared:?}"
+        );
+        assert!(
+            refused["error"]
+                .as_str()
+                .unwrap()
+                .contains("application/json"),
+            "{refused}"
+        );
+    }
+    for (n, declared) in [
+        "application/json",
+        "Application/JSON; charset=UTF-8",
+        "application/vnd.dialer+json",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let answer = http
+            .post(&url)
+            .header("content-type", declared)
+            .body(body(3 + n))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 202, "{declared}");
+    }
+    // The preflight a browser sends first is not granted.
+    let preflight = http
+        .request(reqwest::Method::OPTIONS, &url)
+        .header("origin", "http://page.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert!(!preflight.status().is_success());
+    assert!(preflight
+        .headers()
+        .keys()
+        .all(|name| !name.as_str().starts_with("access-control-")));
+    let metrics = http
+        .get(format!("{}/metrics", running.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("tc_relay_records_total{status=\"acknowledged\"} 3"),
+        "only the posts declared JSON were queued: {metrics}"
+    );
+    running.stop().await;
+}
+
+/// A load balancer learns that a stopping relay takes no more posts from `/readyz` and from the
+/// posts' own `503`s; a refused connection would tell it nothing until the next health check.
+#[tokio::test(start_paused = true)]
+async fn after_the_stop_signal_posts_and_readyz_answer_503_before_the_listener_closes() {
+    let mut running = Running::start(SimConfig::demo(), |c| c).await;
+    let http = reqwest::Client::new();
+    let body = record(&receivers(1, 9)[0], running.clock.now(), 3_600_000);
+    running.signal_stop();
+    // The relay's tasks see the signal; no virtual time needs to pass for that.
+    tokio::task::yield_now().await;
+
+    let post = http
+        .post(format!("{}/v1/call-records", running.base))
+        .json(&body)
+        .send()
+        .await
+        .expect("a stopping relay still answers posts");
+    assert_eq!(post.headers()["retry-after"], "1");
+    let (status, refused) = error_answer(post).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (503, Some("shutting_down"))
+    );
+    let ready = http
+        .get(format!("{}/readyz", running.base))
+        .send()
+        .await
+        .expect("a stopping relay still answers /readyz");
+    let (status, refused) = error_answer(ready).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (503, Some("shutting_down"))
+    );
+
+    let base = running.base.clone();
+    running.stop().await;
+    let closed = reqwest::Client::new()
+        .get(format!("{base}/readyz"))
+        .send()
+        .await;
+    assert!(
+        closed.is_err(),
+        "the listener closes once the relay stopped"
+    );
+}
+
+/// A store laid out by a relay, in which every record for `receiver` fails to be written, as a
+/// full disk fails a commit: the relay's group commit fails whole, and succeeds again once
+/// the post holds other records.
+async fn store_failing_for(dir: &std::path::Path, receiver: &str) -> std::path::PathBuf {
+    let store = dir.join("relay.db");
+    let laid_out = Running::start_with(
+        SimConfig::demo(),
+        Launch {
+            store: Some(store.clone()),
+            ..Launch::default()
+        },
+        |c| c,
+    )
+    .await;
+    laid_out.stop().await;
+    let trigger = format!(
+        "CREATE TRIGGER disk_full BEFORE INSERT ON records WHEN NEW.receiver = '{receiver}' \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;"
+    );
+    for _ in 0..100 {
+        // The stopped relay's blocking work may hold the file's lock for a moment.
+        let made = rusqlite::Connection::open(&store).and_then(|db| db.execute_batch(&trigger));
+        if made.is_ok() {
+            return store;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the trigger could not be added to {}", store.display());
+}
+
+async fn metrics_text(http: &reqwest::Client, base: &str) -> String {
+    let metrics = http.get(format!("{base}/metrics")).send().await.unwrap();
+    metrics.text().await.unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_relay_whose_store_fails_is_not_ready_until_a_commit_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let numbers = receivers(2, 10);
+    let store = store_failing_for(dir.path(), &numbers[0]).await;
+    let launch = Launch {
+        store: Some(store),
+        ..Launch::default()
+    };
+    let running = Running::start_with(SimConfig::demo(), launch, |c| c).await;
+    let http = reqwest::Client::new();
+    let now = running.clock.now();
+    let ready = || http.get(format!("{}/readyz", running.base)).send();
+    assert_eq!(ready().await.unwrap().status(), 200);
+
+    let failed = running
+        .post(&http, &record(&numbers[0], now, 3_600_000))
+        .await;
+    let (status, refused) = error_answer(failed).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (503, Some("store_unavailable"))
+    );
+    let (status, unready) = error_answer(ready().await.unwrap()).await;
+    assert_eq!(
+        (status, unready["code"].as_str()),
+        (503, Some("store_failing"))
+    );
+    let metrics = metrics_text(&http, &running.base).await;
+    assert!(
+        metrics.contains("tc_relay_last_error{reason=\"store\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("tc_relay_paused 0"), "{metrics}");
+
+    // The next commit that succeeds makes it ready again; the metric keeps what went wrong.
+    let stored = running
+        .post(&http, &record(&numbers[1], now, 3_600_000))
+        .await;
+    assert_eq!(stored.status(), 202);
+    assert_eq!(ready().await.unwrap().status(), 200);
+    let metrics = metrics_text(&http, &running.base).await;
+    assert!(
+        metrics.contains("tc_relay_last_error{reason=\"store\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tc_relay_errors_total{reason=\"store\"} 1"),
+        "{metrics}"
+    );
+    running.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_relay_whose_sending_is_paused_is_not_ready_and_says_why() {
+    let launch = Launch {
+        api_key: Some("not-the-accounts-key".to_owned()),
+        ..Launch::default()
+    };
+    let running = Running::start_with(SimConfig::demo(), launch, |c| c).await;
+    let http = reqwest::Client::new();
+    let number = receivers(1, 11).remove(0);
+    let posted = running
+        .post(&http, &record(&number, running.clock.now(), 3_600_000))
+        .await;
+    assert_eq!(posted.status(), 202, "posts are still stored");
+    // The linger passes, the batch leaves, the API refuses the key: sending halts.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let ready = http
+        .get(format!("{}/readyz", running.base))
+        .send()
+        .await
+        .unwrap();
+    let (status, unready) = error_answer(ready).await;
+    assert_eq!(
+        (status, unready["code"].as_str()),
+        (503, Some("sending_paused"))
+    );
+    assert!(
+        unready["error"].as_str().unwrap().contains("credentials"),
+        "{unready}"
+    );
+    let metrics = metrics_text(&http, &running.base).await;
+    assert!(metrics.contains("tc_relay_paused 1"), "{metrics}");
+    assert!(
+        metrics.contains("tc_relay_last_error{reason=\"unauthorized\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tc_relay_last_error{reason=\"store\"} 0"),
+        "every reason is shown, so a dashboard sees them all: {metrics}"
+    );
+    running.stop().await;
+}
+
+/// What the relays of this test binary log, as the lines `tcbatch serve` would print, each
+/// with the name of the thread it came from.
+#[derive(Clone, Default)]
+struct CapturedLog(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLog {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl CapturedLog {
+    /// The log of the whole test binary, captured from the first call on. It is the global
+    /// subscriber: tracing caches whether a log line is wanted once for every thread, so a
+    /// subscriber of one thread misses the lines another test's thread reached first.
+    fn global() -> &'static CapturedLog {
+        static LOG: std::sync::OnceLock<CapturedLog> = std::sync::OnceLock::new();
+        LOG.get_or_init(|| {
+            let log = CapturedLog::default();
+            let writer = log.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(move || writer.clone())
+                .with_ansi(false)
+                .with_thread_names(true)
+                .with_max_level(tracing::Level::INFO)
+                .finish();
+            tracing::subscriber::set_global_default(subscriber)
+                .expect("no other test sets a global subscriber");
+            log
+        })
+    }
+
+    /// The lines logged on this thread: a paused-time test runs its relay on its own thread,
+    /// which the test harness names after the test.
+    fn lines_of_this_test(&self) -> Vec<String> {
+        let thread = std::thread::current();
+        let name = thread
+            .name()
+            .expect("test threads are named after their test");
+        let text = String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned();
+        text.lines()
+            .filter(|line| {
+                line.split_whitespace()
+                    .any(|word| word.trim_end_matches(':') == name)
+            })
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// The number a log line gives `field` (`more=12`), 0 without it.
+fn field(line: &str, field: &str) -> u64 {
+    line.split_whitespace()
+        .find_map(|word| word.strip_prefix(&format!("{field}=")))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_store_that_fails_every_commit_is_logged_once_then_counted() {
+    let log = CapturedLog::global();
+    let dir = tempfile::tempdir().unwrap();
+    let numbers = receivers(2, 12);
+    let store = store_failing_for(dir.path(), &numbers[0]).await;
+    let launch = Launch {
+        store: Some(store),
+        ..Launch::default()
+    };
+    let running = Running::start_with(SimConfig::demo(), launch, |c| c).await;
+    let http = reqwest::Client::new();
+    let now = running.clock.now();
+    let failing = record(&numbers[0], now, 3_600_000);
+    let failures = 300;
+    for _ in 0..failures {
+        assert_eq!(running.post(&http, &failing).await.status(), 503);
+    }
+    let stored = running
+        .post(&http, &record(&numbers[1], now, 3_600_000))
+        .await;
+    assert_eq!(stored.status(), 202);
+    running.stop().await;
+
+    let lines = log.lines_of_this_test();
+    let errors: Vec<&String> = lines.iter().filter(|l| l.contains("ERROR")).collect();
+    assert!(errors[0].contains("a group commit failed"), "{errors:?}");
+    let recovered = lines
+        .iter()
+        .find(|l| l.contains("group commits succeed again"))
+        .unwrap_or_else(|| panic!("the recovery is logged: {lines:?}"));
+    // Every failure is accounted for: each error line, the ones it says were not logged
+    // before it, and those the recovery line says were not logged.
+    let accounted: u64 =
+        errors.iter().map(|l| 1 + field(l, "more")).sum::<u64>() + field(recovered, "unlogged");
+    assert_eq!(accounted, failures, "{errors:?} {recovered}");
+    assert!(
+        errors.len() * 10 < failures as usize,
+        "{} error lines for {failures} failures",
+        errors.len()
+    );
+    eprintln!("{} error lines", errors.len());
+}
+
+/// A coordinator that never answers, as Redis when it is down.
+#[derive(Debug)]
+struct CoordinatorDown;
+
+impl CoordinatorDown {
+    fn down<'a, T: Send + 'a>(action: &'static str) -> tc_http::CoordinatorFuture<'a, T> {
+        Box::pin(async move { Err(tc_http::CoordinatorError::new(action, "connection refused")) })
+    }
+}
+
+impl tc_http::Coordinator for CoordinatorDown {
+    fn token<'a>(
+        &'a self,
+        _: usize,
+        _: EpochMillis,
+        _: &'a tc_http::TokenTerms,
+    ) -> tc_http::CoordinatorFuture<'a, tc_http::TokenClaim> {
+        CoordinatorDown::down("find the token")
+    }
+    fn publish<'a>(
+        &'a self,
+        _: usize,
+        _: &'a tc_http::Claim,
+        _: &'a tc_http::SharedToken,
+    ) -> tc_http::CoordinatorFuture<'a, ()> {
+        CoordinatorDown::down("publish a token")
+    }
+    fn release<'a>(
+        &'a self,
+        _: usize,
+        _: &'a tc_http::Claim,
+        _: tc_http::Reached,
+    ) -> tc_http::CoordinatorFuture<'a, ()> {
+        CoordinatorDown::down("release a claim")
+    }
+    fn retire(&self, _: usize, _: u64) -> tc_http::CoordinatorFuture<'_, ()> {
+        CoordinatorDown::down("retire a token")
+    }
+    fn reserve(
+        &self,
+        _: usize,
+        _: EpochMillis,
+        _: tc_core::transport::WindowLimit,
+    ) -> tc_http::CoordinatorFuture<'_, tc_http::Reservation> {
+        CoordinatorDown::down("reserve a send")
+    }
+    fn send_finished<'a>(
+        &'a self,
+        _: usize,
+        _: &'a tc_http::Place,
+        _: EpochMillis,
+    ) -> tc_http::CoordinatorFuture<'a, ()> {
+        CoordinatorDown::down("finish a send")
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_relay_whose_coordinator_is_down_is_not_ready_and_says_why() {
+    let launch = Launch {
+        coordinator: Some(Arc::new(CoordinatorDown)),
+        ..Launch::default()
+    };
+    let running = Running::start_with(SimConfig::demo(), launch, |c| c).await;
+    let http = reqwest::Client::new();
+    let ready = || http.get(format!("{}/readyz", running.base)).send();
+    assert_eq!(ready().await.unwrap().status(), 200, "nothing waits yet");
+    let number = receivers(1, 13).remove(0);
+    let posted = running
+        .post(&http, &record(&number, running.clock.now(), 3_600_000))
+        .await;
+    assert_eq!(posted.status(), 202, "posts are still stored");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (status, unready) = error_answer(ready().await.unwrap()).await;
+    assert_eq!(
+        (status, unready["code"].as_str()),
+        (503, Some("sending_paused"))
+    );
+    assert!(
+        unready["error"]
+            .as_str()
+            .unwrap()
+            .contains("coordinator_unreachable"),
+        "{unready}"
+    );
+    let metrics = metrics_text(&http, &running.base).await;
+    assert!(metrics.contains("tc_relay_paused 1"), "{metrics}");
+    assert!(
+        metrics.contains("tc_relay_last_error{reason=\"coordinator_unreachable\"} 1"),
+        "{metrics}"
+    );
+    // No stop: the batch waits for the coordinator, and a stopping relay waits for its batches.
 }
 
 #[tokio::test(start_paused = true)]
