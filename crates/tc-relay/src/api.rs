@@ -2,6 +2,7 @@
 //! and metrics.
 
 use crate::intake::{read_post, Intake, Problem};
+use crate::keys::Producer;
 use crate::metrics::RequestOutcome;
 use crate::refusal::{refuse, ErrorCode};
 use crate::relay::{Job, Shared};
@@ -60,16 +61,23 @@ async fn method_not_allowed() -> Response {
 const KEY_REQUIRED: &str = "a producer key is required: send Authorization: Bearer <key>";
 
 /// A producer key, when the relay asks for one: `Authorization: Bearer <key>`.
-fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
+/// Who is asking: `Ok(None)` when the relay takes anyone (no producer keys), the producer
+/// whose key `Authorization: Bearer` presents, or `Err` when it presents none of the keys.
+fn caller(shared: &Shared, headers: &HeaderMap) -> Result<Option<Producer>, NotAProducer> {
     let Some(keys) = shared.config.producer_keys() else {
-        return true;
+        return Ok(None);
     };
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|key| keys.admits(key.trim()))
+        .and_then(|key| keys.producer_of(key.trim()))
+        .map(Some)
+        .ok_or(NotAProducer)
 }
+
+/// A request that presents no producer key the relay takes.
+struct NotAProducer;
 
 /// What a post whose body is not declared JSON is told.
 const NOT_DECLARED_JSON: &str = "declare the body JSON: Content-Type: application/json (a +json \
@@ -138,10 +146,10 @@ async fn answer_post(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> (RequestOutcome, Response) {
-    if !authorized(shared, headers) {
+    let Ok(producer) = caller(shared, headers) else {
         let response = refuse(ErrorCode::Unauthorized, KEY_REQUIRED);
         return (RequestOutcome::Unauthorized, response);
-    }
+    };
     if shared.stopping.load(Ordering::SeqCst) {
         return (
             RequestOutcome::Unavailable,
@@ -174,7 +182,8 @@ async fn answer_post(
         key,
         body: BodyDigest::of(&body),
     });
-    let post = validate(shared, intake, key);
+    let mut post = validate(shared, intake, key);
+    post.producer = producer;
     if post.records.is_empty() {
         let answer = PostAnswer {
             accepted: Vec::new(),
@@ -290,6 +299,7 @@ fn validate(shared: &Shared, intake: Intake, key: Option<IdempotencyKey>) -> Pos
     }
     problems.sort_by_key(|p| p.record);
     Post {
+        producer: None,
         idempotency_key: key,
         records,
         problems,
@@ -302,18 +312,23 @@ async fn get_record(
     headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
 ) -> Response {
-    if !authorized(&shared, &headers) {
+    let Ok(reader) = caller(&shared, &headers) else {
         return refuse(ErrorCode::Unauthorized, KEY_REQUIRED);
-    }
+    };
     let id: RecordId = match id.map(|Path(id)| id.parse()) {
         Ok(Ok(id)) => id,
         Ok(Err(invalid)) => return refuse(ErrorCode::InvalidRecordId, invalid.to_string()),
         Err(rejection) => return refuse(ErrorCode::InvalidRecordId, rejection.body_text()),
     };
     match shared.store.status(id).await {
-        // Only the id the post was answered with opens a record: its number alone, or a
-        // guessed tag, is answered as a record that does not exist.
-        Ok(Some(status)) if id.shows_tag_of(status.id) => Json(status).into_response(),
+        // Only the id the post was answered with opens a record, and only to the producer
+        // that posted it: its number alone, a guessed tag, or another producer's record is
+        // answered as a record that does not exist.
+        Ok(Some(tracked))
+            if id.shows_tag_of(tracked.record.id) && tracked.readable_by(reader.as_ref()) =>
+        {
+            Json(tracked.record).into_response()
+        }
         Ok(_) => refuse(
             ErrorCode::RecordNotFound,
             format!("no record {id}: never acknowledged, or settled and purged since"),

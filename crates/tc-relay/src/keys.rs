@@ -25,6 +25,22 @@ impl fmt::Debug for KeyDigest {
     }
 }
 
+/// A producer, as the relay names it beside its records: its key's digest in hex (never the
+/// key). A producer reads only its own records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Producer(String);
+
+impl Producer {
+    /// A producer as a store wrote it.
+    pub fn stored(text: String) -> Producer {
+        Producer(text)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A text that is not 64 hexadecimal digits.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("a key digest is 64 hexadecimal digits (the SHA-256 of the key), got {0} characters")]
@@ -109,12 +125,19 @@ impl ProducerKeys {
 
     /// Whether `key` is one of the keys. Every digest is compared, each in constant time.
     pub fn admits(&self, key: &str) -> bool {
+        self.producer_of(key).is_some()
+    }
+
+    /// Which producer `key` is, if it is one of the keys: its digest, as the relay writes it
+    /// beside the records that producer posts. Every digest is compared, each in constant time.
+    pub(crate) fn producer_of(&self, key: &str) -> Option<Producer> {
         let presented = KeyDigest::of_key(key);
         let mut found = subtle::Choice::from(0);
         for digest in &self.digests {
             found |= digest.0[..].ct_eq(&presented.0[..]);
         }
-        found.into()
+        bool::from(found)
+            .then(|| Producer(presented.0.iter().map(|b| format!("{b:02x}")).collect()))
     }
 }
 

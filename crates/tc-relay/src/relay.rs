@@ -229,7 +229,8 @@ impl Relay {
     /// # Errors
     /// The store cannot be read.
     pub async fn status(&self, id: RecordId) -> Result<Option<TrackedRecord>, Error> {
-        self.shared.store.status(id).await
+        let tracked = self.shared.store.status(id).await?;
+        Ok(tracked.map(|tracked| tracked.record))
     }
 
     /// Serves the API on `listener` until `shutdown` completes; then answers posts and

@@ -1380,3 +1380,45 @@ async fn a_stop_ends_the_wait_for_an_api_that_does_not_answer() {
     );
     store.shutdown().await;
 }
+
+/// Issue 26, item 5: with producer keys, a producer reads its own records only.
+#[tokio::test(start_paused = true)]
+async fn a_producer_reads_its_own_records_only() {
+    let keys =
+        ProducerKeys::new([KeyDigest::of_key("dialer-a"), KeyDigest::of_key("dialer-b")]).unwrap();
+    let running = Running::start(SimConfig::demo(), |c| {
+        c.with_producer_keys(keys)
+            .with_linger(Duration::from_secs(60))
+    })
+    .await;
+    let now = running.clock.now();
+    let http = reqwest::Client::new();
+    let body = record(&receivers(1, 8)[0], now, 3_600_000);
+    let posted: Value = http
+        .post(format!("{}/v1/call-records", running.base))
+        .bearer_auth("dialer-a")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = posted["accepted"][0]["id"].as_str().unwrap().to_owned();
+    let read = |key: &'static str| {
+        let url = format!("{}/v1/call-records/{id}", running.base);
+        let http = http.clone();
+        async move {
+            http.get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(read("dialer-a").await, 200);
+    // Another producer, even holding the whole id, is answered as if there were no record.
+    assert_eq!(read("dialer-b").await, 404);
+    running.stop().await;
+}

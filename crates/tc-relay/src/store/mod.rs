@@ -89,8 +89,8 @@ pub(crate) trait Store: Send + Sync + 'static {
     /// Moves the records of `attempt` still in flight as `change` says.
     fn settle(&self, attempt: AttemptId, change: RecordChange) -> StoreFuture<'_, ()>;
 
-    /// Everything the store knows about one record.
-    fn status(&self, id: RecordId) -> StoreFuture<'_, Option<TrackedRecord>>;
+    /// Everything the store knows about one record, and the producer that posted it.
+    fn status(&self, id: RecordId) -> StoreFuture<'_, Option<Tracked>>;
 
     /// Claims the accepted batch whose deliveries are not all settled and that was asked least
     /// recently, marking it asked at `now`, so no other relay asks about it at the same time.
@@ -326,9 +326,30 @@ pub(crate) enum Reply {
     KeyReused { key: String },
 }
 
+/// A record as the store tracks it: what a producer may read, and who posted it.
+#[derive(Debug, Clone)]
+pub(crate) struct Tracked {
+    pub record: TrackedRecord,
+    /// `None` for a record posted while the relay took posts without keys.
+    pub producer: Option<crate::keys::Producer>,
+}
+
+impl Tracked {
+    /// Whether `reader` may read the record: every record when the relay takes anyone, else
+    /// the records its producer posted (and those posted while it took anyone).
+    pub fn readable_by(&self, reader: Option<&crate::keys::Producer>) -> bool {
+        match (reader, &self.producer) {
+            (Some(reader), Some(producer)) => reader == producer,
+            _ => true,
+        }
+    }
+}
+
 /// One post for the group commit.
 #[derive(Debug, Clone)]
 pub(crate) struct Post {
+    /// The producer that posted it, when the relay asks for keys.
+    pub producer: Option<crate::keys::Producer>,
     pub idempotency_key: Option<IdempotencyKey>,
     pub records: Vec<NewRecord>,
     pub problems: Vec<Problem>,

@@ -12,9 +12,10 @@ use super::columns;
 use super::{
     Accepted, AttemptId, Begun, BodyDigest, Committed, EarlierPost, Held, IdempotencyKey, Lease,
     NewRecord, Peer, Post, PostAnswer, PostgresUrl, RecordChange, Recovered, Reply, Sharing, Store,
-    StoreFuture, Stored, TakenOver,
+    StoreFuture, Stored, TakenOver, Tracked,
 };
 use crate::error::Error;
+use crate::keys::Producer;
 use crate::status::{RecordId, RecordState, TrackedRecord};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use std::collections::{BTreeSet, HashMap};
@@ -53,9 +54,11 @@ CREATE TABLE IF NOT EXISTS tc_relay.records (
     delivery TEXT,
     delivery_message TEXT,
     owner BIGINT,
-    tag BIGINT
+    tag BIGINT,
+    producer TEXT
 );
 ALTER TABLE tc_relay.records ADD COLUMN IF NOT EXISTS tag BIGINT;
+ALTER TABLE tc_relay.records ADD COLUMN IF NOT EXISTS producer TEXT;
 CREATE UNIQUE INDEX IF NOT EXISTS records_by_external_id ON tc_relay.records (external_id)
     WHERE external_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS records_by_state ON tc_relay.records (state, owner);
@@ -399,20 +402,23 @@ impl Store for PostgresStore {
         })
     }
 
-    fn status(&self, id: RecordId) -> StoreFuture<'_, Option<TrackedRecord>> {
+    fn status(&self, id: RecordId) -> StoreFuture<'_, Option<Tracked>> {
         Box::pin(async move {
             let context = "read a record's status";
             let client = self.client(context).await?;
             let row = client
                 .query_opt(
                     "SELECT received_at, external_id, state, batch_id, code, message, \
-                     possibly_duplicated, delivery, delivery_message, tag \
+                     possibly_duplicated, delivery, delivery_message, tag, producer \
                      FROM tc_relay.records WHERE id = $1",
                     &[&id.get()],
                 )
                 .await
                 .map_err(db(context))?;
-            Ok(row.map(|row| tracked(id, &row)))
+            Ok(row.map(|row| Tracked {
+                record: tracked(id, &row),
+                producer: row.get::<_, Option<String>>(10).map(Producer::stored),
+            }))
         })
     }
 
@@ -937,6 +943,7 @@ struct Plan<'p> {
     new: Vec<(usize, usize, &'p NewRecord)>,
     /// (post, record in post) → the index in `new` of the record it repeats.
     repeats: Vec<((usize, usize), usize)>,
+    posts: &'p [Post],
 }
 
 impl<'p> Plan<'p> {
@@ -964,7 +971,11 @@ impl<'p> Plan<'p> {
                 }
             }
         }
-        Plan { new, repeats }
+        Plan {
+            new,
+            repeats,
+            posts,
+        }
     }
 
     /// The columns of the new records: external ids, records as the API reads them (E.164),
@@ -980,6 +991,17 @@ impl<'p> Plan<'p> {
             receivers.push(new.record.receiver_number().as_str().to_owned());
         }
         (externals, records, receivers)
+    }
+
+    /// The producer of each new record: its post's.
+    fn producers(&self) -> Vec<Option<String>> {
+        self.new
+            .iter()
+            .map(|(index, _, _)| {
+                let producer = self.posts[*index].producer.as_ref();
+                producer.map(|p| p.as_str().to_owned())
+            })
+            .collect()
     }
 
     /// A fresh tag for each new record, as the column holds it.
@@ -1051,10 +1073,11 @@ async fn insert_records(
     let inserted: BTreeSet<i64> = tx
         .query(
             "INSERT INTO tc_relay.records \
-             (id, received_at, external_id, record, receiver, state, owner, tag) \
-             SELECT u.id, $5, u.external_id, u.record, u.receiver, $6, $7, u.tag \
-             FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $8::int8[]) \
-               AS u(id, external_id, record, receiver, tag) \
+             (id, received_at, external_id, record, receiver, state, owner, tag, producer) \
+             SELECT u.id, $5, u.external_id, u.record, u.receiver, $6, $7, u.tag, u.producer \
+             FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $8::int8[], \
+                         $9::text[]) \
+               AS u(id, external_id, record, receiver, tag, producer) \
              ON CONFLICT (external_id) WHERE external_id IS NOT NULL DO NOTHING \
              RETURNING id",
             &[
@@ -1066,6 +1089,7 @@ async fn insert_records(
                 &columns::state(RecordState::Queued),
                 &me,
                 &tags,
+                &plan.producers(),
             ],
         )
         .await?

@@ -10,9 +10,10 @@ use super::columns;
 use super::{
     Accepted, AttemptId, Begun, BodyDigest, Committed, EarlierPost, Held, IdempotencyKey, Lease,
     NewRecord, Peer, Post, PostAnswer, RecordChange, Recovered, Reply, Sharing, Store, StoreFuture,
-    Stored, TakenOver,
+    Stored, TakenOver, Tracked,
 };
 use crate::error::Error;
+use crate::keys::Producer;
 use crate::status::{RecordId, RecordState, TrackedRecord};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
@@ -36,7 +37,8 @@ CREATE TABLE IF NOT EXISTS records (
     delivery TEXT,
     delivery_message TEXT,
     owner INTEGER,
-    tag INTEGER
+    tag INTEGER,
+    producer TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS records_by_external_id ON records(external_id)
     WHERE external_id IS NOT NULL;
@@ -136,7 +138,7 @@ impl Store for SqliteStore {
         self.run(move |db| db.settle(attempt, &change))
     }
 
-    fn status(&self, id: RecordId) -> StoreFuture<'_, Option<TrackedRecord>> {
+    fn status(&self, id: RecordId) -> StoreFuture<'_, Option<Tracked>> {
         self.run(move |db| db.status(id))
     }
 
@@ -362,18 +364,20 @@ impl Db {
         Ok(begun)
     }
 
-    fn status(&self, id: RecordId) -> Result<Option<TrackedRecord>, Error> {
+    fn status(&self, id: RecordId) -> Result<Option<Tracked>, Error> {
         self.conn
             .query_row(
                 "SELECT received_at, external_id, state, batch_id, code, message, \
-                 possibly_duplicated, delivery, delivery_message, tag FROM records WHERE id = ?1",
+                 possibly_duplicated, delivery, delivery_message, tag, producer \
+                 FROM records WHERE id = ?1",
                 [id.get()],
                 |row| {
                     let state: String = row.get(2)?;
                     let batch_id: Option<String> = row.get(3)?;
                     let code: Option<String> = row.get(4)?;
                     let delivery: Option<String> = row.get(7)?;
-                    Ok(TrackedRecord {
+                    let producer: Option<String> = row.get(10)?;
+                    let record = TrackedRecord {
                         id: RecordId::from_columns(id.get(), row.get(9)?),
                         // Only this store writes the column, through the same mapping.
                         state: columns::state_of(&state).unwrap_or(RecordState::Unknown),
@@ -387,6 +391,10 @@ impl Db {
                             .as_deref()
                             .map(tc_core::wire::DeliveryStatus::parse),
                         delivery_message: row.get(8)?,
+                    };
+                    Ok(Tracked {
+                        record,
+                        producer: producer.map(Producer::stored),
                     })
                 },
             )
@@ -533,7 +541,7 @@ fn commit_post(
     let mut accepted = Vec::with_capacity(post.records.len());
     let mut queued = Vec::with_capacity(post.records.len());
     for new in &post.records {
-        let (answer, newly) = queue_record(tx, new, now, me)?;
+        let (answer, newly) = queue_record(tx, new, now, me, post.producer.as_ref())?;
         accepted.push(answer);
         queued.extend(newly);
     }
@@ -590,6 +598,7 @@ fn queue_record(
     new: &NewRecord,
     now: EpochMillis,
     me: i64,
+    producer: Option<&Producer>,
 ) -> rusqlite::Result<(Accepted, Option<(RecordId, CallRecord)>)> {
     let earlier: Option<RecordId> = match &new.external_id {
         Some(external_id) => tx
@@ -613,8 +622,9 @@ fn queue_record(
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     let tag = RecordId::new_tag_column();
     tx.execute(
-        "INSERT INTO records (received_at, external_id, record, receiver, state, owner, tag) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO records \
+         (received_at, external_id, record, receiver, state, owner, tag, producer) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             now.as_i64(),
             new.external_id,
@@ -622,7 +632,8 @@ fn queue_record(
             new.record.receiver_number().as_str(),
             columns::state(RecordState::Queued),
             me,
-            tag
+            tag,
+            producer.map(Producer::as_str)
         ],
     )?;
     let id = RecordId::from_columns(tx.last_insert_rowid(), Some(tag));
@@ -688,6 +699,11 @@ fn migrate(conn: &Connection) -> Result<i64, Error> {
     if !has_column(conn, "records", "tag")? {
         // Records queued before ids had tags keep untagged ids.
         conn.execute_batch("ALTER TABLE records ADD COLUMN tag INTEGER")
+            .map_err(Error::store(context))?;
+    }
+    if !has_column(conn, "records", "producer")? {
+        // Records posted before producers were kept: readable by every producer.
+        conn.execute_batch("ALTER TABLE records ADD COLUMN producer TEXT")
             .map_err(Error::store(context))?;
     }
     if !has_column(conn, "idempotency_keys", "digest")? {

@@ -31,6 +31,7 @@ fn record(receiver: &str) -> CallRecord {
 
 fn post(receivers: &[&str], idempotency_key: Option<&str>) -> Post {
     Post {
+        producer: None,
         // The body: its receivers, so the same receivers are the same post.
         idempotency_key: idempotency_key.map(|key| IdempotencyKey {
             key: key.to_owned(),
@@ -51,7 +52,12 @@ fn post(receivers: &[&str], idempotency_key: Option<&str>) -> Post {
 }
 
 async fn state(store: &dyn Store, id: RecordId) -> TrackedRecord {
-    store.status(id).await.unwrap().expect("a stored record")
+    store
+        .status(id)
+        .await
+        .unwrap()
+        .expect("a stored record")
+        .record
 }
 
 fn accepted(batch: &str) -> BatchOutcome {
@@ -153,6 +159,14 @@ async fn a_group_repeats_nothing(store: &dyn Store) {
         answer(&committed[0]).accepted
     );
     let repeated = &answer(&committed[2]).accepted[0];
+    // The producer of a post is kept with its records, for reads to be checked against.
+    let mut theirs = post(&["+919876543234"], None);
+    theirs.producer = Some(crate::keys::Producer::stored("p1".into()));
+    let kept = store.commit_posts(vec![theirs], now()).await.unwrap();
+    let id = kept[0].queued[0].0;
+    let tracked = store.status(id).await.unwrap().unwrap();
+    assert_eq!(tracked.producer, Some(crate::keys::Producer::stored("p1".into())));
+    assert_eq!(tracked.record.id.to_string(), id.to_string(), "read back with its tag");
     assert!(repeated.deduplicated && repeated.id == committed[0].queued[0].0);
 }
 
