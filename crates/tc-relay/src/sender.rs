@@ -168,10 +168,13 @@ fn outcome_of(
         Err(error) => error,
     };
     let failure = error.failure();
+    // The error's own words name the cause: a 429 on token creation (the account's budget
+    // spent, and until when), a wrong key, an API that does not answer.
     tracing::warn!(
         attempt = attempt.0,
         status = failure.status(),
         possibly_stored = failure.is_possibly_stored(),
+        error = %error.message_with_causes(),
         "a batch was not accepted"
     );
     match failure.halt() {
