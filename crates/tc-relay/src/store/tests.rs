@@ -165,8 +165,15 @@ async fn a_group_repeats_nothing(store: &dyn Store) {
     let kept = store.commit_posts(vec![theirs], now()).await.unwrap();
     let id = kept[0].queued[0].0;
     let tracked = store.status(id).await.unwrap().unwrap();
-    assert_eq!(tracked.producer, Some(crate::keys::Producer::stored("p1".into())));
-    assert_eq!(tracked.record.id.to_string(), id.to_string(), "read back with its tag");
+    assert_eq!(
+        tracked.producer,
+        Some(crate::keys::Producer::stored("p1".into()))
+    );
+    assert_eq!(
+        tracked.record.id.to_string(),
+        id.to_string(),
+        "read back with its tag"
+    );
     assert!(repeated.deduplicated && repeated.id == committed[0].queued[0].0);
 }
 
