@@ -743,10 +743,20 @@ async fn commit_posts(
     posts: &[Post],
     now: EpochMillis,
 ) -> Result<Vec<Committed>, tokio_postgres::Error> {
+    // The records are this relay's only while it holds its lease: the row is locked until
+    // the commit, so a relay taking this one over waits for it and then sees the records.
+    // Without the lease (taken over meanwhile) they belong to nobody, and any relay takes them.
+    let owner = tx
+        .query_opt(
+            "SELECT relay FROM tc_relay.relays WHERE relay = $1 FOR SHARE",
+            &[&me],
+        )
+        .await?
+        .map(|row| row.get::<_, i64>(0));
     let mut earlier = claim_keys(tx, posts, now).await?;
     let replies = Replies::new(posts, &mut earlier);
     let plan = Plan::new(posts, &replies);
-    let ids = insert_records(tx, me, &plan, now).await?;
+    let ids = insert_records(tx, owner, &plan, now).await?;
     let mut committed = Vec::with_capacity(posts.len());
     let mut answers: Vec<(String, String, String)> = Vec::new();
     let mut first_answers: HashMap<&str, PostAnswer> = HashMap::new();
@@ -1044,11 +1054,11 @@ impl<'p> Plan<'p> {
     }
 }
 
-/// Inserts the plan's records as `me`'s; each (post, record) → its id and whether it was
+/// Inserts the plan's records as `owner`'s (nobody's: `None`); each (post, record) → its id and whether it was
 /// deduplicated (an earlier record, of this group or before it, has its `external_id`).
 async fn insert_records(
     tx: &deadpool_postgres::Transaction<'_>,
-    me: i64,
+    owner: Option<i64>,
     plan: &Plan<'_>,
     now: EpochMillis,
 ) -> Result<HashMap<(usize, usize), (RecordId, bool)>, tokio_postgres::Error> {
@@ -1087,7 +1097,7 @@ async fn insert_records(
                 &receivers,
                 &now.as_i64(),
                 &columns::state(RecordState::Queued),
-                &me,
+                &owner,
                 &tags,
                 &plan.producers(),
             ],

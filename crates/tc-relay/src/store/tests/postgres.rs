@@ -71,6 +71,17 @@ async fn a_live_relay_keeps_its_records_and_a_dead_ones_are_taken_once() {
     taken.extend(ids_of(&by_c.unwrap().queued));
     taken.sort();
     assert_eq!(taken, ids, "each record taken by exactly one relay");
+    // a, cut off, still queues a post before it learns its lease is gone: nobody owns those
+    // records, so they are neither stranded nor sent by a alone.
+    let late = a
+        .commit_posts(vec![post(&["+919876543243"], None)], now())
+        .await
+        .unwrap();
+    let late_id = late[0].queued[0].0;
+    let begun_late = a.begin_attempt(vec![late_id], Vec::new(), now()).await;
+    assert_eq!(begun_late.unwrap(), None);
+    let taken_late = b.take_over(change.clone(), at(LEASE_MS + 2)).await.unwrap();
+    assert_eq!(ids_of(&taken_late.queued), [late_id]);
     // a comes back: its lease is lost, and what it still holds in memory it cannot send.
     assert_eq!(a.renew(lease(LEASE_MS + 2)).await.unwrap(), Held::Lost);
     let begun = a
