@@ -7,14 +7,12 @@
 
 use super::bench::TableRow;
 use super::bench_relay::{
-    flood, post, Histogram, Load, Mock, Posted, RateLimit, Records, Relay, INGEST_TIME, LINGER,
-    REAL_LIMIT,
+    flood, paced, Histogram, Load, Mock, Posted, RateLimit, Relay, INGEST_TIME, LINGER, REAL_LIMIT,
 };
 use super::bench_shared::clear_namespace;
 use super::bench_submit::sim_counters;
 use anyhow::{ensure, Context, Result};
 use std::process::Stdio;
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -244,30 +242,6 @@ async fn ingestion(redis_url: &str, server: &str) -> Result<TableRow> {
         target: ">= 20,000 records/s",
         met: refused == 0 && per_second >= INGEST_TARGET_PER_SECOND,
     })
-}
-
-/// Posts `per_post`-record posts at `per_second` for `time`, alternating between `urls`, each
-/// on its own task so a slow answer never delays the next arrival.
-async fn paced(
-    urls: &[String],
-    per_post: usize,
-    per_second: u64,
-    time: Duration,
-    posted: &Arc<Posted>,
-) {
-    let client = reqwest::Client::new();
-    let records = Arc::new(Records {
-        next: AtomicU64::new(0),
-    });
-    let mut tick = tokio::time::interval(Duration::from_secs(1) / per_second as u32);
-    let mut posts = tokio::task::JoinSet::new();
-    for n in 0..per_second * time.as_secs() {
-        tick.tick().await;
-        let url = format!("{}/v1/call-records", urls[n as usize % urls.len()]);
-        let (client, records, posted) = (client.clone(), Arc::clone(&records), Arc::clone(posted));
-        posts.spawn(async move { post(&client, &url, &records, per_post, &posted).await });
-    }
-    while posts.join_next().await.is_some() {}
 }
 
 /// One-record posts at a paced rate over both relays; then both histograms of the time from

@@ -480,22 +480,10 @@ async fn latency() -> Result<TableRow> {
         "==> relay latency: {ARRIVAL_PER_SECOND} one-record posts per second for {ARRIVAL_TIME:?}, linger {LINGER:?}"
     );
     let client = reqwest::Client::new();
-    let url = format!("{}/v1/call-records", stack.relay.url);
-    let records = Arc::new(Records {
-        next: AtomicU64::new(0),
-    });
     let posted = Arc::new(Posted::default());
-    let mut tick = tokio::time::interval(Duration::from_secs(1) / ARRIVAL_PER_SECOND as u32);
     let total = ARRIVAL_PER_SECOND * ARRIVAL_TIME.as_secs();
-    let mut posts = tokio::task::JoinSet::new();
-    for _ in 0..total {
-        tick.tick().await;
-        let (client, url) = (client.clone(), url.clone());
-        let (records, posted) = (Arc::clone(&records), Arc::clone(&posted));
-        // Each post on its own task, so a slow answer does not delay the next arrival.
-        posts.spawn(async move { post(&client, &url, &records, 1, &posted).await });
-    }
-    while posts.join_next().await.is_some() {}
+    let urls = [stack.relay.url.clone()];
+    paced(&urls, 1, ARRIVAL_PER_SECOND, ARRIVAL_TIME, &posted).await;
     let acknowledged = posted.acknowledged.load(Ordering::Relaxed);
     let histogram = settled_histogram(&stack, &client, acknowledged).await?;
     let p50 = histogram.quantile_bound(0.50);
@@ -628,7 +616,17 @@ async fn saturation(pressure: Pressure) -> Result<TableRow> {
     );
     let posted = Arc::new(Posted::default());
     match pressure {
-        Pressure::Paced => paced(&stack.relay.url, SATURATION_TIME, &posted).await,
+        Pressure::Paced => {
+            let urls = [stack.relay.url.clone()];
+            paced(
+                &urls,
+                100,
+                SATURATION_POSTS_PER_SECOND,
+                SATURATION_TIME,
+                &posted,
+            )
+            .await;
+        }
         Pressure::Flood => {
             flood(&stack.relay.url, Load::new(100, SATURATION_TIME), &posted).await;
         }
@@ -677,21 +675,27 @@ async fn saturation(pressure: Pressure) -> Result<TableRow> {
 }
 
 /// 100-record posts at [`SATURATION_POSTS_PER_SECOND`] for `time`, each on its own task so a
-/// slow answer never delays the next arrival.
-async fn paced(relay_url: &str, time: Duration, posted: &Arc<Posted>) {
+/// Posts `per_post`-record posts at `per_second` for `time`, taking `urls` in turn (several
+/// relays behind a load balancer), each on its own task so a slow answer never delays the
+/// next arrival.
+pub(crate) async fn paced(
+    urls: &[String],
+    per_post: usize,
+    per_second: u64,
+    time: Duration,
+    posted: &Arc<Posted>,
+) {
     let client = reqwest::Client::new();
-    let url = format!("{relay_url}/v1/call-records");
     let records = Arc::new(Records {
         next: AtomicU64::new(0),
     });
-    let mut tick =
-        tokio::time::interval(Duration::from_secs(1) / SATURATION_POSTS_PER_SECOND as u32);
+    let mut tick = tokio::time::interval(Duration::from_secs(1) / per_second as u32);
     let mut posts = tokio::task::JoinSet::new();
-    for _ in 0..SATURATION_POSTS_PER_SECOND * time.as_secs() {
+    for n in 0..per_second * time.as_secs() {
         tick.tick().await;
-        let (client, url) = (client.clone(), url.clone());
-        let (records, posted) = (Arc::clone(&records), Arc::clone(posted));
-        posts.spawn(async move { post(&client, &url, &records, 100, &posted).await });
+        let url = format!("{}/v1/call-records", urls[n as usize % urls.len()]);
+        let (client, records, posted) = (client.clone(), Arc::clone(&records), Arc::clone(posted));
+        posts.spawn(async move { post(&client, &url, &records, per_post, &posted).await });
     }
     while posts.join_next().await.is_some() {}
 }
