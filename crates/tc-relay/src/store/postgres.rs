@@ -138,11 +138,7 @@ impl PostgresStore {
     fn transact<'a, T, F>(&'a self, context: &'static str, work: F) -> StoreFuture<'a, T>
     where
         T: Send + 'a,
-        F: for<'t> Fn(
-                &'t deadpool_postgres::Transaction<'t>,
-                i64,
-            )
-                -> futures_core_like::BoxFuture<'t, Result<T, tokio_postgres::Error>>
+        F: for<'t> Fn(&'t deadpool_postgres::Transaction<'t>, i64) -> TxFuture<'t, T>
             + Send
             + Sync
             + 'a,
@@ -167,10 +163,10 @@ impl PostgresStore {
     }
 }
 
-/// Boxed futures borrowing a transaction, for [`PostgresStore::transact`].
-mod futures_core_like {
-    pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
-}
+/// The work of one transaction, borrowing it, for [`PostgresStore::transact`].
+type TxFuture<'t, T> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<T, tokio_postgres::Error>> + Send + 't>,
+>;
 
 /// A failure of the database, said whole: tokio-postgres's own words are "db error", its
 /// cause holds the server's message and code.
