@@ -15,8 +15,13 @@ const ROWS: u64 = 6;
 /// What happens to one group of rows in a run.
 #[derive(Debug, Clone, Copy)]
 enum Fate {
-    /// Sent, and the process died before the answer.
-    Unanswered,
+    /// Sent, and the process died before the answer; `marked`: journaled with a leaving mark
+    /// (as today), else as journals written before leaving marks were.
+    Unanswered {
+        marked: bool,
+    },
+    /// Journaled, and the process died before its request left (waiting for a token).
+    NeverLeft,
     Accepted {
         duplicated: bool,
     },
@@ -34,7 +39,8 @@ enum Fate {
 
 fn fate() -> impl Strategy<Value = Fate> {
     prop_oneof![
-        Just(Fate::Unanswered),
+        any::<bool>().prop_map(|marked| Fate::Unanswered { marked }),
+        Just(Fate::NeverLeft),
         any::<bool>().prop_map(|duplicated| Fate::Accepted { duplicated }),
         Just(Fate::Unknown),
         Just(Fate::FailedMaybeStored),
@@ -58,9 +64,9 @@ struct Model {
 impl Model {
     fn attempt(&mut self, row: u64, fate: Fate) {
         self.may_store[row as usize] += match fate {
-            Fate::Unanswered | Fate::Unknown | Fate::FailedMaybeStored => 1,
+            Fate::Unanswered { .. } | Fate::Unknown | Fate::FailedMaybeStored => 1,
             Fate::Accepted { duplicated } => 1 + u32::from(duplicated),
-            Fate::Failed { .. } | Fate::Rejected => 0,
+            Fate::Failed { .. } | Fate::Rejected | Fate::NeverLeft => 0,
         };
     }
 }
@@ -121,9 +127,14 @@ fn step_entries(seq: u64, rows: &[u64], stored_before: &[u64], fate: Fate) -> Ve
         lines: rows.iter().map(|r| r + 1).collect(),
         receivers: rows.iter().map(|r| format!("+91987654321{r}")).collect(),
         stored_before: stored_before.to_vec(),
+        marks_leaving: !matches!(fate, Fate::Unanswered { marked: false }),
     };
+    let leaving = Entry::Leaving { seq };
     let (status, possibly_stored, retryable, duplicated) = match fate {
-        Fate::Unanswered | Fate::Rejected => return vec![batch],
+        Fate::Unanswered { marked: false } | Fate::Rejected | Fate::NeverLeft => {
+            return vec![batch]
+        }
+        Fate::Unanswered { marked: true } => return vec![batch, leaving],
         Fate::Accepted { duplicated } => (OutcomeStatus::Accepted, false, false, duplicated),
         Fate::Unknown => (OutcomeStatus::Unknown, true, true, false),
         Fate::FailedMaybeStored => (OutcomeStatus::Failed, true, false, false),
@@ -141,7 +152,7 @@ fn step_entries(seq: u64, rows: &[u64], stored_before: &[u64], fate: Fate) -> Ve
         possibly_stored,
         retryable,
     };
-    vec![batch, outcome]
+    vec![batch, leaving, outcome]
 }
 
 proptest! {

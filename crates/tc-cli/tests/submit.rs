@@ -609,7 +609,7 @@ fn at_most_once_never_resends_an_unanswered_batch_on_resume() {
         .unwrap();
     let fx = fixture(1500, false, 14);
     let mut child = spawn_with_events(&mut submit(&sim, &fx, &["--at-most-once"]));
-    assert!(wait_for_events(&mut child, "batch_journaled", 1).is_some());
+    assert!(wait_for_events(&mut child, "batch_leaving", 1).is_some());
     child.kill().unwrap();
     child.wait().unwrap();
     let out = run(&mut submit(&sim, &fx, &["--resume", "--at-most-once"]));
@@ -629,6 +629,52 @@ fn at_most_once_never_resends_an_unanswered_batch_on_resume() {
         0,
         "nothing was sent twice"
     );
+    rt.block_on(sim.shutdown());
+}
+
+/// Issue 26, item 7: under --at-most-once, a push killed while its batches wait for a token
+/// (journaled, but no request of theirs left) has stored nothing: the report says its rows
+/// were not sent, not that they may be stored, and --resume sends every one of them.
+#[test]
+fn at_most_once_resume_sends_the_batches_whose_request_never_left() {
+    let rt = runtime();
+    let sim = rt.block_on(Simulator::start(SimConfig::demo())).unwrap();
+    // Takes connections (the kernel's backlog) and never answers: the token never comes.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    let fx = fixture(4000, false, 26);
+    let first = &["--at-most-once", "--tokens", "1"];
+    let mut child = spawn_with_events(&mut submit_to(&silent_url, &sim, &fx, first));
+    let seen = wait_for_events(&mut child, "batch_journaled", 2).expect("batches journaled");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!seen.contains("batch_leaving"), "{seen}");
+
+    let report_path = fx.dir.path().join("killed.csv");
+    let out = run(Command::new(TCBATCH)
+        .arg("report")
+        .args(["--journal", fx.dir.path().join("journal").to_str().unwrap()])
+        .args(["--output", report_path.to_str().unwrap()]));
+    assert!(out.status.code().is_some());
+    let mut reader = csv::Reader::from_path(&report_path).unwrap();
+    let killed: Vec<ReportRow> = reader.deserialize().map(|r| r.unwrap()).collect();
+    assert!(!killed.is_empty());
+    for row in &killed {
+        assert_eq!(
+            (row.status.as_str(), row.code.as_str()),
+            ("failed", "not_sent"),
+            "{row:?}"
+        );
+        assert!(row.message.contains("resume"), "{row:?}");
+    }
+
+    // Nothing can be stored, so the resume may go to the API that answers.
+    let out = run(&mut submit(&sim, &fx, &["--resume", "--at-most-once"]));
+    assert_eq!(out.status.code(), Some(0));
+    let rows = report(&fx);
+    assert!(rows.iter().all(|r| r.status == "accepted"), "{rows:?}");
+    check_promises(&sim, &fx, &rows);
+    assert_eq!(sim.counters().duplicate_records, 0);
     rt.block_on(sim.shutdown());
 }
 

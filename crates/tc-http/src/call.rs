@@ -5,10 +5,12 @@ use crate::client::Client;
 use crate::config::duration;
 use crate::error::{AttemptFailure, Cause, Error};
 use crate::http::{exchange, Reply};
+use crate::leaving::{Departure, Leaving};
 use crate::secret::AccessToken;
 use crate::stop::StopSignal;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, Url};
+use std::sync::Arc;
 use std::time::Duration;
 use tc_core::transport::MonotonicMillis;
 use tc_core::transport::{
@@ -26,6 +28,8 @@ pub(crate) struct Request {
     pub send_by: Option<MonotonicMillis>,
     /// Ends the call while it waits, once given.
     pub stop: Option<StopSignal>,
+    /// Told before the first request leaves.
+    pub leaving: Option<Arc<dyn Leaving>>,
 }
 
 /// The caller gave the request's [`StopSignal`] while the call was waiting.
@@ -68,6 +72,8 @@ pub(crate) struct Running<'a> {
     pub exchange: Exchange,
     /// The latest failed attempt, as seen on the wire, for the error that may end the call.
     pub last: Option<AttemptFailure>,
+    /// The request's [`Leaving`] was told and let it go.
+    pub announced: bool,
 }
 
 impl Drop for Running<'_> {
@@ -94,6 +100,7 @@ impl Client {
             client: self,
             exchange,
             last: None,
+            announced: false,
         };
         let mut decoded = None;
         loop {
@@ -157,9 +164,9 @@ impl Client {
             },
             Action::Send { at, token } => {
                 if let SendCheck::Now = self.wait_for_place(running, at, request).await? {
-                    return Ok(self
+                    return self
                         .send_coordinated(running, request, &token, decode)
-                        .await);
+                        .await;
                 }
             }
             Action::WaitUntil(at) => self.wait(at, request).await?,
@@ -193,6 +200,25 @@ impl Client {
                 SendCheck::WaitUntil(later) => at = later,
                 SendCheck::Now | SendCheck::Ended => return Ok(check),
             }
+        }
+    }
+
+    /// Tells the request's [`Leaving`], once, that its first request is about to leave.
+    /// `Stopped` when it answers that the request must not.
+    pub(crate) async fn announce(
+        &self,
+        running: &mut Running<'_>,
+        request: &Request,
+    ) -> Result<(), Stopped> {
+        let Some(leaving) = request.leaving.as_ref().filter(|_| !running.announced) else {
+            return Ok(());
+        };
+        match leaving.about_to_leave().await {
+            Departure::Go => {
+                running.announced = true;
+                Ok(())
+            }
+            Departure::Cancel => Err(Stopped),
         }
     }
 

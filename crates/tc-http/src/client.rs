@@ -6,6 +6,7 @@ use crate::clock::CallClock;
 use crate::config::{millis, ClientBuilder, ClientConfig, StatusApi};
 use crate::coordinator::Coordinator;
 use crate::error::{Cause, ConfigError, Error};
+use crate::leaving::CreateOptions;
 use crate::secret::{AccessToken, Sealer};
 use crate::stats::Stats;
 use crate::stop::StopSignal;
@@ -144,7 +145,8 @@ impl Client {
     /// An [`Error`] that says whether the batch may be stored all the same
     /// ([`Error::outcome_unknown`]).
     pub async fn create_call_records(&self, batch: &Batch) -> Result<Created, Error> {
-        self.create(batch, None, None).await
+        self.create_call_records_with(batch, CreateOptions::new())
+            .await
     }
 
     /// [`Client::create_call_records`], but no attempt leaves later than `send_by` from now:
@@ -159,8 +161,8 @@ impl Client {
         batch: &Batch,
         send_by: Duration,
     ) -> Result<Created, Error> {
-        let deadline = self.now().plus(millis(send_by));
-        self.create(batch, Some(deadline), None).await
+        let options = CreateOptions::new().send_by(send_by);
+        self.create_call_records_with(batch, options).await
     }
 
     /// [`Client::create_call_records_by`], for a caller that may stop: once `stop` is given,
@@ -176,17 +178,24 @@ impl Client {
         send_by: Duration,
         stop: &StopSignal,
     ) -> Result<Created, Error> {
-        let deadline = self.now().plus(millis(send_by));
-        self.create(batch, Some(deadline), Some(stop.clone())).await
+        let options = CreateOptions::new().send_by(send_by).stop(stop);
+        self.create_call_records_with(batch, options).await
     }
 
+    /// [`Client::create_call_records`] as `options` say: a deadline for any request to leave,
+    /// a stop signal, and a [`crate::Leaving`] told before the first request leaves (after
+    /// which, and only after which, the batch may be stored).
+    ///
+    /// # Errors
+    /// As [`Client::create_call_records_until`]; a call its [`crate::Leaving`] cancelled ends
+    /// as a stopped one does ([`Error::GaveUp`], nothing of it sent).
     #[tracing::instrument(name = "create_call_records", skip_all, fields(records = batch.len()))]
-    async fn create(
+    pub async fn create_call_records_with(
         &self,
         batch: &Batch,
-        send_by: Option<MonotonicMillis>,
-        stop: Option<StopSignal>,
+        options: CreateOptions,
     ) -> Result<Created, Error> {
+        let send_by = options.send_by.map(|d| self.now().plus(millis(d)));
         let body = serde_json::to_vec(&batch.to_request(self.inner.config.number_format()))
             .map_err(|e| Error::Encode(Cause::new(e)))?;
         let account = self.inner.config.client_account_id();
@@ -196,7 +205,8 @@ impl Client {
             url: self.url(&["v2", "clients", account, "dynamic_call_records"]),
             body: Some(body),
             send_by,
-            stop,
+            stop: options.stop,
+            leaving: options.leaving,
         };
         let result = self.call(&request, read_batch_id).await;
         let mut state = self.lock();
@@ -254,6 +264,7 @@ impl Client {
             body: None,
             send_by: None,
             stop: None,
+            leaving: None,
         };
         Ok(self.call(&request, read_json).await?.0)
     }
@@ -293,6 +304,7 @@ impl Client {
             body: None,
             send_by: None,
             stop: None,
+            leaving: None,
         };
         Ok(self.call(&request, read_json::<Vec<Label>>).await?.0)
     }

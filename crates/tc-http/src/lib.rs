@@ -15,6 +15,7 @@ mod config;
 mod coordinator;
 mod error;
 mod http;
+mod leaving;
 mod memory_coordinator;
 mod secret;
 mod shared;
@@ -34,6 +35,7 @@ pub use coordinator::{
     SharedToken, TokenClaim, TokenTerms,
 };
 pub use error::{AttemptFailure, Cause, ConfigError, Error, Setting};
+pub use leaving::{CreateOptions, Departure, Leaving, LeavingFuture};
 pub use memory_coordinator::MemoryCoordinator;
 pub use stats::Stats;
 pub use stop::StopSignal;

@@ -167,12 +167,24 @@ impl Client {
         request: &Request,
         token: &AccessToken,
         decode: Decode<T>,
-    ) -> Option<T> {
+    ) -> Result<Option<T>, Stopped> {
         let Some(shared) = &self.inner.shared else {
-            return self.send(running, request, token, decode).await;
+            self.announce(running, request).await?;
+            return Ok(self.send(running, request, token, decode).await);
         };
-        let slot = running.exchange.sending_slot()?;
-        let place = self.reserve_shared(shared, running, request, slot).await?;
+        let Some(slot) = running.exchange.sending_slot() else {
+            return Ok(None);
+        };
+        let Some(place) = self.reserve_shared(shared, running, request, slot).await else {
+            return Ok(None);
+        };
+        if let Err(stopped) = self.announce(running, request).await {
+            // Nothing left: the place is given back as if its request had been answered now.
+            let now = self.wall(self.now());
+            let moved = shared.coordinator.send_finished(slot, &place, now).await;
+            let _ = self.reachable(moved);
+            return Err(stopped);
+        }
         let decoded = self.send(running, request, token, decode).await;
         let finished = self.wall(self.now());
         let moved = shared
@@ -181,7 +193,7 @@ impl Client {
             .await;
         let _ = self.reachable(moved);
         self.retire_shared(shared).await;
-        decoded
+        Ok(decoded)
     }
 
     /// Reserves the send the exchange decided in its token's shared window. `None` when the

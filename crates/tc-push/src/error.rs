@@ -67,8 +67,13 @@ pub enum Error {
     )]
     JournalNotStarted { path: PathBuf },
 
-    /// The journal was written by another version of the engine.
-    #[error("journal {} was written by another version ({version}) of the push engine", path.display())]
+    /// The journal was written by a newer version of the engine than this one reads.
+    #[error(
+        "journal {} was written in format {version}, newer than this tcbatch reads (up to {}); \
+         resume it with the tcbatch that wrote it, or a newer one",
+        path.display(),
+        crate::journal::JOURNAL_VERSION
+    )]
     JournalVersion { path: PathBuf, version: u32 },
 
     /// The journal belongs to another input.

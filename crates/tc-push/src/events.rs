@@ -16,8 +16,12 @@ pub enum Event {
     Rejected { row: u64, line: u64, code: Code },
     /// A valid row's window closed while it waited for the rate limit: not sent.
     Expired { row: u64, line: u64 },
-    /// A batch is in the journal, synced, and its request about to leave.
+    /// A batch is in the journal, synced. Its request leaves once it has a token and its
+    /// place in the rate window: until [`Event::BatchLeaving`], nothing of it was sent.
     BatchJournaled { seq: u64, rows: usize },
+    /// A batch's request is about to leave, and the journal says so, synced: from here on the
+    /// batch may be stored.
+    BatchLeaving { seq: u64 },
     /// A batch's outcome is in the journal, synced.
     BatchAnswered {
         seq: u64,

@@ -18,8 +18,14 @@ use tc_core::wire::DeliveryStatus;
 use tc_core::{Code, Field};
 use tc_engine::BatchOutcome;
 
-/// The journal format this engine writes and reads.
-pub const JOURNAL_VERSION: u32 = 1;
+/// The journal format this engine writes. It reads every version up to this one: version 2
+/// added [`Entry::Leaving`], which version 1 engines cannot read.
+pub const JOURNAL_VERSION: u32 = 2;
+
+/// Whether this engine reads journals of `version`.
+pub(crate) fn readable_version(version: u32) -> bool {
+    (1..=JOURNAL_VERSION).contains(&version)
+}
 
 /// One line of the journal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,7 +63,15 @@ pub enum Entry {
         /// Rows an earlier attempt may have stored.
         #[serde(default, alias = "maybe_sent", skip_serializing_if = "Vec::is_empty")]
         stored_before: Vec<u64>,
+        /// A [`Entry::Leaving`] is written before its request leaves: without one, it never
+        /// left. (Journals of earlier releases wrote none: their batches may have left as soon
+        /// as they were written down.)
+        #[serde(default, skip_serializing_if = "is_false")]
+        marks_leaving: bool,
     },
+    /// The batch's request is about to leave, with nothing left to wait for: from here on it
+    /// may be stored. Synced before the request leaves.
+    Leaving { seq: u64 },
     /// What became of a batch.
     Outcome {
         seq: u64,
@@ -182,6 +196,7 @@ pub(crate) fn parse_entry(line: &str) -> serde_json::Result<Entry> {
             lines,
             receivers,
             stored_before,
+            marks_leaving,
         } = serde_json::from_str(line)?;
         return Ok(Entry::Batch {
             seq,
@@ -189,6 +204,7 @@ pub(crate) fn parse_entry(line: &str) -> serde_json::Result<Entry> {
             lines,
             receivers,
             stored_before,
+            marks_leaving,
         });
     }
     if line.starts_with(r#"{"t":"delivery","#) {
@@ -207,6 +223,8 @@ struct BatchFields {
     receivers: Vec<String>,
     #[serde(default, alias = "maybe_sent")]
     stored_before: Vec<u64>,
+    #[serde(default)]
+    marks_leaving: bool,
 }
 
 /// [`Entry::Delivery`]'s fields.
@@ -641,7 +659,7 @@ pub fn check_start(
             path: path.to_owned(),
         });
     };
-    if version != JOURNAL_VERSION {
+    if !readable_version(version) {
         return Err(Error::JournalVersion {
             path: path.to_owned(),
             version,
@@ -686,6 +704,8 @@ mod tests {
             // Journals written before the glossary settled say `maybe_sent`.
             r#"{"t":"batch","seq":4,"rows":[5],"lines":[6],"receivers":["+919876543210"],"maybe_sent":[5]}"#,
             r#"{"t":"delivery","seq":3,"records":[{"row":1,"status":"success"},{"row":2,"status":"not_truecaller_user","message":"no app"}]}"#,
+            r#"{"t":"batch","seq":5,"rows":[6],"lines":[7],"receivers":["+919876543210"],"marks_leaving":true}"#,
+            r#"{"t":"leaving","seq":5}"#,
             r#"{"t":"outcome","seq":3,"status":"accepted","attempts":1}"#,
         ];
         for line in lines {
@@ -697,6 +717,7 @@ mod tests {
             lines: vec![8, 10],
             receivers: vec!["+919876543210".into(), "+12025550143".into()],
             stored_before: vec![8],
+            marks_leaving: true,
         };
         let line = serde_json::to_string(&written).unwrap();
         assert!(line.starts_with(r#"{"t":"batch","#), "{line}");

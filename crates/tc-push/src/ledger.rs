@@ -69,6 +69,9 @@ pub struct Ledger {
     /// How each answered batch ended (by its seq), as `tc-engine` decided it.
     pub outcomes: HashMap<u64, BatchOutcome>,
     pub deliveries: HashMap<u64, HashMap<u64, DeliveryRow>>,
+    /// Batches written down whose request never left (the push stopped first): none of their
+    /// rows was sent by them.
+    pub never_left: HashSet<u64>,
     pub next_seq: u64,
     pub next_run: u32,
 }
@@ -126,7 +129,8 @@ pub(crate) struct Fold {
     ledger: Ledger,
     /// Batches whose outcome has not been read yet: seq -> (their `last` key, rows).
     open: HashMap<u64, (u64, Vec<u64>)>,
-    open_keys: HashSet<u64>,
+    /// Keys of the open batches whose request may have left.
+    left: HashSet<u64>,
 }
 
 impl Fold {
@@ -144,6 +148,7 @@ impl Fold {
                 seq,
                 rows,
                 stored_before,
+                marks_leaving,
                 ..
             } => {
                 ledger.next_seq = ledger.next_seq.max(seq + 1);
@@ -152,7 +157,14 @@ impl Fold {
                     self.set_last(row, key, flagged);
                 }
                 self.open.insert(seq, (key, rows));
-                self.open_keys.insert(key);
+                if !marks_leaving {
+                    self.left.insert(key);
+                }
+            }
+            Entry::Leaving { seq } => {
+                if let Some((key, _)) = self.open.get(&seq) {
+                    self.left.insert(*key);
+                }
             }
             entry @ Entry::Outcome { .. } => {
                 if let Some((seq, outcome)) = entry.batch_outcome() {
@@ -171,7 +183,7 @@ impl Fold {
     /// again), and marks them possibly stored when the outcome says they may be.
     fn answer(&mut self, seq: u64, outcome: BatchOutcome) {
         let (batch_key, rows) = self.open.remove(&seq).unwrap_or_default();
-        self.open_keys.remove(&batch_key);
+        self.left.remove(&batch_key);
         let stored = outcome.may_be_stored();
         let resumable = matches!(outcome, BatchOutcome::Resumable { .. });
         for row in rows {
@@ -187,11 +199,11 @@ impl Fold {
 
     /// Gives `row` a new last word. The row counts as stored before it when the journal says so
     /// (`flagged`), when an earlier entry may have stored it, or when its previous last word is a
-    /// batch that was never answered.
+    /// batch that was never answered and whose request may have left.
     fn set_last(&mut self, row: u64, key: u64, flagged: bool) {
         let ledger = &mut self.ledger;
         let previous = ledger.last_word(row);
-        if previous != 0 && self.open_keys.contains(&previous) {
+        if previous != 0 && self.left.contains(&previous) {
             ledger.possibly_stored.insert(row);
         }
         if flagged || ledger.possibly_stored.contains(row) {
@@ -212,9 +224,16 @@ impl Fold {
     }
 
     pub(crate) fn finish(mut self) -> Ledger {
-        // Written down, never answered: the request may have been processed.
-        for row in self.open.into_values().flat_map(|(_, rows)| rows) {
-            self.ledger.possibly_stored.insert(row);
+        // Written down, never answered, and it may have left: it may have been processed. One
+        // that never left is not stored: a resume sends its rows, whatever the guarantee.
+        for (seq, (key, rows)) in self.open {
+            if !self.left.contains(&key) {
+                self.ledger.never_left.insert(seq);
+                continue;
+            }
+            for row in rows {
+                self.ledger.possibly_stored.insert(row);
+            }
         }
         self.ledger
     }

@@ -363,6 +363,7 @@ mod tests {
             lines: rows.iter().map(|r| r + 1).collect(),
             receivers: rows.iter().map(|r| format!("+9198765432{r:02}")).collect(),
             stored_before: Vec::new(),
+            marks_leaving: false,
         }
     }
 

@@ -727,7 +727,17 @@ async fn send_batch(
             }
         })?;
     let stop = shared.stop.signal();
-    let sent = call_in_turn(turn, &batch, &ready, shared, client, &stop).await;
+    let leaving = Arc::new(JournalLeaving::new(seq, shared));
+    let call = Call {
+        batch: &batch,
+        stop: &stop,
+        leaving: Arc::clone(&leaving) as Arc<dyn tc_http::Leaving>,
+    };
+    let sent = call_in_turn(turn, call, &ready, shared, client).await;
+    if let Some(error) = leaving.failed() {
+        // Its request never left: the journal's own failure ends the push.
+        return Err(error);
+    }
     let (outcome, attempts) = match sent {
         Ok(created) => (
             BatchOutcome::Accepted {
@@ -771,7 +781,62 @@ fn intent(seq: u64, ready: &[Queued]) -> Entry {
             .filter(|q| q.stored_before)
             .map(|q| q.row)
             .collect(),
+        marks_leaving: true,
     }
+}
+
+/// Writes a batch's [`Entry::Leaving`] down, synced, the moment before its request leaves:
+/// a batch journaled and never marked so never left, and a resume sends it whatever the
+/// guarantee.
+struct JournalLeaving {
+    seq: u64,
+    run: Arc<Run>,
+    failed: Mutex<Option<Error>>,
+}
+
+impl JournalLeaving {
+    fn new(seq: u64, run: &Arc<Run>) -> JournalLeaving {
+        JournalLeaving {
+            seq,
+            run: Arc::clone(run),
+            failed: Mutex::new(None),
+        }
+    }
+
+    /// The journal's error, if writing the mark failed (and so the request did not leave).
+    fn failed(&self) -> Option<Error> {
+        lock(&self.failed).take()
+    }
+}
+
+impl tc_http::Leaving for JournalLeaving {
+    fn about_to_leave(&self) -> tc_http::LeavingFuture<'_> {
+        Box::pin(async move {
+            let seq = self.seq;
+            match self
+                .run
+                .journal
+                .append_now(vec![Entry::Leaving { seq }])
+                .await
+            {
+                Ok(()) => {
+                    self.run.observer.on_event(&Event::BatchLeaving { seq });
+                    tc_http::Departure::Go
+                }
+                Err(error) => {
+                    *lock(&self.failed) = Some(error);
+                    tc_http::Departure::Cancel
+                }
+            }
+        })
+    }
+}
+
+/// One batch's create call, as [`call_in_turn`] makes it.
+struct Call<'a> {
+    batch: &'a tc_core::Batch,
+    stop: &'a tc_http::StopSignal,
+    leaving: Arc<dyn tc_http::Leaving>,
 }
 
 /// Sends the batch once its turn comes, and gives the turn up as soon as the call holds its
@@ -779,15 +844,18 @@ fn intent(seq: u64, ready: &[Queued]) -> Entry {
 /// go.
 async fn call_in_turn(
     turn: Turn<'_>,
-    batch: &tc_core::Batch,
+    call: Call<'_>,
     ready: &[Queued],
     shared: &Run,
     client: &tc_http::Client,
-    stop: &tc_http::StopSignal,
 ) -> Result<tc_http::Created, tc_http::Error> {
     shared.turns.wait_for(turn.seq).await;
     let deadline = send_within(ready.iter().map(|q| &q.record), shared.clock.now());
-    let call = client.create_call_records_until(batch, deadline, stop);
+    let options = tc_http::CreateOptions::new()
+        .send_by(deadline)
+        .stop(call.stop)
+        .on_leaving(call.leaving);
+    let call = client.create_call_records_with(call.batch, options);
     tokio::pin!(call);
     let first = std::future::poll_fn(|cx| {
         std::task::Poll::Ready(std::future::Future::poll(call.as_mut(), cx))

@@ -3,7 +3,7 @@
 //! Nothing is sent and the journal is only read.
 
 use crate::error::{Error, FileRole};
-use crate::journal::{read_entries, Entry, JOURNAL_VERSION};
+use crate::journal::{read_entries, readable_version, Entry};
 use crate::paths::{check_outputs, same_file};
 use crate::report::{write_report_as, write_rows, ReportFormat, Tally};
 use std::io::Write;
@@ -69,7 +69,7 @@ fn read_runs(journal: &Path) -> Result<(Vec<String>, bool), Error> {
     for entry in read_entries(journal)? {
         match entry?.1 {
             Entry::Start { version, input, .. } => {
-                if version != JOURNAL_VERSION {
+                if !readable_version(version) {
                     return Err(Error::JournalVersion {
                         path: journal.to_owned(),
                         version,

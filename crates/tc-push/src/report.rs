@@ -207,19 +207,7 @@ pub(crate) fn report_row(
 ) -> Result<ReportRow, Error> {
     let stored_before = ledger.stored_before_last_word.contains(row);
     let Some((key, entry)) = last_word else {
-        return Ok(ReportRow {
-            row,
-            line: 0,
-            status: RowStatus::Failed,
-            batch_id: String::new(),
-            code: Some(ReportCode::NotSent),
-            message: "the push stopped before this row was sent; resume the push (tcbatch submit \
-                      --resume) to send it"
-                .to_owned(),
-            possibly_duplicated: false,
-            delivery_status: None,
-            delivery_message: String::new(),
-        });
+        return Ok(not_sent(row, 0, stored_before));
     };
     Ok(match entry {
         Entry::Rejected {
@@ -237,6 +225,9 @@ pub(crate) fn report_row(
                 .ok()
                 .and_then(|i| lines.get(i).copied())
                 .unwrap_or(0);
+            if ledger.never_left.contains(seq) {
+                return Ok(not_sent(row, line, stored_before));
+            }
             let outcome = ledger.outcomes.get(seq);
             let delivery = ledger.deliveries.get(seq).and_then(|d| d.get(&row));
             batch_row(row, line, outcome, stored_before, delivery)
@@ -249,6 +240,34 @@ pub(crate) fn report_row(
             })
         }
     })
+}
+
+/// A row the push stopped before sending (by the entry with the last word on it; an earlier
+/// attempt may have stored it all the same).
+fn not_sent(row: u64, line: u64, stored_before: bool) -> ReportRow {
+    let mut message = "the push stopped before this row was sent; resume the push (tcbatch \
+                       submit --resume) to send it"
+        .to_owned();
+    let unsent = BatchOutcome::Resumable {
+        code: ReportCode::NotSent,
+        message: message.clone(),
+        possibly_stored: false,
+    };
+    let (status, _) = verdict(Some(&unsent), stored_before);
+    if stored_before {
+        message.push_str(STORED_BEFORE);
+    }
+    ReportRow {
+        row,
+        line,
+        status,
+        batch_id: String::new(),
+        code: Some(ReportCode::NotSent),
+        message,
+        possibly_duplicated: false,
+        delivery_status: None,
+        delivery_message: String::new(),
+    }
 }
 
 fn rejected_row(
@@ -292,8 +311,10 @@ fn batch_row(
             status,
             batch_id: String::new(),
             code: Some(ReportCode::Interrupted),
-            message: "the push stopped before the API answered; it may be stored; resume the \
-                      push (tcbatch submit --resume) to settle this row"
+            message: "the push stopped after this row's request left and before the API \
+                      answered: it may be stored. A resumed push (tcbatch submit --resume) sends \
+                      it again, flagged possibly duplicated, unless it runs --at-most-once, \
+                      which never sends it again"
                 .to_owned(),
             possibly_duplicated,
             delivery_status: None,

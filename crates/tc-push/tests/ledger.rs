@@ -22,6 +22,29 @@ fn batch(seq: u64, rows: &[u64], stored_before: &[u64]) -> Entry {
         lines: rows.iter().map(|r| r + 1).collect(),
         receivers: rows.iter().map(|r| format!("+9198765432{r:02}")).collect(),
         stored_before: stored_before.to_vec(),
+        marks_leaving: false,
+    }
+}
+
+/// A batch as the push writes it now: a leaving entry follows it when its request leaves.
+fn marked_batch(seq: u64, rows: &[u64]) -> Entry {
+    match batch(seq, rows, &[]) {
+        Entry::Batch {
+            seq,
+            rows,
+            lines,
+            receivers,
+            stored_before,
+            ..
+        } => Entry::Batch {
+            seq,
+            rows,
+            lines,
+            receivers,
+            stored_before,
+            marks_leaving: true,
+        },
+        _ => unreachable!("batch() writes a batch"),
     }
 }
 
@@ -129,6 +152,50 @@ fn a_batch_never_answered_is_unknown_and_unread_rows_not_sent() {
     assert_eq!(rows[0].code, Some(ReportCode::Interrupted));
     assert_eq!(rows[2].status, RowStatus::Failed);
     assert_eq!(rows[2].code, Some(ReportCode::NotSent));
+}
+
+/// Issue 26, item 7: a batch journaled whose request never left (no leaving entry) stored
+/// nothing: its rows are not sent, and a resume sends them whatever the guarantee. One whose
+/// request left and was never answered may be stored.
+#[test]
+fn a_batch_whose_request_never_left_stored_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal");
+    write(
+        &journal,
+        &[
+            start(1),
+            marked_batch(1, &[1, 2]),
+            Entry::Leaving { seq: 1 },
+            marked_batch(2, &[3, 4]),
+        ],
+    );
+    let ledger = Ledger::load(&journal).unwrap();
+    assert!(ledger.possibly_stored.contains(1) && ledger.possibly_stored.contains(2));
+    assert!(!ledger.possibly_stored.contains(3) && !ledger.possibly_stored.contains(4));
+    let rows = report(dir.path(), &journal, 4);
+    assert_eq!(rows[0].status, RowStatus::Unknown);
+    assert_eq!(rows[0].code, Some(ReportCode::Interrupted));
+    for row in &rows[2..] {
+        assert_eq!(row.status, RowStatus::Failed, "{row:?}");
+        assert_eq!(row.code, Some(ReportCode::NotSent), "{row:?}");
+    }
+
+    // Resumed: the rows of the batch that never left go out again, not flagged.
+    write(
+        &journal,
+        &[
+            start(2),
+            marked_batch(3, &[3, 4]),
+            Entry::Leaving { seq: 3 },
+            outcome(3, OutcomeStatus::Accepted, false, false),
+        ],
+    );
+    let rows = report(dir.path(), &journal, 4);
+    for row in &rows[2..] {
+        assert_eq!(row.status, RowStatus::Accepted, "{row:?}");
+        assert!(!row.possibly_duplicated, "{row:?}");
+    }
 }
 
 #[test]

@@ -27,6 +27,7 @@ fn accepted_batch(seq: u64, rows: &[u64]) -> [Entry; 2] {
             lines: rows.iter().map(|r| r + 1).collect(),
             receivers: rows.iter().map(|r| format!("+9198765432{r:02}")).collect(),
             stored_before: Vec::new(),
+            marks_leaving: false,
         },
         Entry::Outcome {
             seq,
