@@ -41,6 +41,13 @@ impl Client {
                 Minted::Failed(if reached { Reached::Maybe } else { Reached::No })
             }
             Reply::Answer(answer) if !answer.is_success() => {
+                // Said here, once per refusal: a spent creation budget (429) otherwise shows
+                // only as calls that wait.
+                tracing::warn!(
+                    status = answer.status,
+                    retry_after_ms = answer.retry_after_ms,
+                    "the token endpoint refused to create a token"
+                );
                 exchange.on_token_refused(transport, answer.status, answer.retry_after_ms, now);
                 Minted::Failed(Reached::Maybe)
             }
