@@ -62,8 +62,9 @@ pub(crate) struct Coordination {
 pub(crate) struct State {
     pub transport: Transport<AccessToken>,
     pub stats: Stats,
-    /// The coordinator failed its last request: sending is paused until it answers.
-    pub coordinator_down: bool,
+    /// While the coordinator is down, the question that failed: sending is paused until it
+    /// is answered.
+    pub coordinator_down: Option<crate::shared::Asked>,
 }
 
 impl Client {
@@ -88,7 +89,7 @@ impl Client {
         let state = State {
             transport: Transport::new(transport_config(&config)),
             stats: Stats::default(),
-            coordinator_down: false,
+            coordinator_down: None,
         };
         let shared = config.coordinator().map(|coordinator| Coordination {
             coordinator: Arc::clone(coordinator),
@@ -120,7 +121,7 @@ impl Client {
     /// Whether the coordinator failed its last request: nothing is sent through it until it
     /// answers again. Always `false` without a coordinator.
     pub fn coordinator_down(&self) -> bool {
-        self.lock().coordinator_down
+        self.lock().coordinator_down.is_some()
     }
 
     /// Counts since the client was made.

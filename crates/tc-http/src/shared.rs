@@ -31,7 +31,7 @@ impl Client {
             let now = self.now();
             let asked = shared.coordinator.token(slot, self.wall(now), &terms);
             let answer = self.unless_stopped(asked, request).await?;
-            match self.reachable(answer) {
+            match self.reachable(Asked::Token, answer) {
                 None => {
                     self.wait(coordination::unreachable_retry_at(now), request)
                         .await?
@@ -77,7 +77,7 @@ impl Client {
         let Some(value) = shared.sealer.open(token.sealed()) else {
             tracing::warn!("a shared token was sealed under other credentials");
             let retired = shared.coordinator.retire(slot, token.id()).await;
-            let _ = self.reachable(retired);
+            let _ = self.reachable(Asked::Bookkeeping, retired);
             return false;
         };
         let value = value.shared_as(token.id());
@@ -100,7 +100,7 @@ impl Client {
 
     /// Whether the coordinator's last answer was a failure (an outage under way).
     fn is_down(&self) -> bool {
-        self.lock().coordinator_down
+        self.lock().coordinator_down.is_some()
     }
 
     fn take_shared_token(
@@ -146,7 +146,7 @@ impl Client {
             Minted::Failed(reached) => shared.coordinator.release(slot, &claim, reached).await,
         };
         // The token is in use here either way; the others find out when the claim lapses.
-        let _ = self.reachable(done);
+        let _ = self.reachable(Asked::Bookkeeping, done);
     }
 
     /// When the token of `slot` was created and when it expires, on this client's clock.
@@ -182,7 +182,7 @@ impl Client {
             // Nothing left: the place is given back as if its request had been answered now.
             let now = self.wall(self.now());
             let moved = shared.coordinator.send_finished(slot, &place, now).await;
-            let _ = self.reachable(moved);
+            let _ = self.reachable(Asked::Bookkeeping, moved);
             return Err(stopped);
         }
         let decoded = self.send(running, request, token, decode).await;
@@ -191,7 +191,7 @@ impl Client {
             .coordinator
             .send_finished(slot, &place, finished)
             .await;
-        let _ = self.reachable(moved);
+        let _ = self.reachable(Asked::Bookkeeping, moved);
         self.retire_shared(shared).await;
         Ok(decoded)
     }
@@ -212,7 +212,7 @@ impl Client {
             .coordinator
             .reserve(slot, self.wall(now), limit)
             .await;
-        let refusal = match self.reachable(answer) {
+        let refusal = match self.reachable(Asked::Place, answer) {
             Some(Reservation::Granted(place)) => return Some(place),
             Some(Reservation::Full { sends }) => {
                 self.lock().stats.shared_window_refusals += 1;
@@ -241,7 +241,7 @@ impl Client {
         for (slot, token) in retired {
             if let Some(id) = token.shared_id() {
                 let done = shared.coordinator.retire(slot, id).await;
-                let _ = self.reachable(done);
+                let _ = self.reachable(Asked::Bookkeeping, done);
             }
         }
     }
@@ -262,21 +262,29 @@ impl Client {
         }
     }
 
-    /// The coordinator's answer, or `None` when it could not answer: the first failure of an
-    /// outage is logged and counted, and so is the end of the outage.
-    fn reachable<T>(&self, answer: Result<T, CoordinatorError>) -> Option<T> {
+    /// The coordinator's answer to `asked`, or `None` when it could not answer: the first
+    /// failure of an outage is logged and counted, and so is the end of the outage. An outage
+    /// of a question sending waits on (a token, a place) ends only when that question is
+    /// answered: a coordinator that answers one and fails the other (a damaged key) stays
+    /// down instead of flipping between the two with a line each time.
+    fn reachable<T>(&self, asked: Asked, answer: Result<T, CoordinatorError>) -> Option<T> {
         let mut state = self.lock();
         match answer {
             Ok(value) => {
-                if state.coordinator_down {
-                    state.coordinator_down = false;
-                    tracing::warn!("the coordinator answers again: sending resumes");
+                if let Some(down) = state.coordinator_down {
+                    if down == asked || down == Asked::Bookkeeping {
+                        state.coordinator_down = None;
+                        tracing::warn!("the coordinator answers again: sending resumes");
+                    }
                 }
                 Some(value)
             }
             Err(error) => {
-                if !state.coordinator_down {
-                    state.coordinator_down = true;
+                if state.coordinator_down == Some(Asked::Bookkeeping) {
+                    state.coordinator_down = Some(asked);
+                }
+                if state.coordinator_down.is_none() {
+                    state.coordinator_down = Some(asked);
                     state.stats.coordinator_outages += 1;
                     match std::error::Error::source(&error) {
                         Some(cause) => tracing::warn!(%error, %cause, "sending paused"),
@@ -291,4 +299,15 @@ impl Client {
     fn wall(&self, at: MonotonicMillis) -> EpochMillis {
         self.inner.clock.wall_at(at)
     }
+}
+
+/// What a coordinator was asked, as far as an outage goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Asked {
+    /// A slot's token, or who creates it: a call waits on it.
+    Token,
+    /// A place in a token's shared window: a send waits on it.
+    Place,
+    /// Publishing, releasing or retiring a token, or moving a place: nothing waits on it.
+    Bookkeeping,
 }

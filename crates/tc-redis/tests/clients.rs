@@ -152,3 +152,119 @@ async fn an_unreachable_store_stops_sending_until_it_answers_again() {
         "one outage, counted once"
     );
 }
+
+/// Counts the places a client asks for, to act on the number of questions, not on time.
+#[derive(Debug)]
+struct CountingReserves {
+    inner: tc_redis::RedisCoordinator,
+    reserves: std::sync::atomic::AtomicU64,
+}
+
+impl Coordinator for CountingReserves {
+    fn token<'a>(
+        &'a self,
+        slot: usize,
+        now: tc_core::EpochMillis,
+        terms: &'a tc_http::TokenTerms,
+    ) -> tc_http::CoordinatorFuture<'a, tc_http::TokenClaim> {
+        self.inner.token(slot, now, terms)
+    }
+    fn publish<'a>(
+        &'a self,
+        slot: usize,
+        claim: &'a tc_http::Claim,
+        token: &'a tc_http::SharedToken,
+    ) -> tc_http::CoordinatorFuture<'a, ()> {
+        self.inner.publish(slot, claim, token)
+    }
+    fn release<'a>(
+        &'a self,
+        slot: usize,
+        claim: &'a tc_http::Claim,
+        reached: tc_http::Reached,
+    ) -> tc_http::CoordinatorFuture<'a, ()> {
+        self.inner.release(slot, claim, reached)
+    }
+    fn retire(&self, slot: usize, token_id: u64) -> tc_http::CoordinatorFuture<'_, ()> {
+        self.inner.retire(slot, token_id)
+    }
+    fn reserve(
+        &self,
+        slot: usize,
+        now: tc_core::EpochMillis,
+        limit: tc_core::transport::WindowLimit,
+    ) -> tc_http::CoordinatorFuture<'_, tc_http::Reservation> {
+        self.reserves
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.reserve(slot, now, limit)
+    }
+    fn send_finished<'a>(
+        &'a self,
+        slot: usize,
+        place: &'a tc_http::Place,
+        at: tc_core::EpochMillis,
+    ) -> tc_http::CoordinatorFuture<'a, ()> {
+        self.inner.send_finished(slot, place, at)
+    }
+}
+
+/// Issue 26, item 10: a window key of the wrong type (WRONGTYPE on every place asked for,
+/// while tokens are still answered) is one outage, said once, not a flip between "paused" and
+/// "answers again" at every question; and nothing leaves meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(tc_redis),
+    ignore = "needs Redis: set TC_REDIS_URL=redis://127.0.0.1:6379/"
+)]
+async fn a_damaged_window_key_is_one_outage_not_a_flip_at_every_question() {
+    let account = account("wrongtype");
+    let sim = simulator(&account).await;
+    let counting = Arc::new(CountingReserves {
+        inner: coordinator(&account),
+        reserves: std::sync::atomic::AtomicU64::new(0),
+    });
+    let client = client(&sim, 2, Some(counting.clone()));
+    client.create_call_records(&batch(0, 10)).await.unwrap();
+
+    let redis = redis::Client::open(common::url()).unwrap();
+    let mut connection = redis.get_multiplexed_async_connection().await.unwrap();
+    for slot in 0..4 {
+        let key = format!("tc:{{{account}}}:window:{slot}");
+        let _: () = redis::cmd("SET")
+            .arg(&key)
+            .arg("not a window")
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+    }
+    // A process started now (a relay's restart): each of its token slots is asked for, and
+    // answered, while every place is refused.
+    let fresh = common::client(&sim, 4, Some(counting.clone()));
+    let stop = tc_http::StopSignal::new();
+    let mut pending = Vec::new();
+    for b in 1..=8 {
+        let (client, stop) = (fresh.clone(), stop.clone());
+        pending.push(tokio::spawn(async move {
+            let send_by = std::time::Duration::from_secs(3_600);
+            client
+                .create_call_records_until(&batch(b * 100, 10), send_by, &stop)
+                .await
+        }));
+    }
+    let asked = counting.reserves.load(std::sync::atomic::Ordering::SeqCst);
+    wait_for(|| counting.reserves.load(std::sync::atomic::Ordering::SeqCst) >= asked + 12).await;
+    stop.stop();
+    for task in pending {
+        let result = task.await.expect("the call ran");
+        assert!(
+            result.is_err(),
+            "nothing leaves without a place: {result:?}"
+        );
+    }
+    assert_eq!(
+        sim.counters().create_requests,
+        1,
+        "only the first batch left"
+    );
+    assert_eq!(fresh.stats().coordinator_outages, 1, "{:?}", fresh.stats());
+}
