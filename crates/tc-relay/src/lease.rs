@@ -1,6 +1,7 @@
 //! The relay's hold on its share of the queue: renews its lease a few times per lease, and
 //! takes over what relays whose lease lapsed left, so their queued records are sent and their
-//! batches in flight resumed by the engine's rule, as after a restart.
+//! batches in flight resumed by the engine's rule, as after a restart. At the same pace, while
+//! group commits fail, it probes whether the store takes writes again.
 
 use crate::relay::{lease, load_queue, Shared};
 use crate::store::{Held, RecordChange};
@@ -20,6 +21,18 @@ pub(crate) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>)
         if let Err(error) = hold(&shared).await {
             tracing::warn!(%error, "the relay's lease on the store could not be renewed; it tries again");
         }
+        probe_if_failing(&shared).await;
+    }
+}
+
+/// After group commits failed, a write of the relay's own says whether the store takes them
+/// again: otherwise a relay not ready (so sent no posts) would never learn it is.
+async fn probe_if_failing(shared: &Shared) {
+    if !shared.health.snapshot().commit_failing {
+        return;
+    }
+    if shared.store.probe().await.is_ok() {
+        crate::relay::commit_succeeded(shared);
     }
 }
 

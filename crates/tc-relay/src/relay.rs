@@ -455,7 +455,8 @@ fn commit_failed(shared: &Shared, error: &Error) {
     }
 }
 
-fn commit_succeeded(shared: &Shared) {
+/// A group commit (or a probe of the store) succeeded: the store takes writes.
+pub(crate) fn commit_succeeded(shared: &Shared) {
     if shared.health.commit_succeeded() {
         let unlogged = shared.commit_errors.ended();
         tracing::warn!(

@@ -949,7 +949,7 @@ async fn metrics_text(http: &reqwest::Client, base: &str) -> String {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_relay_whose_store_fails_is_not_ready_until_a_commit_succeeds() {
+async fn a_relay_whose_store_fails_is_not_ready_until_the_store_takes_a_write() {
     let dir = tempfile::tempdir().unwrap();
     let numbers = receivers(2, 10);
     let store = store_failing_for(dir.path(), &numbers[0]).await;
@@ -983,6 +983,15 @@ async fn a_relay_whose_store_fails_is_not_ready_until_a_commit_succeeds() {
     );
     assert!(metrics.contains("tc_relay_paused 0"), "{metrics}");
 
+    // A relay not ready gets no posts; its own probe of the store (a write, once per third
+    // of a lease) finds that the store takes writes, and makes it ready again.
+    tokio::time::sleep(tc_relay::DEFAULT_LEASE).await;
+    assert_eq!(ready().await.unwrap().status(), 200);
+    let failed = running
+        .post(&http, &record(&numbers[0], now, 3_600_000))
+        .await;
+    assert_eq!(failed.status(), 503);
+
     // The next commit that succeeds makes it ready again; the metric keeps what went wrong.
     let stored = running
         .post(&http, &record(&numbers[1], now, 3_600_000))
@@ -995,7 +1004,7 @@ async fn a_relay_whose_store_fails_is_not_ready_until_a_commit_succeeds() {
         "{metrics}"
     );
     assert!(
-        metrics.contains("tc_relay_errors_total{reason=\"store\"} 1"),
+        metrics.contains("tc_relay_errors_total{reason=\"store\"} 2"),
         "{metrics}"
     );
     running.stop().await;

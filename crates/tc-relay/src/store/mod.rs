@@ -68,6 +68,11 @@ pub(crate) trait Store: Send + Sync + 'static {
     /// at once. Its records in flight, if any are left, are taken over as after a lapse.
     fn leave(&self) -> StoreFuture<'_, ()>;
 
+    /// Writes one small change durably and commits it, changing nothing anyone reads: whether
+    /// the store takes writes again after group commits failed (a full disk, a database
+    /// that went read-only), while no post comes to show it.
+    fn probe(&self) -> StoreFuture<'_, ()>;
+
     /// Queues the valid records of every post as this relay's, in one durable commit (the
     /// group commit), honouring `Idempotency-Key` and `external_id` across every relay.
     fn commit_posts(&self, posts: Vec<Post>, now: EpochMillis) -> StoreFuture<'_, Vec<Committed>>;

@@ -182,6 +182,11 @@ async fn suite(open: Open) {
     assert!(taken.queued.is_empty() && taken.recovered.is_empty());
     let ids = posts_are_queued_once(first.as_ref()).await;
     let (a, b, c) = (ids[0], ids[1], ids[2]);
+    first
+        .probe()
+        .await
+        .expect("a store that takes writes answers a probe");
+    assert_eq!(state(first.as_ref(), a).await.state, RecordState::Queued);
 
     // A batch: two records in flight, one expired.
     let begun = first
