@@ -678,6 +678,39 @@ fn at_most_once_resume_sends_the_batches_whose_request_never_left() {
     rt.block_on(sim.shutdown());
 }
 
+/// Issue 23, item 11: a second `submit --mock` on the file a first one is pushing is refused
+/// as any second push on a journal in use is, and never deletes the first one's journal.
+#[test]
+fn a_second_mock_push_of_the_same_file_leaves_the_first_ones_journal_alone() {
+    // 62 batches at the built-in simulator's 60 a minute: the first push runs for a minute.
+    let fx = fixture(31_000, false, 27);
+    let mock = |extra: &[&str]| {
+        let mut cmd = Command::new(TCBATCH);
+        cmd.args(["submit", "--mock"])
+            .arg(&fx.csv)
+            .args(extra)
+            .stdin(Stdio::null());
+        cmd
+    };
+    let mut first = spawn_with_events(&mut mock(&[]));
+    assert!(wait_for_events(&mut first, "batch_answered", 1).is_some());
+    let journal = fx.dir.path().join("calls.csv.journal");
+    let before = std::fs::read_to_string(&journal).expect("the first push's journal");
+
+    let second = run(&mut mock(&[]));
+    assert_eq!(second.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("in use by another push"), "{stderr}");
+    let after = std::fs::read_to_string(&journal).expect("the journal is still there");
+    assert!(
+        after.starts_with(&before),
+        "the first push's journal was kept"
+    );
+
+    signal(&first, "INT");
+    assert_eq!(first.wait().unwrap().code(), Some(130));
+}
+
 /// Issue 13, items 4 and 15: a refused API key stops the push and leaves every row resumable;
 /// after fixing the key, --resume sends them all. The summary does not claim batches were sent.
 #[test]

@@ -440,6 +440,23 @@ impl JournalWriter {
     }
 }
 
+/// Deletes the journal at `path`, unless a push holds it: a journal in use is never pulled
+/// from under its push. Nothing to do when there is none.
+///
+/// # Errors
+/// [`Error::JournalLocked`] while a push holds it; [`Error::Journal`] when it cannot be opened
+/// or removed.
+pub fn remove_unused(path: &Path) -> Result<(), Error> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::journal(path, e)),
+    };
+    // Held while the file is removed, so no push can take it in between.
+    lock(&file, path)?;
+    std::fs::remove_file(path).map_err(|e| Error::journal(path, e))
+}
+
 /// An exclusive advisory lock for the life of the file handle: a second push on the same
 /// journal is refused instead of interleaving its batches with ours.
 fn lock(file: &File, path: &Path) -> Result<(), Error> {

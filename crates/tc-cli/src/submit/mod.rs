@@ -173,8 +173,9 @@ fn check_files(args: &SubmitArgs, read: tc_input::ReadOptions) -> Result<(Files,
     let fingerprint = Fingerprint::of_file(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     if args.connection.mock && !args.resume && args.journal.is_none() {
-        // A journal of an earlier demo push describes a simulator that is gone: start afresh.
-        let _ = std::fs::remove_file(&files.journal);
+        // A journal of an earlier demo push describes a simulator that is gone: start afresh,
+        // unless a demo push still running holds it.
+        tc_push::journal::remove_unused(&files.journal).map_err(with_flag_hint)?;
     }
     if !args.resume && files.journal.exists() {
         let path = files.journal.clone();
