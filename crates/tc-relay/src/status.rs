@@ -101,35 +101,45 @@ impl fmt::Display for RecordId {
 #[error("`{0}` is not a record id (ids look like r123-9f86d081884c7d65)")]
 pub struct InvalidRecordId(String);
 
+/// Most digits of an id's number. Every number of 18 digits fits the store's 64-bit column, so
+/// an id of the form always names a number a record could have, and one of more digits is no
+/// id at all (the queue's numbers count from 1 and never come near).
+pub(crate) const MAX_NUMBER_DIGITS: usize = 18;
+
+/// Hex digits of an id's tag, as [`RecordId`]'s `Display` writes them.
+pub(crate) const TAG_HEX_DIGITS: usize = 16;
+
 impl FromStr for RecordId {
     type Err = InvalidRecordId;
 
+    /// Reads `r`, 1 to 18 digits and an optional `-` with 16 hex digits, and nothing else: the
+    /// integer parsers alone would take a sign (`r17-+9f86d081884c7d6`) or a number beyond any
+    /// record's.
     fn from_str(text: &str) -> Result<RecordId, InvalidRecordId> {
         let invalid = || InvalidRecordId(tc_core::diagnostic::excerpt(text));
         let rest = text.strip_prefix('r').ok_or_else(invalid)?;
         let (number, tag) = match rest.split_once('-') {
-            Some((number, tag)) if tag.len() == 16 => {
-                let tag = u64::from_str_radix(tag, 16).map_err(|_| invalid())?;
-                (number, tag)
-            }
-            Some(_) => return Err(invalid()),
-            None => (rest, 0),
+            Some((number, tag)) => (number, Some(tag)),
+            None => (rest, None),
         };
-        let number = number
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(invalid)?;
-        if !number.to_string().eq(number_text(rest)) {
+        let number_of_the_form = (1..=MAX_NUMBER_DIGITS).contains(&number.len())
+            && number.bytes().all(|b| b.is_ascii_digit())
+            && !number.starts_with('0');
+        if !number_of_the_form {
             return Err(invalid());
         }
+        let number = number.parse::<i64>().map_err(|_| invalid())?;
+        let tag = match tag {
+            None => 0,
+            Some(tag)
+                if tag.len() == TAG_HEX_DIGITS && tag.bytes().all(|b| b.is_ascii_hexdigit()) =>
+            {
+                u64::from_str_radix(tag, 16).map_err(|_| invalid())?
+            }
+            Some(_) => return Err(invalid()),
+        };
         Ok(RecordId { number, tag })
     }
-}
-
-/// The digits of an id's number, before any tag.
-fn number_text(rest: &str) -> &str {
-    rest.split_once('-').map_or(rest, |(number, _)| number)
 }
 
 impl From<RecordId> for String {
@@ -211,5 +221,17 @@ mod tests {
         assert_eq!(guessed, id);
         assert!("r17-9f86".parse::<RecordId>().is_err());
         assert!("r17-zzzzzzzzzzzzzzzz".parse::<RecordId>().is_err());
+    }
+
+    #[test]
+    fn an_id_is_its_form_and_nothing_else() {
+        // u64's parser takes a sign, and a tag of 16 characters may hold one.
+        assert!("r17-+9f86d081884c7d6".parse::<RecordId>().is_err());
+        assert!("r+17".parse::<RecordId>().is_err());
+        // 18 digits are the most an id's number has; 19 fit an i64 but are no id.
+        assert!("r999999999999999999".parse::<RecordId>().is_ok());
+        assert!("r1000000000000000000".parse::<RecordId>().is_err());
+        assert!("r9223372036854775807".parse::<RecordId>().is_err());
+        assert!("r17-9F86D081884C7D65".parse::<RecordId>().is_ok());
     }
 }
