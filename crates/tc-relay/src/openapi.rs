@@ -1,5 +1,6 @@
 //! The relay's own API as an OpenAPI 3.1 document, served at `/openapi.json`: the operations and
-//! their answers from the handlers' annotations (utoipa).
+//! their answers from the handlers' annotations (utoipa), and the schemas of what a producer
+//! sends from the constants the relay enforces them with (`schema.rs`).
 //!
 //! Every status an operation can answer is listed, each with the body it carries: an error's is
 //! `ErrorBody`, as `refusal.rs` writes every one. `cargo xtask contract` holds the relay to this
@@ -75,7 +76,26 @@ fn build() -> Value {
     let description = &mut document["info"]["description"];
     let intro = description.as_str().unwrap_or_default().to_owned();
     *description = Value::String(format!("{intro}\n\n{UNPARSED_REQUESTS}"));
+    let schemas = &mut document["components"]["schemas"];
+    for (name, schema) in crate::schema::components() {
+        schemas[name] = schema;
+    }
+    let post = "/v1/call-records";
+    let get = "/v1/call-records/{id}";
+    *parameter(&mut document, post, "post", "Idempotency-Key") = crate::schema::idempotency_key();
+    *parameter(&mut document, get, "get", "id") = crate::schema::record_id();
+    document["paths"][post]["post"]["requestBody"]["content"]["application/json"]["schema"] =
+        serde_json::json!({ "$ref": format!("#/components/schemas/{}", crate::schema::POST_BODY) });
     document
+}
+
+/// The schema of the parameter `name` of an operation, which its annotation declares.
+fn parameter<'a>(document: &'a mut Value, path: &str, method: &str, name: &str) -> &'a mut Value {
+    document["paths"][path][method]["parameters"]
+        .as_array_mut()
+        .and_then(|parameters| parameters.iter_mut().find(|p| p["name"] == name))
+        .map(|parameter| &mut parameter["schema"])
+        .unwrap_or_else(|| panic!("{method} {path} declares no parameter {name}"))
 }
 
 /// The operations as utoipa reads them; the handlers themselves are in `api`.
@@ -194,6 +214,27 @@ mod paths {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_document_has_the_schemas_of_what_a_producer_sends() {
+        let document = document();
+        let post = &document["paths"]["/v1/call-records"]["post"];
+        assert_eq!(
+            post["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/PostBody"
+        );
+        for name in ["PostBody", "CallRecordIn", "ErrorBody", "Unprocessable"] {
+            assert!(
+                document["components"]["schemas"][name].is_object(),
+                "{name}"
+            );
+        }
+        let key = &post["parameters"][0];
+        assert_eq!(key["name"], "Idempotency-Key");
+        assert_eq!(key["schema"]["maxLength"], 200);
+        let id = &document["paths"]["/v1/call-records/{id}"]["get"]["parameters"][0];
+        assert_eq!(id["schema"]["pattern"], crate::status::RecordId::pattern());
+    }
 
     #[test]
     fn a_422_is_either_body_the_relay_answers_it_with() {

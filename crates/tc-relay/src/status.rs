@@ -109,12 +109,23 @@ pub(crate) const MAX_NUMBER_DIGITS: usize = 18;
 /// Hex digits of an id's tag, as [`RecordId`]'s `Display` writes them.
 pub(crate) const TAG_HEX_DIGITS: usize = 16;
 
+impl RecordId {
+    /// The form of an id as a regular expression (ECMA 262, as OpenAPI's `pattern`): exactly
+    /// the texts [`FromStr`] reads, so a generated client and the relay agree on which path is
+    /// an id (answered `404` when no record has it) and which is not (`400`).
+    pub(crate) fn pattern() -> String {
+        format!(
+            "^r[1-9][0-9]{{0,{}}}(-[0-9a-fA-F]{{{TAG_HEX_DIGITS}}})?$",
+            MAX_NUMBER_DIGITS - 1
+        )
+    }
+}
+
 impl FromStr for RecordId {
     type Err = InvalidRecordId;
 
-    /// Reads `r`, 1 to 18 digits and an optional `-` with 16 hex digits, and nothing else: the
-    /// integer parsers alone would take a sign (`r17-+9f86d081884c7d6`) or a number beyond any
-    /// record's.
+    /// Reads [`RecordId::pattern`]'s form and nothing else: the integer parsers alone would take
+    /// a sign (`r17-+9f86d081884c7d6`) or a number beyond any record's.
     fn from_str(text: &str) -> Result<RecordId, InvalidRecordId> {
         let invalid = || InvalidRecordId(tc_core::diagnostic::excerpt(text));
         let rest = text.strip_prefix('r').ok_or_else(invalid)?;
@@ -233,5 +244,21 @@ mod tests {
         assert!("r1000000000000000000".parse::<RecordId>().is_err());
         assert!("r9223372036854775807".parse::<RecordId>().is_err());
         assert!("r17-9F86D081884C7D65".parse::<RecordId>().is_ok());
+    }
+
+    proptest::proptest! {
+        /// The pattern the OpenAPI document states for an id is exactly what the relay reads.
+        #[test]
+        fn the_documented_pattern_is_what_the_parser_reads(
+            text in "r?[0-9]{0,20}(-[0-9a-fA-F+g-]{0,18})?|r[1-9][0-9]{0,19}(-[0-9a-f]{16})?|.{0,24}"
+        ) {
+            let pattern = regex::Regex::new(&RecordId::pattern()).unwrap();
+            proptest::prop_assert_eq!(
+                text.parse::<RecordId>().is_ok(),
+                pattern.is_match(&text),
+                "{:?}",
+                text
+            );
+        }
     }
 }
