@@ -8,7 +8,7 @@
 //! (`xtask/contract-requirements.txt`), the seed and the examples per operation are fixed, one
 //! worker sends, and a run that outlasts [`DEADLINE`] is stopped and fails. The fuzzer lives in
 //! a virtualenv under the target directory, made on the first run and kept while the pins are
-//! unchanged, so a fresh machine needs nothing but Python 3 with its `venv` module.
+//! unchanged, so a fresh machine needs nothing but Python 3.11 or later with its `venv` module.
 
 use crate::{cargo, target_dir, workspace_root};
 use anyhow::{bail, Context, Result};
@@ -143,16 +143,25 @@ fn fuzzer(venv: &Path) -> Result<PathBuf> {
     Ok(schemathesis)
 }
 
-/// `python3`, checked to run: the one thing the contract test needs from the machine.
+/// The oldest Python the pinned fuzzer installs on (its `Requires-Python`).
+const PYTHON_AT_LEAST: (u32, u32) = (3, 11);
+
+/// `python3`, checked to be recent enough and to have `venv`: the one thing the contract test
+/// needs from the machine.
 fn python3() -> Result<PathBuf> {
     let python = PathBuf::from("python3");
-    match Command::new(&python).arg("--version").output() {
+    let (major, minor) = PYTHON_AT_LEAST;
+    let check = format!(
+        "import sys, venv, ensurepip; sys.exit(0 if sys.version_info >= ({major}, {minor}) else 3)"
+    );
+    let found = Command::new(&python).args(["-c", &check]).output();
+    match found {
         Ok(output) if output.status.success() => Ok(python),
         _ => bail!(
-            "cargo xtask contract needs Python 3 (3.9 or later) as `python3` on the PATH, with \
-             its venv module, to install the OpenAPI fuzzer (schemathesis) in a virtualenv: \
-             install it (on Debian and Ubuntu: apt-get install python3 python3-venv) and run \
-             it again"
+            "cargo xtask contract needs Python {major}.{minor} or later as `python3` on the \
+             PATH, with its venv module, to install the OpenAPI fuzzer (schemathesis) in a \
+             virtualenv: install it (on Debian and Ubuntu: apt-get install python3 \
+             python3-venv) and run it again"
         ),
     }
 }

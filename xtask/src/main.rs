@@ -26,7 +26,7 @@ Tasks:
                       `xtask-ci: N passed, M failed`
   fuzz [--cases N]    the property tests in release mode with N cases each (default 100000)
   contract            the relay held to its own OpenAPI document: schemathesis (pinned, in a
-                      virtualenv under the target directory; needs python3) fuzzes
+                      virtualenv under the target directory; needs python3 3.11+) fuzzes
                       `tcbatch serve --mock` on 127.0.0.1 and fails on any 5xx, undocumented
                       status, content type or header, or body that breaks its schema
       --max-examples N  test cases per operation and phase (default 100)
