@@ -133,8 +133,9 @@ fn phone(what: &str) -> Value {
         "description": format!(
             "{what}. Text: digits (ASCII, or of another script such as Devanagari or \
              full-width, read as their ASCII values), with spaces and the separators - . / ~ \
-             ( ) [ ] and their full-width forms between them, written with + or 00 and the \
-             country code, or in national form when the relay runs with --region; \
+             ( ) [ ] and their full-width forms between them: with + or 00 and the country \
+             code, or bare digits, read as country code and number (as a national number when \
+             the relay runs with --region); \
              {PHONE_MIN_DIGITS} to {PHONE_MAX_DIGITS} digits after the + or 00. Letters, \
              extensions and scientific notation are refused. Or an integer whose digits are \
              the number with its country code. Sent to the API as E.164. The pattern states \
@@ -179,8 +180,9 @@ fn label_name() -> Value {
         "type": "string",
         "description": format!(
             "The name the caller ID shows, {shortest} to {longest} characters (Unicode scalar \
-             values, after the relay trims surrounding white space). Required unless \
-             `label_id` is given."
+             values), with no control character. Required unless `label_id` is given. The \
+             schema states the text trimmed; the relay trims white space around it itself, and \
+             counts the length after."
         ),
         "minLength": shortest,
         "maxLength": longest,
