@@ -95,6 +95,10 @@ const DOC_STEP: &[&str] = &[
     "--locked",
 ];
 
+/// The relay against its own OpenAPI document (`contract.rs`), after the tests have built
+/// `tcbatch`: a cargo step like the others, so its outcome ends the run the same way.
+const CONTRACT_STEP: &[&str] = &["xtask", "contract"];
+
 /// One `cargo` invocation and the environment it runs with.
 struct Step {
     args: Vec<String>,
@@ -124,6 +128,7 @@ pub fn ci(options: &[String]) -> Result<()> {
     let target = workspace_root().join("target").display().to_string();
     steps.push(Step::new(ADOPTER_STEP).with_env("CARGO_TARGET_DIR", target));
     steps.push(Step::new(DOC_STEP).with_env("RUSTDOCFLAGS", "-D warnings"));
+    steps.push(Step::new(CONTRACT_STEP));
     run_steps("xtask-ci", &steps)
 }
 

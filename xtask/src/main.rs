@@ -1,5 +1,6 @@
 //! `cargo xtask`: the project's own tasks. `ci` is the one command CI and contributors run;
-//! `fuzz` runs the property tests long; `bench` measures throughput and memory.
+//! `fuzz` runs the property tests long; `contract` fuzzes the relay against its OpenAPI
+//! document; `bench` measures throughput and memory.
 
 mod bench;
 mod bench_postgres;
@@ -7,6 +8,7 @@ mod bench_relay;
 mod bench_shared;
 mod bench_submit;
 mod ci;
+mod contract;
 mod examples;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -20,8 +22,15 @@ Usage: cargo xtask <task> [options]
 
 Tasks:
   ci                  fmt check, clippy -D warnings, every test (tidy and property tests
-                      included) and the doc tests; ends with `xtask-ci: N passed, M failed`
+                      included), the doc tests and `contract`; ends with
+                      `xtask-ci: N passed, M failed`
   fuzz [--cases N]    the property tests in release mode with N cases each (default 100000)
+  contract            the relay held to its own OpenAPI document: schemathesis (pinned, in a
+                      virtualenv under the target directory; needs python3 3.11+) fuzzes
+                      `tcbatch serve --mock` on 127.0.0.1 and fails on any 5xx, undocumented
+                      status, content type or header, or body that breaks its schema
+      --max-examples N  test cases per operation and phase (default 100)
+      --seed N          the fuzzer's seed (default fixed: the same requests every run)
   bench [options]     tc-core throughput in-process, `tcbatch validate` end to end on a
                       generated messy CSV (wall time and peak RSS), `tcbatch submit` against
                       `tcbatch mock` on loopback (rate achieved, 429s, peak RSS), and the time
@@ -58,6 +67,7 @@ fn main() -> ExitCode {
     let result = match task {
         "ci" => ci::ci(options),
         "fuzz" => ci::fuzz(options),
+        "contract" => contract::contract(options),
         "bench" => bench::bench(options),
         "examples" => examples::examples(options),
         "help" | "--help" | "-h" => {

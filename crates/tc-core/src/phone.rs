@@ -12,7 +12,7 @@ mod fast;
 #[cfg(test)]
 mod fast_equivalence;
 
-use crate::rules::{Code, PHONE_SEPARATORS};
+use crate::rules::{Code, PHONE_DIGIT_ZEROS, PHONE_MAX_DIGITS, PHONE_MIN_DIGITS, PHONE_SEPARATORS};
 use rlibphonenumber::{ParseError, PhoneNumberFormat, ValidationError, PHONE_NUMBER_UTIL};
 use std::fmt;
 use std::str::FromStr;
@@ -75,9 +75,8 @@ pub enum PhoneError {
     },
 }
 
-/// Most digits a written number may hold after its `+` or `00` (or in all, with neither): 15 for
-/// E.164, plus room for a trunk or carrier prefix.
-const MAX_DIGITS: usize = 17;
+/// Most digits a written number may hold after its `+` or `00` (or in all, with neither).
+const MAX_DIGITS: usize = PHONE_MAX_DIGITS;
 
 impl E164 {
     /// Normalises a written number. `region` is how numbers without `+` or `00` are read; without
@@ -93,7 +92,7 @@ impl E164 {
         let cleaned = clean(input)?;
         let national = !cleaned.is_international() && region.is_some();
         let digits = cleaned.digits();
-        if digits.len() < 2 {
+        if digits.len() < PHONE_MIN_DIGITS {
             return Err(PhoneError::TooShort { national });
         }
         if digits.len() > MAX_DIGITS {
@@ -620,22 +619,17 @@ fn is_extension(rest: &str) -> bool {
 }
 
 /// Decimal digits of any common script, read as their ASCII value, as libphonenumber does.
-/// Each entry is the code point of a script's zero; its nine successors are 1 to 9.
+/// Each of [`PHONE_DIGIT_ZEROS`] is a script's zero; its nine successors are 1 to 9.
 #[inline]
 fn decimal_digit(c: char) -> Option<char> {
-    const ZEROS: &[u32] = &[
-        0x30, 0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6, 0xC66, 0xCE6, 0xD66,
-        0xDE6, 0xE50, 0xED0, 0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90,
-        0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0,
-        0xFF10,
-    ];
     let cp = c as u32;
     if c.is_ascii() {
         return c.is_ascii_digit().then_some(c);
     }
-    ZEROS
+    PHONE_DIGIT_ZEROS
         .iter()
-        .find(|&&zero| (zero..zero + 10).contains(&cp))
+        .map(|&zero| zero as u32)
+        .find(|&zero| (zero..zero + 10).contains(&cp))
         .map(|zero| char::from(b'0' + (cp - zero) as u8))
 }
 

@@ -33,6 +33,25 @@ pub const PHONE_SEPARATORS: &[char] = &[
     '\u{2212}', '\u{30FB}',
 ];
 
+/// The zero of each script whose decimal digits a phone number may be written in (ASCII,
+/// Arabic-Indic, Devanagari, full-width and the others libphonenumber reads); each zero's nine
+/// successors are 1 to 9, read as their ASCII values. Any other digit is no digit of a number.
+pub const PHONE_DIGIT_ZEROS: &[char] = &[
+    '0', '\u{660}', '\u{6F0}', '\u{7C0}', '\u{966}', '\u{9E6}', '\u{A66}', '\u{AE6}', '\u{B66}',
+    '\u{BE6}', '\u{C66}', '\u{CE6}', '\u{D66}', '\u{DE6}', '\u{E50}', '\u{ED0}', '\u{F20}',
+    '\u{1040}', '\u{1090}', '\u{17E0}', '\u{1810}', '\u{1946}', '\u{19D0}', '\u{1A80}', '\u{1A90}',
+    '\u{1B50}', '\u{1BB0}', '\u{1C40}', '\u{1C50}', '\u{A620}', '\u{A8D0}', '\u{A900}', '\u{A9D0}',
+    '\u{A9F0}', '\u{AA50}', '\u{ABF0}', '\u{FF10}',
+];
+
+/// Fewest digits a written phone number holds in all ([`Code::PhoneTooShort`] below it).
+pub const PHONE_MIN_DIGITS: usize = 2;
+
+/// Most digits a written phone number may hold after its `+` or `00` (or in all, with
+/// neither): 15 for E.164, plus room for a trunk or carrier prefix ([`Code::PhoneTooLong`]
+/// above it).
+pub const PHONE_MAX_DIGITS: usize = 17;
+
 /// Whether `c` has no place in a label name or call reason ([`Code::TextControlCharacter`]):
 /// every C0 and C1 control (ESC, BEL, backspace, tab and line breaks inside the text), the line
 /// and paragraph separators, the bidirectional embeddings, overrides and isolates (U+202E can

@@ -27,7 +27,7 @@ pub const MAX_BODY_BYTES: usize = 8 << 20;
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// Longest `Idempotency-Key` kept, in bytes.
-const MAX_IDEMPOTENCY_KEY_BYTES: usize = 200;
+pub(crate) const MAX_IDEMPOTENCY_KEY_BYTES: usize = 200;
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
@@ -108,7 +108,7 @@ fn declared_json(headers: &HeaderMap) -> bool {
 }
 
 /// The post's `Idempotency-Key`, if any; `Err` holds why it cannot be used.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, String> {
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, String> {
     let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
         return Ok(None);
     };

@@ -41,6 +41,7 @@ mod metrics;
 mod openapi;
 mod refusal;
 mod relay;
+mod schema;
 mod sender;
 mod status;
 mod store;

@@ -101,35 +101,56 @@ impl fmt::Display for RecordId {
 #[error("`{0}` is not a record id (ids look like r123-9f86d081884c7d65)")]
 pub struct InvalidRecordId(String);
 
+/// Most digits of an id's number. Every number of 18 digits fits the store's 64-bit column, so
+/// an id of the form always names a number a record could have, and one of more digits is no
+/// id at all (the queue's numbers count from 1 and never come near).
+pub(crate) const MAX_NUMBER_DIGITS: usize = 18;
+
+/// Hex digits of an id's tag, as [`RecordId`]'s `Display` writes them.
+pub(crate) const TAG_HEX_DIGITS: usize = 16;
+
+impl RecordId {
+    /// The form of an id as a regular expression (ECMA 262, as OpenAPI's `pattern`): exactly
+    /// the texts [`FromStr`] reads, so a generated client and the relay agree on which path is
+    /// an id (answered `404` when no record has it) and which is not (`400`).
+    pub(crate) fn pattern() -> String {
+        format!(
+            "^r[1-9][0-9]{{0,{}}}(-[0-9a-fA-F]{{{TAG_HEX_DIGITS}}})?$",
+            MAX_NUMBER_DIGITS - 1
+        )
+    }
+}
+
 impl FromStr for RecordId {
     type Err = InvalidRecordId;
 
+    /// Reads [`RecordId::pattern`]'s form and nothing else: the integer parsers alone would take
+    /// a sign (`r17-+9f86d081884c7d6`) or a number beyond any record's.
     fn from_str(text: &str) -> Result<RecordId, InvalidRecordId> {
         let invalid = || InvalidRecordId(tc_core::diagnostic::excerpt(text));
         let rest = text.strip_prefix('r').ok_or_else(invalid)?;
         let (number, tag) = match rest.split_once('-') {
-            Some((number, tag)) if tag.len() == 16 => {
-                let tag = u64::from_str_radix(tag, 16).map_err(|_| invalid())?;
-                (number, tag)
-            }
-            Some(_) => return Err(invalid()),
-            None => (rest, 0),
+            Some((number, tag)) => (number, Some(tag)),
+            None => (rest, None),
         };
-        let number = number
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(invalid)?;
-        if !number.to_string().eq(number_text(rest)) {
+        let number_of_the_form = (1..=MAX_NUMBER_DIGITS).contains(&number.len())
+            && number.bytes().all(|b| b.is_ascii_digit())
+            && !number.starts_with('0');
+        if !number_of_the_form {
             return Err(invalid());
         }
+        let number = number.parse::<i64>().map_err(|_| invalid())?;
+        let tag = match tag {
+            None => 0,
+            Some(tag)
+                if tag.len() == TAG_HEX_DIGITS && tag.bytes().all(|b| b.is_ascii_hexdigit()) =>
+            {
+                u64::from_str_radix(tag, 16).map_err(|_| invalid())?
+            }
+            Some(_) => return Err(invalid()),
+        };
         Ok(RecordId { number, tag })
     }
-}
-
-/// The digits of an id's number, before any tag.
-fn number_text(rest: &str) -> &str {
-    rest.split_once('-').map_or(rest, |(number, _)| number)
 }
 
 impl From<RecordId> for String {
@@ -211,5 +232,33 @@ mod tests {
         assert_eq!(guessed, id);
         assert!("r17-9f86".parse::<RecordId>().is_err());
         assert!("r17-zzzzzzzzzzzzzzzz".parse::<RecordId>().is_err());
+    }
+
+    #[test]
+    fn an_id_is_its_form_and_nothing_else() {
+        // u64's parser takes a sign, and a tag of 16 characters may hold one.
+        assert!("r17-+9f86d081884c7d6".parse::<RecordId>().is_err());
+        assert!("r+17".parse::<RecordId>().is_err());
+        // 18 digits are the most an id's number has; 19 fit an i64 but are no id.
+        assert!("r999999999999999999".parse::<RecordId>().is_ok());
+        assert!("r1000000000000000000".parse::<RecordId>().is_err());
+        assert!("r9223372036854775807".parse::<RecordId>().is_err());
+        assert!("r17-9F86D081884C7D65".parse::<RecordId>().is_ok());
+    }
+
+    proptest::proptest! {
+        /// The pattern the OpenAPI document states for an id is exactly what the relay reads.
+        #[test]
+        fn the_documented_pattern_is_what_the_parser_reads(
+            text in "r?[0-9]{0,20}(-[0-9a-fA-F+g-]{0,18})?|r[1-9][0-9]{0,19}(-[0-9a-f]{16})?|.{0,24}"
+        ) {
+            let pattern = regex::Regex::new(&RecordId::pattern()).unwrap();
+            proptest::prop_assert_eq!(
+                text.parse::<RecordId>().is_ok(),
+                pattern.is_match(&text),
+                "{:?}",
+                text
+            );
+        }
     }
 }

@@ -668,6 +668,41 @@ async fn error_answer(answer: reqwest::Response) -> (u16, Value) {
     (status, body)
 }
 
+/// The schemas `schema` stands for: itself, the component a `$ref` names, each of a `oneOf`.
+fn schemas_of(openapi: &Value, schema: &Value) -> Vec<Value> {
+    if let Some(name) = schema["$ref"].as_str() {
+        let name = name.trim_start_matches("#/components/schemas/");
+        return schemas_of(openapi, &openapi["components"]["schemas"][name]);
+    }
+    match schema["oneOf"].as_array() {
+        Some(each) => each.iter().flat_map(|s| schemas_of(openapi, s)).collect(),
+        None => vec![schema.clone()],
+    }
+}
+
+/// Asserts that the relay's OpenAPI document lists `status` for the operation, as JSON, and
+/// that `body` holds every field one of the schemas documented for it requires.
+fn assert_documented(openapi: &Value, operation: (&str, &str), status: u16, body: &Value) {
+    let (method, path) = operation;
+    let response = &openapi["paths"][path][method]["responses"][status.to_string()];
+    let schema = &response["content"]["application/json"]["schema"];
+    assert!(
+        schema.is_object(),
+        "{method} {path} documents no JSON answer {status}: {response}"
+    );
+    let fits = |schema: &Value| {
+        schema["required"].as_array().is_some_and(|required| {
+            required
+                .iter()
+                .all(|f| body.get(f.as_str().unwrap()).is_some())
+        })
+    };
+    assert!(
+        schemas_of(openapi, schema).iter().any(fits),
+        "{method} {path} answered {status} with {body}, which no schema documented for it fits: {schema}"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn every_error_answer_is_json_with_an_error_and_a_code() {
     let keys = ProducerKeys::new([KeyDigest::of_key("dialer-key")]).unwrap();
@@ -676,6 +711,8 @@ async fn every_error_answer_is_json_with_an_error_and_a_code() {
     let url = format!("{}/v1/call-records", running.base);
     let record = record(&receivers(1, 7)[0], running.clock.now(), 3_600_000);
     let post = || http.post(&url).bearer_auth("dialer-key");
+    // Each answer of a documented operation, to hold against the OpenAPI document at the end.
+    let mut answered: Vec<((&str, &str), u16, Value)> = Vec::new();
 
     let too_large = vec![b' '; tc_relay::MAX_BODY_BYTES + 1];
     let answer = post()
@@ -690,6 +727,7 @@ async fn every_error_answer_is_json_with_an_error_and_a_code() {
         (413, Some("body_too_large"))
     );
     assert!(body["error"].as_str().unwrap().contains("8 MiB"), "{body}");
+    answered.push((("post", "/v1/call-records"), status, body));
 
     // A tab and a byte beyond ASCII reach the relay; neither is visible ASCII.
     for key in [&b"retry\t1"[..], &b"caf\xe9"[..]] {
@@ -705,6 +743,7 @@ async fn every_error_answer_is_json_with_an_error_and_a_code() {
             (status, body["code"].as_str()),
             (400, Some("invalid_idempotency_key"))
         );
+        answered.push((("post", "/v1/call-records"), status, body));
     }
 
     // A control character is refused by the HTTP parser before any handler sees the request:
@@ -717,12 +756,21 @@ async fn every_error_answer_is_json_with_an_error_and_a_code() {
     let answer = http.post(&url).json(&record).send().await.unwrap();
     let (status, body) = error_answer(answer).await;
     assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")));
+    answered.push((("post", "/v1/call-records"), status, body));
     let unreadable = post().json(&json!("records")).send().await.unwrap();
     let (status, body) = error_answer(unreadable).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (400, Some("unreadable_body"))
     );
+    answered.push((("post", "/v1/call-records"), status, body));
+    let undeclared = post().body(record.to_string()).send().await.unwrap();
+    let (status, body) = error_answer(undeclared).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (415, Some("unsupported_media_type"))
+    );
+    answered.push((("post", "/v1/call-records"), status, body));
 
     let read = |path: &str| {
         http.get(format!("{}{path}", running.base))
@@ -741,6 +789,9 @@ async fn every_error_answer_is_json_with_an_error_and_a_code() {
             (expected.0, Some(expected.1)),
             "{path}"
         );
+        if path.starts_with("/v1/call-records/") {
+            answered.push((("get", "/v1/call-records/{id}"), status, body));
+        }
     }
     let delete = http.delete(&url).send().await.unwrap();
     let (status, body) = error_answer(delete).await;
@@ -749,15 +800,10 @@ async fn every_error_answer_is_json_with_an_error_and_a_code() {
         (405, Some("method_not_allowed"))
     );
 
-    // The OpenAPI document promises the same shape for every error answer of a post.
+    // The OpenAPI document lists each of these answers for its operation, with its body.
     let openapi: Value = read("/openapi.json").await.unwrap().json().await.unwrap();
-    let responses = &openapi["paths"]["/v1/call-records"]["post"]["responses"];
-    for status in ["400", "401", "413", "503"] {
-        let schema = &responses[status]["content"]["application/json"]["schema"]["$ref"];
-        assert_eq!(
-            schema, "#/components/schemas/ErrorBody",
-            "{status}: {responses}"
-        );
+    for (operation, status, body) in &answered {
+        assert_documented(&openapi, *operation, *status, body);
     }
     running.stop().await;
 }
@@ -1276,6 +1322,17 @@ async fn an_idempotency_key_used_again_for_another_body_is_refused_naming_it() {
     let other = post(&numbers[1]).await.unwrap();
     assert_eq!(other.status(), 422);
     let refusal: Value = other.json().await.unwrap();
+    // The document lists this 422 with the body it has, which is not the post's answer.
+    let openapi: Value = http
+        .get(format!("{}/openapi.json", running.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_documented(&openapi, ("post", "/v1/call-records"), 422, &refusal);
+    assert_documented(&openapi, ("post", "/v1/call-records"), 202, &first);
     let message = refusal["error"].as_str().unwrap();
     assert!(
         message.contains("order-17") && message.contains("different body"),
