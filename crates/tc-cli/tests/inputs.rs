@@ -8,7 +8,7 @@
 
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 mod common;
 use common::Run;
@@ -41,7 +41,7 @@ const BANK_WINDOW: [&str; 8] = [
 ];
 
 fn tcbatch(dir: &Path, args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_tcbatch"))
+    let output = common::tcbatch_command()
         .args(args)
         .current_dir(dir)
         .stdin(Stdio::null())
