@@ -273,9 +273,20 @@ fn check_uses_one_token_creation_and_never_shows_the_key() {
     let dir = tempfile::tempdir().unwrap();
     snapshot("check_human", &transcript(&run, dir.path()));
 
+    // A second check on this machine takes the token the first one left in the state
+    // directory: it still proves the key (the token opens only under it), and costs nothing.
     let json = tcbatch(Some(&sim), &["check", "--output", "json"]);
     assert_eq!(json.code, 0);
     let seen: serde_json::Value = serde_json::from_str(json.stdout.trim()).unwrap();
+    assert_eq!(seen["token_created"], false);
+    assert_eq!(seen["token_reused"], true);
+    assert_eq!(seen["token_creations_used"], 0);
+    assert_eq!(sim.counters().tokens_created, 1);
+    let alone = tcbatch(
+        Some(&sim),
+        &["check", "--output", "json", "--coordinator", "none"],
+    );
+    let seen: serde_json::Value = serde_json::from_str(alone.stdout.trim()).unwrap();
     assert_eq!(seen["token_created"], true);
     assert_eq!(seen["token_creations_used"], 1);
     assert_eq!(seen["labels"], 5);
