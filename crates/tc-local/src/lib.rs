@@ -7,10 +7,10 @@
 //! - **What the file holds**: one file per account and API, `accounts/<digest>.json` (the
 //!   digest of the base URL, the client account id and the key id: accounts and APIs never
 //!   share a file, and the name says nothing about either), holding tc-core's
-//!   [`SharedAccount`](tc_core::transport::SharedAccount): each token slot's token, *sealed*
-//!   by the client under a key derived from the API key (the file alone never gives a usable
-//!   token), the claim of the process creating one, the creations charged to the budget and
-//!   each token's window of places. The API key is never in it.
+//!   [`SharedAccount`]: each token slot's token, *sealed* by the client under a key derived
+//!   from the API key (the file alone never gives a usable token), the claim of the process
+//!   creating one, the creations charged to the budget and each token's window of places.
+//!   The API key is never in it.
 //! - **How it is changed**: each question takes the account's exclusive lock
 //!   (`accounts/<digest>.lock`, `flock`), reads the file, asks the model at the time the client
 //!   passed, and writes the file back if the answer changed it: to a temporary file, synced,
