@@ -94,7 +94,8 @@ pub(crate) const REAL_LIMIT: RateLimit = RateLimit {
 impl Stack {
     async fn start(name: &str, limit: RateLimit) -> Result<Stack> {
         let mock = Mock::start(limit, Stdio::null())?;
-        let relay = Relay::start(name, mock.addr, limit, &[]).await?;
+        let alone = ALONE.map(String::from);
+        let relay = Relay::start(name, mock.addr, limit, &alone).await?;
         Ok(Stack { relay, mock })
     }
 }
@@ -111,6 +112,18 @@ pub(crate) fn bench_dir() -> Result<PathBuf> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)
 }
+
+/// The state directory every tcbatch the bench starts is given (`TCBATCH_STATE_DIR`), so no
+/// run writes into the operator's own: under the bench's folder.
+pub(crate) fn bench_state_dir() -> Result<PathBuf> {
+    Ok(bench_dir()?.join("state"))
+}
+
+/// The flags of a run that measures one process on its own: no coordinator. The benches
+/// compress the API's minute into milliseconds, where the local coordinator's fixed cost per
+/// request (a synced write before it leaves and after its answer) would weigh as it never
+/// does at the API's pace; the shared-account run measures coordination by itself.
+pub(crate) const ALONE: [&str; 2] = ["--coordinator", "none"];
 
 /// A `tcbatch mock` on a fresh loopback port, held to `limit`, killed when dropped.
 pub(crate) struct Mock {
@@ -187,6 +200,7 @@ impl Relay {
         let log = dir.join(format!("relay-{name}.stderr"));
         let child = Command::new(tcbatch())
             .args(["serve", "--listen", &addr.to_string()])
+            .env("TCBATCH_STATE_DIR", bench_state_dir()?)
             .arg("--store")
             .arg(store)
             .args(["--base-url", &format!("http://{mock_addr}")])

@@ -110,6 +110,9 @@ async fn run(name: &str, coordinator: Option<&str>, inputs: &[PathBuf]) -> Resul
         let stale = clear_namespace(url, &mock.base_url())?;
         println!("==> {name}: {stale} keys of an earlier run on this port removed from Redis");
         extra.extend(["--coordinator".to_owned(), url.to_owned()]);
+    } else {
+        // Each on its own: not even the machine-local coordinator, the default.
+        extra.extend(crate::bench_relay::ALONE.map(String::from));
     }
     println!(
         "==> shared account, {name}: 2 submits + 2 relays, {TOKENS} tokens each, {} requests per \
@@ -255,6 +258,7 @@ impl Submit {
         let _ = std::fs::remove_file(&journal);
         let log = beside("stderr");
         let child = Command::new(tcbatch())
+            .env("TCBATCH_STATE_DIR", crate::bench_relay::bench_state_dir()?)
             .arg("submit")
             .arg(csv)
             .args(["--base-url", &format!("http://{mock_addr}")])

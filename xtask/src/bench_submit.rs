@@ -59,6 +59,7 @@ fn run_submit(
     let base_url = format!("http://{addr}");
     println!("==> tcbatch submit {} ({rows} rows) against tcbatch mock at {LIMIT} requests per {WINDOW_MS} ms", csv.display());
     let child = Command::new(tcbatch)
+        .env("TCBATCH_STATE_DIR", crate::bench_relay::bench_state_dir()?)
         .args([
             "submit",
             path_str(csv)?,
@@ -80,6 +81,7 @@ fn run_submit(
             "--rate-window-ms",
             &WINDOW_MS.to_string(),
         ])
+        .args(crate::bench_relay::ALONE)
         .stdin(Stdio::null())
         .stdout(File::create(&stdout_path)?)
         .stderr(File::create(&stderr_path)?)

@@ -89,6 +89,8 @@ const DOC_STEP: &[&str] = &[
     "-p",
     "tc-redis",
     "-p",
+    "tc-local",
+    "-p",
     "tc-push",
     "-p",
     "tc-input",

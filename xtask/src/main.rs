@@ -36,8 +36,9 @@ Tasks:
                       `tcbatch mock` on loopback (rate achieved, 429s, peak RSS), and the time
                       to push 1,000,000 records at the real limit in virtual time, and
                       `tcbatch serve` against `tcbatch mock` (ingestion, latency, share of
-                      the limit), and two submits + two relays on one account with and
-                      without a Redis coordinator; prints a Markdown table
+                      the limit), and two submits + two relays on one account through a
+                      Redis coordinator and with none; every run but that one with
+                      `--coordinator none`; prints a Markdown table
       --records N     records for the tc-core throughput run (default 200000)
       --rows N        rows of the end-to-end CSV (default 1000000)
       --submit-rows N rows pushed by `tcbatch submit` to `tcbatch mock` (default 1000000)

@@ -391,7 +391,7 @@ fn architecture_maps_every_module_of_the_engine_and_its_adapters() {
     // A module the map does not name is one nobody knows where to look for.
     let map = std::fs::read_to_string(root().join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
     let mut missing = Vec::new();
-    for krate in ["tc-engine", "tc-http", "tc-push", "tc-relay"] {
+    for krate in ["tc-engine", "tc-http", "tc-push", "tc-relay", "tc-local"] {
         let src = root().join("crates").join(krate).join("src");
         for file in rust_files(&src) {
             let name = file
@@ -955,6 +955,26 @@ fn the_coordinators_store_never_reads_its_clock() {
 }
 
 #[test]
+fn the_local_coordinator_reads_no_wall_clock() {
+    // Every time its file holds is one a client passed: a lease ends at the time it was
+    // given, a place leaves its window a window after the time it was recorded at. The only
+    // clock it may read is the monotonic one that bounds its wait for the file's lock.
+    let needles = [
+        "SystemTime",
+        "now_utc",
+        "UNIX_EPOCH",
+        "modified()",
+        "accessed()",
+    ];
+    let found = library_occurrences("crates/tc-local/src", &needles, &[]);
+    assert!(
+        found.is_empty(),
+        "tc-local answers at the times its callers pass, as SharedAccount does:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
 fn the_status_arm_check_sees_what_it_must() {
     assert!(has_status_arm("            429 => hold(),"));
     assert!(has_status_arm("match s { 500..=599 => x }"));
@@ -1000,6 +1020,7 @@ fn async_tests_of_the_transport_simulator_and_push_run_in_paused_time() {
         "crates/tc-sim",
         "crates/tc-push",
         "crates/tc-relay",
+        "crates/tc-local",
     ] {
         for file in rust_files(&root().join(dir)) {
             let text = std::fs::read_to_string(&file).unwrap_or_default();

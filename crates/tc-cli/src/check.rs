@@ -1,5 +1,6 @@
 //! `tcbatch check`: proves the credentials work before a push, at the cost of one token
-//! creation, and shows what the account can see. Never shows the key or the token.
+//! creation at most (a token the coordinator keeps is reused: it opens only under the same
+//! API key), and shows what the account can see. Never shows the key or the token.
 
 use crate::connection::ConnectionArgs;
 use crate::submit::OutputArg;
@@ -10,9 +11,11 @@ use std::time::Duration;
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "It creates one access token: the API allows 10 token creations per \
-                        account in any 30 minutes, and a push started within the next minutes \
-                        needs its own.\n\nExit status: 0 when a token was created and the \
+    after_help = "It creates one access token, unless an earlier command on this machine \
+                        left one still valid in the state directory (the local coordinator): \
+                        that one is reused, as every later command within its 60 minutes \
+                        reuses it. The API allows 10 token creations per account in any 30 \
+                        minutes.\n\nExit status: 0 when a token was created or reused and the \
                         labels read; 2 on a usage error, missing or refused credentials, or an \
                         unreachable API."
 )]
@@ -31,6 +34,8 @@ struct Seen {
     base_url: String,
     client_account_id: String,
     tokens_created: u64,
+    /// Tokens taken from the coordinator: created by an earlier command.
+    tokens_reused: u64,
     token_ttl: Duration,
     /// When the token should expire: the local clock when it was created, plus its lifetime.
     expires_at: Option<time::OffsetDateTime>,
@@ -63,11 +68,13 @@ async fn look(args: &CheckArgs) -> Result<Seen> {
     let created_near = time::OffsetDateTime::now_utc();
     let labels = client.labels().await.map(|labels| labels.len());
     let tokens_created = client.stats().tokens_created;
+    let tokens_reused = client.stats().shared_tokens;
     let token_ttl = client.config().token_ttl();
     let seen = Seen {
         base_url: connection.base_url().to_owned(),
         client_account_id: client.config().client_account_id().to_owned(),
         tokens_created,
+        tokens_reused,
         token_ttl,
         expires_at: (tokens_created > 0).then(|| created_near + token_ttl),
         labels,
@@ -85,6 +92,11 @@ fn print_human(out: &mut impl Write, seen: &Seen) -> std::io::Result<()> {
             "token: created; valid for {} minutes, until about {}",
             seen.token_ttl.as_secs() / 60,
             rfc3339(expires_at)
+        )?,
+        None if seen.tokens_reused > 0 => writeln!(
+            out,
+            "token: reused, created by an earlier command on this machine within its {} minutes",
+            seen.token_ttl.as_secs() / 60
         )?,
         None => writeln!(out, "token: not created")?,
     }
@@ -104,6 +116,7 @@ fn json(seen: &Seen) -> serde_json::Value {
         "base_url": seen.base_url,
         "client_account_id": seen.client_account_id,
         "token_created": seen.tokens_created > 0,
+        "token_reused": seen.tokens_reused > 0,
         "token_expires_at": seen.expires_at.map(rfc3339),
         "token_creations_used": seen.tokens_created,
         "labels": seen.labels.as_ref().ok(),

@@ -135,8 +135,10 @@ pub struct Profile {
     pub base_url: Option<String>,
     /// A credentials file, relative to the config file.
     pub credentials: Option<PathBuf>,
-    /// The Redis that the processes sharing the account coordinate through.
+    /// Where the processes sharing the account coordinate: `local`, `none` or a Redis URL.
     pub coordinator: Option<String>,
+    /// The local coordinator's state directory, relative to the config file.
+    pub state_dir: Option<PathBuf>,
     /// The relay's queue (`tcbatch serve --store`): a SQLite file or a PostgreSQL URL.
     pub store: Option<String>,
     /// Keys a secret would be written under: present only to be refused with their line.
@@ -201,10 +203,14 @@ impl Settings {
                 known: profiles.into_keys().collect(),
             });
         };
-        // A credentials file is named relative to the config file, wherever the command runs.
+        // A credentials file and a state directory are named relative to the config file,
+        // wherever the command runs.
+        let dir = path.parent().unwrap_or(Path::new(""));
         if let Some(credentials) = &profile.credentials {
-            let dir = path.parent().unwrap_or(Path::new(""));
             profile.credentials = Some(dir.join(credentials));
+        }
+        if let Some(state_dir) = &profile.state_dir {
+            profile.state_dir = Some(dir.join(state_dir));
         }
         Ok(Settings {
             file: Some(path),
@@ -269,7 +275,8 @@ impl Settings {
     }
 
     /// Fills the connection settings that no flag gave from the profile: the one place a
-    /// profile's tokens, base URL and credentials file reach a command.
+    /// profile's tokens, base URL, credentials file, coordinator and state directory reach a
+    /// command.
     pub fn apply_connection(&self, connection: Connection<'_>) -> Result<(), ConfigError> {
         let profile = &self.profile;
         if let Some(tokens) = profile.tokens.filter(|t| !(1..=10).contains(t)) {
@@ -290,6 +297,9 @@ impl Settings {
         if connection.coordinator.is_none() {
             connection.coordinator.clone_from(&profile.coordinator);
         }
+        if connection.state_dir.is_none() {
+            connection.state_dir.clone_from(&profile.state_dir);
+        }
         Ok(())
     }
 
@@ -308,6 +318,7 @@ pub struct Connection<'a> {
     pub tokens: &'a mut Option<u8>,
     pub credentials: &'a mut Option<PathBuf>,
     pub coordinator: &'a mut Option<String>,
+    pub state_dir: &'a mut Option<PathBuf>,
 }
 
 /// The profiles of a config file's text. Errors give the line and TOML's reason, never the
@@ -360,6 +371,8 @@ pub struct ShowArgs {
     /// Default region (ISO 3166, such as IN) for numbers written without + or 00.
     #[arg(long, value_name = "CC")]
     pub region: Option<Region>,
+    #[command(flatten)]
+    pub state: crate::connection::StateDirArg,
 }
 
 pub fn run(args: ConfigArgs) -> Result<(), ConfigError> {
@@ -367,11 +380,13 @@ pub fn run(args: ConfigArgs) -> Result<(), ConfigError> {
     let settings = Settings::load(&show.input.profile)?;
     let read = settings.read_options(&show.input, None)?;
     let (mut base_url, mut tokens, mut credentials, mut coordinator) = (None, None, None, None);
+    let mut state = show.state;
     settings.apply_connection(Connection {
         base_url: &mut base_url,
         tokens: &mut tokens,
         credentials: &mut credentials,
         coordinator: &mut coordinator,
+        state_dir: &mut state.state_dir,
     })?;
     let mut out = Vec::new();
     let quoted = |value: &dyn fmt::Display| format!("\"{}\"", value.to_string().escape_debug());
@@ -398,8 +413,7 @@ pub fn run(args: ConfigArgs) -> Result<(), ConfigError> {
         quoted(&base_url.unwrap_or_else(|| tc_http::DEFAULT_BASE_URL.to_owned())),
     ));
     out.push(("credentials", credentials_shown(credentials.as_deref())));
-    let coordinator = coordinator.map(|url| tc_core::diagnostic::without_password(&url));
-    out.push(("coordinator", opt(coordinator.as_ref(), &quoted)));
+    out.extend(coordinator_shown(coordinator.as_deref(), &state, &quoted));
     if let Some(store) = &settings.profile.store {
         // Shown as the relay shows it: a PostgreSQL URL without its password.
         let shown = match store.parse::<tc_relay::StoreLocation>() {
@@ -415,6 +429,30 @@ pub fn run(args: ConfigArgs) -> Result<(), ConfigError> {
         println!("map.{} = {}", entry.field(), quoted(&entry.header()));
     }
     Ok(())
+}
+
+/// Which coordinator a command would use: `local` with its state directory, `none`, or the
+/// Redis URL without its password.
+fn coordinator_shown(
+    coordinator: Option<&str>,
+    state: &crate::connection::StateDirArg,
+    quoted: &dyn Fn(&dyn fmt::Display) -> String,
+) -> Vec<(&'static str, String)> {
+    use crate::connection::CoordinatorChoice;
+    match CoordinatorChoice::of(coordinator) {
+        CoordinatorChoice::Local => {
+            let dir = match state.dir() {
+                Ok(dir) => quoted(&dir.display()),
+                Err(_) => "none (set HOME or give --state-dir)".to_owned(),
+            };
+            vec![("coordinator", "local".to_owned()), ("state_dir", dir)]
+        }
+        CoordinatorChoice::None => vec![("coordinator", "none".to_owned())],
+        CoordinatorChoice::Redis(url) => {
+            let url = tc_core::diagnostic::without_password(&url);
+            vec![("coordinator", quoted(&url))]
+        }
+    }
 }
 
 fn opt<T: fmt::Display>(value: Option<&T>, quoted: &dyn Fn(&dyn fmt::Display) -> String) -> String {

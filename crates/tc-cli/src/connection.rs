@@ -4,7 +4,75 @@
 
 use crate::submit::credentials::{self, Credentials};
 use anyhow::{Context, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// The state directory's variable, for the flag and for `config show`.
+pub const ENV_STATE_DIR: &str = "TCBATCH_STATE_DIR";
+
+/// Where tcbatch keeps its state: the flag every command with a coordinator shares.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct StateDirArg {
+    /// Where the local coordinator keeps each account's tokens (sealed), budget and rate
+    /// windows, one file per account and API. Default: the profile's, else
+    /// $XDG_STATE_HOME/tcbatch, else ~/.local/state/tcbatch.
+    #[arg(long, value_name = "DIR", env = ENV_STATE_DIR, hide_env_values = true)]
+    pub state_dir: Option<PathBuf>,
+}
+
+impl StateDirArg {
+    /// The state directory: the flag's (or $TCBATCH_STATE_DIR), else the profile's (filled in
+    /// by `apply_profile`), else the XDG state directory's `tcbatch`.
+    ///
+    /// # Errors
+    /// No directory given and neither $XDG_STATE_HOME nor $HOME set.
+    pub fn dir(&self) -> Result<PathBuf> {
+        if let Some(dir) = &self.state_dir {
+            return Ok(dir.clone());
+        }
+        default_state_dir().context(
+            "no state directory for the local coordinator: neither XDG_STATE_HOME nor HOME is \
+             set. Give one with --state-dir DIR (or TCBATCH_STATE_DIR), or --coordinator none \
+             to create a token in each command",
+        )
+    }
+}
+
+/// `$XDG_STATE_HOME/tcbatch`, else `$HOME/.local/state/tcbatch`.
+fn default_state_dir() -> Option<PathBuf> {
+    state_dir_of(|name| std::env::var_os(name))
+}
+
+/// The default state directory under the environment `var` reads (the XDG base directory
+/// specification: a relative `XDG_STATE_HOME` is ignored).
+fn state_dir_of(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> Option<PathBuf> {
+    let absolute = |name: &str| var(name).map(PathBuf::from).filter(|p| p.is_absolute());
+    if let Some(state) = absolute("XDG_STATE_HOME") {
+        return Some(state.join("tcbatch"));
+    }
+    absolute("HOME").map(|home| home.join(".local").join("state").join("tcbatch"))
+}
+
+/// Which coordinator a command uses, from `--coordinator` or the profile's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CoordinatorChoice {
+    /// The file of the state directory every tcbatch on this machine shares.
+    Local,
+    /// None: this process alone.
+    None,
+    /// A Redis every process on every machine shares.
+    Redis(String),
+}
+
+impl CoordinatorChoice {
+    /// The choice a `--coordinator` value (or its absence) names.
+    pub fn of(value: Option<&str>) -> CoordinatorChoice {
+        match value.map(str::trim) {
+            None | Some("local") => CoordinatorChoice::Local,
+            Some("none") => CoordinatorChoice::None,
+            Some(url) => CoordinatorChoice::Redis(url.to_owned()),
+        }
+    }
+}
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConnectionArgs {
@@ -21,12 +89,16 @@ pub struct ConnectionArgs {
     /// Default: the profile's, else 1.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=10))]
     pub tokens: Option<u8>,
-    /// Share the account with every other process that uses this Redis (several pushes or
-    /// relays on one account): its tokens, its 10 token creations per 30 minutes and each
-    /// token's rate window. While Redis cannot be reached, nothing is sent. Without it, this
-    /// process assumes it is the account's only user.
-    #[arg(long, value_name = "URL")]
+    /// Where the processes on this account keep its tokens, its 10 token creations per 30
+    /// minutes and each token's rate window: `local`, a file in --state-dir that every tcbatch
+    /// on this machine shares (commands within a token's 60 minutes create one); a
+    /// redis://HOST:PORT/DB URL, shared by every process on every machine that uses it (while
+    /// it cannot be reached, nothing is sent); or `none`, this process alone. Default: the
+    /// profile's, else local.
+    #[arg(long, value_name = "local|none|URL")]
     pub coordinator: Option<String>,
+    #[command(flatten)]
+    pub state: StateDirArg,
     /// Talk to a simulator started inside this process, with demo credentials (no account
     /// needed; it forgets everything when the command ends).
     #[arg(long)]
@@ -72,6 +144,7 @@ impl ConnectionArgs {
             tokens: &mut self.tokens,
             credentials: &mut self.credentials,
             coordinator: &mut self.coordinator,
+            state_dir: &mut self.state.state_dir,
         })?;
         Ok(())
     }
@@ -85,33 +158,28 @@ impl ConnectionArgs {
         )
     }
 
+    /// Which coordinator these flags choose. The built-in simulator (`--mock`) starts empty
+    /// and stops with the command: the tokens it makes are kept nowhere, so no state file
+    /// is ever written for it.
+    pub fn coordinator_choice(&self) -> CoordinatorChoice {
+        match CoordinatorChoice::of(self.coordinator.as_deref()) {
+            CoordinatorChoice::Local if self.mock => CoordinatorChoice::None,
+            choice => choice,
+        }
+    }
+
     /// A client for `base_url` and `credentials` with these flags' tokens, rate limit and
     /// coordinator.
     ///
     /// # Errors
-    /// A `--coordinator` that is not a Redis URL, or whose server refuses its credentials.
+    /// A `--coordinator` that is not a Redis URL, or whose server refuses its credentials; a
+    /// state directory that cannot be made.
     pub fn client_builder(
         &self,
         base_url: String,
         credentials: &Credentials,
     ) -> Result<tc_http::ClientBuilder> {
-        let coordinator = match &self.coordinator {
-            Some(url) => {
-                let coordinator =
-                    tc_redis::RedisCoordinator::new(url, &credentials.client_account_id)
-                        .context("--coordinator")?
-                        .with_api(&base_url);
-                // A refused password is a mistake, as a wrong API key is: said now, exit 2,
-                // rather than waited on forever.
-                coordinator.check_credentials().context("--coordinator")?;
-                eprintln!(
-                    "tcbatch: sharing the account through Redis at {}",
-                    coordinator.server()
-                );
-                Some(coordinator)
-            }
-            None => None,
-        };
+        let coordinator = self.coordinator(&base_url, credentials)?;
         let builder = credentials::client_builder(
             base_url,
             credentials,
@@ -120,8 +188,38 @@ impl ConnectionArgs {
             self.rate_window_ms,
         );
         Ok(match coordinator {
-            Some(coordinator) => builder.coordinator(std::sync::Arc::new(coordinator)),
+            Some(coordinator) => builder.coordinator(coordinator),
             None => builder,
+        })
+    }
+
+    /// The coordinator the client asks, if any.
+    fn coordinator(
+        &self,
+        base_url: &str,
+        credentials: &Credentials,
+    ) -> Result<Option<std::sync::Arc<dyn tc_http::Coordinator>>> {
+        Ok(match self.coordinator_choice() {
+            CoordinatorChoice::None => None,
+            CoordinatorChoice::Local => {
+                let dir = self.state.dir()?;
+                let coordinator = local_coordinator(&dir, base_url, credentials)?;
+                Some(std::sync::Arc::new(coordinator))
+            }
+            CoordinatorChoice::Redis(url) => {
+                let coordinator =
+                    tc_redis::RedisCoordinator::new(&url, &credentials.client_account_id)
+                        .context("--coordinator")?
+                        .with_api(base_url);
+                // A refused password is a mistake, as a wrong API key is: said now, exit 2,
+                // rather than waited on forever.
+                coordinator.check_credentials().context("--coordinator")?;
+                eprintln!(
+                    "tcbatch: sharing the account through Redis at {}",
+                    coordinator.server()
+                );
+                Some(std::sync::Arc::new(coordinator))
+            }
         })
     }
 
@@ -177,5 +275,82 @@ impl Connection {
         if let Some(simulator) = self.simulator {
             simulator.shutdown().await;
         }
+    }
+}
+
+/// The local coordinator of `credentials`' account on `base_url`, in `dir`.
+fn local_coordinator(
+    dir: &Path,
+    base_url: &str,
+    credentials: &Credentials,
+) -> Result<tc_local::LocalCoordinator> {
+    tc_local::LocalCoordinator::open(
+        dir,
+        base_url,
+        &credentials.client_account_id,
+        &credentials.key_id,
+    )
+    .with_context(|| {
+        format!(
+            "cannot keep the account's tokens in the state directory {}: give another with \
+             --state-dir DIR (or TCBATCH_STATE_DIR), or --coordinator none to create a token \
+             in each command",
+            dir.display()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn the_state_directory_is_xdgs_unless_given() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                let found = pairs.iter().find(|(key, _)| *key == name);
+                found.map(|(_, value)| std::ffi::OsString::from(value))
+            }
+        };
+        let xdg = env(&[("XDG_STATE_HOME", "/x/state"), ("HOME", "/home/u")]);
+        assert_eq!(state_dir_of(xdg), Some(PathBuf::from("/x/state/tcbatch")));
+        let relative = env(&[("XDG_STATE_HOME", "state"), ("HOME", "/home/u")]);
+        let home = Some(PathBuf::from("/home/u/.local/state/tcbatch"));
+        assert_eq!(state_dir_of(relative), home);
+        assert_eq!(state_dir_of(env(&[])), None);
+        let given = StateDirArg {
+            state_dir: Some(PathBuf::from("elsewhere")),
+        };
+        assert_eq!(given.dir().unwrap(), PathBuf::from("elsewhere"));
+    }
+
+    #[test]
+    fn the_local_coordinator_is_the_default_and_never_the_simulators() {
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            connection: ConnectionArgs,
+        }
+        let choice = |args: &[&str]| {
+            let argv = std::iter::once("tcbatch").chain(args.iter().copied());
+            Cli::parse_from(argv).connection.coordinator_choice()
+        };
+        assert_eq!(choice(&[]), CoordinatorChoice::Local);
+        assert_eq!(
+            choice(&["--coordinator", "local"]),
+            CoordinatorChoice::Local
+        );
+        assert_eq!(choice(&["--coordinator", "none"]), CoordinatorChoice::None);
+        let redis = CoordinatorChoice::Redis("redis://127.0.0.1:6379/0".to_owned());
+        assert_eq!(
+            choice(&["--coordinator", "redis://127.0.0.1:6379/0"]),
+            redis
+        );
+        assert_eq!(choice(&["--mock"]), CoordinatorChoice::None);
+        assert_eq!(
+            choice(&["--mock", "--coordinator", "local"]),
+            CoordinatorChoice::None
+        );
     }
 }

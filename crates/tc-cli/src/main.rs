@@ -68,7 +68,8 @@ enum Command {
     Status(status::StatusArgs),
     /// List the account's dynamic labels, every page of them.
     Labels(labels::LabelsArgs),
-    /// Check the credentials: create one token and show what the account can see.
+    /// Check the credentials: create one token (or reuse the one this machine keeps) and show
+    /// what the account can see.
     Check(check::CheckArgs),
     /// Rebuild a push's report from its journal, without sending anything.
     Report(journal_report::ReportArgs),

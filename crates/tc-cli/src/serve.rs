@@ -4,6 +4,7 @@
 //! Credentials come from the same sources as `submit` (a `--credentials` file or the
 //! environment, never a flag); `--mock` sends to a simulator started in this process.
 
+use crate::connection::CoordinatorChoice;
 use crate::submit::credentials;
 use anyhow::{bail, Context, Result};
 use std::net::SocketAddr;
@@ -38,8 +39,9 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
     /// Where the queue lives: a SQLite file (created if missing) one relay holds, or
     /// postgres://USER@HOST:PORT/DATABASE, a queue any number of relays share (each needs the
-    /// same --coordinator, or its own --tokens). Default: TCBATCH_STORE (so a password in the
-    /// URL stays out of the process list), else the profile's `store`, else tcbatch-relay.db.
+    /// same --coordinator redis://..., or its own --tokens). Default: TCBATCH_STORE (so a
+    /// password in the URL stays out of the process list), else the profile's `store`, else
+    /// tcbatch-relay.db.
     #[arg(
         long,
         value_name = "PATH|URL",
@@ -236,10 +238,12 @@ fn store_of(args: &ServeArgs) -> StoreLocation {
         .unwrap_or_else(|| StoreLocation::Sqlite(PathBuf::from(DEFAULT_STORE)))
 }
 
-/// How this relay shares the account with others on its store: through the coordinator, or
-/// with the tokens its operator gave it (the flag or the profile), else not at all.
+/// How this relay shares the account with others on its store: through a Redis coordinator,
+/// or with the tokens its operator gave it (the flag or the profile), else not at all. The
+/// local coordinator shares with this machine's processes only, and a shared store's relays
+/// may run on several machines: it counts as not sharing.
 fn sharing(args: &ServeArgs) -> Sharing {
-    if args.connection.coordinator.is_some() {
+    if let CoordinatorChoice::Redis(_) = args.connection.coordinator_choice() {
         Sharing::Coordinator
     } else if args.connection.tokens.is_some() {
         Sharing::SplitTokens

@@ -1,7 +1,6 @@
 //! The real `tcbatch` binary, run as a user runs it: output, exit status and messages.
 
 use std::collections::BTreeSet;
-use std::process::Command;
 
 mod common;
 use common::{run_with_stdin, Run};
@@ -10,10 +9,7 @@ use common::{run_with_stdin, Run};
 const NOW: &str = "2030-07-23T05:00:00Z";
 
 fn tcbatch(args: &[&str], stdin: &[u8]) -> Run {
-    run_with_stdin(
-        Command::new(env!("CARGO_BIN_EXE_tcbatch")).args(args),
-        stdin,
-    )
+    run_with_stdin(common::tcbatch_command().args(args), stdin)
 }
 
 fn example(name: &str) -> String {

@@ -9,8 +9,6 @@ use tc_sim::{SimConfig, Simulator};
 mod common;
 use common::Run;
 
-const TCBATCH: &str = env!("CARGO_BIN_EXE_tcbatch");
-
 fn redact(text: &str, dir: &Path) -> String {
     text.replace(&dir.display().to_string(), "[DIR]")
 }
@@ -36,7 +34,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// `tcbatch ARGS` with the simulator's demo credentials in the environment.
 fn tcbatch(sim: Option<&Simulator>, args: &[&str]) -> Run {
-    let mut command = Command::new(TCBATCH);
+    let mut command = common::tcbatch_command();
     command
         .args(args)
         .stdin(Stdio::null())
@@ -275,9 +273,20 @@ fn check_uses_one_token_creation_and_never_shows_the_key() {
     let dir = tempfile::tempdir().unwrap();
     snapshot("check_human", &transcript(&run, dir.path()));
 
+    // A second check on this machine takes the token the first one left in the state
+    // directory: it still proves the key (the token opens only under it), and costs nothing.
     let json = tcbatch(Some(&sim), &["check", "--output", "json"]);
     assert_eq!(json.code, 0);
     let seen: serde_json::Value = serde_json::from_str(json.stdout.trim()).unwrap();
+    assert_eq!(seen["token_created"], false);
+    assert_eq!(seen["token_reused"], true);
+    assert_eq!(seen["token_creations_used"], 0);
+    assert_eq!(sim.counters().tokens_created, 1);
+    let alone = tcbatch(
+        Some(&sim),
+        &["check", "--output", "json", "--coordinator", "none"],
+    );
+    let seen: serde_json::Value = serde_json::from_str(alone.stdout.trim()).unwrap();
     assert_eq!(seen["token_created"], true);
     assert_eq!(seen["token_creations_used"], 1);
     assert_eq!(seen["labels"], 5);
@@ -292,7 +301,7 @@ fn check_with_a_wrong_key_exits_2_and_does_not_echo_it() {
     let sim = rt.block_on(Simulator::start(SimConfig::demo())).unwrap();
     let config = sim.config();
     let wrong_key = "wrong-key-0123456789";
-    let output = Command::new(TCBATCH)
+    let output = common::tcbatch_command()
         .args(["check", "--base-url", &sim.base_url()])
         .env("TRUECALLER_CLIENT_ACCOUNT_ID", &config.client_account_id)
         .env("TRUECALLER_KEY_ID", &config.key_id)

@@ -8,7 +8,7 @@
 
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 mod common;
 use common::Run;
@@ -41,7 +41,7 @@ const BANK_WINDOW: [&str; 8] = [
 ];
 
 fn tcbatch(dir: &Path, args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_tcbatch"))
+    let output = common::tcbatch_command()
         .args(args)
         .current_dir(dir)
         .stdin(Stdio::null())
@@ -289,6 +289,7 @@ show_before = "15m"
 show_after = "2h"
 tokens = 2
 credentials = "bank.credentials"
+state_dir = "state"
 
 [profiles.bank.map]
 receiver_number = "Customer Mobile"
@@ -323,17 +324,18 @@ fn config_show_prints_the_resolved_settings_with_the_secret_redacted() {
         "TRUECALLER_CLIENT_ACCOUNT_ID=acct-1\nTRUECALLER_KEY_ID=key-1\nTRUECALLER_API_KEY=sk-live-do-not-print\n",
     )
     .unwrap();
-    let run = tcbatch(
-        dir.path(),
-        &[
-            "config",
-            "show",
-            "--profile",
-            "bank",
-            "--timezone",
-            "Europe/London",
-        ],
-    );
+    // The profile's state directory, relative to the config file: no TCBATCH_STATE_DIR over
+    // it (`config show` writes nothing).
+    let output = common::tcbatch_command()
+        .args(["config", "show", "--profile", "bank"])
+        .args(["--timezone", "Europe/London"])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .env_remove("TRUECALLER_API_KEY")
+        .env_remove("TCBATCH_STATE_DIR")
+        .output()
+        .expect("run tcbatch");
+    let run = Run::from_output(output);
     assert_eq!(run.code, 0, "{}", run.transcript());
     assert!(!run.transcript().contains("sk-live-do-not-print"));
     insta::assert_snapshot!("config_show", run.transcript());

@@ -1,8 +1,9 @@
 //! What `tcbatch` writes to its logs, however verbose they are asked to be: never a customer's
 //! phone number (the phone library traces every number it parses) and never a secret.
 
+mod common;
+
 use std::path::PathBuf;
-use std::process::Command;
 
 fn example(name: &str) -> PathBuf {
     [env!("CARGO_MANIFEST_DIR"), "..", "..", "examples", name]
@@ -32,7 +33,7 @@ fn trace_logs_of_a_push_name_no_customer_number_and_no_secret() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("calls.csv");
     std::fs::copy(example("calls.csv"), &input).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_tcbatch"))
+    let output = common::tcbatch_command()
         .args(["submit", "--mock", "--region", "IN"])
         .arg(&input)
         .env("RUST_LOG", "trace,rlibphonenumber=trace")

@@ -11,15 +11,13 @@ use std::process::{Child, Command, Stdio};
 mod common;
 use common::{run_with_stdin, Run};
 
-const TCBATCH: &str = env!("CARGO_BIN_EXE_tcbatch");
-
 fn tcbatch(args: &[&str], stdin: &[u8]) -> Run {
     run_with_stdin(&mut command(args), stdin)
 }
 
 /// `tcbatch ARGS` with no credentials and quiet logs (their lines carry times).
 fn command(args: &[&str]) -> Command {
-    let mut command = Command::new(TCBATCH);
+    let mut command = common::tcbatch_command();
     command
         .args(args)
         .env_remove("TRUECALLER_CLIENT_ACCOUNT_ID")

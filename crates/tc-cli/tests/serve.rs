@@ -3,6 +3,8 @@
 //! simulator's store (checked against the simulator, not the relay's word). A real child
 //! process cannot share a paused clock, so these tests run in real time, every wait bounded.
 
+mod common;
+
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
@@ -13,8 +15,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tc_sim::{SimConfig, Simulator};
 use tokio::sync::mpsc;
-
-const TCBATCH: &str = env!("CARGO_BIN_EXE_tcbatch");
 
 /// Generous bounds on waits for a real child process: reached only when something is broken,
 /// and then the test fails saying which wait it was. Never an asserted duration.
@@ -60,7 +60,7 @@ fn serve(sim: &Simulator, store: &Path) -> Served {
 /// [`serve`] on any store (a file or a PostgreSQL URL), with more flags.
 fn serve_with(sim: &Simulator, store: &std::ffi::OsStr, flags: &[&str]) -> Served {
     let config = sim.config();
-    let mut child = Command::new(TCBATCH)
+    let mut child = common::tcbatch_command()
         .args([
             "serve",
             "--listen",
@@ -270,7 +270,7 @@ fn a_second_relay_on_the_same_store_is_refused() {
     let store = dir.path().join("relay.db");
     let mut first = serve(&sim, &store);
     let config = sim.config();
-    let second = Command::new(TCBATCH)
+    let second = common::tcbatch_command()
         .args([
             "serve",
             "--listen",
@@ -315,7 +315,7 @@ fn a_non_loopback_relay_with_tls_and_producer_keys_serves_https_without_warning(
         .collect();
     std::fs::write(&keys, format!("{digest}\n")).unwrap();
 
-    let mut child = Command::new(TCBATCH)
+    let mut child = common::tcbatch_command()
         .args(["serve", "--listen", "0.0.0.0:0", "--mock"])
         .arg("--store")
         .arg(dir.path().join("relay.db"))
@@ -436,7 +436,7 @@ fn an_unusable_tls_key_stops_the_relay_before_it_starts_naming_the_file() {
 /// `tcbatch serve ARGS`, which must refuse to start (exit 2); its standard error. A relay that
 /// starts serving instead is killed and the test fails, rather than waiting on it forever.
 fn refused_to_serve(args: &[&str]) -> String {
-    let mut child = Command::new(TCBATCH)
+    let mut child = common::tcbatch_command()
         .arg("serve")
         .args(args)
         .stdin(Stdio::null())
@@ -520,7 +520,7 @@ async fn a_posts_problems_are_the_ones_validate_prints_for_the_same_json() {
 
     let file = dir.path().join("post.json");
     std::fs::write(&file, &body).unwrap();
-    let validated = Command::new(TCBATCH)
+    let validated = common::tcbatch_command()
         .arg("validate")
         .arg(&file)
         .args(["--now", &now.to_string(), "--output", "json"])
@@ -738,7 +738,7 @@ fn a_second_relay_that_would_not_share_the_account_is_refused() {
     let url = database.url();
     let mut first = serve_with(&sim, url.as_ref(), &[]);
     let config = sim.config();
-    let refused = Command::new(TCBATCH)
+    let refused = common::tcbatch_command()
         .args(["serve", "--listen", "127.0.0.1:0", "--store", &url])
         .args(["--base-url", &sim.base_url()])
         .env("TRUECALLER_CLIENT_ACCOUNT_ID", &config.client_account_id)

@@ -2,13 +2,13 @@
 //! Every test checks the promises a user relies on: every input row appears exactly once in the
 //! report, every valid record reaches the API, and duplicates only where the report flags them.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tc_sim::{SimConfig, Simulator};
-
-const TCBATCH: &str = env!("CARGO_BIN_EXE_tcbatch");
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -94,7 +94,7 @@ fn submit(sim: &Simulator, fx: &Fixture, extra: &[&str]) -> Command {
 /// `submit` with no --report or --journal: the test gives its own.
 fn submit_with_paths(sim: &Simulator, fx: &Fixture, paths: &[&str]) -> Command {
     let config = sim.config();
-    let mut cmd = Command::new(TCBATCH);
+    let mut cmd = common::tcbatch_command();
     cmd.arg("submit")
         .arg(&fx.csv)
         .args(["--base-url", &sim.base_url()])
@@ -109,7 +109,7 @@ fn submit_with_paths(sim: &Simulator, fx: &Fixture, paths: &[&str]) -> Command {
 /// `submit` with another base URL than the simulator's own.
 fn submit_to(base_url: &str, sim: &Simulator, fx: &Fixture, extra: &[&str]) -> Command {
     let config = sim.config();
-    let mut cmd = Command::new(TCBATCH);
+    let mut cmd = common::tcbatch_command();
     cmd.arg("submit")
         .arg(&fx.csv)
         .args(["--base-url", base_url])
@@ -529,7 +529,7 @@ fn secrets_never_reach_output_journal_or_report() {
 
 #[test]
 fn standard_input_is_refused_with_the_reason() {
-    let out = Command::new(TCBATCH)
+    let out = common::tcbatch_command()
         .args(["submit", "-", "--format", "csv", "--mock"])
         .stdin(Stdio::null())
         .output()
@@ -541,7 +541,7 @@ fn standard_input_is_refused_with_the_reason() {
 #[test]
 fn missing_credentials_say_what_to_set() {
     let fx = fixture(1, false, 8);
-    let out = Command::new(TCBATCH)
+    let out = common::tcbatch_command()
         .args([
             "submit",
             fx.csv.to_str().unwrap(),

@@ -18,7 +18,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use tc_core::transport::WindowLimit;
+use tc_core::transport::{KeptToken, PlaceAnswer, TokenAnswer, TokenRules, WindowLimit};
 use tc_core::EpochMillis;
 
 /// What a [`Coordinator`] method returns: a boxed future, so a client can hold any coordinator
@@ -102,6 +102,17 @@ pub struct TokenTerms {
     pub rate_window_ms: i64,
 }
 
+impl TokenTerms {
+    /// The terms as tc-core's [`SharedAccount`](tc_core::transport::SharedAccount) takes them.
+    pub fn rules(&self) -> TokenRules {
+        TokenRules {
+            refresh_margin_ms: self.refresh_margin_ms,
+            creations: self.creations,
+            lease_ms: self.lease_ms,
+        }
+    }
+}
+
 /// A coordinator's answer to [`Coordinator::token`].
 ///
 /// Deliberately exhaustive: the client must act on every variant.
@@ -120,6 +131,25 @@ pub enum TokenClaim {
     },
     /// The account's creations are spent until `until`.
     BudgetUntil(EpochMillis),
+}
+
+impl TokenClaim {
+    /// The answer of tc-core's [`SharedAccount`](tc_core::transport::SharedAccount), whose
+    /// tokens are kept sealed as `T`, as a coordinator gives it: what `MemoryCoordinator` and
+    /// every coordinator built on that model answer.
+    pub fn from_answer<T: Into<Vec<u8>>>(answer: TokenAnswer<T>) -> TokenClaim {
+        match answer {
+            TokenAnswer::Shared(kept) => TokenClaim::Shared(SharedToken::new(
+                kept.id,
+                kept.value.into(),
+                kept.created_at,
+                kept.expires_at,
+            )),
+            TokenAnswer::Claimed(id) => TokenClaim::Claimed(Claim::new(id)),
+            TokenAnswer::Busy { recheck_at } => TokenClaim::Busy { recheck_at },
+            TokenAnswer::BudgetUntil(until) => TokenClaim::BudgetUntil(until),
+        }
+    }
 }
 
 /// The right to create one slot's token, charged to the account's budget.
@@ -168,6 +198,17 @@ pub enum Reservation {
         /// When sends may be reserved again.
         until: EpochMillis,
     },
+}
+
+impl Reservation {
+    /// The answer of tc-core's [`SharedAccount`](tc_core::transport::SharedAccount) to a
+    /// reservation asked at `now`, as a coordinator gives it.
+    pub fn from_answer(answer: PlaceAnswer, now: EpochMillis) -> Reservation {
+        match answer {
+            PlaceAnswer::Granted(id) => Reservation::Granted(Place::new(id, now)),
+            PlaceAnswer::Full(sends) => Reservation::Full { sends },
+        }
+    }
 }
 
 /// A place taken in a token's shared window.
@@ -235,6 +276,17 @@ impl SharedToken {
     /// When it stops being valid.
     pub fn expires_at(&self) -> EpochMillis {
         self.expires_at
+    }
+
+    /// The token as tc-core's [`SharedAccount`](tc_core::transport::SharedAccount) keeps it,
+    /// its sealed value as `T`.
+    pub fn kept<T: From<Vec<u8>>>(&self) -> KeptToken<T> {
+        KeptToken {
+            id: self.id,
+            value: T::from(self.sealed.clone()),
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+        }
     }
 }
 

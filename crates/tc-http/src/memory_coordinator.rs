@@ -6,9 +6,7 @@ use crate::coordinator::{
 };
 use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use tc_core::transport::{
-    KeptToken, PlaceAnswer, SharedAccount, TokenAnswer, TokenRules, WindowLimit,
-};
+use tc_core::transport::{SharedAccount, WindowLimit};
 use tc_core::EpochMillis;
 
 /// A [`Coordinator`] that keeps one account's tokens, creation budget and rate windows in this
@@ -72,23 +70,8 @@ impl Coordinator for MemoryCoordinator {
         now: EpochMillis,
         terms: &'a TokenTerms,
     ) -> CoordinatorFuture<'a, TokenClaim> {
-        let rules = TokenRules {
-            refresh_margin_ms: terms.refresh_margin_ms,
-            creations: terms.creations,
-            lease_ms: terms.lease_ms,
-        };
-        let claim = match self.account().token(slot, now, &rules) {
-            TokenAnswer::Shared(kept) => TokenClaim::Shared(SharedToken::new(
-                kept.id,
-                kept.value,
-                kept.created_at,
-                kept.expires_at,
-            )),
-            TokenAnswer::Claimed(id) => TokenClaim::Claimed(Claim::new(id)),
-            TokenAnswer::Busy { recheck_at } => TokenClaim::Busy { recheck_at },
-            TokenAnswer::BudgetUntil(until) => TokenClaim::BudgetUntil(until),
-        };
-        answered(claim)
+        let answer = self.account().token(slot, now, &terms.rules());
+        answered(TokenClaim::from_answer(answer))
     }
 
     fn publish<'a>(
@@ -97,14 +80,8 @@ impl Coordinator for MemoryCoordinator {
         claim: &'a Claim,
         token: &'a SharedToken,
     ) -> CoordinatorFuture<'a, ()> {
-        let kept = KeptToken {
-            id: token.id(),
-            value: token.sealed().to_vec(),
-            created_at: token.created_at(),
-            expires_at: token.expires_at(),
-        };
         // A newer token of the slot is kept instead: nothing for the client to do either way.
-        let _kept = self.account().publish(slot, claim.id(), kept);
+        let _kept = self.account().publish(slot, claim.id(), token.kept());
         answered(())
     }
 
@@ -130,11 +107,8 @@ impl Coordinator for MemoryCoordinator {
         now: EpochMillis,
         limit: WindowLimit,
     ) -> CoordinatorFuture<'_, Reservation> {
-        let reservation = match self.account().reserve(slot, now, limit) {
-            PlaceAnswer::Granted(id) => Reservation::Granted(Place::new(id, now)),
-            PlaceAnswer::Full(sends) => Reservation::Full { sends },
-        };
-        answered(reservation)
+        let answer = self.account().reserve(slot, now, limit);
+        answered(Reservation::from_answer(answer, now))
     }
 
     fn send_finished<'a>(

@@ -22,8 +22,9 @@ pub enum Error {
     /// Other relays send from the same store, and this one would not share the account with
     /// them: together they would go past its limits.
     #[error(
-        "{peers} other relay(s) send from this store, and this one has no coordinator: \
-         together they would go past the account's limits. Give every relay the same \
+        "{peers} other relay(s) send from this store, and this one shares the account with no \
+         other machine (its coordinator is not Redis): together they would go past the \
+         account's limits. Give every relay the same \
          --coordinator redis://..., or split the account's tokens between them with --tokens N \
          on each"
     )]

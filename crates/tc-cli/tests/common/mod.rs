@@ -1,10 +1,34 @@
-//! What the tests that run the real `tcbatch` share: one run's exit status and output.
+//! What the tests that run the real `tcbatch` share: the command, with its state kept in the
+//! test's own temporary directory, and one run's exit status and output.
 
 #![allow(dead_code)]
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
+
+thread_local! {
+    /// This test's state directory (each test runs on a thread of its own), removed when the
+    /// test ends.
+    static STATE_DIR: tempfile::TempDir = tempfile::Builder::new()
+        .prefix("tcbatch-state-")
+        .tempdir()
+        .expect("a temporary state directory");
+}
+
+/// The state directory of the test running on this thread.
+pub fn state_dir() -> PathBuf {
+    STATE_DIR.with(|dir| dir.path().to_owned())
+}
+
+/// `tcbatch`, as the tests run it: its local coordinator keeps its state in this test's own
+/// temporary directory, never in the real home directory's, shared by every command the
+/// test runs as it is by every command an operator runs on one machine.
+pub fn tcbatch_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tcbatch"));
+    command.env("TCBATCH_STATE_DIR", state_dir());
+    command
+}
 
 /// One run of `tcbatch`: what a user sees.
 pub struct Run {

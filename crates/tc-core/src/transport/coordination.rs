@@ -105,7 +105,7 @@ pub struct TokenRules {
 
 /// A token as the coordinator keeps it: the claim's id, the value (opaque here: sealed by the
 /// client), and when it was created and expires.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KeptToken<T> {
     /// The id of the claim that created it.
     pub id: u64,
@@ -154,7 +154,7 @@ pub enum PlaceAnswer {
 }
 
 /// A claim to create a slot's token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Lease {
     id: u64,
     until: EpochMillis,
@@ -166,7 +166,13 @@ struct Lease {
 /// Every method takes the time it is asked at; nothing expires by itself. A lease ends at the
 /// time it was given (`now + lease_ms` when claimed), a creation and a place leave their window
 /// when a later question's `now` is a window past them.
-#[derive(Debug, Clone)]
+///
+/// It serialises (serde) to its facts, so a coordinator can keep it in a file between
+/// questions (`tc-local` does): read, asked, written back, under a lock. Read back, it answers
+/// as it would have; ids it hands out stay new even if the text was edited to an older
+/// `last_id`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(from = "AccountFacts<T>")]
 pub struct SharedAccount<T> {
     tokens: BTreeMap<usize, KeptToken<T>>,
     leases: BTreeMap<usize, Lease>,
@@ -175,6 +181,34 @@ pub struct SharedAccount<T> {
     /// Each slot's places: (place id, time).
     windows: BTreeMap<usize, Vec<(u64, EpochMillis)>>,
     last_id: u64,
+}
+
+/// [`SharedAccount`] as read from its serialised form, before its ids are checked.
+#[derive(serde::Deserialize)]
+struct AccountFacts<T> {
+    tokens: BTreeMap<usize, KeptToken<T>>,
+    leases: BTreeMap<usize, Lease>,
+    creations: Vec<(u64, EpochMillis)>,
+    windows: BTreeMap<usize, Vec<(u64, EpochMillis)>>,
+    last_id: u64,
+}
+
+impl<T> From<AccountFacts<T>> for SharedAccount<T> {
+    fn from(facts: AccountFacts<T>) -> Self {
+        // Every id handed out later must be new: above every id the facts hold.
+        let ids = facts.tokens.values().map(|token| token.id);
+        let ids = ids.chain(facts.leases.values().map(|lease| lease.id));
+        let ids = ids.chain(facts.creations.iter().map(|(id, _)| *id));
+        let ids = ids.chain(facts.windows.values().flatten().map(|(id, _)| *id));
+        let last_id = ids.fold(facts.last_id, u64::max);
+        SharedAccount {
+            tokens: facts.tokens,
+            leases: facts.leases,
+            creations: facts.creations,
+            windows: facts.windows,
+            last_id,
+        }
+    }
 }
 
 impl<T> Default for SharedAccount<T> {

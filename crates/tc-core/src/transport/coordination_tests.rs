@@ -233,3 +233,84 @@ fn a_window_grants_its_limit_then_names_its_places_until_they_leave_a_window_aft
         PlaceAnswer::Granted(_)
     ));
 }
+
+/// An account read back from its text, as a coordinator that keeps it in a file does between
+/// questions.
+fn reread(account: &SharedAccount<String>) -> SharedAccount<String> {
+    let text = serde_json::to_string(account).expect("an account serialises");
+    serde_json::from_str(&text).expect("and reads back")
+}
+
+#[test]
+fn an_account_read_back_from_its_text_answers_as_the_account_it_was_written_from() {
+    let rules = TokenRules {
+        creations: WindowLimit::new(2, 1_800_000),
+        ..RULES
+    };
+    let sealed = |id: u64, created: i64| KeptToken {
+        id,
+        value: format!("sealed-{id}"),
+        created_at: at(created),
+        expires_at: at(created + 3_600_000),
+    };
+    let mut kept: SharedAccount<String> = SharedAccount::new();
+    let TokenAnswer::Claimed(a) = kept.token(0, at(0), &rules) else {
+        panic!("an empty slot is claimed")
+    };
+    assert!(kept.publish(0, a, sealed(a, 0)));
+    let TokenAnswer::Claimed(b) = kept.token(1, at(5), &rules) else {
+        panic!("a second slot is claimed")
+    };
+    for t in [10, 20, 30] {
+        assert!(matches!(
+            kept.reserve(0, at(t), WINDOW),
+            PlaceAnswer::Granted(_)
+        ));
+    }
+    let mut read = reread(&kept);
+    // The same questions, the same answers: the token, the claim still running, the spent
+    // budget, the full window, and new ids.
+    for account in [&mut kept, &mut read] {
+        assert_eq!(
+            account.token(0, at(40), &rules),
+            TokenAnswer::Shared(sealed(a, 0))
+        );
+        assert_eq!(
+            account.token(1, at(40), &rules),
+            TokenAnswer::Busy {
+                recheck_at: at(5 + 40_000)
+            }
+        );
+        assert_eq!(
+            account.token(2, at(40), &rules),
+            TokenAnswer::BudgetUntil(at(1_800_000))
+        );
+        assert_eq!(
+            account.reserve(0, at(40), WINDOW),
+            PlaceAnswer::Full(vec![at(10), at(20), at(30)])
+        );
+        account.release(1, b, true);
+        assert_eq!(
+            account.token(1, at(41), &rules),
+            TokenAnswer::Claimed(b + 4)
+        );
+    }
+}
+
+#[test]
+fn ids_stay_new_when_the_text_says_a_lower_last_id() {
+    let mut account: SharedAccount<String> = SharedAccount::new();
+    let TokenAnswer::Claimed(a) = account.token(0, at(0), &RULES) else {
+        panic!("an empty slot is claimed")
+    };
+    let PlaceAnswer::Granted(place) = account.reserve(0, at(1), WINDOW) else {
+        panic!("an empty window has room")
+    };
+    let mut text: serde_json::Value = serde_json::to_value(&account).unwrap();
+    text["last_id"] = 0.into();
+    let mut read: SharedAccount<String> = serde_json::from_value(text).unwrap();
+    let PlaceAnswer::Granted(next) = read.reserve(0, at(2), WINDOW) else {
+        panic!("the window has room")
+    };
+    assert!(next > place && next > a, "{next} is new");
+}
