@@ -651,7 +651,7 @@ fn at_most_once_resume_sends_the_batches_whose_request_never_left() {
     assert!(!seen.contains("batch_leaving"), "{seen}");
 
     let report_path = fx.dir.path().join("killed.csv");
-    let out = run(Command::new(TCBATCH)
+    let out = run(common::tcbatch_command()
         .arg("report")
         .args(["--journal", fx.dir.path().join("journal").to_str().unwrap()])
         .args(["--output", report_path.to_str().unwrap()]));
@@ -685,7 +685,7 @@ fn a_second_mock_push_of_the_same_file_leaves_the_first_ones_journal_alone() {
     // 62 batches at the built-in simulator's 60 a minute: the first push runs for a minute.
     let fx = fixture(31_000, false, 27);
     let mock = |extra: &[&str]| {
-        let mut cmd = Command::new(TCBATCH);
+        let mut cmd = common::tcbatch_command();
         cmd.args(["submit", "--mock"])
             .arg(&fx.csv)
             .args(extra)
