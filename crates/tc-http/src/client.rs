@@ -65,6 +65,8 @@ pub(crate) struct State {
     /// While the coordinator is down, the question that failed: sending is paused until it
     /// is answered.
     pub coordinator_down: Option<crate::shared::Asked>,
+    /// Shared tokens this client dropped after a 401: never taken back from the coordinator.
+    pub retired_shared: crate::shared::RetiredIds,
 }
 
 impl Client {
@@ -90,6 +92,7 @@ impl Client {
             transport: Transport::new(transport_config(&config)),
             stats: Stats::default(),
             coordinator_down: None,
+            retired_shared: crate::shared::RetiredIds::default(),
         };
         let shared = config.coordinator().map(|coordinator| Coordination {
             coordinator: Arc::clone(coordinator),

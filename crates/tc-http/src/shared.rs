@@ -74,6 +74,14 @@ impl Client {
         token: &crate::SharedToken,
         running: &mut Running<'_>,
     ) -> bool {
+        if self.retired_here(token.id()) {
+            // Refused with 401 here, and the coordinator's copy not retired yet (another call
+            // of this client is on its way to retire it): taken back, it would make a call's
+            // fresh token look refused too.
+            let retired = shared.coordinator.retire(slot, token.id()).await;
+            let _ = self.reachable(Asked::Bookkeeping, retired);
+            return false;
+        }
         let Some(value) = shared.sealer.open(token.sealed()) else {
             tracing::warn!("a shared token was sealed under other credentials");
             let retired = shared.coordinator.retire(slot, token.id()).await;
@@ -235,9 +243,26 @@ impl Client {
         None
     }
 
+    /// Whether this client dropped the shared token `id` after a 401.
+    fn retired_here(&self, id: u64) -> bool {
+        let state = self.lock();
+        let pending = state.transport.pool().retired().iter();
+        state.retired_shared.contains(&id)
+            || pending
+                .filter_map(|(_, token)| token.shared_id())
+                .any(|pending| pending == id)
+    }
+
     /// Retires, for every process, the shared tokens the API refused with 401.
     async fn retire_shared(&self, shared: &Coordination) {
-        let retired = self.lock().transport.take_retired();
+        let retired = {
+            let mut state = self.lock();
+            let retired = state.transport.take_retired();
+            for id in retired.iter().filter_map(|(_, token)| token.shared_id()) {
+                state.retired_shared.remember(id);
+            }
+            retired
+        };
         for (slot, token) in retired {
             if let Some(id) = token.shared_id() {
                 let done = shared.coordinator.retire(slot, id).await;
@@ -298,6 +323,26 @@ impl Client {
 
     fn wall(&self, at: MonotonicMillis) -> EpochMillis {
         self.inner.clock.wall_at(at)
+    }
+}
+
+/// The ids of the shared tokens a client retired, the latest few: enough to outlast the moment
+/// between a 401 and the coordinator's retirement of that token.
+#[derive(Debug, Default)]
+pub(crate) struct RetiredIds(std::collections::VecDeque<u64>);
+
+impl RetiredIds {
+    const KEPT: usize = 64;
+
+    fn remember(&mut self, id: u64) {
+        if self.0.len() == Self::KEPT {
+            self.0.pop_front();
+        }
+        self.0.push_back(id);
+    }
+
+    fn contains(&self, id: &u64) -> bool {
+        self.0.contains(id)
     }
 }
 

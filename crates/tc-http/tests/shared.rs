@@ -185,3 +185,37 @@ async fn a_claim_its_holder_abandoned_is_taken_over_when_its_lease_ends() {
     assert_eq!(sim.counters().tokens_created, 1);
     sim.shutdown().await;
 }
+
+/// A shared token the API no longer knows (the API restarted, or revoked it) is retired at its
+/// first 401, and a fresh one is created: a later process is not locked out by the tokens an
+/// earlier one left with the coordinator.
+#[tokio::test(start_paused = true)]
+async fn a_shared_token_the_api_forgot_is_replaced_not_a_credentials_refusal() {
+    let coordinator: Arc<dyn Coordinator> = Arc::new(MemoryCoordinator::new());
+    let first = Simulator::start(api_limits()).await.unwrap();
+    let addr = first.local_addr();
+    let earlier = shared_client(&first, coordinator.clone());
+    earlier
+        .create_call_records(&batches(70, 1, 2).remove(0))
+        .await
+        .expect("stored");
+    first.shutdown().await;
+
+    let restarted = Simulator::start_on(api_limits(), addr).await.unwrap();
+    // Four calls at once on the one token: each meets the 401, and none may take the old
+    // token back from the coordinator before it is retired there.
+    let later = shared_client(&restarted, coordinator.clone());
+    let mut calls = Vec::new();
+    for batch in batches(71, 4, 2) {
+        let later = later.clone();
+        calls.push(tokio::spawn(async move {
+            later.create_call_records(&batch).await
+        }));
+    }
+    for call in calls {
+        let created = call.await.expect("the call ran");
+        assert!(created.is_ok(), "{created:?}");
+    }
+    assert_eq!(restarted.counters().tokens_created, 1);
+    restarted.shutdown().await;
+}

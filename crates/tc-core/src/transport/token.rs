@@ -430,6 +430,13 @@ impl<T: Clone> TokenPool<T> {
         }
     }
 
+    /// The tokens dropped after a 401 and not yet taken by [`TokenPool::take_retired`], with
+    /// their slots: a driver sharing tokens must not take one of them back from its
+    /// coordinator before it has told the coordinator to retire it.
+    pub fn retired(&self) -> &[(usize, T)] {
+        &self.retired
+    }
+
     /// The tokens dropped after a 401 since the last call, with their slots, oldest first.
     pub fn take_retired(&mut self) -> Vec<(usize, T)> {
         std::mem::take(&mut self.retired)
