@@ -7,24 +7,8 @@
 mod common;
 
 use common::*;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tc_sim::Simulator;
-
-/// Every line the subscriber writes, kept for inspection.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test(start_paused = true)]
 async fn a_refused_token_creation_is_logged_with_its_status() {
@@ -51,7 +35,7 @@ async fn a_refused_token_creation_is_logged_with_its_status() {
     assert!(refused.is_err(), "{refused:?}");
     assert!(status_count(&sim, 429) >= 1, "{:?}", sim.counters());
 
-    let logs = String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned();
+    let logs = capture.text();
     let line = logs
         .lines()
         .find(|l| l.contains("the token endpoint refused to create a token"))
